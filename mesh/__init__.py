@@ -1,0 +1,1 @@
+"""llmaas mesh: edge, router and security filter."""

@@ -1,0 +1,60 @@
+"""Typed configuration: defaults in the fields, overridden by a TOML file and LLMAAS_* env.
+
+Read once per process in `from_env()`, never at import time. A bad value names its key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _cast_bool(raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected a boolean, got {raw!r}")
+
+
+def env(key: str, cast: Callable[[str], T], default: T, environ: dict[str, str] | None = None) -> T:
+    """`LLMAAS_<KEY>` cast to its type, or default; a bad value raises ConfigError naming it."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(key)
+    if raw is None or raw == "":
+        return default
+    caster: Callable[[str], Any] = _cast_bool if cast is bool else cast
+    try:
+        return caster(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key}={raw!r} is not valid: {exc}") from exc
+
+
+def load_file(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The TOML config file named by LLMAAS_CONFIG (default: ./llmaas.toml if present)."""
+    environ = os.environ if environ is None else environ
+    path = Path(environ.get("LLMAAS_CONFIG", "llmaas.toml"))
+    if not path.exists():
+        if "LLMAAS_CONFIG" in environ:
+            raise ConfigError(f"LLMAAS_CONFIG={str(path)!r}: file not found")
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def run_dir(environ: dict[str, str] | None = None) -> Path:
+    """Where the embedded default keeps state: PIDs, SQLite, dev certificates."""
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("LLMAAS_RUN_DIR", ".run")).resolve()

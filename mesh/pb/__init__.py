@@ -1,0 +1,1 @@
+"""Generated gRPC/protobuf code (`make protos`). Never edit by hand."""

@@ -1,0 +1,1 @@
+"""The router: auth, limits, filter, placement, relay, accounting."""

@@ -1,0 +1,152 @@
+"""gRPC plumbing shared by every mesh process: server bootstrap and channels.
+
+`build_server` adds the error interceptor, the standard health service and reflection;
+`serve_until_signal` runs it until SIGTERM/SIGINT and stops gracefully; `open_channel`
+dials a peer. TLS/mTLS credentials plug in here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from mesh.errors import MeshError
+
+log = logging.getLogger(__name__)
+
+# Tokens flow as many small messages: keep them moving (no Nagle-style batching).
+CHANNEL_OPTIONS = (
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Turns MeshError into a status with metadata; anything else into a logged INTERNAL."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(handler.unary_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(handler.unary_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+async def abort_with(context: grpc.aio.ServicerContext, err: MeshError) -> None:
+    await context.abort(err.kind.grpc_code, err.message, trailing_metadata=err.trailing_metadata())
+
+
+async def _handle(exc: BaseException, context, method: str) -> None:
+    if isinstance(exc, MeshError):
+        await abort_with(context, exc)
+    log.exception("unhandled error in %s", method, exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see server logs")
+
+
+def _wrap_unary(fn, method: str):
+    async def wrapper(request, context):
+        try:
+            return await fn(request, context)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place that maps everything
+            await _handle(exc, context, method)
+
+    return wrapper
+
+
+def _wrap_stream(fn, method: str):
+    async def wrapper(request, context):
+        try:
+            async for item in fn(request, context):
+                yield item
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            await _handle(exc, context, method)
+
+    return wrapper
+
+
+def build_server(
+    service_names: Iterable[str],
+    *,
+    interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
+) -> tuple[grpc.aio.Server, health.HealthServicer]:
+    """A grpc.aio server with error mapping, health (initially NOT_SERVING) and reflection."""
+    server = grpc.aio.server(interceptors=[ErrorInterceptor(), *interceptors], options=CHANNEL_OPTIONS)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = list(service_names)
+    for name in ["", *names]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    return server, health_servicer
+
+
+def add_port(server: grpc.aio.Server, host: str, port: int, role: str) -> int:
+    """Binds host:port (port 0 picks a free one); returns the bound port."""
+    from mesh import tls  # noqa: PLC0415 - optional TLS, imported lazily
+
+    creds = tls.server_credentials(role)
+    address = f"{host}:{port}"
+    bound = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
+    if bound == 0:
+        raise RuntimeError(f"cannot listen on {address} (port in use?)")
+    return bound
+
+
+def set_serving(health_servicer: health.HealthServicer, names: Iterable[str], serving: bool) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ["", *names]:
+        health_servicer.set(name, status)
+
+
+def open_channel(address: str, *, peer_role: str) -> grpc.aio.Channel:
+    """A channel to a mesh peer; mTLS when the mesh runs secured."""
+    from mesh import tls  # noqa: PLC0415
+
+    creds = tls.channel_credentials(peer_role)
+    if creds is None:
+        return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(address, creds, options=[*CHANNEL_OPTIONS, *tls.channel_options(peer_role)])
+
+
+async def serve_until_signal(
+    server: grpc.aio.Server,
+    *,
+    grace_s: float = 5.0,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Runs until SIGTERM/SIGINT; then `on_stop` (e.g. drain) and a graceful stop."""
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    if on_stop is not None:
+        await on_stop()
+    await server.stop(grace_s)
