@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer as AioHealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from mesh.errors import MeshError
@@ -94,14 +95,13 @@ def build_server(
     service_names: Iterable[str],
     *,
     interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
-) -> tuple[grpc.aio.Server, health.HealthServicer]:
-    """A grpc.aio server with error mapping, health (initially NOT_SERVING) and reflection."""
-    server = grpc.aio.server(interceptors=[ErrorInterceptor(), *interceptors], options=CHANNEL_OPTIONS)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+) -> tuple[grpc.aio.Server, AioHealthServicer]:
+    """A grpc.aio server with error mapping, health (NOT_SERVING until set_serving) and reflection."""
+    server = grpc.aio.server(interceptors=[*interceptors, ErrorInterceptor()], options=CHANNEL_OPTIONS)
+    # The asyncio health servicer: the sync one cannot be awaited through interceptors.
+    health_servicer = AioHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = list(service_names)
-    for name in ["", *names]:
-        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     return server, health_servicer
 
@@ -118,10 +118,11 @@ def add_port(server: grpc.aio.Server, host: str, port: int, role: str) -> int:
     return bound
 
 
-def set_serving(health_servicer: health.HealthServicer, names: Iterable[str], serving: bool) -> None:
+async def set_serving(health_servicer: AioHealthServicer, names: Iterable[str], serving: bool) -> None:
+    """Marks the server ("") and each named service SERVING or NOT_SERVING."""
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ["", *names]:
-        health_servicer.set(name, status)
+        await health_servicer.set(name, status)
 
 
 def open_channel(address: str, *, peer_role: str) -> grpc.aio.Channel:

@@ -1,0 +1,1 @@
+"""The model catalog data (models.csv); parsed by mesh.router.catalog."""

@@ -1,0 +1,102 @@
+"""Server-sent events in OpenAI's shape, fed by the router's CompletionChunk stream.
+
+`data: {chunk}\\n\\n` … `data: [DONE]\\n\\n`. A failure after the first byte cannot change
+the HTTP status any more, so it becomes `data: {"error": {...}}` and the stream ends.
+When the client goes away, Starlette cancels the body iterator; the `finally` below then
+cancels the gRPC call, and the router cancels the worker's sequence in turn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+
+from mesh.edge.openai_schema import StreamOptions, finish_reason, usage_json
+from mesh.errors import from_rpc_error
+from mesh.pb import common_pb2, inference_pb2
+
+log = logging.getLogger(__name__)
+
+DONE = b"data: [DONE]\n\n"
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+ChunkBuilder = Callable[[inference_pb2.CompletionChunk, str, str | None], dict[str, Any]]
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+
+
+def chat_chunk(chunk: inference_pb2.CompletionChunk, text: str, finish: str | None,
+               *, role: bool = False) -> dict[str, Any]:
+    delta: dict[str, Any] = {"role": "assistant", "content": text} if role else ({"content": text} if text else {})
+    return {
+        "id": f"chatcmpl-{chunk.id}", "object": "chat.completion.chunk", "created": chunk.created,
+        "model": chunk.model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        "usage": None,
+    }
+
+
+def text_chunk(chunk: inference_pb2.CompletionChunk, text: str, finish: str | None) -> dict[str, Any]:
+    return {
+        "id": f"cmpl-{chunk.id}", "object": "text_completion", "created": chunk.created,
+        "model": chunk.model,
+        "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+        "usage": None,
+    }
+
+
+def usage_chunk(event: dict[str, Any], usage: common_pb2.Usage) -> dict[str, Any]:
+    """The extra last chunk of `stream_options.include_usage`: empty choices, usage set."""
+    return {**event, "choices": [], "usage": usage_json(usage)}
+
+
+def _events(chunk: inference_pb2.CompletionChunk, build: ChunkBuilder, opts: StreamOptions) -> list[bytes]:
+    out: list[bytes] = []
+    finish = finish_reason(chunk.finish_reason)
+    if chunk.text:
+        out.append(encode(build(chunk, chunk.text, None)))
+    if finish is not None:
+        last = build(chunk, "", finish)
+        out.append(encode(last))
+        if opts.include_usage:
+            out.append(encode(usage_chunk(last, chunk.usage)))
+    return out
+
+
+async def sse_events(
+    call: grpc.aio.UnaryStreamCall,
+    first: inference_pb2.CompletionChunk,
+    build: ChunkBuilder,
+    opts: StreamOptions,
+    *,
+    announce_role: bool,
+) -> AsyncIterator[bytes]:
+    """The whole SSE body: `first` (already read, to know the call succeeded) then the rest."""
+    try:
+        if announce_role:
+            yield encode(chat_chunk(first, "", None, role=True))
+        chunk: inference_pb2.CompletionChunk | None = first
+        while chunk is not None:
+            for event in _events(chunk, build, opts):
+                yield event
+            if chunk.finish_reason:
+                break
+            chunk = await read_chunk(call)
+        yield DONE
+    except grpc.aio.AioRpcError as err:
+        error = from_rpc_error(err)
+        log.warning("stream %s failed mid-way: %s", first.id, error.message)
+        yield encode(error.to_openai())
+    finally:
+        call.cancel()
+
+
+async def read_chunk(call: grpc.aio.UnaryStreamCall) -> inference_pb2.CompletionChunk | None:
+    msg = await call.read()
+    return None if msg is grpc.aio.EOF else msg

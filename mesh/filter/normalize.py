@@ -1,0 +1,182 @@
+"""Normalised forms of a prompt, built once and shared by the pattern rules.
+
+Every step is a C-level pass (``unicodedata``, ``str.translate``, ``re.sub``,
+``str.split``) so the cost stays linear and small even for 100 KB prompts; the
+only Python loops run over the few tokens that need them.
+
+Forms:
+* ``folded``: NFKC, casefold, invisible/format characters removed, Unicode tag
+  characters decoded to ASCII (so "ASCII smuggling" becomes visible), and
+  Cyrillic/Greek/Armenian lookalikes folded to Latin. Punctuation is kept:
+  the markup checks run on it.
+* ``words``: word tokens of ``folded`` (punctuation → space, stop words
+  dropped), with spaced-out letters ("i g n o r e") joined.
+* ``leet_words``: the same tokens with leetspeak folded ("1gn0r3" → "ignore"),
+  only when some token mixes letters and digits/symbols.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+# Zero-width, joiners, bidi embeddings/overrides/isolates, invisible operators,
+# soft hyphen, Mongolian vowel separator, BOM, variation selectors, Hangul fillers.
+INVISIBLE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0x1BCA0, 0x1BCA3),
+    (0xE0000, 0xE001F),
+    (0xE007F, 0xE007F),
+    (0xE0100, 0xE01EF),
+)
+TAG_FIRST, TAG_LAST = 0xE0020, 0xE007E  # tag characters mirror printable ASCII
+
+
+def _char_class(ranges: tuple[tuple[int, int], ...]) -> str:
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
+
+
+INVISIBLE_RE = re.compile(f"[{_char_class(INVISIBLE_RANGES)}]+")
+TAG_RE = re.compile(f"[\\U{TAG_FIRST:08x}-\\U{TAG_LAST:08x}]+")
+
+# Lowercase lookalikes (the text is casefolded first). NFKC already folds
+# full-width, mathematical and circled letters; it leaves these alone.
+CONFUSABLES: dict[str, str] = {
+    # Cyrillic
+    "а": "a", "в": "b", "е": "e", "ё": "e", "є": "e", "ѕ": "s", "і": "i", "ї": "i",
+    "ј": "j", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
+    "у": "y", "ф": "f", "х": "x", "ч": "4", "ь": "b", "ԁ": "d", "ԛ": "q", "ԝ": "w",
+    "һ": "h", "ӏ": "l", "ү": "y", "ғ": "f", "ɡ": "g", "ɑ": "a", "ɩ": "i", "ı": "i",
+    "ȷ": "j", "ꮃ": "w",
+    # Greek
+    "α": "a", "β": "b", "γ": "y", "δ": "d", "ε": "e", "η": "n", "ι": "i", "κ": "k",
+    "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ς": "c",
+    "σ": "o", "μ": "u", "ϲ": "c", "ϳ": "j",
+    # Armenian
+    "օ": "o", "ս": "u", "ո": "n", "հ": "h", "ց": "g", "զ": "q",
+}
+CONFUSABLE_RE = re.compile("[" + "".join(CONFUSABLES) + "]")
+_CONFUSABLE_TABLE = str.maketrans(CONFUSABLES)
+# Characters from the table that count as "another script" for mixed-script
+# detection (the Latin-script variants ɡ ɑ ɩ ı ȷ are excluded).
+SCRIPT_CONFUSABLES = "".join(c for c in CONFUSABLES if unicodedata.name(c).split()[0] != "LATIN")
+
+LEET: dict[str, str] = {
+    "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
+    "@": "a", "$": "s", "€": "e", "|": "l",
+}
+_LEET_TABLE = str.maketrans(LEET)
+# A letter next to a leet symbol: "1gn0re", "ign@re"; plain numbers do not count.
+LEET_HINT_RE = re.compile(r"[^\W\d_][0-9@$€|]|[0-9@$€|][^\W\d_]")
+
+# Word tokens: everything that is not a letter/digit/@/$ becomes a separator.
+_SEPARATORS_RE = re.compile(r"[^\w@$€|]+|_+")
+_COMBINING_RE = re.compile("[\u0300-\u036f]")
+
+# Dropped before the rules count distances, so "ignore all of the previous
+# instructions" and "ignore all previous instructions" are the same distance.
+STOPWORDS = frozenset(
+    "the a an of to be this that these those t s d l "  # en (+ elided letters)
+    "le la les des de du un une "  # fr
+    "el los las del una lo "  # es
+    "der die das den dem des ein eine einen "  # de
+    "il gli di della delle dei degli uno "  # it
+    .split()
+)
+MAX_JOINED = 256  # cap on one spaced-out run, so "a b c ..." x 50k stays cheap
+
+
+@dataclass(slots=True)
+class Normalized:
+    """All forms of one prompt; build with :func:`normalize`."""
+
+    raw: str
+    folded: str
+    words: list[str]
+    leet_words: list[str] | None = None
+    # Indices (into ``words``) of tokens that came from spaced-out letters.
+    joined: set[int] = field(default_factory=set)
+
+    @property
+    def is_ascii(self) -> bool:
+        return self.raw.isascii()
+
+
+def fold_text(raw: str) -> str:
+    """NFKC + casefold + invisible removal + tag decoding + confusable folding."""
+    if raw.isascii():
+        return raw.lower()
+    text = unicodedata.normalize("NFKC", raw)
+    if TAG_RE.search(text):
+        text = TAG_RE.sub(_decode_tags, text)
+    text = INVISIBLE_RE.sub("", text).casefold()
+    if CONFUSABLE_RE.search(text):
+        text = text.translate(_CONFUSABLE_TABLE)
+    return text
+
+
+def _decode_tags(match: re.Match[str]) -> str:
+    # Tag characters spell ASCII invisibly; decode them so the rules can see it.
+    return " " + "".join(chr(ord(c) - 0xE0000) for c in match.group()) + " "
+
+
+def strip_accents(token: str) -> str:
+    """"précédentes" → "precedentes" (used per token, on lexicon misses only)."""
+    return _COMBINING_RE.sub("", unicodedata.normalize("NFD", token))
+
+
+def leet_fold(text: str) -> str:
+    return text.translate(_LEET_TABLE)
+
+
+def tokenize(folded: str) -> list[str]:
+    words = _SEPARATORS_RE.sub(" ", folded).split()
+    return [w for w in words if w not in STOPWORDS]
+
+
+def join_spaced(words: list[str]) -> tuple[list[str], set[int]]:
+    """Join runs of >= 4 single-letter tokens ("i g n o r e" → "ignore").
+
+    Finds the runs with a C-level ``bytes.find`` over a 0/1 map of token
+    lengths, so text without such runs costs one ``map`` pass.
+    """
+    singles = bytes(map((1).__eq__, map(len, words)))
+    start = singles.find(b"\x01\x01\x01\x01")
+    if start < 0:
+        return words, set()
+    out: list[str] = []
+    joined: set[int] = set()
+    pos = 0
+    while start >= 0:
+        end = singles.find(b"\x00", start)
+        end = len(words) if end < 0 else end
+        out.extend(words[pos:start])
+        joined.add(len(out))
+        out.append("".join(words[start : min(end, start + MAX_JOINED)]))
+        pos = end
+        start = singles.find(b"\x01\x01\x01\x01", end)
+    out.extend(words[pos:])
+    return out, joined
+
+
+def normalize(raw: str) -> Normalized:
+    folded = fold_text(raw)
+    words, joined = join_spaced(tokenize(folded))
+    leet_words = None
+    if LEET_HINT_RE.search(folded):
+        # Same token boundaries as ``words``: leet symbols map to letters only.
+        leet_words = leet_fold(" ".join(words)).split()
+    return Normalized(raw=raw, folded=folded, words=words, leet_words=leet_words, joined=joined)

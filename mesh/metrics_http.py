@@ -1,0 +1,152 @@
+"""Serving Prometheus metrics: a port per gRPC process, and the edge's mesh-wide `/metrics`.
+
+Ports (override with `LLMAAS_METRICS_PORT`, `off` disables; bind host `LLMAAS_METRICS_HOST`,
+default 127.0.0.1 like every embedded-default port):
+  router 9101, filter 9102, workers 9110 + (gRPC port - 50061), i.e. 9110, 9111, ...
+
+The edge's `/metrics` = the edge process's own registry + the `llmaas_*` / `vllm:*` families
+scraped from its upstreams (`LLMAAS_METRICS_UPSTREAMS`, comma-separated URLs, default the
+router's `http://127.0.0.1:9101/metrics`). The router records the request, token, cost and
+latency metrics and the workers' load, so one scrape of the edge shows the whole mesh. Other
+processes' `process_*`/`python_*` families are left out (they would collide with the edge's
+own and misdescribe it). Production Prometheus should scrape every component directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mesh.config import ConfigError, env
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {"router": 9101, "filter": 9102, "worker": 9110}
+WORKER_GRPC_BASE = 50061
+DEFAULT_UPSTREAMS = ("http://127.0.0.1:9101/metrics",)
+SCRAPE_TIMEOUT_S = 1.0
+_MESH_PREFIXES = ("llmaas_", "vllm:")
+
+UPSTREAM_UP = Gauge(
+    "llmaas_metrics_upstream_up", "1 when the edge's last scrape of the upstream succeeded.",
+    ["upstream"])
+
+
+def metrics_port(component: str, grpc_port: int | None = None,
+                 environ: dict[str, str] | None = None) -> int | None:
+    """The metrics port of a component; None when disabled with LLMAAS_METRICS_PORT=off."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get("LLMAAS_METRICS_PORT", "").strip().lower()
+    if raw in ("off", "none", "disabled", "-1"):
+        return None
+    if raw:
+        return env("LLMAAS_METRICS_PORT", int, 0, environ)
+    if component not in DEFAULT_PORTS:
+        raise ConfigError(f"unknown component {component!r}; set LLMAAS_METRICS_PORT")
+    base = DEFAULT_PORTS[component]
+    if component == "worker" and grpc_port:
+        return base + max(0, grpc_port - WORKER_GRPC_BASE)
+    return base
+
+
+def start_metrics_server(port: int | None, host: str | None = None) -> int | None:
+    """Serves this process's registry on http://host:port/metrics (a daemon thread).
+
+    Returns the bound port (port 0 picks a free one), or None when port is None.
+    """
+    if port is None:
+        return None
+    from prometheus_client import start_http_server  # noqa: PLC0415 - only non-HTTP components
+
+    host = host or os.environ.get("LLMAAS_METRICS_HOST", "127.0.0.1")
+    server, _thread = start_http_server(port, addr=host)
+    return server.server_port
+
+
+class _Families(Collector):
+    """A registry-like wrapper so `generate_latest` can render already-parsed families."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self):
+        return iter(self._families)
+
+
+def merge_texts(local_text: str, upstream_texts: list[str]) -> list[Metric]:
+    """The local families, plus the mesh families of the upstreams merged by name.
+
+    A local family with samples wins over upstream ones of the same name (the edge imports
+    `mesh.metrics` too, so it holds every family, mostly empty). Several upstreams may export
+    one family (e.g. several workers' `vllm:*`): their samples are concatenated and an
+    identical (name, labels) sample is kept once. Parsing the local text too keeps family
+    names consistent (the parser and the registry name counters differently).
+    """
+    local = list(text_string_to_metric_families(local_text))
+    served = {fam.name for fam in local if fam.samples}
+    merged: dict[str, Metric] = {}
+    seen: set[tuple] = set()
+    for text in upstream_texts:
+        for fam in text_string_to_metric_families(text):
+            if fam.name in served or not fam.name.startswith(_MESH_PREFIXES):
+                continue
+            target = merged.setdefault(fam.name, Metric(fam.name, fam.documentation, fam.type))
+            for s in fam.samples:
+                key = (s.name, tuple(sorted(s.labels.items())))
+                if key not in seen:
+                    seen.add(key)
+                    target.samples.append(s)
+    kept = [merged.pop(fam.name) if fam.name in merged else fam for fam in local]
+    return kept + list(merged.values())
+
+
+async def _scrape(client: httpx.AsyncClient, url: str) -> str:
+    try:
+        resp = await client.get(url, timeout=SCRAPE_TIMEOUT_S)
+        resp.raise_for_status()
+    except httpx.HTTPError as exc:
+        log.debug("metrics upstream %s unreachable: %s", url, exc)
+        UPSTREAM_UP.labels(url).set(0)
+        return ""
+    UPSTREAM_UP.labels(url).set(1)
+    return resp.text
+
+
+_upstreams: tuple[str, ...] | None = None
+
+
+def configure_upstreams(urls: list[str] | tuple[str, ...]) -> None:
+    """Sets the URLs the edge's /metrics merges (else LLMAAS_METRICS_UPSTREAMS, read once)."""
+    global _upstreams
+    _upstreams = tuple(u for u in urls if u)
+
+
+def _configured_upstreams() -> tuple[str, ...]:
+    if _upstreams is None:
+        raw = os.environ.get("LLMAAS_METRICS_UPSTREAMS")
+        configure_upstreams(raw.split(",") if raw is not None else DEFAULT_UPSTREAMS)
+    return _upstreams or ()
+
+
+async def render_mesh_metrics(upstreams: tuple[str, ...] | None = None) -> bytes:
+    """The edge's own registry merged with the mesh families of its upstreams."""
+    urls = _configured_upstreams() if upstreams is None else upstreams
+    texts: list[str] = []
+    if urls:
+        async with httpx.AsyncClient() as client:
+            texts = [await _scrape(client, url) for url in urls]
+    local_text = generate_latest(REGISTRY).decode()  # after the scrapes: includes UPSTREAM_UP
+    return generate_latest(_Families(merge_texts(local_text, texts)))
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Starlette handler for the edge's `GET /metrics` (Prometheus text 0.0.4)."""
+    return Response(await render_mesh_metrics(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,82 @@
+"""`python -m mesh.router`: the router process (Inference API on LLMAAS_ROUTER_PORT)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+
+import uvloop
+
+from mesh.pb import filter_pb2_grpc, inference_pb2, inference_pb2_grpc
+from mesh.router.access import AccessControl, StaticKeys
+from mesh.router.catalog import Catalog
+from mesh.router.config import RouterConfig
+from mesh.router.health import MeshHealth
+from mesh.router.service import InferenceServicer
+from mesh.router.workers import WorkerPool
+from mesh.rpc import add_port, build_server, open_channel, serve_until_signal, set_serving
+
+log = logging.getLogger("mesh.router")
+
+SERVICE = inference_pb2.DESCRIPTOR.services_by_name["Inference"].full_name
+CATALOG_RELOAD_S = 10.0
+
+
+def build_access(config: RouterConfig) -> AccessControl:
+    """The account store. StaticKeys (the dev key) until mesh.router.accounts is wired in."""
+    if not config.dev_key:
+        log.warning("LLMAAS_DEV_KEY is empty: no API key is valid, every request gets 401")
+    return StaticKeys({config.dev_key: config.dev_tenant})
+
+
+async def _reload_catalog(catalog: Catalog) -> None:
+    while True:
+        await asyncio.sleep(CATALOG_RELOAD_S)
+        catalog.reload_if_changed()
+
+
+async def serve(config: RouterConfig) -> None:
+    catalog = Catalog.load(config.catalog_path)
+    pool = WorkerPool([w.address for w in config.workers], health_interval_s=config.health_interval_s)
+    filter_channel = open_channel(config.filter_address, peer_role="filter")
+    servicer = InferenceServicer(
+        config, pool, catalog, build_access(config), filter_pb2_grpc.SecurityFilterStub(filter_channel)
+    )
+    server, health_servicer = build_server([SERVICE])
+    inference_pb2_grpc.add_InferenceServicer_to_server(servicer, server)
+    port = add_port(server, config.host, config.port, "router")
+    mesh_health = MeshHealth(
+        health_servicer, pool, filter_channel, config.expected_models(), interval_s=config.health_interval_s
+    )
+    await pool.start()
+    mesh_health.start()
+    reload_task = asyncio.create_task(_reload_catalog(catalog))
+    set_serving(health_servicer, [SERVICE], True)
+    log.info("router on %s:%d, filter %s, workers %s", config.host, port, config.filter_address,
+             [f"{w.model}={w.address}" for w in config.workers])
+    try:
+        await serve_until_signal(server)
+    finally:
+        reload_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reload_task
+        await mesh_health.close()
+        await pool.close()
+        await filter_channel.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mesh.router", description=__doc__)
+    parser.add_argument("--port", type=int, help="overrides LLMAAS_ROUTER_PORT")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = RouterConfig.from_env()
+    if args.port:
+        config.port = args.port
+    uvloop.run(serve(config))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The audit trail: one record per access, hash-chained so that tampering shows.
+
+hash(n) = SHA-256(hash(n-1) hex + canonical JSON of record n without its hash), with
+hash(0) = 64 zeros. `verify` walks the chain and names the first record that does not
+fit: edited (content no longer matches its hash), deleted (a gap in seq, or the tail cut
+off, caught against the stored head), reordered (a record links to another one than the
+record before it). No prompt content is ever part of a record; key secrets are redacted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+
+GENESIS = "0" * 64
+_SECRET_RE = re.compile(r"sk-[A-Za-z0-9_-]{6,}")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    time: str
+    request_id: str
+    tenant: str
+    key_id: str
+    model: str
+    action: str
+    outcome: str
+    status: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: float = 0.0
+    reason: str = ""
+    filter_verdict: str = ""
+    seq: int = 0
+    prev_hash: str = ""
+    hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_seq: int = 0
+    problem: str = ""
+
+
+def iso_time(ts: float) -> str:
+    """UTC, millisecond precision, fixed width: sorts as text."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def redact(text: str) -> str:
+    return _SECRET_RE.sub("sk-***", text)
+
+
+def canonical(entry: AuditEntry) -> bytes:
+    content = asdict(entry)
+    del content["hash"], content["prev_hash"]
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical(entry)).hexdigest()
+
+
+def chain(entry: AuditEntry, seq: int, prev_hash: str) -> AuditEntry:
+    """The entry as the `seq`-th link after `prev_hash`."""
+    linked = replace(entry, seq=seq, prev_hash=prev_hash, hash="")
+    return replace(linked, hash=entry_hash(prev_hash, linked))
+
+
+def verify(
+    entries: Iterable[AuditEntry],
+    head: tuple[int, str] | None = None,
+    seq_of_hash: Callable[[str], int | None] = lambda _h: None,
+) -> VerifyResult:
+    """Checks entries in seq order; `head` is the (seq, hash) stored with the last append."""
+    prev_seq, prev_hash, checked = 0, GENESIS, 0
+    for e in entries:
+        problem = _link_problem(e, prev_seq, prev_hash, seq_of_hash)
+        if problem:
+            return VerifyResult(False, checked, e.seq, problem)
+        prev_seq, prev_hash, checked = e.seq, e.hash, checked + 1
+    if head is not None and head != (prev_seq, prev_hash):
+        return VerifyResult(False, checked, prev_seq + 1,
+                            f"deleted: the chain ends at seq {prev_seq} but the head says seq {head[0]}")
+    return VerifyResult(True, checked)
+
+
+def _link_problem(e: AuditEntry, prev_seq: int, prev_hash: str, seq_of_hash: Callable[[str], int | None]) -> str:
+    if e.seq != prev_seq + 1:
+        return f"deleted: seq {prev_seq + 1}..{e.seq - 1} missing"
+    if e.prev_hash != prev_hash:
+        other = seq_of_hash(e.prev_hash)
+        if other is not None and other != prev_seq:
+            return f"reordered: links to seq {other} instead of seq {prev_seq}"
+        return f"chain broken: prev_hash does not match seq {prev_seq} (record replaced or rewritten)"
+    if entry_hash(prev_hash, e) != e.hash:
+        return "edited: content does not match its hash"
+    return ""

@@ -1,0 +1,130 @@
+"""RouterConfig: every router setting, from defaults, the TOML file and LLMAAS_* env.
+
+File sections used here (all optional):
+
+    [router]   host, port, request_timeout_s, catalog = "path/to/catalog.csv"
+    [filter]   address, timeout_s, disabled_tenants = ["acme"]
+    [prices]   input = "0.9", output = "4", reasoning = "21"          # €/M tokens
+    [prices.models."llama3.3:70b"]  input = "...", output = "...", reasoning = "..."
+    [[workers]] model = "smollm2:135m"  address = "127.0.0.1:50061"
+
+Environment wins over the file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from mesh.config import ConfigError, env, load_file
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """€ per million tokens of each type."""
+
+    input: Decimal = Decimal("0.9")
+    output: Decimal = Decimal("4")
+    reasoning: Decimal = Decimal("21")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerAddress:
+    """A statically configured worker; `model` is what the operator expects it to serve
+    (the worker's own Info decides what it is actually sent)."""
+
+    model: str
+    address: str
+
+
+@dataclass(slots=True)
+class RouterConfig:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    filter_address: str = "127.0.0.1:50052"
+    filter_timeout_s: float = 2.0
+    filter_disabled_tenants: frozenset[str] = frozenset()
+    workers: tuple[WorkerAddress, ...] = ()
+    dev_key: str = ""
+    dev_tenant: str = "dev"
+    # Upper bound on one request, applied even when the client sets no deadline.
+    request_timeout_s: float = 600.0
+    health_interval_s: float = 1.0
+    catalog_path: Path | None = None
+    prices: Prices = field(default_factory=Prices)
+    model_prices: dict[str, Prices] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"router port {self.port} is out of range")
+        if self.request_timeout_s <= 0 or self.filter_timeout_s <= 0:
+            raise ConfigError("timeouts must be positive")
+
+    def prices_for(self, model: str) -> Prices:
+        return self.model_prices.get(model, self.prices)
+
+    def filter_enabled_for(self, tenant: str) -> bool:
+        return tenant not in self.filter_disabled_tenants
+
+    def expected_models(self) -> frozenset[str]:
+        return frozenset(w.model for w in self.workers)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> RouterConfig:
+        environ = dict(os.environ) if environ is None else environ
+        cfg = _from_file(load_file(environ))
+        return replace(
+            cfg,
+            host=env("LLMAAS_ROUTER_HOST", str, cfg.host, environ),
+            port=env("LLMAAS_ROUTER_PORT", int, cfg.port, environ),
+            filter_address=env("LLMAAS_FILTER_ADDR", str, cfg.filter_address, environ),
+            workers=cfg.workers + env("LLMAAS_WORKER_ADDRS", parse_worker_addrs, (), environ),
+            dev_key=env("LLMAAS_DEV_KEY", str, cfg.dev_key, environ),
+            request_timeout_s=env("LLMAAS_REQUEST_TIMEOUT_S", float, cfg.request_timeout_s, environ),
+            catalog_path=env("LLMAAS_CATALOG", Path, cfg.catalog_path, environ),
+        )
+
+
+def parse_worker_addrs(raw: str) -> tuple[WorkerAddress, ...]:
+    """`model=host:port,model=host:port` (model ids contain ':', so split on the first '=')."""
+    out = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        model, sep, address = item.partition("=")
+        if not sep or not model or ":" not in address:
+            raise ValueError(f"expected model=host:port, got {item!r}")
+        out.append(WorkerAddress(model.strip(), address.strip()))
+    return tuple(out)
+
+
+def _from_file(data: dict[str, Any]) -> RouterConfig:
+    router, flt = data.get("router", {}), data.get("filter", {})
+    prices = data.get("prices", {})
+    try:
+        return RouterConfig(
+            host=str(router.get("host", "127.0.0.1")),
+            port=int(router.get("port", 50051)),
+            request_timeout_s=float(router.get("request_timeout_s", 600.0)),
+            catalog_path=Path(router["catalog"]) if "catalog" in router else None,
+            filter_address=str(flt.get("address", "127.0.0.1:50052")),
+            filter_timeout_s=float(flt.get("timeout_s", 2.0)),
+            filter_disabled_tenants=frozenset(flt.get("disabled_tenants", ())),
+            workers=tuple(WorkerAddress(str(w["model"]), str(w["address"])) for w in data.get("workers", ())),
+            prices=_prices(prices, Prices()),
+            model_prices={m: _prices(p, _prices(prices, Prices())) for m, p in prices.get("models", {}).items()},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"config file: invalid router settings: {exc}") from exc
+
+
+def _prices(section: dict[str, Any], base: Prices) -> Prices:
+    try:
+        return Prices(
+            input=Decimal(str(section.get("input", base.input))),
+            output=Decimal(str(section.get("output", base.output))),
+            reasoning=Decimal(str(section.get("reasoning", base.reasoning))),
+        )
+    except InvalidOperation as exc:
+        raise ConfigError(f"config file: [prices] values must be decimal numbers: {section}") from exc

@@ -1,0 +1,376 @@
+"""InferenceServicer: the router's public API.
+
+Every generation request runs the same pipeline, one step per method:
+identify → resolve the model → authorise → admit → screen (security filter) → announce
+(initial metadata) → generate on a worker (failover before the first token) → account.
+The request is recorded whatever happens (`_tracked`), refusals and cancellations included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import grpc
+
+from mesh.errors import (
+    InvalidRequest,
+    MeshError,
+    ModelRetired,
+    NotFound,
+    PermissionDenied,
+    PromptRejected,
+    Unauthenticated,
+    Unavailable,
+)
+from mesh.pb import (
+    common_pb2,
+    filter_pb2,
+    filter_pb2_grpc,
+    inference_pb2,
+    inference_pb2_grpc,
+    worker_pb2,
+)
+from mesh.router.access import (
+    AccessControl,
+    Admission,
+    Principal,
+    RequestRecord,
+    check_model_allowed,
+)
+from mesh.router.accounting import TokenCounts, cost_eur, energy_kwh, format_decimal
+from mesh.router.catalog import (
+    Catalog,
+    CatalogEntry,
+    experimental_allowed,
+    experimental_message,
+    retired_message,
+)
+from mesh.router.config import Prices, RouterConfig
+from mesh.router.generation import generate, run_embed
+from mesh.router.workers import WorkerPool
+
+log = logging.getLogger(__name__)
+
+FINISHED = common_pb2.FINISH_REASON_UNSPECIFIED
+
+
+@dataclass(slots=True)
+class Call:
+    """One request moving through the pipeline; becomes a RequestRecord at the end."""
+
+    action: str
+    model: str
+    request_id: str
+    started: float = field(default_factory=time.monotonic)
+    created: int = field(default_factory=lambda: int(time.time()))
+    principal: Principal | None = None
+    admission: Admission | None = None
+    entry: CatalogEntry | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    outcome: str = "error"
+    status: int = 500
+    reason: str = ""
+    filter_verdict: str = ""
+    tokens: TokenCounts = field(default_factory=TokenCounts)
+    system_tokens: int = 0
+    num_streamed: int = 0
+    cost: Decimal = Decimal(0)
+    energy: Decimal = Decimal(0)
+
+    def to_record(self) -> RequestRecord:
+        p = self.principal
+        return RequestRecord(
+            request_id=self.request_id, action=self.action, model=self.model,
+            outcome=self.outcome, status=self.status, principal=p, key_id=p.key_id if p else "",
+            reason=self.reason, input_tokens=self.tokens.prompt,
+            output_tokens=self.tokens.completion, reasoning_tokens=self.tokens.reasoning,
+            system_tokens=self.system_tokens, cost_eur=self.cost, energy_kwh=self.energy,
+            latency_ms=(time.monotonic() - self.started) * 1000, filter_verdict=self.filter_verdict,
+        )
+
+
+class InferenceServicer(inference_pb2_grpc.InferenceServicer):
+    def __init__(
+        self,
+        config: RouterConfig,
+        pool: WorkerPool,
+        catalog: Catalog,
+        access: AccessControl,
+        filter_stub: filter_pb2_grpc.SecurityFilterStub,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
+        self._config = config
+        self._pool = pool
+        self._catalog = catalog
+        self._access = access
+        self._filter = filter_stub
+        self._today = today
+
+    # -- RPCs ---------------------------------------------------------------------------
+
+    async def ChatCompletion(self, request, context) -> AsyncIterator[inference_pb2.CompletionChunk]:
+        gen = worker_pb2.GenerateRequest(
+            model=request.model, chat=worker_pb2.ChatPrompt(messages=request.messages), sampling=request.sampling
+        )
+        prompt = "\n".join(m.content for m in request.messages)
+        async for chunk in self._complete("chat.completions", gen, prompt, request.user, context):
+            yield chunk
+
+    async def Completion(self, request, context) -> AsyncIterator[inference_pb2.CompletionChunk]:
+        gen = worker_pb2.GenerateRequest(model=request.model, prompt=request.prompt, sampling=request.sampling)
+        async for chunk in self._complete("completions", gen, request.prompt, request.user, context):
+            yield chunk
+
+    async def Embeddings(self, request, context) -> inference_pb2.EmbeddingsResponse:
+        call = self._begin(context, "embeddings", request.model)
+        async with self._tracked(call):
+            estimate = sum(len(s) for s in request.inputs) // 4 + 1
+            await self._prepare(call, context, kind="embedding", estimated_tokens=estimate)
+            await context.send_initial_metadata(self._initial_metadata(call))
+            embed = worker_pb2.EmbedRequest(request_id=call.request_id, model=call.model, inputs=request.inputs)
+            reply = await run_embed(self._pool, embed, timeout=self._timeout(context))
+            self._settle(call, common_pb2.Usage(prompt_tokens=reply.prompt_tokens))
+            call.outcome, call.status = "ok", 200
+            return inference_pb2.EmbeddingsResponse(
+                model=call.model, data=[inference_pb2.EmbeddingVector(values=e.values) for e in reply.embeddings],
+                usage=common_pb2.Usage(prompt_tokens=reply.prompt_tokens), cost=self._cost_pb(call),
+            )
+
+    async def ListModels(self, request, context) -> inference_pb2.ListModelsResponse:
+        principal = await self._authenticate(context)
+        return inference_pb2.ListModelsResponse(models=self._visible_models(principal))
+
+    async def GetModel(self, request, context) -> common_pb2.ModelInfo:
+        principal = await self._authenticate(context)
+        for info in self._visible_models(principal, include_retired=True):
+            if info.id == request.id:
+                return info
+        raise NotFound(
+            f"The model '{request.id}' does not exist or your key may not use it. "
+            "List the available models with GET /v1/models.", param="model",
+        )
+
+    # -- pipeline -----------------------------------------------------------------------
+
+    async def _complete(
+        self, action: str, gen: worker_pb2.GenerateRequest, prompt: str, user: str, context
+    ) -> AsyncIterator[inference_pb2.CompletionChunk]:
+        call = self._begin(context, action, gen.model)
+        async with self._tracked(call):
+            estimate = len(prompt) // 4 + (gen.sampling.max_tokens or 256)
+            await self._prepare(call, context, kind="chat", estimated_tokens=estimate)
+            await self._screen(call, prompt, user)
+            await context.send_initial_metadata(self._initial_metadata(call))
+            gen.request_id, gen.tenant = call.request_id, call.principal.tenant
+            async for resp in generate(self._pool, gen, timeout=self._timeout(context)):
+                yield self._to_chunk(call, resp)
+            call.outcome, call.status = "ok", 200
+
+    def _begin(self, context, action: str, model: str) -> Call:
+        md = _metadata(context)
+        request_id = md.get("x-request-id", "")
+        if not (0 < len(request_id) <= 128 and request_id.isprintable()):
+            request_id = uuid.uuid4().hex
+        return Call(action=action, model=model, request_id=request_id)
+
+    @contextlib.asynccontextmanager
+    async def _tracked(self, call: Call) -> AsyncIterator[Call]:
+        try:
+            yield call
+        except MeshError as err:
+            call.outcome = "refused" if call.num_streamed == 0 and err.http_status < 500 else "error"
+            call.status, call.reason = err.http_status, f"{err.code}: {err.message}"
+            # Rate-limit facts go out with the error too, so the edge can copy them.
+            err.headers = {**call.headers, **err.headers}
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            call.outcome, call.status, call.reason = "cancelled", 499, "client cancelled"
+            if call.num_streamed:
+                self._settle(call, None)
+            raise
+        finally:
+            await self._finish(call)
+
+    async def _prepare(self, call: Call, context, *, kind: str, estimated_tokens: int) -> None:
+        call.principal = await self._authenticate(context)
+        self._resolve_model(call, kind)
+        self._authorise(call)
+        self._check_served(call)
+        call.admission = await self._access.admit(call.principal, call.model, estimated_tokens)
+        call.headers.update({k.lower(): v for k, v in call.admission.headers.items()})
+
+    async def _authenticate(self, context) -> Principal:
+        header = _metadata(context).get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise Unauthenticated(
+                "You didn't provide an API key. Pass it as 'Authorization: Bearer <key>'.",
+                code="missing_api_key",
+            )
+        return await self._access.authenticate(key.strip())
+
+    def _resolve_model(self, call: Call, kind: str) -> None:
+        call.entry = entry = self._catalog.get(call.model)
+        if entry is None and not self._pool.knows(call.model):
+            raise NotFound(
+                f"The model '{call.model}' does not exist. List the available models with GET /v1/models.",
+                code="model_not_found", param="model",
+            )
+        if entry is not None:
+            lifecycle = self._catalog.lifecycle(entry.id, self._today())
+            if lifecycle.state == "retired":
+                raise ModelRetired(retired_message(entry), code="model_retired", param="model")
+            call.headers.update({k.lower(): v for k, v in lifecycle.headers.items()})
+        model_kind = entry.kind if entry else self._pool.model_infos()[call.model].kind or "chat"
+        if model_kind != kind:
+            endpoint = "/v1/embeddings" if model_kind == "embedding" else "/v1/chat/completions"
+            raise InvalidRequest(
+                f"The model '{call.model}' is a {model_kind} model; call {endpoint} with it.",
+                code="model_not_supported", param="model",
+            )
+
+    def _authorise(self, call: Call) -> None:
+        check_model_allowed(call.principal, call.model)
+        if call.entry is not None and not experimental_allowed(call.entry, call.principal.experimental_opt_in):
+            raise PermissionDenied(experimental_message(call.entry), code="model_not_allowed", param="model")
+
+    def _check_served(self, call: Call) -> None:
+        if self._pool.is_served(call.model):
+            return
+        if self._pool.knows(call.model):
+            raise Unavailable(
+                f"No healthy worker serves '{call.model}' right now; retry in a few seconds.",
+                code="model_unavailable", param="model", retry_after=5,
+            )
+        raise Unavailable(
+            f"The model '{call.model}' is in the catalog but not served on this platform. "
+            "Pick a served model from GET /v1/models.",
+            code="model_unavailable", param="model",
+        )
+
+    async def _screen(self, call: Call, prompt: str, user: str) -> None:
+        tenant = call.principal.tenant
+        if not (call.principal.filter_enabled and self._config.filter_enabled_for(tenant)):
+            call.filter_verdict = "disabled"
+            return
+        check = filter_pb2.CheckRequest(request_id=call.request_id, tenant=tenant, user=user, prompt=prompt)
+        try:
+            verdict = await self._filter.Check(check, timeout=self._config.filter_timeout_s)
+        except grpc.aio.AioRpcError as err:
+            log.error("security filter unreachable (%s): failing closed", err.code().name)
+            raise Unavailable(
+                "The security filter is unavailable, so the request was refused (security filter "
+                "unavailable: prompts are never sent unchecked). Retry in a few seconds.",
+                code="filter_unavailable", retry_after=2,
+            ) from None
+        call.filter_verdict = _describe(verdict)
+        if not verdict.allowed:
+            raise PromptRejected(
+                f"The prompt was rejected by the security filter ({call.filter_verdict}). "
+                "Remove the flagged content and try again."
+            )
+
+    def _initial_metadata(self, call: Call) -> tuple[tuple[str, str], ...]:
+        return (("x-request-id", call.request_id), *call.headers.items())
+
+    def _to_chunk(self, call: Call, resp: worker_pb2.GenerateResponse) -> inference_pb2.CompletionChunk:
+        call.num_streamed += resp.num_tokens
+        chunk = inference_pb2.CompletionChunk(
+            id=call.request_id, model=call.model, created=call.created,
+            text=resp.text, reasoning_text=resp.reasoning_text, finish_reason=resp.finish_reason,
+        )
+        if resp.finish_reason != FINISHED:
+            self._settle(call, resp.usage)
+            chunk.usage.CopyFrom(resp.usage)
+            chunk.cost.CopyFrom(self._cost_pb(call))
+        return chunk
+
+    def _settle(self, call: Call, usage: common_pb2.Usage | None) -> None:
+        """Token counts, cost and energy; without usage (cancelled) from what was streamed."""
+        if usage is None:
+            usage = common_pb2.Usage(completion_tokens=call.num_streamed)
+        call.tokens = TokenCounts(usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens)
+        call.system_tokens = usage.system_tokens
+        call.cost = cost_eur(call.tokens, self._prices(call))
+        kwh = call.entry.energy_kwh_per_mtok if call.entry else None
+        call.energy = energy_kwh(call.tokens, kwh)
+
+    def _prices(self, call: Call) -> Prices:
+        base = self._config.prices_for(call.model)
+        e = call.entry
+        if e is None:
+            return base
+        return Prices(
+            input=e.price_input if e.price_input is not None else base.input,
+            output=e.price_output if e.price_output is not None else base.output,
+            reasoning=e.price_reasoning if e.price_reasoning is not None else base.reasoning,
+        )
+
+    def _cost_pb(self, call: Call) -> common_pb2.Cost:
+        return common_pb2.Cost(cost_eur=format_decimal(call.cost), energy_kwh=format_decimal(call.energy))
+
+    def _timeout(self, context) -> float:
+        remaining = context.time_remaining()
+        limit = self._config.request_timeout_s
+        return limit if remaining is None else max(0.001, min(remaining, limit))
+
+    async def _finish(self, call: Call) -> None:
+        record = call.to_record()
+        try:
+            if call.admission is not None and call.principal is not None:
+                await self._access.release(call.principal, call.admission, record)
+            await self._access.record(record)
+        except Exception:  # noqa: BLE001 - accounting trouble must not change the answer
+            log.exception("could not record request %s", call.request_id)
+
+    # -- models -------------------------------------------------------------------------
+
+    def _visible_models(self, principal: Principal, include_retired: bool = False) -> list[common_pb2.ModelInfo]:
+        served = self._pool.model_infos()
+        out: list[common_pb2.ModelInfo] = []
+        for entry in self._catalog.entries():
+            if not principal.may_use(entry.id):
+                continue
+            if not experimental_allowed(entry, principal.experimental_opt_in):
+                continue
+            info = self._catalog_info(entry, served.get(entry.id))
+            if include_retired or info.phase != "retired":
+                out.append(info)
+        listed = {m.id for m in out}
+        out.extend(m for m in served.values() if m.id not in listed and principal.may_use(m.id))
+        return out
+
+    def _catalog_info(self, entry: CatalogEntry, worker_info: common_pb2.ModelInfo | None) -> common_pb2.ModelInfo:
+        lifecycle = self._catalog.lifecycle(entry.id, self._today())
+        phase = {"retired": "retired", "notice": "deprecated"}.get(lifecycle.state, entry.phase)
+        return common_pb2.ModelInfo(
+            id=entry.id, owned_by=entry.editor, created=_unix(entry.dmp), phase=phase,
+            dmp=entry.dmp.isoformat(), dsp=entry.dsp.isoformat() if entry.dsp else "",
+            context_length=entry.context_length or (worker_info.context_length if worker_info else 0),
+            served=bool(worker_info and worker_info.served) and phase != "retired",
+            kind=entry.kind, successor=entry.successor or "",
+            energy_kwh_per_mtok=float(entry.energy_kwh_per_mtok),
+            deprecation_date=lifecycle.notice_start.isoformat() if lifecycle.notice_start else "",
+        )
+
+
+def _metadata(context) -> dict[str, str]:
+    return {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+
+
+def _describe(verdict: filter_pb2.Verdict) -> str:
+    if not verdict.reasons:
+        return "allowed" if verdict.allowed else f"blocked (score {verdict.score:.2f})"
+    return ", ".join(f"{r.layer}/{r.rule}" for r in verdict.reasons)
+
+
+def _unix(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())

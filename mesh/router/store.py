@@ -1,0 +1,400 @@
+"""Account state behind one small `Store` protocol; `SqliteStore` is the embedded default.
+
+SQLite in WAL mode with synchronous=FULL: a record is on disk when `append` returns, so a
+router killed with SIGKILL loses no record of a request it already answered. All database
+work runs on one writer thread that owns the connection (nothing blocks the event loop);
+jobs queued while a commit is in flight share the next commit (group commit), so fsyncs
+do not serialise a busy router. Money and energy are stored as integers of 1e-12 (EUR,
+kWh): exact sums, no float drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from mesh.router import audit
+from mesh.router.audit import AuditEntry, VerifyResult
+from mesh.router.keys import KeyRecord
+from mesh.router.tenants import Tenant
+
+log = logging.getLogger(__name__)
+
+UNITS = Decimal(10) ** 12
+_MAX_BATCH = 128
+
+
+def to_units(value: Decimal) -> int:
+    return int((value * UNITS).to_integral_value(ROUND_HALF_EVEN))
+
+
+def from_units(units: int) -> Decimal:
+    return (Decimal(units) / UNITS).normalize() if units else Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEntry:
+    time: float
+    request_id: str
+    tenant: str
+    key_id: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    system_tokens: int = 0
+    cost_eur: Decimal = Decimal(0)
+    energy_kwh: Decimal = Decimal(0)
+
+
+@dataclass(slots=True)
+class UsageRow:
+    """Usage summed per tenant, model and UTC day ('' where summed over)."""
+
+    tenant: str = ""
+    model: str = ""
+    day: str = ""
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    system_tokens: int = 0
+    cost_eur: Decimal = Decimal(0)
+    energy_kwh: Decimal = Decimal(0)
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def load_tenants(self) -> list[Tenant]: ...
+    async def load_keys(self) -> list[KeyRecord]: ...
+    async def save_tenant(self, tenant: Tenant) -> None: ...
+    async def save_keys(self, keys: Sequence[KeyRecord]) -> None:
+        """Upserts keys atomically (a rotation writes the old key and its successor)."""
+        ...
+    async def touch_keys(self, last_used: dict[str, float]) -> None: ...
+    async def append(self, entry: AuditEntry, usage: UsageEntry | None) -> AuditEntry:
+        """Chains and stores an audit entry (and its usage) durably; returns it chained."""
+        ...
+    async def usage(self, tenant: str, since: float, until: float) -> list[UsageRow]: ...
+    async def month_spend(self, month_start: float) -> dict[str, Decimal]: ...
+    async def audit(self, tenant: str, since: str, limit: int) -> list[AuditEntry]: ...
+    async def verify_audit(self) -> VerifyResult: ...
+
+
+MIGRATIONS: list[tuple[str, ...]] = [
+    (  # 1: accounts, usage, audit
+        """CREATE TABLE tenants (name TEXT PRIMARY KEY, tier TEXT NOT NULL,
+            filter_enabled INTEGER NOT NULL, experimental_opt_in INTEGER NOT NULL,
+            rotation_max_age_s INTEGER NOT NULL, rotation_overlap_s INTEGER NOT NULL,
+            retention_days INTEGER NOT NULL, content_logging INTEGER NOT NULL,
+            model_patterns TEXT NOT NULL, created_at REAL NOT NULL)""",
+        """CREATE TABLE api_keys (id TEXT PRIMARY KEY, tenant TEXT NOT NULL,
+            key_hash BLOB NOT NULL UNIQUE, model_patterns TEXT, admin INTEGER NOT NULL,
+            created_at REAL NOT NULL, expires_at REAL NOT NULL, revoked_at REAL NOT NULL,
+            predecessor_id TEXT NOT NULL, successor_id TEXT NOT NULL,
+            last_used_at REAL NOT NULL, pending_secret BLOB)""",
+        """CREATE TABLE usage (id INTEGER PRIMARY KEY, time REAL NOT NULL, day TEXT NOT NULL,
+            request_id TEXT NOT NULL, tenant TEXT NOT NULL, key_id TEXT NOT NULL,
+            model TEXT NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+            reasoning_tokens INTEGER NOT NULL, system_tokens INTEGER NOT NULL,
+            cost_units INTEGER NOT NULL, energy_units INTEGER NOT NULL)""",
+        "CREATE INDEX usage_tenant_time ON usage (tenant, time)",
+        """CREATE TABLE audit (seq INTEGER PRIMARY KEY, time TEXT NOT NULL,
+            request_id TEXT NOT NULL, tenant TEXT NOT NULL, key_id TEXT NOT NULL,
+            model TEXT NOT NULL, action TEXT NOT NULL, outcome TEXT NOT NULL,
+            status INTEGER NOT NULL, input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL, latency_ms REAL NOT NULL, reason TEXT NOT NULL,
+            filter_verdict TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)""",
+        "CREATE INDEX audit_tenant_seq ON audit (tenant, seq)",
+        # The last link, written with every append: a cut-off tail shows in verify().
+        """CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1),
+            seq INTEGER NOT NULL, hash TEXT NOT NULL)""",
+    ),
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Applies pending migrations in order, each in its own transaction; returns the version."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = row[0] or 0
+    for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql in statements:
+                conn.execute(sql)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        current = version
+    return current
+
+
+class _Writer:
+    """One thread, one connection; jobs run in order and batches share one commit."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, setup: Callable[[sqlite3.Connection], None]) -> None:
+        """Runs `setup` on the writer thread (and again after a failed commit, to resync)."""
+        self._setup = setup
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._jobs.put((fn, args, fut, loop))
+        return await fut
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+            self._setup(conn)
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        while (job := self._jobs.get()) is not None:
+            batch = [job]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    nxt = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._jobs.put(None)
+                    break
+                batch.append(nxt)
+            self._run_batch(conn, batch)
+        conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        for fn, args, _fut, _loop in batch:
+            # A savepoint per job: one failing job does not spoil the others' writes.
+            conn.execute("SAVEPOINT job")
+            try:
+                outcomes.append((fn(conn, *args), None))
+                conn.execute("RELEASE job")
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                outcomes.append((None, exc))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            self._setup(conn)
+            outcomes = [(None, exc)] * len(batch)
+        for (_fn, _args, fut, loop), (result, exc) in zip(batch, outcomes, strict=True):
+            loop.call_soon_threadsafe(_settle, fut, result, exc)
+
+
+def _settle(fut: asyncio.Future, result: Any, exc: BaseException | None) -> None:
+    if fut.cancelled():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
+
+
+_AUDIT_COLS = ("seq", "time", "request_id", "tenant", "key_id", "model", "action", "outcome",
+               "status", "input_tokens", "output_tokens", "latency_ms", "reason",
+               "filter_verdict", "prev_hash", "hash")
+_TENANT_COLS = ("name", "tier", "filter_enabled", "experimental_opt_in", "rotation_max_age_s",
+                "rotation_overlap_s", "retention_days", "content_logging", "model_patterns",
+                "created_at")
+_KEY_COLS = ("id", "tenant", "key_hash", "model_patterns", "admin", "created_at", "expires_at",
+             "revoked_at", "predecessor_id", "successor_id", "last_used_at", "pending_secret")
+
+
+def _upsert_sql(table: str, cols: tuple[str, ...]) -> str:
+    marks = ", ".join("?" * len(cols))
+    return f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) VALUES ({marks})"
+
+
+def _tenant_row(t: Tenant) -> tuple:
+    return (t.name, t.tier, int(t.filter_enabled), int(t.experimental_opt_in), t.rotation_max_age_s,
+            t.rotation_overlap_s, t.retention_days, int(t.content_logging),
+            json.dumps(list(t.model_patterns)), t.created_at)
+
+
+def _tenant_of(row: tuple) -> Tenant:
+    d = dict(zip(_TENANT_COLS, row, strict=True))
+    for flag in ("filter_enabled", "experimental_opt_in", "content_logging"):
+        d[flag] = bool(d[flag])
+    d["model_patterns"] = tuple(json.loads(d["model_patterns"]))
+    return Tenant(**d)
+
+
+def _key_row(k: KeyRecord) -> tuple:
+    patterns = None if k.model_patterns is None else json.dumps(list(k.model_patterns))
+    return (k.id, k.tenant, k.key_hash, patterns, int(k.admin), k.created_at, k.expires_at,
+            k.revoked_at, k.predecessor_id, k.successor_id, k.last_used_at, k.pending_secret)
+
+
+def _key_of(row: tuple) -> KeyRecord:
+    d = dict(zip(_KEY_COLS, row, strict=True))
+    d["admin"] = bool(d["admin"])
+    d["model_patterns"] = None if d["model_patterns"] is None else tuple(json.loads(d["model_patterns"]))
+    return KeyRecord(**d)
+
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+class SqliteStore:
+    """The embedded Store: one SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._writer: _Writer | None = None
+        self._head: tuple[int, str] = (0, audit.GENESIS)  # touched on the writer thread only
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = _Writer(str(self.path))
+        await asyncio.to_thread(self._writer.start, self._setup)
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        migrate(conn)
+        row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        self._head = (row[0], row[1]) if row else (0, audit.GENESIS)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.stop)
+            self._writer = None
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._writer is None:
+            raise RuntimeError("store is not open")
+        return await self._writer.call(fn, *args)
+
+    async def load_tenants(self) -> list[Tenant]:
+        rows = await self._call(lambda c: c.execute(f"SELECT {', '.join(_TENANT_COLS)} FROM tenants").fetchall())
+        return [_tenant_of(r) for r in rows]
+
+    async def load_keys(self) -> list[KeyRecord]:
+        rows = await self._call(lambda c: c.execute(f"SELECT {', '.join(_KEY_COLS)} FROM api_keys").fetchall())
+        return [_key_of(r) for r in rows]
+
+    async def save_tenant(self, tenant: Tenant) -> None:
+        await self._call(lambda c: c.execute(_upsert_sql("tenants", _TENANT_COLS), _tenant_row(tenant)))
+
+    async def save_keys(self, keys: Sequence[KeyRecord]) -> None:
+        rows = [_key_row(k) for k in keys]
+        await self._call(lambda c: c.executemany(_upsert_sql("api_keys", _KEY_COLS), rows))
+
+    async def touch_keys(self, last_used: dict[str, float]) -> None:
+        rows = [(t, k) for k, t in last_used.items()]
+        await self._call(lambda c: c.executemany(
+            "UPDATE api_keys SET last_used_at = max(last_used_at, ?) WHERE id = ?", rows))
+
+    async def append(self, entry: AuditEntry, usage: UsageEntry | None) -> AuditEntry:
+        return await self._call(self._append, entry, usage)
+
+    def _append(self, conn: sqlite3.Connection, entry: AuditEntry, usage: UsageEntry | None) -> AuditEntry:
+        seq, prev = self._head
+        linked = audit.chain(entry, seq + 1, prev)
+        conn.execute(f"INSERT INTO audit ({', '.join(_AUDIT_COLS)}) VALUES ({', '.join('?' * len(_AUDIT_COLS))})",
+                     tuple(getattr(linked, c) for c in _AUDIT_COLS))
+        conn.execute("INSERT OR REPLACE INTO audit_head (id, seq, hash) VALUES (1, ?, ?)",
+                     (linked.seq, linked.hash))
+        if usage is not None:
+            u = usage
+            conn.execute(
+                "INSERT INTO usage (time, day, request_id, tenant, key_id, model, input_tokens, "
+                "output_tokens, reasoning_tokens, system_tokens, cost_units, energy_units) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (u.time, _day(u.time), u.request_id, u.tenant, u.key_id, u.model, u.input_tokens,
+                 u.output_tokens, u.reasoning_tokens, u.system_tokens, to_units(u.cost_eur),
+                 to_units(u.energy_kwh)))
+        # Advanced only once every statement succeeded (a failed job rolls back to its
+        # savepoint); a failed batch commit re-reads the head from the database (_setup).
+        self._head = (linked.seq, linked.hash)
+        return linked
+
+    async def usage(self, tenant: str, since: float, until: float) -> list[UsageRow]:
+        where, args = ["time >= ?", "time < ?"], [since, until]
+        if tenant:
+            where.append("tenant = ?")
+            args.append(tenant)
+        sql = ("SELECT tenant, model, day, count(*), sum(input_tokens), sum(output_tokens), "
+               "sum(reasoning_tokens), sum(system_tokens), sum(cost_units), sum(energy_units) "
+               f"FROM usage WHERE {' AND '.join(where)} GROUP BY tenant, model, day "
+               "ORDER BY day, tenant, model")
+        rows = await self._call(lambda c: c.execute(sql, args).fetchall())
+        return [UsageRow(*r[:8], cost_eur=from_units(r[8]), energy_kwh=from_units(r[9])) for r in rows]
+
+    async def month_spend(self, month_start: float) -> dict[str, Decimal]:
+        rows = await self._call(lambda c: c.execute(
+            "SELECT tenant, sum(cost_units) FROM usage WHERE time >= ? GROUP BY tenant",
+            (month_start,)).fetchall())
+        return {t: from_units(units) for t, units in rows}
+
+    async def audit(self, tenant: str, since: str, limit: int) -> list[AuditEntry]:
+        where, args = ["time >= ?"], [since]
+        if tenant:
+            where.append("tenant = ?")
+            args.append(tenant)
+        sql = (f"SELECT {', '.join(_AUDIT_COLS)} FROM audit WHERE {' AND '.join(where)} "
+               "ORDER BY seq DESC LIMIT ?")
+        rows = await self._call(lambda c: c.execute(sql, [*args, limit]).fetchall())
+        return [_audit_of(r) for r in reversed(rows)]
+
+    async def verify_audit(self) -> VerifyResult:
+        return await self._call(_verify)
+
+
+def _audit_of(row: tuple) -> AuditEntry:
+    return AuditEntry(**dict(zip(_AUDIT_COLS, row, strict=True)))
+
+
+def _verify(conn: sqlite3.Connection) -> VerifyResult:
+    row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    head = (row[0], row[1]) if row else None
+    cursor = conn.execute(f"SELECT {', '.join(_AUDIT_COLS)} FROM audit ORDER BY seq")
+
+    def seq_of_hash(h: str) -> int | None:
+        found = conn.execute("SELECT seq FROM audit WHERE hash = ?", (h,)).fetchone()
+        return found[0] if found else None
+
+    return audit.verify((_audit_of(r) for r in cursor), head, seq_of_hash)

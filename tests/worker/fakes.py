@@ -1,0 +1,49 @@
+"""A model-free runner and tokenizer for engine and scheduler tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+VOCAB = 64
+
+
+def _logits_for(next_token: int) -> torch.Tensor:
+    logits = torch.zeros(VOCAB)
+    logits[next_token % VOCAB] = 1.0
+    return logits
+
+
+class FakeRunner:
+    """Always predicts token (last token + 1) % VOCAB; records every call."""
+
+    def __init__(self, num_slots: int = 4, max_model_len: int = 128) -> None:
+        self.num_slots = num_slots
+        self.max_model_len = max_model_len
+        self.prefills: list[tuple[int, int, int]] = []  # (slot, start_pos, num_tokens)
+        self.decodes: list[list[int]] = []  # slots per decode call
+
+    def prefill(self, slot: int, token_ids: list[int], start_pos: int = 0) -> torch.Tensor:
+        self.prefills.append((slot, start_pos, len(token_ids)))
+        return _logits_for(token_ids[-1] + 1)
+
+    def decode(self, slots: list[int], token_ids: list[int], positions: list[int]) -> torch.Tensor:
+        self.decodes.append(list(slots))
+        return torch.stack([_logits_for(t + 1) for t in token_ids])
+
+
+class FakeTokenizer:
+    """Token id i is the letter chr(ord('a') + i % 26); chat = the contents, one token per char."""
+
+    eos_token_ids = (VOCAB - 1,)
+
+    def encode(self, text: str) -> list[int]:
+        return [(ord(c) - ord("a")) % 26 for c in text]
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        return "".join(chr(ord("a") + i % 26) for i in ids)
+
+    def render_chat(self, messages: list[dict], add_generation_prompt: bool = True):
+        ids = [0, 0] + [t for m in messages for t in self.encode(m["content"])]
+        return ids, 2

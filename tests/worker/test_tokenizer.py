@@ -1,0 +1,80 @@
+"""Tokenizer built from GGUF metadata vs transformers' GGUF tokenizer; chat template; detokeniser."""
+
+from __future__ import annotations
+
+import pytest
+import transformers
+
+from worker.loader import load_tokenizer
+from worker.tokenizer import IncrementalDetokenizer, Tokenizer
+
+TEXTS = [
+    "12345",
+    "Hello world",
+    "  leading and   inner  spaces\n\n\tand tabs ",
+    "Price: 3.14159 or 1,000,000 tokens in 2024!",
+    "émoji 😀👍🏽🇫🇷 done",
+    "中文字符和日本語のテキスト",
+    "Ça va très bien, garçon ? Où est l'hôtel ?",
+    "<|im_start|>user\nhi<|im_end|>",
+]
+MESSAGES = [
+    [{"role": "user", "content": "What is the capital of France?"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi 👋"},
+     {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Café?"}],
+]
+
+
+@pytest.fixture(scope="module")
+def tok() -> Tokenizer:
+    return load_tokenizer("smollm2:135m")
+
+
+@pytest.fixture(scope="module")
+def hf_tok(smollm2_path):
+    return transformers.AutoTokenizer.from_pretrained(str(smollm2_path.parent), gguf_file=smollm2_path.name)
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_ids_match_transformers(tok: Tokenizer, hf_tok, text: str) -> None:
+    assert tok.encode(text) == hf_tok.encode(text, add_special_tokens=False)
+    assert tok.decode(tok.encode(text), skip_special_tokens=False) == text
+
+
+def test_digits_are_split(tok: Tokenizer) -> None:
+    assert len(tok.encode("12345")) == 5
+
+
+@pytest.mark.parametrize("messages", MESSAGES)
+def test_chat_template_matches_transformers(tok: Tokenizer, hf_tok, messages) -> None:
+    for gen in (True, False):
+        ours = tok.apply_chat_template(messages, add_generation_prompt=gen)
+        ref = hf_tok.apply_chat_template(messages, add_generation_prompt=gen, tokenize=False)
+        assert ours == ref
+
+
+def test_system_token_count(tok: Tokenizer) -> None:
+    ids, n_system = tok.render_chat(MESSAGES[0])
+    user_tokens = len(tok.encode(MESSAGES[0][0]["content"]))
+    assert n_system == len(ids) - user_tokens
+    # SmolLM2's template inserts a default system prompt (~26 tokens) plus the chat markup.
+    assert 26 <= n_system <= 40
+    ids2, n_system2 = tok.render_chat([{"role": "system", "content": "Be brief."},
+                                       *MESSAGES[0]])
+    assert n_system2 < n_system  # the user's own system prompt is their content
+
+
+@pytest.mark.parametrize("text", [TEXTS[4], TEXTS[5], TEXTS[6], "🇫🇷🇩🇪 👨‍👩‍👧 ok"])
+def test_incremental_detokenizer_never_breaks_characters(tok: Tokenizer, text: str) -> None:
+    ids = tok.encode(text)
+    detok = IncrementalDetokenizer(tok)
+    pieces = [detok.add(i) for i in ids]
+    assert all("\ufffd" not in p for p in pieces)
+    assert "".join(pieces) == tok.decode(ids) == text
+    assert any(p == "" for p in pieces)  # some byte tokens were held back
+
+
+def test_incremental_detokenizer_skips_special_tokens(tok: Tokenizer) -> None:
+    ids = tok.encode("Hi<|im_end|>")
+    detok = IncrementalDetokenizer(tok)
+    assert "".join(detok.add(i) for i in ids) == "Hi"

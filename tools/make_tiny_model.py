@@ -1,0 +1,65 @@
+"""Writes a random-weight tiny Llama checkpoint as a Hugging Face directory.
+
+config.json, model.safetensors, tokenizer.json and tokenizer_config.json (with a chat template).
+The tokenizer is SmolLM2's (exported from the bundled GGUF), so the vocabulary is real.
+Used by tests and GPU smoke checks: `python -m tools.make_tiny_model OUT_DIR [--seed N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from worker.loader import load_tokenizer
+from worker.models.llama import LlamaConfig, LlamaForCausalLM, internal_to_hf
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def tiny_config(vocab_size: int) -> LlamaConfig:
+    # llama3 rope scaling so the comparison with transformers covers the scaled-frequency path.
+    rope_scaling = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                    "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+    return LlamaConfig.tiny(vocab_size=vocab_size, rope_scaling=rope_scaling, bos_token_id=1,
+                            eos_token_id=[2])
+
+
+def make_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = load_tokenizer()
+    tokenizer.chat_template = CHAT_TEMPLATE
+    cfg = tiny_config(tokenizer.vocab_size)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(cfg)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("layernorm.weight") or name.endswith("norm.weight"):
+                p.copy_(1.0 + 0.1 * torch.randn_like(p))
+            else:
+                p.normal_(0.0, 0.08)  # big enough that logits are well separated
+    state = {k: v.contiguous() for k, v in internal_to_hf(model).items()}
+    save_file(state, str(out / "model.safetensors"))
+    (out / "config.json").write_text(json.dumps(cfg.to_hf_dict(), indent=2))
+    tokenizer.save_hf(out)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(make_tiny_model(args.out_dir, args.seed))
+
+
+if __name__ == "__main__":
+    main()

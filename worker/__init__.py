@@ -1,0 +1,1 @@
+"""Inference worker: model, tokenizer, KV cache and the step loop."""

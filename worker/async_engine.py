@@ -1,0 +1,172 @@
+"""Drives LLMEngine.step() on a dedicated thread and streams outputs to asyncio consumers.
+
+torch releases the GIL inside its kernels, so the event loop stays responsive while the
+engine thread computes. Outputs cross threads once per step (loop.call_soon_threadsafe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from worker.engine import LLMEngine, Prompt
+from worker.errors import Draining
+from worker.outputs import StepOutput
+from worker.sampling_params import SamplingParams
+
+log = logging.getLogger(__name__)
+
+
+class RequestStream:
+    """One request's outputs. While the consumer is behind, new deltas merge into one."""
+
+    def __init__(self) -> None:
+        self._pending: StepOutput | None = None
+        self._error: BaseException | None = None
+        self._ready = asyncio.Event()
+
+    def put(self, output: StepOutput) -> None:
+        if self._pending is None:
+            self._pending = output
+        else:
+            self._pending.merge(output)
+        self._ready.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._ready.set()
+
+    async def get(self) -> StepOutput:
+        await self._ready.wait()
+        self._ready.clear()
+        if self._pending is None and self._error is not None:
+            raise self._error
+        output, self._pending = self._pending, None
+        assert output is not None  # _ready is only set with an output or an error
+        return output
+
+
+@dataclass(slots=True, frozen=True)
+class LoadSnapshot:
+    num_running: int
+    num_waiting: int
+    kv_cache_usage: float
+    num_generated_tokens_total: int
+    num_cancelled_total: int
+    num_prefix_cache_hits_total: int
+    num_requests_total: int
+
+
+class AsyncLLMEngine:
+    def __init__(self, engine: LLMEngine) -> None:
+        self.engine = engine
+        self.is_draining = False
+        self._streams: dict[str, RequestStream] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._fatal: BaseException | None = None
+        self._ids = itertools.count()
+
+    @property
+    def num_active(self) -> int:
+        return len(self._streams)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._drive, name="llm-engine", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+
+    async def generate(
+        self, request_id: str, prompt: Prompt, params: SamplingParams, tenant: str = ""
+    ) -> AsyncIterator[StepOutput]:
+        """Yields deltas until the one with finish_reason. Closing early aborts the sequence."""
+        self._check_accepting()
+        # engine ids are unique even when callers reuse theirs
+        request_id = f"{request_id}#{next(self._ids)}"
+        self.engine.add_request(request_id, prompt, params, tenant)  # raises RequestError
+        stream = self._streams[request_id] = RequestStream()
+        self._wake.set()
+        finished = False
+        try:
+            while not finished:
+                output = await stream.get()
+                finished = output.is_finished
+                yield output
+        finally:
+            del self._streams[request_id]
+            if not finished:  # cancelled or closed early: free the slot within one step
+                self.engine.abort(request_id)
+                self._wake.set()
+
+    def load(self) -> LoadSnapshot:
+        scheduler, stats = self.engine.scheduler, self.engine.stats
+        return LoadSnapshot(
+            num_running=scheduler.num_running,
+            num_waiting=scheduler.num_waiting,
+            kv_cache_usage=scheduler.slots.num_used / scheduler.slots.num_slots,
+            num_generated_tokens_total=stats.num_generated_tokens_total,
+            num_cancelled_total=stats.num_cancelled_total,
+            num_prefix_cache_hits_total=stats.num_prefix_cache_hits_total,
+            num_requests_total=stats.num_requests_total,
+        )
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """Waits until no request is in flight; False when the timeout passed first."""
+        deadline = time.monotonic() + timeout_s
+        while self._streams and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return not self._streams
+
+    def _check_accepting(self) -> None:
+        if self._fatal is not None:
+            raise RuntimeError(f"the engine stopped after an error: {self._fatal}")
+        if self.is_draining:
+            raise Draining()
+
+    # -- the engine thread -------------------------------------------------------------
+
+    def _drive(self) -> None:
+        while not self._stop.is_set():
+            if not self.engine.has_unfinished():
+                self._wake.wait(timeout=0.5)
+                self._wake.clear()
+                continue
+            try:
+                outputs = self.engine.step()
+            except BaseException as exc:  # engine state is unknown now: fail everyone
+                log.exception("engine step failed")
+                self._fatal = exc
+                self._call_in_loop(self._fail_all, exc)
+                return
+            if outputs:
+                self._call_in_loop(self._dispatch, outputs)
+
+    def _call_in_loop(self, callback: Callable[..., None], *args: object) -> None:
+        assert self._loop is not None  # set by start()
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            self._stop.set()
+
+    def _dispatch(self, outputs: list[StepOutput]) -> None:
+        for output in outputs:
+            stream = self._streams.get(output.request_id)
+            if stream is not None:
+                stream.put(output)
+
+    def _fail_all(self, error: BaseException) -> None:
+        for stream in self._streams.values():
+            stream.fail(RuntimeError(f"the engine failed: {error}"))

@@ -1,0 +1,118 @@
+"""WorkerConfig: the one settings object of a worker process, checked once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+DTYPES: dict[str, torch.dtype] = {
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+    "float32": torch.float32,
+}
+
+# Field name -> environment key. One table, so `--help` and errors agree.
+ENV_KEYS: dict[str, str] = {
+    "model": "LLMAAS_WORKER_MODEL",
+    "port": "LLMAAS_WORKER_PORT",
+    "host": "LLMAAS_WORKER_HOST",
+    "worker_id": "LLMAAS_WORKER_ID",
+    "max_num_seqs": "LLMAAS_WORKER_MAX_NUM_SEQS",
+    "max_model_len": "LLMAAS_WORKER_MAX_MODEL_LEN",
+    "max_prefill_tokens": "LLMAAS_WORKER_MAX_PREFILL_TOKENS",
+    "dtype": "LLMAAS_WORKER_DTYPE",
+    "device": "LLMAAS_WORKER_DEVICE",
+    "num_threads": "LLMAAS_WORKER_NUM_THREADS",
+    "drain_timeout_s": "LLMAAS_WORKER_DRAIN_TIMEOUT_S",
+    "router_address": "LLMAAS_ROUTER_ADDRESS",
+    "seed": "LLMAAS_WORKER_SEED",
+}
+
+
+@dataclass(slots=True)
+class WorkerConfig:
+    model: str = "smollm2:135m"
+    port: int = 50061
+    host: str = "127.0.0.1"
+    worker_id: str = ""  # derived: worker-<port>
+    max_num_seqs: int = 16
+    max_model_len: int = 2048
+    # Chunked prefill: prompt tokens computed per step, so a long prompt
+    # delays the running streams by a bounded amount.
+    max_prefill_tokens: int = 256
+    dtype: str = "bfloat16"
+    device: str = "cpu"
+    num_threads: int = 0  # 0: leave torch's default
+    drain_timeout_s: float = 30.0
+    router_address: str = ""  # host:port of the router's Registry; empty: no announcement
+    seed: int | None = None  # worker-level generator for unseeded requests
+
+    def __post_init__(self) -> None:
+        _check(bool(self.model), "model", self.model, "must name a model")
+        _check(0 <= self.port <= 65535, "port", self.port, "must be in 0..65535")
+        _check(self.max_num_seqs >= 1, "max_num_seqs", self.max_num_seqs, "must be >= 1")
+        _check(self.max_model_len >= 16, "max_model_len", self.max_model_len, "must be >= 16")
+        _check(
+            self.max_prefill_tokens >= 1,
+            "max_prefill_tokens",
+            self.max_prefill_tokens,
+            "must be >= 1",
+        )
+        _check(self.dtype in DTYPES, "dtype", self.dtype, f"must be one of {sorted(DTYPES)}")
+        _check(
+            self.device == "cpu" or self.device.startswith(("cuda", "mps")),
+            "device",
+            self.device,
+            "must be cpu, cuda[:N] or mps",
+        )
+        _check(self.num_threads >= 0, "num_threads", self.num_threads, "must be >= 0")
+        _check(self.drain_timeout_s >= 0, "drain_timeout_s", self.drain_timeout_s, "must be >= 0")
+        if not self.worker_id:
+            self.worker_id = f"worker-{self.port}"
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WorkerConfig:
+        """Defaults <- LLMAAS_* environment <- explicit overrides (e.g. CLI flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            key = ENV_KEYS[field.name]
+            if key in environ:
+                values[field.name] = _cast(key, environ[key], _caster(field.type))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _caster(type_name: Any) -> Callable[[str], Any]:
+    # Annotations are strings under `from __future__ import annotations`.
+    name = str(type_name)
+    if name.startswith("int"):
+        return int
+    if name.startswith("float"):
+        return float
+    return str
+
+
+def _cast(key: str, raw: str, cast: Callable[[str], Any]) -> Any:
+    try:
+        return cast(raw)
+    except ValueError:
+        raise ValueError(f"{key}={raw!r} is not a valid {cast.__name__}") from None
+
+
+def _check(ok: bool, name: str, value: object, rule: str) -> None:
+    if not ok:
+        key = ENV_KEYS.get(name, name)
+        raise ValueError(f"worker config {name} ({key}) {rule}, got {value!r}")

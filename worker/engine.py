@@ -1,0 +1,223 @@
+"""LLMEngine: the synchronous loop: schedule -> run -> postprocess.
+
+Thread-safe by construction: add_request and abort only validate and post to inboxes;
+every change to the scheduler happens inside step(), on the thread that drives it.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Mapping
+from collections.abc import Sequence as SequenceOf
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from worker.config import WorkerConfig
+from worker.errors import ContextLengthExceeded, InvalidRequest
+from worker.loader import LoadedModel, load_model
+from worker.model_runner import ModelRunner
+from worker.outputs import StepOutput, Usage
+from worker.sampler import Sampler
+from worker.sampling_params import SamplingParams
+from worker.scheduler import ScheduledBatch, Scheduler
+from worker.sequence import FinishReason, Sequence
+from worker.stop import StopChecker
+from worker.tokenizer import IncrementalDetokenizer, Tokenizer
+
+__all__ = ["ContextLengthExceeded", "EngineStats", "LLMEngine", "Prompt"]
+
+# Raw text (tokenised as is), chat messages (templated), or token ids.
+Prompt = str | SequenceOf[Mapping[str, Any]] | list[int]
+
+
+class Runner(Protocol):
+    num_slots: int
+    max_model_len: int
+
+    def prefill(self, slot: int, token_ids: list[int], start_pos: int = 0) -> torch.Tensor: ...
+    def decode(
+        self, slots: list[int], token_ids: list[int], positions: list[int]
+    ) -> torch.Tensor: ...
+
+
+@dataclass(slots=True)
+class EngineStats:
+    num_requests_total: int = 0
+    num_generated_tokens_total: int = 0
+    num_cancelled_total: int = 0
+    num_prefix_cache_hits_total: int = 0
+
+
+class LLMEngine:
+    def __init__(
+        self,
+        runner: Runner,
+        tokenizer: Tokenizer,
+        eos_token_ids: SequenceOf[int],
+        *,
+        max_prefill_tokens: int = 256,
+        seed: int | None = None,
+        enable_prefix_reuse: bool = True,
+    ) -> None:
+        self.runner = runner
+        self.tokenizer = tokenizer
+        self.eos_token_ids = tuple(eos_token_ids)
+        self.context_length = runner.max_model_len
+        self.scheduler = Scheduler(runner.num_slots, max_prefill_tokens, enable_prefix_reuse)
+        self.sampler = Sampler(seed)
+        self.stats = EngineStats()
+        self._new: queue.SimpleQueue[tuple[Sequence, StopChecker]] = queue.SimpleQueue()
+        self._aborts: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._stop_checkers: dict[str, StopChecker] = {}
+
+    @classmethod
+    def from_config(cls, config: WorkerConfig) -> tuple[LLMEngine, LoadedModel]:
+        """Loads the model and sizes the KV cache from the config."""
+        loaded = load_model(config.model, config.torch_dtype, config.device)
+        runner = ModelRunner(
+            loaded.model,
+            loaded.config,
+            max_num_seqs=config.max_num_seqs,
+            max_model_len=min(config.max_model_len, loaded.context_length),
+            dtype=config.torch_dtype,
+            device=config.device,
+        )
+        engine = cls(
+            runner,
+            loaded.tokenizer,
+            loaded.eos_token_ids,
+            max_prefill_tokens=config.max_prefill_tokens,
+            seed=config.seed,
+        )
+        return engine, loaded
+
+    # -- any thread -------------------------------------------------------------------
+
+    def add_request(
+        self, request_id: str, prompt: Prompt, params: SamplingParams, tenant: str = ""
+    ) -> Sequence:
+        """Validates and queues; raises RequestError before anything is queued."""
+        prompt_ids, num_system_tokens = self._tokenize(prompt)
+        max_tokens = self._resolve_max_tokens(len(prompt_ids), params.max_tokens)
+        seq = Sequence(request_id, prompt_ids, params, max_tokens, tenant, num_system_tokens)
+        checker = StopChecker(
+            IncrementalDetokenizer(self.tokenizer),
+            params.stop,
+            self.eos_token_ids,
+            params.ignore_eos,
+            max_tokens,
+        )
+        self._new.put((seq, checker))
+        return seq
+
+    def abort(self, request_id: str) -> None:
+        """The sequence leaves (and frees its slot) at the start of the next step."""
+        self._aborts.put(request_id)
+
+    def has_unfinished(self) -> bool:
+        return not (self._new.empty() and self._aborts.empty()) or self.scheduler.has_unfinished()
+
+    # -- the engine thread -------------------------------------------------------------
+
+    def step(self) -> list[StepOutput]:
+        batch = self._schedule()
+        logits = self._run(batch)
+        return self._postprocess(batch, logits)
+
+    def _schedule(self) -> ScheduledBatch:
+        self._take_inboxes()
+        batch = self.scheduler.schedule()
+        self.stats.num_prefix_cache_hits_total += sum(
+            1 for chunk in batch.prefills if chunk.start and chunk.start == chunk.seq.num_cached
+        )
+        return batch
+
+    @torch.inference_mode()
+    def _run(self, batch: ScheduledBatch) -> torch.Tensor | None:
+        """-> logits [N, V]: rows for prompts finished this step, then the decodes."""
+        rows: list[torch.Tensor] = []
+        for chunk in batch.prefills:
+            logits = self.runner.prefill(chunk.seq.slot, chunk.token_ids, chunk.start)  # [V]
+            if chunk.is_last:
+                rows.append(logits.reshape(1, -1))
+        if batch.decodes:
+            slots = [seq.slot for seq in batch.decodes]
+            token_ids = [seq.last_token_id for seq in batch.decodes]
+            positions = [seq.num_tokens - 1 for seq in batch.decodes]
+            rows.append(self.runner.decode(slots, token_ids, positions))  # [B, V]
+        return torch.cat(rows) if rows else None
+
+    def _postprocess(self, batch: ScheduledBatch, logits: torch.Tensor | None) -> list[StepOutput]:
+        for chunk in batch.prefills:
+            chunk.seq.num_computed = chunk.end
+        for seq in batch.decodes:
+            seq.num_computed = seq.num_tokens
+        sampled = [chunk.seq for chunk in batch.prefills if chunk.is_last] + batch.decodes
+        outputs = [self._cancelled_output(seq) for seq in batch.aborted]
+        if logits is not None:
+            token_ids = self.sampler(logits, sampled)
+            outputs += [self._append_token(s, t) for s, t in zip(sampled, token_ids, strict=True)]
+        return outputs
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _take_inboxes(self) -> None:
+        while not self._new.empty():
+            seq, checker = self._new.get()
+            self._stop_checkers[seq.request_id] = checker
+            self.scheduler.add(seq)
+            self.stats.num_requests_total += 1
+        while not self._aborts.empty():
+            if self.scheduler.abort(self._aborts.get()) is not None:
+                self.stats.num_cancelled_total += 1
+
+    def _append_token(self, seq: Sequence, token_id: int) -> StepOutput:
+        seq.append_token(token_id)
+        self.stats.num_generated_tokens_total += 1
+        checker = self._stop_checkers[seq.request_id]
+        text, finish_reason = checker.add(token_id, seq.num_output_tokens)
+        output = StepOutput(seq.request_id, text, 1, finish_reason)
+        if finish_reason is not None:
+            self.scheduler.finish(seq, finish_reason)
+            del self._stop_checkers[seq.request_id]
+            output.usage = Usage.of(seq)
+        return output
+
+    def _cancelled_output(self, seq: Sequence) -> StepOutput:
+        self._stop_checkers.pop(seq.request_id, None)
+        return StepOutput(seq.request_id, "", 0, FinishReason.CANCELLED, Usage.of(seq))
+
+    def _tokenize(self, prompt: Prompt) -> tuple[list[int], int]:
+        """-> (prompt ids, system tokens added by the chat template)."""
+        if isinstance(prompt, str):
+            prompt_ids, num_system_tokens = self.tokenizer.encode(prompt), 0
+            param = "prompt"
+        elif prompt and isinstance(prompt[0], int):
+            prompt_ids, num_system_tokens = list(prompt), 0  # type: ignore[arg-type]
+            param = "prompt"
+        else:
+            prompt_ids, num_system_tokens = self._render_chat(prompt)  # type: ignore[arg-type]
+            param = "messages"
+        if not prompt_ids:
+            raise InvalidRequest("The prompt is empty; send at least one token.", param=param)
+        return prompt_ids, num_system_tokens
+
+    def _render_chat(self, messages: SequenceOf[Mapping[str, Any]]) -> tuple[list[int], int]:
+        if not messages:
+            raise InvalidRequest("messages must contain at least one message.", "messages")
+        try:
+            return self.tokenizer.render_chat([dict(m) for m in messages])
+        except Exception as exc:  # the template rejects the conversation (jinja raise_exception)
+            raise InvalidRequest(f"The chat template rejected the messages: {exc}", "messages") from exc
+
+    def _resolve_max_tokens(self, num_prompt_tokens: int, requested: int | None) -> int:
+        room = self.context_length - num_prompt_tokens
+        if requested is None or requested == 0:
+            if room < 1:
+                raise ContextLengthExceeded(self.context_length, num_prompt_tokens, None)
+            return room
+        if requested > room:
+            raise ContextLengthExceeded(self.context_length, num_prompt_tokens, requested)
+        return requested

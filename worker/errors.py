@@ -1,0 +1,61 @@
+"""Request errors the engine raises; service.py maps each to a gRPC status in one table."""
+
+from __future__ import annotations
+
+
+class RequestError(ValueError):
+    """The request itself is wrong; the caller must change it (HTTP 400)."""
+
+    code = "invalid_request_error"
+
+    def __init__(self, message: str, param: str = "") -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class InvalidRequest(RequestError):
+    """A field has a value the worker cannot honour."""
+
+
+class ContextLengthExceeded(RequestError):
+    """Prompt tokens + max_tokens do not fit in the model's context window."""
+
+    code = "context_length_exceeded"
+
+    def __init__(self, context_length: int, num_prompt_tokens: int, max_tokens: int | None) -> None:
+        if max_tokens is None:  # "up to the context window", but the prompt fills it
+            message = (
+                f"This model's maximum context length is {context_length} tokens; your prompt "
+                f"has {num_prompt_tokens} tokens, which leaves no room to generate. "
+                "Shorten the prompt."
+            )
+            param = "messages"
+        else:
+            message = (
+                f"This model's maximum context length is {context_length} tokens; your prompt "
+                f"has {num_prompt_tokens} tokens and max_tokens asks for {max_tokens}. "
+                "Shorten the prompt or lower max_tokens."
+            )
+            param = "messages" if num_prompt_tokens >= context_length else "max_tokens"
+        super().__init__(message, param=param)
+        self.context_length = context_length
+        self.num_prompt_tokens = num_prompt_tokens
+        self.max_tokens = max_tokens
+
+
+class ModelNotFound(LookupError):
+    """The request names a model this worker does not serve."""
+
+    def __init__(self, requested: str, served: str) -> None:
+        super().__init__(
+            f"The model '{requested}' is not served by this worker; it serves '{served}'."
+        )
+        self.requested = requested
+        self.served = served
+
+
+class Draining(RuntimeError):
+    """The worker is shutting down and takes no new sequences."""
+
+    def __init__(self) -> None:
+        super().__init__("This worker is shutting down; retry on another worker.")

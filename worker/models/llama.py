@@ -1,0 +1,313 @@
+"""Llama-family decoder (Llama, Mistral, Qwen2, SmolLM) in plain torch, attending over a KV cache.
+
+q/k/v and gate/up are fused into one linear each (one matmul instead of three or two).
+`PACKED_MODULES` maps the Hugging Face names onto the fused weights; `hf_to_internal` and
+`internal_to_hf` are the only places that know about it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(slots=True)
+class LlamaConfig:
+    hidden_size: int = 576
+    intermediate_size: int = 1536
+    num_hidden_layers: int = 30
+    num_attention_heads: int = 9
+    num_key_value_heads: int = 3
+    vocab_size: int = 49152
+    rms_norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    rope_scaling: dict[str, Any] | None = None
+    max_position_embeddings: int = 8192
+    tie_word_embeddings: bool = True
+    attention_bias: bool = False
+    head_dim: int = 0  # 0: hidden_size // num_attention_heads
+    bos_token_id: int | None = 1
+    eos_token_id: list[int] = field(default_factory=lambda: [2])
+
+    def __post_init__(self) -> None:
+        if self.head_dim == 0:
+            self.head_dim = self.hidden_size // self.num_attention_heads
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
+        if isinstance(self.eos_token_id, int):
+            self.eos_token_id = [self.eos_token_id]
+
+    @classmethod
+    def from_hf_dict(cls, d: dict[str, Any]) -> LlamaConfig:
+        """From a Hugging Face config.json (llama, mistral, qwen2 model types)."""
+        rope = d.get("rope_scaling") or d.get("rope_parameters")
+        theta = d.get("rope_theta") or (rope or {}).get("rope_theta", 10000.0)
+        if rope and rope.get("rope_type", rope.get("type")) == "default":
+            rope = None
+        eos = d.get("eos_token_id")
+        return cls(
+            hidden_size=d["hidden_size"],
+            intermediate_size=d["intermediate_size"],
+            num_hidden_layers=d["num_hidden_layers"],
+            num_attention_heads=d["num_attention_heads"],
+            num_key_value_heads=d.get("num_key_value_heads") or d["num_attention_heads"],
+            vocab_size=d["vocab_size"],
+            rms_norm_eps=d.get("rms_norm_eps", 1e-6),
+            rope_theta=float(theta),
+            rope_scaling=rope,
+            max_position_embeddings=d.get("max_position_embeddings", 4096),
+            tie_word_embeddings=d.get("tie_word_embeddings", False),
+            # Qwen2 always has q/k/v biases and does not say so in its config.
+            attention_bias=d.get("attention_bias", d.get("model_type") == "qwen2"),
+            head_dim=d.get("head_dim") or 0,
+            bos_token_id=d.get("bos_token_id"),
+            eos_token_id=[] if eos is None else ([eos] if isinstance(eos, int) else list(eos)),
+        )
+
+    def to_hf_dict(self) -> dict[str, Any]:
+        """A Llama config.json that transformers reads back to the same model."""
+        return {
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "head_dim": self.head_dim,
+            "vocab_size": self.vocab_size,
+            "rms_norm_eps": self.rms_norm_eps,
+            "rope_theta": self.rope_theta,
+            "rope_scaling": self.rope_scaling,
+            "max_position_embeddings": self.max_position_embeddings,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "attention_bias": self.attention_bias,
+            "hidden_act": "silu",
+            "bos_token_id": self.bos_token_id,
+            "eos_token_id": self.eos_token_id,
+        }
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> LlamaConfig:
+        """A 2-layer model for unit tests and GPU smoke checks (random weights)."""
+        kwargs: dict[str, Any] = dict(
+            hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, vocab_size=512, rope_theta=10000.0, max_position_embeddings=2048,
+            tie_word_embeddings=False,
+        )
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+
+# Hugging Face projection name -> (fused internal name, shard index).
+PACKED_MODULES = {
+    "q_proj": ("qkv_proj", 0),
+    "k_proj": ("qkv_proj", 1),
+    "v_proj": ("qkv_proj", 2),
+    "gate_proj": ("gate_up_proj", 0),
+    "up_proj": ("gate_up_proj", 1),
+}
+
+
+@dataclass
+class AttnContext:
+    """Where this forward reads and writes the KV cache (passed explicitly, never global).
+
+    slot_ids: [B] cache slot of each row; positions: [B, T] absolute position of each token;
+    slot_index: `slot_ids` or an equivalent slice (a slice reads the cache without a copy);
+    kv_len: keys 0..kv_len-1 are attended (the max position in the batch + 1);
+    mask: [B, 1, T, kv_len] bool, True = attend; None with is_causal for a fresh prefill.
+    """
+
+    slot_ids: torch.Tensor
+    positions: torch.Tensor
+    slot_index: torch.Tensor | slice
+    kv_len: int
+    mask: torch.Tensor | None
+    is_causal: bool = False
+
+
+def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
+    """Inverse frequencies [head_dim // 2], with llama3 / linear scaling applied."""
+    hd = cfg.head_dim
+    # device="cpu" explicitly: the model may be constructed under torch.device("meta").
+    exps = torch.arange(0, hd, 2, dtype=torch.float64, device="cpu") / hd
+    inv = 1.0 / (cfg.rope_theta ** exps)
+    rs = cfg.rope_scaling or {}
+    kind = rs.get("rope_type", rs.get("type"))
+    if kind == "linear":
+        inv = inv / rs["factor"]
+    elif kind == "llama3":
+        inv = _llama3_scale(inv, rs)
+    elif kind not in (None, "default"):
+        raise ValueError(f"unsupported rope_scaling type {kind!r}")
+    return inv.float()
+
+
+def _llama3_scale(inv: torch.Tensor, rs: dict[str, Any]) -> torch.Tensor:
+    # Long wavelengths are slowed by `factor`, short ones kept, the band between interpolated.
+    factor, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+    old_len = rs["original_max_position_embeddings"]
+    wavelen = 2 * math.pi / inv
+    scaled = torch.where(wavelen > old_len / lo, inv / factor, inv)
+    smooth = (old_len / wavelen - lo) / (hi - lo)
+    mid = (1 - smooth) * scaled / factor + smooth * scaled
+    is_mid = (wavelen >= old_len / hi) & (wavelen <= old_len / lo)
+    return torch.where(is_mid, mid, scaled)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    # x: [B, T, H, hd]; cos/sin: [B, T, 1, hd]; rotate-half layout, as in HF checkpoints.
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Normalise in fp32 (bf16 variance loses precision), scale in the model dtype.
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.to(x.dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: LlamaConfig) -> None:
+        super().__init__()
+        self.n_heads, self.n_kv, self.hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        qkv_out = (self.n_heads + 2 * self.n_kv) * self.hd
+        self.qkv_proj = nn.Linear(cfg.hidden_size, qkv_out, bias=cfg.attention_bias)
+        self.o_proj = nn.Linear(self.n_heads * self.hd, cfg.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
+                kv: tuple[torch.Tensor, torch.Tensor], ctx: AttnContext) -> torch.Tensor:
+        B, T, _ = x.shape  # x: [B, T, D]
+        q, k, v = self.qkv_proj(x).split(
+            [self.n_heads * self.hd, self.n_kv * self.hd, self.n_kv * self.hd], dim=-1)
+        q = apply_rope(q.view(B, T, self.n_heads, self.hd), *rope)
+        k = apply_rope(k.view(B, T, self.n_kv, self.hd), *rope)
+        k_cache, v_cache = kv  # [slots, n_kv, max_len, hd]
+        # One scatter per tensor for the whole batch: cache[slot[b], :, pos[b, t]] = k[b, t]
+        k_cache[ctx.slot_ids[:, None], :, ctx.positions] = k
+        v_cache[ctx.slot_ids[:, None], :, ctx.positions] = v.view(B, T, self.n_kv, self.hd)
+        keys = k_cache[ctx.slot_index, :, : ctx.kv_len]  # [B, n_kv, L, hd]
+        values = v_cache[ctx.slot_index, :, : ctx.kv_len]
+        out = F.scaled_dot_product_attention(
+            q.transpose(1, 2), keys, values, attn_mask=ctx.mask, is_causal=ctx.is_causal,
+            enable_gqa=self.n_kv != self.n_heads)  # [B, H, T, hd]
+        return self.o_proj(out.transpose(1, 2).reshape(B, T, self.n_heads * self.hd))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: LlamaConfig) -> None:
+        super().__init__()
+        self.gate_up_proj = nn.Linear(cfg.hidden_size, 2 * cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: LlamaConfig) -> None:
+        super().__init__()
+        self.self_attn = Attention(cfg)
+        self.mlp = MLP(cfg)
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
+                kv: tuple[torch.Tensor, torch.Tensor], ctx: AttnContext) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), rope, kv, ctx)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class LlamaModel(nn.Module):
+    def __init__(self, cfg: LlamaConfig) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+
+
+class LlamaForCausalLM(nn.Module):
+    def __init__(self, cfg: LlamaConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.model = LlamaModel(cfg)
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        self.tie_weights()
+        # Not a buffer: the model may be built on the meta device and loaded with assign=True.
+        self._inv_freq = rope_inv_freq(cfg)
+
+    def tie_weights(self) -> None:
+        if self.config.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    def rope(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        # positions: [B, T] -> cos, sin: [B, T, 1, hd]; angles in fp32 so large positions stay exact.
+        inv = self._inv_freq.to(positions.device)
+        freqs = positions.float()[..., None] * inv  # [B, T, hd/2]
+        emb = torch.cat((freqs, freqs), dim=-1)[:, :, None, :]
+        return emb.cos().to(dtype), emb.sin().to(dtype)
+
+    def forward(self, input_ids: torch.Tensor, kv_caches: list[tuple[torch.Tensor, torch.Tensor]],
+                ctx: AttnContext) -> torch.Tensor:
+        """input_ids: [B, T] -> final hidden states [B, T, D] (call `compute_logits` on the rows needed)."""
+        x = self.model.embed_tokens(input_ids)
+        rope = self.rope(ctx.positions, x.dtype)
+        for layer, kv in zip(self.model.layers, kv_caches, strict=True):
+            x = layer(x, rope, kv, ctx)
+        return self.model.norm(x)
+
+    def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(hidden).float()
+
+
+def hf_to_internal(hf_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """HF names (q_proj, k_proj, ...) -> this model's names, concatenating the packed shards."""
+    out: dict[str, torch.Tensor] = {}
+    shards: dict[str, dict[int, torch.Tensor]] = {}
+    for name, t in hf_state.items():
+        prefix, _, rest = name.rpartition(".")  # rest: weight | bias
+        mod_prefix, _, proj = prefix.rpartition(".")
+        if proj in PACKED_MODULES:
+            fused, idx = PACKED_MODULES[proj]
+            shards.setdefault(f"{mod_prefix}.{fused}.{rest}", {})[idx] = t
+        else:
+            out[name] = t
+    for name, parts in shards.items():
+        out[name] = torch.cat([parts[i] for i in sorted(parts)], dim=0)
+    return out
+
+
+def internal_to_hf(model: LlamaForCausalLM) -> dict[str, torch.Tensor]:
+    """This model's state dict with HF names (splits the fused projections)."""
+    cfg = model.config
+    q, kv = cfg.num_attention_heads * cfg.head_dim, cfg.num_key_value_heads * cfg.head_dim
+    split_sizes = {"qkv_proj": [q, kv, kv], "gate_up_proj": [cfg.intermediate_size] * 2}
+    names = {fused: [] for fused in split_sizes}
+    for proj, (fused, _) in PACKED_MODULES.items():
+        names[fused].append(proj)
+    out: dict[str, torch.Tensor] = {}
+    for name, t in model.state_dict().items():
+        prefix, _, rest = name.rpartition(".")
+        mod_prefix, _, mod = prefix.rpartition(".")
+        if mod in split_sizes:
+            for proj, part in zip(names[mod], t.split(split_sizes[mod], dim=0), strict=True):
+                out[f"{mod_prefix}.{proj}.{rest}"] = part
+        else:
+            out[name] = t
+    if cfg.tie_word_embeddings:
+        out.pop("lm_head.weight", None)
+    return out

@@ -1,0 +1,44 @@
+"""What the engine hands back per step, per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worker.sequence import FinishReason, Sequence
+
+
+@dataclass(slots=True, frozen=True)
+class Usage:
+    prompt_tokens: int  # includes system_tokens
+    completion_tokens: int  # tokens actually generated (EOS included)
+    system_tokens: int
+    cached_tokens: int
+
+    @classmethod
+    def of(cls, seq: Sequence) -> Usage:
+        return cls(
+            prompt_tokens=seq.num_prompt_tokens,
+            completion_tokens=seq.num_output_tokens,
+            system_tokens=seq.num_system_tokens,
+            cached_tokens=seq.num_cached,
+        )
+
+
+@dataclass(slots=True)
+class StepOutput:
+    request_id: str
+    text: str  # new text since the previous output (whole characters)
+    num_tokens: int  # new tokens this output covers
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None  # set on the last output
+
+    @property
+    def is_finished(self) -> bool:
+        return self.finish_reason is not None
+
+    def merge(self, later: StepOutput) -> None:
+        """Folds a later delta into this one (a slow consumer gets one message)."""
+        self.text += later.text
+        self.num_tokens += later.num_tokens
+        self.finish_reason = later.finish_reason or self.finish_reason
+        self.usage = later.usage or self.usage

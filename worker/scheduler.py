@@ -1,0 +1,117 @@
+"""Continuous batching: who prefills (chunked, under a token budget) and who decodes."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from worker.sequence import FinishReason, Sequence, SequenceStatus
+from worker.slots import SlotTable
+
+
+@dataclass(slots=True)
+class PrefillChunk:
+    seq: Sequence
+    start: int  # first prompt position computed by this chunk
+    end: int  # one past the last
+
+    @property
+    def token_ids(self) -> list[int]:
+        return self.seq.prompt_ids[self.start : self.end]
+
+    @property
+    def is_last(self) -> bool:
+        """The chunk reaches the prompt's end, so its logits give the first output token."""
+        return self.end == self.seq.num_prompt_tokens
+
+
+@dataclass(slots=True)
+class ScheduledBatch:
+    prefills: list[PrefillChunk] = field(default_factory=list)
+    decodes: list[Sequence] = field(default_factory=list)
+    aborted: list[Sequence] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.prefills or self.decodes or self.aborted)
+
+    @property
+    def num_prefill_tokens(self) -> int:
+        return sum(chunk.end - chunk.start for chunk in self.prefills)
+
+
+class Scheduler:
+    def __init__(
+        self, num_slots: int, max_prefill_tokens: int, enable_prefix_reuse: bool = True
+    ) -> None:
+        self.slots = SlotTable(num_slots, enable_prefix_reuse)
+        self.max_prefill_tokens = max_prefill_tokens
+        self.waiting: deque[Sequence] = deque()
+        self.running: list[Sequence] = []
+        self._aborted: list[Sequence] = []
+
+    @property
+    def num_waiting(self) -> int:
+        return len(self.waiting)
+
+    @property
+    def num_running(self) -> int:
+        return len(self.running)
+
+    def has_unfinished(self) -> bool:
+        return bool(self.waiting or self.running or self._aborted)
+
+    def add(self, seq: Sequence) -> None:
+        seq.status = SequenceStatus.WAITING
+        self.waiting.append(seq)
+
+    def abort(self, request_id: str) -> Sequence | None:
+        """Frees the sequence's slot now; it is reported once in the next batch."""
+        seq = self._find(request_id)
+        if seq is None:
+            return None
+        if seq.status is SequenceStatus.WAITING:
+            self.waiting.remove(seq)
+            seq.status = SequenceStatus.FINISHED
+            seq.finish_reason = FinishReason.CANCELLED
+        else:
+            self.finish(seq, FinishReason.CANCELLED)
+        self._aborted.append(seq)
+        return seq
+
+    def finish(self, seq: Sequence, reason: FinishReason) -> None:
+        seq.status = SequenceStatus.FINISHED
+        seq.finish_reason = reason
+        self.running.remove(seq)
+        self.slots.free(seq)
+
+    def schedule(self) -> ScheduledBatch:
+        batch = ScheduledBatch(aborted=self._aborted)
+        self._aborted = []
+        # decode: every running sequence past its prompt, one token each
+        batch.decodes = [seq for seq in self.running if not seq.is_prefilling]
+        # prefill: unfinished prompts first (oldest first), then admit waiting ones
+        budget = self.max_prefill_tokens
+        for seq in self.running:
+            if budget and seq.is_prefilling:
+                budget -= self._add_chunk(batch, seq, budget)
+        while budget and self.waiting and self.slots.can_allocate():
+            seq = self.waiting.popleft()
+            self.slots.allocate(seq)
+            seq.status = SequenceStatus.RUNNING
+            self.running.append(seq)
+            budget -= self._add_chunk(batch, seq, budget)
+        return batch
+
+    @staticmethod
+    def _add_chunk(batch: ScheduledBatch, seq: Sequence, budget: int) -> int:
+        start = seq.num_computed
+        end = min(seq.num_prompt_tokens, start + budget)
+        batch.prefills.append(PrefillChunk(seq, start, end))
+        return end - start
+
+    def _find(self, request_id: str) -> Sequence | None:
+        for seq in (*self.running, *self.waiting):
+            if seq.request_id == request_id:
+                return seq
+        return None

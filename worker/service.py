@@ -1,0 +1,216 @@
+"""WorkerServicer: the Worker gRPC service over the async engine, plus server bootstrap."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from mesh.pb import common_pb2, worker_pb2, worker_pb2_grpc
+from worker.async_engine import AsyncLLMEngine, LoadSnapshot
+from worker.engine import Prompt
+from worker.errors import ContextLengthExceeded, Draining, ModelNotFound, RequestError
+from worker.outputs import StepOutput
+from worker.sampling_params import SamplingParams
+from worker.sequence import FinishReason
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = worker_pb2.DESCRIPTOR.services_by_name["Worker"].full_name
+ERROR_CODE_KEY = "llmaas-error-code"
+ERROR_PARAM_KEY = "llmaas-error-param"
+
+# One table: engine error -> gRPC status (looked up along the exception's MRO).
+STATUS_BY_ERROR: dict[type[BaseException], grpc.StatusCode] = {
+    ContextLengthExceeded: grpc.StatusCode.INVALID_ARGUMENT,
+    RequestError: grpc.StatusCode.INVALID_ARGUMENT,
+    ModelNotFound: grpc.StatusCode.NOT_FOUND,
+    Draining: grpc.StatusCode.UNAVAILABLE,
+}
+
+FINISH_REASON_TO_PB = {
+    FinishReason.STOP: common_pb2.FINISH_REASON_STOP,
+    FinishReason.LENGTH: common_pb2.FINISH_REASON_LENGTH,
+    FinishReason.CANCELLED: common_pb2.FINISH_REASON_CANCELLED,
+}
+
+
+@dataclass(slots=True, frozen=True)
+class ServedModel:
+    model_id: str
+    context_length: int
+    worker_id: str
+    max_num_seqs: int
+    device: str
+    dtype: str
+
+
+class WorkerServicer(worker_pb2_grpc.WorkerServicer):
+    def __init__(self, engine: AsyncLLMEngine, served: ServedModel) -> None:
+        self.engine = engine
+        self.served = served
+
+    async def Generate(
+        self, request: worker_pb2.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[worker_pb2.GenerateResponse]:
+        try:
+            self._check_model(request.model)
+            params = SamplingParams.from_pb(request.sampling)
+            stream = self.engine.generate(
+                request.request_id or uuid.uuid4().hex, _prompt_of(request), params, request.tenant
+            )
+            async with aclosing(stream):
+                async for output in stream:
+                    yield output_to_pb(output)
+        except (RequestError, ModelNotFound, Draining) as exc:
+            await abort_with(context, exc)
+
+    async def Embed(
+        self, request: worker_pb2.EmbedRequest, context: grpc.aio.ServicerContext
+    ) -> worker_pb2.EmbedResponse:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            f"'{self.served.model_id}' is a chat model; embeddings are served by embedding "
+            "workers (e.g. all-minilm:22m).",
+        )
+
+    async def Info(
+        self, request: worker_pb2.InfoRequest, context: grpc.aio.ServicerContext
+    ) -> worker_pb2.InfoResponse:
+        served = self.served
+        model = common_pb2.ModelInfo(
+            id=served.model_id, context_length=served.context_length, served=True, kind="chat"
+        )
+        return worker_pb2.InfoResponse(
+            worker_id=served.worker_id,
+            models=[model],
+            max_num_seqs=served.max_num_seqs,
+            device=served.device,
+            dtype=served.dtype,
+        )
+
+    async def GetLoad(
+        self, request: worker_pb2.LoadRequest, context: grpc.aio.ServicerContext
+    ) -> worker_pb2.LoadReport:
+        return self._load_report()
+
+    async def WatchLoad(
+        self, request: worker_pb2.LoadRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[worker_pb2.LoadReport]:
+        interval_s = max(request.interval_ms or 500, 50) / 1000
+        last = None
+        while True:
+            report = self._load_report()
+            if report != last:
+                yield report
+                last = report
+            await asyncio.sleep(interval_s)
+
+    def _check_model(self, requested: str) -> None:
+        if requested and requested != self.served.model_id:
+            raise ModelNotFound(requested, self.served.model_id)
+
+    def _load_report(self) -> worker_pb2.LoadReport:
+        return load_to_pb(
+            self.engine.load(), self.served.worker_id, self.served.max_num_seqs,
+            self.engine.is_draining,
+        )
+
+
+# -- conversions (pure) ---------------------------------------------------------------
+
+
+def _prompt_of(request: worker_pb2.GenerateRequest) -> Prompt:
+    if request.WhichOneof("input") == "prompt":
+        return request.prompt
+    if request.WhichOneof("input") == "chat":
+        return [{"role": m.role, "content": m.content} | ({"name": m.name} if m.name else {})
+                for m in request.chat.messages]
+    raise RequestError("The request has neither chat messages nor a prompt.", "messages")
+
+
+def output_to_pb(output: StepOutput) -> worker_pb2.GenerateResponse:
+    response = worker_pb2.GenerateResponse(text=output.text, num_tokens=output.num_tokens)
+    if output.finish_reason is not None:
+        response.finish_reason = FINISH_REASON_TO_PB[output.finish_reason]
+    if output.usage is not None:
+        usage = output.usage
+        response.usage.CopyFrom(common_pb2.Usage(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            system_tokens=usage.system_tokens,
+            cached_tokens=usage.cached_tokens,
+        ))
+    return response
+
+
+def load_to_pb(
+    load: LoadSnapshot, worker_id: str, max_num_seqs: int, draining: bool
+) -> worker_pb2.LoadReport:
+    return worker_pb2.LoadReport(
+        worker_id=worker_id,
+        num_running=load.num_running,
+        num_waiting=load.num_waiting,
+        kv_cache_usage=load.kv_cache_usage,
+        max_num_seqs=max_num_seqs,
+        draining=draining,
+        num_generated_tokens_total=load.num_generated_tokens_total,
+        num_cancelled_total=load.num_cancelled_total,
+        num_prefix_cache_hits_total=load.num_prefix_cache_hits_total,
+        num_requests_total=load.num_requests_total,
+    )
+
+
+async def abort_with(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+    code = next(STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR)
+    metadata: tuple[tuple[str, str], ...] = ()
+    if isinstance(exc, RequestError):
+        metadata = ((ERROR_CODE_KEY, exc.code), (ERROR_PARAM_KEY, exc.param))
+    await context.abort(code, str(exc), trailing_metadata=metadata)
+
+
+# -- server ---------------------------------------------------------------------------
+
+
+class WorkerServer:
+    """grpc.aio server with the Worker, health and reflection services; drains on stop."""
+
+    def __init__(self, engine: AsyncLLMEngine, served: ServedModel) -> None:
+        self.engine = engine
+        self.served = served
+        self.server = grpc.aio.server()
+        self.health = health.aio.HealthServicer()
+        worker_pb2_grpc.add_WorkerServicer_to_server(WorkerServicer(engine, served), self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
+        self.port = 0
+
+    async def start(self, address: str) -> int:
+        self.port = self.server.add_insecure_port(address)
+        self.engine.start()
+        await self.server.start()
+        for service in ("", SERVICE_NAME):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        return self.port
+
+    async def drain_and_stop(self, timeout_s: float) -> None:
+        """Takes no new sequences, lets running ones finish (up to timeout_s), then stops."""
+        self.engine.is_draining = True
+        await self.health.enter_graceful_shutdown()
+        finished = await self.engine.wait_idle(timeout_s)
+        if not finished:
+            log.warning("drain timeout: cancelling %d sequences", self.engine.num_active)
+        await self.server.stop(grace=1.0)
+        await self.engine.stop()
+
+    async def wait_for_termination(self) -> None:
+        await self.server.wait_for_termination()

@@ -1,0 +1,80 @@
+"""When a sequence stops: EOS, max_tokens, and stop strings split across tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from worker.sequence import FinishReason
+
+
+class Detokenizer(Protocol):
+    def add(self, token_id: int) -> str: ...
+
+
+class StopStrings:
+    """Streams text, holding back any tail that could be the start of a stop string.
+
+    The stop string itself (and anything after it) is never emitted.
+    """
+
+    def __init__(self, stop: Iterable[str]) -> None:
+        self._stop = tuple(s for s in stop if s)
+        self._held = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """Returns (text safe to emit, whether a stop string was hit)."""
+        buffer = self._held + text
+        cut = self._first_stop_index(buffer)
+        if cut is not None:
+            self._held = ""
+            return buffer[:cut], True
+        keep = self._partial_tail_length(buffer)
+        self._held = buffer[len(buffer) - keep :]
+        return buffer[: len(buffer) - keep], False
+
+    def flush(self) -> str:
+        """The held-back text, once no stop string can complete any more."""
+        held, self._held = self._held, ""
+        return held
+
+    def _first_stop_index(self, buffer: str) -> int | None:
+        hits = [i for i in (buffer.find(s) for s in self._stop) if i >= 0]
+        return min(hits) if hits else None
+
+    def _partial_tail_length(self, buffer: str) -> int:
+        longest = 0
+        for stop in self._stop:
+            for k in range(min(len(stop) - 1, len(buffer)), longest, -1):
+                if buffer.endswith(stop[:k]):
+                    longest = k
+                    break
+        return longest
+
+
+class StopChecker:
+    """Per sequence: turns each new token into (text to emit, finish reason or None)."""
+
+    def __init__(
+        self,
+        detokenizer: Detokenizer,
+        stop: Iterable[str],
+        eos_token_ids: Iterable[int],
+        ignore_eos: bool,
+        max_tokens: int,
+    ) -> None:
+        self._detokenizer = detokenizer
+        self._strings = StopStrings(stop)
+        self._eos_token_ids = frozenset(() if ignore_eos else eos_token_ids)
+        self._max_tokens = max_tokens
+
+    def add(self, token_id: int, num_output_tokens: int) -> tuple[str, FinishReason | None]:
+        """num_output_tokens counts token_id itself."""
+        if token_id in self._eos_token_ids:
+            return self._strings.flush(), FinishReason.STOP  # the EOS text is not emitted
+        text, hit_stop = self._strings.feed(self._detokenizer.add(token_id))
+        if hit_stop:
+            return text, FinishReason.STOP
+        if num_output_tokens >= self._max_tokens:
+            return text + self._strings.flush(), FinishReason.LENGTH
+        return text, None

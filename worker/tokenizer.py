@@ -1,0 +1,207 @@
+"""Tokenizer, chat template and incremental detokeniser.
+
+Built either from GGUF metadata (byte-level BPE, giving llama.cpp's ids) or from a Hugging
+Face `tokenizer.json` (+ `tokenizer_config.json` for the chat template).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2.exceptions import TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
+from tokenizers import Tokenizer as HFTokenizer
+
+GGUF_CONTROL, GGUF_USER_DEFINED = 3, 4
+
+# llama.cpp's pre-tokeniser regexes (llama-vocab.cpp), keyed by `tokenizer.ggml.pre`.
+_LLAMA3_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_SPLITS = {"llama3": _LLAMA3_SPLIT, "llama-bpe": _LLAMA3_SPLIT, "smaug-bpe": _LLAMA3_SPLIT,
+           "qwen2": _QWEN2_SPLIT, "deepseek-r1-qwen": _QWEN2_SPLIT}
+# These split every digit on its own, then apply the GPT-2 regex.
+_DIGIT_SPLIT_PRE = {"smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva"}
+
+
+def _pre_tokenizer(pre: str) -> pre_tokenizers.PreTokenizer:
+    if pre in _SPLITS:
+        return pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(_SPLITS[pre]), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if pre in _DIGIT_SPLIT_PRE:
+        return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+    return byte_level  # "gpt2", "default" and unknown: the plain GPT-2 regex
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.now().strftime(fmt)
+
+
+def _raise(message: str) -> None:
+    raise TemplateError(message)
+
+
+class Tokenizer:
+    """Encode/decode plus the model's chat template (HF `apply_chat_template` semantics)."""
+
+    def __init__(self, tok: HFTokenizer, *, chat_template: str | None, bos_token: str | None,
+                 eos_token: str | None, eos_token_ids: Sequence[int], add_bos: bool = False) -> None:
+        self.tok = tok
+        self.chat_template = chat_template
+        self.bos_token, self.eos_token = bos_token, eos_token
+        self.eos_token_ids = list(eos_token_ids)
+        self.add_bos = add_bos
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.globals.update(raise_exception=_raise, strftime_now=_strftime_now)
+        env.filters["tojson"] = lambda x, indent=None: json.dumps(x, ensure_ascii=False, indent=indent)
+        self._template = env.from_string(chat_template) if chat_template else None
+
+    # construction
+
+    @classmethod
+    def from_gguf_fields(cls, meta: dict[str, Any]) -> Tokenizer:
+        """From decoded GGUF metadata (`tokenizer.ggml.*`, `tokenizer.chat_template`)."""
+        if meta.get("tokenizer.ggml.model") != "gpt2":
+            raise ValueError(f"only byte-level BPE GGUF tokenizers are supported, "
+                             f"got {meta.get('tokenizer.ggml.model')!r}")
+        tokens: list[str] = meta["tokenizer.ggml.tokens"]
+        types: list[int] = meta.get("tokenizer.ggml.token_type") or [1] * len(tokens)
+        merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
+        vocab = {t: i for i, t in enumerate(tokens)}
+        tok = HFTokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
+        tok.pre_tokenizer = _pre_tokenizer(meta.get("tokenizer.ggml.pre", "default"))
+        tok.decoder = decoders.ByteLevel()
+        # Control tokens (<|im_start|>, ...) are matched whole and hidden by skip_special_tokens.
+        tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                                for t, ty in zip(tokens, types, strict=True) if ty == GGUF_CONTROL])
+        tok.add_tokens([AddedToken(t, special=False, normalized=False)
+                        for t, ty in zip(tokens, types, strict=True) if ty == GGUF_USER_DEFINED])
+        bos, eos = meta.get("tokenizer.ggml.bos_token_id"), meta.get("tokenizer.ggml.eos_token_id")
+        return cls(tok, chat_template=meta.get("tokenizer.chat_template"),
+                   bos_token=tokens[bos] if bos is not None else None,
+                   eos_token=tokens[eos] if eos is not None else None,
+                   eos_token_ids=[eos] if eos is not None else [],
+                   add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", False)))
+
+    @classmethod
+    def from_hf_dir(cls, path: str | Path, eos_token_ids: Sequence[int] = ()) -> Tokenizer:
+        """From tokenizer.json and (optional) tokenizer_config.json / chat_template.jinja."""
+        path = Path(path)
+        tok = HFTokenizer.from_file(str(path / "tokenizer.json"))
+        cfg_file = path / "tokenizer_config.json"
+        cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
+        template = cfg.get("chat_template")
+        if (path / "chat_template.jinja").exists():
+            template = (path / "chat_template.jinja").read_text()
+        bos, eos = (_token_text(cfg.get(k)) for k in ("bos_token", "eos_token"))
+        eos_ids = list(eos_token_ids)
+        if eos is not None and tok.token_to_id(eos) is not None:
+            eos_ids = list(dict.fromkeys([*eos_ids, tok.token_to_id(eos)]))
+        return cls(tok, chat_template=template, bos_token=bos, eos_token=eos,
+                   eos_token_ids=eos_ids, add_bos=bool(cfg.get("add_bos_token", False)))
+
+    def save_hf(self, path: str | Path) -> None:
+        """Writes tokenizer.json and tokenizer_config.json (with the chat template)."""
+        path = Path(path)
+        self.tok.save(str(path / "tokenizer.json"))
+        cfg = {"bos_token": self.bos_token, "eos_token": self.eos_token,
+               "add_bos_token": self.add_bos, "chat_template": self.chat_template,
+               "tokenizer_class": "PreTrainedTokenizerFast"}
+        (path / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2))
+
+    # encode / decode
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tok.get_vocab_size(with_added_tokens=True)
+
+    def encode(self, text: str, add_bos: bool | None = None) -> list[int]:
+        """Raw text -> ids. Special-token text in `text` maps to the special ids, as llama.cpp does."""
+        ids = self.tok.encode(text, add_special_tokens=False).ids
+        bos_id = self.tok.token_to_id(self.bos_token) if self.bos_token else None
+        if (self.add_bos if add_bos is None else add_bos) and bos_id is not None:
+            ids = [bos_id, *ids]
+        return ids
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        return self.tok.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+    # chat
+
+    def apply_chat_template(self, messages: Sequence[dict[str, Any]],
+                            add_generation_prompt: bool = True, **kwargs: Any) -> str:
+        if self._template is None:
+            raise ValueError("this model has no chat template")
+        return self._template.render(messages=list(messages), add_generation_prompt=add_generation_prompt,
+                                     bos_token=self.bos_token or "", eos_token=self.eos_token or "",
+                                     **kwargs)
+
+    def render_chat(self, messages: Sequence[dict[str, Any]],
+                    add_generation_prompt: bool = True) -> tuple[list[int], int]:
+        """-> (prompt ids, num_system_tokens).
+
+        num_system_tokens counts the prompt tokens that are not the users' own words: template
+        markup plus any default system prompt the template inserts. It is computed as
+        total - sum(len(encode(content))) over the messages, each content tokenised alone. BPE
+        merges at a content boundary can shift this by a token in rare cases; it is clamped to
+        [0, total]. Simple and independent of any one template's layout.
+        """
+        text = self.apply_chat_template(messages, add_generation_prompt)
+        ids = self.encode(text, add_bos=False)
+        content = sum(len(self.encode(_content_text(m), add_bos=False)) for m in messages)
+        return ids, min(len(ids), max(0, len(ids) - content))
+
+
+def _content_text(message: dict[str, Any]) -> str:
+    content = message.get("content") or ""
+    if isinstance(content, list):  # OpenAI content parts
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content)
+
+
+def _token_text(tok: Any) -> str | None:
+    return tok.get("content") if isinstance(tok, dict) else tok
+
+
+class IncrementalDetokenizer:
+    """Turns a stream of token ids into text, emitting only complete, stable characters.
+
+    The prefix/read-offset technique of vLLM and TGI: decode a small window of recent tokens
+    with and without the new ones; emit the difference only when it does not end in U+FFFD
+    (an unfinished UTF-8 sequence split across byte tokens, e.g. an emoji or CJK character).
+    Re-decoding the window also gets context-dependent spacing right.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, skip_special_tokens: bool = True) -> None:
+        self.tokenizer = tokenizer
+        self.skip_special_tokens = skip_special_tokens
+        self.ids: list[int] = []
+        self.prefix_offset = 0
+        self.read_offset = 0
+        self.text = ""
+
+    def add(self, token_id: int) -> str:
+        """Feeds one token; returns the newly completed text (maybe "")."""
+        self.ids.append(token_id)
+        decode = self.tokenizer.decode
+        prefix = decode(self.ids[self.prefix_offset:self.read_offset], self.skip_special_tokens)
+        full = decode(self.ids[self.prefix_offset:], self.skip_special_tokens)
+        if len(full) <= len(prefix) or full.endswith("\ufffd"):
+            return ""  # incomplete character (or a skipped special token): hold back
+        delta = full[len(prefix):]
+        self.prefix_offset, self.read_offset = self.read_offset, len(self.ids)
+        self.text += delta
+        return delta
