@@ -16,7 +16,8 @@ Values, per group (each group fires and resolves on its own):
   ttft_p95_seconds     per model: p95 of time-to-first-token of requests in the window;
   error_rate           per model: share of 5xx among requests in the window (0..1);
   queue_depth          per worker: waiting sequences in its latest snapshot in the window;
-  worker_down          per worker: seconds since it was reported down (absent when up);
+  worker_down          per worker: 1 while reported down (absent when up): threshold 0,
+                       for_seconds = how long it may stay down (like `up == 0` + `for`);
   tenant_budget_ratio  per tenant: spend / budget of the current period.
 `deploy/prometheus/alerts.yml` holds the same rules in PromQL.
 """
@@ -49,12 +50,10 @@ class AlertRule:
 
 DEFAULT_RULES = (
     AlertRule("ttft_p95_high", "ttft_p95_seconds", 2.0, 120, 300, min_samples=20),
-    AlertRule("error_rate_high", "error_rate", 0.05, 120, 300, min_samples=20,
-              severity="critical"),
+    AlertRule("error_rate_high", "error_rate", 0.05, 120, 300, min_samples=20, severity="critical"),
     AlertRule("queue_backlog", "queue_depth", 32, 60, 60),
     AlertRule("worker_down", "worker_down", 0, 30, 60, severity="critical"),
-    AlertRule("tenant_budget_nearly_spent", "tenant_budget_ratio", 0.9, 0, 300,
-              severity="info"),
+    AlertRule("tenant_budget_nearly_spent", "tenant_budget_ratio", 0.9, 0, 300, severity="info"),
 )
 
 
@@ -82,13 +81,15 @@ def _rule(index: int, table: dict[str, Any]) -> AlertRule:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
     try:
         rule = AlertRule(
-            name=str(table.get("name") or expr), expr=expr,
+            name=str(table.get("name") or expr),
+            expr=expr,
             threshold=float(table["threshold"]),
             for_seconds=float(table.get("for_seconds", 0)),
             window_seconds=float(table.get("window_seconds", 300)),
             min_samples=int(table.get("min_samples", 1)),
             severity=str(table.get("severity", "warning")),
-            model=table.get("model"))
+            model=table.get("model"),
+        )
     except KeyError as exc:
         raise ConfigError(f"{where}: missing {exc.args[0]!r}") from exc
     except (TypeError, ValueError) as exc:
@@ -143,12 +144,11 @@ def _queue_depth(rule: AlertRule, obs: Observations, now: float) -> dict[Labels,
 
 
 def _worker_down(rule: AlertRule, obs: Observations, now: float) -> dict[Labels, float]:
-    out = {}
-    for w in obs.workers():
-        since = obs.down_since(w.worker)
-        if since is not None and rule.model in (None, w.model):
-            out[(("model", w.model), ("worker", w.worker))] = now - since
-    return out
+    return {
+        (("model", w.model), ("worker", w.worker)): 1.0
+        for w in obs.workers()
+        if obs.down_since(w.worker) is not None and rule.model in (None, w.model)
+    }
 
 
 def _budget(rule: AlertRule, obs: Observations, now: float) -> dict[Labels, float]:

@@ -14,6 +14,7 @@ own and misdescribe it). Production Prometheus should scrape every component dir
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
@@ -32,16 +33,19 @@ log = logging.getLogger(__name__)
 DEFAULT_PORTS = {"router": 9101, "filter": 9102, "worker": 9110}
 WORKER_GRPC_BASE = 50061
 DEFAULT_UPSTREAMS = ("http://127.0.0.1:9101/metrics",)
-SCRAPE_TIMEOUT_S = 1.0
+SCRAPE_TIMEOUT_S = 2.0  # well under Prometheus' default 10 s scrape timeout
 _MESH_PREFIXES = ("llmaas_", "vllm:")
 
 UPSTREAM_UP = Gauge(
-    "llmaas_metrics_upstream_up", "1 when the edge's last scrape of the upstream succeeded.",
-    ["upstream"])
+    "llmaas_metrics_upstream_up",
+    "1 when the edge's last scrape of the upstream succeeded.",
+    ["upstream"],
+)
 
 
-def metrics_port(component: str, grpc_port: int | None = None,
-                 environ: dict[str, str] | None = None) -> int | None:
+def metrics_port(
+    component: str, grpc_port: int | None = None, environ: dict[str, str] | None = None
+) -> int | None:
     """The metrics port of a component; None when disabled with LLMAAS_METRICS_PORT=off."""
     environ = os.environ if environ is None else environ
     raw = environ.get("LLMAAS_METRICS_PORT", "").strip().lower()
@@ -52,22 +56,33 @@ def metrics_port(component: str, grpc_port: int | None = None,
     if component not in DEFAULT_PORTS:
         raise ConfigError(f"unknown component {component!r}; set LLMAAS_METRICS_PORT")
     base = DEFAULT_PORTS[component]
-    if component == "worker" and grpc_port:
-        return base + max(0, grpc_port - WORKER_GRPC_BASE)
-    return base
+    offset = (grpc_port or 0) - WORKER_GRPC_BASE
+    if component == "worker" and 0 <= offset < 1000:
+        return base + offset
+    return base  # other layouts (free ports in tests) must set LLMAAS_METRICS_PORT per process
 
 
 def start_metrics_server(port: int | None, host: str | None = None) -> int | None:
     """Serves this process's registry on http://host:port/metrics (a daemon thread).
 
-    Returns the bound port (port 0 picks a free one), or None when port is None.
+    Returns the bound port (port 0 picks a free one), or None when port is None or busy
+    (logged as an error: a metrics port conflict must not stop the component serving).
     """
     if port is None:
         return None
     from prometheus_client import start_http_server  # noqa: PLC0415 - only non-HTTP components
 
     host = host or os.environ.get("LLMAAS_METRICS_HOST", "127.0.0.1")
-    server, _thread = start_http_server(port, addr=host)
+    try:
+        server, _thread = start_http_server(port, addr=host)
+    except OSError as exc:  # metrics must never take a serving component down
+        log.error(
+            "metrics not served: cannot listen on %s:%d (%s); set LLMAAS_METRICS_PORT",
+            host,
+            port,
+            exc,
+        )
+        return None
     return server.server_port
 
 
@@ -82,35 +97,36 @@ class _Families(Collector):
 
 
 def merge_texts(local_text: str, upstream_texts: list[str]) -> list[Metric]:
-    """The local families, plus the mesh families of the upstreams merged by name.
+    """The local families, plus the mesh samples of the upstreams, merged by family name.
 
-    A local family with samples wins over upstream ones of the same name (the edge imports
-    `mesh.metrics` too, so it holds every family, mostly empty). Several upstreams may export
-    one family (e.g. several workers' `vllm:*`): their samples are concatenated and an
-    identical (name, labels) sample is kept once. Parsing the local text too keeps family
-    names consistent (the parser and the registry name counters differently).
+    Samples are concatenated per family; for an identical (name, labels) sample the first
+    one wins, the local one before any upstream (the edge imports `mesh.metrics` too, so it
+    holds every family, mostly empty). Parsing the local text too keeps family names
+    consistent (the parser and the registry name counters differently).
     """
-    local = list(text_string_to_metric_families(local_text))
-    served = {fam.name for fam in local if fam.samples}
-    merged: dict[str, Metric] = {}
+    families: dict[str, Metric] = {}
     seen: set[tuple] = set()
+
+    def add(fam: Metric) -> None:
+        target = families.setdefault(fam.name, Metric(fam.name, fam.documentation, fam.type))
+        for s in fam.samples:
+            key = (s.name, tuple(sorted(s.labels.items())))
+            if key not in seen:
+                seen.add(key)
+                target.samples.append(s)
+
+    for fam in text_string_to_metric_families(local_text):
+        add(fam)
     for text in upstream_texts:
         for fam in text_string_to_metric_families(text):
-            if fam.name in served or not fam.name.startswith(_MESH_PREFIXES):
-                continue
-            target = merged.setdefault(fam.name, Metric(fam.name, fam.documentation, fam.type))
-            for s in fam.samples:
-                key = (s.name, tuple(sorted(s.labels.items())))
-                if key not in seen:
-                    seen.add(key)
-                    target.samples.append(s)
-    kept = [merged.pop(fam.name) if fam.name in merged else fam for fam in local]
-    return kept + list(merged.values())
+            if fam.name.startswith(_MESH_PREFIXES):
+                add(fam)
+    return list(families.values())
 
 
-async def _scrape(client: httpx.AsyncClient, url: str) -> str:
+async def _scrape(client: httpx.AsyncClient, url: str, timeout_s: float) -> str:
     try:
-        resp = await client.get(url, timeout=SCRAPE_TIMEOUT_S)
+        resp = await client.get(url, timeout=timeout_s)
         resp.raise_for_status()
     except httpx.HTTPError as exc:
         log.debug("metrics upstream %s unreachable: %s", url, exc)
@@ -136,17 +152,19 @@ def _configured_upstreams() -> tuple[str, ...]:
     return _upstreams or ()
 
 
-async def render_mesh_metrics(upstreams: tuple[str, ...] | None = None) -> bytes:
+async def render_mesh_metrics(
+    upstreams: tuple[str, ...] | None = None, timeout_s: float = SCRAPE_TIMEOUT_S
+) -> bytes:
     """The edge's own registry merged with the mesh families of its upstreams."""
     urls = _configured_upstreams() if upstreams is None else upstreams
     texts: list[str] = []
     if urls:
         async with httpx.AsyncClient() as client:
-            texts = [await _scrape(client, url) for url in urls]
+            texts = list(await asyncio.gather(*(_scrape(client, u, timeout_s) for u in urls)))
     local_text = generate_latest(REGISTRY).decode()  # after the scrapes: includes UPSTREAM_UP
     return generate_latest(_Families(merge_texts(local_text, texts)))
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    """Starlette handler for the edge's `GET /metrics` (Prometheus text 0.0.4)."""
+    """Starlette handler for the edge's `GET /metrics` (Prometheus text format)."""
     return Response(await render_mesh_metrics(), media_type=CONTENT_TYPE_LATEST)

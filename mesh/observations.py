@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 
 @dataclass(slots=True, frozen=True)
-class RequestRecord:
+class RequestSample:
     """One finished request. `status` is the HTTP-equivalent code ("200", "429", "503")."""
 
     t: float  # unix seconds, when it finished
@@ -49,29 +49,43 @@ class WorkerSnapshot:
 
 
 class Observations:
-    def __init__(self, retention_s: float = 3600.0, max_records: int = 50_000,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        retention_s: float = 3600.0,
+        max_records: int = 50_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.retention_s = retention_s
         self.clock = clock
-        self._records: deque[RequestRecord] = deque(maxlen=max_records)
+        self._records: deque[RequestSample] = deque(maxlen=max_records)
         self._workers: dict[str, WorkerSnapshot] = {}
         self._down_since: dict[str, float] = {}
         self._budgets: dict[str, tuple[float, float]] = {}  # tenant -> (t, used ratio)
 
     # --- feeding (router) -----------------------------------------------------------------
-    def record_request(self, record: RequestRecord) -> None:
+    def record_request(self, record: RequestSample) -> None:
         self._records.append(record)
         self._prune(record.t)
 
-    def request(self, model: str, tenant: str, status: str | int, **fields) -> RequestRecord:
+    def request(self, model: str, tenant: str, status: str | int, **fields) -> RequestSample:
         """Shorthand: builds the record at `clock()` and records it."""
-        rec = RequestRecord(t=self.clock(), model=model, tenant=tenant, status=str(status),
-                            **fields)
+        rec = RequestSample(
+            t=self.clock(), model=model, tenant=tenant, status=str(status), **fields
+        )
         self.record_request(rec)
         return rec
 
-    def record_worker(self, worker: str, model: str, *, running: int = 0, waiting: int = 0,
-                      kv_usage: float = 0.0, up: bool = True, t: float | None = None) -> None:
+    def record_worker(
+        self,
+        worker: str,
+        model: str,
+        *,
+        running: int = 0,
+        waiting: int = 0,
+        kv_usage: float = 0.0,
+        up: bool = True,
+        t: float | None = None,
+    ) -> None:
         t = self.clock() if t is None else t
         self._workers[worker] = WorkerSnapshot(t, worker, model, running, waiting, kv_usage, up)
         if up:
@@ -98,14 +112,14 @@ class Observations:
         self._budgets[tenant] = (self.clock() if t is None else t, used_ratio)
 
     # --- reading (alerts, console) --------------------------------------------------------
-    def requests_since(self, since: float) -> Iterator[RequestRecord]:
+    def requests_since(self, since: float) -> Iterator[RequestSample]:
         """Records with t >= since, newest first."""
         for rec in reversed(self._records):  # newest first: stop at the window's start
             if rec.t < since:
                 break
             yield rec
 
-    def records(self) -> list[RequestRecord]:
+    def records(self) -> list[RequestSample]:
         return list(self._records)
 
     def workers(self) -> list[WorkerSnapshot]:

@@ -91,6 +91,20 @@ def _wrap_stream(fn, method: str):
     return wrapper
 
 
+class ListingHealthServicer(AioHealthServicer):
+    """grpcio's asyncio health servicer plus `List` (health v1.1), which it leaves unimplemented.
+
+    The router publishes per-component readiness as named statuses; `List` lets a caller
+    (the edge's /health) read them all without knowing the names in advance.
+    """
+
+    async def List(self, request, context) -> health_pb2.HealthListResponse:
+        # _server_status is the servicer's own name -> status table (no public accessor).
+        statuses = {name: health_pb2.HealthCheckResponse(status=status)
+                    for name, status in self._server_status.items()}
+        return health_pb2.HealthListResponse(statuses=statuses)
+
+
 def build_server(
     service_names: Iterable[str],
     *,
@@ -99,7 +113,7 @@ def build_server(
     """A grpc.aio server with error mapping, health (NOT_SERVING until set_serving) and reflection."""
     server = grpc.aio.server(interceptors=[*interceptors, ErrorInterceptor()], options=CHANNEL_OPTIONS)
     # The asyncio health servicer: the sync one cannot be awaited through interceptors.
-    health_servicer = AioHealthServicer()
+    health_servicer = ListingHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = list(service_names)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)

@@ -49,10 +49,16 @@ LLMAAS_TENANT = "llmaas.tenant"
 LLMAAS_WORKER = "llmaas.worker"
 
 # gRPC codes that are server faults (OTel RPC conventions); others are the caller's doing.
-_SERVER_FAULTS = frozenset({
-    grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNIMPLEMENTED,
-    grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS,
-})
+_SERVER_FAULTS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
 # Exceptions that end an RPC without being a fault of the handler's code.
 _NOT_FAULTS = (asyncio.CancelledError, GeneratorExit, grpc.aio.AbortError)
 
@@ -75,8 +81,11 @@ def tracing_endpoint(environ: Mapping[str, str] | None = None) -> str | None:
     environ = os.environ if environ is None else environ
     if _truthy(environ.get("OTEL_SDK_DISABLED")):
         return None
-    return (environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None)
+    return (
+        environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or None
+    )
 
 
 def setup_tracing(service_name: str) -> bool:
@@ -126,6 +135,7 @@ def enabled() -> bool:
 
 # --- context propagation -----------------------------------------------------------------
 
+
 def inject_metadata(md: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
     """Outgoing gRPC metadata with the current trace context (`traceparent`) appended."""
     md = [] if md is None else md
@@ -150,19 +160,45 @@ def current_context() -> Context | None:
 
 # --- spans -------------------------------------------------------------------------------
 
-def record_span(name: str, start_ns: int, end_ns: int, parent_context: Context | None,
-                attributes: Mapping[str, Any] | None = None) -> None:
+
+def record_span(
+    name: str,
+    start_ns: int,
+    end_ns: int,
+    parent_context: Context | None,
+    attributes: Mapping[str, Any] | None = None,
+) -> None:
     """A finished span with explicit epoch-ns timestamps (e.g. worker queue/prefill/decode)."""
     if _state.tracer is None:
         return
-    span = _state.tracer.start_span(name, context=parent_context, start_time=start_ns,
-                                    attributes=dict(attributes or {}))
+    span = _state.tracer.start_span(
+        name, context=parent_context, start_time=start_ns, attributes=dict(attributes or {})
+    )
     span.end(end_time=max(start_ns, end_ns))
 
 
 def epoch_ns(t: float, clock=time.monotonic) -> int:
     """Converts a `clock()` reading (seconds; monotonic or perf_counter) to epoch ns."""
     return time.time_ns() - int((clock() - t) * 1e9)
+
+
+def record_phases(
+    parent_context: Context | None,
+    *,
+    submitted: float,
+    scheduled: float,
+    first_token: float,
+    finished: float,
+    attributes: Mapping[str, Any] | None = None,
+    clock=time.monotonic,
+) -> None:
+    """The worker's `queue`, `prefill` and `decode` spans from four `clock()` readings."""
+    if _state.tracer is None or parent_context is None:
+        return
+    offset = time.time_ns() - int(clock() * 1e9)  # one offset: the phases stay contiguous
+    marks = [offset + int(t * 1e9) for t in (submitted, scheduled, first_token, finished)]
+    for name, start, end in zip(("queue", "prefill", "decode"), marks, marks[1:], strict=False):
+        record_span(name, start, end, parent_context, attributes)
 
 
 @contextlib.contextmanager
@@ -182,10 +218,14 @@ def set_attributes(attributes: Mapping[str, Any]) -> None:
     trace.get_current_span().set_attributes({k: v for k, v in attributes.items() if v is not None})
 
 
-def genai_request_attributes(operation: str, model: str, max_tokens: int | None = None,
-                             temperature: float | None = None) -> dict[str, Any]:
-    attrs: dict[str, Any] = {GEN_AI_SYSTEM: GEN_AI_SYSTEM_VALUE, GEN_AI_OPERATION_NAME: operation,
-                             GEN_AI_REQUEST_MODEL: model}
+def genai_request_attributes(
+    operation: str, model: str, max_tokens: int | None = None, temperature: float | None = None
+) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        GEN_AI_SYSTEM: GEN_AI_SYSTEM_VALUE,
+        GEN_AI_OPERATION_NAME: operation,
+        GEN_AI_REQUEST_MODEL: model,
+    }
     if max_tokens:
         attrs[GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
     if temperature is not None:
@@ -193,18 +233,26 @@ def genai_request_attributes(operation: str, model: str, max_tokens: int | None 
     return attrs
 
 
-def genai_response_attributes(model: str, finish_reasons: Sequence[str], input_tokens: int,
-                              output_tokens: int, response_id: str | None = None) -> dict[str, Any]:
-    attrs: dict[str, Any] = {GEN_AI_RESPONSE_MODEL: model,
-                             GEN_AI_RESPONSE_FINISH_REASONS: list(finish_reasons),
-                             GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
-                             GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens}
+def genai_response_attributes(
+    model: str,
+    finish_reasons: Sequence[str],
+    input_tokens: int,
+    output_tokens: int,
+    response_id: str | None = None,
+) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        GEN_AI_RESPONSE_MODEL: model,
+        GEN_AI_RESPONSE_FINISH_REASONS: list(finish_reasons),
+        GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+        GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+    }
     if response_id:
         attrs[GEN_AI_RESPONSE_ID] = response_id
     return attrs
 
 
 # --- gRPC server interceptor -------------------------------------------------------------
+
 
 class TracingInterceptor(grpc.aio.ServerInterceptor):
     """Starts a SERVER span per RPC, child of the caller's `traceparent`.
@@ -224,12 +272,14 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):
             return grpc.unary_unary_rpc_method_handler(
                 _traced_unary(handler.unary_unary, method, md),
                 request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
+                response_serializer=handler.response_serializer,
+            )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 _traced_stream(handler.unary_stream, method, md),
                 request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
+                response_serializer=handler.response_serializer,
+            )
         return handler
 
 
@@ -239,7 +289,8 @@ def start_server_span(name: str, carrier, attributes: Mapping[str, Any]) -> tupl
     """
     parent = extract_context(carrier)
     s = _state.tracer.start_span(  # type: ignore[union-attr]
-        name, context=parent, kind=SpanKind.SERVER, attributes=dict(attributes))
+        name, context=parent, kind=SpanKind.SERVER, attributes=dict(attributes)
+    )
     return s, otel_context.attach(trace.set_span_in_context(s, parent))
 
 
@@ -254,8 +305,9 @@ def end_server_span(s, token) -> None:
 
 def _start_rpc_span(method: str, md) -> tuple[Any, object]:
     service, _, name = method.lstrip("/").rpartition("/")
-    return start_server_span(method.lstrip("/"), md, {
-        "rpc.system": "grpc", "rpc.service": service, "rpc.method": name})
+    return start_server_span(
+        method.lstrip("/"), md, {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+    )
 
 
 def _finish_server_span(s, token, context, exc: BaseException | None) -> None:

@@ -23,9 +23,15 @@ class TracingMiddleware:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         method, path = scope["method"], scope["path"]
-        span, token = tracing.start_server_span(f"{method} {path}", headers, {
-            "http.request.method": method, "url.path": path,
-            "user_agent.original": headers.get("user-agent", "")})
+        span, token = tracing.start_server_span(
+            f"{method} {path}",
+            headers,
+            {
+                "http.request.method": method,
+                "url.path": path,
+                "user_agent.original": headers.get("user-agent", ""),
+            },
+        )
         status = 500  # if the app dies before starting a response
 
         async def send_traced(message) -> None:

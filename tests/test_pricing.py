@@ -14,6 +14,8 @@ from mesh.pricing import (
     energy_kwh,
     to_cents,
 )
+from mesh.router.catalog import Catalog
+from tools.cost_estimate import estimate
 
 
 def test_one_million_of_each() -> None:
@@ -60,3 +62,13 @@ def test_negative_rejected() -> None:
         cost_eur(-1, 0, 0)
     with pytest.raises(ValueError):
         cost_from_usage(10, 5, 6)
+
+
+def test_cost_estimate_tool() -> None:
+    entry = Catalog.load().get("llama3.3:70b")
+    e = estimate(entry, "x" * 400, max_tokens=300, reasoning=200)
+    assert (e.input_tokens, e.output_tokens, e.reasoning_tokens) == (100, 100, 200)
+    assert e.cost_eur == Decimal("0.00469") and e.cost_eur_cents == Decimal("0.00")
+    assert e.energy_kwh == Decimal("0.0047")  # 400 tokens x 11.75 kWh/M
+    with pytest.raises(ValueError):
+        estimate(entry, "x", max_tokens=10, reasoning=11)

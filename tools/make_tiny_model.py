@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -24,20 +25,22 @@ CHAT_TEMPLATE = (
 )
 
 
-def tiny_config(vocab_size: int) -> LlamaConfig:
+def tiny_config(vocab_size: int, **overrides: Any) -> LlamaConfig:
     # llama3 rope scaling so the comparison with transformers covers the scaled-frequency path.
     rope_scaling = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                     "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
-    return LlamaConfig.tiny(vocab_size=vocab_size, rope_scaling=rope_scaling, bos_token_id=1,
-                            eos_token_id=[2])
+    kwargs: dict[str, Any] = dict(vocab_size=vocab_size, rope_scaling=rope_scaling, bos_token_id=1,
+                                  eos_token_id=[2])
+    return LlamaConfig.tiny(**(kwargs | overrides))
 
 
-def make_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
+def make_tiny_model(out_dir: str | Path, seed: int = 0, **config_overrides: Any) -> Path:
+    """Writes the checkpoint into out_dir; config_overrides go to LlamaConfig (e.g. attention_bias)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer()
     tokenizer.chat_template = CHAT_TEMPLATE
-    cfg = tiny_config(tokenizer.vocab_size)
+    cfg = tiny_config(tokenizer.vocab_size, **config_overrides)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(cfg)
     with torch.no_grad():

@@ -3,7 +3,8 @@
     python -m tools.otlp_sink --port 4317     # prints one line per span received
 
 then run the mesh with `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317`.
-In tests: `sink = OtlpSink(); port = await sink.start()`; `sink.spans` are `SpanRecord`s.
+In async tests: `sink = OtlpSink(); port = await sink.start()`; `sink.spans` are
+`SpanRecord`s. In sync tests: `sink = ThreadedSink()`; `sink.port`, `sink.wait_for(...)`.
 """
 
 from __future__ import annotations
@@ -45,13 +46,20 @@ def _records(request: trace_service_pb2.ExportTraceServiceRequest) -> list[SpanR
         res = {kv.key: _value(kv.value) for kv in rs.resource.attributes}
         for ss in rs.scope_spans:
             for sp in ss.spans:
-                out.append(SpanRecord(
-                    service=str(res.get("service.name", "")), name=sp.name,
-                    trace_id=sp.trace_id.hex(), span_id=sp.span_id.hex(),
-                    parent_span_id=sp.parent_span_id.hex(), kind=sp.kind,
-                    start_ns=sp.start_time_unix_nano, end_ns=sp.end_time_unix_nano,
-                    status_code=sp.status.code,
-                    attributes={kv.key: _value(kv.value) for kv in sp.attributes}))
+                out.append(
+                    SpanRecord(
+                        service=str(res.get("service.name", "")),
+                        name=sp.name,
+                        trace_id=sp.trace_id.hex(),
+                        span_id=sp.span_id.hex(),
+                        parent_span_id=sp.parent_span_id.hex(),
+                        kind=sp.kind,
+                        start_ns=sp.start_time_unix_nano,
+                        end_ns=sp.end_time_unix_nano,
+                        status_code=sp.status.code,
+                        attributes={kv.key: _value(kv.value) for kv in sp.attributes},
+                    )
+                )
     return out
 
 
@@ -66,9 +74,12 @@ class OtlpSink(trace_service_pb2_grpc.TraceServiceServicer):
         for rec in _records(request):
             self.spans.append(rec)
             if self.echo:
-                print(f"{rec.service:>10} {rec.trace_id[:8]} {rec.span_id[:8]}<-"
-                      f"{rec.parent_span_id[:8] or '--------'} {rec.name} "
-                      f"{(rec.end_ns - rec.start_ns) / 1e6:.1f}ms {rec.attributes}", flush=True)
+                print(
+                    f"{rec.service:>10} {rec.trace_id[:8]} {rec.span_id[:8]}<-"
+                    f"{rec.parent_span_id[:8] or '--------'} {rec.name} "
+                    f"{(rec.end_ns - rec.start_ns) / 1e6:.1f}ms {rec.attributes}",
+                    flush=True,
+                )
         self._changed.set()
         return trace_service_pb2.ExportTraceServiceResponse()
 
@@ -97,6 +108,37 @@ class OtlpSink(trace_service_pb2_grpc.TraceServiceServicer):
             except TimeoutError:
                 return predicate(self.spans)
         return True
+
+
+class ThreadedSink:
+    """An OtlpSink on its own event loop thread, for synchronous tests (e.g. e2e)."""
+
+    def __init__(self, port: int = 0) -> None:
+        import threading  # noqa: PLC0415
+
+        self.sink = OtlpSink()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="otlp-sink"
+        )
+        self._thread.start()
+        self.port = asyncio.run_coroutine_threadsafe(self.sink.start(port=port), self._loop).result(
+            10
+        )
+
+    @property
+    def spans(self) -> list[SpanRecord]:
+        return list(self.sink.spans)
+
+    def wait_for(self, predicate, timeout_s: float = 30.0) -> bool:
+        return asyncio.run_coroutine_threadsafe(
+            self.sink.wait_for(predicate, timeout_s), self._loop
+        ).result(timeout_s + 5)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.sink.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
 
 
 async def _main(port: int) -> None:

@@ -202,22 +202,21 @@ ready"""
 
 
 def _supervise(handle: MeshHandle) -> int:
-    stop = {"signal": 0}
+    try:
+        while not (dead := handle.dead()):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping the mesh ...", flush=True)
+        return 0
+    name, rc = dead[0]
+    print(f"\n{name} exited with code {rc}; stopping the mesh. Last log lines:\n{handle.log_tail(name)}",
+          file=sys.stderr)
+    return 1
 
-    def on_signal(signum: int, _frame: object) -> None:
-        stop["signal"] = signum
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    while not stop["signal"]:
-        if dead := handle.dead():
-            name, rc = dead[0]
-            print(f"\n{name} exited with code {rc}; stopping the mesh. Last log lines:\n{handle.log_tail(name)}",
-                  file=sys.stderr)
-            return 1
-        time.sleep(0.5)
-    print("\nstopping the mesh ...", flush=True)
-    return 0
+def _interrupt(signum: int, _frame: object) -> None:
+    # SIGTERM behaves like Ctrl-C, so every path below stops the children.
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=os.environ.get("LLMAAS_MODEL", DEFAULT_MODEL))
     args = parser.parse_args(argv)
     key_created = not os.environ.get("LLMAAS_DEV_KEY")
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"starting filter, {args.workers} worker(s) for {args.model}, router and edge ...", flush=True)
     handle = start_mesh(workers=args.workers, model=args.model, default_ports=True, wait=False)
     try:

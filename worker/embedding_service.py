@@ -253,12 +253,12 @@ class EmbeddingWorkerServer:
         host, _, port = address.rpartition(":")
         self.port = add_port(self.server, host, int(port), "worker")
         await self.server.start()
-        set_serving(self.health, [SERVICE_NAME], True)
+        await set_serving(self.health, [SERVICE_NAME], True)
         return self.port
 
     async def drain_and_stop(self, timeout_s: float) -> None:
         self.servicer.draining = True
-        set_serving(self.health, [SERVICE_NAME], False)
+        await set_serving(self.health, [SERVICE_NAME], False)
         await self.server.stop(grace=timeout_s)  # lets in-flight Embed calls finish
 
     async def wait_for_termination(self) -> None:

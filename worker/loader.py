@@ -126,7 +126,9 @@ def _read_gguf(path: Path) -> tuple[LlamaConfig, Tokenizer, dict[str, torch.Tens
     reader = GGUFReader(str(path))
     meta = read_gguf_metadata(reader)
     cfg = gguf_config(meta, {t.name for t in reader.tensors})
-    state = {_gguf_name_to_hf(t.name): _gguf_tensor(t, cfg) for t in reader.tensors}
+    # Only the converter's Llama path (llama, mistral) permutes Q/K rows; Qwen2's does not.
+    permuted = meta["general.architecture"] in ("llama", "mistral")
+    state = {_gguf_name_to_hf(t.name): _gguf_tensor(t, cfg, permuted) for t in reader.tensors}
     return cfg, Tokenizer.from_gguf_fields(meta), state
 
 
@@ -153,6 +155,7 @@ def gguf_config(meta: dict[str, Any], tensor_names: set[str]) -> LlamaConfig:
         max_position_embeddings=get("context_length", 4096),
         tie_word_embeddings="output.weight" not in tensor_names,
         attention_bias="blk.0.attn_q.bias" in tensor_names,
+        attention_out_bias="blk.0.attn_output.bias" in tensor_names,
         head_dim=get("attention.key_length") or hidden // n_heads,
         bos_token_id=meta.get("tokenizer.ggml.bos_token_id"),
         eos_token_id=[eos] if eos is not None else [],
@@ -167,12 +170,14 @@ def _gguf_name_to_hf(name: str) -> str:
     return f"{GGUF_GLOBAL_TO_HF[base]}.{kind}"
 
 
-def _gguf_tensor(t: Any, cfg: LlamaConfig) -> torch.Tensor:
+def _gguf_tensor(t: Any, cfg: LlamaConfig, permuted: bool) -> torch.Tensor:
     from gguf.quants import dequantize
 
     # gguf lists shapes innermost-first; dequantize returns the numpy (row-major) shape [out, in].
     w = torch.from_numpy(dequantize(t.data, t.tensor_type).copy())
     w = w.reshape(tuple(int(d) for d in reversed(t.shape)))
+    if not permuted:
+        return w
     if re.search(r"\.attn_q\.(weight|bias)$", t.name):
         w = unpermute_rope(w, cfg.num_attention_heads)
     elif re.search(r"\.attn_k\.(weight|bias)$", t.name):

@@ -110,8 +110,12 @@ class Tokenizer:
         eos_ids = list(eos_token_ids)
         if eos is not None and tok.token_to_id(eos) is not None:
             eos_ids = list(dict.fromkeys([*eos_ids, tok.token_to_id(eos)]))
+        add_bos = cfg.get("add_bos_token")
+        if add_bos is None:  # no flag: does tokenizer.json's post-processor add BOS (Llama 3)?
+            bos_id = tok.token_to_id(bos) if bos else None
+            add_bos = bos_id is not None and tok.encode("a").ids[:1] == [bos_id]
         return cls(tok, chat_template=template, bos_token=bos, eos_token=eos,
-                   eos_token_ids=eos_ids, add_bos=bool(cfg.get("add_bos_token", False)))
+                   eos_token_ids=eos_ids, add_bos=bool(add_bos))
 
     def save_hf(self, path: str | Path) -> None:
         """Writes tokenizer.json and tokenizer_config.json (with the chat template)."""

@@ -53,7 +53,7 @@ async def serve(config: RouterConfig) -> None:
     await pool.start()
     mesh_health.start()
     reload_task = asyncio.create_task(_reload_catalog(catalog))
-    set_serving(health_servicer, [SERVICE], True)
+    await set_serving(health_servicer, [SERVICE], True)
     log.info("router on %s:%d, filter %s, workers %s", config.host, port, config.filter_address,
              [f"{w.model}={w.address}" for w in config.workers])
     try:

@@ -1,8 +1,10 @@
 """Money and energy of one request, in Decimal (no float drift).
 
-cost = input × p_in + output × p_out + reasoning × p_reason, prices in € per million tokens.
-Reasoning tokens are part of OpenAI's completion_tokens but are billed only at their own
-rate: the output tokens billed are completion − reasoning.
+cost = input × p_in + output × p_out + reasoning × p_reason, prices in € per million tokens
+(`mesh.pricing` holds the formula, shared with usage reports). Reasoning tokens are part of
+OpenAI's completion_tokens but are billed only at their own rate: the output tokens billed
+are completion − reasoning. Prompt tokens include the system tokens the chat template adds:
+the model processes them like any input.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from mesh.router.config import Prices
+from mesh import pricing
+from mesh.pricing import Prices
 
-MILLION = Decimal(1_000_000)
 # Enough digits for one token of the cheapest price (0.9 €/M = 0.0000009 €).
 _QUANTUM = Decimal("1e-12")
 
@@ -35,19 +37,15 @@ class TokenCounts:
 
 
 def cost_eur(tokens: TokenCounts, prices: Prices) -> Decimal:
-    amount = (
-        tokens.prompt * prices.input
-        + tokens.billed_output * prices.output
-        + tokens.reasoning * prices.reasoning
-    )
-    return (amount / MILLION).quantize(_QUANTUM)
+    amount = pricing.cost_eur(tokens.prompt, tokens.billed_output, tokens.reasoning, prices)
+    return amount.quantize(_QUANTUM)
 
 
 def energy_kwh(tokens: TokenCounts, kwh_per_mtok: Decimal | None) -> Decimal:
     """Energy from the catalog's kWh per million tokens; 0 when the model has no figure."""
     if not kwh_per_mtok:
         return Decimal(0)
-    return (tokens.total * kwh_per_mtok / MILLION).quantize(_QUANTUM)
+    return pricing.energy_kwh(tokens.total, kwh_per_mtok).quantize(_QUANTUM)
 
 
 def format_decimal(value: Decimal) -> str:

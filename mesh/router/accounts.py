@@ -46,8 +46,10 @@ class Bootstrap:
 
 
 def _invalid_key() -> Unauthenticated:
-    return Unauthenticated("Incorrect API key provided. Pass a valid key as "
-                           "'Authorization: Bearer <key>'.", code="invalid_api_key")
+    return Unauthenticated(
+        "Incorrect API key provided. Pass a valid key as 'Authorization: Bearer <key>'.",
+        code="invalid_api_key",
+    )
 
 
 class Accounts:
@@ -81,7 +83,9 @@ class Accounts:
                 return
             await self.store.open()
             await self.directory.load()
-            month_start = datetime.strptime(self.budget.month, "%Y-%m").replace(tzinfo=UTC).timestamp()
+            month_start = (
+                datetime.strptime(self.budget.month, "%Y-%m").replace(tzinfo=UTC).timestamp()
+            )
             self.budget.seed(self.budget.month, await self.store.month_spend(month_start))
             await self._apply_bootstrap()
             self._task = asyncio.create_task(self._maintain(), name="accounts-maintenance")
@@ -122,25 +126,30 @@ class Accounts:
         now = self._clock()
         self._check_usable(key, now)
         if self.directory.rotation_due(key, now):
-            await self._rotate_auto(key.id)
+            await self._rotate_on_use(key.id)
         self.directory.mark_used(key, now)
         return self.directory.principal(key)
 
     @staticmethod
     def _check_usable(key: KeyRecord, now: float) -> None:
         if key.revoked_at:
-            raise Unauthenticated(f"The API key {key.id} has been revoked. Use another key.",
-                                  code="invalid_api_key")
+            raise Unauthenticated(
+                f"The API key {key.id} has been revoked. Use another key.", code="invalid_api_key"
+            )
         if key.is_expired(now):
             hint = f" Fetch its successor {key.successor_id}." if key.successor_id else ""
-            raise Unauthenticated(f"The API key {key.id} has expired.{hint}", code="invalid_api_key")
+            raise Unauthenticated(
+                f"The API key {key.id} has expired.{hint}", code="invalid_api_key"
+            )
 
     async def admit(self, principal: Principal, model: str, estimated_tokens: int) -> Admission:
         tier = self.tier(principal.tier)
         self.budget.check(principal.tenant, tier)
         return self.limiter.acquire(principal.tenant, tier, max(0, estimated_tokens))
 
-    async def release(self, principal: Principal, admission: Admission, record: RequestRecord) -> None:
+    async def release(
+        self, principal: Principal, admission: Admission, record: RequestRecord
+    ) -> None:
         if isinstance(admission, Ticket):
             actual = record.input_tokens + record.output_tokens + record.reasoning_tokens
             self.limiter.release(admission, actual)
@@ -156,10 +165,18 @@ class Accounts:
         p = record.principal
         tenant, key_id = (p.tenant if p else ""), (record.key_id or (p.key_id if p else ""))
         entry = AuditEntry(
-            time=iso_time(now), request_id=record.request_id, tenant=tenant, key_id=key_id,
-            model=record.model, action=record.action, outcome=record.outcome, status=record.status,
-            input_tokens=record.input_tokens, output_tokens=record.output_tokens,
-            latency_ms=round(record.latency_ms, 3), reason=redact(record.reason),
+            time=iso_time(now),
+            request_id=record.request_id,
+            tenant=tenant,
+            key_id=key_id,
+            model=record.model,
+            action=record.action,
+            outcome=record.outcome,
+            status=record.status,
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+            latency_ms=round(record.latency_ms, 3),
+            reason=redact(record.reason),
             filter_verdict=record.filter_verdict,
         )
         await asyncio.shield(self._persist(entry, self._usage_of(record, now, tenant, key_id)))
@@ -175,37 +192,82 @@ class Accounts:
         if not tenant or not (tokens or r.cost_eur or (r.model and r.outcome in _BILLED_OUTCOMES)):
             return None
         return UsageEntry(
-            time=now, request_id=r.request_id, tenant=tenant, key_id=key_id, model=r.model,
-            input_tokens=r.input_tokens, output_tokens=r.output_tokens,
-            reasoning_tokens=r.reasoning_tokens, system_tokens=r.system_tokens,
-            cost_eur=Decimal(r.cost_eur), energy_kwh=Decimal(r.energy_kwh),
+            time=now,
+            request_id=r.request_id,
+            tenant=tenant,
+            key_id=key_id,
+            model=r.model,
+            input_tokens=r.input_tokens,
+            output_tokens=r.output_tokens,
+            reasoning_tokens=r.reasoning_tokens,
+            system_tokens=r.system_tokens,
+            cost_eur=Decimal(r.cost_eur),
+            energy_kwh=Decimal(r.energy_kwh),
         )
 
     # -- for the router and the admin service --
+
+    def now(self) -> float:
+        return self._clock()
 
     def tier(self, name: str) -> Tier:
         """The tier's limits (and fair-queue `weight`); unknown names fall back to standard."""
         return self.tiers.get(name) or self.tiers.get("standard") or DEFAULT_TIERS["standard"]
 
-    async def audit_event(self, actor: Principal | None, action: str, *, tenant: str, key_id: str = "",
-                          reason: str = "", outcome: str = "ok", status: int = 200) -> None:
+    async def audit_event(
+        self,
+        actor: Principal | None,
+        action: str,
+        *,
+        tenant: str,
+        key_id: str = "",
+        reason: str = "",
+        outcome: str = "ok",
+        status: int = 200,
+    ) -> None:
         """Audits an administrative action (who did it goes into `reason`)."""
         who = f"by {actor.key_id}" if actor else "by the router"
-        entry = AuditEntry(time=iso_time(self._clock()), request_id="", tenant=tenant, key_id=key_id,
-                           model="", action=action, outcome=outcome, status=status,
-                           reason=redact(f"{reason} ({who})" if reason else who))
+        entry = AuditEntry(
+            time=iso_time(self._clock()),
+            request_id="",
+            tenant=tenant,
+            key_id=key_id,
+            model="",
+            action=action,
+            outcome=outcome,
+            status=status,
+            reason=redact(f"{reason} ({who})" if reason else who),
+        )
         await asyncio.shield(self.store.append(entry, None))
 
-    async def rotate_key(self, key_id: str, overlap_s: int, actor: Principal | None) -> tuple[KeyRecord, KeyRecord, str]:
+    async def rotate_key(
+        self, key_id: str, overlap_s: int, actor: Principal | None
+    ) -> tuple[KeyRecord, KeyRecord, str]:
         """Manual rotation; `overlap_s` 0 = the tenant's policy (or one hour without one)."""
         key = self.directory.key(key_id)
-        overlap = overlap_s or self.directory.tenant(key.tenant).rotation_overlap_s or DEFAULT_MANUAL_OVERLAP_S
+        overlap = (
+            overlap_s
+            or self.directory.tenant(key.tenant).rotation_overlap_s
+            or DEFAULT_MANUAL_OVERLAP_S
+        )
         result = await self.directory.rotate(key_id, overlap, auto=False)
         assert result is not None  # manual rotations are never skipped
         old, new, secret = result
-        await self.audit_event(actor, "key.rotate", tenant=old.tenant, key_id=old.id,
-                               reason=f"manual; successor {new.id}; overlap {overlap}s")
+        await self.audit_event(
+            actor,
+            "key.rotate",
+            tenant=old.tenant,
+            key_id=old.id,
+            reason=f"manual; successor {new.id}; overlap {overlap}s",
+        )
         return old, new, secret
+
+    async def _rotate_on_use(self, key_id: str) -> None:
+        # The key is still valid: a failed rotation is retried later, never fails the request.
+        try:
+            await self._rotate_auto(key_id)
+        except Exception:  # noqa: BLE001
+            log.exception("automatic rotation of %s failed", key_id)
 
     async def _rotate_auto(self, key_id: str) -> None:
         key = self.directory.key(key_id)
@@ -214,9 +276,13 @@ class Accounts:
         if result is not None:
             old, new, _secret = result
             log.info("rotated key %s -> %s (tenant %s)", old.id, new.id, old.tenant)
-            await self.audit_event(None, "key.rotate", tenant=old.tenant, key_id=old.id,
-                                   reason=f"automatic (max age policy); successor {new.id}; "
-                                          f"overlap {overlap}s")
+            await self.audit_event(
+                None,
+                "key.rotate",
+                tenant=old.tenant,
+                key_id=old.id,
+                reason=f"automatic (max age policy); successor {new.id}; overlap {overlap}s",
+            )
 
     # -- maintenance: automatic rotation, last-used timestamps --
 
@@ -241,8 +307,12 @@ class Accounts:
                 log.exception("accounts maintenance failed")
 
 
-def build_access(config: Mapping[str, Any], environ: Mapping[str, str] | None = None,
-                 *, clock: Callable[[], float] = time.time) -> Accounts:
+def build_access(
+    config: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> Accounts:
     """Accounts from the parsed TOML config (`[tiers.*]`, `[accounts]`) and LLMAAS_* env.
 
     [accounts] db_path (default <run dir>/accounts.sqlite3, env LLMAAS_ACCOUNTS_DB),
@@ -251,8 +321,12 @@ def build_access(config: Mapping[str, Any], environ: Mapping[str, str] | None = 
     environ = dict(os.environ if environ is None else environ)
     section = config.get("accounts") or {}
     runs = run_dir(environ)
-    db_path = env("LLMAAS_ACCOUNTS_DB", str, str(section.get("db_path") or runs / "accounts.sqlite3"), environ)
-    check_s = env("LLMAAS_ROTATION_CHECK_S", float, float(section.get("rotation_check_s", 5.0)), environ)
+    db_path = env(
+        "LLMAAS_ACCOUNTS_DB", str, str(section.get("db_path") or runs / "accounts.sqlite3"), environ
+    )
+    check_s = env(
+        "LLMAAS_ROTATION_CHECK_S", float, float(section.get("rotation_check_s", 5.0)), environ
+    )
     tiers = load_tiers(config)
     bootstrap = Bootstrap(
         admin_key=environ.get("LLMAAS_ADMIN_KEY", ""),
@@ -260,7 +334,15 @@ def build_access(config: Mapping[str, Any], environ: Mapping[str, str] | None = 
         dev_tier=environ.get("LLMAAS_DEV_TIER") or "enterprise",
     )
     if bootstrap.dev_tier not in tiers:
-        raise ConfigError(f"LLMAAS_DEV_TIER={bootstrap.dev_tier!r} is not a tier ({', '.join(tiers)})")
+        raise ConfigError(
+            f"LLMAAS_DEV_TIER={bootstrap.dev_tier!r} is not a tier ({', '.join(tiers)})"
+        )
     hasher = KeyHasher(load_pepper(environ, runs))
-    return Accounts(SqliteStore(Path(db_path)), hasher, tiers, clock=clock,
-                    rotation_check_s=check_s, bootstrap=bootstrap)
+    return Accounts(
+        SqliteStore(Path(db_path)),
+        hasher,
+        tiers,
+        clock=clock,
+        rotation_check_s=check_s,
+        bootstrap=bootstrap,
+    )

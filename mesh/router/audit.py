@@ -86,19 +86,27 @@ def verify(
             return VerifyResult(False, checked, e.seq, problem)
         prev_seq, prev_hash, checked = e.seq, e.hash, checked + 1
     if head is not None and head != (prev_seq, prev_hash):
-        return VerifyResult(False, checked, prev_seq + 1,
-                            f"deleted: the chain ends at seq {prev_seq} but the head says seq {head[0]}")
+        return VerifyResult(
+            False,
+            checked,
+            prev_seq + 1,
+            f"deleted: the chain ends at seq {prev_seq} but the head says seq {head[0]}",
+        )
     return VerifyResult(True, checked)
 
 
-def _link_problem(e: AuditEntry, prev_seq: int, prev_hash: str, seq_of_hash: Callable[[str], int | None]) -> str:
+def _link_problem(
+    e: AuditEntry, prev_seq: int, prev_hash: str, seq_of_hash: Callable[[str], int | None]
+) -> str:
     if e.seq != prev_seq + 1:
         return f"deleted: seq {prev_seq + 1}..{e.seq - 1} missing"
     if e.prev_hash != prev_hash:
         other = seq_of_hash(e.prev_hash)
         if other is not None and other != prev_seq:
             return f"reordered: links to seq {other} instead of seq {prev_seq}"
-        return f"chain broken: prev_hash does not match seq {prev_seq} (record replaced or rewritten)"
+        return (
+            f"chain broken: prev_hash does not match seq {prev_seq} (record replaced or rewritten)"
+        )
     if entry_hash(prev_hash, e) != e.hash:
         return "edited: content does not match its hash"
     return ""

@@ -20,15 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mesh.config import ConfigError, env, load_file
-
-
-@dataclass(frozen=True, slots=True)
-class Prices:
-    """€ per million tokens of each type."""
-
-    input: Decimal = Decimal("0.9")
-    output: Decimal = Decimal("4")
-    reasoning: Decimal = Decimal("21")
+from mesh.pricing import Prices
 
 
 @dataclass(frozen=True, slots=True)

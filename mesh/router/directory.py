@@ -59,9 +59,13 @@ class Directory:
         if principal is None:
             tenant = self.tenant(key.tenant)
             principal = Principal(
-                tenant=tenant.name, key_id=key.id, admin=key.admin, tier=tenant.tier,
+                tenant=tenant.name,
+                key_id=key.id,
+                admin=key.admin,
+                tier=tenant.tier,
                 model_patterns=effective_patterns(tenant.model_patterns, key.model_patterns),
-                filter_enabled=tenant.filter_enabled, experimental_opt_in=tenant.experimental_opt_in,
+                filter_enabled=tenant.filter_enabled,
+                experimental_opt_in=tenant.experimental_opt_in,
             )
             self._principals[key.id] = principal
         return principal
@@ -78,6 +82,9 @@ class Directory:
     def tenants(self) -> list[Tenant]:
         return sorted(self._tenants.values(), key=lambda t: t.name)
 
+    def find_key(self, key_id: str) -> KeyRecord | None:
+        return self._keys.get(key_id)
+
     def key(self, key_id: str) -> KeyRecord:
         key = self._keys.get(key_id)
         if key is None:
@@ -85,14 +92,18 @@ class Directory:
         return key
 
     def keys_of(self, tenant: str) -> list[KeyRecord]:
-        return sorted((k for k in self._keys.values() if k.tenant == tenant), key=lambda k: k.created_at)
+        return sorted(
+            (k for k in self._keys.values() if k.tenant == tenant), key=lambda k: k.created_at
+        )
 
     def due_rotations(self, now: float) -> list[KeyRecord]:
         return [k for k in self._keys.values() if self.rotation_due(k, now)]
 
     def rotation_due(self, key: KeyRecord, now: float) -> bool:
         tenant = self._tenants.get(key.tenant)
-        return tenant is not None and rotation_due(key, tenant.rotation_max_age_s, tenant.rotation_overlap_s, now)
+        return tenant is not None and rotation_due(
+            key, tenant.rotation_max_age_s, tenant.rotation_overlap_s, now
+        )
 
     def mark_used(self, key: KeyRecord, now: float) -> None:
         # Kept in memory and flushed in batches: a write per request would cost an fsync.
@@ -112,14 +123,21 @@ class Directory:
             self._principals.clear()
         return tenant
 
-    async def create_key(self, tenant: str, patterns: tuple[str, ...] | None,
-                         expires_at: float, admin: bool) -> tuple[KeyRecord, str]:
+    async def create_key(
+        self, tenant: str, patterns: tuple[str, ...] | None, expires_at: float, admin: bool
+    ) -> tuple[KeyRecord, str]:
         self.tenant(tenant)
         key_id = new_key_id()
         secret = format_key(key_id)
-        key = KeyRecord(id=key_id, tenant=tenant, key_hash=self._hasher.digest(secret),
-                        model_patterns=patterns, admin=admin, created_at=self._clock(),
-                        expires_at=expires_at)
+        key = KeyRecord(
+            id=key_id,
+            tenant=tenant,
+            key_hash=self._hasher.digest(secret),
+            model_patterns=patterns,
+            admin=admin,
+            created_at=self._clock(),
+            expires_at=expires_at,
+        )
         await self._save_keys(key)
         return key, secret
 
@@ -133,11 +151,15 @@ class Directory:
             key_id = public_id(secret)
             if not key_id or key_id in self._keys:
                 key_id = new_key_id()
-            key = KeyRecord(id=key_id, tenant=tenant, key_hash=digest, admin=admin, created_at=self._clock())
+            key = KeyRecord(
+                id=key_id, tenant=tenant, key_hash=digest, admin=admin, created_at=self._clock()
+            )
         await self._save_keys(key)
         return key
 
-    async def rotate(self, key_id: str, overlap_s: int, *, auto: bool) -> tuple[KeyRecord, KeyRecord, str] | None:
+    async def rotate(
+        self, key_id: str, overlap_s: int, *, auto: bool
+    ) -> tuple[KeyRecord, KeyRecord, str] | None:
         """(old, successor, successor secret); an automatic rotation seals the secret for
         GetSuccessorKey and is skipped (None) when another caller rotated the key already."""
         async with self._lock:
@@ -146,8 +168,11 @@ class Directory:
             if auto and not self.rotation_due(old, now):
                 return None
             if old.successor_id or not old.is_usable(now):
-                raise InvalidRequest(f"API key {key_id} is revoked, expired or already rotated "
-                                     f"(successor: {old.successor_id or 'none'}).", param="key_id")
+                raise InvalidRequest(
+                    f"API key {key_id} is revoked, expired or already rotated "
+                    f"(successor: {old.successor_id or 'none'}).",
+                    param="key_id",
+                )
             new_id = new_key_id()
             secret = format_key(new_id)
             old, new = make_successor(old, new_id, self._hasher.digest(secret), overlap_s, now)
@@ -169,13 +194,19 @@ class Directory:
         async with self._lock:
             old = self.key(key_id)
             if not old.successor_id:
-                raise NotFound(f"API key {key_id} has no successor yet.", code="successor_not_found",
-                               param="key_id")
+                raise NotFound(
+                    f"API key {key_id} has no successor yet.",
+                    code="successor_not_found",
+                    param="key_id",
+                )
             new = self.key(old.successor_id)
             if new.pending_secret is None:
-                raise NotFound(f"The successor {new.id} of API key {key_id} was already retrieved "
-                               "(or was shown when it was rotated manually).",
-                               code="successor_not_found", param="key_id")
+                raise NotFound(
+                    f"The successor {new.id} of API key {key_id} was already retrieved "
+                    "(or was shown when it was rotated manually).",
+                    code="successor_not_found",
+                    param="key_id",
+                )
             secret = self._hasher.open(new.pending_secret, new.id)
             new = replace(new, pending_secret=None)
             await self._save_keys_locked(new)

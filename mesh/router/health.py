@@ -16,7 +16,8 @@ import logging
 from collections.abc import Iterable
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 
 from mesh.router.workers import WorkerPool
 
@@ -33,7 +34,7 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 class MeshHealth:
     def __init__(
         self,
-        health_servicer: health.HealthServicer,
+        health_servicer: HealthServicer,
         pool: WorkerPool,
         filter_channel: grpc.aio.Channel,
         expected_models: Iterable[str],
@@ -75,7 +76,7 @@ class MeshHealth:
         for name, ok in statuses.items():
             if self._last.get(name) != ok:
                 log.info("health %s: %s", name, "SERVING" if ok else "NOT_SERVING")
-            self._servicer.set(name, SERVING if ok else NOT_SERVING)
+            await self._servicer.set(name, SERVING if ok else NOT_SERVING)
         self._last = statuses
         return statuses
 

@@ -118,7 +118,9 @@ def rotation_due(key: KeyRecord, max_age_s: int, overlap_s: int, now: float) -> 
     return bool(due) and now >= due
 
 
-def make_successor(old: KeyRecord, new_id: str, new_hash: bytes, overlap_s: int, now: float) -> tuple[KeyRecord, KeyRecord]:
+def make_successor(
+    old: KeyRecord, new_id: str, new_hash: bytes, overlap_s: int, now: float
+) -> tuple[KeyRecord, KeyRecord]:
     """(old key retiring after the overlap, its successor with the same rights)."""
     lifetime = old.expires_at - old.created_at if old.expires_at else 0.0
     successor = KeyRecord(

@@ -92,8 +92,12 @@ class Limiter:
         w.slots.append(slot)
         w.tokens += estimated_tokens
         w.in_flight += 1
-        return Ticket(headers=self._headers(tier, w, now), estimated_tokens=estimated_tokens,
-                      tenant=tenant, slot=slot)
+        return Ticket(
+            headers=self._headers(tier, w, now),
+            estimated_tokens=estimated_tokens,
+            tenant=tenant,
+            slot=slot,
+        )
 
     def release(self, ticket: Ticket, actual_tokens: int | None) -> None:
         """Frees the concurrency slot; replaces the token estimate by the real count."""
@@ -112,29 +116,56 @@ class Limiter:
 
     def _check(self, tenant: str, tier: Tier, w: _Window, est: int, now: float) -> None:
         if tier.concurrent_requests and w.in_flight >= tier.concurrent_requests:
-            raise self._refuse(tier, w, now, 1.0, f"Too many concurrent requests for tenant "
-                               f"'{tenant}' (tier {tier.name}): limit {tier.concurrent_requests}.")
+            raise self._refuse(
+                tier,
+                w,
+                now,
+                1.0,
+                f"Too many concurrent requests for tenant "
+                f"'{tenant}' (tier {tier.name}): limit {tier.concurrent_requests}.",
+            )
         rpm = tier.requests_per_minute
         if rpm and len(w.slots) >= rpm:
             wait = w.slots[len(w.slots) - rpm].at + WINDOW_S - now
-            raise self._refuse(tier, w, now, wait, f"Rate limit reached for requests per minute "
-                               f"for tenant '{tenant}' (tier {tier.name}): limit {rpm}, used {len(w.slots)}.")
+            raise self._refuse(
+                tier,
+                w,
+                now,
+                wait,
+                f"Rate limit reached for requests per minute "
+                f"for tenant '{tenant}' (tier {tier.name}): limit {rpm}, used {len(w.slots)}.",
+            )
         tpm = tier.tokens_per_minute
         if tpm and est > tpm:
-            raise self._refuse(tier, w, now, WINDOW_S, f"Request too large for tokens per minute "
-                               f"(tier {tier.name}): limit {tpm}, requested {est}. Lower max_tokens "
-                               "or the prompt size.")
+            raise self._refuse(
+                tier,
+                w,
+                now,
+                WINDOW_S,
+                f"Request too large for tokens per minute "
+                f"(tier {tier.name}): limit {tpm}, requested {est}. Lower max_tokens "
+                "or the prompt size.",
+            )
         if tpm and w.tokens + est > tpm:
             wait = w.wait_for_tokens(est, tpm, now)
-            raise self._refuse(tier, w, now, wait, f"Rate limit reached for tokens per minute for "
-                               f"tenant '{tenant}' (tier {tier.name}): limit {tpm}, used {w.tokens}, "
-                               f"requested {est}.")
+            raise self._refuse(
+                tier,
+                w,
+                now,
+                wait,
+                f"Rate limit reached for tokens per minute for "
+                f"tenant '{tenant}' (tier {tier.name}): limit {tpm}, used {w.tokens}, "
+                f"requested {est}.",
+            )
 
     def _refuse(self, tier: Tier, w: _Window, now: float, wait: float, message: str) -> RateLimited:
         wait = max(wait, 0.001)
-        return RateLimited(f"{message} Please try again in {format_reset(wait)}.",
-                           code="rate_limit_exceeded", retry_after=wait,
-                           headers=self._headers(tier, w, now))
+        return RateLimited(
+            f"{message} Please try again in {format_reset(wait)}.",
+            code="rate_limit_exceeded",
+            retry_after=wait,
+            headers=self._headers(tier, w, now),
+        )
 
     @staticmethod
     def _headers(tier: Tier, w: _Window, now: float) -> dict[str, str]:
@@ -143,7 +174,9 @@ class Limiter:
         headers: dict[str, str] = {}
         if tier.requests_per_minute:
             headers["x-ratelimit-limit-requests"] = str(tier.requests_per_minute)
-            headers["x-ratelimit-remaining-requests"] = str(max(0, tier.requests_per_minute - len(w.slots)))
+            headers["x-ratelimit-remaining-requests"] = str(
+                max(0, tier.requests_per_minute - len(w.slots))
+            )
             headers["x-ratelimit-reset-requests"] = format_reset(reset)
         if tier.tokens_per_minute:
             headers["x-ratelimit-limit-tokens"] = str(tier.tokens_per_minute)

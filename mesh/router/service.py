@@ -38,6 +38,7 @@ from mesh.pb import (
     inference_pb2_grpc,
     worker_pb2,
 )
+from mesh.pricing import Prices
 from mesh.router.access import (
     AccessControl,
     Admission,
@@ -53,7 +54,7 @@ from mesh.router.catalog import (
     experimental_message,
     retired_message,
 )
-from mesh.router.config import Prices, RouterConfig
+from mesh.router.config import RouterConfig
 from mesh.router.generation import generate, run_embed
 from mesh.router.workers import WorkerPool
 
@@ -82,6 +83,8 @@ class Call:
     tokens: TokenCounts = field(default_factory=TokenCounts)
     system_tokens: int = 0
     num_streamed: int = 0
+    # Prompt tokens are only counted by the worker at the end; a cancelled request bills this.
+    prompt_estimate: int = 0
     cost: Decimal = Decimal(0)
     energy: Decimal = Decimal(0)
 
@@ -165,7 +168,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     ) -> AsyncIterator[inference_pb2.CompletionChunk]:
         call = self._begin(context, action, gen.model)
         async with self._tracked(call):
-            estimate = len(prompt) // 4 + (gen.sampling.max_tokens or 256)
+            call.prompt_estimate = len(prompt) // 4 + 1  # ~4 characters per token
+            estimate = call.prompt_estimate + (gen.sampling.max_tokens or 256)
             await self._prepare(call, context, kind="chat", estimated_tokens=estimate)
             await self._screen(call, prompt, user)
             await context.send_initial_metadata(self._initial_metadata(call))
@@ -296,7 +300,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     def _settle(self, call: Call, usage: common_pb2.Usage | None) -> None:
         """Token counts, cost and energy; without usage (cancelled) from what was streamed."""
         if usage is None:
-            usage = common_pb2.Usage(completion_tokens=call.num_streamed)
+            usage = common_pb2.Usage(prompt_tokens=call.prompt_estimate, completion_tokens=call.num_streamed)
         call.tokens = TokenCounts(usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens)
         call.system_tokens = usage.system_tokens
         call.cost = cost_eur(call.tokens, self._prices(call))
@@ -304,15 +308,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         call.energy = energy_kwh(call.tokens, kwh)
 
     def _prices(self, call: Call) -> Prices:
-        base = self._config.prices_for(call.model)
-        e = call.entry
-        if e is None:
-            return base
-        return Prices(
-            input=e.price_input if e.price_input is not None else base.input,
-            output=e.price_output if e.price_output is not None else base.output,
-            reasoning=e.price_reasoning if e.price_reasoning is not None else base.reasoning,
-        )
+        return Prices.for_entry(call.entry, self._config.prices_for(call.model))
 
     def _cost_pb(self, call: Call) -> common_pb2.Cost:
         return common_pb2.Cost(cost_eur=format_decimal(call.cost), energy_kwh=format_decimal(call.energy))
@@ -354,7 +350,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         return common_pb2.ModelInfo(
             id=entry.id, owned_by=entry.editor, created=_unix(entry.dmp), phase=phase,
             dmp=entry.dmp.isoformat(), dsp=entry.dsp.isoformat() if entry.dsp else "",
-            context_length=entry.context_length or (worker_info.context_length if worker_info else 0),
+            # What the worker actually accepts wins over the catalog's nominal window.
+            context_length=(worker_info.context_length if worker_info else 0) or entry.context_length,
             served=bool(worker_info and worker_info.served) and phase != "retired",
             kind=entry.kind, successor=entry.successor or "",
             energy_kwh_per_mtok=float(entry.energy_kwh_per_mtok),

@@ -82,10 +82,12 @@ class Store(Protocol):
     async def save_keys(self, keys: Sequence[KeyRecord]) -> None:
         """Upserts keys atomically (a rotation writes the old key and its successor)."""
         ...
+
     async def touch_keys(self, last_used: dict[str, float]) -> None: ...
     async def append(self, entry: AuditEntry, usage: UsageEntry | None) -> AuditEntry:
         """Chains and stores an audit entry (and its usage) durably; returns it chained."""
         ...
+
     async def usage(self, tenant: str, since: float, until: float) -> list[UsageRow]: ...
     async def month_spend(self, month_start: float) -> dict[str, Decimal]: ...
     async def audit(self, tenant: str, since: str, limit: int) -> list[AuditEntry]: ...
@@ -234,14 +236,50 @@ def _settle(fut: asyncio.Future, result: Any, exc: BaseException | None) -> None
         fut.set_result(result)
 
 
-_AUDIT_COLS = ("seq", "time", "request_id", "tenant", "key_id", "model", "action", "outcome",
-               "status", "input_tokens", "output_tokens", "latency_ms", "reason",
-               "filter_verdict", "prev_hash", "hash")
-_TENANT_COLS = ("name", "tier", "filter_enabled", "experimental_opt_in", "rotation_max_age_s",
-                "rotation_overlap_s", "retention_days", "content_logging", "model_patterns",
-                "created_at")
-_KEY_COLS = ("id", "tenant", "key_hash", "model_patterns", "admin", "created_at", "expires_at",
-             "revoked_at", "predecessor_id", "successor_id", "last_used_at", "pending_secret")
+_AUDIT_COLS = (
+    "seq",
+    "time",
+    "request_id",
+    "tenant",
+    "key_id",
+    "model",
+    "action",
+    "outcome",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "reason",
+    "filter_verdict",
+    "prev_hash",
+    "hash",
+)
+_TENANT_COLS = (
+    "name",
+    "tier",
+    "filter_enabled",
+    "experimental_opt_in",
+    "rotation_max_age_s",
+    "rotation_overlap_s",
+    "retention_days",
+    "content_logging",
+    "model_patterns",
+    "created_at",
+)
+_KEY_COLS = (
+    "id",
+    "tenant",
+    "key_hash",
+    "model_patterns",
+    "admin",
+    "created_at",
+    "expires_at",
+    "revoked_at",
+    "predecessor_id",
+    "successor_id",
+    "last_used_at",
+    "pending_secret",
+)
 
 
 def _upsert_sql(table: str, cols: tuple[str, ...]) -> str:
@@ -250,9 +288,18 @@ def _upsert_sql(table: str, cols: tuple[str, ...]) -> str:
 
 
 def _tenant_row(t: Tenant) -> tuple:
-    return (t.name, t.tier, int(t.filter_enabled), int(t.experimental_opt_in), t.rotation_max_age_s,
-            t.rotation_overlap_s, t.retention_days, int(t.content_logging),
-            json.dumps(list(t.model_patterns)), t.created_at)
+    return (
+        t.name,
+        t.tier,
+        int(t.filter_enabled),
+        int(t.experimental_opt_in),
+        t.rotation_max_age_s,
+        t.rotation_overlap_s,
+        t.retention_days,
+        int(t.content_logging),
+        json.dumps(list(t.model_patterns)),
+        t.created_at,
+    )
 
 
 def _tenant_of(row: tuple) -> Tenant:
@@ -265,14 +312,28 @@ def _tenant_of(row: tuple) -> Tenant:
 
 def _key_row(k: KeyRecord) -> tuple:
     patterns = None if k.model_patterns is None else json.dumps(list(k.model_patterns))
-    return (k.id, k.tenant, k.key_hash, patterns, int(k.admin), k.created_at, k.expires_at,
-            k.revoked_at, k.predecessor_id, k.successor_id, k.last_used_at, k.pending_secret)
+    return (
+        k.id,
+        k.tenant,
+        k.key_hash,
+        patterns,
+        int(k.admin),
+        k.created_at,
+        k.expires_at,
+        k.revoked_at,
+        k.predecessor_id,
+        k.successor_id,
+        k.last_used_at,
+        k.pending_secret,
+    )
 
 
 def _key_of(row: tuple) -> KeyRecord:
     d = dict(zip(_KEY_COLS, row, strict=True))
     d["admin"] = bool(d["admin"])
-    d["model_patterns"] = None if d["model_patterns"] is None else tuple(json.loads(d["model_patterns"]))
+    d["model_patterns"] = (
+        None if d["model_patterns"] is None else tuple(json.loads(d["model_patterns"]))
+    )
     return KeyRecord(**d)
 
 
@@ -309,15 +370,21 @@ class SqliteStore:
         return await self._writer.call(fn, *args)
 
     async def load_tenants(self) -> list[Tenant]:
-        rows = await self._call(lambda c: c.execute(f"SELECT {', '.join(_TENANT_COLS)} FROM tenants").fetchall())
+        rows = await self._call(
+            lambda c: c.execute(f"SELECT {', '.join(_TENANT_COLS)} FROM tenants").fetchall()
+        )
         return [_tenant_of(r) for r in rows]
 
     async def load_keys(self) -> list[KeyRecord]:
-        rows = await self._call(lambda c: c.execute(f"SELECT {', '.join(_KEY_COLS)} FROM api_keys").fetchall())
+        rows = await self._call(
+            lambda c: c.execute(f"SELECT {', '.join(_KEY_COLS)} FROM api_keys").fetchall()
+        )
         return [_key_of(r) for r in rows]
 
     async def save_tenant(self, tenant: Tenant) -> None:
-        await self._call(lambda c: c.execute(_upsert_sql("tenants", _TENANT_COLS), _tenant_row(tenant)))
+        await self._call(
+            lambda c: c.execute(_upsert_sql("tenants", _TENANT_COLS), _tenant_row(tenant))
+        )
 
     async def save_keys(self, keys: Sequence[KeyRecord]) -> None:
         rows = [_key_row(k) for k in keys]
@@ -325,28 +392,49 @@ class SqliteStore:
 
     async def touch_keys(self, last_used: dict[str, float]) -> None:
         rows = [(t, k) for k, t in last_used.items()]
-        await self._call(lambda c: c.executemany(
-            "UPDATE api_keys SET last_used_at = max(last_used_at, ?) WHERE id = ?", rows))
+        await self._call(
+            lambda c: c.executemany(
+                "UPDATE api_keys SET last_used_at = max(last_used_at, ?) WHERE id = ?", rows
+            )
+        )
 
     async def append(self, entry: AuditEntry, usage: UsageEntry | None) -> AuditEntry:
         return await self._call(self._append, entry, usage)
 
-    def _append(self, conn: sqlite3.Connection, entry: AuditEntry, usage: UsageEntry | None) -> AuditEntry:
+    def _append(
+        self, conn: sqlite3.Connection, entry: AuditEntry, usage: UsageEntry | None
+    ) -> AuditEntry:
         seq, prev = self._head
         linked = audit.chain(entry, seq + 1, prev)
-        conn.execute(f"INSERT INTO audit ({', '.join(_AUDIT_COLS)}) VALUES ({', '.join('?' * len(_AUDIT_COLS))})",
-                     tuple(getattr(linked, c) for c in _AUDIT_COLS))
-        conn.execute("INSERT OR REPLACE INTO audit_head (id, seq, hash) VALUES (1, ?, ?)",
-                     (linked.seq, linked.hash))
+        conn.execute(
+            f"INSERT INTO audit ({', '.join(_AUDIT_COLS)}) VALUES ({', '.join('?' * len(_AUDIT_COLS))})",
+            tuple(getattr(linked, c) for c in _AUDIT_COLS),
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO audit_head (id, seq, hash) VALUES (1, ?, ?)",
+            (linked.seq, linked.hash),
+        )
         if usage is not None:
             u = usage
             conn.execute(
                 "INSERT INTO usage (time, day, request_id, tenant, key_id, model, input_tokens, "
                 "output_tokens, reasoning_tokens, system_tokens, cost_units, energy_units) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (u.time, _day(u.time), u.request_id, u.tenant, u.key_id, u.model, u.input_tokens,
-                 u.output_tokens, u.reasoning_tokens, u.system_tokens, to_units(u.cost_eur),
-                 to_units(u.energy_kwh)))
+                (
+                    u.time,
+                    _day(u.time),
+                    u.request_id,
+                    u.tenant,
+                    u.key_id,
+                    u.model,
+                    u.input_tokens,
+                    u.output_tokens,
+                    u.reasoning_tokens,
+                    u.system_tokens,
+                    to_units(u.cost_eur),
+                    to_units(u.energy_kwh),
+                ),
+            )
         # Advanced only once every statement succeeded (a failed job rolls back to its
         # savepoint); a failed batch commit re-reads the head from the database (_setup).
         self._head = (linked.seq, linked.hash)
@@ -357,17 +445,24 @@ class SqliteStore:
         if tenant:
             where.append("tenant = ?")
             args.append(tenant)
-        sql = ("SELECT tenant, model, day, count(*), sum(input_tokens), sum(output_tokens), "
-               "sum(reasoning_tokens), sum(system_tokens), sum(cost_units), sum(energy_units) "
-               f"FROM usage WHERE {' AND '.join(where)} GROUP BY tenant, model, day "
-               "ORDER BY day, tenant, model")
+        sql = (
+            "SELECT tenant, model, day, count(*), sum(input_tokens), sum(output_tokens), "
+            "sum(reasoning_tokens), sum(system_tokens), sum(cost_units), sum(energy_units) "
+            f"FROM usage WHERE {' AND '.join(where)} GROUP BY tenant, model, day "
+            "ORDER BY day, tenant, model"
+        )
         rows = await self._call(lambda c: c.execute(sql, args).fetchall())
-        return [UsageRow(*r[:8], cost_eur=from_units(r[8]), energy_kwh=from_units(r[9])) for r in rows]
+        return [
+            UsageRow(*r[:8], cost_eur=from_units(r[8]), energy_kwh=from_units(r[9])) for r in rows
+        ]
 
     async def month_spend(self, month_start: float) -> dict[str, Decimal]:
-        rows = await self._call(lambda c: c.execute(
-            "SELECT tenant, sum(cost_units) FROM usage WHERE time >= ? GROUP BY tenant",
-            (month_start,)).fetchall())
+        rows = await self._call(
+            lambda c: c.execute(
+                "SELECT tenant, sum(cost_units) FROM usage WHERE time >= ? GROUP BY tenant",
+                (month_start,),
+            ).fetchall()
+        )
         return {t: from_units(units) for t, units in rows}
 
     async def audit(self, tenant: str, since: str, limit: int) -> list[AuditEntry]:
@@ -375,8 +470,10 @@ class SqliteStore:
         if tenant:
             where.append("tenant = ?")
             args.append(tenant)
-        sql = (f"SELECT {', '.join(_AUDIT_COLS)} FROM audit WHERE {' AND '.join(where)} "
-               "ORDER BY seq DESC LIMIT ?")
+        sql = (
+            f"SELECT {', '.join(_AUDIT_COLS)} FROM audit WHERE {' AND '.join(where)} "
+            "ORDER BY seq DESC LIMIT ?"
+        )
         rows = await self._call(lambda c: c.execute(sql, [*args, limit]).fetchall())
         return [_audit_of(r) for r in reversed(rows)]
 

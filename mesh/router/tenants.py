@@ -122,5 +122,7 @@ def effective_patterns(
     if key_patterns is None:
         return tenant_patterns
     kept = [k for k in key_patterns if any(_covered(k, t) for t in tenant_patterns)]
-    kept += [t for t in tenant_patterns if t not in kept and any(_covered(t, k) for k in key_patterns)]
+    kept += [
+        t for t in tenant_patterns if t not in kept and any(_covered(t, k) for k in key_patterns)
+    ]
     return tuple(kept)

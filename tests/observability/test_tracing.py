@@ -38,8 +38,21 @@ async def _b_echo(request: bytes, context) -> bytes:
     await asyncio.sleep(0.01)
     tracing.set_attributes(tracing.genai_request_attributes("chat", "smollm2:135m", 16, 0.0))
     tracing.set_attributes(tracing.genai_response_attributes("smollm2:135m", ["stop"], 7, 3))
-    tracing.record_span("decode", tracing.epoch_ns(t0), tracing.epoch_ns(time.monotonic()),
-                        parent, {"llmaas.tokens": 3})
+    tracing.record_span(
+        "engine.step",
+        tracing.epoch_ns(t0),
+        tracing.epoch_ns(time.monotonic()),
+        parent,
+        {"llmaas.tokens": 3},
+    )
+    tracing.record_phases(
+        parent,
+        submitted=t0,
+        scheduled=t0 + 0.001,
+        first_token=t0 + 0.004,
+        finished=t0 + 0.009,
+        attributes={"llmaas.worker": "w1"},
+    )
     return request
 
 
@@ -77,11 +90,17 @@ async def sink(monkeypatch):
 
 @pytest.fixture
 async def services():
-    b = _server("test.B", {"Echo": grpc.unary_unary_rpc_method_handler(_b_echo),
-                           "Fail": grpc.unary_unary_rpc_method_handler(_b_fail)})
+    b = _server(
+        "test.B",
+        {
+            "Echo": grpc.unary_unary_rpc_method_handler(_b_echo),
+            "Fail": grpc.unary_unary_rpc_method_handler(_b_fail),
+        },
+    )
     b_port = b.add_insecure_port("127.0.0.1:0")
-    a = _server("test.A", {"Stream": grpc.unary_stream_rpc_method_handler(
-        _a_stream(f"127.0.0.1:{b_port}"))})
+    a = _server(
+        "test.A", {"Stream": grpc.unary_stream_rpc_method_handler(_a_stream(f"127.0.0.1:{b_port}"))}
+    )
     a_port = a.add_insecure_port("127.0.0.1:0")
     await b.start()
     await a.start()
@@ -110,21 +129,22 @@ async def test_trace_links_edge_a_b_and_recorded_spans(sink, services):
     assert tracing.setup_tracing("svc-test")
     transport = httpx.ASGITransport(app=_edge_app(services))
     async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
-        resp = await client.post("/v1/chat/completions",
-                                 headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+        resp = await client.post(
+            "/v1/chat/completions", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
+        )
     assert resp.text == "first|hello|last"
     await _flush()
-    assert await sink.wait_for(lambda s: len(s) >= 5), sink.spans
+    assert await sink.wait_for(lambda s: len(s) >= 8), sink.spans
     by_name = {s.name: s for s in sink.spans}
     edge = by_name["POST /v1/chat/completions"]
     a, b = by_name["test.A/Stream"], by_name["test.B/Echo"]
-    fail, decode = by_name["test.B/Fail"], by_name["decode"]
+    fail, decode, step = by_name["test.B/Fail"], by_name["decode"], by_name["engine.step"]
 
     assert {s.trace_id for s in sink.spans} == {TRACE_ID}
     assert edge.parent_span_id == PARENT_ID
     assert a.parent_span_id == edge.span_id
     assert b.parent_span_id == a.span_id and fail.parent_span_id == a.span_id
-    assert decode.parent_span_id == b.span_id
+    assert decode.parent_span_id == b.span_id and step.parent_span_id == b.span_id
     assert {s.service for s in sink.spans} == {"svc-test"}
 
     # The server-stream span covers the whole stream, B's call included.
@@ -143,8 +163,12 @@ async def test_trace_links_edge_a_b_and_recorded_spans(sink, services):
     assert b.attributes[tracing.GEN_AI_REQUEST_MAX_TOKENS] == 16
     assert b.attributes[tracing.GEN_AI_USAGE_OUTPUT_TOKENS] == 3
     assert b.attributes[tracing.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
-    assert decode.attributes["llmaas.tokens"] == 3
-    assert decode.start_ns < decode.end_ns
+    assert step.attributes["llmaas.tokens"] == 3 and step.start_ns < step.end_ns
+    queue, prefill = by_name["queue"], by_name["prefill"]
+    assert queue.parent_span_id == prefill.parent_span_id == b.span_id
+    assert queue.end_ns == prefill.start_ns and prefill.end_ns == decode.start_ns
+    assert abs(decode.end_ns - queue.start_ns - 9_000_000) < 1000
+    assert decode.attributes["llmaas.worker"] == "w1"
 
 
 async def test_new_trace_without_traceparent(sink, services):
@@ -153,7 +177,7 @@ async def test_new_trace_without_traceparent(sink, services):
     async with httpx.AsyncClient(transport=transport, base_url="http://edge") as client:
         await client.post("/v1/chat/completions")
     await _flush()
-    assert await sink.wait_for(lambda s: len(s) >= 5)
+    assert await sink.wait_for(lambda s: len(s) >= 8)
     edge = next(s for s in sink.spans if s.name.startswith("POST"))
     assert edge.parent_span_id == "" and len({s.trace_id for s in sink.spans}) == 1
 

@@ -34,6 +34,15 @@ def tiny_model(tiny_model_dir: Path) -> LoadedModel:
 
 
 @pytest.fixture(scope="session")
+def tiny_qwen_like_model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """Tiny variant with q/k/v biases (Qwen2-style), tied embeddings and linear RoPE scaling."""
+    path = make_tiny_model(tmp_path_factory.mktemp("tiny-bias"), seed=1, attention_bias=True,
+                           tie_word_embeddings=True,
+                           rope_scaling={"rope_type": "linear", "factor": 2.0})
+    return load_model(str(path), dtype=torch.float32)
+
+
+@pytest.fixture(scope="session")
 def make_runner() -> Callable[..., ModelRunner]:
     """Factory: a fresh ModelRunner (own KV cache) over an already loaded model."""
 

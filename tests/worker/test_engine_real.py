@@ -36,7 +36,7 @@ def generate(engine: LLMEngine, requests: dict[str, tuple[str, SamplingParams]])
 
 
 def test_seeded_sampling_is_reproducible(engine: LLMEngine) -> None:
-    params = SamplingParams(temperature=0.9, top_p=0.95, seed=1234, max_tokens=24, ignore_eos=True)
+    params = SamplingParams(temperature=0.9, top_p=0.95, seed=1234, max_tokens=12, ignore_eos=True)
     first = generate(engine, {"a": (PROMPTS[2], params)})["a"]
     second = generate(engine, {"b": (PROMPTS[2], params)})["b"]
     other = generate(engine, {"c": (PROMPTS[2], SamplingParams(**{**_fields(params), "seed": 99}))})["c"]
@@ -45,17 +45,17 @@ def test_seeded_sampling_is_reproducible(engine: LLMEngine) -> None:
 
 
 def test_concurrent_seeded_requests_do_not_interfere(engine: LLMEngine) -> None:
-    a = SamplingParams(temperature=1.0, seed=1, max_tokens=20, ignore_eos=True)
-    b = SamplingParams(temperature=1.0, seed=2, max_tokens=20, ignore_eos=True)
+    a = SamplingParams(temperature=1.0, seed=1, max_tokens=12, ignore_eos=True)
+    b = SamplingParams(temperature=1.0, seed=2, max_tokens=12, ignore_eos=True)
     alone_a = generate(engine, {"a": (PROMPTS[0], a)})["a"]
     alone_b = generate(engine, {"b": (PROMPTS[1], b)})["b"]
-    together = generate(engine, {"a2": (PROMPTS[0], a), "b2": (PROMPTS[1], b), "x": (PROMPTS[3], SamplingParams(temperature=1.0, max_tokens=20))})
+    together = generate(engine, {"a2": (PROMPTS[0], a), "b2": (PROMPTS[1], b), "x": (PROMPTS[3], SamplingParams(temperature=1.0, max_tokens=12))})
     assert together["a2"] == alone_a
     assert together["b2"] == alone_b
 
 
 def test_greedy_batched_equals_each_alone(engine: LLMEngine) -> None:
-    params = SamplingParams(max_tokens=24, ignore_eos=True)
+    params = SamplingParams(max_tokens=12, ignore_eos=True)
     batched = generate(engine, {f"p{i}": (p, params) for i, p in enumerate(PROMPTS)})
     for i, prompt in enumerate(PROMPTS):
         assert generate(engine, {f"alone{i}": (prompt, params)})[f"alone{i}"] == batched[f"p{i}"]

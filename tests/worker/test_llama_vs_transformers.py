@@ -14,11 +14,13 @@ PROMPT = [{"role": "user", "content": "Write one sentence about the sea."}]
 GREEDY_STEPS = 20
 
 
-def hf_reference(lm) -> transformers.LlamaForCausalLM:
-    """transformers' Llama with our config and our weights (renamed to HF names)."""
-    hf_cfg = transformers.LlamaConfig(**lm.config.to_hf_dict())
+def hf_reference(lm) -> transformers.PreTrainedModel:
+    """transformers' Llama (or Qwen2) with our config and our weights (renamed to HF names)."""
+    cfg = lm.config.to_hf_dict()
+    cfg.pop("architectures")
+    hf_cfg = transformers.AutoConfig.for_model(cfg.pop("model_type"), **cfg)
     with torch.device("meta"):
-        ref = transformers.LlamaForCausalLM(hf_cfg)
+        ref = transformers.AutoModelForCausalLM.from_config(hf_cfg)
     state = internal_to_hf(lm.model)
     if lm.config.tie_word_embeddings:
         state["lm_head.weight"] = state["model.embed_tokens.weight"]
@@ -53,7 +55,7 @@ def assert_logits_close(ours: torch.Tensor, ref: torch.Tensor) -> None:
     assert torch.equal(ours.argmax(-1)[clear], ref.argmax(-1)[clear])
 
 
-@pytest.fixture(params=["smollm2", "tiny_model"])
+@pytest.fixture(params=["smollm2", "tiny_model", "tiny_qwen_like_model"])
 def loaded(request):
     return request.getfixturevalue(request.param)
 

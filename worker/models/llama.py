@@ -29,7 +29,8 @@ class LlamaConfig:
     rope_scaling: dict[str, Any] | None = None
     max_position_embeddings: int = 8192
     tie_word_embeddings: bool = True
-    attention_bias: bool = False
+    attention_bias: bool = False  # biases on q/k/v (Qwen2, some Llama checkpoints)
+    attention_out_bias: bool = False  # bias on o_proj (HF Llama's attention_bias sets both)
     head_dim: int = 0  # 0: hidden_size // num_attention_heads
     bos_token_id: int | None = 1
     eos_token_id: list[int] = field(default_factory=lambda: [2])
@@ -50,6 +51,7 @@ class LlamaConfig:
         if rope and rope.get("rope_type", rope.get("type")) == "default":
             rope = None
         eos = d.get("eos_token_id")
+        is_qwen2 = d.get("model_type") == "qwen2"
         return cls(
             hidden_size=d["hidden_size"],
             intermediate_size=d["intermediate_size"],
@@ -62,18 +64,20 @@ class LlamaConfig:
             rope_scaling=rope,
             max_position_embeddings=d.get("max_position_embeddings", 4096),
             tie_word_embeddings=d.get("tie_word_embeddings", False),
-            # Qwen2 always has q/k/v biases and does not say so in its config.
-            attention_bias=d.get("attention_bias", d.get("model_type") == "qwen2"),
+            # Qwen2 always has q/k/v biases (never on o_proj) and does not say so in its config.
+            attention_bias=is_qwen2 or d.get("attention_bias", False),
+            attention_out_bias=not is_qwen2 and d.get("attention_bias", False),
             head_dim=d.get("head_dim") or 0,
             bos_token_id=d.get("bos_token_id"),
             eos_token_id=[] if eos is None else ([eos] if isinstance(eos, int) else list(eos)),
         )
 
     def to_hf_dict(self) -> dict[str, Any]:
-        """A Llama config.json that transformers reads back to the same model."""
+        """A config.json that transformers reads back to the same model (Qwen2 for q/k/v-only bias)."""
+        is_qwen2 = self.attention_bias and not self.attention_out_bias
         return {
-            "architectures": ["LlamaForCausalLM"],
-            "model_type": "llama",
+            "architectures": ["Qwen2ForCausalLM" if is_qwen2 else "LlamaForCausalLM"],
+            "model_type": "qwen2" if is_qwen2 else "llama",
             "hidden_size": self.hidden_size,
             "intermediate_size": self.intermediate_size,
             "num_hidden_layers": self.num_hidden_layers,
@@ -186,7 +190,7 @@ class Attention(nn.Module):
         self.n_heads, self.n_kv, self.hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         qkv_out = (self.n_heads + 2 * self.n_kv) * self.hd
         self.qkv_proj = nn.Linear(cfg.hidden_size, qkv_out, bias=cfg.attention_bias)
-        self.o_proj = nn.Linear(self.n_heads * self.hd, cfg.hidden_size, bias=False)
+        self.o_proj = nn.Linear(self.n_heads * self.hd, cfg.hidden_size, bias=cfg.attention_out_bias)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
                 kv: tuple[torch.Tensor, torch.Tensor], ctx: AttnContext) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sqlite3
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -14,6 +15,7 @@ import pytest
 
 from mesh.router.catalog import DEFAULT_PATH, Catalog, CatalogError
 from mesh.router.lifecycle import months_before, retired_message
+from tools.lifecycle_report import attach_usage, select, usage_via_sql
 
 TODAY = date(2026, 11, 26)
 SHARED_CSV = Path("/work/shared/catalog.csv")
@@ -169,3 +171,22 @@ def _bump_mtime(path: Path) -> None:
     # Filesystems with coarse mtimes: move it forward explicitly.
     t = time.time() + 5
     os.utime(path, (t, t))
+
+
+def test_lifecycle_report_buckets_and_usage(tmp_path: Path) -> None:
+    rows = {r.model: r for r in select(Catalog.load(), TODAY, 3)}
+    assert rows["gemma3:1b"].state == "notice" and rows["gemma3:1b"].days_left == 35
+    assert "mistral-small3.2:24b" not in rows  # DSP 2026-03-30: retired 8 months ago
+    assert rows["gemma3:1b"].successor == ""
+    assert "qwen2.5:14b" not in rows  # retired more than a quarter ago
+    assert "smollm2:135m" not in rows
+    db = tmp_path / "u.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE usage (tenant TEXT, model TEXT, day TEXT, requests INT)")
+        conn.executemany("INSERT INTO usage VALUES (?, ?, ?, ?)", [
+            ("acme", "gemma3:1b", "2026-11-20", 5), ("acme", "gemma3:1b", "2026-11-25", 2),
+            ("beta", "gemma3:1b", "2026-10-01", 9)])
+    report = list(rows.values())
+    attach_usage(report, usage_via_sql(db, "2026-10-27"))
+    acme = [u for r in report if r.model == "gemma3:1b" for u in r.usage]
+    assert [(u.tenant, u.requests, u.last_day) for u in acme] == [("acme", 7, "2026-11-25")]

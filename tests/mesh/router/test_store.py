@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from mesh.router.audit import AuditEntry
+from mesh.router.keys import KeyRecord
+from mesh.router.store import MIGRATIONS, SqliteStore, UsageEntry, from_units, to_units
+from mesh.router.tenants import Tenant
+
+ROOT = Path(__file__).resolve().parents[3]
+T0 = 1_767_225_600.0  # 2026-01-01
+
+
+def _entry(i: int, tenant: str = "t") -> AuditEntry:
+    return AuditEntry(
+        time=f"2026-01-01T00:00:{i % 60:02d}.000Z",
+        request_id=f"r{i}",
+        tenant=tenant,
+        key_id="key_a",
+        model="m",
+        action="chat.completions",
+        outcome="ok",
+        status=200,
+    )
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = SqliteStore(tmp_path / "a.sqlite3")
+    await s.open()
+    yield s
+    await s.close()
+
+
+def test_units_are_exact() -> None:
+    for text in ("0.0000009", "0.000021", "12345.678901234567", "0"):
+        assert (
+            from_units(to_units(Decimal(text)))
+            == Decimal(text).quantize(Decimal("1e-12")).normalize()
+        )
+    assert sum(to_units(Decimal("0.0000009")) for _ in range(10)) == to_units(Decimal("0.000009"))
+
+
+async def test_schema_is_migrated_once_in_wal_with_full_sync(store, tmp_path) -> None:
+    assert await store._call(lambda c: c.execute("PRAGMA synchronous").fetchone()[0]) == 2  # FULL
+    conn = sqlite3.connect(tmp_path / "a.sqlite3")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(len(MIGRATIONS),)]
+    conn.close()
+    await store.close()
+    await store.open()  # reopening applies nothing twice
+    assert (
+        await store._call(lambda c: c.execute("SELECT count(*) FROM schema_version").fetchone()[0])
+        == 1
+    )
+
+
+async def test_tenants_and_keys_round_trip(store) -> None:
+    tenant = Tenant(
+        "acme", tier="free", rotation_max_age_s=100, model_patterns=("qwen3:*",), created_at=T0
+    )
+    key = KeyRecord(
+        id="key_a",
+        tenant="acme",
+        key_hash=b"\x01" * 32,
+        model_patterns=("qwen3:8b",),
+        created_at=T0,
+        pending_secret=b"sealed",
+    )
+    await store.save_tenant(tenant)
+    await store.save_keys([key, KeyRecord(id="key_b", tenant="acme", key_hash=b"\x02" * 32)])
+    assert await store.load_tenants() == [tenant]
+    assert sorted(await store.load_keys(), key=lambda k: k.id)[0] == key
+    await store.touch_keys({"key_a": T0 + 5})
+    assert {k.id: k.last_used_at for k in await store.load_keys()}["key_a"] == T0 + 5
+
+
+async def test_usage_sums_per_tenant_model_day_to_the_cent(store) -> None:
+    costs = [Decimal("0.0000009"), Decimal("0.000021"), Decimal("0.0040009")]
+    for i, cost in enumerate(costs):
+        await store.append(
+            _entry(i),
+            UsageEntry(
+                T0 + i * 50_000,
+                f"r{i}",
+                "t",
+                "key_a",
+                "m",
+                input_tokens=10,
+                output_tokens=i,
+                cost_eur=cost,
+                energy_kwh=Decimal("0.00000015"),
+            ),
+        )
+    await store.append(_entry(9, "u"), UsageEntry(T0, "r9", "u", "key_b", "m", input_tokens=1))
+    rows = await store.usage("t", 0, 1e12)
+    assert [(r.day, r.requests, r.input_tokens, r.output_tokens) for r in rows] == [
+        ("2026-01-01", 2, 20, 1),
+        ("2026-01-02", 1, 10, 2),
+    ]
+    assert sum((r.cost_eur for r in rows), Decimal(0)) == sum(costs)
+    assert rows[0].energy_kwh == Decimal("0.0000003")
+    assert len(await store.usage("", 0, 1e12)) == 3
+    assert await store.usage("t", T0 + 60_000, 1e12) == rows[1:]
+    assert (await store.month_spend(T0))["t"] == sum(costs)
+
+
+async def test_concurrent_appends_form_one_chain(store) -> None:
+    chained = await asyncio.gather(*(store.append(_entry(i), None) for i in range(60)))
+    assert sorted(e.seq for e in chained) == list(range(1, 61))
+    result = await store.verify_audit()
+    assert result.ok and result.checked == 60
+    assert [e.seq for e in await store.audit("t", "", 10)] == list(range(51, 61))
+
+
+async def test_tampering_in_the_file_is_found(store, tmp_path) -> None:
+    for i in range(6):
+        await store.append(_entry(i), None)
+    conn = sqlite3.connect(tmp_path / "a.sqlite3")
+    conn.execute("UPDATE audit SET status = 200, outcome = 'refused' WHERE seq = 3")
+    conn.commit()
+    result = await store.verify_audit()
+    assert (result.ok, result.first_bad_seq) == (False, 3) and "edited" in result.problem
+    conn.execute("DELETE FROM audit WHERE seq = 3")
+    conn.commit()
+    result = await store.verify_audit()
+    assert result.first_bad_seq == 4 and "deleted" in result.problem
+    conn.execute("DELETE FROM audit WHERE seq >= 4")
+    conn.commit()
+    conn.close()
+    assert "deleted" in (await store.verify_audit()).problem
+
+
+async def test_failing_job_spoils_nothing_else(store) -> None:
+    def boom(conn):
+        conn.execute("INSERT INTO audit_head (id, seq, hash) VALUES (2, 0, '')")  # CHECK fails
+
+    results = await asyncio.gather(
+        store.append(_entry(1), None),
+        store._call(boom),
+        store.append(_entry(2), None),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert (await store.verify_audit()).checked == 2
+
+
+_CHILD = textwrap.dedent("""
+    import asyncio, sys
+    from decimal import Decimal
+    from mesh.router.audit import AuditEntry
+    from mesh.router.store import SqliteStore, UsageEntry
+
+    async def main(path):
+        store = SqliteStore(path)
+        await store.open()
+        i = 0
+        while True:
+            i += 1
+            entry = AuditEntry(time="2026-01-01T00:00:00.000Z", request_id=f"r{i}", tenant="t",
+                               key_id="key_a", model="m", action="chat", outcome="ok", status=200)
+            await store.append(entry, UsageEntry(1767225600.0, f"r{i}", "t", "key_a", "m",
+                                                 input_tokens=1, cost_eur=Decimal("0.0000009")))
+            print(i, flush=True)  # acknowledged: the response may now be sent
+
+    asyncio.run(main(sys.argv[1]))
+""")
+
+
+async def test_sigkill_loses_no_acknowledged_record(tmp_path) -> None:
+    path = tmp_path / "kill.sqlite3"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(path)],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        text=True,
+    )
+    acknowledged = 0
+    assert child.stdout is not None
+    while acknowledged < 40:
+        line = child.stdout.readline()
+        assert line, "child died before acknowledging 40 records"
+        acknowledged = int(line)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=10)
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        result = await store.verify_audit()
+        assert result.ok, result
+        assert result.checked >= acknowledged
+        usage = await store.usage("t", 0, 1e12)
+        assert usage[0].requests == result.checked
+        assert usage[0].cost_eur == Decimal("0.0000009") * result.checked
+    finally:
+        await store.close()
