@@ -83,7 +83,7 @@ _LEET_TABLE = str.maketrans(LEET)
 LEET_HINT_RE = re.compile(r"[^\W\d_][0-9@$€|]|[0-9@$€|][^\W\d_]")
 
 # Word tokens: everything that is not a letter/digit/@/$ becomes a separator.
-_SEPARATORS_RE = re.compile(r"[^\w@$€|]+|_+")
+_SEPARATORS_RE = re.compile(r"[^\w@$€|-]+|_+|(?<!\w)-+|-+(?!\w)")
 _COMBINING_RE = re.compile("[\u0300-\u036f]")
 
 # Dropped before the rules count distances, so "ignore all of the previous
@@ -143,8 +143,15 @@ def leet_fold(text: str) -> str:
 
 
 def tokenize(folded: str) -> list[str]:
-    words = _SEPARATORS_RE.sub(" ", folded).split()
-    return [w for w in words if w not in STOPWORDS]
+    """Word tokens; "-" stays inside words ("ci-dessus", "ig-no-re"): see matcher."""
+    return _SEPARATORS_RE.sub(" ", folded).split()
+
+
+def drop_stopwords(words: list[str], joined: set[int]) -> tuple[list[str], set[int]]:
+    if not joined:
+        return [w for w in words if w not in STOPWORDS], joined
+    kept = [(i, w) for i, w in enumerate(words) if w not in STOPWORDS or i in joined]
+    return [w for _, w in kept], {n for n, (i, _) in enumerate(kept) if i in joined}
 
 
 def join_spaced(words: list[str]) -> tuple[list[str], set[int]]:
@@ -174,7 +181,7 @@ def join_spaced(words: list[str]) -> tuple[list[str], set[int]]:
 
 def normalize(raw: str) -> Normalized:
     folded = fold_text(raw)
-    words, joined = join_spaced(tokenize(folded))
+    words, joined = drop_stopwords(*join_spaced(tokenize(folded)))
     leet_words = None
     if LEET_HINT_RE.search(folded):
         # Same token boundaries as ``words``: leet symbols map to letters only.
