@@ -29,6 +29,7 @@ from .patterns import BLOCKING, check_patterns, rule_ids
 from .verdict import Reason
 
 LAYER = "behavior"
+PROMPT_BREAK = " pb "  # one token (Latin), about one word (CJK)
 Key = tuple[str, str]
 
 
@@ -103,7 +104,9 @@ class BehaviorTracker:
     def _fragment_reasons(self, previous: list[Entry], head: str, rules: frozenset[str]) -> list[Reason]:
         if not previous:
             return []
-        joined = " ".join(e.tail for e in previous) + " " + head
+        # A filler word between prompts: words from two prompts count one step
+        # further apart than inside one prompt.
+        joined = PROMPT_BREAK.join([e.tail for e in previous] + [head])
         known = rules.union(*(e.rules for e in previous))
         return [
             Reason(LAYER, "behavior.fragmented_attack", 0.85, r.span,

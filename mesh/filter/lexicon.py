@@ -17,27 +17,77 @@ Lexicon = dict[str, dict[str, str]]
 LEXICON: Lexicon = {
     # Strong "throw away what you were told" verbs.
     "IGN": {
-        "en": "ignor{e,es,ed,ing} disregard{,s,ed,ing} forget{,s,ting} forgot{,ten} "
+        "en": "ignor{e,es,ing} disregard{,s,ing} forget{,s,ting} "
         "overrid{e,es,ing} overrule{,s} bypass{,es,ing} circumvent{,ing} discard{,s,ing} "
-        "dismiss{,ing} neglect{,ing} unlearn{,ing} nullify void abandon{,ing} ditch "
-        "supersede{,s} scrap erase ignoring",
+        "dismiss{,ing} neglect{,ing} unlearn{,ing} nullify abandon{,ing} ditch "
+        "supersede{,s} scrap erase",
         "fr": "ignor{e,es,ez,er,ant} oubli{e,es,ez,er,ant} néglig{e,es,ez,er} contourn{e,ez,er} "
         "outrepass{e,ez,er} écart{e,ez,er} annul{e,ez,er} abandonn{e,ez,er} "
         "désobé{is,issez,ir} zappe{,z} efface{,z}",
         "es": "ignor{a,e,ar,en,ad,es} olvid{a,e,ar,en,ad,ate,ese,es} omit{e,ir,an} "
+        "ignóra{la,las,lo,los} olvída{la,las,lo,los} omíte{la,las,los} descárta{la,las,los} "
         "descart{a,e,ar,en} desestim{a,e,ar} desatiend{e,an} desatender anul{a,e,ar} "
         "salt{ate,arte} evit{a,ar} sobrescrib{e,ir}",
-        "de": "ignorier{e,en,t,st} vergiss vergessen vergesst missacht{e,en,et} "
+        "de": "ignorier{,e,en,st} vergiss vergessen vergesst missacht{e,en,et} "
         "übergeh{e,en,t} umgeh{e,en,t} verwirf verwerfen überschreib{e,en,t} "
         "übergehe ignoriere hinwegsetzen",
         "it": "ignor{a,are,ate,i,ando} dimentic{a,are,ate,hi,ando} trascur{a,are,ate} "
         "tralasci{a,are,ate} scart{a,are,ate} aggir{a,are,ate} annull{a,are,ate} "
-        "bypassa sovrascriv{i,ere}",
+        "bypassa sovrascriv{i,ere} ignora{la,le,li,lo} dimentica{la,le,li,lo} ignoratele",
         "zh": "忽略 忽视 无视 無視 不理会 别理会 不要理会 忘记 忘掉 忘了 忘記 抛开 拋開 抛弃 丢弃 "
         "放弃 绕过 繞過 跳过 撇开 摒弃 不再遵守 不要遵守 不必遵守 无需遵守 不用遵守 别管 不用管 "
-        "违背 違背 覆盖 作废 忽視",
+        "违背 違背 覆盖 忽視 不要再遵守 别再遵守 不再遵循 不要遵循 不用再遵守 不要再遵循",
         "ja": "無視 むし 忘れ わすれ 破棄 放棄 従わない 従わず 従う必要はありません 従う必要はない "
         "無効に 上書き 回避 取り消 捨て",
+    },
+    # Narrative forms ("I ignored the instructions"): listed so that they win over
+    # the verbs (longest match in CJK, exact match before accent folding).
+    "PAST": {
+        "en": "ignored forgot forgotten disregarded",
+        "fr": "ignoré{,e,s,es} oublié{,e,s,es}",
+        "es": "olvidé olvidó olvidad{o,a,os,as} ignoré ignoró",
+        "de": "ignorierte vergaß",
+        "it": "ignorat{o,a,i,e} dimenticat{o,a,i,e}",
+        "zh": "忽略了 忘记了 忘了 无视了 忘記了",
+        "ja": "無視した 無視してしまった 無視しました 無視してしまい 忘れた 忘れてしまった 忘れました "
+        "忘れてしまい 忘れます 忘れがち 忘れっぽい",
+    },
+    # "The previous instructions are void / were cancelled": object first.
+    "VOIDED": {
+        "en": "void invalid cancelled canceled revoked obsolete null overridden suspended "
+        "ignored disregarded forgotten lifted",
+        "fr": "annulé{,e,s,es} nulles caduques invalides ignorées obsolètes",
+        "es": "anulad{as,os} nulas inválidas canceladas ignoradas obsoletas",
+        "de": "ungültig aufgehoben ignoriert nichtig hinfällig",
+        "it": "annullate nulle invalide ignorate obsolete",
+        "zh": "作废 無效 无效 失效",
+        "ja": "無効 破棄 取り消し",
+    },
+    # "... no longer apply / ne comptent plus / gelten nicht mehr".
+    "APPLY": {
+        "en": "apply valid count matter",
+        "fr": "comptent valent appliquent valables valides",
+        "es": "válidas validas valen aplican cuentan",
+        "de": "gelten gültig zählen",
+        "it": "valgono valide contano applicano",
+    },
+    "NEG_POST": {"de": "nicht nie niemals"},
+    # A first-person subject just before the verb: narrative, not a command.
+    "FIRSTP": {
+        "en": "i we",
+        "fr": "je j nous",
+        "es": "yo",
+        "de": "ich wir",
+        "it": "io",
+        "zh": "我",
+        "ja": "私 僕 俺",
+    },
+    "TOLD": {
+        "en": "told instructed taught programmed",
+        "fr": "dit appris demandé",
+        "es": "dicho dijeron enseñado indicado",
+        "de": "gesagt beigebracht aufgetragen",
+        "it": "detto insegnato ordinato",
     },
     # Weaker verbs: only count with a qualifier ("delete your previous rules").
     "IGN_WEAK": {
@@ -154,28 +204,31 @@ LEXICON: Lexicon = {
     },
     # Adjectives that make "prompt"/"instructions" the model's own.
     "SYS": {
-        "en": "system initial hidden secret internal confidential original developer "
-        "pre master base",
+        "en": "system initial hidden secret internal confidential developer pre",
         "fr": "système initial{,es} cachée{,s} secrète{,s} internes confidentielles "
         "originales",
         "es": "sistema inicial{,es} ocult{a,as,o,os} secret{a,as,o,os} internas "
         "confidenciales originales",
         "de": "system versteckte{,n} geheime{,n} internen ursprünglichen",
         "it": "sistema iniziali nascost{e,o,i} segret{e,o,i} interne riservate originali",
+        "zh": "系统 系統 初始 隐藏 隱藏 内部 原始",
+        "ja": "最初 隠し 初期 システム 内部",
     },
     "PROMPTW": {
-        "en": "prompt{,s} instruction{,s} directive{,s} guideline{,s} preprompt",
+        "en": "prompt{,s} instruction{,s} directive{,s} guideline{,s} preprompt pre-prompt",
         "fr": "prompt{,s} instruction{,s} consignes invite directives",
         "es": "prompt{,s} instrucciones indicaciones directrices",
         "de": "prompt{,s} anweisungen instruktionen richtlinien",
         "it": "prompt istruzioni direttive",
+        "zh": "提示词 提示詞 指令 指示 设定 設定 提示",
+        "ja": "プロンプト 指示 設定 命令",
     },
     # One-token "system prompt".
     "SYSP": {
         "en": "systemprompt sysprompt preprompt metaprompt",
         "de": "systemprompt systemanweisungen systemanweisung",
-        "zh": "系统提示 系統提示 系统提示词 系统指令 系統指令 初始指令 隐藏指令 初始提示 提示词",
-        "ja": "システムプロンプト システム指示 初期プロンプト 隠しプロンプト プロンプト",
+        "zh": "系统提示 系統提示 系统提示词 系统指令 系統指令 初始指令 隐藏指令 初始提示",
+        "ja": "システムプロンプト システム指示 初期プロンプト 隠しプロンプト",
     },
     "TEXTW": {
         "en": "text words content message{,s} conversation",

@@ -20,7 +20,9 @@ from .normalize import Normalized, leet_fold, strip_accents
 Concepts = frozenset[str]
 SEGMENT_MIN = 12  # tokens this long may be glued words: "ignorepreviousinstructions"
 SEGMENT_MAX = 256
-CJK_POS_SCALE = 0.5  # about two CJK characters per "word" when measuring distances
+CJK_POS_SCALE = 0.3  # CJK distances: about three characters per "word"
+CJK_TAGGED = frozenset({"IGN", "SYS"})  # these also get an "<X>_CJK" concept in CJK
+BLOCK_GAP = 2  # a blocker concept this close before step 0 cancels the start
 _BRACES = re.compile(r"^(.*?)\{([^{}]*)\}(.*)$")
 
 
@@ -38,6 +40,8 @@ class Sequence_:
 
     steps: tuple[Concepts, ...]
     gaps: tuple[float, ...]
+    # Concepts that, seen just before step 0, cancel it (e.g. "I" in "I ignored").
+    unless: Concepts = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,8 @@ def build_index(lexicon: Lexicon) -> tuple[dict[str, Concepts], dict[str, Concep
             for raw in terms.split():
                 for word in expand(raw.casefold()):
                     table.setdefault(word, set()).add(concept)
+                    if concept in CJK_TAGGED and lang in CJK_LANGS:
+                        table[word].add(concept + "_CJK")  # for word orders only CJK uses
                     LANGS.setdefault(word, set()).add(lang)
                     if lang in LATIN_LANGS:
                         bare = strip_accents(word)
@@ -119,6 +125,7 @@ def latin_hits(norm: Normalized) -> list[Hit]:
             if w in index and i not in seen
         ]
     hits += _glued_hits(words, norm)
+    hits += _hyphen_hits(words)
     hits.sort(key=lambda h: h.pos)
     return hits
 
@@ -152,17 +159,42 @@ def _glued_hits(words: Sequence[str], norm: Normalized) -> list[Hit]:
     return out
 
 
+def _hyphen_hits(words: Sequence[str]) -> list[Hit]:
+    # "ig-no-re" → "ignore"; "ignore-les", "révèle-moi" → their parts.
+    out: list[Hit] = []
+    for i in [i for i, w in enumerate(words) if "-" in w]:
+        word = words[i]
+        if word in LATIN_INDEX:
+            continue
+        parts = word.split("-")
+        whole = "".join(parts)
+        if whole in LATIN_INDEX:
+            out.append(Hit(float(i), whole, LATIN_INDEX[whole], "hyphens"))
+            continue
+        for k, part in enumerate(parts[:99]):
+            if part in LATIN_INDEX:
+                out.append(Hit(i + k / 100, part, LATIN_INDEX[part]))
+    return out
+
+
 def _leet_if_needed(word: str, norm: Normalized) -> str:
     return leet_fold(word) if norm.leet_words is not None else word
 
 
-def cjk_hits(folded: str) -> list[Hit]:
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+CJK_SPACE_RE = re.compile(f"(?<=[{_CJK}])\\s+(?=[{_CJK}])")
+
+
+def cjk_text(folded: str) -> str:
+    """The text the CJK stream runs on: spaces between CJK characters removed
+    ("忽 略 指 令" is "忽略指令"); empty when there is no CJK at all."""
     if not CJK_ANY_RE.search(folded):
-        return []
-    return [
-        Hit(m.start() * CJK_POS_SCALE, m.group(), CJK_INDEX[m.group()])
-        for m in CJK_RE.finditer(folded)
-    ]
+        return ""
+    return CJK_SPACE_RE.sub("", folded)
+
+
+def cjk_hits(text: str) -> list[Hit]:
+    return [Hit(m.start() * CJK_POS_SCALE, m.group(), CJK_INDEX[m.group()]) for m in CJK_RE.finditer(text)]
 
 
 class SequenceSet:
@@ -186,10 +218,19 @@ class SequenceSet:
             [None] * len(s.steps) for s in self.sequences
         ]
         matched: dict[int, SeqMatch] = {}
+        last_seen: dict[str, float] = {}
         for hit in hits:
             for si, step in self._entries(hit.concepts):
+                if step == 0 and self._blocked(si, hit.pos, last_seen):
+                    continue
                 self._advance(si, step, hit, state, matched)
+            for c in hit.concepts:
+                last_seen[c] = hit.pos
         return list(matched.values())
+
+    def _blocked(self, si: int, pos: float, last_seen: dict[str, float]) -> bool:
+        unless = self.sequences[si].unless
+        return any(0 < pos - last_seen.get(c, -1e9) <= BLOCK_GAP for c in unless)
 
     def _entries(self, concepts: Concepts) -> list[tuple[int, int]]:
         if len(concepts) == 1:

@@ -94,6 +94,7 @@ STOPWORDS = frozenset(
     "el los las del una lo "  # es
     "der die das den dem des ein eine einen "  # de
     "il gli di della delle dei degli uno "  # it
+    "che è e et que qui y und zu "  # conjunctions/relatives that only pad distances
     .split()
 )
 MAX_JOINED = 256  # cap on one spaced-out run, so "a b c ..." x 50k stays cheap

@@ -28,7 +28,8 @@ SUSPICIOUS_KEYS = frozenset(
     "system systemprompt sysprompt instructions instruction bypass override overrides "
     "jailbreak ignore ignoreprevious ignoreinstructions developermode devmode godmode "
     "sudo sudomode unrestricted nofilter disablesafety safetyoverride adminoverride "
-    "newinstructions hiddeninstructions secretinstructions prompt".split()
+    "newinstructions hiddeninstructions secretinstructions prompt safetyfilter "
+    "safetyfilters contentfilter guardrails disablefilters nocensorship".split()
 )
 SUSPICIOUS_VALUES = frozenset(
     "bypass override jailbreak jailbroken unrestricted unfiltered uncensored godmode "
