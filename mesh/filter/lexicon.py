@@ -83,7 +83,7 @@ LEXICON: Lexicon = {
         "ja": "私 僕 俺",
     },
     "TOLD": {
-        "en": "told instructed taught programmed",
+        "en": "told instructed taught programmed given",
         "fr": "dit appris demandé",
         "es": "dicho dijeron enseñado indicado",
         "de": "gesagt beigebracht aufgetragen",
@@ -190,7 +190,7 @@ LEXICON: Lexicon = {
         "it": "rivela{,re} mostra{,mi,re} stampa ripeti dimmi dammi scrivi condividi "
         "elenca svela",
         "zh": "显示 顯示 输出 輸出 打印 告诉 告訴 重复 重複 透露 泄露 洩露 给我看 展示 说出 "
-        "說出 公开 列出 复述 写出",
+        "說出 公开 列出 复述 写出 发给我 發給我 贴出来 复制给我",
         "ja": "教えて 表示 出力 見せて 繰り返 明かして 開示 書き出 共有して 言って",
     },
     "ASK": {
@@ -221,7 +221,7 @@ LEXICON: Lexicon = {
         "de": "prompt{,s} anweisungen instruktionen richtlinien",
         "it": "prompt istruzioni direttive",
         "zh": "提示词 提示詞 指令 指示 设定 設定 提示",
-        "ja": "プロンプト 指示 設定 命令",
+        "ja": "プロンプト 指示 設定",
     },
     # One-token "system prompt".
     "SYSP": {
@@ -248,10 +248,10 @@ LEXICON: Lexicon = {
     },
     "YOU": {
         "en": "you",
-        "fr": "tu",
-        "es": "tú",
-        "de": "du",
-        "it": "tu",
+        "fr": "tu te t toi",
+        "es": "tú te",
+        "de": "du dir dich",
+        "it": "tu ti",
         "zh": "你 您",
         "ja": "あなた 君",
     },

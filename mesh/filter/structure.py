@@ -122,7 +122,7 @@ def _json_content(data: Any) -> list[Reason]:
         reasons.append(Reason(LAYER, "structure.json_suspicious_keys", round(min(score, 0.9), 3),
                               "; ".join(hits[:4]), f"{len(hits)} suspicious keys/values"))
     if role_forged:
-        reasons.append(Reason(LAYER, "structure.json_role_override", 0.45, role_forged,
+        reasons.append(Reason(LAYER, "structure.json_role_override", 0.55, role_forged,
                               "message claims a privileged role"))
     if deep:
         reasons.append(Reason(LAYER, "structure.json_deep_nesting", 0.4, "", f"depth > {MAX_JSON_DEPTH}"))

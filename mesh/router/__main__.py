@@ -9,8 +9,10 @@ import logging
 
 import uvloop
 
+from mesh.config import load_file
 from mesh.pb import filter_pb2_grpc, inference_pb2, inference_pb2_grpc
-from mesh.router.access import AccessControl, StaticKeys
+from mesh.router import admin_service
+from mesh.router.accounts import build_access
 from mesh.router.catalog import Catalog
 from mesh.router.config import RouterConfig
 from mesh.router.health import MeshHealth
@@ -24,13 +26,6 @@ SERVICE = inference_pb2.DESCRIPTOR.services_by_name["Inference"].full_name
 CATALOG_RELOAD_S = 10.0
 
 
-def build_access(config: RouterConfig) -> AccessControl:
-    """The account store. StaticKeys (the dev key) until mesh.router.accounts is wired in."""
-    if not config.dev_key:
-        log.warning("LLMAAS_DEV_KEY is empty: no API key is valid, every request gets 401")
-    return StaticKeys({config.dev_key: config.dev_tenant})
-
-
 async def _reload_catalog(catalog: Catalog) -> None:
     while True:
         await asyncio.sleep(CATALOG_RELOAD_S)
@@ -41,11 +36,15 @@ async def serve(config: RouterConfig) -> None:
     catalog = Catalog.load(config.catalog_path)
     pool = WorkerPool([w.address for w in config.workers], health_interval_s=config.health_interval_s)
     filter_channel = open_channel(config.filter_address, peer_role="filter")
+    # Tenants, keys (LLMAAS_DEV_KEY / LLMAAS_ADMIN_KEY upserted), limits, usage, audit.
+    accounts = build_access(load_file())
+    await accounts.start()
     servicer = InferenceServicer(
-        config, pool, catalog, build_access(config), filter_pb2_grpc.SecurityFilterStub(filter_channel)
+        config, pool, catalog, accounts, filter_pb2_grpc.SecurityFilterStub(filter_channel)
     )
-    server, health_servicer = build_server([SERVICE])
+    server, health_servicer = build_server([SERVICE, admin_service.SERVICE_NAME])
     inference_pb2_grpc.add_InferenceServicer_to_server(servicer, server)
+    admin_service.add_to_server(accounts, server)
     port = add_port(server, config.host, config.port, "router")
     mesh_health = MeshHealth(
         health_servicer, pool, filter_channel, config.expected_models(), interval_s=config.health_interval_s
@@ -53,7 +52,7 @@ async def serve(config: RouterConfig) -> None:
     await pool.start()
     mesh_health.start()
     reload_task = asyncio.create_task(_reload_catalog(catalog))
-    await set_serving(health_servicer, [SERVICE], True)
+    await set_serving(health_servicer, [SERVICE, admin_service.SERVICE_NAME], True)
     log.info("router on %s:%d, filter %s, workers %s", config.host, port, config.filter_address,
              [f"{w.model}={w.address}" for w in config.workers])
     try:
@@ -65,6 +64,7 @@ async def serve(config: RouterConfig) -> None:
         await mesh_health.close()
         await pool.close()
         await filter_channel.close()
+        await accounts.close()
 
 
 def main(argv: list[str] | None = None) -> None:
