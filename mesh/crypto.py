@@ -228,6 +228,8 @@ class ContentLog:
         self.sealer = sealer
         self._lock = threading.Lock()  # one connection shared by the router's threads
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # Purged rows are overwritten, not left in free pages (retention means gone).
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.execute(self._SCHEMA)
 
     def append(self, tenant: str, request_id: str, prompt: str, answer: str) -> None:

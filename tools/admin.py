@@ -8,6 +8,8 @@ Every command takes --json. Errors print one line on stderr and exit non-zero.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import sys
@@ -60,6 +62,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--experimental", type=_on_off, metavar="on|off")
     p.add_argument("--rotation-max-age-days", type=float, metavar="N")
     p.add_argument("--rotation-overlap-hours", type=float, metavar="H")
+    p.add_argument(
+        "--retention-days",
+        type=int,
+        metavar="N",
+        help="keep content and usage detail N days (0 = forever)",
+    )
+    p.add_argument(
+        "--content-logging",
+        type=_on_off,
+        metavar="on|off",
+        help="store prompts/answers (encrypted)",
+    )
 
     key = groups.add_parser("key", help="API keys").add_subparsers(dest="cmd", required=True)
     p = key.add_parser("create", parents=[common])
@@ -84,9 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--since", default="")
     p.add_argument("--until", default="")
     audit = groups.add_parser("audit", parents=[common], help="audit trail")
-    audit.add_argument("action", nargs="?", choices=["verify"])
+    audit.add_argument("action", nargs="?", choices=["verify", "export"])
     audit.add_argument("--tenant", default="")
     audit.add_argument("--since", default="")
+    audit.add_argument("--until", default="", help="export: records before this time")
+    audit.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="export format")
     audit.add_argument("--limit", type=int, default=100)
     return parser
 
@@ -134,11 +150,23 @@ def _tenants_text(tenants: Sequence[pb.Tenant]) -> str:
                 "on" if t.experimental_opt_in else "off",
                 t.rotation_max_age_s or "-",
                 t.rotation_overlap_s or "-",
+                t.retention_days or "forever",
+                "on" if t.content_logging else "off",
                 ",".join(t.model_patterns),
             ]
             for t in tenants
         ],
-        ["NAME", "TIER", "FILTER", "EXPERIMENTAL", "ROTATE_S", "OVERLAP_S", "MODELS"],
+        [
+            "NAME",
+            "TIER",
+            "FILTER",
+            "EXPERIMENTAL",
+            "ROTATE_S",
+            "OVERLAP_S",
+            "RETENTION_D",
+            "CONTENT_LOG",
+            "MODELS",
+        ],
     )
 
 
@@ -227,6 +255,12 @@ def _tenant_set(stub: admin_pb2_grpc.AdminStub, a: argparse.Namespace) -> tuple[
         req.rotation_max_age_s = round(a.rotation_max_age_days * 86400)
     if a.rotation_overlap_hours is not None:
         req.rotation_overlap_s = round(a.rotation_overlap_hours * 3600)
+    if a.retention_days is not None:
+        if a.retention_days < 0:
+            raise CliError("--retention-days must be >= 0 (0 = keep forever)")
+        req.retention_days = a.retention_days
+    if a.content_logging is not None:
+        req.content_logging = a.content_logging
     t = stub.UpdateTenant(req, timeout=_TIMEOUT_S)
     return _dict(t), _tenants_text([t])
 
@@ -241,11 +275,41 @@ def _audit(stub: admin_pb2_grpc.AdminStub, a: argparse.Namespace) -> tuple[Any, 
                 f"audit chain BROKEN at seq {r.first_bad_seq}: {r.problem} "
                 f"({r.checked} records verified before it)"
             )
-        return _dict(r), f"audit chain ok: {r.checked} records verified"
+        start = f" (from retention checkpoint seq {r.checkpoint_seq})" if r.checkpoint_seq else ""
+        return _dict(r), f"audit chain ok: {r.checked} records verified{start}"
+    if a.action == "export":
+        return _audit_export(stub, a)
     r = stub.ListAudit(
         pb.AuditRequest(tenant=a.tenant, since=a.since, limit=a.limit), timeout=_TIMEOUT_S
     )
     return [_dict(x) for x in r.records], _audit_text(r.records)
+
+
+_EXPORT_PAGE = 1000
+
+
+def _audit_export(stub: admin_pb2_grpc.AdminStub, a: argparse.Namespace) -> tuple[Any, str]:
+    """Every matching record in chain order (seq, prev_hash and hash included, so an auditor
+    can re-check the links), as JSON lines or CSV."""
+    records: list[dict] = []
+    after = 0
+    while True:
+        req = pb.AuditRequest(
+            tenant=a.tenant, since=a.since, until=a.until, after_seq=after, limit=_EXPORT_PAGE
+        )
+        page = stub.ListAudit(req, timeout=_TIMEOUT_S).records
+        records += [_dict(r) for r in page]
+        if len(page) < _EXPORT_PAGE:
+            break
+        after = page[-1].seq
+    if a.format == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=[f.name for f in pb.AuditRecord.DESCRIPTOR.fields])
+        writer.writeheader()
+        writer.writerows(records)
+        return records, out.getvalue().rstrip("\n")
+    lines = (json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records)
+    return records, "\n".join(lines)
 
 
 class _VerifyFailed(CliError):
@@ -314,10 +378,13 @@ def _address(a: argparse.Namespace) -> str:
 
 
 def _channel(address: str) -> grpc.Channel:
-    creds = tls.channel_credentials("router")
+    # LLMAAS_TLS=1: the CLI presents the admin certificate (the router's Admin API accepts
+    # only that role) unless LLMAAS_TLS_ROLE names another.
+    environ = {**os.environ, "LLMAAS_TLS_ROLE": os.environ.get("LLMAAS_TLS_ROLE") or "admin"}
+    creds = tls.channel_credentials("router", environ)
     if creds is None:
         return grpc.insecure_channel(address)
-    return grpc.secure_channel(address, creds, options=tls.channel_options("router"))
+    return grpc.secure_channel(address, creds, options=tls.channel_options("router", environ))
 
 
 class _Bearer(grpc.UnaryUnaryClientInterceptor):

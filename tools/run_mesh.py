@@ -1,7 +1,8 @@
 """`make run`: the whole mesh on 127.0.0.1, one process per component.
 
-Starts the security filter, LLMAAS_WORKERS workers (default 1) for smollm2:135m, the
-router and the HTTP edge; writes `.run/<name>.pid` and `.run/logs/<name>.log`; waits for
+Starts the security filter, LLMAAS_WORKERS workers (default 1) for smollm2:135m, one
+embedding worker `embed-1` for all-minilm:22m (unless --no-embeddings / LLMAAS_EMBEDDINGS=0),
+the router and the HTTP edge; writes `.run/<name>.pid` and `.run/logs/<name>.log`; waits for
 `GET /health` to answer 200 and prints "ready". Ctrl-C / SIGTERM stops everything; if a
 child dies, it says which and stops the others.
 
@@ -24,11 +25,14 @@ from pathlib import Path
 
 import httpx
 
+from mesh import tls
 from mesh.config import run_dir as default_run_dir
+from mesh.metrics_http import metrics_port
 
 DEFAULT_MODEL = "smollm2:135m"
 DEFAULT_PORTS = {"http": 8000, "router": 50051, "filter": 50052, "worker": 50061}
-STOP_ORDER = ("edge", "router", "worker", "filter")  # callers first, so nothing calls a dead peer
+EMBEDDING_MODEL = "all-minilm:22m"
+STOP_ORDER = ("edge", "router", "worker", "embed", "filter")  # callers first, so nothing calls a dead peer
 
 
 class MeshStartError(RuntimeError):
@@ -41,6 +45,7 @@ class Ports:
     router: int
     filter: int
     workers: list[int]
+    embed: int | None = None  # the embedding worker (embed-1), when started
 
 
 @dataclass(slots=True)
@@ -51,6 +56,10 @@ class MeshHandle:
     run_dir: Path
     model: str
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # Prometheus port of each gRPC child (filter, worker-N, router); the edge serves /metrics.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
+    # LLMAAS_TLS=1: the CA clients trust the edge's HTTPS with (and the mesh's mTLS uses).
+    ca: Path | None = None
 
     @property
     def router_address(self) -> str:
@@ -75,7 +84,7 @@ class MeshHandle:
                 name, rc = dead[0]
                 raise MeshStartError(f"{name} exited with code {rc} during start:\n{self.log_tail(name)}")
             try:
-                reply = httpx.get(f"{self.url}/health", timeout=2)
+                reply = httpx.get(f"{self.url}/health", timeout=2, verify=str(self.ca) if self.ca else True)
                 if reply.status_code == 200:
                     return
                 last = reply.text
@@ -130,9 +139,71 @@ def _commands(ports: Ports, model: str) -> dict[str, list[str]]:
     for i, port in enumerate(ports.workers, start=1):
         cmds[f"worker-{i}"] = [py, "-m", "worker", "--model", model, "--port", str(port),
                                "--worker-id", f"worker-{i}"]
+    if ports.embed is not None:
+        cmds["embed-1"] = [py, "-m", "worker", "--model", EMBEDDING_MODEL, "--port", str(ports.embed),
+                           "--worker-id", "embed-1"]
     cmds["router"] = [py, "-m", "mesh.router"]
     cmds["edge"] = [py, "-m", "mesh.edge"]
     return cmds
+
+
+def _metrics_ports(ports: Ports, default_ports: bool, env: Mapping[str, str]) -> dict[str, int]:
+    """Each gRPC child's metrics port: the documented defaults for `make run`, else free ports."""
+    if env.get("LLMAAS_METRICS_PORT", "").strip().lower() in ("off", "none", "disabled", "-1"):
+        return {}
+    workers = {f"worker-{i}": p for i, p in enumerate(ports.workers, start=1)}
+    if ports.embed is not None:
+        workers["embed-1"] = ports.embed
+    if not default_ports:
+        return {name: free_port() for name in ("filter", *workers, "router")}
+    out = {name: metrics_port(name, environ={}) for name in ("filter", "router")}
+    out.update({name: metrics_port("worker", p, environ={}) for name, p in workers.items()})
+    return {name: port for name, port in out.items() if port is not None}
+
+
+def _env_for(name: str, child_env: Mapping[str, str], metrics_ports: Mapping[str, int]) -> dict[str, str]:
+    """One child's environment: its own metrics port (the edge: where to scrape the others) and,
+    when OTEL_SERVICE_NAME is set, a service name per component so traces tell them apart."""
+    env = dict(child_env)
+    if name in metrics_ports:
+        env["LLMAAS_METRICS_PORT"] = str(metrics_ports[name])
+    if name == "edge":
+        env["LLMAAS_METRICS_UPSTREAMS"] = ",".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports.values())
+    if service := child_env.get("OTEL_SERVICE_NAME"):
+        env["OTEL_SERVICE_NAME"] = f"{service}-{name.split('-')[0]}"
+    return env
+
+
+def _tls_setup(base: dict[str, str], run: Path) -> Path | None:
+    """LLMAAS_TLS=1: the mesh PKI (a dev CA + role certificates in <run>/tls, made once,
+    unless LLMAAS_TLS_DIR names the operator's); returns the CA file, None when plain."""
+    if not tls.enabled(base):
+        return None
+    if base.get("LLMAAS_TLS_DIR"):
+        directory = Path(base["LLMAAS_TLS_DIR"]).resolve()
+    else:
+        from tools.certs import ensure_dev_pki  # noqa: PLC0415 - only the TLS mode needs it
+
+        directory = ensure_dev_pki(run / "tls")
+    base["LLMAAS_TLS_DIR"] = str(directory)
+    return directory / "ca.pem"
+
+
+def _role(name: str) -> str:
+    """A child's component role ("embed-1" is a worker: it serves the Worker API)."""
+    group = name.split("-")[0]
+    return "worker" if group == "embed" else group
+
+
+def served_model_id(model: str) -> str:
+    """The id a worker started with `--model <model>` announces (worker.loader's rule): a
+    catalog alias as is, a GGUF file by its stem, a Hugging Face directory by its name."""
+    path = Path(model)
+    if path.is_dir():
+        return path.name
+    if path.is_file():
+        return path.stem
+    return model
 
 
 def _child_env(base: Mapping[str, str], ports: Ports, model: str, api_key: str, run: Path) -> dict[str, str]:
@@ -144,7 +215,9 @@ def _child_env(base: Mapping[str, str], ports: Ports, model: str, api_key: str, 
         "LLMAAS_ROUTER_PORT": str(ports.router),
         "LLMAAS_ROUTER_ADDR": f"127.0.0.1:{ports.router}",
         "LLMAAS_FILTER_ADDR": f"127.0.0.1:{ports.filter}",
-        "LLMAAS_WORKER_ADDRS": ",".join(f"{model}=127.0.0.1:{p}" for p in ports.workers),
+        "LLMAAS_WORKER_ADDRS": ",".join(
+            [f"{served_model_id(model)}=127.0.0.1:{p}" for p in ports.workers]
+            + ([f"{EMBEDDING_MODEL}=127.0.0.1:{ports.embed}"] if ports.embed is not None else [])),
         "PYTHONUNBUFFERED": "1",
     })
     return env
@@ -159,6 +232,7 @@ def start_mesh(
     run_dir: Path | None = None,
     default_ports: bool = False,
     wait: bool = True,
+    embeddings: bool = True,
     ready_timeout_s: float = 300.0,
 ) -> MeshHandle:
     """Starts every component; free ports unless `default_ports` (what `make run` uses)."""
@@ -167,15 +241,22 @@ def start_mesh(
     (run / "logs").mkdir(parents=True, exist_ok=True)
     api_key = base.get("LLMAAS_DEV_KEY") or f"sk-llmaas-dev-{secrets.token_urlsafe(24)}"
     ports = _ports(workers, http_port, default_ports, base)
-    handle = MeshHandle(f"http://127.0.0.1:{ports.http}", api_key, ports, run, model)
+    if embeddings:  # make run's embedding worker: the port after the chat workers
+        ports.embed = ports.workers[-1] + 1 if default_ports and ports.workers else free_port()
+    ca = _tls_setup(base, run)
+    scheme = "https" if ca else "http"
+    handle = MeshHandle(f"{scheme}://127.0.0.1:{ports.http}", api_key, ports, run, model, ca=ca)
+    handle.metrics_ports = _metrics_ports(ports, default_ports, base)
     child_env = _child_env(base, ports, model, api_key, run)
     root = Path(__file__).resolve().parent.parent
     try:
         for name, cmd in _commands(ports, model).items():
             with open(run / "logs" / f"{name}.log", "ab") as log:
                 # Own session: Ctrl-C reaches only us, and we stop children in order.
-                proc = subprocess.Popen(cmd, cwd=root, env=child_env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                # LLMAAS_TLS_ROLE: the certificate each child presents (filter, worker, router, edge).
+                env = {**_env_for(name, child_env, handle.metrics_ports), "LLMAAS_TLS_ROLE": _role(name)}
+                proc = subprocess.Popen(cmd, cwd=root, env=env,
+                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             handle.processes[name] = proc
             (run / f"{name}.pid").write_text(f"{proc.pid}\n")
         if wait:
@@ -188,17 +269,30 @@ def start_mesh(
 
 def _banner(handle: MeshHandle, key_created: bool) -> str:
     key_line = "created a dev API key" if key_created else "using LLMAAS_DEV_KEY"
+    cacert = f"--cacert {handle.ca} " if handle.ca else ""
     return f"""
 llmaas mesh is ready on {handle.url}  ({key_line})
 
   API key: {handle.api_key}
-
-  curl {handle.url}/v1/chat/completions \\
+{_tls_lines(handle)}
+  curl {cacert}{handle.url}/v1/chat/completions \\
     -H "Authorization: Bearer {handle.api_key}" -H "Content-Type: application/json" \\
     -d '{{"model": "{handle.model}", "messages": [{{"role": "user", "content": "Hello!"}}], "max_tokens": 32}}'
 
 logs: {handle.run_dir / 'logs'}   Ctrl-C stops everything.
 ready"""
+
+
+def _tls_lines(handle: MeshHandle) -> str:
+    if handle.ca is None:
+        return ""
+    return f"""
+  TLS: HTTPS with TLS 1.3 only at the edge, mTLS (mesh CA + role check) between components.
+  Trust the mesh CA {handle.ca}:
+    curl --cacert {handle.ca} ...   |   export SSL_CERT_FILE={handle.ca}
+    OpenAI(base_url="{handle.url}/v1", api_key=KEY, http_client=httpx.Client(verify="{handle.ca}"))
+  Admin CLI (admin certificate): LLMAAS_TLS=1 LLMAAS_TLS_DIR={handle.ca.parent} llmaas-admin ...
+"""
 
 
 def _supervise(handle: MeshHandle) -> int:
@@ -223,11 +317,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.run_mesh", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=int(os.environ.get("LLMAAS_WORKERS", "1")))
     parser.add_argument("--model", default=os.environ.get("LLMAAS_MODEL", DEFAULT_MODEL))
+    parser.add_argument("--no-embeddings", dest="embeddings", action="store_false",
+                        default=os.environ.get("LLMAAS_EMBEDDINGS", "1") not in ("0", "off", "false"),
+                        help=f"don't start the {EMBEDDING_MODEL} embedding worker (LLMAAS_EMBEDDINGS=0)")
     args = parser.parse_args(argv)
     key_created = not os.environ.get("LLMAAS_DEV_KEY")
     signal.signal(signal.SIGTERM, _interrupt)
-    print(f"starting filter, {args.workers} worker(s) for {args.model}, router and edge ...", flush=True)
-    handle = start_mesh(workers=args.workers, model=args.model, default_ports=True, wait=False)
+    embed = f", 1 embedding worker for {EMBEDDING_MODEL}" if args.embeddings else ""
+    print(f"starting filter, {args.workers} worker(s) for {args.model}{embed}, router and edge ...", flush=True)
+    handle = start_mesh(workers=args.workers, model=args.model, default_ports=True, wait=False,
+                        embeddings=args.embeddings)
     try:
         handle.wait_ready()
         print(_banner(handle, key_created), flush=True)

@@ -11,8 +11,11 @@ import time
 
 import torch
 
+from mesh import metrics, tracing
+from mesh.metrics_http import metrics_port, start_metrics_server
 from worker.async_engine import AsyncLLMEngine
 from worker.config import DTYPES, ENV_KEYS, WorkerConfig
+from worker.embedding_service import EmbeddingServed, EmbeddingWorkerServer, is_embedding_model
 from worker.engine import LLMEngine
 from worker.service import ServedModel, WorkerServer
 
@@ -40,8 +43,12 @@ def parse_args(argv: list[str] | None = None) -> WorkerConfig:
     return WorkerConfig(**{k: v for k, v in args.items() if v is not None})
 
 
-async def serve(config: WorkerConfig) -> None:
-    started = time.monotonic()
+def load_server(config: WorkerConfig) -> tuple[WorkerServer | EmbeddingWorkerServer, ServedModel | EmbeddingServed]:
+    """The gRPC server for `--model`: the embedding servicer for an embedding model
+    (all-minilm:22m), else the generation engine (catalog alias, GGUF file or HF dir)."""
+    if is_embedding_model(config.model):
+        embedding = EmbeddingWorkerServer.load(config.model, config.worker_id, config.device)
+        return embedding, embedding.served
     engine, loaded = LLMEngine.from_config(config)
     served = ServedModel(
         model_id=loaded.model_id,
@@ -51,8 +58,17 @@ async def serve(config: WorkerConfig) -> None:
         device=config.device,
         dtype=config.dtype,
     )
-    server = WorkerServer(AsyncLLMEngine(engine), served)
+    return WorkerServer(AsyncLLMEngine(engine), served), served
+
+
+async def serve(config: WorkerConfig) -> None:
+    started = time.monotonic()
+    tracing.setup_tracing("llmaas-worker")  # on only with OTEL_EXPORTER_OTLP_ENDPOINT set
+    server, served = load_server(config)
     port = await server.start(config.address)
+    start_metrics_server(metrics_port("worker", port))
+    if isinstance(server, WorkerServer):  # an embedding worker has no generation engine
+        metrics.bind_engine_load(served.model_id, server.engine.load)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -67,6 +83,7 @@ async def serve(config: WorkerConfig) -> None:
     log.info("draining: finishing running sequences (up to %.0fs)", config.drain_timeout_s)
     await _announce(config, served, port, "Withdraw")
     await server.drain_and_stop(config.drain_timeout_s)
+    tracing.shutdown_tracing()
     log.info("stopped: %s", config.worker_id)
 
 
@@ -77,6 +94,7 @@ async def _announce(config: WorkerConfig, served: ServedModel, port: int, method
     import grpc
 
     from mesh.pb import admin_pb2, admin_pb2_grpc
+    from mesh.rpc import open_channel
 
     announcement = admin_pb2.WorkerAnnouncement(
         worker_id=config.worker_id,
@@ -85,7 +103,8 @@ async def _announce(config: WorkerConfig, served: ServedModel, port: int, method
         max_num_seqs=config.max_num_seqs,
     )
     try:
-        async with grpc.aio.insecure_channel(config.router_address) as channel:
+        # mTLS with the worker's certificate when LLMAAS_TLS=1 (Registry accepts role worker).
+        async with open_channel(config.router_address, peer_role="router") as channel:
             await getattr(admin_pb2_grpc.RegistryStub(channel), method)(announcement, timeout=5)
     except grpc.aio.AioRpcError as exc:
         log.warning("%s to router %s failed: %s", method, config.router_address, exc.details())

@@ -7,6 +7,7 @@ every change to the scheduler happens inside step(), on the thread that drives i
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Mapping
 from collections.abc import Sequence as SequenceOf
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from worker.errors import ContextLengthExceeded, InvalidRequest
 from worker.loader import LoadedModel, load_model
 from worker.model_runner import ModelRunner
 from worker.outputs import StepOutput, Usage
+from worker.reasoning import ReasoningSplitter, is_thinking_model, prompt_opens_think
 from worker.sampler import Sampler
 from worker.sampling_params import SamplingParams
 from worker.scheduler import ScheduledBatch, Scheduler
@@ -60,9 +62,13 @@ class LLMEngine:
         max_prefill_tokens: int = 256,
         seed: int | None = None,
         enable_prefix_reuse: bool = True,
+        thinking: bool | None = None,
     ) -> None:
+        """thinking: split `<think>` reasoning from the answer (None: detect it from the
+        tokenizer's vocabulary and chat template)."""
         self.runner = runner
         self.tokenizer = tokenizer
+        self.thinking = detect_thinking(tokenizer) if thinking is None else thinking
         self.eos_token_ids = tuple(eos_token_ids)
         self.context_length = runner.max_model_len
         self.scheduler = Scheduler(runner.num_slots, max_prefill_tokens, enable_prefix_reuse)
@@ -108,6 +114,7 @@ class LLMEngine:
             self.eos_token_ids,
             params.ignore_eos,
             max_tokens,
+            self._reasoning_splitter(prompt_ids),
         )
         self._new.put((seq, checker))
         return seq
@@ -129,6 +136,10 @@ class LLMEngine:
     def _schedule(self) -> ScheduledBatch:
         self._take_inboxes()
         batch = self.scheduler.schedule()
+        now = time.monotonic()
+        for chunk in batch.prefills:
+            if chunk.seq.scheduled_at is None:
+                chunk.seq.scheduled_at = now
         self.stats.num_prefix_cache_hits_total += sum(
             1 for chunk in batch.prefills if chunk.start and chunk.start == chunk.seq.num_cached
         )
@@ -177,17 +188,27 @@ class LLMEngine:
         seq.append_token(token_id)
         self.stats.num_generated_tokens_total += 1
         checker = self._stop_checkers[seq.request_id]
-        text, finish_reason = checker.add(token_id, seq.num_output_tokens)
-        output = StepOutput(seq.request_id, text, 1, finish_reason)
+        text, reasoning, finish_reason = checker.step(token_id, seq.num_output_tokens)
+        seq.num_reasoning_tokens = checker.reasoning_tokens
+        output = StepOutput(seq.request_id, text, 1, finish_reason, reasoning_text=reasoning)
         if finish_reason is not None:
             self.scheduler.finish(seq, finish_reason)
             del self._stop_checkers[seq.request_id]
             output.usage = Usage.of(seq)
+            output.scheduled_at = seq.scheduled_at
         return output
 
     def _cancelled_output(self, seq: Sequence) -> StepOutput:
         self._stop_checkers.pop(seq.request_id, None)
         return StepOutput(seq.request_id, "", 0, FinishReason.CANCELLED, Usage.of(seq))
+
+    def _reasoning_splitter(self, prompt_ids: list[int]) -> ReasoningSplitter | None:
+        """A splitter per sequence of a thinking model; it starts inside reasoning when the
+        prompt (chat template) already opened `<think>`."""
+        if not self.thinking:
+            return None
+        prompt_text = self.tokenizer.decode(prompt_ids, skip_special_tokens=False)
+        return ReasoningSplitter(start_in_reasoning=prompt_opens_think(prompt_text))
 
     def _tokenize(self, prompt: Prompt) -> tuple[list[int], int]:
         """-> (prompt ids, system tokens added by the chat template)."""
@@ -221,3 +242,10 @@ class LLMEngine:
         if requested > room:
             raise ContextLengthExceeded(self.context_length, num_prompt_tokens, requested)
         return requested
+
+
+def detect_thinking(tokenizer: Any) -> bool:
+    """A thinking model: `<think>`/`</think>` in the vocabulary or the chat template."""
+    tok = getattr(tokenizer, "tok", None)  # the `tokenizers` object of worker.tokenizer
+    vocab = tok.get_vocab(with_added_tokens=True) if tok is not None else None
+    return is_thinking_model(vocab, getattr(tokenizer, "chat_template", None))

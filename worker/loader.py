@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from worker.layers.quant import QUANT_MODES, quantize_model
 from worker.models.llama import LlamaConfig, LlamaForCausalLM, hf_to_internal
 from worker.tokenizer import Tokenizer
 
@@ -62,16 +63,29 @@ def resolve_path(path_or_name: str) -> Path:
     return path
 
 
+def default_quant(dtype: torch.dtype, device: torch.device | str) -> str:
+    """int4 for bf16 on CPU (fastest decode, quality bound in tests/worker/test_quant_quality.py);
+    none for fp32 (the exact reference mode) and off the CPU (the int kernels are CPU-only)."""
+    return "int4" if dtype == torch.bfloat16 and torch.device(device).type == "cpu" else "none"
+
+
 def load_model(path_or_name: str = DEFAULT_MODEL, dtype: torch.dtype | str = torch.bfloat16,
-               device: torch.device | str = "cpu") -> LoadedModel:
-    """Loads a GGUF file or a Hugging Face directory; weights cast to `dtype` on `device`."""
+               device: torch.device | str = "cpu", quant: str | None = None) -> LoadedModel:
+    """Loads a GGUF file or a Hugging Face directory; weights cast to `dtype` on `device`.
+
+    quant: "none" | "int8" | "int4" weight-only linears for small decode batches (see
+    worker/layers/quant.py); None picks `default_quant(dtype, device)`.
+    """
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    quant = default_quant(dtype, device) if quant is None else quant
+    if quant not in QUANT_MODES:
+        raise ValueError(f"quant must be one of {QUANT_MODES}, not {quant!r}")
     path = resolve_path(path_or_name)
     if path.is_dir():
         cfg, tokenizer, hf_state = _read_hf_dir(path)
     else:
         cfg, tokenizer, hf_state = _read_gguf(path)
-    model = build_model(cfg, hf_state, dtype, device)
+    model = quantize_model(build_model(cfg, hf_state, dtype, device), quant)
     eos = list(dict.fromkeys([*cfg.eos_token_id, *tokenizer.eos_token_ids]))
     model_id = path_or_name if path_or_name in ALIASES else path.stem if path.is_file() else path.name
     return LoadedModel(model, tokenizer, cfg, model_id, cfg.max_position_embeddings, eos)

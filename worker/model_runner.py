@@ -26,6 +26,10 @@ class ModelRunner:
         self.v_cache = torch.zeros(shape, dtype=dtype, device=self.device)
         # Per-layer views, built once: [slots, n_kv, max_len, hd] each.
         self.kv_caches = [(self.k_cache[i], self.v_cache[i]) for i in range(config.num_hidden_layers)]
+        # Built once: positions 0..max_len-1 (masks, prefill positions) and the mask dtype (SDPA
+        # wants the query's dtype, which is the weights' even when `dtype` names another).
+        self._arange = torch.arange(max_model_len, device=self.device)
+        self._mask_dtype = next(model.parameters()).dtype
 
     @property
     def kv_cache_bytes(self) -> int:
@@ -35,24 +39,42 @@ class ModelRunner:
     def prefill(self, slot: int, token_ids: list[int], start_pos: int = 0) -> torch.Tensor:
         """Writes KV for token_ids at positions start_pos.. into `slot`; returns fp32 logits [vocab]
         of the last position. start_pos > 0: chunked prefill / prefix reuse (earlier KV already there)."""
-        T = len(token_ids)
-        self._check(slot, start_pos + T)
-        if T == 0:
+        return self.prefill_batch([slot], [token_ids], [start_pos])[0]
+
+    @torch.inference_mode()
+    def prefill_batch(self, slots: list[int], token_ids: list[list[int]],
+                      start_pos: list[int]) -> torch.Tensor:
+        """Several prompts (or prompt chunks) in one forward: token_ids[i] goes to positions
+        start_pos[i].. of slots[i]. Returns fp32 logits [B, vocab] of each row's last token.
+
+        Rows are right-padded to the longest; pad tokens are computed but their KV is never
+        written, and their outputs are dropped.
+        """
+        if not (len(slots) == len(token_ids) == len(start_pos)) or not slots:
+            raise ValueError("slots, token_ids and start_pos must be non-empty and of equal length")
+        if len(set(slots)) != len(slots):
+            raise ValueError("a slot appears twice in one prefill batch")
+        lens = [len(t) for t in token_ids]
+        if min(lens) == 0:
             raise ValueError("prefill needs at least one token")
-        kv_len = start_pos + T
-        positions = torch.arange(start_pos, kv_len, device=self.device)[None]  # [1, T]
-        if start_pos == 0:
-            mask, is_causal = None, True  # keys == queries: the plain causal mask
+        for s, p, n in zip(slots, start_pos, lens, strict=True):
+            self._check(s, p + n)
+        B, T = len(slots), max(lens)
+        ids = torch.tensor([t + [0] * (T - len(t)) for t in token_ids], device=self.device)  # [B, T]
+        meta = torch.tensor([slots, start_pos, lens], device=self.device)  # [3, B]
+        positions = meta[1, :, None] + self._arange[:T]  # [B, T]; past a row's end: padding
+        kv_len = max(p + n for p, n in zip(start_pos, lens, strict=True))
+        ctx = AttnContext(slot_ids=meta[0], positions=positions,
+                          slot_index=_as_slice(slots, meta[0]), kv_len=kv_len, mask=None)
+        if max(start_pos) == 0 and min(lens) == T:
+            ctx.is_causal = True  # fresh prompts of one length: keys == queries, plain causal
         else:
-            # query at position p sees keys 0..p: mask [1, 1, T, kv_len]
-            keys = torch.arange(kv_len, device=self.device)
-            mask, is_causal = (keys[None, :] <= positions[0, :, None])[None, None], False
-        ctx = AttnContext(
-            slot_ids=torch.tensor([slot], device=self.device), positions=positions,
-            slot_index=slice(slot, slot + 1), kv_len=kv_len, mask=mask, is_causal=is_causal)
-        ids = torch.tensor([token_ids], dtype=torch.long, device=self.device)
-        hidden = self.model(ids, self.kv_caches, ctx)  # [1, T, D]
-        return self.model.compute_logits(hidden[0, -1])
+            ctx.mask = self._mask(positions, kv_len)
+            if min(lens) < T:
+                ctx.write_rows = (self._arange[:T] < meta[2, :, None]).nonzero(as_tuple=True)
+        hidden = self.model(ids, self.kv_caches, ctx)  # [B, T, D]
+        last = hidden[torch.arange(B, device=self.device), meta[2] - 1]  # [B, D]
+        return self.model.compute_logits(last)
 
     @torch.inference_mode()
     def decode(self, slots: list[int], token_ids: list[int], positions: list[int]) -> torch.Tensor:
@@ -62,18 +84,25 @@ class ModelRunner:
             raise ValueError("slots, token_ids and positions must be non-empty and of equal length")
         if len(set(slots)) != len(slots):
             raise ValueError("a slot appears twice in one decode batch")
-        for s, p in zip(slots, positions, strict=True):
-            self._check(s, p + 1)
+        # Range checks on the whole batch at once (no Python loop per sequence).
+        if min(slots) < 0 or max(slots) >= self.num_slots:
+            raise ValueError(f"slot out of range [0, {self.num_slots}): {slots}")
+        if min(positions) < 0 or max(positions) >= self.max_model_len:
+            raise ValueError(f"position beyond max_model_len {self.max_model_len}: {max(positions)}")
         kv_len = max(positions) + 1  # attend over the cache only up to the batch's furthest token
-        pos = torch.tensor(positions, dtype=torch.long, device=self.device)[:, None]  # [B, 1]
-        keys = torch.arange(kv_len, device=self.device)
-        mask = (keys[None, :] <= pos)[:, None, None, :]  # [B, 1, 1, kv_len]: own length only
-        slot_ids = torch.tensor(slots, dtype=torch.long, device=self.device)
-        ctx = AttnContext(slot_ids=slot_ids, positions=pos, slot_index=_as_slice(slots, slot_ids),
-                          kv_len=kv_len, mask=mask)
-        ids = torch.tensor(token_ids, dtype=torch.long, device=self.device)[:, None]  # [B, 1]
-        hidden = self.model(ids, self.kv_caches, ctx)  # [B, 1, D]
+        meta = torch.tensor([slots, token_ids, positions], device=self.device)  # [3, B]: one copy in
+        pos = meta[2, :, None]  # [B, 1]
+        ctx = AttnContext(slot_ids=meta[0], positions=pos, slot_index=_as_slice(slots, meta[0]),
+                          kv_len=kv_len, mask=self._mask(pos, kv_len))
+        hidden = self.model(meta[1, :, None], self.kv_caches, ctx)  # [B, 1, D]
         return self.model.compute_logits(hidden[:, 0])
+
+    def _mask(self, positions: torch.Tensor, kv_len: int) -> torch.Tensor:
+        """positions [B, T] -> additive mask [B, 1, T, kv_len]: 0 where key <= query position,
+        -inf elsewhere. Built once per forward in the model dtype (SDPA adds it as is)."""
+        hidden = self._arange[:kv_len] > positions[..., None]  # [B, T, kv_len]
+        mask = torch.zeros(hidden.shape, dtype=self._mask_dtype, device=self.device)
+        return mask.masked_fill_(hidden, float("-inf"))[:, None]
 
     @torch.inference_mode()
     def copy_prefix(self, src_slot: int, dst_slot: int, num_tokens: int) -> None:

@@ -13,6 +13,7 @@ class Usage:
     completion_tokens: int  # tokens actually generated (EOS included)
     system_tokens: int
     cached_tokens: int
+    reasoning_tokens: int = 0  # part of completion_tokens (as OpenAI counts them)
 
     @classmethod
     def of(cls, seq: Sequence) -> Usage:
@@ -21,6 +22,7 @@ class Usage:
             completion_tokens=seq.num_output_tokens,
             system_tokens=seq.num_system_tokens,
             cached_tokens=seq.num_cached,
+            reasoning_tokens=seq.num_reasoning_tokens,
         )
 
 
@@ -31,6 +33,8 @@ class StepOutput:
     num_tokens: int  # new tokens this output covers
     finish_reason: FinishReason | None = None
     usage: Usage | None = None  # set on the last output
+    scheduled_at: float | None = None  # last output: when the sequence was first scheduled
+    reasoning_text: str = ""  # new hidden reasoning text (thinking models)
 
     @property
     def is_finished(self) -> bool:
@@ -39,6 +43,8 @@ class StepOutput:
     def merge(self, later: StepOutput) -> None:
         """Folds a later delta into this one (a slow consumer gets one message)."""
         self.text += later.text
+        self.reasoning_text += later.reasoning_text
         self.num_tokens += later.num_tokens
         self.finish_reason = later.finish_reason or self.finish_reason
         self.usage = later.usage or self.usage
+        self.scheduled_at = later.scheduled_at or self.scheduled_at

@@ -37,11 +37,13 @@ class Sequence:
     slot: int | None = None
     num_computed: int = 0  # tokens whose K/V sit in the slot's cache
     num_cached: int = 0  # prompt tokens copied from the prefix cache
+    num_reasoning_tokens: int = 0  # output tokens inside <think> (thinking models)
     finish_reason: FinishReason | None = None
     # Seeded requests own their generator: no other request ever draws from it.
     generator: torch.Generator | None = None
     output_counts: Counter[int] = field(default_factory=Counter)  # for penalties
     arrival_time: float = field(default_factory=time.monotonic)
+    scheduled_at: float | None = None  # time.monotonic() of its first prefill step (tracing)
 
     def __post_init__(self) -> None:
         if self.params.seed is not None and self.generator is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -13,6 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from mesh import tls, tracing
 from mesh.pb import common_pb2, worker_pb2, worker_pb2_grpc
 from worker.async_engine import AsyncLLMEngine, LoadSnapshot
 from worker.engine import Prompt
@@ -66,11 +68,27 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
             stream = self.engine.generate(
                 request.request_id or uuid.uuid4().hex, _prompt_of(request), params, request.tenant
             )
+            submitted, parent, first_token = time.monotonic(), tracing.current_context(), None
             async with aclosing(stream):
                 async for output in stream:
+                    if first_token is None and output.num_tokens:
+                        first_token = time.monotonic()
+                    if output.is_finished:  # before the last yield: the caller may cancel after it
+                        self._trace(parent, submitted, first_token, output)
                     yield output_to_pb(output)
         except (RequestError, ModelNotFound, Draining) as exc:
             await abort_with(context, exc)
+
+    def _trace(self, parent, submitted: float, first_token: float | None, last: StepOutput) -> None:
+        """The queue / prefill / decode spans of one sequence, children of its Generate span."""
+        if parent is None or last.scheduled_at is None or first_token is None:
+            return  # tracing off, or cancelled before its first token
+        attrs = {tracing.GEN_AI_REQUEST_MODEL: self.served.model_id, tracing.LLMAAS_WORKER: self.served.worker_id}
+        if last.usage is not None:
+            tracing.set_attributes({**attrs, tracing.GEN_AI_USAGE_INPUT_TOKENS: last.usage.prompt_tokens,
+                                    tracing.GEN_AI_USAGE_OUTPUT_TOKENS: last.usage.completion_tokens})
+        tracing.record_phases(parent, submitted=submitted, scheduled=last.scheduled_at,
+                              first_token=first_token, finished=time.monotonic(), attributes=attrs)
 
     async def Embed(
         self, request: worker_pb2.EmbedRequest, context: grpc.aio.ServicerContext
@@ -137,7 +155,9 @@ def _prompt_of(request: worker_pb2.GenerateRequest) -> Prompt:
 
 
 def output_to_pb(output: StepOutput) -> worker_pb2.GenerateResponse:
-    response = worker_pb2.GenerateResponse(text=output.text, num_tokens=output.num_tokens)
+    response = worker_pb2.GenerateResponse(
+        text=output.text, num_tokens=output.num_tokens, reasoning_text=output.reasoning_text
+    )
     if output.finish_reason is not None:
         response.finish_reason = FINISH_REASON_TO_PB[output.finish_reason]
     if output.usage is not None:
@@ -145,6 +165,7 @@ def output_to_pb(output: StepOutput) -> worker_pb2.GenerateResponse:
         response.usage.CopyFrom(common_pb2.Usage(
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
             system_tokens=usage.system_tokens,
             cached_tokens=usage.cached_tokens,
         ))
@@ -185,7 +206,10 @@ class WorkerServer:
     def __init__(self, engine: AsyncLLMEngine, served: ServedModel) -> None:
         self.engine = engine
         self.served = served
-        self.server = grpc.aio.server()
+        # With LLMAAS_TLS=1: mTLS (mesh CA only, see start) and only the router may call.
+        self.server = grpc.aio.server(
+            interceptors=[*tls.server_interceptors("worker"), tracing.TracingInterceptor()]
+        )
         self.health = health.aio.HealthServicer()
         worker_pb2_grpc.add_WorkerServicer_to_server(WorkerServicer(engine, served), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -195,7 +219,12 @@ class WorkerServer:
         self.port = 0
 
     async def start(self, address: str) -> int:
-        self.port = self.server.add_insecure_port(address)
+        creds = tls.server_credentials("worker")
+        self.port = (
+            self.server.add_secure_port(address, creds)
+            if creds is not None
+            else self.server.add_insecure_port(address)
+        )
         self.engine.start()
         await self.server.start()
         for service in ("", SERVICE_NAME):

@@ -1,10 +1,16 @@
-"""When a sequence stops: EOS, max_tokens, and stop strings split across tokens."""
+"""When a sequence stops: EOS, max_tokens, and stop strings split across tokens.
+
+For a thinking model the checker also owns the sequence's ReasoningSplitter: each decoded
+delta is split into hidden reasoning and answer text first, and stop strings are matched
+against the answer text only (a stop string inside `<think>` does not end the answer).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
+from worker.reasoning import ReasoningSplitter
 from worker.sequence import FinishReason
 
 
@@ -52,6 +58,14 @@ class StopStrings:
         return longest
 
 
+class Emitted(NamedTuple):
+    """What one token releases: answer text, reasoning text, and the finish reason if any."""
+
+    text: str
+    reasoning: str
+    finish_reason: FinishReason | None
+
+
 class StopChecker:
     """Per sequence: turns each new token into (text to emit, finish reason or None)."""
 
@@ -62,19 +76,49 @@ class StopChecker:
         eos_token_ids: Iterable[int],
         ignore_eos: bool,
         max_tokens: int,
+        reasoning: ReasoningSplitter | None = None,
     ) -> None:
         self._detokenizer = detokenizer
         self._strings = StopStrings(stop)
         self._eos_token_ids = frozenset(() if ignore_eos else eos_token_ids)
         self._max_tokens = max_tokens
+        self.reasoning = reasoning
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return self.reasoning.reasoning_tokens if self.reasoning is not None else 0
 
     def add(self, token_id: int, num_output_tokens: int) -> tuple[str, FinishReason | None]:
+        """num_output_tokens counts token_id itself. Reasoning text (if any) is dropped here:
+        use `step` to get it."""
+        out = self.step(token_id, num_output_tokens)
+        return out.text, out.finish_reason
+
+    def step(self, token_id: int, num_output_tokens: int) -> Emitted:
         """num_output_tokens counts token_id itself."""
-        if token_id in self._eos_token_ids:
-            return self._strings.flush(), FinishReason.STOP  # the EOS text is not emitted
-        text, hit_stop = self._strings.feed(self._detokenizer.add(token_id))
+        if token_id in self._eos_token_ids:  # the EOS text is not emitted
+            reasoning, answer = self._split_flush()
+            text, hit_stop = self._strings.feed(answer)
+            return Emitted(text if hit_stop else text + self._strings.flush(), reasoning, FinishReason.STOP)
+        piece = self._detokenizer.add(token_id)
+        reasoning, answer = self._split(piece)
+        text, hit_stop = self._strings.feed(answer)
         if hit_stop:
-            return text, FinishReason.STOP
+            return Emitted(text, reasoning, FinishReason.STOP)
         if num_output_tokens >= self._max_tokens:
-            return text + self._strings.flush(), FinishReason.LENGTH
-        return text, None
+            more_reasoning, more_answer = self._split_flush()
+            more, hit_stop = self._strings.feed(more_answer)
+            text += more if hit_stop else more + self._strings.flush()
+            return Emitted(text, reasoning + more_reasoning,
+                           FinishReason.STOP if hit_stop else FinishReason.LENGTH)
+        return Emitted(text, reasoning, None)
+
+    def _split(self, piece: str) -> tuple[str, str]:
+        if self.reasoning is None:
+            return "", piece
+        return self.reasoning.feed(piece, 1)
+
+    def _split_flush(self) -> tuple[str, str]:
+        if self.reasoning is None:
+            return "", ""
+        return self.reasoning.flush()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-import uvicorn
-
+from mesh import tls, tracing
 from mesh.edge.app import create_app
 from mesh.edge.config import EdgeConfig
 
@@ -19,8 +18,11 @@ def main(argv: list[str] | None = None) -> None:
     config = EdgeConfig.from_env()
     if args.port:
         config.port = args.port
-    uvicorn.run(
-        create_app(config), host=config.host, port=config.port, loop="uvloop", http="httptools",
+    tracing.setup_tracing("llmaas-edge")  # on only with OTEL_EXPORTER_OTLP_ENDPOINT set
+    # HTTPS with TLS 1.3 as the floor when a certificate is configured (LLMAAS_TLS=1 or
+    # LLMAAS_EDGE_CERT/KEY); plain HTTP only on loopback or with LLMAAS_EDGE_TLS=off.
+    tls.run_uvicorn(
+        create_app(config), config.host, config.port, loop="uvloop", http="httptools",
         log_level="info", timeout_graceful_shutdown=5,
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +25,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mesh import tracing
+from mesh.console.routes import console_routes
 from mesh.edge import openai_schema as schema
 from mesh.edge.config import EdgeConfig
 from mesh.edge.streaming import (
@@ -35,9 +38,11 @@ from mesh.edge.streaming import (
     text_chunk,
 )
 from mesh.errors import INVALID_REQUEST, ErrorKind, MeshError, Unavailable, from_rpc_error
+from mesh.metrics_http import metrics_endpoint
 from mesh.pb import inference_pb2, inference_pb2_grpc
 from mesh.router.health import FILTER, MESH, MODEL_PREFIX
 from mesh.rpc import open_channel
+from mesh.tracing_asgi import TracingMiddleware
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,8 +109,9 @@ def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
     auth = request.headers.get("authorization")
     if auth is not None and auth.isascii():
         md.append(("authorization", auth))
-    md.extend((h, v) for h in FORWARDED_HEADERS[1:] if (v := request.headers.get(h)) and v.isascii())
-    return tuple(md)
+    if not tracing.enabled():  # tracing on: the edge's own span context is injected instead
+        md.extend((h, v) for h in FORWARDED_HEADERS[1:] if (v := request.headers.get(h)) and v.isascii())
+    return tuple(tracing.inject_metadata(md))
 
 
 def _response_headers(md: Any) -> dict[str, str]:
@@ -151,14 +157,15 @@ async def _open(call: grpc.aio.UnaryStreamCall) -> tuple[inference_pb2.Completio
 
 
 async def _collect(call: grpc.aio.UnaryStreamCall, first: inference_pb2.CompletionChunk):
-    parts, chunk = [first.text], first
+    parts, thoughts, chunk = [first.text], [first.reasoning_text], first
     try:
         while not chunk.finish_reason and (nxt := await read_chunk(call)) is not None:
             chunk = nxt
             parts.append(chunk.text)
+            thoughts.append(chunk.reasoning_text)
     except grpc.aio.AioRpcError as err:
         raise from_rpc_error(err) from None
-    return "".join(parts), chunk
+    return "".join(parts), "".join(thoughts), chunk
 
 
 async def _generate(
@@ -175,13 +182,13 @@ async def _generate(
         if opts.stream:
             body = sse_events(call, first, build_chunk, opts, announce_role=build_chunk is chat_chunk)
             return StreamingResponse(body, media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
-        text, last = await _until_disconnect(request, _collect(call, first))
+        text, reasoning, last = await _until_disconnect(request, _collect(call, first))
     except BaseException:
         call.cancel()
         raise
     headers["x-llmaas-cost-eur"] = last.cost.cost_eur or "0"
     headers["x-llmaas-energy-kwh"] = last.cost.energy_kwh or "0"
-    return JSONResponse(build_response(first, text, last), headers=headers)
+    return JSONResponse(build_response(first, text, last, reasoning), headers=headers)
 
 
 # -- endpoints --------------------------------------------------------------------------
@@ -220,6 +227,27 @@ async def get_model(request: Request) -> Response:
     reply = await _router(request).inference.GetModel(
         inference_pb2.GetModelRequest(id=request.path_params["model_id"]), metadata=_metadata(request), timeout=10)
     return JSONResponse(schema.model_json(reply))
+
+
+async def fetch_summary(request: Request, key: str) -> dict[str, Any]:
+    """The console's summary from the router, scoped by the router to the caller's key."""
+    md = [("authorization", f"Bearer {key}"), ("x-request-id", request.scope["state"]["request_id"])]
+    window = _int_param(request, "window", 3600, 60, 7 * 86400)
+    bucket = _int_param(request, "bucket", 60, 1, 3600)
+    try:
+        reply = await _router(request).inference.GetConsoleSummary(
+            inference_pb2.ConsoleSummaryRequest(window_seconds=window, bucket_seconds=bucket),
+            metadata=tuple(tracing.inject_metadata(md)), timeout=10)
+    except grpc.aio.AioRpcError as err:
+        raise from_rpc_error(err) from None
+    return json.loads(reply.json)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    try:
+        return min(high, max(low, int(request.query_params.get(name, default))))
+    except ValueError:
+        return default
 
 
 async def health(request: Request) -> Response:
@@ -303,6 +331,7 @@ def create_app(config: EdgeConfig | None = None) -> Starlette:
             yield
         finally:
             await channel.close()
+            tracing.shutdown_tracing()
 
     routes = [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
@@ -311,10 +340,13 @@ def create_app(config: EdgeConfig | None = None) -> Starlette:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *console_routes(fetch_summary),
     ]
     handlers = {
         MeshError: on_mesh_error, grpc.RpcError: on_rpc_error, ClientGone: on_client_gone,
         HTTPException: on_http_error, Exception: on_internal_error,
     }
-    return Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)],
+    middleware = [Middleware(TracingMiddleware), Middleware(RequestIdMiddleware)]  # tracing outermost
+    return Starlette(routes=routes, middleware=middleware,
                      exception_handlers=handlers, lifespan=lifespan)

@@ -255,14 +255,27 @@ def embeddings_request(body: dict[str, Any]) -> EmbeddingsCall:
 # -- responses --------------------------------------------------------------------------
 
 
-def usage_json(usage: common_pb2.Usage) -> dict[str, Any]:
-    return {
+def usage_json(usage: common_pb2.Usage, cost: common_pb2.Cost | None = None) -> dict[str, Any]:
+    """OpenAI's usage object. With `cost` (the streamed usage chunk, whose HTTP headers left
+    before the cost was known) it also carries `cost_eur` and `energy_kwh`, decimal strings
+    equal to the `x-llmaas-cost-eur` / `x-llmaas-energy-kwh` headers of a non-streamed answer."""
+    out: dict[str, Any] = {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
     }
+    if cost is not None:
+        out["cost_eur"] = cost.cost_eur or "0"
+        out["energy_kwh"] = cost.energy_kwh or "0"
+    return out
+
+
+def reasoning_fields(reasoning: str) -> dict[str, str]:
+    """A thinking model's hidden reasoning, under both names clients read: `reasoning_content`
+    (DeepSeek, vLLM, most SDK helpers) and `reasoning` (the newer name). Absent when empty."""
+    return {"reasoning_content": reasoning, "reasoning": reasoning} if reasoning else {}
 
 
 def finish_reason(value: int) -> str | None:
@@ -270,13 +283,14 @@ def finish_reason(value: int) -> str | None:
 
 
 def chat_completion_json(
-    first: inference_pb2.CompletionChunk, text: str, last: inference_pb2.CompletionChunk
+    first: inference_pb2.CompletionChunk, text: str, last: inference_pb2.CompletionChunk,
+    reasoning: str = "",
 ) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{first.id}", "object": "chat.completion", "created": first.created,
         "model": first.model,
         "choices": [{
-            "index": 0, "message": {"role": "assistant", "content": text},
+            "index": 0, "message": {"role": "assistant", "content": text, **reasoning_fields(reasoning)},
             "finish_reason": finish_reason(last.finish_reason), "logprobs": None,
         }],
         "usage": usage_json(last.usage),
@@ -284,13 +298,14 @@ def chat_completion_json(
 
 
 def text_completion_json(
-    first: inference_pb2.CompletionChunk, text: str, last: inference_pb2.CompletionChunk
+    first: inference_pb2.CompletionChunk, text: str, last: inference_pb2.CompletionChunk,
+    reasoning: str = "",
 ) -> dict[str, Any]:
     return {
         "id": f"cmpl-{first.id}", "object": "text_completion", "created": first.created,
         "model": first.model,
         "choices": [{"index": 0, "text": text, "finish_reason": finish_reason(last.finish_reason),
-                     "logprobs": None}],
+                     "logprobs": None, **reasoning_fields(reasoning)}],
         "usage": usage_json(last.usage),
     }
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from mesh.edge.openai_schema import StreamOptions, finish_reason, usage_json
+from mesh.edge.openai_schema import StreamOptions, finish_reason, reasoning_fields, usage_json
 from mesh.errors import from_rpc_error
 from mesh.pb import common_pb2, inference_pb2
 
@@ -51,21 +51,35 @@ def text_chunk(chunk: inference_pb2.CompletionChunk, text: str, finish: str | No
     }
 
 
-def usage_chunk(event: dict[str, Any], usage: common_pb2.Usage) -> dict[str, Any]:
-    """The extra last chunk of `stream_options.include_usage`: empty choices, usage set."""
-    return {**event, "choices": [], "usage": usage_json(usage)}
+def usage_chunk(event: dict[str, Any], usage: common_pb2.Usage,
+                cost: common_pb2.Cost | None = None) -> dict[str, Any]:
+    """The extra last chunk of `stream_options.include_usage`: empty choices, usage set (with
+    the request's `cost_eur` and `energy_kwh`, which no header can carry on a stream)."""
+    return {**event, "choices": [], "usage": usage_json(usage, cost)}
+
+
+def reasoning_event(chunk: inference_pb2.CompletionChunk, build: ChunkBuilder) -> dict[str, Any]:
+    """A chunk carrying only reasoning text: `delta.reasoning_content` (and `delta.reasoning`)
+    for chat, the same fields on the choice for text completions."""
+    event = build(chunk, "", None)
+    choice = event["choices"][0]
+    target = choice.get("delta", choice)
+    target.update(reasoning_fields(chunk.reasoning_text))
+    return event
 
 
 def _events(chunk: inference_pb2.CompletionChunk, build: ChunkBuilder, opts: StreamOptions) -> list[bytes]:
     out: list[bytes] = []
     finish = finish_reason(chunk.finish_reason)
+    if chunk.reasoning_text:
+        out.append(encode(reasoning_event(chunk, build)))
     if chunk.text:
         out.append(encode(build(chunk, chunk.text, None)))
     if finish is not None:
         last = build(chunk, "", finish)
         out.append(encode(last))
         if opts.include_usage:
-            out.append(encode(usage_chunk(last, chunk.usage)))
+            out.append(encode(usage_chunk(last, chunk.usage, chunk.cost)))
     return out
 
 

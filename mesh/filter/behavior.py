@@ -49,12 +49,12 @@ class History:
 
 @dataclass
 class BehaviorTracker:
-    history: int = 6
+    history: int = 4  # prompts kept per key (fragments are short and consecutive)
     max_age_s: float = 600.0
     max_keys: int = 10_000
     repeat_limit: int = 30
-    tail_chars: int = 300
-    head_chars: int = 300
+    tail_chars: int = 200  # only the end of a previous prompt can continue into the next
+    head_chars: int = 200
     clock: Callable[[], float] = time.monotonic
     _keys: OrderedDict[Key, History] = field(default_factory=OrderedDict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -63,16 +63,17 @@ class BehaviorTracker:
         return len(self._keys)
 
     def check(self, tenant: str, user: str, prompt: str,
-              own_rules: frozenset[str] | None = None) -> list[Reason]:
+              own_rules: frozenset[str] | None = None, folded: str | None = None) -> list[Reason]:
         """Record ``prompt`` and return behaviour reasons for it.
 
-        ``own_rules``: the blocking pattern rules of ``prompt`` alone, if the
-        caller already has them (saves one pattern pass).
+        ``own_rules``: the blocking pattern rules of ``prompt`` alone, and
+        ``folded``: its normalised text, if the caller already has them (each
+        saves a pass over the prompt).
         """
         now = self.clock()
         head = prompt[: self.head_chars]
         rules = own_rules if own_rules is not None else rule_ids(head + " " + prompt[-self.tail_chars :])
-        digest = _digest(prompt)
+        digest = _digest(folded if folded is not None else fold_text(prompt))
         with self._lock:
             hist = self._history((tenant, user), now)
             previous = list(hist.entries)
@@ -116,7 +117,7 @@ class BehaviorTracker:
         ]
 
 
-def _digest(prompt: str) -> bytes:
-    # Identical up to case, lookalikes, invisibles and surrounding whitespace.
-    canon = " ".join(fold_text(prompt).split())
+def _digest(folded: str) -> bytes:
+    # Identical up to case, lookalikes, invisibles and whitespace.
+    canon = " ".join(folded.split())
     return hashlib.blake2b(canon.encode("utf-8", "surrogatepass"), digest_size=16).digest()

@@ -20,9 +20,10 @@ class PromptFilter:
 
     def check(self, prompt: str, tenant: str = "", user: str = "") -> Verdict:
         structure = check_structure(prompt)
-        patterns = check_patterns(normalize(prompt))
+        norm = normalize(prompt)
+        patterns = check_patterns(norm)
         own = frozenset(r.rule for r in patterns if r.score >= BLOCKING)
-        behavior = self.tracker.check(tenant, user, prompt, own_rules=own)
+        behavior = self.tracker.check(tenant, user, prompt, own_rules=own, folded=norm.folded)
         return combine(structure, patterns, behavior, threshold=self.threshold)
 
 

@@ -12,28 +12,30 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-MAX_SITES = 200  # places examined per prompt, per check
+MAX_SITES = 32  # places examined per prompt, per check (content is matched anyway)
+STRONG = 0.9
 TAG_LOOKBACK = 500
 CONTENT_MAX = 600
 
 # Markup that hides its content from a human reader but not from the model.
-HIDDEN_KEYWORDS = ("hidden", "display", "visibility", "opacity", "font-size", "height",
-                   "color", "indent", "left", "clip")
-HIDDEN_RE = re.compile(
-    r"\bhidden\b|display\s{0,5}:\s{0,5}none|visibility\s{0,5}:\s{0,5}(?:hidden|collapse)"
-    r"|opacity\s{0,5}:\s{0,5}0(?:\.0{1,5})?(?![.\d])|font-size\s{0,5}:\s{0,5}0(?![.\d])"
-    r"|(?<![-\w])(?:max-)?height\s{0,5}:\s{0,5}0(?![.\d])"
-    r"|(?<![-\w])color\s{0,5}:\s{0,5}(?:white|#fff(?:fff)?\b|transparent)"
-    r"|text-indent\s{0,5}:\s{0,5}-\d{3,}|(?<![-\w])left\s{0,5}:\s{0,5}-\d{3,}"
-    r"|clip\s{0,5}:\s{0,5}rect\(\s{0,5}0"
+# (keyword that must be present, pattern starting with that literal)
+_HIDDEN_SRC = (
+    ("hidden", r"hidden\b"),
+    ("display", r"display\s{0,5}:\s{0,5}none"),
+    ("visibility", r"visibility\s{0,5}:\s{0,5}(?:hidden|collapse)"),
+    ("opacity", r"opacity\s{0,5}:\s{0,5}0(?:\.0{1,5})?(?![.\d])"),
+    ("font-size", r"font-size\s{0,5}:\s{0,5}0(?![.\d])"),
+    ("height", r"height\s{0,5}:\s{0,5}0(?![.\d])"),
+    ("color", r"color\s{0,5}:\s{0,5}(?:white|#fff(?:fff)?\b|transparent)"),
+    ("indent", r"indent\s{0,5}:\s{0,5}-\d{3,}"),
+    ("left", r"left\s{0,5}:\s{0,5}-\d{3,}"),
+    ("clip", r"clip\s{0,5}:\s{0,5}rect\(\s{0,5}0"),
 )
+HIDDEN_PATTERNS = tuple((k, re.compile(p)) for k, p in _HIDDEN_SRC)
+
 # Words that show hidden text is talking to the model, not styling a page.
 AI_WORDS = frozenset(
-    "ai ia ki llm gpt chatgpt claude gemini assistant assistente asistente assistent "
-    "chatbot bot model modèle modelo modell modello agent instructions instruction "
-    "instrucciones istruzioni anweisungen consignes prompt ignore ignorez ignora "
-    "ignoriere disregard system système sistema summary summarize summarise résumé "
-    "respond reply answer réponds responde antworte rispondi".split()
+    ["ai", "ia", "ki", "llm", "gpt", "chatgpt", "claude", "gemini", "assistant", "assistente", "asistente", "assistent", "chatbot", "bot", "model", "modèle", "modelo", "modell", "modello", "agent", "instructions", "instruction", "instrucciones", "istruzioni", "anweisungen", "consignes", "prompt", "ignore", "ignorez", "ignora", "ignoriere", "disregard", "system", "système", "sistema", "summary", "summarize", "summarise", "résumé", "respond", "reply", "answer", "réponds", "responde", "antworte", "rispondi"]
 )
 AI_WORDS_CJK = ("人工智能", "助手", "模型", "指令", "忽略", "系统", "提示", "アシスタント",
                 "指示", "無視", "システム", "ai")
@@ -45,6 +47,7 @@ LINK_RE = re.compile(
     r"|\b(?:href|src|action|formaction|xlink:href)\s{0,5}=\s{0,5}[\"'`]?",
     re.M,
 )
+_NON_WORD_RE = re.compile(r"\W+")
 _SCHEME_JUNK = re.compile(r"[\s\x00-\x1f\\]+")
 SAFE_DATA_IMAGE = ("data:image/png", "data:image/jpeg", "data:image/jpg", "data:image/gif",
                    "data:image/webp")
@@ -59,15 +62,22 @@ class MarkupHit:
 
 
 def hidden_html(folded: str) -> list[MarkupHit]:
-    if "<" not in folded or not any(k in folded for k in HIDDEN_KEYWORDS):
+    if "<" not in folded:
         return []
     hits: list[MarkupHit] = []
-    for n, m in enumerate(HIDDEN_RE.finditer(folded)):
-        if n >= MAX_SITES:
-            break
-        hit = _hidden_element(folded, m)
-        if hit:
-            hits.append(hit)
+    sites = 0
+    for keyword, pattern in HIDDEN_PATTERNS:
+        if keyword not in folded:
+            continue
+        for m in pattern.finditer(folded):
+            sites += 1
+            hit = _hidden_element(folded, m)
+            if hit:
+                hits.append(hit)
+                if hit.score >= STRONG:
+                    return [hit]  # one strong reason is enough
+            if sites >= MAX_SITES:
+                return _best(hits)
     return _best(hits)
 
 
@@ -90,7 +100,7 @@ def _element_text(text: str, start: int) -> str:
 
 
 def _content_score(content: str) -> tuple[float, str]:
-    words = set(re.sub(r"[^\w]+", " ", content).split())
+    words = set(_NON_WORD_RE.sub(" ", content).split())
     if words & AI_WORDS or any(w in content for w in AI_WORDS_CJK if not w.isascii()):
         return 0.9, "hidden text addressed to the model"
     if len(words) >= 4:

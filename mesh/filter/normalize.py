@@ -82,20 +82,23 @@ _LEET_TABLE = str.maketrans(LEET)
 # A letter next to a leet symbol: "1gn0re", "ign@re"; plain numbers do not count.
 LEET_HINT_RE = re.compile(r"[^\W\d_][0-9@$€|]|[0-9@$€|][^\W\d_]")
 
-# Word tokens: everything that is not a letter/digit/@/$ becomes a separator.
-_SEPARATORS_RE = re.compile(r"[^\w@$€|-]+|_+|(?<!\w)-+|-+(?!\w)")
+# Word tokens: letters/digits plus leet symbols and inner hyphens ("ig-no-re").
+_TOKEN_RE = re.compile(r"[\w@$€|-]+")
 _COMBINING_RE = re.compile("[\u0300-\u036f]")
 
 # Dropped before the rules count distances, so "ignore all of the previous
 # instructions" and "ignore all previous instructions" are the same distance.
 STOPWORDS = frozenset(
-    "the a an of to be this that these those t s d l "  # en (+ elided letters)
-    "le la les des de du un une "  # fr
-    "el los las del una lo "  # es
-    "der die das den dem des ein eine einen "  # de
-    "il gli di della delle dei degli uno "  # it
-    "che è e et que qui y und zu "  # conjunctions/relatives that only pad distances
-    .split()
+    word
+    for group in (
+        "the a an of to be this that these those t s d l",  # en (+ elided letters)
+        "le la les des de du un une",  # fr
+        "el los las del una lo",  # es
+        "der die das den dem des ein eine einen",  # de
+        "il gli di della delle dei degli uno",  # it
+        "che è e et que qui y und zu",  # conjunctions/relatives that only pad distances
+    )
+    for word in group.split()
 )
 MAX_JOINED = 256  # cap on one spaced-out run, so "a b c ..." x 50k stays cheap
 
@@ -145,7 +148,7 @@ def leet_fold(text: str) -> str:
 
 def tokenize(folded: str) -> list[str]:
     """Word tokens; "-" stays inside words ("ci-dessus", "ig-no-re"): see matcher."""
-    return _SEPARATORS_RE.sub(" ", folded).split()
+    return _TOKEN_RE.findall(folded)
 
 
 def drop_stopwords(words: list[str], joined: set[int]) -> tuple[list[str], set[int]]:
@@ -183,8 +186,6 @@ def join_spaced(words: list[str]) -> tuple[list[str], set[int]]:
 def normalize(raw: str) -> Normalized:
     folded = fold_text(raw)
     words, joined = drop_stopwords(*join_spaced(tokenize(folded)))
-    leet_words = None
-    if LEET_HINT_RE.search(folded):
-        # Same token boundaries as ``words``: leet symbols map to letters only.
-        leet_words = leet_fold(" ".join(words)).split()
+    # Leet folding happens per token in the matcher; this only flags that it may matter.
+    leet_words = words if LEET_HINT_RE.search(folded) else None
     return Normalized(raw=raw, folded=folded, words=words, leet_words=leet_words, joined=joined)

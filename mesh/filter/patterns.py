@@ -33,6 +33,7 @@ from .matcher import (
     SequenceSet,
     cjk_hits,
     cjk_text,
+    collapse_runs,
     latin_hits,
 )
 from .normalize import Normalized, normalize
@@ -151,7 +152,7 @@ META_MAX_CHARS = 400
 
 _SEQS: list[Sequence_] = [s for r in RULES for s in r.sequences]
 _SEQ_RULE: list[Rule] = [r for r in RULES for _ in r.sequences]
-_AUTOMATA = SequenceSet(_SEQS)
+_AUTOMATA = SequenceSet(_SEQS, groups=[RULES.index(r) for r in _SEQ_RULE])
 
 
 def check_patterns(prompt: str | Normalized) -> list[Reason]:
@@ -169,9 +170,9 @@ def rule_ids(prompt: str | Normalized, min_score: float = BLOCKING) -> frozenset
 
 def _scan(norm: Normalized) -> list[Reason]:
     reasons: list[Reason] = []
-    lat = latin_hits(norm)
+    lat = collapse_runs(latin_hits(norm))
     cjk_src = cjk_text(norm.folded)
-    cjk = cjk_hits(cjk_src) if cjk_src else []
+    cjk = collapse_runs(cjk_hits(cjk_src)) if cjk_src else []
     reasons += _sequence_reasons(norm, lat, _latin_span)
     reasons += _sequence_reasons(norm, cjk, partial(_cjk_span, cjk_src))
     reasons += _markup_reasons(norm.folded)
@@ -217,9 +218,8 @@ def _markup_reasons(folded: str) -> list[Reason]:
 
 
 def _repetition_reasons(norm: Normalized, cjk: list[Hit]) -> list[Reason]:
-    words = norm.leet_words or norm.words
     found = (
-        repetition.repeated_attack_word(words)
+        repetition.repeated_attack_word(norm.words)
         or repetition.repeated_cjk_attack(cjk)
         or repetition.repeated_phrase(norm.words)
     )

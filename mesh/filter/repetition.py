@@ -16,7 +16,7 @@ ATTACK_CONCEPTS = frozenset({"IGN", "IGN_WEAK", "REVEAL"})
 ATTACK_REPEATS = 3  # "forget forget forget"
 STRONG_REPEATS = 16  # any word/phrase, e.g. the "repeat 'poem' forever" trick
 WEAK_REPEATS = 8
-MAX_PERIOD = 4  # phrases up to four tokens
+MAX_PERIOD = 3  # phrases up to three tokens
 MAX_RUNS = 64  # runs inspected per period; keeps "0 0 0 ..." inputs cheap
 CJK_ADJACENT = 2.0  # CJK hit positions are in half-characters
 

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-from .normalize import SCRIPT_CONFUSABLES, TAG_RE
+from .normalize import CONFUSABLE_RE, INVISIBLE_RE, SCRIPT_CONFUSABLES, TAG_RE
 from .verdict import Reason
 
 LAYER = "structure"
@@ -25,18 +25,13 @@ MAX_JSON_DEPTH = 64
 
 # Keys that only make sense when someone is trying to re-program the model.
 SUSPICIOUS_KEYS = frozenset(
-    "system systemprompt sysprompt instructions instruction bypass override overrides "
-    "jailbreak ignore ignoreprevious ignoreinstructions developermode devmode godmode "
-    "sudo sudomode unrestricted nofilter disablesafety safetyoverride adminoverride "
-    "newinstructions hiddeninstructions secretinstructions prompt safetyfilter "
-    "safetyfilters contentfilter guardrails disablefilters nocensorship".split()
+    ["system", "systemprompt", "sysprompt", "instructions", "instruction", "bypass", "override", "overrides", "jailbreak", "ignore", "ignoreprevious", "ignoreinstructions", "developermode", "devmode", "godmode", "sudo", "sudomode", "unrestricted", "nofilter", "disablesafety", "safetyoverride", "adminoverride", "newinstructions", "hiddeninstructions", "secretinstructions", "prompt", "safetyfilter", "safetyfilters", "contentfilter", "guardrails", "disablefilters", "nocensorship"]
 )
 SUSPICIOUS_VALUES = frozenset(
-    "bypass override jailbreak jailbroken unrestricted unfiltered uncensored godmode "
-    "developermode devmode dan ignoreprevious ignoreallpreviousinstructions".split()
+    ["bypass", "override", "jailbreak", "jailbroken", "unrestricted", "unfiltered", "uncensored", "godmode", "developermode", "devmode", "dan", "ignoreprevious", "ignoreallpreviousinstructions"]
 )
-ROLE_KEYS = frozenset("role from sender author speaker persona mode".split())
-FORGED_ROLES = frozenset("system developer root".split())
+ROLE_KEYS = frozenset(["role", "from", "sender", "author", "speaker", "persona", "mode"])
+FORGED_ROLES = frozenset(["system", "developer", "root"])
 
 _MIXED_SCRIPT_SET = SCRIPT_CONFUSABLES.replace("μ", "")  # "μm", "μs" are units
 MIXED_RE = re.compile(f"[a-z][{_MIXED_SCRIPT_SET}]|[{_MIXED_SCRIPT_SET}][a-z]")
@@ -44,7 +39,7 @@ WORD_AROUND_RE = re.compile(r"[^\W\d_]{1,40}")
 ZERO_WIDTH_IN_WORD_RE = re.compile(
     r"(?<=[a-zA-Z\u00c0-\u024f])[\u200b-\u200d\u2060-\u2064\ufeff\u180e]+(?=[a-zA-Z\u00c0-\u024f])"
 )
-SOFT_HYPHEN_RE = re.compile("(?<=[a-zA-Z])\u00ad(?=[a-zA-Z])")
+SOFT_HYPHEN_RE = re.compile("\u00ad(?<=[a-zA-Z]\u00ad)(?=[a-zA-Z])")  # literal first: fast scan
 BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
 FLAG_TAGS_RE = re.compile("\U0001f3f4[\U000e0020-\U000e007e]{1,8}\U000e007f")
 HANGUL_FILLER_RE = re.compile("[\u3164\u115f\u1160\uffa0]")
@@ -152,8 +147,8 @@ def _compact(text: str) -> str:
 
 def check_unicode(prompt: str) -> list[Reason]:
     reasons = _invisible_reasons(prompt)
-    text = unicodedata.normalize("NFKC", prompt).casefold()
-    mixed = _mixed_script_words(text)
+    # Homoglyph attacks use ordinary Cyrillic/Greek letters: no NFKC needed here.
+    mixed = _mixed_script_words(prompt.casefold()) if CONFUSABLE_RE.search(prompt.casefold()) else []
     if mixed:
         score = 0.45 if len(mixed) == 1 else 0.75
         reasons.append(Reason(LAYER, "structure.mixed_script", score, " ".join(mixed[:5]),
@@ -165,14 +160,14 @@ def check_unicode(prompt: str) -> list[Reason]:
 
 def _invisible_reasons(prompt: str) -> list[Reason]:
     reasons = []
-    tags = TAG_RE.findall(FLAG_TAGS_RE.sub("", prompt))
+    tags = TAG_RE.findall(FLAG_TAGS_RE.sub("", prompt)) if TAG_RE.search(prompt) else []
     if tags:
         hidden = "".join(chr(ord(c) - 0xE0000) for c in "".join(tags))
         reasons.append(Reason(LAYER, "structure.tag_characters", 0.9 if len(hidden) >= 4 else 0.4,
                               hidden, "invisible Unicode tag characters spell text"))
     if BIDI_RE.search(prompt):
         reasons.append(Reason(LAYER, "structure.bidi_control", 0.45, "", "bidi override/isolate"))
-    zw = len(ZERO_WIDTH_IN_WORD_RE.findall(prompt))
+    zw = len(ZERO_WIDTH_IN_WORD_RE.findall(prompt)) if INVISIBLE_RE.search(prompt) else 0
     if zw:
         reasons.append(Reason(LAYER, "structure.zero_width", 0.35 if zw < 3 else 0.6, "",
                               f"{zw} zero-width character(s) inside words"))
@@ -203,7 +198,7 @@ def _word_at(text: str, pos: int) -> str:
 
 
 def _nfkc_reason(prompt: str) -> Reason:
-    styled = len(STYLED_RE.findall(prompt))
+    styled = len(STYLED_RE.findall(prompt, 0, 20_000))  # a sample is enough for a hint
     if styled >= 4:
         return Reason(LAYER, "structure.styled_letters", 0.3, "",
                       f"{styled} full-width/mathematical/circled letters")

@@ -9,13 +9,19 @@ import logging
 
 import uvloop
 
+from mesh import tls, tracing
+from mesh.alerts import Alerts
 from mesh.config import load_file
+from mesh.metrics_http import metrics_port, start_metrics_server
+from mesh.observations import Observations
 from mesh.pb import filter_pb2_grpc, inference_pb2, inference_pb2_grpc
 from mesh.router import admin_service
 from mesh.router.accounts import build_access
 from mesh.router.catalog import Catalog
 from mesh.router.config import RouterConfig
+from mesh.router.content import ContentRecorder
 from mesh.router.health import MeshHealth
+from mesh.router.retention import Retention
 from mesh.router.service import InferenceServicer
 from mesh.router.workers import WorkerPool
 from mesh.rpc import add_port, build_server, open_channel, serve_until_signal, set_serving
@@ -23,26 +29,41 @@ from mesh.rpc import add_port, build_server, open_channel, serve_until_signal, s
 log = logging.getLogger("mesh.router")
 
 SERVICE = inference_pb2.DESCRIPTOR.services_by_name["Inference"].full_name
-CATALOG_RELOAD_S = 10.0
-
-
-async def _reload_catalog(catalog: Catalog) -> None:
+async def _reload_catalog(catalog: Catalog, interval_s: float) -> None:
+    """Operators edit the catalog file; the change applies within `interval_s` (no restart)."""
     while True:
-        await asyncio.sleep(CATALOG_RELOAD_S)
+        await asyncio.sleep(interval_s)
         catalog.reload_if_changed()
 
 
 async def serve(config: RouterConfig) -> None:
     catalog = Catalog.load(config.catalog_path)
-    pool = WorkerPool([w.address for w in config.workers], health_interval_s=config.health_interval_s)
+    tracing.setup_tracing("llmaas-router")  # on only with OTEL_EXPORTER_OTLP_ENDPOINT set
+    start_metrics_server(metrics_port("router"))
+    observations = Observations()
+    alerts = Alerts.from_config(load_file(), observations)
+    pool = WorkerPool(
+        [w.address for w in config.workers], health_interval_s=config.health_interval_s,
+        observations=observations,
+    )
     filter_channel = open_channel(config.filter_address, peer_role="filter")
     # Tenants, keys (LLMAAS_DEV_KEY / LLMAAS_ADMIN_KEY upserted), limits, usage, audit.
     accounts = build_access(load_file())
     await accounts.start()
+    # Prompts/answers of tenants with content logging on, sealed with per-tenant AES-256-GCM
+    # keys; retention purges them (and expired usage detail / audit records) on a schedule.
+    content_log = ContentRecorder.from_env()
+    retention = Retention.from_env(accounts, content_log)
     servicer = InferenceServicer(
-        config, pool, catalog, accounts, filter_pb2_grpc.SecurityFilterStub(filter_channel)
+        config, pool, catalog, accounts, filter_pb2_grpc.SecurityFilterStub(filter_channel),
+        observations=observations, alerts=alerts, content_log=content_log,
     )
-    server, health_servicer = build_server([SERVICE, admin_service.SERVICE_NAME])
+    # With LLMAAS_TLS=1: only mesh-CA certificates connect (add_port), and the caller's role
+    # must be allowed (edge/admin/client here; the Admin API for the admin role only).
+    server, health_servicer = build_server(
+        [SERVICE, admin_service.SERVICE_NAME],
+        interceptors=[*tls.server_interceptors("router"), tracing.TracingInterceptor()],
+    )
     inference_pb2_grpc.add_InferenceServicer_to_server(servicer, server)
     admin_service.add_to_server(accounts, server)
     port = add_port(server, config.host, config.port, "router")
@@ -51,8 +72,11 @@ async def serve(config: RouterConfig) -> None:
     )
     await pool.start()
     mesh_health.start()
-    reload_task = asyncio.create_task(_reload_catalog(catalog))
+    reload_task = asyncio.create_task(_reload_catalog(catalog, config.catalog_reload_s))
+    alerts.start()
+    retention.start()
     await set_serving(health_servicer, [SERVICE, admin_service.SERVICE_NAME], True)
+    log.info("%s", tls.tls_summary())
     log.info("router on %s:%d, filter %s, workers %s", config.host, port, config.filter_address,
              [f"{w.model}={w.address}" for w in config.workers])
     try:
@@ -64,7 +88,11 @@ async def serve(config: RouterConfig) -> None:
         await mesh_health.close()
         await pool.close()
         await filter_channel.close()
+        await retention.close()
         await accounts.close()
+        content_log.close()
+        await alerts.stop()
+        tracing.shutdown_tracing()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,6 +31,7 @@ class Principal:
     model_patterns: tuple[str, ...] = ("*",)
     filter_enabled: bool = True
     experimental_opt_in: bool = False
+    content_logging: bool = False  # the tenant keeps its prompts/answers (encrypted at rest)
 
     def may_use(self, model_id: str) -> bool:
         return any(fnmatch.fnmatchcase(model_id, p) for p in self.model_patterns)

@@ -296,7 +296,13 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         tenant = request.tenant or ("" if p.admin else p.tenant)
         since = iso_time(parse_time(request.since, "since")) if request.since else ""
         limit = min(request.limit or 100, _MAX_AUDIT)
-        entries = await self.accounts.store.audit(tenant, since, limit)
+        if request.HasField("after_seq") or request.until:  # export: chain order, paged
+            until = iso_time(parse_time(request.until, "until")) if request.until else ""
+            entries = await self.accounts.store.audit_page(
+                tenant, since, until, request.after_seq, limit
+            )
+        else:
+            entries = await self.accounts.store.audit(tenant, since, limit)
         return admin_pb2.AuditResponse(records=[audit_pb(e) for e in entries])
 
     async def VerifyAudit(self, request, context):
@@ -307,6 +313,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             checked=result.checked,
             first_bad_seq=result.first_bad_seq,
             problem=result.problem,
+            checkpoint_seq=result.start_seq,
         )
 
     # -- validation --

@@ -18,6 +18,11 @@ from datetime import UTC, datetime
 
 GENESIS = "0" * 64
 _SECRET_RE = re.compile(r"sk-[A-Za-z0-9_-]{6,}")
+# Retention purges cut the oldest records off the chain; the purge's own record (chained,
+# so it cannot be altered) names the checkpoint (last purged seq + its hash) the chain
+# now starts from, and verify() checks the stored checkpoint against it.
+PURGE_ACTION = "retention.purge"
+_CHECKPOINT_RE = re.compile(r"checkpoint seq=(\d+) hash=([0-9a-f]{64})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,7 @@ class VerifyResult:
     checked: int
     first_bad_seq: int = 0
     problem: str = ""
+    start_seq: int = 0  # verified from this checkpoint (0: from the genesis)
 
 
 def iso_time(ts: float) -> str:
@@ -63,6 +69,15 @@ def canonical(entry: AuditEntry) -> bytes:
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def checkpoint_reason(seq: int, hash_: str) -> str:
+    return f"checkpoint seq={seq} hash={hash_}"
+
+
+def parse_checkpoint(reason: str) -> tuple[int, str] | None:
+    found = _CHECKPOINT_RE.search(reason)
+    return (int(found.group(1)), found.group(2)) if found else None
+
+
 def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical(entry)).hexdigest()
 
@@ -77,13 +92,16 @@ def verify(
     entries: Iterable[AuditEntry],
     head: tuple[int, str] | None = None,
     seq_of_hash: Callable[[str], int | None] = lambda _h: None,
+    start: tuple[int, str] = (0, GENESIS),
 ) -> VerifyResult:
-    """Checks entries in seq order; `head` is the (seq, hash) stored with the last append."""
-    prev_seq, prev_hash, checked = 0, GENESIS, 0
+    """Checks entries in seq order; `head` is the (seq, hash) stored with the last append,
+    `start` the retention checkpoint the chain continues from (seq 0: the genesis)."""
+    prev_seq, prev_hash = start
+    checked = 0
     for e in entries:
         problem = _link_problem(e, prev_seq, prev_hash, seq_of_hash)
         if problem:
-            return VerifyResult(False, checked, e.seq, problem)
+            return VerifyResult(False, checked, e.seq, problem, start[0])
         prev_seq, prev_hash, checked = e.seq, e.hash, checked + 1
     if head is not None and head != (prev_seq, prev_hash):
         return VerifyResult(
@@ -91,8 +109,9 @@ def verify(
             checked,
             prev_seq + 1,
             f"deleted: the chain ends at seq {prev_seq} but the head says seq {head[0]}",
+            start[0],
         )
-    return VerifyResult(True, checked)
+    return VerifyResult(True, checked, start_seq=start[0])
 
 
 def _link_problem(

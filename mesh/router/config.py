@@ -2,7 +2,7 @@
 
 File sections used here (all optional):
 
-    [router]   host, port, request_timeout_s, catalog = "path/to/catalog.csv"
+    [router]   host, port, request_timeout_s, catalog = "path/to/catalog.csv", catalog_reload_s
     [filter]   address, timeout_s, disabled_tenants = ["acme"]
     [prices]   input = "0.9", output = "4", reasoning = "21"          # €/M tokens
     [prices.models."llama3.3:70b"]  input = "...", output = "...", reasoning = "..."
@@ -46,6 +46,8 @@ class RouterConfig:
     request_timeout_s: float = 600.0
     health_interval_s: float = 1.0
     catalog_path: Path | None = None
+    # How often the catalog file is checked for edits (mtime/size), applied without restart.
+    catalog_reload_s: float = 10.0
     prices: Prices = field(default_factory=Prices)
     model_prices: dict[str, Prices] = field(default_factory=dict)
 
@@ -54,6 +56,8 @@ class RouterConfig:
             raise ConfigError(f"router port {self.port} is out of range")
         if self.request_timeout_s <= 0 or self.filter_timeout_s <= 0:
             raise ConfigError("timeouts must be positive")
+        if self.catalog_reload_s <= 0:
+            raise ConfigError(f"catalog_reload_s must be positive, got {self.catalog_reload_s}")
 
     def prices_for(self, model: str) -> Prices:
         return self.model_prices.get(model, self.prices)
@@ -77,6 +81,7 @@ class RouterConfig:
             dev_key=env("LLMAAS_DEV_KEY", str, cfg.dev_key, environ),
             request_timeout_s=env("LLMAAS_REQUEST_TIMEOUT_S", float, cfg.request_timeout_s, environ),
             catalog_path=env("LLMAAS_CATALOG", Path, cfg.catalog_path, environ),
+            catalog_reload_s=env("LLMAAS_CATALOG_RELOAD_S", float, cfg.catalog_reload_s, environ),
         )
 
 
@@ -100,6 +105,7 @@ def _from_file(data: dict[str, Any]) -> RouterConfig:
             port=int(router.get("port", 50051)),
             request_timeout_s=float(router.get("request_timeout_s", 600.0)),
             catalog_path=Path(router["catalog"]) if "catalog" in router else None,
+            catalog_reload_s=float(router.get("catalog_reload_s", 10.0)),
             filter_address=str(flt.get("address", "127.0.0.1:50052")),
             filter_timeout_s=float(flt.get("timeout_s", 2.0)),
             filter_disabled_tenants=frozenset(flt.get("disabled_tenants", ())),

@@ -66,6 +66,7 @@ class Directory:
                 model_patterns=effective_patterns(tenant.model_patterns, key.model_patterns),
                 filter_enabled=tenant.filter_enabled,
                 experimental_opt_in=tenant.experimental_opt_in,
+                content_logging=tenant.content_logging,
             )
             self._principals[key.id] = principal
         return principal

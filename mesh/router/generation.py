@@ -10,12 +10,15 @@ seen tokens, so a failure ends the stream with a clean error instead.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import grpc
 
+from mesh import tracing
 from mesh.errors import MeshError, Unavailable, from_rpc_error
 from mesh.pb import common_pb2, worker_pb2
+from mesh.router.placement import request_hashes
 from mesh.router.workers import WorkerHandle, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -50,45 +53,61 @@ def _mid_stream_error(worker: WorkerHandle, err: grpc.aio.AioRpcError) -> MeshEr
 
 
 async def generate(
-    pool: WorkerPool, request: worker_pb2.GenerateRequest, *, timeout: float
+    pool: WorkerPool, request: worker_pb2.GenerateRequest, *, timeout: float, weight: float = 1.0
 ) -> AsyncIterator[worker_pb2.GenerateResponse]:
-    """The worker's messages; the last one carries finish_reason and usage."""
+    """The worker's messages; the last one carries finish_reason and usage.
+
+    The first worker comes from `pool.acquire` (placement with prefix affinity; a fair wait
+    when the model is saturated; `weight` is the tenant's fair-queue weight). A failover
+    goes to another worker at once: the request already had its turn.
+    """
+    deadline = time.monotonic() + timeout
+    hashes = request_hashes(request)
     tried: list[str] = []
-    while (worker := pool.pick(request.model, exclude=tried)) is not None:
+    worker = await pool.acquire(request.model, tenant=request.tenant, weight=weight, hashes=hashes,
+                                timeout=timeout)
+    while worker is not None:
         tried.append(worker.address)
         num_seen = 0
-        with pool.lease(worker):
-            call = worker.stub.Generate(request, timeout=timeout)
-            try:
-                async for resp in call:
-                    num_seen += 1
-                    yield resp
-                    if resp.finish_reason != common_pb2.FINISH_REASON_UNSPECIFIED:
-                        return
-            except grpc.aio.AioRpcError as err:
-                if num_seen == 0 and err.code() in _RETRYABLE:
-                    _take_out(pool, worker, err)
-                    continue
+        call = worker.stub.Generate(request, timeout=max(0.001, deadline - time.monotonic()),
+                                    metadata=tracing.inject_metadata())
+        try:
+            async for resp in call:
+                num_seen += 1
+                yield resp
+                if resp.finish_reason != common_pb2.FINISH_REASON_UNSPECIFIED:
+                    return
+            raise Unavailable(
+                f"The worker {worker.address} ended the stream without finishing; retry the request.",
+                code="worker_failed",
+            )
+        except grpc.aio.AioRpcError as err:
+            if num_seen or err.code() not in _RETRYABLE:
                 raise (_mid_stream_error(worker, err) if num_seen else from_rpc_error(err)) from None
-            finally:
-                # Client gone, deadline, or error: the worker frees the sequence now.
-                call.cancel()
-        raise Unavailable(
-            f"The worker {worker.address} ended the stream without finishing; retry the request.",
-            code="worker_failed",
-        )
+            _take_out(pool, worker, err)  # nothing sent yet: fail over, invisibly
+            pool.counters["failovers"] += 1
+        finally:
+            # Client gone, deadline, or error: the worker frees the sequence now.
+            call.cancel()
+            pool.release(worker)
+        worker = await pool.acquire(request.model, hashes=hashes, exclude=tried, wait=False)
     raise _no_worker(request.model, len(tried))
 
 
-async def run_embed(pool: WorkerPool, request: worker_pb2.EmbedRequest, *, timeout: float) -> worker_pb2.EmbedResponse:
+async def run_embed(
+    pool: WorkerPool, request: worker_pb2.EmbedRequest, *, timeout: float, tenant: str = "", weight: float = 1.0
+) -> worker_pb2.EmbedResponse:
     tried: list[str] = []
-    while (worker := pool.pick(request.model, exclude=tried)) is not None:
+    worker = await pool.acquire(request.model, tenant=tenant, weight=weight, timeout=timeout)
+    while worker is not None:
         tried.append(worker.address)
-        with pool.lease(worker):
-            try:
-                return await worker.stub.Embed(request, timeout=timeout)
-            except grpc.aio.AioRpcError as err:
-                if err.code() not in _RETRYABLE:
-                    raise from_rpc_error(err) from None
-                _take_out(pool, worker, err)
+        try:
+            return await worker.stub.Embed(request, timeout=timeout, metadata=tracing.inject_metadata())
+        except grpc.aio.AioRpcError as err:
+            if err.code() not in _RETRYABLE:
+                raise from_rpc_error(err) from None
+            _take_out(pool, worker, err)
+        finally:
+            pool.release(worker)
+        worker = await pool.acquire(request.model, exclude=tried, wait=False)
     raise _no_worker(request.model, len(tried))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -17,9 +18,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import grpc
 
+from mesh import metrics, tracing
+from mesh.alerts import Alerts
+from mesh.console.data import build_summary
 from mesh.errors import (
     InvalidRequest,
     MeshError,
@@ -27,9 +32,12 @@ from mesh.errors import (
     NotFound,
     PermissionDenied,
     PromptRejected,
+    QuotaExceeded,
+    RateLimited,
     Unauthenticated,
     Unavailable,
 )
+from mesh.observations import Observations, RequestSample
 from mesh.pb import (
     common_pb2,
     filter_pb2,
@@ -55,12 +63,15 @@ from mesh.router.catalog import (
     retired_message,
 )
 from mesh.router.config import RouterConfig
+from mesh.router.content import ContentRecorder
 from mesh.router.generation import generate, run_embed
 from mesh.router.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
 FINISHED = common_pb2.FINISH_REASON_UNSPECIFIED
+# Trace attribute gen_ai.operation.name per action (GenAI semantic conventions).
+OPERATIONS = {"chat.completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
 
 
 @dataclass(slots=True)
@@ -75,6 +86,8 @@ class Call:
     principal: Principal | None = None
     admission: Admission | None = None
     entry: CatalogEntry | None = None
+    # What the workers announce for `model`: the catalog's `weights` mapping, else the id itself.
+    worker_model: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     outcome: str = "error"
     status: int = 500
@@ -87,6 +100,12 @@ class Call:
     prompt_estimate: int = 0
     cost: Decimal = Decimal(0)
     energy: Decimal = Decimal(0)
+    perf_start: float = field(default_factory=time.perf_counter)
+    clock: metrics.RequestClock | None = None  # once the model is known to be real
+    finish_reasons: list[str] = field(default_factory=list)
+    # Content logging (tenant opted in): the prompt and the answer's pieces, sealed at the end.
+    prompt_text: str = ""
+    answer_parts: list[str] | None = None
 
     def to_record(self) -> RequestRecord:
         p = self.principal
@@ -109,7 +128,14 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         access: AccessControl,
         filter_stub: filter_pb2_grpc.SecurityFilterStub,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        *,
+        observations: Observations | None = None,
+        alerts: Alerts | None = None,
+        content_log: ContentRecorder | None = None,
     ) -> None:
+        self._content_log = content_log
+        self._observations = observations or Observations()
+        self._alerts = alerts
         self._config = config
         self._pool = pool
         self._catalog = catalog
@@ -137,9 +163,12 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         async with self._tracked(call):
             estimate = sum(len(s) for s in request.inputs) // 4 + 1
             await self._prepare(call, context, kind="embedding", estimated_tokens=estimate)
+            tracing.set_attributes(tracing.genai_request_attributes("embeddings", call.model))
             await context.send_initial_metadata(self._initial_metadata(call))
-            embed = worker_pb2.EmbedRequest(request_id=call.request_id, model=call.model, inputs=request.inputs)
-            reply = await run_embed(self._pool, embed, timeout=self._timeout(context))
+            embed = worker_pb2.EmbedRequest(request_id=call.request_id, model=call.worker_model,
+                                            inputs=request.inputs)
+            reply = await run_embed(self._pool, embed, timeout=self._timeout(context),
+                                    tenant=call.principal.tenant, weight=self._weight(call))
             self._settle(call, common_pb2.Usage(prompt_tokens=reply.prompt_tokens))
             call.outcome, call.status = "ok", 200
             return inference_pb2.EmbeddingsResponse(
@@ -161,6 +190,18 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             "List the available models with GET /v1/models.", param="model",
         )
 
+    async def GetConsoleSummary(self, request, context) -> inference_pb2.ConsoleSummary:
+        """The console's data: an admin key sees every tenant, a tenant key only its own."""
+        principal = await self._authenticate(context)
+        summary = build_summary(
+            self._observations.records(),
+            self._alerts.firing() if self._alerts is not None else [],
+            None if principal.admin else principal.tenant,
+            window_s=min(max(request.window_seconds or 3600, 60), 7 * 86400),
+            bucket_s=min(max(request.bucket_seconds or 60, 1), 3600),
+        )
+        return inference_pb2.ConsoleSummary(json=json.dumps(summary))
+
     # -- pipeline -----------------------------------------------------------------------
 
     async def _complete(
@@ -171,10 +212,16 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             call.prompt_estimate = len(prompt) // 4 + 1  # ~4 characters per token
             estimate = call.prompt_estimate + (gen.sampling.max_tokens or 256)
             await self._prepare(call, context, kind="chat", estimated_tokens=estimate)
+            if call.principal.content_logging and self._content_log is not None:
+                call.prompt_text, call.answer_parts = prompt, []
+            call.clock = metrics.RequestClock(call.model, call.principal.tenant, start=call.perf_start)
+            tracing.set_attributes(tracing.genai_request_attributes(
+                OPERATIONS[action], call.model, gen.sampling.max_tokens or None, gen.sampling.temperature))
             await self._screen(call, prompt, user)
             await context.send_initial_metadata(self._initial_metadata(call))
             gen.request_id, gen.tenant = call.request_id, call.principal.tenant
-            async for resp in generate(self._pool, gen, timeout=self._timeout(context)):
+            gen.model = call.worker_model  # the weights the operator mapped this id to
+            async for resp in generate(self._pool, gen, timeout=self._timeout(context), weight=self._weight(call)):
                 yield self._to_chunk(call, resp)
             call.outcome, call.status = "ok", 200
 
@@ -205,10 +252,15 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
 
     async def _prepare(self, call: Call, context, *, kind: str, estimated_tokens: int) -> None:
         call.principal = await self._authenticate(context)
+        tracing.set_attributes({tracing.LLMAAS_TENANT: call.principal.tenant})
         self._resolve_model(call, kind)
         self._authorise(call)
         self._check_served(call)
-        call.admission = await self._access.admit(call.principal, call.model, estimated_tokens)
+        try:
+            call.admission = await self._access.admit(call.principal, call.model, estimated_tokens)
+        except (RateLimited, QuotaExceeded) as err:
+            metrics.observe_ratelimit_refusal(call.principal.tenant, _refusal_reason(err))
+            raise
         call.headers.update({k.lower(): v for k, v in call.admission.headers.items()})
 
     async def _authenticate(self, context) -> Principal:
@@ -221,8 +273,22 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             )
         return await self._access.authenticate(key.strip())
 
+    def _worker_model(self, model_id: str, entry: CatalogEntry | None) -> str:
+        """The model id workers announce for `model_id`. A catalog entry is served by the
+        weights its `weights` column names (a builtin id such as 'smollm2:135m', or a path,
+        announced by its file stem / directory name); without a mapping, only by a worker
+        announcing the id itself. Never by any other model's weights."""
+        if entry is None or not entry.weights:
+            return model_id
+        weights = entry.weights
+        if self._pool.knows(weights):
+            return weights
+        path = Path(weights)
+        return next((alias for alias in (path.name, path.stem) if alias and self._pool.knows(alias)), weights)
+
     def _resolve_model(self, call: Call, kind: str) -> None:
         call.entry = entry = self._catalog.get(call.model)
+        call.worker_model = self._worker_model(call.model, entry)
         if entry is None and not self._pool.knows(call.model):
             raise NotFound(
                 f"The model '{call.model}' does not exist. List the available models with GET /v1/models.",
@@ -247,9 +313,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             raise PermissionDenied(experimental_message(call.entry), code="model_not_allowed", param="model")
 
     def _check_served(self, call: Call) -> None:
-        if self._pool.is_served(call.model):
+        if self._pool.is_served(call.worker_model):
             return
-        if self._pool.knows(call.model):
+        if self._pool.knows(call.worker_model):
             raise Unavailable(
                 f"No healthy worker serves '{call.model}' right now; retry in a few seconds.",
                 code="model_unavailable", param="model", retry_after=5,
@@ -267,7 +333,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             return
         check = filter_pb2.CheckRequest(request_id=call.request_id, tenant=tenant, user=user, prompt=prompt)
         try:
-            verdict = await self._filter.Check(check, timeout=self._config.filter_timeout_s)
+            verdict = await self._filter.Check(
+                check, timeout=self._config.filter_timeout_s, metadata=tracing.inject_metadata()
+            )
         except grpc.aio.AioRpcError as err:
             log.error("security filter unreachable (%s): failing closed", err.code().name)
             raise Unavailable(
@@ -287,6 +355,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
 
     def _to_chunk(self, call: Call, resp: worker_pb2.GenerateResponse) -> inference_pb2.CompletionChunk:
         call.num_streamed += resp.num_tokens
+        if call.answer_parts is not None:
+            call.answer_parts.append(resp.text)
+        if call.clock is not None:
+            call.clock.tokens(resp.num_tokens)
         chunk = inference_pb2.CompletionChunk(
             id=call.request_id, model=call.model, created=call.created,
             text=resp.text, reasoning_text=resp.reasoning_text, finish_reason=resp.finish_reason,
@@ -295,6 +367,11 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             self._settle(call, resp.usage)
             chunk.usage.CopyFrom(resp.usage)
             chunk.cost.CopyFrom(self._cost_pb(call))
+            reason = common_pb2.FinishReason.Name(resp.finish_reason).removeprefix("FINISH_REASON_").lower()
+            call.finish_reasons.append(reason)
+            tracing.set_attributes(tracing.genai_response_attributes(
+                call.model, call.finish_reasons, resp.usage.prompt_tokens, resp.usage.completion_tokens,
+                call.request_id))
         return chunk
 
     def _settle(self, call: Call, usage: common_pb2.Usage | None) -> None:
@@ -313,6 +390,13 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     def _cost_pb(self, call: Call) -> common_pb2.Cost:
         return common_pb2.Cost(cost_eur=format_decimal(call.cost), energy_kwh=format_decimal(call.energy))
 
+    def _weight(self, call: Call) -> float:
+        """The tenant's fair-queue weight (its billing tier's `weight`; 1 without tiers)."""
+        tier_of = getattr(self._access, "tier", None)
+        if tier_of is None or call.principal is None:
+            return 1.0
+        return float(max(1, tier_of(call.principal.tier).weight))
+
     def _timeout(self, context) -> float:
         remaining = context.time_remaining()
         limit = self._config.request_timeout_s
@@ -326,6 +410,54 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             await self._access.record(record)
         except Exception:  # noqa: BLE001 - accounting trouble must not change the answer
             log.exception("could not record request %s", call.request_id)
+        if call.answer_parts is not None and call.principal is not None:
+            try:  # encrypted at rest (AES-256-GCM, the tenant's key): see mesh.router.content
+                await self._content_log.record(
+                    call.principal.tenant, call.request_id, call.prompt_text, "".join(call.answer_parts)
+                )
+            except Exception:  # noqa: BLE001
+                log.exception("could not log the content of request %s", call.request_id)
+        try:
+            self._observe(call)
+        except Exception:  # noqa: BLE001 - metrics must never change the answer
+            log.exception("could not observe request %s", call.request_id)
+
+    def _observe(self, call: Call) -> None:
+        """Prometheus metrics and the console/alert observations of one finished request."""
+        # Label values stay bounded: a model only once resolved, a tenant only once authenticated.
+        real_model = call.entry is not None or self._pool.knows(call.model)
+        model = call.model if real_model else "unknown"
+        tenant = call.principal.tenant if call.principal is not None else "unauthenticated"
+        status = str(call.status)
+        if call.clock is not None:
+            duration = call.clock.finish(status)
+            ttft = call.clock.ttft_s
+        else:
+            duration, ttft = time.perf_counter() - call.perf_start, None
+            metrics.observe_request(model, tenant, status, duration)
+        t, system = call.tokens, call.system_tokens
+        metrics.observe_tokens(
+            model, tenant, input=max(0, t.prompt - system), output=max(0, t.completion - t.reasoning),
+            reasoning=t.reasoning, system=system,
+        )
+        metrics.observe_cost(model, tenant, call.cost, call.energy)
+        self._observations.record_request(RequestSample(
+            t=time.time(), model=model, tenant=tenant, status=status, ttft_s=ttft, duration_s=duration,
+            input_tokens=t.prompt, output_tokens=t.completion, reasoning_tokens=t.reasoning,
+            cost_eur=float(call.cost), energy_kwh=float(call.energy), request_id=call.request_id,
+        ))
+        self._observe_budget(call)
+
+    def _observe_budget(self, call: Call) -> None:
+        """The tenant's month-to-date spend over its tier budget, where the accounts know it."""
+        budget, tier_of = getattr(self._access, "budget", None), getattr(self._access, "tier", None)
+        if call.principal is None or budget is None or tier_of is None or not call.cost:
+            return
+        limit = tier_of(call.principal.tier).monthly_budget_eur
+        if limit:
+            ratio = float(budget.spent(call.principal.tenant) / limit)
+            metrics.observe_budget(call.principal.tenant, ratio)
+            self._observations.record_budget(call.principal.tenant, ratio)
 
     # -- models -------------------------------------------------------------------------
 
@@ -337,7 +469,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                 continue
             if not experimental_allowed(entry, principal.experimental_opt_in):
                 continue
-            info = self._catalog_info(entry, served.get(entry.id))
+            info = self._catalog_info(entry, served.get(self._worker_model(entry.id, entry)))
             if include_retired or info.phase != "retired":
                 out.append(info)
         listed = {m.id for m in out}
@@ -361,6 +493,18 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
 
 def _metadata(context) -> dict[str, str]:
     return {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+
+
+def _refusal_reason(err: MeshError) -> str:
+    """A short fixed word for the rate-limit refusal metric (never free text)."""
+    if isinstance(err, QuotaExceeded):
+        return "budget"
+    text = err.message.lower()
+    for needle, reason in (("concurrent", "concurrency"), ("requests per minute", "rpm"),
+                           ("tokens per minute", "tpm")):
+        if needle in text:
+            return reason
+    return "other"
 
 
 def _describe(verdict: filter_pb2.Verdict) -> str:

@@ -92,6 +92,27 @@ class Store(Protocol):
     async def month_spend(self, month_start: float) -> dict[str, Decimal]: ...
     async def audit(self, tenant: str, since: str, limit: int) -> list[AuditEntry]: ...
     async def verify_audit(self) -> VerifyResult: ...
+    async def audit_page(
+        self, tenant: str, since: str, until: str, after_seq: int, limit: int
+    ) -> list[AuditEntry]: ...
+    async def purge_expired(
+        self,
+        cutoffs: dict[str, float | None],
+        default_cutoff: float | None,
+        now: float,
+        content_purged: int = 0,
+    ) -> PurgeResult | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    """What one retention run removed; `checkpoint` is the (seq, hash) the chain starts after."""
+
+    audit_records: int
+    usage_rows: int
+    content_records: int
+    checkpoint: tuple[int, str]
+    event: AuditEntry
 
 
 MIGRATIONS: list[tuple[str, ...]] = [
@@ -122,6 +143,13 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # The last link, written with every append: a cut-off tail shows in verify().
         """CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1),
             seq INTEGER NOT NULL, hash TEXT NOT NULL)""",
+    ),
+    (  # 2: retention. Expired per-request usage rolls up into daily rows (`requests` counts
+        # what a row stands for); expired audit records are cut off the chain's start at a
+        # checkpoint (last purged seq + hash), which verify() continues from.
+        "ALTER TABLE usage ADD COLUMN requests INTEGER NOT NULL DEFAULT 1",
+        """CREATE TABLE audit_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1),
+            seq INTEGER NOT NULL, hash TEXT NOT NULL, time TEXT NOT NULL)""",
     ),
 ]
 
@@ -446,7 +474,7 @@ class SqliteStore:
             where.append("tenant = ?")
             args.append(tenant)
         sql = (
-            "SELECT tenant, model, day, count(*), sum(input_tokens), sum(output_tokens), "
+            "SELECT tenant, model, day, sum(requests), sum(input_tokens), sum(output_tokens), "
             "sum(reasoning_tokens), sum(system_tokens), sum(cost_units), sum(energy_units) "
             f"FROM usage WHERE {' AND '.join(where)} GROUP BY tenant, model, day "
             "ORDER BY day, tenant, model"
@@ -480,6 +508,115 @@ class SqliteStore:
     async def verify_audit(self) -> VerifyResult:
         return await self._call(_verify)
 
+    async def audit_page(
+        self, tenant: str, since: str, until: str, after_seq: int, limit: int
+    ) -> list[AuditEntry]:
+        """Records after `after_seq` in chain order (exports page through with it)."""
+        where, args = ["seq > ?", "time >= ?"], [after_seq, since]
+        if until:
+            where.append("time < ?")
+            args.append(until)
+        if tenant:
+            where.append("tenant = ?")
+            args.append(tenant)
+        sql = (
+            f"SELECT {', '.join(_AUDIT_COLS)} FROM audit WHERE {' AND '.join(where)} "
+            "ORDER BY seq LIMIT ?"
+        )
+        rows = await self._call(lambda c: c.execute(sql, [*args, limit]).fetchall())
+        return [_audit_of(r) for r in rows]
+
+    async def purge_expired(
+        self,
+        cutoffs: dict[str, float | None],
+        default_cutoff: float | None,
+        now: float,
+        content_purged: int = 0,
+    ) -> PurgeResult | None:
+        """Retention, in one transaction with its own audit record (None: nothing expired).
+
+        `cutoffs`: per tenant, records older than this timestamp expire (None: kept
+        forever); `default_cutoff` applies to records of no (or an unknown) tenant.
+        Usage: per-request rows of a tenant older than its cutoff roll up into one row per
+        model and day (totals and request counts stay exact; request ids and keys go).
+        Audit: the longest run of expired records at the start of the chain is deleted and
+        a checkpoint (its last seq + hash) stored; a record that must be kept stops the run.
+        """
+        return await self._call(self._purge, cutoffs, default_cutoff, now, content_purged)
+
+    def _purge(
+        self,
+        conn: sqlite3.Connection,
+        cutoffs: dict[str, float | None],
+        default_cutoff: float | None,
+        now: float,
+        content_purged: int,
+    ) -> PurgeResult | None:
+        usage_rows = sum(
+            _roll_up_usage(conn, tenant, cutoff) for tenant, cutoff in cutoffs.items() if cutoff
+        )
+        iso_cutoffs = {t: (audit.iso_time(c) if c else None) for t, c in cutoffs.items()}
+        iso_default = audit.iso_time(default_cutoff) if default_cutoff else None
+        row = conn.execute("SELECT seq, hash FROM audit_checkpoint WHERE id = 1").fetchone()
+        checkpoint = (row[0], row[1]) if row else (0, audit.GENESIS)
+        last: tuple[int, str] | None = None
+        cursor = conn.execute(
+            "SELECT seq, hash, tenant, time FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+            (checkpoint[0], _PURGE_BATCH),
+        ).fetchall()
+        for seq, hash_, tenant, time_ in cursor:
+            cutoff = iso_cutoffs.get(tenant, iso_default)
+            if cutoff is None or time_ >= cutoff:
+                break
+            last = (seq, hash_)
+        audit_records = 0
+        if last is not None:
+            audit_records = conn.execute("DELETE FROM audit WHERE seq <= ?", (last[0],)).rowcount
+            conn.execute(
+                "INSERT OR REPLACE INTO audit_checkpoint (id, seq, hash, time) VALUES (1, ?, ?, ?)",
+                (*last, audit.iso_time(now)),
+            )
+            checkpoint = last
+        if not (audit_records or usage_rows or content_purged):
+            return None
+        kept = ", ".join(
+            f"{t}={round((now - c) / 86400)}d" for t, c in sorted(cutoffs.items()) if c
+        )
+        entry = AuditEntry(
+            time=audit.iso_time(now),
+            request_id="",
+            tenant="",
+            key_id="",
+            model="",
+            action=audit.PURGE_ACTION,
+            outcome="ok",
+            status=200,
+            reason=(
+                f"{audit.checkpoint_reason(*checkpoint)}; audit_records={audit_records} "
+                f"usage_rows={usage_rows} content_records={content_purged}; "
+                f"retention {kept or 'platform default only'} (by the router)"
+            ),
+        )
+        linked = self._append(conn, entry, None)
+        return PurgeResult(audit_records, usage_rows, content_purged, checkpoint, linked)
+
+
+_PURGE_BATCH = 50_000
+
+
+def _roll_up_usage(conn: sqlite3.Connection, tenant: str, cutoff: float) -> int:
+    """Replaces a tenant's per-request usage rows older than `cutoff` by daily totals."""
+    detail = "tenant = ? AND time < ? AND request_id != ''"
+    conn.execute(
+        "INSERT INTO usage (time, day, request_id, tenant, key_id, model, input_tokens, "
+        "output_tokens, reasoning_tokens, system_tokens, cost_units, energy_units, requests) "
+        "SELECT min(time), day, '', tenant, '', model, sum(input_tokens), sum(output_tokens), "
+        "sum(reasoning_tokens), sum(system_tokens), sum(cost_units), sum(energy_units), "
+        f"sum(requests) FROM usage WHERE {detail} GROUP BY day, model",
+        (tenant, cutoff),
+    )
+    return conn.execute(f"DELETE FROM usage WHERE {detail}", (tenant, cutoff)).rowcount
+
 
 def _audit_of(row: tuple) -> AuditEntry:
     return AuditEntry(**dict(zip(_AUDIT_COLS, row, strict=True)))
@@ -488,10 +625,33 @@ def _audit_of(row: tuple) -> AuditEntry:
 def _verify(conn: sqlite3.Connection) -> VerifyResult:
     row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
     head = (row[0], row[1]) if row else None
+    row = conn.execute("SELECT seq, hash FROM audit_checkpoint WHERE id = 1").fetchone()
+    start = (row[0], row[1]) if row else (0, audit.GENESIS)
     cursor = conn.execute(f"SELECT {', '.join(_AUDIT_COLS)} FROM audit ORDER BY seq")
 
     def seq_of_hash(h: str) -> int | None:
         found = conn.execute("SELECT seq FROM audit WHERE hash = ?", (h,)).fetchone()
         return found[0] if found else None
 
-    return audit.verify((_audit_of(r) for r in cursor), head, seq_of_hash)
+    result = audit.verify((_audit_of(r) for r in cursor), head, seq_of_hash, start)
+    if not result.ok:
+        return result
+    # The checkpoint itself must be the one the last (chained) purge record names: moving
+    # it to hide more deleted records, or dropping it, shows here.
+    purge = conn.execute(
+        "SELECT seq, reason FROM audit WHERE action = ? ORDER BY seq DESC LIMIT 1",
+        (audit.PURGE_ACTION,),
+    ).fetchone()
+    named = (audit.parse_checkpoint(purge[1]) if purge else None) or (0, audit.GENESIS)
+    if named != start:
+        where = (
+            f"the purge at seq {purge[0]} names seq {named[0]}" if purge else "no purge names it"
+        )
+        return VerifyResult(
+            False,
+            result.checked,
+            purge[0] if purge else start[0] + 1,
+            f"checkpoint: the chain starts after seq {start[0]} but {where}",
+            start[0],
+        )
+    return result

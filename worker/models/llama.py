@@ -125,7 +125,11 @@ class AttnContext:
     slot_ids: [B] cache slot of each row; positions: [B, T] absolute position of each token;
     slot_index: `slot_ids` or an equivalent slice (a slice reads the cache without a copy);
     kv_len: keys 0..kv_len-1 are attended (the max position in the batch + 1);
-    mask: [B, 1, T, kv_len] bool, True = attend; None with is_causal for a fresh prefill.
+    mask: [B, 1, T, kv_len], bool (True = attend) or additive float in the model dtype (built
+    once per forward, so SDPA does not convert it in every layer); None with is_causal for a
+    fresh prefill.
+    write_rows: (batch index [N], token index [N]) of the tokens whose KV is written, for a
+    padded batch (prefill_batch); None: every token of every row.
     """
 
     slot_ids: torch.Tensor
@@ -134,6 +138,7 @@ class AttnContext:
     kv_len: int
     mask: torch.Tensor | None
     is_causal: bool = False
+    write_rows: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
@@ -166,9 +171,12 @@ def _llama3_scale(inv: torch.Tensor, rs: dict[str, Any]) -> torch.Tensor:
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    # x: [B, T, H, hd]; cos/sin: [B, T, 1, hd]; rotate-half layout, as in HF checkpoints.
-    x1, x2 = x.chunk(2, dim=-1)
-    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+    # x: [B, T, H, hd]; cos/sin: [B, T, 1, hd]; rotate-half layout, as in HF checkpoints:
+    # x * cos + cat(-x2, x1) * sin. `sin` arrives with its first half negated (see
+    # LlamaForCausalLM.rope), so the rotation is one flip of the halves: 3 kernels, not 6.
+    B, T, H, hd = x.shape
+    swapped = x.view(B, T, H, 2, hd // 2).flip(3).view(B, T, H, hd)  # cat(x2, x1)
+    return x * cos + swapped * sin
 
 
 class RMSNorm(nn.Module):
@@ -179,8 +187,9 @@ class RMSNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Normalise in fp32 (bf16 variance loses precision), scale in the model dtype.
-        xf = x.float()
-        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        if x.dtype == torch.float32:  # one fused kernel
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
+        xf = F.rms_norm(x.float(), self.weight.shape, None, self.eps)
         return self.weight * xf.to(x.dtype)
 
 
@@ -195,20 +204,32 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
                 kv: tuple[torch.Tensor, torch.Tensor], ctx: AttnContext) -> torch.Tensor:
         B, T, _ = x.shape  # x: [B, T, D]
-        q, k, v = self.qkv_proj(x).split(
-            [self.n_heads * self.hd, self.n_kv * self.hd, self.n_kv * self.hd], dim=-1)
-        q = apply_rope(q.view(B, T, self.n_heads, self.hd), *rope)
-        k = apply_rope(k.view(B, T, self.n_kv, self.hd), *rope)
+        qk, v = self.qkv_proj(x).split([(self.n_heads + self.n_kv) * self.hd, self.n_kv * self.hd], -1)
+        # q and k heads are adjacent in the fused output: rotate all of them in one go.
+        qk = apply_rope(qk.view(B, T, self.n_heads + self.n_kv, self.hd), *rope)
+        q, k = qk.split([self.n_heads, self.n_kv], dim=2)
+        v = v.view(B, T, self.n_kv, self.hd)
+        self._write_kv(k, v, kv, ctx)
         k_cache, v_cache = kv  # [slots, n_kv, max_len, hd]
-        # One scatter per tensor for the whole batch: cache[slot[b], :, pos[b, t]] = k[b, t]
-        k_cache[ctx.slot_ids[:, None], :, ctx.positions] = k
-        v_cache[ctx.slot_ids[:, None], :, ctx.positions] = v.view(B, T, self.n_kv, self.hd)
         keys = k_cache[ctx.slot_index, :, : ctx.kv_len]  # [B, n_kv, L, hd]
         values = v_cache[ctx.slot_index, :, : ctx.kv_len]
         out = F.scaled_dot_product_attention(
             q.transpose(1, 2), keys, values, attn_mask=ctx.mask, is_causal=ctx.is_causal,
             enable_gqa=self.n_kv != self.n_heads)  # [B, H, T, hd]
         return self.o_proj(out.transpose(1, 2).reshape(B, T, self.n_heads * self.hd))
+
+    @staticmethod
+    def _write_kv(k: torch.Tensor, v: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor],
+                  ctx: AttnContext) -> None:
+        # k, v: [B, T, n_kv, hd]. One scatter per tensor: cache[slot[b], :, pos[b, t]] = k[b, t]
+        k_cache, v_cache = kv
+        if ctx.write_rows is None:
+            k_cache[ctx.slot_ids[:, None], :, ctx.positions] = k
+            v_cache[ctx.slot_ids[:, None], :, ctx.positions] = v
+            return
+        b, t = ctx.write_rows  # only the real (unpadded) tokens: [N] each
+        k_cache[ctx.slot_ids[b], :, ctx.positions[b, t]] = k[b, t]
+        v_cache[ctx.slot_ids[b], :, ctx.positions[b, t]] = v[b, t]
 
 
 class MLP(nn.Module):
@@ -260,10 +281,13 @@ class LlamaForCausalLM(nn.Module):
 
     def rope(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         # positions: [B, T] -> cos, sin: [B, T, 1, hd]; angles in fp32 so large positions stay exact.
+        # sin's first half is negated: apply_rope's rotate-half sign folded in once per forward.
         inv = self._inv_freq.to(positions.device)
         freqs = positions.float()[..., None] * inv  # [B, T, hd/2]
         emb = torch.cat((freqs, freqs), dim=-1)[:, :, None, :]
-        return emb.cos().to(dtype), emb.sin().to(dtype)
+        sin = emb.sin()
+        sin[..., : inv.shape[0]].neg_()
+        return emb.cos().to(dtype), sin.to(dtype)
 
     def forward(self, input_ids: torch.Tensor, kv_caches: list[tuple[torch.Tensor, torch.Tensor]],
                 ctx: AttnContext) -> torch.Tensor:
