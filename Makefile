@@ -28,6 +28,7 @@ test: setup
 	$(BIN)/python -m pytest -q -x --durations=15
 
 bench: setup
+	$(BIN)/python -m tools.bench_access
 	$(BIN)/python -m tools.bench
 
 lint: setup

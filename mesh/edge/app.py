@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -188,7 +189,17 @@ async def _generate(
         raise
     headers["x-llmaas-cost-eur"] = last.cost.cost_eur or "0"
     headers["x-llmaas-energy-kwh"] = last.cost.energy_kwh or "0"
-    return JSONResponse(build_response(first, text, last, reasoning), headers=headers)
+    return JSONResponse(build_response(first, text, last, reasoning), headers=headers,
+                        background=BackgroundTask(_await_end, call))
+
+
+async def _await_end(call: grpc.aio.UnaryStreamCall, timeout_s: float = 10.0) -> None:
+    """After the answer went out: let the router end its stream (it records usage after the
+    last chunk), so the call closes cleanly and the edge's trace span covers the router's."""
+    try:
+        await asyncio.wait_for(call.code(), timeout_s)
+    except Exception:  # noqa: BLE001 - the client has its answer; just release the call
+        call.cancel()
 
 
 # -- endpoints --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from mesh.config import load_file
 from mesh.metrics_http import metrics_port, start_metrics_server
 from mesh.observations import Observations
 from mesh.pb import filter_pb2_grpc, inference_pb2, inference_pb2_grpc
-from mesh.router import admin_service
+from mesh.router import admin_service, registry_service
 from mesh.router.accounts import build_access
 from mesh.router.catalog import Catalog
 from mesh.router.config import RouterConfig
@@ -44,7 +44,8 @@ async def serve(config: RouterConfig) -> None:
     alerts = Alerts.from_config(load_file(), observations)
     pool = WorkerPool(
         [w.address for w in config.workers], health_interval_s=config.health_interval_s,
-        observations=observations,
+        observations=observations, queue_timeout_s=config.queue_timeout_s,
+        max_queued_per_tenant=config.max_queued_per_tenant,
     )
     filter_channel = open_channel(config.filter_address, peer_role="filter")
     # Tenants, keys (LLMAAS_DEV_KEY / LLMAAS_ADMIN_KEY upserted), limits, usage, audit.
@@ -61,11 +62,12 @@ async def serve(config: RouterConfig) -> None:
     # With LLMAAS_TLS=1: only mesh-CA certificates connect (add_port), and the caller's role
     # must be allowed (edge/admin/client here; the Admin API for the admin role only).
     server, health_servicer = build_server(
-        [SERVICE, admin_service.SERVICE_NAME],
+        [SERVICE, admin_service.SERVICE_NAME, registry_service.SERVICE_NAME],
         interceptors=[*tls.server_interceptors("router"), tracing.TracingInterceptor()],
     )
     inference_pb2_grpc.add_InferenceServicer_to_server(servicer, server)
     admin_service.add_to_server(accounts, server)
+    registry_service.add_to_server(pool, server)  # workers Announce / Withdraw themselves
     port = add_port(server, config.host, config.port, "router")
     mesh_health = MeshHealth(
         health_servicer, pool, filter_channel, config.expected_models(), interval_s=config.health_interval_s
@@ -75,7 +77,7 @@ async def serve(config: RouterConfig) -> None:
     reload_task = asyncio.create_task(_reload_catalog(catalog, config.catalog_reload_s))
     alerts.start()
     retention.start()
-    await set_serving(health_servicer, [SERVICE, admin_service.SERVICE_NAME], True)
+    await set_serving(health_servicer, [SERVICE, admin_service.SERVICE_NAME, registry_service.SERVICE_NAME], True)
     log.info("%s", tls.tls_summary())
     log.info("router on %s:%d, filter %s, workers %s", config.host, port, config.filter_address,
              [f"{w.model}={w.address}" for w in config.workers])

@@ -2,7 +2,8 @@
 
 File sections used here (all optional):
 
-    [router]   host, port, request_timeout_s, catalog = "path/to/catalog.csv", catalog_reload_s
+    [router]   host, port, request_timeout_s, catalog = "path/to/catalog.csv", catalog_reload_s,
+               queue_timeout_s, max_queued_per_tenant
     [filter]   address, timeout_s, disabled_tenants = ["acme"]
     [prices]   input = "0.9", output = "4", reasoning = "21"          # €/M tokens
     [prices.models."llama3.3:70b"]  input = "...", output = "...", reasoning = "..."
@@ -48,6 +49,9 @@ class RouterConfig:
     catalog_path: Path | None = None
     # How often the catalog file is checked for edits (mtime/size), applied without restart.
     catalog_reload_s: float = 10.0
+    # Fair queue (per model) when every worker is saturated: longest wait, then 503.
+    queue_timeout_s: float = 30.0
+    max_queued_per_tenant: int = 256
     prices: Prices = field(default_factory=Prices)
     model_prices: dict[str, Prices] = field(default_factory=dict)
 
@@ -82,6 +86,8 @@ class RouterConfig:
             request_timeout_s=env("LLMAAS_REQUEST_TIMEOUT_S", float, cfg.request_timeout_s, environ),
             catalog_path=env("LLMAAS_CATALOG", Path, cfg.catalog_path, environ),
             catalog_reload_s=env("LLMAAS_CATALOG_RELOAD_S", float, cfg.catalog_reload_s, environ),
+            queue_timeout_s=env("LLMAAS_QUEUE_TIMEOUT_S", float, cfg.queue_timeout_s, environ),
+            max_queued_per_tenant=env("LLMAAS_MAX_QUEUED_PER_TENANT", int, cfg.max_queued_per_tenant, environ),
         )
 
 
@@ -106,6 +112,8 @@ def _from_file(data: dict[str, Any]) -> RouterConfig:
             request_timeout_s=float(router.get("request_timeout_s", 600.0)),
             catalog_path=Path(router["catalog"]) if "catalog" in router else None,
             catalog_reload_s=float(router.get("catalog_reload_s", 10.0)),
+            queue_timeout_s=float(router.get("queue_timeout_s", 30.0)),
+            max_queued_per_tenant=int(router.get("max_queued_per_tenant", 256)),
             filter_address=str(flt.get("address", "127.0.0.1:50052")),
             filter_timeout_s=float(flt.get("timeout_s", 2.0)),
             filter_disabled_tenants=frozenset(flt.get("disabled_tenants", ())),

@@ -404,6 +404,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
 
     async def _finish(self, call: Call) -> None:
         record = call.to_record()
+        try:  # first, without awaiting: a cancellation below must not lose the metrics
+            self._observe(call)
+        except Exception:  # noqa: BLE001 - metrics must never change the answer
+            log.exception("could not observe request %s", call.request_id)
         try:
             if call.admission is not None and call.principal is not None:
                 await self._access.release(call.principal, call.admission, record)
@@ -417,10 +421,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                 )
             except Exception:  # noqa: BLE001
                 log.exception("could not log the content of request %s", call.request_id)
-        try:
-            self._observe(call)
-        except Exception:  # noqa: BLE001 - metrics must never change the answer
-            log.exception("could not observe request %s", call.request_id)
+        self._observe_budget(call)  # after record(): the spend includes this request
 
     def _observe(self, call: Call) -> None:
         """Prometheus metrics and the console/alert observations of one finished request."""
@@ -446,18 +447,20 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             input_tokens=t.prompt, output_tokens=t.completion, reasoning_tokens=t.reasoning,
             cost_eur=float(call.cost), energy_kwh=float(call.energy), request_id=call.request_id,
         ))
-        self._observe_budget(call)
 
     def _observe_budget(self, call: Call) -> None:
         """The tenant's month-to-date spend over its tier budget, where the accounts know it."""
         budget, tier_of = getattr(self._access, "budget", None), getattr(self._access, "tier", None)
         if call.principal is None or budget is None or tier_of is None or not call.cost:
             return
-        limit = tier_of(call.principal.tier).monthly_budget_eur
-        if limit:
-            ratio = float(budget.spent(call.principal.tenant) / limit)
-            metrics.observe_budget(call.principal.tenant, ratio)
-            self._observations.record_budget(call.principal.tenant, ratio)
+        try:
+            limit = tier_of(call.principal.tier).monthly_budget_eur
+            if limit:
+                ratio = float(budget.spent(call.principal.tenant) / limit)
+                metrics.observe_budget(call.principal.tenant, ratio)
+                self._observations.record_budget(call.principal.tenant, ratio)
+        except Exception:  # noqa: BLE001 - metrics must never change the answer
+            log.exception("could not observe the budget of %s", call.principal.tenant)
 
     # -- models -------------------------------------------------------------------------
 

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import os
 import stat
-import statistics
-import time
 from dataclasses import replace
 from decimal import Decimal
 
@@ -205,18 +203,3 @@ def test_build_access_reads_config_and_env(tmp_path) -> None:
     assert stat.S_IMODE(os.stat(tmp_path / "secrets" / "pepper").st_mode) == 0o600
     with pytest.raises(ValueError, match="LLMAAS_DEV_TIER"):
         build_access({}, {**environ, "LLMAAS_DEV_TIER": "gold"})
-
-
-async def test_auth_and_admit_cost_well_under_a_millisecond(accounts) -> None:
-    _key, secret = await accounts.directory.create_key("acme", None, 0.0, False)
-    p = await accounts.authenticate(secret)
-    tier = replace(DEFAULT_TIERS["enterprise"])
-    accounts.tiers["free"] = tier
-    samples = []
-    for _ in range(2000):
-        t0 = time.perf_counter()
-        principal = await accounts.authenticate(secret)
-        admission = await accounts.admit(principal, "qwen3:8b", 10)
-        samples.append(time.perf_counter() - t0)
-        await accounts.release(p, admission, _record(p))
-    assert statistics.median(samples) < 0.001
