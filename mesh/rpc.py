@@ -139,14 +139,19 @@ async def set_serving(health_servicer: AioHealthServicer, names: Iterable[str], 
         await health_servicer.set(name, status)
 
 
-def open_channel(address: str, *, peer_role: str) -> grpc.aio.Channel:
-    """A channel to a mesh peer; mTLS when the mesh runs secured."""
+def open_channel(
+    address: str, *, peer_role: str, options: Iterable[tuple[str, object]] = ()
+) -> grpc.aio.Channel:
+    """A channel to a mesh peer; mTLS when the mesh runs secured. `options` add channel args."""
     from mesh import tls  # noqa: PLC0415
 
     creds = tls.channel_credentials(peer_role)
+    extra = list(options)
     if creds is None:
-        return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-    return grpc.aio.secure_channel(address, creds, options=[*CHANNEL_OPTIONS, *tls.channel_options(peer_role)])
+        return grpc.aio.insecure_channel(address, options=[*CHANNEL_OPTIONS, *extra])
+    return grpc.aio.secure_channel(
+        address, creds, options=[*CHANNEL_OPTIONS, *tls.channel_options(peer_role), *extra]
+    )
 
 
 async def serve_until_signal(

@@ -61,6 +61,15 @@ _SERVER_FAULTS = frozenset(
 )
 # Exceptions that end an RPC without being a fault of the handler's code.
 _NOT_FAULTS = (asyncio.CancelledError, GeneratorExit, grpc.aio.AbortError)
+# Housekeeping RPCs (health probes, reflection, the router's load polling, every second per
+# peer) get no span: they belong to no request and would flood the collector with root traces.
+UNTRACED_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.",
+    "/llmaas.v1.Worker/GetLoad",
+    "/llmaas.v1.Worker/WatchLoad",
+    "/llmaas.v1.Worker/Info",
+)
 
 
 class _State:
@@ -267,6 +276,8 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):
         if _state.tracer is None or handler is None:
             return handler
         method = handler_call_details.method
+        if method.startswith(UNTRACED_PREFIXES):
+            return handler
         md = handler_call_details.invocation_metadata
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(

@@ -1,28 +1,32 @@
-"""`make bench`: streaming chat load through the HTTP edge at concurrency 1, 4 and 16.
+"""`make bench`: streaming chat load, the same for our mesh and for peer servers.
 
-Each level sends a fixed number of requests (8/16/32), temperature 0, max_tokens 64, with
-a ~100-token prompt whose random prefix differs per level (so the prefix cache of one level
-does not flatter the next). Token counts come from `stream_options.include_usage`.
-Prints TTFT p50/p95, inter-token p50/p95 (gap between content chunks) and aggregate
-output tokens per second. Starts its own mesh via `start_mesh` unless `--url` is given.
+This module is the reusable load generator (any OpenAI-compatible `/v1/chat/completions`):
+fixed prompt sets per concurrency level (seeded; a distinct random prefix per request, so
+prefix caches do not flatter), temperature 0, `max_tokens` 64 with `ignore_eos` so every
+server generates the same length, token counts from `stream_options.include_usage` (chunk
+count when a server sends no usage), TTFT / inter-chunk gaps, aggregate output tok/s, and
+the peak RSS of a server's process tree (sampled from /proc). `python -m tools.bench`
+runs the side-by-side comparison of `tools.bench_compare` (ours vs llama.cpp's
+llama-server vs transformers); see `python -m tools.bench --help`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import contextlib
 import json
-import os
-import secrets
+import random
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 
-from tools.run_mesh import DEFAULT_MODEL, start_mesh
-
-LEVELS = ((1, 8), (4, 16), (16, 32))  # (concurrency, requests)
+LEVELS = ((1, 8), (4, 16), (16, 32), (64, 64))  # (concurrency, requests)
+QUICK_LEVELS = ((1, 3), (16, 16))
+SEED = 20261126
 BODY_TEXT = (
     "You are reviewing a short report about renewable energy in a mid-sized European city. "
     "The report covers solar panels on public buildings, a new wind farm twenty kilometres "
@@ -37,47 +41,42 @@ class Sample:
     ttft_s: float
     gaps_s: list[float] = field(default_factory=list)
     output_tokens: int = 0
+    chunks: int = 0
+    from_usage: bool = False  # output_tokens came from `usage` (else: content chunks counted)
+    error: str = ""
 
 
-async def one_request(client: httpx.AsyncClient, model: str, prompt: str, max_tokens: int) -> Sample:
-    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
-    start = time.perf_counter()
-    sample, last = None, start
-    async with client.stream("POST", "/v1/chat/completions", json=body) as r:
-        r.raise_for_status()
-        async for line in r.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            event = json.loads(line[6:])
-            now = time.perf_counter()
-            if event.get("choices") and event["choices"][0]["delta"].get("content"):
-                if sample is None:
-                    sample = Sample(ttft_s=now - start)
-                else:
-                    sample.gaps_s.append(now - last)
-                last = now
-            if event.get("usage") and sample is not None:
-                sample.output_tokens = event["usage"]["completion_tokens"]
-    return sample or Sample(ttft_s=time.perf_counter() - start)
+@dataclass(slots=True)
+class LevelResult:
+    concurrency: int
+    samples: list[Sample]
+    wall_s: float
+    peak_rss_bytes: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        ok = [s for s in self.samples if not s.error]
+        ttft = [s.ttft_s * 1000 for s in ok]
+        gaps = [g * 1000 for s in ok for g in s.gaps_s]
+        tokens = [s.output_tokens for s in ok]
+        return {
+            "concurrency": self.concurrency, "requests": len(self.samples),
+            "errors": len(self.samples) - len(ok),
+            "first_error": next((s.error for s in self.samples if s.error), ""),
+            "ttft_p50_ms": pct(ttft, 50), "ttft_p95_ms": pct(ttft, 95),
+            "itl_p50_ms": pct(gaps, 50), "itl_p95_ms": pct(gaps, 95),
+            "output_tokens": sum(tokens), "tokens_min": min(tokens, default=0),
+            "tokens_max": max(tokens, default=0),
+            "tokens_from_usage": bool(ok) and all(s.from_usage for s in ok),
+            "wall_s": self.wall_s, "tok_s": sum(tokens) / self.wall_s if self.wall_s else 0.0,
+            "peak_rss_mib": self.peak_rss_bytes / 2**20 if self.peak_rss_bytes else None,
+        }
 
 
-async def run_level(client: httpx.AsyncClient, model: str, concurrency: int, num_requests: int,
-                    max_tokens: int) -> tuple[list[Sample], float]:
-    prefix = f"[session {secrets.token_hex(4)}] "
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(num_requests):
-        queue.put_nowait(i)
-    samples: list[Sample] = []
-
-    async def user() -> None:
-        while not queue.empty():
-            i = queue.get_nowait()
-            samples.append(await one_request(client, model, f"{prefix}(request {i}) {BODY_TEXT}", max_tokens))
-
-    start = time.perf_counter()
-    await asyncio.gather(*(user() for _ in range(concurrency)))
-    return samples, time.perf_counter() - start
+def level_prompts(concurrency: int, num_requests: int, seed: int = SEED) -> list[str]:
+    """The fixed prompt set of one level: the same for every server, distinct per level and
+    per request from the first token on (a random prefix), ~100 tokens each."""
+    rng = random.Random(f"{seed}-{concurrency}-{num_requests}")
+    return [f"[{rng.getrandbits(48):012x}] {BODY_TEXT}" for _ in range(num_requests)]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -88,41 +87,135 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def report_line(concurrency: int, samples: list[Sample], wall_s: float) -> str:
-    ttft = [s.ttft_s * 1000 for s in samples]
-    gaps = [g * 1000 for s in samples for g in s.gaps_s]
-    tokens = sum(s.output_tokens for s in samples)
-    return (f"{concurrency:>11} {len(samples):>8} {pct(ttft, 50):>9.0f} {pct(ttft, 95):>9.0f} "
-            f"{pct(gaps, 50):>9.1f} {pct(gaps, 95):>9.1f} {tokens:>8} {tokens / wall_s:>9.1f}")
+async def one_request(client: httpx.AsyncClient, model: str, prompt: str, max_tokens: int,
+                      extra: dict[str, Any] | None = None) -> Sample:
+    """One streamed chat completion; never raises for an HTTP or stream error (see `error`)."""
+    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
+            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}, **(extra or {})}
+    start = time.perf_counter()
+    sample, last = None, start
+    usage_tokens: int | None = None
+    try:
+        async with client.stream("POST", "/v1/chat/completions", json=body) as r:
+            if r.status_code != 200:
+                text = (await r.aread()).decode(errors="replace")[:200]
+                return Sample(ttft_s=time.perf_counter() - start, error=f"HTTP {r.status_code}: {text}")
+            async for line in r.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                event = json.loads(line[6:])
+                now = time.perf_counter()
+                choices = event.get("choices") or []
+                if choices and (choices[0].get("delta") or {}).get("content"):
+                    if sample is None:
+                        sample = Sample(ttft_s=now - start)
+                    else:
+                        sample.gaps_s.append(now - last)
+                    sample.chunks += 1
+                    last = now
+                if event.get("usage"):
+                    usage_tokens = event["usage"].get("completion_tokens")
+    except (httpx.HTTPError, json.JSONDecodeError) as exc:
+        return Sample(ttft_s=time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}")
+    sample = sample or Sample(ttft_s=time.perf_counter() - start)
+    if usage_tokens is not None:
+        sample.output_tokens, sample.from_usage = usage_tokens, True
+    else:
+        sample.output_tokens = sample.chunks
+    return sample
 
 
-async def bench(url: str, api_key: str, model: str, max_tokens: int) -> None:
-    headers = {"Authorization": f"Bearer {api_key}"}
-    limits = httpx.Limits(max_connections=64)
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600, limits=limits) as client:
-        await one_request(client, model, "warm up", 4)
-        print(f"model {model}, max_tokens {max_tokens}, {url}")
-        print("concurrency requests  ttft p50  ttft p95  itl p50   itl p95  out tok  tok/s")
-        print("                          (ms)      (ms)      (ms)      (ms)")
-        for concurrency, num_requests in LEVELS:
-            samples, wall_s = await run_level(client, model, concurrency, num_requests, max_tokens)
-            print(report_line(concurrency, samples, wall_s), flush=True)
+async def run_level(client: httpx.AsyncClient, model: str, prompts: list[str], concurrency: int,
+                    max_tokens: int, extra: dict[str, Any] | None = None,
+                    rss_pids: list[int] | None = None) -> LevelResult:
+    """`concurrency` users working through `prompts`; samples the RSS of `rss_pids`' trees."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for prompt in prompts:
+        queue.put_nowait(prompt)
+    samples: list[Sample] = []
+
+    async def user() -> None:
+        while not queue.empty():
+            samples.append(await one_request(client, model, queue.get_nowait(), max_tokens, extra))
+
+    sampler = RssSampler(rss_pids) if rss_pids else None
+    start = time.perf_counter()
+    async with sampler or contextlib.nullcontext():
+        await asyncio.gather(*(user() for _ in range(concurrency)))
+    wall = time.perf_counter() - start
+    return LevelResult(concurrency, samples, wall, sampler.peak if sampler else None)
+
+
+# -- memory of a process tree (/proc, no psutil) -----------------------------------------
+
+
+def _status_kib(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def process_tree(roots: list[int]) -> list[int]:
+    """`roots` and all their live descendants."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            ppid = int(text[text.rindex(")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    out, todo = [], list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in out and Path(f"/proc/{pid}").exists():
+            out.append(pid)
+            todo.extend(children.get(pid, []))
+    return out
+
+
+def tree_rss_bytes(roots: list[int]) -> int:
+    """Current resident memory of the trees (sum of VmRSS)."""
+    return sum(_status_kib(pid, "VmRSS") for pid in process_tree(roots)) * 1024
+
+
+def tree_hwm_bytes(roots: list[int]) -> int:
+    """Sum of each process's own peak (VmHWM): an upper bound of the tree's peak."""
+    return sum(_status_kib(pid, "VmHWM") for pid in process_tree(roots)) * 1024
+
+
+class RssSampler:
+    """Async context: samples the trees' summed VmRSS every `interval_s`; `peak` in bytes."""
+
+    def __init__(self, roots: list[int], interval_s: float = 0.25) -> None:
+        self.roots, self.interval_s, self.peak = roots, interval_s, 0
+        self._task: asyncio.Task | None = None
+
+    async def _loop(self) -> None:
+        while True:
+            self.peak = max(self.peak, tree_rss_bytes(self.roots))
+            await asyncio.sleep(self.interval_s)
+
+    async def __aenter__(self) -> RssSampler:
+        self._task = asyncio.create_task(self._loop())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self.peak = max(self.peak, tree_rss_bytes(self.roots))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help="an already running edge, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--api-key", default=os.environ.get("LLMAAS_DEV_KEY", ""))
-    parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("LLMAAS_WORKERS", "1")))
-    args = parser.parse_args(argv)
-    if args.url:
-        asyncio.run(bench(args.url.rstrip("/"), args.api_key, args.model, args.max_tokens))
-        return
-    print(f"starting a mesh with {args.workers} worker(s) ...", flush=True)
-    with start_mesh(workers=args.workers, model=args.model) as mesh:
-        asyncio.run(bench(mesh.url, mesh.api_key, args.model, args.max_tokens))
+    from tools import bench_compare  # noqa: PLC0415 - bench_compare imports this module
+
+    bench_compare.main(argv)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from safetensors.torch import save_file
+from tokenizers import AddedToken
 
 from worker.loader import load_tokenizer
 from worker.models.llama import LlamaConfig, LlamaForCausalLM, internal_to_hf
@@ -23,6 +24,9 @@ CHAT_TEMPLATE = (
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+# A thinking model (DeepSeek-R1 style): the generation prompt opens the think block.
+THINKING_CHAT_TEMPLATE = CHAT_TEMPLATE.replace("'<|im_start|>assistant\n'", "'<|im_start|>assistant\n<think>\n'")
+THINK_TOKENS = ("<think>", "</think>")
 
 
 def tiny_config(vocab_size: int, **overrides: Any) -> LlamaConfig:
@@ -34,12 +38,20 @@ def tiny_config(vocab_size: int, **overrides: Any) -> LlamaConfig:
     return LlamaConfig.tiny(**(kwargs | overrides))
 
 
-def make_tiny_model(out_dir: str | Path, seed: int = 0, **config_overrides: Any) -> Path:
-    """Writes the checkpoint into out_dir; config_overrides go to LlamaConfig (e.g. attention_bias)."""
+def make_tiny_model(out_dir: str | Path, seed: int = 0, *, thinking: bool = False,
+                    **config_overrides: Any) -> Path:
+    """Writes the checkpoint into out_dir; config_overrides go to LlamaConfig (e.g. attention_bias).
+
+    thinking: add `<think>` / `</think>` as (non-special) tokens and use a chat template whose
+    generation prompt opens `<think>`, so the worker treats it as a reasoning model.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer()
     tokenizer.chat_template = CHAT_TEMPLATE
+    if thinking:
+        tokenizer.tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in THINK_TOKENS])
+        tokenizer.chat_template = THINKING_CHAT_TEMPLATE
     cfg = tiny_config(tokenizer.vocab_size, **config_overrides)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(cfg)
@@ -60,8 +72,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--thinking", action="store_true", help="a <think> reasoning model")
     args = parser.parse_args()
-    print(make_tiny_model(args.out_dir, args.seed))
+    print(make_tiny_model(args.out_dir, args.seed, thinking=args.thinking))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,8 @@ class MeshHandle:
     metrics_ports: dict[str, int] = field(default_factory=dict)
     # LLMAAS_TLS=1: the CA clients trust the edge's HTTPS with (and the mesh's mTLS uses).
     ca: Path | None = None
+    # How each child was started (command, environment, cwd), so `restart` can do it again.
+    launches: dict[str, tuple[list[str], dict[str, str], Path]] = field(default_factory=dict)
 
     @property
     def router_address(self) -> str:
@@ -68,6 +70,22 @@ class MeshHandle:
     @property
     def worker_addresses(self) -> list[str]:
         return [f"127.0.0.1:{p}" for p in self.ports.workers]
+
+    def restart(self, name: str, timeout_s: float = 15.0) -> subprocess.Popen:
+        """Starts child `name` again with the same command and environment (same port);
+        stops it first (SIGTERM, then SIGKILL) if it still runs."""
+        old = self.processes.get(name)
+        if old is not None and old.poll() is None:
+            old.send_signal(signal.SIGTERM)
+            try:
+                old.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                old.kill()
+                old.wait()
+        cmd, env, cwd = self.launches[name]
+        proc = _spawn(self.run_dir, name, cmd, env, cwd)
+        self.processes[name] = proc
+        return proc
 
     def dead(self) -> list[tuple[str, int]]:
         return [(name, p.returncode) for name, p in self.processes.items() if p.poll() is not None]
@@ -214,6 +232,8 @@ def _child_env(base: Mapping[str, str], ports: Ports, model: str, api_key: str, 
         "LLMAAS_HTTP_PORT": str(ports.http),
         "LLMAAS_ROUTER_PORT": str(ports.router),
         "LLMAAS_ROUTER_ADDR": f"127.0.0.1:{ports.router}",
+        # Workers announce themselves to the router's Registry (and withdraw on SIGTERM).
+        "LLMAAS_ROUTER_ADDRESS": f"127.0.0.1:{ports.router}",
         "LLMAAS_FILTER_ADDR": f"127.0.0.1:{ports.filter}",
         "LLMAAS_WORKER_ADDRS": ",".join(
             [f"{served_model_id(model)}=127.0.0.1:{p}" for p in ports.workers]
@@ -251,20 +271,26 @@ def start_mesh(
     root = Path(__file__).resolve().parent.parent
     try:
         for name, cmd in _commands(ports, model).items():
-            with open(run / "logs" / f"{name}.log", "ab") as log:
-                # Own session: Ctrl-C reaches only us, and we stop children in order.
-                # LLMAAS_TLS_ROLE: the certificate each child presents (filter, worker, router, edge).
-                env = {**_env_for(name, child_env, handle.metrics_ports), "LLMAAS_TLS_ROLE": _role(name)}
-                proc = subprocess.Popen(cmd, cwd=root, env=env,
-                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            handle.processes[name] = proc
-            (run / f"{name}.pid").write_text(f"{proc.pid}\n")
+            # LLMAAS_TLS_ROLE: the certificate each child presents (filter, worker, router, edge).
+            env = {**_env_for(name, child_env, handle.metrics_ports), "LLMAAS_TLS_ROLE": _role(name)}
+            handle.launches[name] = (cmd, env, root)
+            handle.processes[name] = _spawn(run, name, cmd, env, root)
         if wait:
             handle.wait_ready(ready_timeout_s)
     except BaseException:
         handle.stop()
         raise
     return handle
+
+
+def _spawn(run: Path, name: str, cmd: list[str], env: Mapping[str, str], cwd: Path) -> subprocess.Popen:
+    """One child: log to .run/logs/<name>.log, PID in .run/<name>.pid."""
+    with open(run / "logs" / f"{name}.log", "ab") as log:
+        # Own session: Ctrl-C reaches only us, and we stop children in order.
+        proc = subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    (run / f"{name}.pid").write_text(f"{proc.pid}\n")
+    return proc
 
 
 def _banner(handle: MeshHandle, key_created: bool) -> str:
@@ -289,7 +315,7 @@ def _tls_lines(handle: MeshHandle) -> str:
     return f"""
   TLS: HTTPS with TLS 1.3 only at the edge, mTLS (mesh CA + role check) between components.
   Trust the mesh CA {handle.ca}:
-    curl --cacert {handle.ca} ...   |   export SSL_CERT_FILE={handle.ca}
+    curl --cacert {handle.ca} ...
     OpenAI(base_url="{handle.url}/v1", api_key=KEY, http_client=httpx.Client(verify="{handle.ca}"))
   Admin CLI (admin certificate): LLMAAS_TLS=1 LLMAAS_TLS_DIR={handle.ca.parent} llmaas-admin ...
 """

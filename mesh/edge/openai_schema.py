@@ -160,6 +160,9 @@ def _sampling(body: dict[str, Any], default_max_tokens: int = 0) -> common_pb2.S
         stop=_stop(body),
         presence_penalty=_number(body, "presence_penalty", -2, 2, 0.0),
         frequency_penalty=_number(body, "frequency_penalty", -2, 2, 0.0),
+        # Extension (as in vLLM and llama.cpp's server): `ignore_eos: true` keeps generating
+        # past the end-of-sequence token up to max_tokens; benchmarks use it for fixed lengths.
+        ignore_eos=_boolean(body, "ignore_eos"),
     )
     seed = _integer(body, "seed")
     if seed is not None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from itertools import compress, repeat
-from operator import not_
+from functools import lru_cache, partial
+from itertools import accumulate, chain, compress, repeat
+from operator import and_, eq, itemgetter, le, mul, sub
 from typing import NamedTuple
 
 from .lexicon import CJK_EXTRA_LATIN, CJK_LANGS, LATIN_LANGS, LEXICON, Lexicon
@@ -96,70 +96,172 @@ def _freeze(table: dict[str, set[str]]) -> dict[str, Concepts]:
 LATIN_INDEX, CJK_INDEX = build_index(LEXICON)
 
 
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """One alternation of literals, factored as a trie: the longest word wins.
+
+    Equivalent to ``"|".join(longest first)`` (leftmost, then longest match), but
+    the engine only follows the branch of the next character instead of trying
+    every word in turn, and the leading character class lets ``search`` skip
+    positions that cannot start a word. Literals only, each branch decided by
+    one character: no backtracking beyond the word length.
+    """
+    trie: dict[str, dict] = {}
+    for w in set(words):
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, dict]) -> str:
+        alts = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(trie)
+
+
 def _alternation(words: Iterable[str]) -> re.Pattern[str]:
-    # Longest first so "系统提示词" wins over "系统提示"; literals only: no backtracking.
-    ordered = sorted(set(words), key=len, reverse=True)
-    return re.compile("|".join(re.escape(w) for w in ordered))
+    # Longest match first so "系统提示词" wins over "系统提示"; literals only: no backtracking.
+    return re.compile(_trie_pattern(words))
 
 
-# CJK terms only: a Latin alternative would make the engine try every term at
-# every Latin letter. The few Latin words CJK rules need are found separately.
+# CJK terms (and the Latin "ai" listed under zh/ja). The few Latin words CJK
+# rules need are found separately.
 CJK_RE = _alternation(CJK_INDEX)
 CJK_LATIN_RE = _alternation(CJK_EXTRA_LATIN)
-
-
-def _prefix_table(words: Iterable[str], size: int = 4) -> dict[str, list[str]]:
-    table: dict[str, list[str]] = {}
-    for w in sorted(words, key=len, reverse=True):  # longest first
-        table.setdefault(w[:size], []).append(w)
-    return table
-
+# Same alternations with one capturing group: ``split`` returns the matches and
+# the text between them in one C-level call (positions by cumulative lengths).
+_CJK_SPLIT_RE = re.compile(f"({CJK_RE.pattern})")
+_CJK_LATIN_SPLIT_RE = re.compile(f"({CJK_LATIN_RE.pattern})")
 
 # Glued Latin words are split with the longer lexicon words (short ones like
-# "no" or "all" would match inside everything), found by their first 4 letters.
-GLUE_PREFIX = _prefix_table(w for w in LATIN_INDEX if len(w) >= 4)
+# "no" or "all" would match inside everything).
+GLUE_WORDS = frozenset(w for w in LATIN_INDEX if len(w) >= 4)
+GLUE_RE = _alternation(GLUE_WORDS)
 
 
 def segment(word: str) -> list[str]:
-    """Greedy longest lexicon words inside a glued token: O(len) dict lookups."""
-    out: list[str] = []
-    i, n = 0, len(word)
-    while i <= n - 4:
-        found = next((w for w in GLUE_PREFIX.get(word[i : i + 4], ()) if word.startswith(w, i)), "")
-        out.append(found) if found else None
-        i += len(found) or 1
-    return out
+    """Greedy longest lexicon words inside a glued token (one C-level scan).
+
+    Leftmost-longest, non-overlapping: the same as walking the token and taking
+    the longest lexicon word (>= 4 letters) that starts at each position.
+    """
+    return GLUE_RE.findall(word)
+
+
 CJK_ANY_RE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_POS = itemgetter(0)
+_new_hit = partial(tuple.__new__, Hit)  # Hit from a 4-tuple, without Python-level code
+
+
+class Stream(NamedTuple):
+    """Hits as parallel lists (built and filtered with C-level passes).
+
+    ``via`` is None when every hit has via "". Hit objects are only made for the
+    hits the automaton actually walks (see :meth:`SequenceSet.run_stream`).
+    """
+
+    pos: list[float]
+    tok: list[str]
+    con: list[Concepts]
+    via: list[str] | None = None
+
+    def vias(self) -> Iterable[str]:
+        return repeat("") if self.via is None else self.via
+
+    def hits(self) -> list[Hit]:
+        return list(map(_new_hit, zip(self.pos, self.tok, self.con, self.vias(), strict=False)))
+
+    def select(self, mask: Iterable[object]) -> Stream:
+        mask = bytes(mask) if not isinstance(mask, bytes | bytearray) else mask
+        return Stream(list(compress(self.pos, mask)), list(compress(self.tok, mask)),
+                      list(compress(self.con, mask)),
+                      None if self.via is None else list(compress(self.via, mask)))
+
+
+EMPTY = Stream([], [], [], None)
+
+
+def _merge(parts: list[Stream]) -> Stream:
+    """Concatenate, then stable-sort by position (the order ``list.sort`` gives hits)."""
+    parts = [p for p in parts if p.tok]
+    if len(parts) <= 1:
+        return parts[0] if parts else EMPTY
+    pos = list(chain.from_iterable(p.pos for p in parts))
+    tok = list(chain.from_iterable(p.tok for p in parts))
+    con = list(chain.from_iterable(p.con for p in parts))
+    via = None
+    if any(p.via is not None for p in parts):
+        via = list(chain.from_iterable(repeat("", len(p.tok)) if p.via is None else p.via for p in parts))
+    order = sorted(range(len(pos)), key=pos.__getitem__)
+    return Stream(list(map(pos.__getitem__, order)), list(map(tok.__getitem__, order)),
+                  list(map(con.__getitem__, order)), None if via is None else list(map(via.__getitem__, order)))
+
+
+def _from_hits(hits: Iterable[tuple]) -> Stream:
+    hits = list(hits)
+    if not hits:
+        return EMPTY
+    pos, tok, con, via = (list(x) for x in zip(*hits, strict=True))
+    return Stream(pos, tok, con, via)
 
 
 def latin_hits(norm: Normalized) -> list[Hit]:
     """Lexicon hits in the word stream, with leet, spacing and glued variants."""
+    return latin_stream(norm).hits()
+
+
+def latin_stream(norm: Normalized) -> Stream:
+    """:func:`latin_hits` as a :class:`Stream`.
+
+    Occurrences are found with C-level ``map``/``compress``; Python code runs
+    once per *distinct* token (floods of one word cost one lookup) and once per
+    hit that glued or hyphenated tokens recover.
+    """
     words = norm.words
     index = LATIN_INDEX
-    # Indices are found with C-level map/compress; Python only touches the hits.
-    hits = [Hit(float(i), words[i], index[words[i]]) for i in _where(map(index.__contains__, words))]
+    where = _where(map(index.__contains__, words))
+    tokens = list(map(words.__getitem__, where))
+    vias = None
     if norm.joined:
-        hits = [Hit(h.pos, h.token, h.concepts, "spacing") if h.pos in norm.joined else h for h in hits]
+        spaced = dict.fromkeys(norm.joined, "spacing")
+        vias = list(map(spaced.get, where, repeat("")))
+    parts = [Stream(list(map(float, where)), tokens, list(map(index.__getitem__, tokens)), vias)]
+    distinct: set[str] | None = None
     if not norm.is_ascii:
-        hits += _accent_hits(words, {h.pos for h in hits})
+        distinct = set(words)
+        parts.append(_accent_hits(words, distinct))
     if norm.leet_words is not None:
-        hits += _leet_hits(words)
-    hits += _glued_hits(words, norm)
-    hits += _hyphen_hits(words)
-    hits.sort(key=lambda h: h.pos)
-    return hits
+        distinct = distinct if distinct is not None else set(words)
+        parts.append(_leet_hits(words, distinct))
+    parts.append(_from_hits(_glued_hits(words, norm)))
+    parts.append(_from_hits(_hyphen_hits(words, distinct)))
+    return _merge(parts)
 
 
-def _accent_hits(words: Sequence[str], seen: set[float]) -> list[Hit]:
+def _mapped(words: Sequence[str], found: dict[str, str], via: str) -> Stream:
+    """Hits for every occurrence of a key of ``found`` (word → lexicon token)."""
+    if not found:
+        return EMPTY
+    where = _where(map(found.__contains__, words))
+    tokens = list(map(found.__getitem__, map(words.__getitem__, where)))
+    return Stream(list(map(float, where)), tokens, list(map(LATIN_INDEX.__getitem__, tokens)),
+                  None if not via else [via] * len(where))
+
+
+def _accent_hits(words: Sequence[str], distinct: set[str]) -> Stream:
     # "ìgnòrè": accents used as obfuscation; lexicon words are indexed unaccented.
-    out = []
-    for i in _where(map(not_, map(str.isascii, words))):
-        if words[i][0] >= "\u0250":  # not Latin script: nothing to strip
+    bare: dict[str, str] = {}
+    for w in distinct:
+        if w.isascii() or w[0] >= "\u0250" or w in LATIN_INDEX:  # not Latin / already a hit
             continue
-        bare = _strip_cached(words[i])
-        if i not in seen and bare in LATIN_INDEX:
-            out.append(Hit(float(i), bare, LATIN_INDEX[bare]))
-    return out
+        b = _strip_cached(w)
+        if b in LATIN_INDEX:
+            bare[w] = b
+    return _mapped(words, bare, "")
 
 
 @lru_cache(maxsize=8192)
@@ -170,6 +272,8 @@ def _strip_cached(word: str) -> str:
 def _glued_hits(words: Sequence[str], norm: Normalized) -> list[Hit]:
     out: list[Hit] = []
     long_ones = _where(map(SEGMENT_MIN.__le__, map(len, words)))
+    if not long_ones and not norm.joined:
+        return out
     for i in sorted(set(long_ones[:MAX_SEGMENTED]) | norm.joined):
         word = words[i][:SEGMENT_MAX]
         # Only Latin-script glue: CJK runs have their own stream.
@@ -182,21 +286,26 @@ def _glued_hits(words: Sequence[str], norm: Normalized) -> list[Hit]:
     return out
 
 
-def _hyphen_hits(words: Sequence[str]) -> list[Hit]:
+def _hyphen_parts(word: str) -> list[tuple[float, str, Concepts, str]]:
     # "ig-no-re" → "ignore"; "ignore-les", "révèle-moi" → their parts.
+    parts = word.split("-")
+    whole = "".join(parts)
+    if whole in LATIN_INDEX:
+        return [(0.0, whole, LATIN_INDEX[whole], "hyphens")]
+    return [(k / 100, part, LATIN_INDEX[part], "") for k, part in enumerate(parts[:99]) if part in LATIN_INDEX]
+
+
+def _hyphen_hits(words: Sequence[str], distinct: set[str] | None) -> list[Hit]:
+    if distinct is None:
+        hyphenated = set(compress(words, map(str.__contains__, words, repeat("-"))))
+    else:
+        hyphenated = {w for w in distinct if "-" in w}
+    found = {w: p for w in hyphenated if w not in LATIN_INDEX and (p := _hyphen_parts(w))}
+    if not found:
+        return []
     out: list[Hit] = []
-    for i in _where(map(str.__contains__, words, repeat("-"))):
-        word = words[i]
-        if word in LATIN_INDEX:
-            continue
-        parts = word.split("-")
-        whole = "".join(parts)
-        if whole in LATIN_INDEX:
-            out.append(Hit(float(i), whole, LATIN_INDEX[whole], "hyphens"))
-            continue
-        for k, part in enumerate(parts[:99]):
-            if part in LATIN_INDEX:
-                out.append(Hit(i + k / 100, part, LATIN_INDEX[part]))
+    for i in _where(map(found.__contains__, words)):
+        out.extend(Hit(i + off, tok, cs, via) for off, tok, cs, via in found[words[i]])
     return out
 
 
@@ -204,13 +313,11 @@ def _where(flags: Iterable[bool]) -> list[int]:
     return list(compress(range(1 << 62), flags))
 
 
-def _leet_hits(words: Sequence[str]) -> list[Hit]:
+def _leet_hits(words: Sequence[str], distinct: set[str]) -> Stream:
     # Only tokens that are not pure letters can hide leetspeak ("1gn0r3", "$ystem").
-    where = _where(map(not_, map(str.isalpha, words)))
     # Fold each distinct token once: floods of one leet word stay cheap.
-    folded = {w: leet_fold(w) for w in {words[i] for i in where}}
-    hits = {w: LATIN_INDEX[f] for w, f in folded.items() if f in LATIN_INDEX and w not in LATIN_INDEX}
-    return [Hit(float(i), folded[words[i]], hits[words[i]], "leet") for i in where if words[i] in hits]
+    folded = {w: leet_fold(w) for w in distinct if not w.isalpha() and w not in LATIN_INDEX}
+    return _mapped(words, {w: f for w, f in folded.items() if f in LATIN_INDEX}, "leet")
 
 
 def collapse_runs(hits: list[Hit]) -> list[Hit]:
@@ -219,23 +326,31 @@ def collapse_runs(hits: list[Hit]) -> list[Hit]:
     "ai ai ai ... ai" cannot advance any sequence further than two copies do,
     and without this a flood of one lexicon word costs work per copy.
     """
-    if len(hits) < 3:
+    if len(hits) < 4:
         return hits
-    out = [hits[0]]
-    run = 1
-    for prev, cur in zip(hits, hits[1:], strict=False):
-        if cur.token == prev.token and cur.pos - prev.pos <= 1:
-            run += 1
-            if run == 2:
-                out.append(cur)
-            elif run > 2:
-                out[-1] = cur if run > 3 else out[-1]
-                if run == 3:
-                    out.append(cur)
-        else:
-            run = 1
-            out.append(cur)
-    return out
+    return collapse_stream(_from_hits(hits)).hits()
+
+
+_RUN4_RE = re.compile(b"\x01{3,}")
+
+
+def collapse_stream(s: Stream) -> Stream:
+    """:func:`collapse_runs` on a stream, with C-level passes only.
+
+    ``marks[j]`` is 1 when hit j+1 repeats hit j's token at most one position
+    later; a run of 3+ ones is a run of 4+ hits, of which all but the first
+    two and the last are dropped.
+    """
+    tok, pos = s.tok, s.pos
+    if len(tok) < 4:
+        return s
+    marks = bytes(map(and_, map(eq, tok, tok[1:]), map(le, map(sub, pos[1:], pos), repeat(1))))
+    if b"\x01\x01\x01" not in marks:
+        return s
+    keep = bytearray(b"\x01") * len(tok)
+    for m in _RUN4_RE.finditer(marks):
+        keep[m.start() + 2 : m.end()] = bytes(m.end() - m.start() - 2)
+    return s.select(keep)
 
 
 def _leet_if_needed(word: str, norm: Normalized) -> str:
@@ -244,6 +359,8 @@ def _leet_if_needed(word: str, norm: Normalized) -> str:
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
 CJK_SPACE_RE = re.compile(f"(?<=[{_CJK}])\\s+(?=[{_CJK}])")
+# Same substitution, anchored on the CJK character (a fast charset scan).
+_CJK_SPACE_FAST_RE = re.compile(f"([{_CJK}])\\s+(?=[{_CJK}])")
 
 
 def cjk_text(folded: str) -> str:
@@ -251,16 +368,32 @@ def cjk_text(folded: str) -> str:
     ("忽 略 指 令" is "忽略指令"); empty when there is no CJK at all."""
     if not CJK_ANY_RE.search(folded):
         return ""
-    return CJK_SPACE_RE.sub("", folded)
+    return _CJK_SPACE_FAST_RE.sub(r"\1", folded)
+
+
+def _split_hits(pattern: re.Pattern[str], text: str) -> tuple[list[int], list[str]]:
+    parts = pattern.split(text)
+    if len(parts) == 1:
+        return [], []
+    ends = list(accumulate(map(len, parts)))
+    return ends[0::2][:-1], parts[1::2]  # match k starts where part 2k ends
 
 
 def cjk_hits(text: str) -> list[Hit]:
-    hits = [Hit(m.start() * CJK_POS_SCALE, m.group(), CJK_INDEX[m.group()]) for m in CJK_RE.finditer(text)]
-    extra = [
-        Hit(m.start() * CJK_POS_SCALE, m.group(), frozenset(CJK_EXTRA_LATIN[m.group()]))
-        for m in CJK_LATIN_RE.finditer(text)
-    ]
-    return sorted(hits + extra) if extra else hits
+    return cjk_stream(text).hits()
+
+
+def cjk_stream(text: str) -> Stream:
+    starts, tokens = _split_hits(_CJK_SPLIT_RE, text)
+    main = Stream(list(map(mul, starts, repeat(CJK_POS_SCALE))), tokens,
+                  list(map(CJK_INDEX.__getitem__, tokens)))
+    if "dan" in text or "prompt" in text or "jailbreak" in text:
+        starts, tokens = _split_hits(_CJK_LATIN_SPLIT_RE, text)
+        if tokens:
+            extra = Stream(list(map(mul, starts, repeat(CJK_POS_SCALE))), tokens,
+                           [frozenset(CJK_EXTRA_LATIN[t]) for t in tokens])
+            return _merge([main, extra])
+    return main
 
 
 class SequenceSet:
@@ -269,8 +402,13 @@ class SequenceSet:
     Each concept set maps to a precomputed list of (sequence, step, gap to the
     previous step, is-last, blockers) entries, later steps first so one token
     never advances two steps of the same sequence. Once a group (a rule) has
-    matched, its sequences are skipped: one match per rule is all we report,
+    matched, its sequences are dropped: one match per rule is all we report,
     and inputs stuffed with attack words stop costing work.
+
+    Before the walk, sequences that cannot match (a step none of whose concepts
+    occurs in the hits) are dropped, and hits that feed none of the remaining
+    sequences are filtered out with a C-level pass. Floods of a few known words
+    therefore cost a set operation, not a walk.
     """
 
     def __init__(self, sequences: Sequence[Sequence_], groups: Sequence[int] | None = None) -> None:
@@ -282,7 +420,9 @@ class SequenceSet:
                 for c in concepts:
                     by_concept.setdefault(c, []).append((si, step))
         self._by_concept = by_concept
+        self._base = list(accumulate((len(s.steps) for s in self.sequences), initial=0))
         self._cache: dict[Concepts, list[tuple]] = {}
+        self._viable_cache: dict[frozenset[Concepts], tuple[frozenset[int], frozenset[str]]] = {}
 
     def _entries(self, concepts: Concepts) -> list[tuple]:
         entries = self._cache.get(concepts)
@@ -295,33 +435,87 @@ class SequenceSet:
     def _entry(self, si: int, step: int) -> tuple:
         seq = self.sequences[si]
         gap = seq.gaps[step - 1] if step else 0.0
-        return (si, step, gap, step == len(seq.steps) - 1, seq.unless, self.groups[si])
+        return (self._base[si] + step, step, gap, step == len(seq.steps) - 1, tuple(seq.unless),
+                self.groups[si], si)
+
+    def _viable(self, present_sets: frozenset[Concepts]) -> tuple[frozenset[int], frozenset[str]]:
+        """Sequences whose every step has a present concept, and their blockers."""
+        found = self._viable_cache.get(present_sets)
+        if found is None:
+            present = frozenset().union(*present_sets)
+            seqs = frozenset(si for si, s in enumerate(self.sequences)
+                             if all(not step.isdisjoint(present) for step in s.steps))
+            blockers = frozenset().union(*(self.sequences[si].unless for si in seqs))
+            found = (seqs, blockers)
+            if len(self._viable_cache) < 4096:
+                self._viable_cache[present_sets] = found
+        return found
 
     def run(self, hits: Iterable[Hit]) -> list[SeqMatch]:
-        # state[si][step] = (pos, start pos, via, first token) of the latest prefix match
-        state: list[list[tuple | None]] = [[None] * len(s.steps) for s in self.sequences]
+        return self.run_stream(_from_hits(hits))
+
+    def run_stream(self, stream: Stream) -> list[SeqMatch]:
+        if not stream.tok:
+            return []
+        present_sets = frozenset(stream.con)
+        active, blockers = self._viable(present_sets)
+        if not active:
+            return []
         done: set[int] = set()  # groups that matched
+        excluded = 0  # len(done) when ``table`` was built
+        table = self._table(present_sets, active, done)
+        watch = {cs: tuple(cs & blockers) for cs in present_sets} if blockers else {}
+        relevant = {cs for cs in present_sets if table[cs] or watch.get(cs)}
+        if len(relevant) < len(present_sets):
+            stream = stream.select(map(relevant.__contains__, stream.con))
+        # Hits are made lazily: a walk that stops early never builds the rest.
+        hits = zip(stream.pos, stream.tok, stream.con, stream.vias(), strict=False)
+        nslots = self._base[-1]
+        # Latest prefix match per (sequence, step): its position, and (start, via, first token).
+        st_pos: list[float | None] = [None] * nslots
+        st_meta: list[tuple | None] = [None] * nslots
         matched: list[SeqMatch] = []
         last_seen: dict[str, float] = {}
-        for hit in hits:
-            pos = hit.pos
-            for si, step, gap, last, unless, group in self._entries(hit.concepts):
-                if group in done:
-                    continue
-                st = state[si]
-                if step == 0:
-                    if unless and any(0 < pos - last_seen.get(c, -1e9) <= BLOCK_GAP for c in unless):
+        for pos, token, concepts, via in hits:
+            entries = table[concepts]
+            if entries:
+                meta0 = None
+                for slot, step, gap, last, unless, group, si in entries:
+                    if group in done:
                         continue
-                    st[0] = (pos, pos, hit.via, hit.token)
-                else:
-                    prev = st[step - 1]
-                    if prev is None or not 0 < pos - prev[0] <= gap:
-                        continue
-                    st[step] = (pos, prev[1], prev[2] or hit.via, prev[3])
-                if last:
-                    done.add(group)
-                    _, start, via, first = st[step]
-                    matched.append(SeqMatch(si, start, pos, via, first, hit.token))
-            for c in hit.concepts:
-                last_seen[c] = pos
+                    if step == 0:
+                        if unless and _blocked(pos, unless, last_seen):
+                            continue
+                        if meta0 is None:
+                            meta0 = (pos, via, token)
+                        st_pos[slot] = pos
+                        meta = st_meta[slot] = meta0
+                    else:
+                        prev = st_pos[slot - 1]
+                        if prev is None or not 0 < pos - prev <= gap:
+                            continue
+                        pm = st_meta[slot - 1]
+                        st_pos[slot] = pos
+                        meta = st_meta[slot] = (pm[0], pm[1] or via, pm[2])
+                    if last:
+                        done.add(group)
+                        matched.append(SeqMatch(si, meta[0], pos, meta[1], meta[2], token))
+                if len(done) != excluded:  # a rule matched: drop its sequences
+                    table = self._table(present_sets, active, done)
+                    excluded = len(done)
+                    if not any(table.values()):
+                        break  # nothing left that could match
+            if watch:
+                for c in watch.get(concepts, ()):
+                    last_seen[c] = pos
         return matched
+
+    def _table(self, present_sets: frozenset[Concepts], active: frozenset[int],
+               done: set[int]) -> dict[Concepts, list[tuple]]:
+        """Entries per present concept set, for the viable sequences of unmatched rules."""
+        return {cs: [e for e in self._entries(cs) if e[6] in active and e[5] not in done]
+                for cs in present_sets}
+
+
+def _blocked(pos: float, unless: tuple[str, ...], last_seen: dict[str, float]) -> bool:
+    return any(0 < pos - last_seen.get(c, -1e9) <= BLOCK_GAP for c in unless)

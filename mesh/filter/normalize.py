@@ -51,6 +51,18 @@ def _char_class(ranges: tuple[tuple[int, int], ...]) -> str:
 
 INVISIBLE_RE = re.compile(f"[{_char_class(INVISIBLE_RANGES)}]+")
 TAG_RE = re.compile(f"[\\U{TAG_FIRST:08x}-\\U{TAG_LAST:08x}]+")
+# Cheap pre-check (one C scan with a compact class): BMP invisible/bidi/filler
+# characters or anything outside the BMP (tags, variation selectors, styled
+# letters, emoji). Text without any of these skips every invisible-character pass.
+_BMP_INVISIBLE = "".join(
+    f"\\u{a:04x}-\\u{b:04x}" for a, b in INVISIBLE_RANGES if b < 0x10000
+)
+SPECIAL_RE = re.compile(f"[{_BMP_INVISIBLE}\\u2066-\\u2069\\U00010000-\\U0010ffff]")
+
+
+def has_special(text: str) -> bool:
+    """False when ``text`` has no invisible, bidi, tag or astral character."""
+    return SPECIAL_RE.search(text) is not None
 
 # Lowercase lookalikes (the text is casefolded first). NFKC already folds
 # full-width, mathematical and circled letters; it leaves these alone.
@@ -81,6 +93,8 @@ LEET: dict[str, str] = {
 _LEET_TABLE = str.maketrans(LEET)
 # A letter next to a leet symbol: "1gn0re", "ign@re"; plain numbers do not count.
 LEET_HINT_RE = re.compile(r"[^\W\d_][0-9@$€|]|[0-9@$€|][^\W\d_]")
+# Same test, anchored on the (rare) leet symbol so the scan is a fast charset skip.
+_LEET_HINT_FAST_RE = re.compile(r"[0-9@$€|](?:(?<=[^\W\d_].)|(?=[^\W\d_]))")
 
 # Word tokens: letters/digits plus leet symbols and inner hyphens ("ig-no-re").
 _TOKEN_RE = re.compile(r"[\w@$€|-]+")
@@ -123,10 +137,14 @@ def fold_text(raw: str) -> str:
     """NFKC + casefold + invisible removal + tag decoding + confusable folding."""
     if raw.isascii():
         return raw.lower()
-    text = unicodedata.normalize("NFKC", raw)
-    if TAG_RE.search(text):
-        text = TAG_RE.sub(_decode_tags, text)
-    text = INVISIBLE_RE.sub("", text).casefold()
+    if not unicodedata.is_normalized("NFKC", raw):
+        raw = unicodedata.normalize("NFKC", raw)
+    text = raw
+    if has_special(text):
+        if TAG_RE.search(text):
+            text = TAG_RE.sub(_decode_tags, text)
+        text = INVISIBLE_RE.sub("", text)
+    text = text.casefold()
     if CONFUSABLE_RE.search(text):
         text = text.translate(_CONFUSABLE_TABLE)
     return text
@@ -183,9 +201,20 @@ def join_spaced(words: list[str]) -> tuple[list[str], set[int]]:
     return out, joined
 
 
+def has_leet_hint(tokens: list[str]) -> bool:
+    """``LEET_HINT_RE.search(folded)`` computed on the distinct tokens.
+
+    A letter and a leet symbol next to each other are both token characters, so
+    they sit in one token; pure-letter tokens (most of them) cannot match.
+    """
+    odd = [t for t in set(tokens) if not t.isalpha()]
+    return bool(odd) and _LEET_HINT_FAST_RE.search(" ".join(odd)) is not None
+
+
 def normalize(raw: str) -> Normalized:
     folded = fold_text(raw)
-    words, joined = drop_stopwords(*join_spaced(tokenize(folded)))
+    tokens = tokenize(folded)
+    words, joined = drop_stopwords(*join_spaced(tokens))
     # Leet folding happens per token in the matcher; this only flags that it may matter.
-    leet_words = words if LEET_HINT_RE.search(folded) else None
+    leet_words = words if has_leet_hint(tokens) else None
     return Normalized(raw=raw, folded=folded, words=words, leet_words=leet_words, joined=joined)

@@ -27,14 +27,14 @@ from . import markup, repetition
 from .matcher import (
     CJK_POS_SCALE,
     LANGS,
-    Hit,
     SeqMatch,
     Sequence_,
     SequenceSet,
-    cjk_hits,
+    Stream,
+    cjk_stream,
     cjk_text,
-    collapse_runs,
-    latin_hits,
+    collapse_stream,
+    latin_stream,
 )
 from .normalize import Normalized, normalize
 from .verdict import Reason
@@ -170,9 +170,9 @@ def rule_ids(prompt: str | Normalized, min_score: float = BLOCKING) -> frozenset
 
 def _scan(norm: Normalized) -> list[Reason]:
     reasons: list[Reason] = []
-    lat = collapse_runs(latin_hits(norm))
+    lat = collapse_stream(latin_stream(norm))
     cjk_src = cjk_text(norm.folded)
-    cjk = collapse_runs(cjk_hits(cjk_src)) if cjk_src else []
+    cjk = collapse_stream(cjk_stream(cjk_src)) if cjk_src else None
     reasons += _sequence_reasons(norm, lat, _latin_span)
     reasons += _sequence_reasons(norm, cjk, partial(_cjk_span, cjk_src))
     reasons += _markup_reasons(norm.folded)
@@ -183,11 +183,11 @@ def _scan(norm: Normalized) -> list[Reason]:
     return _dedupe(reasons)
 
 
-def _sequence_reasons(norm: Normalized, hits: list[Hit], span_of) -> list[Reason]:
-    if not hits:
+def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Reason]:
+    if hits is None or not hits.tok:
         return []
     out = []
-    for m in _AUTOMATA.run(hits):
+    for m in _AUTOMATA.run_stream(hits):
         rule = _SEQ_RULE[m.seq_index]
         if rule.raw_hint and rule.raw_hint not in norm.raw:
             continue
@@ -217,10 +217,10 @@ def _markup_reasons(folded: str) -> list[Reason]:
     return [Reason(LAYER, h.rule, h.score, h.span, h.detail) for h in hits]
 
 
-def _repetition_reasons(norm: Normalized, cjk: list[Hit]) -> list[Reason]:
+def _repetition_reasons(norm: Normalized, cjk: Stream | None) -> list[Reason]:
     found = (
         repetition.repeated_attack_word(norm.words)
-        or repetition.repeated_cjk_attack(cjk)
+        or (repetition.repeated_cjk_attack_stream(cjk) if cjk is not None else None)
         or repetition.repeated_phrase(norm.words)
     )
     return [Reason(LAYER, found.rule, found.score, found.span, found.detail)] if found else []

@@ -7,10 +7,13 @@ long enough run of ones. Python only looks at the runs it finds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import add, and_, eq, le, sub, truediv
 
-from .matcher import LATIN_INDEX, Hit
+from .matcher import LATIN_INDEX, Hit, Stream, _from_hits
 
 ATTACK_CONCEPTS = frozenset({"IGN", "IGN_WEAK", "REVEAL"})
 ATTACK_REPEATS = 3  # "forget forget forget"
@@ -30,7 +33,7 @@ class RepeatHit:
 
 
 def repeated_attack_word(words: Sequence[str]) -> RepeatHit | None:
-    marks = bytes(map(str.__eq__, words, words[1:]))
+    marks = bytes(map(eq, words, words[1:]))
     needle = b"\x01" * (ATTACK_REPEATS - 1)
     start, seen = marks.find(needle), 0
     while start >= 0 and seen < MAX_RUNS:
@@ -45,6 +48,35 @@ def repeated_attack_word(words: Sequence[str]) -> RepeatHit | None:
 
 
 def repeated_cjk_attack(hits: Sequence[Hit]) -> RepeatHit | None:
+    return repeated_cjk_attack_stream(_from_hits(hits))
+
+
+_RUN3_RE = re.compile(b"\x01{2,}")
+
+
+def repeated_cjk_attack_stream(s: Stream) -> RepeatHit | None:
+    """:func:`repeated_cjk_attack` with C-level passes: ``marks[j]`` says hit j+1
+    repeats hit j (same token, adjacent); a run of 2+ ones is 3+ copies."""
+    tok, pos = s.tok, s.pos
+    if len(tok) < ATTACK_REPEATS:
+        return None
+    limits = map(add, repeat(CJK_ADJACENT), map(truediv, map(len, tok), repeat(2)))
+    marks = bytes(map(and_, map(eq, tok, tok[1:]), map(le, map(sub, pos[1:], pos), limits)))
+    if b"\x01\x01" not in marks:
+        return None
+    attack = {c for c in set(s.con) if c & ATTACK_CONCEPTS}
+    flags = bytes(map(attack.__contains__, s.con))
+    for m in _RUN3_RE.finditer(marks):
+        # Hits m.start() .. m.end() repeat one token; the 3rd copy onwards counts.
+        j = flags.find(b"\x01", m.start() + 2, m.end() + 1)
+        if j >= 0:
+            run = j - m.start() + 1
+            return RepeatHit("patterns.repetition", 0.85, tok[j] * run, f"'{tok[j]}' repeated")
+    return None
+
+
+def _repeated_cjk_attack_loop(hits: Sequence[Hit]) -> RepeatHit | None:
+    """Reference implementation (kept for tests and documentation)."""
     run = 1
     for prev, cur in zip(hits, hits[1:], strict=False):
         same = cur.token == prev.token and cur.pos - prev.pos <= CJK_ADJACENT + len(prev.token) / 2
@@ -57,7 +89,7 @@ def repeated_cjk_attack(hits: Sequence[Hit]) -> RepeatHit | None:
 def repeated_phrase(words: Sequence[str]) -> RepeatHit | None:
     best: RepeatHit | None = None
     for period in range(1, MAX_PERIOD + 1):
-        marks = bytes(map(str.__eq__, words, words[period:]))
+        marks = bytes(map(eq, words, words[period:]))
         for repeats, score in ((STRONG_REPEATS, 0.75), (WEAK_REPEATS, 0.35)):
             start = _find_wordy_run(words, marks, period, repeats)
             if start >= 0:

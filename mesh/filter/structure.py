@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-from .normalize import CONFUSABLE_RE, INVISIBLE_RE, SCRIPT_CONFUSABLES, TAG_RE
+from .normalize import CONFUSABLE_RE, INVISIBLE_RE, SCRIPT_CONFUSABLES, TAG_RE, has_special
 from .verdict import Reason
 
 LAYER = "structure"
@@ -146,9 +146,12 @@ def _compact(text: str) -> str:
 
 
 def check_unicode(prompt: str) -> list[Reason]:
-    reasons = _invisible_reasons(prompt)
+    # Tag, bidi, zero-width and filler characters are all "special": one cheap
+    # scan rules the whole family out for ordinary text.
+    reasons = _invisible_reasons(prompt) if has_special(prompt) else []
     # Homoglyph attacks use ordinary Cyrillic/Greek letters: no NFKC needed here.
-    mixed = _mixed_script_words(prompt.casefold()) if CONFUSABLE_RE.search(prompt.casefold()) else []
+    folded = prompt.casefold()
+    mixed = _mixed_script_words(folded) if CONFUSABLE_RE.search(folded) else []
     if mixed:
         score = 0.45 if len(mixed) == 1 else 0.75
         reasons.append(Reason(LAYER, "structure.mixed_script", score, " ".join(mixed[:5]),

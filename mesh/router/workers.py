@@ -44,8 +44,17 @@ DEFAULT_CAPACITY = 16  # a worker that did not say its max_num_seqs
 LOAD_INTERVAL_MS = 200  # WatchLoad: at most one report per this interval
 
 
+# A restarted worker is dialled again within ~1 s, not after gRPC's default reconnect
+# backoff (which grows to two minutes, and is shared by every channel to the same address).
+WORKER_CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.min_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+)
+
+
 def _default_channel(address: str) -> grpc.aio.Channel:
-    return open_channel(address, peer_role="worker")
+    return open_channel(address, peer_role="worker", options=WORKER_CHANNEL_OPTIONS)
 
 
 @dataclass(slots=True, eq=False)
@@ -382,8 +391,6 @@ class WorkerPool:
             healthy = await self._check_health(worker, timeout)
         except grpc.aio.AioRpcError as err:
             self.mark_failed(worker, f"{err.code().name}: {err.details()}")
-            if err.code() == grpc.StatusCode.UNAVAILABLE:
-                self._reset_channel(worker)
             await self._observe_load(worker, timeout)
             return
         if not healthy:
@@ -398,16 +405,6 @@ class WorkerPool:
                      sorted(worker.models), worker.capacity)
             self._dispatch_all()
         await self._observe_load(worker, timeout)
-
-    def _reset_channel(self, worker: WorkerHandle) -> None:
-        """A fresh channel for an unreachable worker, so it is dialled again at the next probe
-        instead of after gRPC's reconnect backoff (which grows to minutes). The old channel
-        is closed a little later: a stream still draining on it keeps its chance."""
-        old = worker.channel
-        worker.channel = self._channel_factory(worker.address)
-        worker.stub = worker_pb2_grpc.WorkerStub(worker.channel)
-        loop = asyncio.get_running_loop()
-        loop.call_later(30.0, lambda: loop.create_task(old.close()))
 
     async def _watch_load(self, worker: WorkerHandle) -> None:
         """Keeps the worker's live load current (WatchLoad); a lost stream triggers a probe."""

@@ -214,3 +214,16 @@ def test_sdk_disabled_wins(monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     assert not tracing.setup_tracing("svc-test")
+
+
+async def test_health_probes_get_no_span(sink, services):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    assert tracing.setup_tracing("svc-test")
+    async with grpc.aio.insecure_channel(services) as ch:
+        for _ in range(3):  # what the router's probes do every second
+            await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""))
+        [x async for x in ch.unary_stream("/test.A/Stream")(b"")]
+    await _flush()
+    assert await sink.wait_for(lambda s: any(x.name == "test.A/Stream" for x in s))
+    assert not [s for s in sink.spans if "Health" in s.name]

@@ -67,3 +67,30 @@ def test_rejects_out_of_range(tiny_model, make_runner) -> None:
         runner.prefill(0, list(range(9)))
     with pytest.raises(ValueError):
         runner.decode([0, 0], [1, 2], [0, 1])
+
+
+def test_prefill_batch_matches_single_prefills(tiny_model, make_runner) -> None:
+    # Different lengths (padded rows) and one chunk continuing at start_pos > 0.
+    ps = prompts(tiny_model, 3)
+    single = make_runner(tiny_model, max_num_seqs=4)
+    single.prefill(3, ps[2][:3])
+    expected = [single.prefill(0, ps[0]), single.prefill(1, ps[1]), single.prefill(3, ps[2][3:], 3)]
+    batched = make_runner(tiny_model, max_num_seqs=4)
+    batched.prefill(2, ps[2][:3])
+    logits = batched.prefill_batch([0, 1, 2], [ps[0], ps[1], ps[2][3:]], [0, 0, 3])
+    assert logits.shape == (3, tiny_model.config.vocab_size) and logits.dtype == torch.float32
+    for i in range(3):
+        torch.testing.assert_close(logits[i], expected[i], atol=ATOL, rtol=0)
+    for got, want in ((0, 0), (1, 1), (2, 3)):  # KV written only for real tokens
+        n = len(ps[got]) if got < 2 else len(ps[2])
+        torch.testing.assert_close(batched.k_cache[:, got, :, :n], single.k_cache[:, want, :, :n],
+                                   atol=ATOL, rtol=0)
+        assert not batched.k_cache[:, got, :, n:].any()  # padding wrote nothing past the end
+
+
+def test_prefill_batch_equal_lengths_uses_causal_path(tiny_model, make_runner) -> None:
+    ps = [prompts(tiny_model, 2)[1]] * 2
+    runner = make_runner(tiny_model, max_num_seqs=2)
+    logits = runner.prefill_batch([1, 0], ps, [0, 0])
+    torch.testing.assert_close(logits[0], logits[1], atol=ATOL, rtol=0)
+    torch.testing.assert_close(logits[0], make_runner(tiny_model).prefill(0, ps[0]), atol=ATOL, rtol=0)

@@ -50,6 +50,12 @@ def test_max_completion_tokens_wins_and_nulls_mean_absent():
     assert chat(temperature=None, stop=None, n=None, stream=None).request.sampling.temperature == 1.0
 
 
+def test_ignore_eos_extension():
+    assert chat(ignore_eos=True).request.sampling.ignore_eos is True
+    assert chat().request.sampling.ignore_eos is False
+    assert param_of(schema.chat_request, {"model": "m", "messages": MSG, "ignore_eos": "yes"}) == "ignore_eos"
+
+
 def test_malformed_json_is_400():
     assert param_of(schema.parse_json, b"{bad") is None
     assert param_of(schema.parse_json, b"[1, 2]") is None

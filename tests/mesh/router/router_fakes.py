@@ -45,11 +45,13 @@ class FakeWorker(worker_pb2_grpc.WorkerServicer):
         self.fail_before_first: grpc.StatusCode | None = None
         self.fail_after_first = False
         self.delay_s = 0.0
+        self.max_num_seqs = 0  # capacity said in Info (0: not said)
 
     async def Info(self, request, context):
         kinds = {m: ("embedding" if m.startswith("emb") else "chat") for m in self.models}
         return worker_pb2.InfoResponse(
-            worker_id=self.worker_id, models=[common_pb2.ModelInfo(id=m, kind=kinds[m]) for m in self.models])
+            worker_id=self.worker_id, models=[common_pb2.ModelInfo(id=m, kind=kinds[m]) for m in self.models],
+            max_num_seqs=self.max_num_seqs)
 
     async def Generate(self, request, context):
         self.calls.append(request)
@@ -66,6 +68,13 @@ class FakeWorker(worker_pb2_grpc.WorkerServicer):
         except asyncio.CancelledError:
             self.num_cancelled += 1
             raise
+
+    async def GetLoad(self, request, context):
+        return worker_pb2.LoadReport(worker_id=self.worker_id, max_num_seqs=self.max_num_seqs)
+
+    async def WatchLoad(self, request, context):
+        yield worker_pb2.LoadReport(worker_id=self.worker_id, max_num_seqs=self.max_num_seqs)
+        await asyncio.Event().wait()  # load never changes
 
     async def Embed(self, request, context):
         return worker_pb2.EmbedResponse(

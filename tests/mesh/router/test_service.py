@@ -208,3 +208,83 @@ async def test_worker_down_leaves_rotation_within_seconds(make_mesh):
             break
         await asyncio.sleep(0.05)
     assert [w.is_healthy for w in mesh.pool.workers()] == [False, True]
+
+
+# -- registry, placement and admission ------------------------------------------------
+
+
+class _Peer:
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:40000"
+
+
+async def _until(predicate, timeout_s: float = 3.0) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_an_announced_worker_gets_only_what_its_own_info_lists(make_mesh):
+    from router_fakes import _serve
+
+    from mesh.pb import admin_pb2, worker_pb2_grpc
+    from mesh.router.registry_service import RegistryService
+
+    a, liar = FakeWorker("a", ("chat:1m",)), FakeWorker("liar", ("soon:1m",))
+    mesh = await make_mesh([a])
+    server, address = await _serve(worker_pb2_grpc.add_WorkerServicer_to_server, liar, "llmaas.v1.Worker")
+    mesh.servers.append(server)
+    port = address.rsplit(":", 1)[1]
+    registry = RegistryService(mesh.pool)
+    # It claims chat:1m, and announces 0.0.0.0: dialled at the caller's address instead.
+    reply = await registry.Announce(admin_pb2.WorkerAnnouncement(
+        worker_id="liar", address=f"0.0.0.0:{port}", models=["chat:1m"], max_num_seqs=4), _Peer())
+    assert reply.accepted
+    await _until(lambda: mesh.pool.get(address) is not None and mesh.pool.get(address).in_rotation)
+    for _ in range(6):
+        await collect(mesh.stub.ChatCompletion(chat("chat:1m"), metadata=mesh.md()))
+    assert len(a.calls) == 6 and liar.calls == []
+    await collect(mesh.stub.ChatCompletion(chat("soon:1m"), metadata=mesh.md()))
+    assert len(liar.calls) == 1 and mesh.pool.get(address).capacity == 4
+
+
+async def test_withdraw_takes_a_worker_out_at_once_and_announce_brings_it_back(make_mesh):
+    from mesh.pb import admin_pb2
+    from mesh.router.registry_service import RegistryService
+
+    a, b = FakeWorker("a", ("chat:1m",)), FakeWorker("b", ("chat:1m",))
+    mesh = await make_mesh([a, b])
+    registry = RegistryService(mesh.pool)
+    address_a = mesh.pool.workers()[0].address
+    announcement = admin_pb2.WorkerAnnouncement(worker_id="a", address=address_a, models=["chat:1m"])
+    assert (await registry.Withdraw(announcement, _Peer())).accepted
+    await asyncio.sleep(0.3)  # several probes: a still answers SERVING, yet stays out
+    for _ in range(4):
+        await collect(mesh.stub.ChatCompletion(chat(), metadata=mesh.md()))
+    assert a.calls == [] and len(b.calls) == 4
+    await registry.Announce(announcement, _Peer())
+    await _until(lambda: mesh.pool.get(address_a).in_rotation)
+    for _ in range(6):
+        await collect(mesh.stub.ChatCompletion(chat(), metadata=mesh.md()))
+    assert a.calls
+
+
+async def test_a_saturated_model_queues_then_answers_503_with_retry_after(make_mesh):
+    worker = FakeWorker("w", ("chat:1m",))
+    worker.max_num_seqs, worker.delay_s = 1, 0.3
+    mesh = await make_mesh([worker])
+    await _until(lambda: mesh.pool.workers()[0].capacity == 1)
+    mesh.pool.queue_timeout_s = 0.2
+    first = mesh.stub.ChatCompletion(chat(), metadata=mesh.md())
+    await first.read()  # holds the only slot for ~1 s
+    err = from_rpc_error(await rpc_error(mesh.stub.ChatCompletion(chat(), metadata=mesh.md())))
+    assert (err.http_status, err.code) == (503, "model_overloaded") and err.retry_after >= 1
+    # with a longer deadline the same request waits its turn and succeeds
+    mesh.pool.queue_timeout_s = 5
+    second = asyncio.create_task(collect(mesh.stub.ChatCompletion(chat(), metadata=mesh.md())))
+    while (msg := await first.read()) is not grpc.aio.EOF and not msg.finish_reason:
+        pass
+    chunks = await second
+    assert "".join(c.text for c in chunks) == "Hello!" and mesh.pool.counters["queue_timeouts"] == 1

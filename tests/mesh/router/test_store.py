@@ -60,10 +60,9 @@ async def test_schema_is_migrated_once_in_wal_with_full_sync(store, tmp_path) ->
     conn.close()
     await store.close()
     await store.open()  # reopening applies nothing twice
-    assert (
-        await store._call(lambda c: c.execute("SELECT count(*) FROM schema_version").fetchone()[0])
-        == len(MIGRATIONS)
-    )
+    assert await store._call(
+        lambda c: c.execute("SELECT count(*) FROM schema_version").fetchone()[0]
+    ) == len(MIGRATIONS)
 
 
 async def test_tenants_and_keys_round_trip(store) -> None:
