@@ -51,8 +51,10 @@ class Outcomes:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(q) - 1]
 
     def line(self, name: str) -> str:
-        return (f"{name:<22} n={sum(self.statuses.values()):<4} ok={len(self.latencies):<4} "
-                f"p50={self.pct(50):6.2f}s p95={self.pct(95):6.2f}s statuses={dict(sorted(self.statuses.items()))}")
+        return (
+            f"{name:<22} n={sum(self.statuses.values()):<4} ok={len(self.latencies):<4} "
+            f"p50={self.pct(50):6.2f}s p95={self.pct(95):6.2f}s statuses={dict(sorted(self.statuses.items()))}"
+        )
 
 
 async def _tenant_key(router: str, admin_key: str, name: str, tier: str) -> str:
@@ -60,28 +62,43 @@ async def _tenant_key(router: str, admin_key: str, name: str, tier: str) -> str:
     async with grpc.aio.insecure_channel(router) as channel:
         admin = admin_pb2_grpc.AdminStub(channel)
         try:
-            await admin.CreateTenant(admin_pb2.CreateTenantRequest(name=name, tier=tier), metadata=md)
+            await admin.CreateTenant(
+                admin_pb2.CreateTenantRequest(name=name, tier=tier), metadata=md
+            )
         except grpc.aio.AioRpcError as err:  # a rerun on the same mesh: the tenant exists
-            if err.code() not in (grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.INVALID_ARGUMENT,
-                                  grpc.StatusCode.FAILED_PRECONDITION):
+            if err.code() not in (
+                grpc.StatusCode.ALREADY_EXISTS,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                grpc.StatusCode.FAILED_PRECONDITION,
+            ):
                 raise
         created = await admin.CreateKey(admin_pb2.CreateKeyRequest(tenant=name), metadata=md)
         return created.secret
 
 
-async def _one(client: httpx.AsyncClient, key: str, model: str, max_tokens: int, i: int, out: Outcomes) -> None:
-    body = {"model": model, "max_tokens": max_tokens, "temperature": 0,
-            "messages": [{"role": "user", "content": f"Request {i}: name three colours of the sea."}]}
+async def _one(
+    client: httpx.AsyncClient, key: str, model: str, max_tokens: int, i: int, out: Outcomes
+) -> None:
+    body = {
+        "model": model,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "messages": [{"role": "user", "content": f"Request {i}: name three colours of the sea."}],
+    }
     start = time.perf_counter()
     try:
-        r = await client.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"})
+        r = await client.post(
+            "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+        )
         status = r.status_code
     except httpx.HTTPError:
         status = 0
     out.add(status, time.perf_counter() - start)
 
 
-async def _sender(client, key, model, max_tokens, rate: float, duration: float, out: Outcomes) -> None:
+async def _sender(
+    client, key, model, max_tokens, rate: float, duration: float, out: Outcomes
+) -> None:
     tasks, interval, t0 = [], 1.0 / rate, time.perf_counter()
     i = 0
     while (due := t0 + i * interval) < t0 + duration:
@@ -96,18 +113,32 @@ async def bench(url: str, router: str, admin_key: str, args: argparse.Namespace)
     key_a = await _tenant_key(router, admin_key, f"flood-a-{suffix}", args.tier)
     key_b = await _tenant_key(router, admin_key, f"steady-b-{suffix}", args.tier)
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
-    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(args.timeout_s), limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=httpx.Timeout(args.timeout_s), limits=limits
+    ) as client:
         await _one(client, key_b, args.model, args.max_tokens, -1, Outcomes())  # warm-up
         alone = Outcomes()
-        await _sender(client, key_b, args.model, args.max_tokens, args.rate_b, args.duration_s, alone)
+        await _sender(
+            client, key_b, args.model, args.max_tokens, args.rate_b, args.duration_s, alone
+        )
         b, a = Outcomes(), Outcomes()
         await asyncio.gather(
             _sender(client, key_b, args.model, args.max_tokens, args.rate_b, args.duration_s, b),
-            _sender(client, key_a, args.model, args.max_tokens, args.rate_b * args.flood, args.duration_s, a),
+            _sender(
+                client,
+                key_a,
+                args.model,
+                args.max_tokens,
+                args.rate_b * args.flood,
+                args.duration_s,
+                a,
+            ),
         )
     ratio = b.pct(95) / alone.pct(95)
-    print(f"\nfairness: B at {args.rate_b}/s, A at {args.rate_b * args.flood:g}/s ({args.flood:g}x), "
-          f"{args.duration_s:g}s per phase, max_tokens {args.max_tokens}, tier {args.tier} for both")
+    print(
+        f"\nfairness: B at {args.rate_b}/s, A at {args.rate_b * args.flood:g}/s ({args.flood:g}x), "
+        f"{args.duration_s:g}s per phase, max_tokens {args.max_tokens}, tier {args.tier} for both"
+    )
     print(alone.line("B alone"))
     print(b.line("B while A floods"))
     print(a.line("A (flooding)"))
@@ -117,7 +148,9 @@ async def bench(url: str, router: str, admin_key: str, args: argparse.Namespace)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.bench_fairness", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m tools.bench_fairness", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--url", help="edge of a running mesh (with --router and --admin-key)")
     p.add_argument("--router", help="router gRPC address of a running mesh")
     p.add_argument("--admin-key", default=os.environ.get("LLMAAS_ADMIN_KEY", ""))
@@ -130,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout-s", type=float, default=60.0)
     p.add_argument("--max-ratio", type=float, default=2.0)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--max-num-seqs", type=int, default=2, help="slots per worker of the mesh it starts")
+    p.add_argument(
+        "--max-num-seqs", type=int, default=2, help="slots per worker of the mesh it starts"
+    )
     p.add_argument("--queue-timeout-s", type=float, default=10.0)
     args = p.parse_args(argv)
     if args.url:
@@ -139,17 +174,26 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(bench(args.url, args.router, args.admin_key, args))
     admin_key = args.admin_key or f"sk-llmaas-admin-{secrets.token_urlsafe(24)}"
     env = dict(os.environ)
-    env.update({
-        "LLMAAS_ADMIN_KEY": admin_key,
-        "LLMAAS_WORKER_MAX_NUM_SEQS": str(args.max_num_seqs),
-        "LLMAAS_WORKER_NUM_THREADS": env.get("LLMAAS_WORKER_NUM_THREADS", "1"),
-        "LLMAAS_QUEUE_TIMEOUT_S": str(args.queue_timeout_s),
-        "LLMAAS_METRICS_PORT": "off",
-    })
-    print(f"starting a mesh: {args.workers} worker(s) x {args.max_num_seqs} slots, "
-          f"queue deadline {args.queue_timeout_s:g}s ...", flush=True)
-    with (tempfile.TemporaryDirectory(prefix="llmaas-fairness-") as run_dir,
-          start_mesh(env, workers=args.workers, model=args.model, embeddings=False, run_dir=run_dir) as mesh):
+    env.update(
+        {
+            "LLMAAS_ADMIN_KEY": admin_key,
+            "LLMAAS_WORKER_MAX_NUM_SEQS": str(args.max_num_seqs),
+            "LLMAAS_WORKER_NUM_THREADS": env.get("LLMAAS_WORKER_NUM_THREADS", "1"),
+            "LLMAAS_QUEUE_TIMEOUT_S": str(args.queue_timeout_s),
+            "LLMAAS_METRICS_PORT": "off",
+        }
+    )
+    print(
+        f"starting a mesh: {args.workers} worker(s) x {args.max_num_seqs} slots, "
+        f"queue deadline {args.queue_timeout_s:g}s ...",
+        flush=True,
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="llmaas-fairness-") as run_dir,
+        start_mesh(
+            env, workers=args.workers, model=args.model, embeddings=False, run_dir=run_dir
+        ) as mesh,
+    ):
         return asyncio.run(bench(mesh.url, mesh.router_address, admin_key, args))
 
 

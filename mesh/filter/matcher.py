@@ -344,7 +344,10 @@ def collapse_stream(s: Stream) -> Stream:
     tok, pos = s.tok, s.pos
     if len(tok) < 4:
         return s
-    marks = bytes(map(and_, map(eq, tok, tok[1:]), map(le, map(sub, pos[1:], pos), repeat(1))))
+    same = bytes(map(eq, tok, tok[1:]))
+    if b"\x01\x01\x01" not in same:  # cheap first pass: no run of 4 equal tokens
+        return s
+    marks = bytes(map(and_, same, map(le, map(sub, pos[1:], pos), repeat(1))))
     if b"\x01\x01\x01" not in marks:
         return s
     keep = bytearray(b"\x01") * len(tok)

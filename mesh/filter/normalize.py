@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import eq
 
 # Zero-width, joiners, bidi embeddings/overrides/isolates, invisible operators,
 # soft hyphen, Mongolian vowel separator, BOM, variation selectors, Hangul fillers.
@@ -182,7 +184,7 @@ def join_spaced(words: list[str]) -> tuple[list[str], set[int]]:
     Finds the runs with a C-level ``bytes.find`` over a 0/1 map of token
     lengths, so text without such runs costs one ``map`` pass.
     """
-    singles = bytes(map((1).__eq__, map(len, words)))
+    singles = bytes(map(eq, map(len, words), repeat(1)))
     start = singles.find(b"\x01\x01\x01\x01")
     if start < 0:
         return words, set()

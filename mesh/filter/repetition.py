@@ -60,8 +60,11 @@ def repeated_cjk_attack_stream(s: Stream) -> RepeatHit | None:
     tok, pos = s.tok, s.pos
     if len(tok) < ATTACK_REPEATS:
         return None
+    same = bytes(map(eq, tok, tok[1:]))
+    if b"\x01\x01" not in same:  # cheap first pass: no token three times in a row
+        return None
     limits = map(add, repeat(CJK_ADJACENT), map(truediv, map(len, tok), repeat(2)))
-    marks = bytes(map(and_, map(eq, tok, tok[1:]), map(le, map(sub, pos[1:], pos), limits)))
+    marks = bytes(map(and_, same, map(le, map(sub, pos[1:], pos), limits)))
     if b"\x01\x01" not in marks:
         return None
     attack = {c for c in set(s.con) if c & ATTACK_CONCEPTS}
@@ -72,17 +75,6 @@ def repeated_cjk_attack_stream(s: Stream) -> RepeatHit | None:
         if j >= 0:
             run = j - m.start() + 1
             return RepeatHit("patterns.repetition", 0.85, tok[j] * run, f"'{tok[j]}' repeated")
-    return None
-
-
-def _repeated_cjk_attack_loop(hits: Sequence[Hit]) -> RepeatHit | None:
-    """Reference implementation (kept for tests and documentation)."""
-    run = 1
-    for prev, cur in zip(hits, hits[1:], strict=False):
-        same = cur.token == prev.token and cur.pos - prev.pos <= CJK_ADJACENT + len(prev.token) / 2
-        run = run + 1 if same else 1
-        if run >= ATTACK_REPEATS and cur.concepts & ATTACK_CONCEPTS:
-            return RepeatHit("patterns.repetition", 0.85, cur.token * run, f"'{cur.token}' repeated")
     return None
 
 

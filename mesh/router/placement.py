@@ -48,6 +48,7 @@ class Placeable(Protocol):
     @property
     def load(self) -> int:
         """Sequences on the worker: router in-flight or worker-reported, whichever is more."""
+
     @property
     def has_room(self) -> bool:
         """Router in-flight below capacity (exact and immediate, unlike reported load)."""
@@ -141,8 +142,13 @@ def utilisation(worker: Placeable) -> float:
 
 
 class Placer:
-    def __init__(self, index: PrefixIndex | None = None, *, affinity_weight: float = 0.5,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        index: PrefixIndex | None = None,
+        *,
+        affinity_weight: float = 0.5,
+        rng: random.Random | None = None,
+    ) -> None:
         self.index = index or PrefixIndex()
         self.affinity_weight = affinity_weight
         self._rng = rng or random.Random()
@@ -167,8 +173,9 @@ class Placer:
         best = max(pool, key=score)
         longest = max((matched.get(w.address, 0) for w in pool), default=0)
         got = matched.get(best.address, 0)
-        placement = Placement(best, got, len(hashes), affinity=got > 0 and got == longest,
-                              overridden=longest > got)
+        placement = Placement(
+            best, got, len(hashes), affinity=got > 0 and got == longest, overridden=longest > got
+        )
         self._count(placement)
         return placement
 
@@ -184,8 +191,12 @@ class Placer:
         if p.overridden:
             self.affinity_overridden[address] += 1
         log.debug(
-            "placed on %s (load %d/%d, prefix %d/%d chunks, %s)", address, p.worker.load,
-            p.worker.capacity, p.matched_chunks, p.total_chunks,
+            "placed on %s (load %d/%d, prefix %d/%d chunks, %s)",
+            address,
+            p.worker.load,
+            p.worker.capacity,
+            p.matched_chunks,
+            p.total_chunks,
             "affinity" if p.affinity else ("load over affinity" if p.overridden else "load"),
         )
 

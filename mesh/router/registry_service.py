@@ -47,7 +47,9 @@ def dial_address(announced: str, context: grpc.aio.ServicerContext) -> str:
         if not host:
             raise InvalidRequest(
                 f"address {announced!r} names no host and the caller's address is unknown; "
-                "announce a reachable host:port", param="address")
+                "announce a reachable host:port",
+                param="address",
+            )
     else:
         try:
             if ipaddress.ip_address(host.strip("[]")).is_unspecified:
@@ -61,19 +63,33 @@ class RegistryService(admin_pb2_grpc.RegistryServicer):
     def __init__(self, pool: WorkerPool) -> None:
         self._pool = pool
 
-    async def Announce(self, request: admin_pb2.WorkerAnnouncement, context) -> admin_pb2.AnnounceResponse:
+    async def Announce(
+        self, request: admin_pb2.WorkerAnnouncement, context
+    ) -> admin_pb2.AnnounceResponse:
         address = dial_address(request.address, context)
         known = self._pool.get(address) is not None
         await self._pool.add(address, static=False, max_num_seqs=max(0, request.max_num_seqs))
-        log.info("worker %s announced at %s (models %s, capacity %d)%s", request.worker_id or "?", address,
-                 list(request.models), request.max_num_seqs, " (known)" if known else "")
+        log.info(
+            "worker %s announced at %s (models %s, capacity %d)%s",
+            request.worker_id or "?",
+            address,
+            list(request.models),
+            request.max_num_seqs,
+            " (known)" if known else "",
+        )
         return admin_pb2.AnnounceResponse(accepted=True)
 
-    async def Withdraw(self, request: admin_pb2.WorkerAnnouncement, context) -> admin_pb2.AnnounceResponse:
+    async def Withdraw(
+        self, request: admin_pb2.WorkerAnnouncement, context
+    ) -> admin_pb2.AnnounceResponse:
         address = dial_address(request.address, context)
         handle = self._pool.withdraw(address)
-        log.info("worker %s at %s withdrew%s", request.worker_id or "?", address,
-                 "" if handle else " (unknown address)")
+        log.info(
+            "worker %s at %s withdrew%s",
+            request.worker_id or "?",
+            address,
+            "" if handle else " (unknown address)",
+        )
         return admin_pb2.AnnounceResponse(accepted=handle is not None)
 
 

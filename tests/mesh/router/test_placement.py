@@ -25,9 +25,15 @@ SYSTEM = "".join(f"Rule {i}: be precise and polite. " for i in range(60))  # ~20
 
 def chat(text: str, tenant: str = "acme", model: str = "m") -> worker_pb2.GenerateRequest:
     return worker_pb2.GenerateRequest(
-        model=model, tenant=tenant,
-        chat=worker_pb2.ChatPrompt(messages=[common_pb2.ChatMessage(role="system", content=SYSTEM),
-                                             common_pb2.ChatMessage(role="user", content=text)]))
+        model=model,
+        tenant=tenant,
+        chat=worker_pb2.ChatPrompt(
+            messages=[
+                common_pb2.ChatMessage(role="system", content=SYSTEM),
+                common_pb2.ChatMessage(role="user", content=text),
+            ]
+        ),
+    )
 
 
 def test_hashes_are_chained_over_full_chunks():
