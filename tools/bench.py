@@ -45,6 +45,11 @@ class Sample:
     from_usage: bool = False  # output_tokens came from `usage` (else: content chunks counted)
     error: str = ""
 
+    @property
+    def tpot_s(self) -> float | None:
+        """Time per output token after the first: decode time / (tokens - 1)."""
+        return sum(self.gaps_s) / (self.output_tokens - 1) if self.output_tokens > 1 else None
+
 
 @dataclass(slots=True)
 class LevelResult:
@@ -52,18 +57,20 @@ class LevelResult:
     samples: list[Sample]
     wall_s: float
     peak_rss_bytes: int | None = None
+    peak_rss_by_root: dict[int, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         ok = [s for s in self.samples if not s.error]
         ttft = [s.ttft_s * 1000 for s in ok]
         gaps = [g * 1000 for s in ok for g in s.gaps_s]
+        tpot = [s.tpot_s * 1000 for s in ok if s.tpot_s is not None]
         tokens = [s.output_tokens for s in ok]
         return {
             "concurrency": self.concurrency, "requests": len(self.samples),
             "errors": len(self.samples) - len(ok),
             "first_error": next((s.error for s in self.samples if s.error), ""),
             "ttft_p50_ms": pct(ttft, 50), "ttft_p95_ms": pct(ttft, 95),
-            "itl_p50_ms": pct(gaps, 50), "itl_p95_ms": pct(gaps, 95),
+            "itl_p50_ms": pct(gaps, 50), "itl_p95_ms": pct(gaps, 95), "tpot_p50_ms": pct(tpot, 50),
             "output_tokens": sum(tokens), "tokens_min": min(tokens, default=0),
             "tokens_max": max(tokens, default=0),
             "tokens_from_usage": bool(ok) and all(s.from_usage for s in ok),
@@ -143,7 +150,9 @@ async def run_level(client: httpx.AsyncClient, model: str, prompts: list[str], c
     async with sampler or contextlib.nullcontext():
         await asyncio.gather(*(user() for _ in range(concurrency)))
     wall = time.perf_counter() - start
-    return LevelResult(concurrency, samples, wall, sampler.peak if sampler else None)
+    if sampler is None:
+        return LevelResult(concurrency, samples, wall)
+    return LevelResult(concurrency, samples, wall, sampler.peak, sampler.peak_by_root)
 
 
 # -- memory of a process tree (/proc, no psutil) -----------------------------------------
@@ -189,15 +198,25 @@ def tree_hwm_bytes(roots: list[int]) -> int:
 
 
 class RssSampler:
-    """Async context: samples the trees' summed VmRSS every `interval_s`; `peak` in bytes."""
+    """Async context: samples the trees' summed VmRSS every `interval_s`; `peak` in bytes
+    (of the sum), `peak_by_root` (each root's own tree)."""
 
     def __init__(self, roots: list[int], interval_s: float = 0.25) -> None:
         self.roots, self.interval_s, self.peak = roots, interval_s, 0
+        self.peak_by_root: dict[int, int] = dict.fromkeys(roots, 0)
         self._task: asyncio.Task | None = None
+
+    def sample(self) -> int:
+        per_root = {root: tree_rss_bytes([root]) for root in self.roots}
+        for root, rss in per_root.items():
+            self.peak_by_root[root] = max(self.peak_by_root[root], rss)
+        total = sum(per_root.values())
+        self.peak = max(self.peak, total)
+        return total
 
     async def _loop(self) -> None:
         while True:
-            self.peak = max(self.peak, tree_rss_bytes(self.roots))
+            await asyncio.to_thread(self.sample)
             await asyncio.sleep(self.interval_s)
 
     async def __aenter__(self) -> RssSampler:
@@ -209,7 +228,7 @@ class RssSampler:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        self.peak = max(self.peak, tree_rss_bytes(self.roots))
+        self.sample()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -57,6 +57,7 @@ class Server:
     model: str
     headers: dict[str, str] = field(default_factory=dict)
     pids: list[int] = field(default_factory=list)  # roots of the process tree whose RSS we sample
+    pid_names: dict[int, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=lambda: {"ignore_eos": True})
 
 
@@ -116,7 +117,8 @@ def ours(args: argparse.Namespace) -> Iterator[Server]:
     print(f"  starting our mesh ({args.workers} worker(s), no embedding worker) ...", flush=True)
     with start_mesh(workers=args.workers, model=args.model, embeddings=False) as mesh:
         yield Server("ours", mesh.url, args.model, {"Authorization": f"Bearer {mesh.api_key}"},
-                     [p.pid for p in mesh.processes.values()])
+                     [p.pid for p in mesh.processes.values()],
+                     {p.pid: name for name, p in mesh.processes.items()})
 
 
 @contextlib.contextmanager
@@ -166,6 +168,10 @@ async def measure(server: Server, levels: tuple[tuple[int, int], ...], max_token
             result = await run_level(client, server.model, prompts, concurrency, max_tokens, server.extra,
                                      server.pids or None)
             print("  " + row(server.name, result.summary()), flush=True)
+            if server.pid_names and result.peak_rss_by_root:
+                parts = [f"{server.pid_names.get(pid, pid)} {rss / 2**20:.0f}"
+                         for pid, rss in sorted(result.peak_rss_by_root.items(), key=lambda kv: -kv[1])]
+                print(f"    peak RSS by process (MiB): {', '.join(parts)}", flush=True)
             results.append(result)
         return results
 
@@ -226,9 +232,9 @@ def run_transformers_engine(args: argparse.Namespace, batches: list[int]) -> dic
 # -- report ---------------------------------------------------------------------------------
 
 HEADER = (f"{'server':<26} {'conc':>4} {'reqs':>4} {'err':>3} {'ttft p50':>8} {'ttft p95':>8} "
-          f"{'itl p50':>7} {'itl p95':>7} {'tok/req':>9} {'tok/s':>7} {'peak RSS':>9}\n"
+          f"{'itl p50':>7} {'itl p95':>7} {'tpot p50':>8} {'tok/req':>9} {'tok/s':>7} {'peak RSS':>9}\n"
           f"{'':<26} {'':>4} {'':>4} {'':>3} {'(ms)':>8} {'(ms)':>8} {'(ms)':>7} {'(ms)':>7} "
-          f"{'min-max':>9} {'':>7} {'(MiB)':>9}")
+          f"{'(ms)':>8} {'min-max':>9} {'':>7} {'(MiB)':>9}")
 
 
 def _f(value: float | None, width: int, digits: int = 0) -> str:
@@ -241,7 +247,7 @@ def row(name: str, s: dict[str, Any]) -> str:
     tokens = f"{s['tokens_min']}-{s['tokens_max']}" + ("" if s.get("tokens_from_usage", True) else "*")
     return (f"{name:<26} {s['concurrency']:>4} {s['requests']:>4} {s['errors']:>3} {_f(s['ttft_p50_ms'], 8)} "
             f"{_f(s['ttft_p95_ms'], 8)} {_f(s['itl_p50_ms'], 7, 1)} {_f(s['itl_p95_ms'], 7, 1)} "
-            f"{tokens:>9} {_f(s['tok_s'], 7, 1)} {_f(s['peak_rss_mib'], 9)}")
+            f"{_f(s.get('tpot_p50_ms'), 8, 1)} {tokens:>9} {_f(s['tok_s'], 7, 1)} {_f(s['peak_rss_mib'], 9)}")
 
 
 def _at(report: dict[str, Any], server: str, concurrency: int, key: str) -> float | None:
@@ -282,7 +288,7 @@ def print_report(report: dict[str, Any]) -> None:
         for s in summaries:
             print(row(name, s))
     print("tok/req: output tokens per request from `usage` (* = counted as content chunks: no usage sent);"
-          " itl: gap between content chunks;\npeak RSS: sampled sum of VmRSS over the server's process tree "
+          " itl: gap between content chunks\n(SSE events can arrive in bursts); tpot: per request, (last - first token) / (tokens - 1);\npeak RSS: sampled sum of VmRSS over the server's process tree "
           "(ours: filter+worker+router+edge); transformers generate rows: batch size as conc, no HTTP.")
     print("\n== ours vs peers ==")
     for r in report["ratios"]:
@@ -325,7 +331,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             engine = run_transformers_engine(args, batches)
             report["servers"]["transformers generate bf16"] = [{
                 "concurrency": r["batch"], "requests": r["batch"], "errors": 0, "first_error": "",
-                "ttft_p50_ms": None, "ttft_p95_ms": None, "itl_p50_ms": None, "itl_p95_ms": None,
+                "ttft_p50_ms": None, "ttft_p95_ms": None, "itl_p50_ms": None, "itl_p95_ms": None, "tpot_p50_ms": None,
                 "output_tokens": r["tokens"], "tokens_min": r["tokens"] // r["batch"],
                 "tokens_max": r["tokens"] // r["batch"], "tokens_from_usage": True, "wall_s": r["wall_s"],
                 "tok_s": r["tok_s"], "peak_rss_mib": engine["peak_rss_mib"]} for r in engine["rows"]]

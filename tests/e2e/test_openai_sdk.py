@@ -96,12 +96,6 @@ def test_grpc_stub_gets_the_same_greedy_answer(client, mesh):
     assert asyncio.run(run()) == greedy(client).choices[0].message.content
 
 
-def test_embedding_model_absent_is_a_clear_error(client):
-    with pytest.raises(openai.APIStatusError) as info:
-        client.embeddings.create(model="all-minilm:22m", input="hello")
-    assert info.value.status_code in (404, 503)
-
-
 def test_bad_key_is_401(mesh):
     bad = openai.OpenAI(base_url=f"{mesh.url}/v1", api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as info:
