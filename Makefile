@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup protos run test bench lint clean
+.PHONY: setup protos run test bench bench-soak lint clean
 
 setup: $(STAMP) protos
 
@@ -29,7 +29,11 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m tools.bench_access
-	$(BIN)/python -m tools.bench
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
+	$(BIN)/python -m tools.bench_overhead
+
+bench-soak: setup
+	$(BIN)/python -m tools.bench_soak $(SOAK_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

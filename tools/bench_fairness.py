@@ -156,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--admin-key", default=os.environ.get("LLMAAS_ADMIN_KEY", ""))
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--tier", default="enterprise", help="tier of both tenants (same weight)")
-    p.add_argument("--rate-b", type=float, default=1.0, help="B's requests per second")
+    p.add_argument(
+        "--rate-b", type=float, default=0.5, help="B's requests per second (below its fair share)"
+    )
     p.add_argument("--flood", type=float, default=10.0, help="A's rate as a multiple of B's")
     p.add_argument("--duration-s", type=float, default=30.0)
     p.add_argument("--max-tokens", type=int, default=16)
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-ratio", type=float, default=2.0)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument(
-        "--max-num-seqs", type=int, default=2, help="slots per worker of the mesh it starts"
+        "--max-num-seqs", type=int, default=4, help="slots per worker of the mesh it starts"
     )
     p.add_argument("--queue-timeout-s", type=float, default=10.0)
     args = p.parse_args(argv)

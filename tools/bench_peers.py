@@ -83,6 +83,9 @@ def ensure_llama_server() -> Path | None:
     if LLAMA_SERVER.exists() and STAMP.exists() and STAMP.read_text().split() == flags:
         return LLAMA_SERVER
     if not shutil.which("cmake"):
+        if LLAMA_SERVER.exists():
+            print("bench: cmake not found, using the existing llama-server build as is", file=sys.stderr)
+            return LLAMA_SERVER
         print("bench: cmake not found, skipping llama-server", file=sys.stderr)
         return None
     try:

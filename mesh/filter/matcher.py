@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from itertools import accumulate, chain, compress, repeat
-from operator import and_, eq, itemgetter, le, mul, sub
+from operator import add, and_, eq, itemgetter, le, mul, sub
 from typing import NamedTuple
 
 from .lexicon import CJK_EXTRA_LATIN, CJK_LANGS, LATIN_LANGS, LEXICON, Lexicon
@@ -238,7 +238,7 @@ def latin_stream(norm: Normalized) -> Stream:
         distinct = distinct if distinct is not None else set(words)
         parts.append(_leet_hits(words, distinct))
     parts.append(_from_hits(_glued_hits(words, norm)))
-    parts.append(_from_hits(_hyphen_hits(words, distinct)))
+    parts.append(_hyphen_hits(words, distinct))
     return _merge(parts)
 
 
@@ -295,18 +295,24 @@ def _hyphen_parts(word: str) -> list[tuple[float, str, Concepts, str]]:
     return [(k / 100, part, LATIN_INDEX[part], "") for k, part in enumerate(parts[:99]) if part in LATIN_INDEX]
 
 
-def _hyphen_hits(words: Sequence[str], distinct: set[str] | None) -> list[Hit]:
+def _hyphen_hits(words: Sequence[str], distinct: set[str] | None) -> Stream:
     if distinct is None:
         hyphenated = set(compress(words, map(str.__contains__, words, repeat("-"))))
     else:
         hyphenated = {w for w in distinct if "-" in w}
     found = {w: p for w in hyphenated if w not in LATIN_INDEX and (p := _hyphen_parts(w))}
     if not found:
-        return []
-    out: list[Hit] = []
-    for i in _where(map(found.__contains__, words)):
-        out.extend(Hit(i + off, tok, cs, via) for off, tok, cs, via in found[words[i]])
-    return out
+        return EMPTY
+    # Every occurrence i expands to the parts of its word, at i + offset (C-level).
+    where = _where(map(found.__contains__, words))
+    expansions = list(map(found.__getitem__, map(words.__getitem__, where)))
+    flat = list(chain.from_iterable(expansions))
+    index = chain.from_iterable(map(repeat, where, map(len, expansions)))
+    return Stream(list(map(add, index, map(_POS, flat))), list(map(_TOK, flat)), list(map(_CON, flat)),
+                  list(map(_VIA, flat)))
+
+
+_TOK, _CON, _VIA = itemgetter(1), itemgetter(2), itemgetter(3)
 
 
 def _where(flags: Iterable[bool]) -> list[int]:

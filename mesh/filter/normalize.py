@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import deque
 from dataclasses import dataclass, field
-from itertools import repeat
-from operator import eq
+from itertools import accumulate, chain, compress, repeat
+from operator import add, eq, itemgetter, methodcaller, not_, sub
 
 # Zero-width, joiners, bidi embeddings/overrides/isolates, invisible operators,
 # soft hyphen, Mongolian vowel separator, BOM, variation selectors, Hangul fillers.
@@ -174,33 +175,38 @@ def tokenize(folded: str) -> list[str]:
 def drop_stopwords(words: list[str], joined: set[int]) -> tuple[list[str], set[int]]:
     if not joined:
         return [w for w in words if w not in STOPWORDS], joined
-    kept = [(i, w) for i, w in enumerate(words) if w not in STOPWORDS or i in joined]
-    return [w for _, w in kept], {n for n, (i, _) in enumerate(kept) if i in joined}
+    # C-level: a 1/0 "keep" mask (joined tokens always kept), then the new
+    # index of each joined token is the count of kept tokens up to it, minus one.
+    keep = bytearray(map(not_, map(STOPWORDS.__contains__, words)))
+    deque(map(keep.__setitem__, joined, repeat(1)), maxlen=0)
+    kept_before = list(accumulate(keep))
+    return list(compress(words, keep)), set(map(sub, map(kept_before.__getitem__, joined), repeat(1)))
+
+
+_RUN_RE = re.compile(b"\x01{4,}")
 
 
 def join_spaced(words: list[str]) -> tuple[list[str], set[int]]:
     """Join runs of >= 4 single-letter tokens ("i g n o r e" → "ignore").
 
-    Finds the runs with a C-level ``bytes.find`` over a 0/1 map of token
-    lengths, so text without such runs costs one ``map`` pass.
+    Finds the runs with a C-level scan over a 0/1 map of token lengths, and
+    builds the output with C-level slicing and joining, so text without such
+    runs costs one ``map`` pass and a flood of short runs no Python loop.
     """
     singles = bytes(map(eq, map(len, words), repeat(1)))
-    start = singles.find(b"\x01\x01\x01\x01")
-    if start < 0:
+    if b"\x01\x01\x01\x01" not in singles:
         return words, set()
-    out: list[str] = []
-    joined: set[int] = set()
-    pos = 0
-    while start >= 0:
-        end = singles.find(b"\x00", start)
-        end = len(words) if end < 0 else end
-        out.extend(words[pos:start])
-        joined.add(len(out))
-        out.append("".join(words[start : min(end, start + MAX_JOINED)]))
-        pos = end
-        start = singles.find(b"\x01\x01\x01\x01", end)
-    out.extend(words[pos:])
-    return out, joined
+    spans = list(map(methodcaller("span"), _RUN_RE.finditer(singles)))
+    starts = list(map(itemgetter(0), spans))
+    ends = list(map(itemgetter(1), spans))
+    runs = map(words.__getitem__, map(slice, starts, map(min, ends, map(add, starts, repeat(MAX_JOINED)))))
+    joined_words = list(map("".join, runs))
+    between = list(map(words.__getitem__, map(slice, [0, *ends], [*starts, len(words)])))
+    # Output: between[0], joined[0], between[1], joined[1], ..., between[-1].
+    at = list(map(add, accumulate(map(len, between[:-1])), range(len(joined_words))))
+    out = list(chain.from_iterable(chain.from_iterable(zip(between, zip(joined_words), strict=False))))
+    out += between[-1]
+    return out, set(at)
 
 
 def has_leet_hint(tokens: list[str]) -> bool:

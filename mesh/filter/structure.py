@@ -100,13 +100,16 @@ def _json_content(data: Any) -> list[Reason]:
     hits: list[str] = []
     role_forged = ""
     deep = False
+    compact: dict[str, str] = {}  # keys and short values repeat: compact each once
     for depth, key, value in _walk(data):
         deep = deep or depth > MAX_JSON_DEPTH
-        k = _compact(key) if key else ""
+        k = (compact.get(key) or compact.setdefault(key, _compact(key))) if key else ""
         if k in SUSPICIOUS_KEYS:
             hits.append(f"key {key!r}")
         if isinstance(value, str):
-            v = _compact(value)
+            v = compact.get(value)
+            if v is None:
+                v = compact[value] = _compact(value)
             if k in ROLE_KEYS and v in FORGED_ROLES:
                 role_forged = f"{key}={value}"
             elif v in SUSPICIOUS_VALUES:
@@ -138,8 +141,11 @@ def _walk(data: Any) -> Iterator[tuple[int, str, Any]]:
             stack.extend((depth + 1, key, v) for v in value)
 
 
+_NON_WORD_RE = re.compile(r"[\W_]+")
+
+
 def _compact(text: str) -> str:
-    return re.sub(r"[\W_]+", "", text.casefold())[:40]
+    return _NON_WORD_RE.sub("", text.casefold())[:40]
 
 
 # --- Unicode ----------------------------------------------------------------

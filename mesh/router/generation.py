@@ -24,6 +24,8 @@ from mesh.router.workers import WorkerHandle, WorkerPool
 log = logging.getLogger(__name__)
 
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND)
+# A worker whose call failed stays out this long even if its health check passes.
+FAILED_CALL_HOLD_S = 1.0
 
 
 def _no_worker(model: str, tried: int) -> Unavailable:
@@ -39,7 +41,7 @@ def _take_out(pool: WorkerPool, worker: WorkerHandle, err: grpc.aio.AioRpcError)
     if err.code() == grpc.StatusCode.NOT_FOUND:
         pool.forget_models(worker)
     else:
-        pool.mark_failed(worker, f"{err.code().name}: {err.details()}")
+        pool.mark_failed(worker, f"{err.code().name}: {err.details()}", hold_s=FAILED_CALL_HOLD_S)
 
 
 def _mid_stream_error(worker: WorkerHandle, err: grpc.aio.AioRpcError) -> MeshError:

@@ -77,6 +77,8 @@ class WorkerHandle:
     num_waiting: int = 0
     kv_cache_usage: float = 0.0
     down_since: float | None = None
+    # After a failed call: kept out until then even if its health check says SERVING.
+    hold_until: float = 0.0
 
     @property
     def capacity(self) -> int:
@@ -92,7 +94,8 @@ class WorkerHandle:
 
     @property
     def in_rotation(self) -> bool:
-        return self.is_healthy and not self.withdrawn and not self.draining
+        return (self.is_healthy and not self.withdrawn and not self.draining
+                and (not self.hold_until or time.monotonic() >= self.hold_until))
 
     def serves(self, model: str) -> bool:
         return model in self.models
@@ -344,11 +347,14 @@ class WorkerPool:
             code="model_overloaded", param="model", retry_after=retry_after,
         )
 
-    def mark_failed(self, worker: WorkerHandle, reason: str) -> None:
-        """Out of rotation now, not at the next probe; the probe brings it back."""
+    def mark_failed(self, worker: WorkerHandle, reason: str, hold_s: float = 0.0) -> None:
+        """Out of rotation now, not at the next probe; the probe brings it back (not before
+        `hold_s`: a worker whose calls fail while its health check passes is flapping)."""
         if worker.is_healthy:
             log.warning("worker %s out of rotation: %s", worker.address, reason)
         worker.is_healthy = False
+        if hold_s:
+            worker.hold_until = time.monotonic() + hold_s
         if worker.down_since is None:
             worker.down_since = time.monotonic()
 
