@@ -146,6 +146,21 @@ class EmbeddingWorkerServicer(worker_pb2_grpc.WorkerServicer):
             embeddings=[worker_pb2.Embedding(values=v.tolist()) for v in vecs],
             prompt_tokens=tokens)
 
+    async def CountTokens(self, request: worker_pb2.GenerateRequest,
+                          context: grpc.aio.ServicerContext) -> worker_pb2.CountTokensResponse:
+        """Tokens of the text(s) as Embed would count them ([CLS]/[SEP] included; each chat
+        message is one input); the window is per input. Only tokenises: no counter moves."""
+        if request.model and request.model != self.served.model_id:
+            raise NotFound(f"This worker serves '{self.served.model_id}', not '{request.model}'.",
+                           param="model")
+        if request.WhichOneof("input") == "prompt":
+            texts = [request.prompt]
+        else:
+            texts = [m.content for m in request.chat.messages]
+        seqs = await asyncio.to_thread(self.model.tokenize, texts) if texts else []
+        return worker_pb2.CountTokensResponse(prompt_tokens=sum(map(len, seqs)),
+                                              context_length=self.served.context_length)
+
     async def Info(self, request: worker_pb2.InfoRequest,
                    context: grpc.aio.ServicerContext) -> worker_pb2.InfoResponse:
         s = self.served

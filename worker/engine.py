@@ -119,6 +119,12 @@ class LLMEngine:
         self._new.put((seq, checker))
         return seq
 
+    def count_prompt_tokens(self, prompt: Prompt) -> tuple[int, int]:
+        """-> (prompt tokens, system tokens) exactly as add_request would tokenise `prompt`;
+        queues nothing. Raises RequestError for a prompt add_request would refuse."""
+        prompt_ids, num_system_tokens = self._tokenize(prompt)
+        return len(prompt_ids), num_system_tokens
+
     def abort(self, request_id: str) -> None:
         """The sequence leaves (and frees its slot) at the start of the next step."""
         self._aborts.put(request_id)

@@ -37,6 +37,9 @@ STATUS_BY_ERROR: dict[type[BaseException], grpc.StatusCode] = {
     Draining: grpc.StatusCode.UNAVAILABLE,
 }
 
+# CountTokens tokenises longer texts in a thread so the event loop keeps streaming tokens.
+TOKENIZE_INLINE_MAX_CHARS = 4096
+
 FINISH_REASON_TO_PB = {
     FinishReason.STOP: common_pb2.FINISH_REASON_STOP,
     FinishReason.LENGTH: common_pb2.FINISH_REASON_LENGTH,
@@ -89,6 +92,26 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
                                     tracing.GEN_AI_USAGE_OUTPUT_TOKENS: last.usage.completion_tokens})
         tracing.record_phases(parent, submitted=submitted, scheduled=last.scheduled_at,
                               first_token=first_token, finished=time.monotonic(), attributes=attrs)
+
+    async def CountTokens(
+        self, request: worker_pb2.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> worker_pb2.CountTokensResponse:
+        """Tokenises as Generate would; creates no sequence and counts nothing."""
+        try:
+            self._check_model(request.model)
+            prompt = _prompt_of(request)
+            count = self.engine.engine.count_prompt_tokens
+            if _prompt_chars(request) > TOKENIZE_INLINE_MAX_CHARS:
+                num_prompt, num_system = await asyncio.to_thread(count, prompt)
+            else:
+                num_prompt, num_system = count(prompt)
+            return worker_pb2.CountTokensResponse(
+                prompt_tokens=num_prompt, context_length=self.engine.engine.context_length,
+                system_tokens=num_system,
+            )
+        except (RequestError, ModelNotFound) as exc:
+            await abort_with(context, exc)
+            raise  # unreachable: abort raises
 
     async def Embed(
         self, request: worker_pb2.EmbedRequest, context: grpc.aio.ServicerContext
@@ -152,6 +175,12 @@ def _prompt_of(request: worker_pb2.GenerateRequest) -> Prompt:
         return [{"role": m.role, "content": m.content} | ({"name": m.name} if m.name else {})
                 for m in request.chat.messages]
     raise RequestError("The request has neither chat messages nor a prompt.", "messages")
+
+
+def _prompt_chars(request: worker_pb2.GenerateRequest) -> int:
+    if request.WhichOneof("input") == "prompt":
+        return len(request.prompt)
+    return sum(len(m.content) for m in request.chat.messages)
 
 
 def output_to_pb(output: StepOutput) -> worker_pb2.GenerateResponse:

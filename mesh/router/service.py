@@ -26,6 +26,7 @@ from mesh import metrics, tracing
 from mesh.alerts import Alerts
 from mesh.console.data import build_summary
 from mesh.errors import (
+    ContextLengthExceeded,
     InvalidRequest,
     MeshError,
     ModelRetired,
@@ -72,6 +73,13 @@ log = logging.getLogger(__name__)
 FINISHED = common_pb2.FINISH_REASON_UNSPECIFIED
 # Trace attribute gen_ai.operation.name per action (GenAI semantic conventions).
 OPERATIONS = {"chat.completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
+# The context-length pre-check (_check_context_length): a worker counts the prompt's tokens
+# only when its UTF-8 bytes (every token covers at least one byte) + max_tokens come within
+# this many tokens of the window: room for the chat template's markup and default system
+# prompt, plus some per message.
+TEMPLATE_MARGIN_TOKENS = 64
+MESSAGE_MARGIN_TOKENS = 16
+COUNT_TOKENS_TIMEOUT_S = 2.0
 
 
 @dataclass(slots=True)
@@ -217,6 +225,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             call.clock = metrics.RequestClock(call.model, call.principal.tenant, start=call.perf_start)
             tracing.set_attributes(tracing.genai_request_attributes(
                 OPERATIONS[action], call.model, gen.sampling.max_tokens or None, gen.sampling.temperature))
+            await self._check_context_length(call, gen, context)  # validation, before the filter
             await self._screen(call, prompt, user)
             await context.send_initial_metadata(self._initial_metadata(call))
             gen.request_id, gen.tenant = call.request_id, call.principal.tenant
@@ -325,6 +334,47 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             "Pick a served model from GET /v1/models.",
             code="model_unavailable", param="model",
         )
+
+    async def _check_context_length(self, call: Call, gen: worker_pb2.GenerateRequest, context) -> None:
+        """400 context_length_exceeded for a prompt that cannot fit the model's window, before
+        the security filter judges it (long filler is how clients probe the limit; the filter
+        would call it repetition). Tokenising lives on the workers: only a prompt that could
+        overflow by its byte count asks one (CountTokens, which creates no sequence); short
+        prompts take no extra call. A worker that does not answer leaves the check to
+        Generate's own, after the filter."""
+        window = self._pool.context_length(call.worker_model) or (call.entry.context_length if call.entry else 0)
+        max_tokens = max(0, gen.sampling.max_tokens)  # 0: up to the window
+        if not window or not _could_overflow(gen, window, max_tokens):
+            return
+        worker = self._pool.pick(call.worker_model)
+        if worker is None:
+            return
+        count = worker_pb2.GenerateRequest()
+        count.CopyFrom(gen)
+        count.request_id, count.model, count.tenant = call.request_id, call.worker_model, call.principal.tenant
+        try:
+            reply = await worker.stub.CountTokens(
+                count, timeout=min(COUNT_TOKENS_TIMEOUT_S, self._timeout(context)),
+                metadata=tracing.inject_metadata(),
+            )
+        except grpc.aio.AioRpcError as err:
+            log.info("CountTokens on %s failed (%s): the worker checks the length itself",
+                     worker.address, err.code().name)
+            return
+        window, num_prompt = reply.context_length or window, reply.prompt_tokens
+        call.prompt_estimate = num_prompt  # exact now (billed if cancelled mid-stream)
+        if max_tokens and num_prompt + max_tokens > window:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {window} tokens; your prompt has "
+                f"{num_prompt} tokens and max_tokens asks for {max_tokens}. "
+                "Shorten the prompt or lower max_tokens.",
+                param="messages" if num_prompt >= window else "max_tokens",
+            )
+        if not max_tokens and num_prompt >= window:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {window} tokens; your prompt has "
+                f"{num_prompt} tokens, which leaves no room to generate. Shorten the prompt."
+            )
 
     async def _screen(self, call: Call, prompt: str, user: str) -> None:
         tenant = call.principal.tenant
@@ -496,6 +546,19 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
 
 def _metadata(context) -> dict[str, str]:
     return {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+
+
+def _could_overflow(gen: worker_pb2.GenerateRequest, window: int, max_tokens: int) -> bool:
+    """Whether prompt + max_tokens might not fit `window` (cheap, never a false no): a token
+    covers at least one UTF-8 byte, so the byte count bounds the tokens of the text; the
+    margins bound what the chat template adds."""
+    if gen.WhichOneof("input") == "chat":
+        messages = gen.chat.messages
+        num_bytes = sum(len(m.role.encode()) + len(m.name.encode()) + len(m.content.encode()) for m in messages)
+        margin = TEMPLATE_MARGIN_TOKENS + MESSAGE_MARGIN_TOKENS * len(messages)
+    else:
+        num_bytes, margin = len(gen.prompt.encode()), TEMPLATE_MARGIN_TOKENS
+    return num_bytes + max_tokens >= window - margin
 
 
 def _refusal_reason(err: MeshError) -> str:

@@ -236,6 +236,13 @@ class WorkerPool:
                 merged.served = merged.served or w.in_rotation
         return out
 
+    def context_length(self, model: str) -> int:
+        """The smallest context window a worker in rotation announced for `model` (Info);
+        0 when none said."""
+        windows = [w.models[model].context_length for w in self._candidates(model)
+                   if w.models[model].context_length > 0]
+        return min(windows, default=0)
+
     # -- choosing ---------------------------------------------------------------------
 
     def _candidates(self, model: str, exclude: Iterable[str] = ()) -> list[WorkerHandle]:

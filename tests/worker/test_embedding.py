@@ -123,3 +123,12 @@ async def test_service_generate_unimplemented(stub) -> None:
             pass
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "embedding model" in err.value.details()
+
+
+async def test_service_count_tokens_only_tokenises(stub) -> None:
+    request = worker_pb2.GenerateRequest(model="all-minilm:22m", prompt="alpha beta")
+    count = await stub.CountTokens(request)
+    reply = await stub.Embed(worker_pb2.EmbedRequest(model="all-minilm:22m", inputs=["alpha beta"]))
+    assert (count.prompt_tokens, count.context_length) == (reply.prompt_tokens, 256)
+    load = await stub.GetLoad(worker_pb2.LoadRequest())
+    assert load.num_requests_total == 1  # the Embed call only

@@ -94,6 +94,32 @@ async def test_context_overflow_is_invalid_argument(channel: grpc.aio.Channel) -
     assert metadata[ERROR_PARAM_KEY] == "max_tokens"
 
 
+async def test_count_tokens_matches_generate_and_creates_no_sequence(channel: grpc.aio.Channel) -> None:
+    stub = worker_pb2_grpc.WorkerStub(channel)
+    raw = worker_pb2.GenerateRequest(model="smollm2:135m", prompt="Once upon a time, a dragon",
+                                     sampling=common_pb2.SamplingParams(max_tokens=4))
+    counted = [await stub.CountTokens(request) for request in (_chat(4), raw)]
+    load = await stub.GetLoad(worker_pb2.LoadRequest())
+    assert (load.num_requests_total, load.num_running, load.num_generated_tokens_total) == (0, 0, 0)
+    for request, count in zip((_chat(4), raw), counted, strict=True):
+        last = [r async for r in stub.Generate(request)][-1]
+        assert count.prompt_tokens == last.usage.prompt_tokens > 0
+        assert count.system_tokens == last.usage.system_tokens
+        assert count.context_length == 256
+    assert counted[0].system_tokens > 0 and counted[1].system_tokens == 0
+    # A prompt over the window is counted, not refused: the caller decides.
+    long = worker_pb2.GenerateRequest(model="smollm2:135m", chat=worker_pb2.ChatPrompt(
+        messages=[common_pb2.ChatMessage(role="user", content="word " * 5000)]))
+    assert (await stub.CountTokens(long)).prompt_tokens > 256
+    load = await stub.GetLoad(worker_pb2.LoadRequest())
+    assert load.num_requests_total == 2  # the two Generate calls only
+    wrong = _chat(4)
+    wrong.model = "llama:70b"
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.CountTokens(wrong)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 async def test_bad_sampling_params_name_the_param(channel: grpc.aio.Channel) -> None:
     stub = worker_pb2_grpc.WorkerStub(channel)
     with pytest.raises(grpc.aio.AioRpcError) as info:

@@ -46,12 +46,28 @@ class FakeWorker(worker_pb2_grpc.WorkerServicer):
         self.fail_after_first = False
         self.delay_s = 0.0
         self.max_num_seqs = 0  # capacity said in Info (0: not said)
+        self.context_length = 0  # window said in Info (0: not said)
+        self.count_calls: list[worker_pb2.GenerateRequest] = []
 
     async def Info(self, request, context):
         kinds = {m: ("embedding" if m.startswith("emb") else "chat") for m in self.models}
         return worker_pb2.InfoResponse(
-            worker_id=self.worker_id, models=[common_pb2.ModelInfo(id=m, kind=kinds[m]) for m in self.models],
+            worker_id=self.worker_id,
+            models=[common_pb2.ModelInfo(id=m, kind=kinds[m], context_length=self.context_length)
+                    for m in self.models],
             max_num_seqs=self.max_num_seqs)
+
+    async def CountTokens(self, request, context):
+        """One token per word, plus 4 of template markup per chat message."""
+        self.count_calls.append(request)
+        if request.WhichOneof("input") == "prompt":
+            num_prompt, num_system = len(request.prompt.split()), 0
+        else:
+            messages = request.chat.messages
+            num_system = 4 * len(messages)
+            num_prompt = sum(len(m.content.split()) for m in messages) + num_system
+        return worker_pb2.CountTokensResponse(prompt_tokens=num_prompt, system_tokens=num_system,
+                                              context_length=self.context_length or 2048)
 
     async def Generate(self, request, context):
         self.calls.append(request)
@@ -91,6 +107,10 @@ class FakeFilter(filter_pb2_grpc.SecurityFilterServicer):
         if "ignore instructions" in request.prompt:
             reason = filter_pb2.Reason(layer="patterns", rule="patterns.ignore_instructions", span="ignore")
             return filter_pb2.Verdict(allowed=False, score=1.0, reasons=[reason])
+        words = request.prompt.split()
+        if len(words) >= 200 and len(set(words)) <= 2:  # long repetitive filler, like the real filter
+            reason = filter_pb2.Reason(layer="heuristics", rule="heuristics.repetition", span=words[0])
+            return filter_pb2.Verdict(allowed=False, score=0.9, reasons=[reason])
         return filter_pb2.Verdict(allowed=True)
 
 

@@ -1,0 +1,120 @@
+"""The router's context-length pre-check: request validation before the security filter."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from router_fakes import FakeWorker, chat
+
+from mesh.errors import from_rpc_error
+from mesh.pb import common_pb2, inference_pb2
+
+pytestmark = pytest.mark.timeout(30)
+
+FILLER = "word " * 5000  # what clients send to probe the limit; the filter calls it repetition
+
+
+def _worker(context_length: int = 1024) -> FakeWorker:
+    worker = FakeWorker("w1", ("chat:1m",))
+    worker.context_length = context_length
+    return worker
+
+
+def _varied(num_words: int) -> str:
+    return " ".join(f"w{i}" for i in range(num_words))
+
+
+def _chat(text: str, max_tokens: int = 8) -> inference_pb2.ChatCompletionRequest:
+    request = chat(text=text)
+    request.sampling.max_tokens = max_tokens
+    return request
+
+
+async def _error(call):
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        [chunk async for chunk in call]
+    return from_rpc_error(info.value)
+
+
+async def test_filler_over_the_window_is_context_length_exceeded_not_prompt_rejected(make_mesh):
+    mesh = await make_mesh([_worker(1024)])
+    err = await _error(mesh.stub.ChatCompletion(_chat(FILLER), metadata=mesh.md()))
+    assert (err.http_status, err.code, err.param) == (400, "context_length_exceeded", "messages")
+    assert err.message.startswith(
+        "This model's maximum context length is 1024 tokens; your prompt has 5004 tokens "
+        "and max_tokens asks for 8")
+    worker = mesh.workers[0]
+    assert len(worker.count_calls) == 1 and worker.count_calls[0].model == "chat:1m"
+    assert mesh.filter.calls == []  # never screened
+    assert worker.calls == []  # never generated
+    record = mesh.access.records[-1]
+    assert (record.outcome, record.status) == ("refused", 400)
+
+
+async def test_completion_prompt_over_the_window(make_mesh):
+    mesh = await make_mesh([_worker(1024)])
+    request = inference_pb2.CompletionRequest(model="chat:1m", prompt=FILLER,
+                                              sampling=common_pb2.SamplingParams(max_tokens=8))
+    err = await _error(mesh.stub.Completion(request, metadata=mesh.md()))
+    assert (err.http_status, err.code) == (400, "context_length_exceeded")
+    assert mesh.workers[0].count_calls[0].prompt == FILLER
+    assert mesh.filter.calls == [] and mesh.workers[0].calls == []
+
+
+async def test_short_prompt_takes_the_fast_path(make_mesh):
+    mesh = await make_mesh([_worker(1024)])
+    chunks = [c async for c in mesh.stub.ChatCompletion(_chat("hi"), metadata=mesh.md())]
+    assert chunks[-1].finish_reason == common_pb2.FINISH_REASON_STOP
+    assert mesh.workers[0].count_calls == []  # no extra call
+    assert len(mesh.filter.calls) == 1 and len(mesh.workers[0].calls) == 1
+
+
+async def test_long_prompt_that_fits_is_counted_then_screened_and_generated(make_mesh):
+    mesh = await make_mesh([_worker(4096)])
+    text = _varied(1000)  # ~4.9 kB: could overflow by bytes, 1004 tokens do fit
+    chunks = [c async for c in mesh.stub.ChatCompletion(_chat(text), metadata=mesh.md())]
+    assert chunks[-1].finish_reason == common_pb2.FINISH_REASON_STOP
+    assert len(mesh.workers[0].count_calls) == 1
+    assert len(mesh.filter.calls) == 1 and len(mesh.workers[0].calls) == 1
+
+
+async def test_filler_that_fits_is_still_screened(make_mesh):
+    mesh = await make_mesh([_worker(8192)])
+    err = await _error(mesh.stub.ChatCompletion(_chat(FILLER), metadata=mesh.md()))
+    assert (err.http_status, err.code) == (400, "prompt_rejected")
+    assert len(mesh.workers[0].count_calls) == 1 and len(mesh.filter.calls) == 1
+    assert mesh.workers[0].calls == []
+
+
+async def test_max_tokens_past_the_window_names_max_tokens(make_mesh):
+    mesh = await make_mesh([_worker(1024)])
+    err = await _error(mesh.stub.ChatCompletion(_chat(_varied(500), max_tokens=600), metadata=mesh.md()))
+    assert (err.code, err.param) == ("context_length_exceeded", "max_tokens")
+    assert "your prompt has 504 tokens and max_tokens asks for 600" in err.message
+    assert mesh.filter.calls == [] and mesh.workers[0].calls == []
+
+
+async def test_unset_max_tokens_overflows_only_when_the_prompt_fills_the_window(make_mesh):
+    mesh = await make_mesh([_worker(1024)])
+    fits = _varied(1000)  # 1004 tokens < 1024: room for 20, so no error
+    chunks = [c async for c in mesh.stub.ChatCompletion(_chat(fits, max_tokens=0), metadata=mesh.md())]
+    assert chunks[-1].finish_reason == common_pb2.FINISH_REASON_STOP
+    err = await _error(mesh.stub.ChatCompletion(_chat(_varied(1020), max_tokens=0), metadata=mesh.md()))
+    assert (err.code, err.param) == ("context_length_exceeded", "messages")
+    assert "1024 tokens; your prompt has 1024 tokens, which leaves no room" in err.message
+    assert len(mesh.workers[0].count_calls) == 2 and len(mesh.workers[0].calls) == 1
+
+
+class NoCountWorker(FakeWorker):
+    async def CountTokens(self, request, context):
+        self.count_calls.append(request)
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "old worker")
+
+
+async def test_a_worker_without_count_tokens_leaves_the_normal_path(make_mesh):
+    worker = NoCountWorker("w1", ("chat:1m",))
+    worker.context_length = 1024
+    mesh = await make_mesh([worker])
+    err = await _error(mesh.stub.ChatCompletion(_chat(FILLER), metadata=mesh.md()))
+    assert err.code == "prompt_rejected"  # the filter still screens; nothing generated
+    assert len(worker.count_calls) == 1 and len(mesh.filter.calls) == 1 and worker.calls == []
