@@ -1,7 +1,8 @@
 """InferenceServicer: the router's public API.
 
 Every generation request runs the same pipeline, one step per method:
-identify → resolve the model → authorise → admit → screen (security filter) → announce
+identify → resolve the model → authorise → admit → check the context length (a worker
+counts the tokens of a prompt that could overflow) → screen (security filter) → announce
 (initial metadata) → generate on a worker (failover before the first token) → account.
 The request is recorded whatever happens (`_tracked`), refusals and cancellations included.
 """
@@ -111,6 +112,8 @@ class Call:
     perf_start: float = field(default_factory=time.perf_counter)
     clock: metrics.RequestClock | None = None  # once the model is known to be real
     finish_reasons: list[str] = field(default_factory=list)
+    settled: bool = False  # the worker's final usage arrived
+    recorded: bool = False  # usage and audit written (exactly once)
     # Content logging (tenant opted in): the prompt and the answer's pieces, sealed at the end.
     prompt_text: str = ""
     answer_parts: list[str] | None = None
@@ -231,7 +234,13 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             gen.request_id, gen.tenant = call.request_id, call.principal.tenant
             gen.model = call.worker_model  # the weights the operator mapped this id to
             async for resp in generate(self._pool, gen, timeout=self._timeout(context), weight=self._weight(call)):
-                yield self._to_chunk(call, resp)
+                chunk = self._to_chunk(call, resp)
+                if call.settled:
+                    # Usage and audit are on disk before the client sees the end of the answer,
+                    # so a router crash right after cannot lose a completed request's record.
+                    call.outcome, call.status = "ok", 200
+                    await self._finish(call)
+                yield chunk
             call.outcome, call.status = "ok", 200
 
     def _begin(self, context, action: str, model: str) -> Call:
@@ -252,9 +261,11 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             err.headers = {**call.headers, **err.headers}
             raise
         except (asyncio.CancelledError, GeneratorExit):
-            call.outcome, call.status, call.reason = "cancelled", 499, "client cancelled"
-            if call.num_streamed:
-                self._settle(call, None)
+            # A cancel after the final chunk (the edge closing the call) changes nothing.
+            if not call.settled:
+                call.outcome, call.status, call.reason = "cancelled", 499, "client cancelled"
+                if call.num_streamed:
+                    self._settle(call, None)
             raise
         finally:
             await self._finish(call)
@@ -415,6 +426,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         )
         if resp.finish_reason != FINISHED:
             self._settle(call, resp.usage)
+            call.settled = True
             chunk.usage.CopyFrom(resp.usage)
             chunk.cost.CopyFrom(self._cost_pb(call))
             reason = common_pb2.FinishReason.Name(resp.finish_reason).removeprefix("FINISH_REASON_").lower()
@@ -453,6 +465,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         return limit if remaining is None else max(0.001, min(remaining, limit))
 
     async def _finish(self, call: Call) -> None:
+        if call.recorded:
+            return
+        call.recorded = True
         record = call.to_record()
         try:  # first, without awaiting: a cancellation below must not lose the metrics
             self._observe(call)

@@ -114,6 +114,8 @@ def test_context_overflow_is_400_context_length_exceeded(client):
         client.chat.completions.create(model=MODEL, max_tokens=8,
                                        messages=[{"role": "user", "content": "word " * 5000}])
     assert info.value.body["code"] == "context_length_exceeded"
+    assert info.value.body["param"] == "messages"
+    assert "maximum context length is" in info.value.body["message"]
 
 
 @pytest.mark.parametrize(("body", "param"), [(b"{not json", None), (b'{"model": "smollm2:135m"}', "messages")])
