@@ -21,6 +21,7 @@ import grpc
 from google.protobuf.message import Message
 
 from mesh import tls
+from mesh.config import run_dir
 from mesh.errors import from_rpc_error
 from mesh.pb import admin_pb2 as pb
 from mesh.pb import admin_pb2_grpc
@@ -396,9 +397,15 @@ class _Bearer(grpc.UnaryUnaryClientInterceptor):
         return continuation(details, request)
 
 
+def _default_admin_key() -> str:
+    """The admin key `make run` made for the embedded default (.run/secrets/admin-key)."""
+    path = run_dir() / "secrets" / "admin-key"
+    return path.read_text().strip() if path.exists() else ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    key = args.key or os.environ.get("LLMAAS_ADMIN_KEY", "")
+    key = args.key or os.environ.get("LLMAAS_ADMIN_KEY", "") or _default_admin_key()
     address = _address(args)
     if not key:
         print(f"{PROG}: error: no API key: set LLMAAS_ADMIN_KEY (or pass --key)", file=sys.stderr)

@@ -224,10 +224,27 @@ def served_model_id(model: str) -> str:
     return model
 
 
+def admin_key_file(run: Path) -> Path:
+    return run / "secrets" / "admin-key"
+
+
+def _admin_key(base: Mapping[str, str], run: Path) -> str:
+    """LLMAAS_ADMIN_KEY, else the embedded default's own admin key, made once (0600)."""
+    if base.get("LLMAAS_ADMIN_KEY"):
+        return base["LLMAAS_ADMIN_KEY"]
+    path = admin_key_file(run)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.touch(mode=0o600)
+        path.write_text(f"sk-llmaas-admin-{secrets.token_urlsafe(24)}\n")
+    return path.read_text().strip()
+
+
 def _child_env(base: Mapping[str, str], ports: Ports, model: str, api_key: str, run: Path) -> dict[str, str]:
     env = dict(base)
     env.update({
         "LLMAAS_DEV_KEY": api_key,
+        "LLMAAS_ADMIN_KEY": _admin_key(base, run),
         "LLMAAS_RUN_DIR": str(run),
         "LLMAAS_HTTP_PORT": str(ports.http),
         "LLMAAS_ROUTER_PORT": str(ports.router),
@@ -300,6 +317,8 @@ def _banner(handle: MeshHandle, key_created: bool) -> str:
 llmaas mesh is ready on {handle.url}  ({key_line})
 
   API key: {handle.api_key}
+  Admin key (llmaas-admin reads it from {admin_key_file(handle.run_dir)} or LLMAAS_ADMIN_KEY):
+    export LLMAAS_ADMIN_KEY={_admin_key(os.environ, handle.run_dir)}
 {_tls_lines(handle)}
   curl {cacert}{handle.url}/v1/chat/completions \\
     -H "Authorization: Bearer {handle.api_key}" -H "Content-Type: application/json" \\
