@@ -25,20 +25,32 @@ log = logging.getLogger("worker")
 def parse_args(argv: list[str] | None = None) -> WorkerConfig:
     defaults = WorkerConfig.from_env()
     p = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
-    p.add_argument("--model", default=defaults.model, help="catalog alias, GGUF file or HF dir")
-    p.add_argument("--port", type=int, default=defaults.port)
-    p.add_argument("--host", default=defaults.host)
+    d = " (default: %(default)s)"
+    p.add_argument("--model", default=defaults.model, help="catalog alias, GGUF file or HF dir" + d)
+    p.add_argument("--port", type=int, default=defaults.port, help="gRPC port" + d)
+    p.add_argument("--host", default=defaults.host, help="listen address" + d)
     p.add_argument("--worker-id", default=os.environ.get(ENV_KEYS["worker_id"]),
                    help="default: worker-<port>")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default=defaults.dtype)
-    p.add_argument("--device", default=defaults.device)
-    p.add_argument("--max-num-seqs", type=int, default=defaults.max_num_seqs)
-    p.add_argument("--max-model-len", type=int, default=defaults.max_model_len)
-    p.add_argument("--max-prefill-tokens", type=int, default=defaults.max_prefill_tokens)
-    p.add_argument("--num-threads", type=int, default=defaults.num_threads)
-    p.add_argument("--drain-timeout-s", type=float, default=defaults.drain_timeout_s)
-    p.add_argument("--router-address", default=defaults.router_address)
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--dtype", choices=sorted(DTYPES), default=defaults.dtype,
+                   help="weights and KV cache; bfloat16 on CPU adds int4 decode linears" + d)
+    p.add_argument("--device", default=defaults.device, help="cpu, cuda[:N] or mps" + d)
+    p.add_argument("--max-num-seqs", type=int, default=defaults.max_num_seqs,
+                   help="KV-cache slots: sequences run at once, others queue" + d)
+    p.add_argument("--max-model-len", type=int, default=defaults.max_model_len,
+                   help="tokens per slot (prompt + output), at most the model's context" + d)
+    p.add_argument("--max-prefill-tokens", type=int, default=defaults.max_prefill_tokens,
+                   help="prompt tokens prefilled per step, in one forward" + d)
+    p.add_argument("--max-prefill-chunk", type=int, default=defaults.max_prefill_chunk,
+                   help="prompt tokens per sequence and step while others decode" + d)
+    p.add_argument("--num-threads", type=int, default=defaults.num_threads,
+                   help="torch threads; default: this process's CPUs, at most 8; "
+                        "0: torch's own default" + d)
+    p.add_argument("--drain-timeout-s", type=float, default=defaults.drain_timeout_s,
+                   help="on SIGTERM, wait this long for running sequences" + d)
+    p.add_argument("--router-address", default=defaults.router_address,
+                   help="host:port of the router's Registry to announce to (empty: none)")
+    p.add_argument("--seed", type=int, default=defaults.seed,
+                   help="seed of the generator for unseeded requests" + d)
     args = vars(p.parse_args(argv))
     return WorkerConfig(**{k: v for k, v in args.items() if v is not None})
 
@@ -57,6 +69,7 @@ def load_server(config: WorkerConfig) -> tuple[WorkerServer | EmbeddingWorkerSer
         max_num_seqs=config.max_num_seqs,
         device=config.device,
         dtype=config.dtype,
+        sampling_defaults=loaded.sampling_defaults,
     )
     return WorkerServer(AsyncLLMEngine(engine), served), served
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -15,6 +15,19 @@ DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
 }
 
+MAX_DEFAULT_THREADS = 8  # a 135M model's GEMMs stop scaling around here; set more explicitly
+
+
+def default_num_threads() -> int:
+    """The CPUs this process may run on (its affinity, not the whole machine), at most
+    MAX_DEFAULT_THREADS."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_DEFAULT_THREADS))
+
+
 # Field name -> environment key. One table, so `--help` and errors agree.
 ENV_KEYS: dict[str, str] = {
     "model": "LLMAAS_WORKER_MODEL",
@@ -24,6 +37,7 @@ ENV_KEYS: dict[str, str] = {
     "max_num_seqs": "LLMAAS_WORKER_MAX_NUM_SEQS",
     "max_model_len": "LLMAAS_WORKER_MAX_MODEL_LEN",
     "max_prefill_tokens": "LLMAAS_WORKER_MAX_PREFILL_TOKENS",
+    "max_prefill_chunk": "LLMAAS_WORKER_MAX_PREFILL_CHUNK",
     "dtype": "LLMAAS_WORKER_DTYPE",
     "device": "LLMAAS_WORKER_DEVICE",
     "num_threads": "LLMAAS_WORKER_NUM_THREADS",
@@ -39,14 +53,18 @@ class WorkerConfig:
     port: int = 50061
     host: str = "127.0.0.1"
     worker_id: str = ""  # derived: worker-<port>
+    # KV cache: max_num_seqs x max_model_len slots, allocated once (SmolLM2-135M bf16:
+    # 22.5 KiB/token -> 720 MiB). More concurrent requests wait in the queue.
     max_num_seqs: int = 16
     max_model_len: int = 2048
-    # Chunked prefill: prompt tokens computed per step, so a long prompt
-    # delays the running streams by a bounded amount.
-    max_prefill_tokens: int = 256
-    dtype: str = "bfloat16"
+    # Prefill, all of a step's prompt chunks in one forward: up to max_prefill_tokens per step
+    # (16 chat prompts of ~132 tokens at once), and up to max_prefill_chunk per sequence while
+    # other sequences decode, so a long prompt delays running streams by a bounded amount.
+    max_prefill_tokens: int = 2048
+    max_prefill_chunk: int = 512
+    dtype: str = "bfloat16"  # on CPU, bf16 weights get int4 decode linears (worker/loader.py)
     device: str = "cpu"
-    num_threads: int = 0  # 0: leave torch's default
+    num_threads: int = field(default_factory=default_num_threads)  # 0: torch's default
     drain_timeout_s: float = 30.0
     router_address: str = ""  # host:port of the router's Registry; empty: no announcement
     seed: int | None = None  # worker-level generator for unseeded requests
@@ -60,6 +78,12 @@ class WorkerConfig:
             self.max_prefill_tokens >= 1,
             "max_prefill_tokens",
             self.max_prefill_tokens,
+            "must be >= 1",
+        )
+        _check(
+            self.max_prefill_chunk >= 1,
+            "max_prefill_chunk",
+            self.max_prefill_chunk,
             "must be >= 1",
         )
         _check(self.dtype in DTYPES, "dtype", self.dtype, f"must be one of {sorted(DTYPES)}")
@@ -87,10 +111,10 @@ class WorkerConfig:
         """Defaults <- LLMAAS_* environment <- explicit overrides (e.g. CLI flags)."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for field in fields(cls):
-            key = ENV_KEYS[field.name]
+        for f in fields(cls):
+            key = ENV_KEYS[f.name]
             if key in environ:
-                values[field.name] = _cast(key, environ[key], _caster(field.type))
+                values[f.name] = _cast(key, environ[key], _caster(f.type))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

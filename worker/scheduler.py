@@ -1,4 +1,12 @@
-"""Continuous batching: who prefills (chunked, under a token budget) and who decodes."""
+"""Continuous batching: who prefills (chunked, under a token budget) and who decodes.
+
+Two limits shape a step's prefill (the engine runs all of its chunks in one forward):
+max_prefill_tokens bounds the step's prompt tokens, so a burst of short prompts (16 chat
+prompts of ~132 tokens) gets its first tokens after one forward; max_prefill_chunk bounds one
+sequence's chunk while others are decoding, so a long prompt delays running streams by one
+short forward per step instead of one long one (alone, it is prefilled in as few as the budget
+allows).
+"""
 
 from __future__ import annotations
 
@@ -42,10 +50,16 @@ class ScheduledBatch:
 
 class Scheduler:
     def __init__(
-        self, num_slots: int, max_prefill_tokens: int, enable_prefix_reuse: bool = True
+        self,
+        num_slots: int,
+        max_prefill_tokens: int,
+        enable_prefix_reuse: bool = True,
+        max_prefill_chunk: int | None = None,
     ) -> None:
+        """max_prefill_chunk: None: no per-sequence bound below max_prefill_tokens."""
         self.slots = SlotTable(num_slots, enable_prefix_reuse)
         self.max_prefill_tokens = max_prefill_tokens
+        self.max_prefill_chunk = max_prefill_chunk or max_prefill_tokens
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
         self._aborted: list[Sequence] = []
@@ -92,21 +106,22 @@ class Scheduler:
         batch.decodes = [seq for seq in self.running if not seq.is_prefilling]
         # prefill: unfinished prompts first (oldest first), then admit waiting ones
         budget = self.max_prefill_tokens
+        chunk = self.max_prefill_chunk if batch.decodes else budget
         for seq in self.running:
             if budget and seq.is_prefilling:
-                budget -= self._add_chunk(batch, seq, budget)
+                budget -= self._add_chunk(batch, seq, min(budget, chunk))
         while budget and self.waiting and self.slots.can_allocate():
             seq = self.waiting.popleft()
             self.slots.allocate(seq)
             seq.status = SequenceStatus.RUNNING
             self.running.append(seq)
-            budget -= self._add_chunk(batch, seq, budget)
+            budget -= self._add_chunk(batch, seq, min(budget, chunk))
         return batch
 
     @staticmethod
-    def _add_chunk(batch: ScheduledBatch, seq: Sequence, budget: int) -> int:
+    def _add_chunk(batch: ScheduledBatch, seq: Sequence, limit: int) -> int:
         start = seq.num_computed
-        end = min(seq.num_prompt_tokens, start + budget)
+        end = min(seq.num_prompt_tokens, start + limit)
         batch.prefills.append(PrefillChunk(seq, start, end))
         return end - start
 

@@ -20,7 +20,7 @@ from worker.async_engine import AsyncLLMEngine, LoadSnapshot
 from worker.engine import Prompt
 from worker.errors import ContextLengthExceeded, Draining, ModelNotFound, RequestError
 from worker.outputs import StepOutput
-from worker.sampling_params import SamplingParams
+from worker.sampling_params import SamplingDefaults, SamplingParams
 from worker.sequence import FinishReason
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class ServedModel:
     max_num_seqs: int
     device: str
     dtype: str
+    sampling_defaults: SamplingDefaults = SamplingDefaults()
 
 
 class WorkerServicer(worker_pb2_grpc.WorkerServicer):
@@ -67,7 +68,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
     ) -> AsyncIterator[worker_pb2.GenerateResponse]:
         try:
             self._check_model(request.model)
-            params = SamplingParams.from_pb(request.sampling)
+            params = SamplingParams.from_pb(request.sampling, self.served.sampling_defaults)
             stream = self.engine.generate(
                 request.request_id or uuid.uuid4().hex, _prompt_of(request), params, request.tenant
             )

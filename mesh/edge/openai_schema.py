@@ -89,7 +89,7 @@ def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str:
     return value
 
 
-def _number(body: dict[str, Any], key: str, lo: float, hi: float, default: float) -> float:
+def _number(body: dict[str, Any], key: str, lo: float, hi: float, default: float | None) -> float | None:
     value = _get(body, key)
     if value is None:
         return default
@@ -153,8 +153,9 @@ def _sampling(body: dict[str, Any], default_max_tokens: int = 0) -> common_pb2.S
     if max_tokens is None:
         max_tokens = _integer(body, "max_tokens", 1)
     sampling = common_pb2.SamplingParams(
-        temperature=_number(body, "temperature", 0, 2, 1.0),
-        top_p=_number(body, "top_p", 0, 1, 1.0),
+        # Unset temperature / top_p: the worker applies the model's recommended defaults.
+        temperature=_number(body, "temperature", 0, 2, None),
+        top_p=_number(body, "top_p", 0, 1, None),
         top_k=_integer(body, "top_k", 0) or 0,
         max_tokens=default_max_tokens if max_tokens is None else max_tokens,
         stop=_stop(body),

@@ -21,12 +21,17 @@ class FakeRunner:
     def __init__(self, num_slots: int = 4, max_model_len: int = 128) -> None:
         self.num_slots = num_slots
         self.max_model_len = max_model_len
-        self.prefills: list[tuple[int, int, int]] = []  # (slot, start_pos, num_tokens)
+        self.prefills: list[tuple[int, int, int]] = []  # (slot, start_pos, num_tokens) per row
+        self.prefill_batches: list[list[int]] = []  # slots per prefill_batch call (one forward)
         self.decodes: list[list[int]] = []  # slots per decode call
 
-    def prefill(self, slot: int, token_ids: list[int], start_pos: int = 0) -> torch.Tensor:
-        self.prefills.append((slot, start_pos, len(token_ids)))
-        return _logits_for(token_ids[-1] + 1)
+    def prefill_batch(
+        self, slots: list[int], token_ids: list[list[int]], start_pos: list[int]
+    ) -> torch.Tensor:
+        assert len(slots) == len(token_ids) == len(start_pos) and len(set(slots)) == len(slots)
+        self.prefill_batches.append(list(slots))
+        self.prefills += [(s, p, len(t)) for s, p, t in zip(slots, start_pos, token_ids, strict=True)]
+        return torch.stack([_logits_for(t[-1] + 1) for t in token_ids])
 
     def decode(self, slots: list[int], token_ids: list[int], positions: list[int]) -> torch.Tensor:
         self.decodes.append(list(slots))

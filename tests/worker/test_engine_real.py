@@ -89,3 +89,14 @@ def test_stop_string_on_real_text(engine: LLMEngine) -> None:
 
 def _fields(params: SamplingParams) -> dict[str, object]:
     return {name: getattr(params, name) for name in params.__slots__}
+
+
+def test_chunked_and_batched_prefill_equals_each_alone(engine: LLMEngine) -> None:
+    # max_prefill_tokens=64: the long prompt is prefilled in chunks (start > 0) while the short
+    # ones join it, padded, in the same forward; each continuation matches the prompt alone.
+    params = SamplingParams(max_tokens=8, ignore_eos=True)
+    long_prompt = " ".join(PROMPTS * 6)
+    requests = {"long": (long_prompt, params), **{f"p{i}": (p, params) for i, p in enumerate(PROMPTS[:3])}}
+    together = generate(engine, requests)
+    for rid, (prompt, _) in requests.items():
+        assert generate(engine, {f"{rid}-alone": (prompt, params)})[f"{rid}-alone"] == together[rid]

@@ -87,3 +87,14 @@ def test_penalties_push_down_repeated_tokens() -> None:
     plain = _seq()
     plain.append_token(0)
     assert Sampler()(logits, [plain]) == [0]
+
+
+def test_unset_temperature_and_top_p_take_the_models_defaults():
+    from mesh.pb import common_pb2
+    from worker.sampling_params import SamplingDefaults, SamplingParams
+
+    defaults = SamplingDefaults(temperature=0.2, top_p=0.9)
+    unset = SamplingParams.from_pb(common_pb2.SamplingParams(max_tokens=4), defaults)
+    assert (unset.temperature, unset.top_p) == (0.2, 0.9)
+    explicit = SamplingParams.from_pb(common_pb2.SamplingParams(temperature=0.0, top_p=1.0), defaults)
+    assert (explicit.temperature, explicit.top_p) == (0.0, 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.worker.fakes import FakeRunner, FakeTokenizer
-from worker.engine import LLMEngine
+from worker.engine import LLMEngine, padding_groups
 from worker.errors import ContextLengthExceeded, InvalidRequest
 from worker.sampling_params import SamplingParams
 from worker.scheduler import Scheduler
@@ -151,3 +151,62 @@ def test_prefix_of_a_finished_sequence_is_reused_for_the_same_tenant_only() -> N
     starts = {p[1] for p in runner.prefills[1:]}
     assert starts == {0, 19}  # t2 recomputes everything; t1 only the last prompt token
     assert engine.stats.num_prefix_cache_hits_total == 1
+
+
+def test_a_burst_of_prompts_is_prefilled_in_one_forward() -> None:
+    runner = FakeRunner(num_slots=16, max_model_len=256)
+    engine = _engine(runner, max_prefill_tokens=2048)
+    for i in range(16):
+        engine.add_request(f"r{i}", [i % 26] + list(range(120 + i % 5)), SamplingParams(max_tokens=2))
+    outputs = engine.step()
+    assert runner.prefill_batches == [list(range(16))]  # one forward, every prompt whole
+    assert sorted(o.request_id for o in outputs) == sorted(f"r{i}" for i in range(16))
+    assert all(o.num_tokens == 1 for o in outputs)
+
+
+def test_the_step_budget_still_bounds_a_burst() -> None:
+    runner = FakeRunner(num_slots=16, max_model_len=256)
+    engine = _engine(runner, max_prefill_tokens=100)
+    for i in range(4):  # distinct first tokens: no prefix reuse
+        engine.add_request(f"r{i}", [i] + list(range(39)), SamplingParams(max_tokens=1))
+    engine.step()
+    assert runner.prefills == [(0, 0, 40), (1, 0, 40), (2, 0, 20)]
+    engine.step()  # the split prompt goes on first, then the next one
+    assert runner.prefills[3:] == [(2, 20, 20), (3, 0, 40)]
+
+
+def test_long_prompt_is_chunked_only_while_others_decode() -> None:
+    runner = FakeRunner(num_slots=4, max_model_len=256)
+    engine = _engine(runner, max_prefill_tokens=128, max_prefill_chunk=16)
+    engine.add_request("alone", list(range(100)), SamplingParams(max_tokens=30))
+    engine.step()
+    assert runner.prefills == [(0, 0, 100)]  # nobody to stall: one step
+    engine.add_request("long", list(range(100)), SamplingParams(max_tokens=1))
+    for _ in range(3):
+        engine.step()
+    assert runner.prefills[1:] == [(1, 0, 16), (1, 16, 16), (1, 32, 16)]
+    assert len(runner.decodes) == 3
+
+
+def test_prompts_of_very_different_lengths_do_not_pad_each_other() -> None:
+    runner = FakeRunner(num_slots=4, max_model_len=1024)
+    engine = _engine(runner, max_prefill_tokens=1024)
+    engine.add_request("long", list(range(600)), SamplingParams(max_tokens=1))
+    engine.add_request("short", list(range(10)), SamplingParams(max_tokens=1))
+    engine.add_request("short2", list(range(12)), SamplingParams(max_tokens=1))
+    texts = _drain(engine)
+    assert runner.prefill_batches == [[0], [1, 2]]
+    assert set(texts) == {"long", "short", "short2"}
+
+
+@pytest.mark.parametrize(
+    ("lengths", "groups"),
+    [
+        ([132, 120, 140, 68], [[0, 1, 2, 3]]),
+        ([600, 10, 12], [[0], [1, 2]]),
+        ([10, 600, 500, 12], [[1, 2], [0, 3]]),
+        ([1], [[0]]),
+    ],
+)
+def test_padding_groups(lengths: list[int], groups: list[list[int]]) -> None:
+    assert padding_groups(lengths) == groups

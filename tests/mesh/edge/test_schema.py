@@ -41,13 +41,15 @@ def test_defaults_and_content_parts():
     msg = call.request.messages[0]
     assert (msg.role, msg.content) == ("system", "ab")
     s = call.request.sampling
-    assert (s.temperature, s.top_p, s.max_tokens, s.HasField("seed")) == (1.0, 1.0, 0, False)
+    # Unset sampling knobs stay unset: the worker applies the model's recommended defaults.
+    assert (s.HasField("temperature"), s.HasField("top_p"), s.max_tokens, s.HasField("seed")) == (
+        False, False, 0, False)
     assert call.options == schema.StreamOptions()
 
 
 def test_max_completion_tokens_wins_and_nulls_mean_absent():
     assert chat(max_tokens=5, max_completion_tokens=9).request.sampling.max_tokens == 9
-    assert chat(temperature=None, stop=None, n=None, stream=None).request.sampling.temperature == 1.0
+    assert not chat(temperature=None, stop=None, n=None, stream=None).request.sampling.HasField("temperature")
 
 
 def test_ignore_eos_extension():
