@@ -31,7 +31,7 @@ def test_out_of_range_value_is_rejected() -> None:
 
 
 def test_sampling_from_pb_maps_proto_zeroes_to_off() -> None:
-    params = SamplingParams.from_pb(common_pb2.SamplingParams(stop=["\n"]))
+    params = SamplingParams.from_pb(common_pb2.SamplingParams(temperature=0, top_p=0, stop=["\n"]))
     assert (params.temperature, params.top_p, params.seed, params.max_tokens) == (0.0, 1.0, None, None)
     assert SamplingParams.from_pb(common_pb2.SamplingParams(seed=0)).seed == 0
 
