@@ -135,6 +135,14 @@ CJK_LATIN_RE = _alternation(CJK_EXTRA_LATIN)
 # Same alternations with one capturing group: ``split`` returns the matches and
 # the text between them in one C-level call (positions by cumulative lengths).
 _CJK_SPLIT_RE = re.compile(f"({CJK_RE.pattern})")
+# The same matches, found by two scans: the CJK terms (no ASCII character in
+# any of them, so the leading class skips Latin text quickly) and the few ASCII
+# terms ("ai"). A match of one kind can never overlap one of the other, so the
+# two scans together give exactly the matches of the single alternation.
+_CJK_ASCII_TERMS = tuple(sorted(w for w in CJK_INDEX if w.isascii()))
+assert all(not any(c.isascii() for c in w) for w in CJK_INDEX if w not in _CJK_ASCII_TERMS)
+_CJK_WIDE_SPLIT_RE = re.compile(f"({_trie_pattern(w for w in CJK_INDEX if not w.isascii())})")
+_CJK_ASCII_SPLIT_RE = re.compile(f"({_trie_pattern(_CJK_ASCII_TERMS)})") if _CJK_ASCII_TERMS else None
 _CJK_LATIN_SPLIT_RE = re.compile(f"({CJK_LATIN_RE.pattern})")
 
 # Glued Latin words are split with the longer lexicon words (short ones like
@@ -237,7 +245,7 @@ def latin_stream(norm: Normalized) -> Stream:
     if norm.leet_words is not None:
         distinct = distinct if distinct is not None else set(words)
         parts.append(_leet_hits(words, distinct))
-    parts.append(_from_hits(_glued_hits(words, norm)))
+    parts.append(_glued_stream(words, norm))
     parts.append(_hyphen_hits(words, distinct))
     return _merge(parts)
 
@@ -284,6 +292,44 @@ def _glued_hits(words: Sequence[str], norm: Normalized) -> list[Hit]:
             # Sub-positions keep order inside the token: i, i+0.01, i+0.02...
             out.append(Hit(i + min(k, 99) / 100, part, LATIN_INDEX[part], via))
     return out
+
+
+def _glued_stream(words: Sequence[str], norm: Normalized) -> Stream:
+    """:func:`_glued_hits` as a stream; Python work once per *distinct* candidate
+    word, so thousands of joined copies of one spaced-out word cost C-level passes."""
+    long_ones = _where(map(SEGMENT_MIN.__le__, map(len, words)))
+    if not long_ones and not norm.joined:
+        return EMPTY
+    cands = sorted(set(long_ones[:MAX_SEGMENTED]) | norm.joined)
+    cwords = list(map(words.__getitem__, cands))
+    leet = norm.leet_words is not None
+    found: dict[str, list[str]] = {}
+    for w in set(cwords):
+        word = w[:SEGMENT_MAX]
+        # Only Latin-script glue: CJK runs have their own stream.
+        if word in LATIN_INDEX or word[0] >= "\u0250":
+            continue
+        seg = segment(leet_fold(word) if leet else word)
+        if seg:
+            found[w] = seg
+    if not found:
+        return EMPTY
+    keep = list(map(found.__contains__, cwords))
+    where = list(compress(cands, keep))
+    segs = list(map(found.__getitem__, compress(cwords, keep)))
+    counts = list(map(len, segs))
+    # Sub-positions keep order inside the token: i, i+0.01, i+0.02...
+    offsets = list(chain.from_iterable(map(_SUB_OFFSETS.__getitem__, map(slice, repeat(0), counts))))
+    pos = list(map(add, chain.from_iterable(map(repeat, where, counts)), offsets))
+    tok = list(chain.from_iterable(segs))
+    joined = norm.joined
+    via = list(chain.from_iterable(map(repeat, map(_GLUE_VIA.__getitem__, map(joined.__contains__, where)),
+                                       counts)))
+    return Stream(pos, tok, list(map(LATIN_INDEX.__getitem__, tok)), via)
+
+
+_SUB_OFFSETS = [min(k, 99) / 100 for k in range(SEGMENT_MAX + 1)]
+_GLUE_VIA = ("glued", "spacing")
 
 
 def _hyphen_parts(word: str) -> list[tuple[float, str, Concepts, str]]:
@@ -392,8 +438,25 @@ def cjk_hits(text: str) -> list[Hit]:
     return cjk_stream(text).hits()
 
 
+def _cjk_split(text: str) -> tuple[list[int], list[str]]:
+    """``_split_hits(_CJK_SPLIT_RE, text)``, from two cheaper scans merged by start."""
+    starts, tokens = _split_hits(_CJK_WIDE_SPLIT_RE, text)
+    if _CJK_ASCII_SPLIT_RE is None:
+        return starts, tokens
+    a_starts, a_tokens = _split_hits(_CJK_ASCII_SPLIT_RE, text)
+    if not a_tokens:
+        return starts, tokens
+    if not tokens:
+        return a_starts, a_tokens
+    # Starts are distinct (matches never overlap): sort the concatenation.
+    all_starts = starts + a_starts
+    order = sorted(range(len(all_starts)), key=all_starts.__getitem__)
+    all_tokens = tokens + a_tokens
+    return list(map(all_starts.__getitem__, order)), list(map(all_tokens.__getitem__, order))
+
+
 def cjk_stream(text: str) -> Stream:
-    starts, tokens = _split_hits(_CJK_SPLIT_RE, text)
+    starts, tokens = _cjk_split(text)
     main = Stream(list(map(mul, starts, repeat(CJK_POS_SCALE))), tokens,
                   list(map(CJK_INDEX.__getitem__, tokens)))
     if "dan" in text or "prompt" in text or "jailbreak" in text:
@@ -471,8 +534,9 @@ class SequenceSet:
         if not active:
             return []
         done: set[int] = set()  # groups that matched
-        excluded = 0  # len(done) when ``table`` was built
+        excluded = 0  # len(done) when ``table`` was last pruned
         table = self._table(present_sets, active, done)
+        live = sum(map(len, table.values()))  # entries left in ``table``
         watch = {cs: tuple(cs & blockers) for cs in present_sets} if blockers else {}
         relevant = {cs for cs in present_sets if table[cs] or watch.get(cs)}
         if len(relevant) < len(present_sets):
@@ -510,9 +574,15 @@ class SequenceSet:
                         done.add(group)
                         matched.append(SeqMatch(si, meta[0], pos, meta[1], meta[2], token))
                 if len(done) != excluded:  # a rule matched: drop its sequences
-                    table = self._table(present_sets, active, done)
+                    # Only the lists holding entries of a matched group change
+                    # (rebuilt as new lists: ``entries`` may be one being walked).
+                    for cs, ents in table.items():
+                        if ents and any(e[5] in done for e in ents):
+                            kept = [e for e in ents if e[5] not in done]
+                            live -= len(ents) - len(kept)
+                            table[cs] = kept
                     excluded = len(done)
-                    if not any(table.values()):
+                    if not live:
                         break  # nothing left that could match
             if watch:
                 for c in watch.get(concepts, ()):

@@ -184,27 +184,48 @@ def drop_stopwords(words: list[str], joined: set[int]) -> tuple[list[str], set[i
 
 
 _RUN_RE = re.compile(b"\x01{4,}")
+_MANY_RUNS = 64  # from this many runs on, the one-split "shape" path is cheaper
+_MULTI_RE = re.compile("[^ ]{2,}")
+_RUNS_SPLIT_RE = re.compile("([^\x02]{4,})")
 
 
 def join_spaced(words: list[str]) -> tuple[list[str], set[int]]:
     """Join runs of >= 4 single-letter tokens ("i g n o r e" → "ignore").
 
-    Finds the runs with a C-level scan over a 0/1 map of token lengths, and
-    builds the output with C-level slicing and joining, so text without such
-    runs costs one ``map`` pass and a flood of short runs no Python loop.
+    A cheap first pass (a 0/1 map of token lengths) rules out text without such
+    runs. A few runs are sliced out of the token list; for many (a flood of
+    short runs) a "shape" string has one character per token (the letter of
+    a single-letter token, ``\x02`` for a longer one): one C-level ``split`` of
+    it yields the joined runs themselves and the token counts between them, and
+    the output is built with C-level slicing and chaining, so a flood of short
+    runs costs no Python loop.
     """
     singles = bytes(map(eq, map(len, words), repeat(1)))
     if b"\x01\x01\x01\x01" not in singles:
         return words, set()
-    spans = list(map(methodcaller("span"), _RUN_RE.finditer(singles)))
-    starts = list(map(itemgetter(0), spans))
-    ends = list(map(itemgetter(1), spans))
-    runs = map(words.__getitem__, map(slice, starts, map(min, ends, map(add, starts, repeat(MAX_JOINED)))))
-    joined_words = list(map("".join, runs))
-    between = list(map(words.__getitem__, map(slice, [0, *ends], [*starts, len(words)])))
-    # Output: between[0], joined[0], between[1], joined[1], ..., between[-1].
-    at = list(map(add, accumulate(map(len, between[:-1])), range(len(joined_words))))
-    out = list(chain.from_iterable(chain.from_iterable(zip(between, zip(joined_words), strict=False))))
+    if singles.count(b"\x00\x01\x01\x01\x01") < _MANY_RUNS:
+        # A few (possibly long) runs: slice them out of ``words`` directly.
+        spans = list(map(methodcaller("span"), _RUN_RE.finditer(singles)))
+        starts, ends = list(map(itemgetter(0), spans)), list(map(itemgetter(1), spans))
+        cut = map(slice, starts, map(min, ends, map(add, starts, repeat(MAX_JOINED))))
+        runs = list(map("".join, map(words.__getitem__, cut)))
+        between = list(map(words.__getitem__, map(slice, [0, *ends], [*starts, len(words)])))
+        return _interleave(between, runs)
+    # Tokens never contain spaces or control characters.
+    shape = _MULTI_RE.sub("\x02", " ".join(words)).replace(" ", "")
+    parts = _RUNS_SPLIT_RE.split(shape)  # between[0], run[0], between[1], ..., between[-1]
+    runs = parts[1::2]
+    if max(map(len, runs)) > MAX_JOINED:
+        runs = [r[:MAX_JOINED] for r in runs]  # the rest of an over-long run is dropped
+    ends = list(accumulate(map(len, parts)))
+    between = list(map(words.__getitem__, map(slice, [0, *ends[1::2]], ends[0::2])))
+    return _interleave(between, runs)
+
+
+def _interleave(between: list[list[str]], runs: list[str]) -> tuple[list[str], set[int]]:
+    # Output: between[0], runs[0], between[1], runs[1], ..., between[-1].
+    at = list(map(add, accumulate(map(len, between[:-1])), range(len(runs))))
+    out = list(chain.from_iterable(chain.from_iterable(zip(between, zip(runs), strict=False))))
     out += between[-1]
     return out, set(at)
 
