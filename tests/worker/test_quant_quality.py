@@ -1,8 +1,14 @@
 """Quality bound of the weight-only quantised linears on the real SmolLM2, against fp32.
 
-Teacher-forced over ~200 tokens of a fixed English text through the decode path (one token
-per step: the path the int kernels serve). Measured (int4 + int8 lm_head, the CPU bf16
-default): top-1 agreement 98.4%, perplexity 14.07 vs 14.02 fp32; int8: 95.3%, 14.30.
+Teacher-forced over 193 tokens of a fixed English text through the decode path (one token
+per step: the path the int kernels serve). Deterministic for one CPU and torch build: the same
+logits at 1, 2 and 4 threads, in fresh processes, under CPU contention. Kernels differ per ISA,
+so the figures do too. Measured (torch 2.x, perplexity 14.02 fp32):
+  int4 + int8 lm_head (the CPU bf16 default): AVX512 98.96% (2 tokens differ), ppl 14.12
+  (+0.7%); AVX2 (ATEN_CPU_CAPABILITY=avx2) 97.9% (4), +0.6%.
+  int8: AVX512 95.9% (8), +2.1%; AVX2 96.9% (6), +2.0%.
+The bounds leave a few tokens of room below the lowest of these (each token is 0.52%); the
+tokens that flip are ones fp32 itself barely prefers (top-2 logit gap < 0.1).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from worker.model_runner import ModelRunner
 
 NUM_TOKENS, PROMPT = 200, 8
 # quant -> (min top-1 agreement with fp32, max perplexity ratio to fp32)
-BOUNDS = {"int4": (0.95, 1.03), "int8": (0.90, 1.05)}
+BOUNDS = {"int4": (0.95, 1.02), "int8": (0.93, 1.04)}
 
 
 def teacher_forced(model, lm, ids: list[int]) -> torch.Tensor:
@@ -52,8 +58,11 @@ def test_quantised_decode_stays_close_to_fp32(smollm2, reference, quant) -> None
     agree = (logits.argmax(-1) == ref_logits.argmax(-1)).float().mean().item()
     ppl, ref_ppl = (math.exp(F.cross_entropy(x, target).item()) for x in (logits, ref_logits))
     min_agree, max_ratio = BOUNDS[quant]
-    assert agree >= min_agree, f"{quant}: top-1 agreement {agree:.3f} < {min_agree}"
-    assert ppl <= ref_ppl * max_ratio, f"{quant}: perplexity {ppl:.2f} vs fp32 {ref_ppl:.2f}"
+    flips = (logits.argmax(-1) != ref_logits.argmax(-1)).nonzero().flatten().tolist()
+    measured = (f"{quant}: top-1 agreement {agree:.4f} (min {min_agree}; positions {flips}), "
+                f"perplexity {ppl:.3f} vs fp32 {ref_ppl:.3f} (max x{max_ratio}), "
+                f"{torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}")
+    assert agree >= min_agree and ppl <= ref_ppl * max_ratio, measured
 
 
 def test_quant_linear_matches_dense_both_paths() -> None:
