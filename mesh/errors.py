@@ -26,14 +26,26 @@ class ErrorKind:
     default_code: str
 
 
-INVALID_REQUEST = ErrorKind(grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid_request_error", "invalid_request_error")
-UNAUTHENTICATED = ErrorKind(grpc.StatusCode.UNAUTHENTICATED, 401, "authentication_error", "invalid_api_key")
-PERMISSION_DENIED = ErrorKind(grpc.StatusCode.PERMISSION_DENIED, 403, "permission_error", "model_not_allowed")
+INVALID_REQUEST = ErrorKind(
+    grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid_request_error", "invalid_request_error"
+)
+UNAUTHENTICATED = ErrorKind(
+    grpc.StatusCode.UNAUTHENTICATED, 401, "authentication_error", "invalid_api_key"
+)
+PERMISSION_DENIED = ErrorKind(
+    grpc.StatusCode.PERMISSION_DENIED, 403, "permission_error", "model_not_allowed"
+)
 NOT_FOUND = ErrorKind(grpc.StatusCode.NOT_FOUND, 404, "invalid_request_error", "model_not_found")
 GONE = ErrorKind(grpc.StatusCode.FAILED_PRECONDITION, 410, "invalid_request_error", "model_retired")
-RATE_LIMITED = ErrorKind(grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "rate_limit_error", "rate_limit_exceeded")
-QUOTA_EXCEEDED = ErrorKind(grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "insufficient_quota", "insufficient_quota")
-UNAVAILABLE = ErrorKind(grpc.StatusCode.UNAVAILABLE, 503, "service_unavailable", "service_unavailable")
+RATE_LIMITED = ErrorKind(
+    grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "rate_limit_error", "rate_limit_exceeded"
+)
+QUOTA_EXCEEDED = ErrorKind(
+    grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "insufficient_quota", "insufficient_quota"
+)
+UNAVAILABLE = ErrorKind(
+    grpc.StatusCode.UNAVAILABLE, 503, "service_unavailable", "service_unavailable"
+)
 TIMEOUT = ErrorKind(grpc.StatusCode.DEADLINE_EXCEEDED, 504, "timeout", "timeout")
 INTERNAL = ErrorKind(grpc.StatusCode.INTERNAL, 500, "server_error", "internal_error")
 CANCELLED = ErrorKind(grpc.StatusCode.CANCELLED, 499, "cancelled", "cancelled")
@@ -41,13 +53,34 @@ CANCELLED = ErrorKind(grpc.StatusCode.CANCELLED, 499, "cancelled", "cancelled")
 # gRPC code -> kind, for statuses that arrive without our metadata.
 _BY_GRPC_CODE = {
     k.grpc_code: k
-    for k in (INVALID_REQUEST, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, GONE,
-              RATE_LIMITED, UNAVAILABLE, TIMEOUT, INTERNAL, CANCELLED)
+    for k in (
+        INVALID_REQUEST,
+        UNAUTHENTICATED,
+        PERMISSION_DENIED,
+        NOT_FOUND,
+        GONE,
+        RATE_LIMITED,
+        UNAVAILABLE,
+        TIMEOUT,
+        INTERNAL,
+        CANCELLED,
+    )
 }
 _BY_HTTP_AND_CODE = {
     (k.http_status, k.default_code): k
-    for k in (INVALID_REQUEST, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, GONE,
-              RATE_LIMITED, QUOTA_EXCEEDED, UNAVAILABLE, TIMEOUT, INTERNAL, CANCELLED)
+    for k in (
+        INVALID_REQUEST,
+        UNAUTHENTICATED,
+        PERMISSION_DENIED,
+        NOT_FOUND,
+        GONE,
+        RATE_LIMITED,
+        QUOTA_EXCEEDED,
+        UNAVAILABLE,
+        TIMEOUT,
+        INTERNAL,
+        CANCELLED,
+    )
 }
 
 

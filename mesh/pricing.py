@@ -49,20 +49,34 @@ def _pick(override: Decimal | None, default: Decimal) -> Decimal:
     return default if override is None else override
 
 
-def cost_eur(input_tokens: int, output_tokens: int, reasoning_tokens: int = 0,
-             prices: Prices = DEFAULT_PRICES) -> Decimal:
+def cost_eur(
+    input_tokens: int,
+    output_tokens: int,
+    reasoning_tokens: int = 0,
+    prices: Prices = DEFAULT_PRICES,
+) -> Decimal:
     """Exact cost in €; `output_tokens` excludes `reasoning_tokens`."""
-    for name, n in (("input", input_tokens), ("output", output_tokens),
-                    ("reasoning", reasoning_tokens)):
+    for name, n in (
+        ("input", input_tokens),
+        ("output", output_tokens),
+        ("reasoning", reasoning_tokens),
+    ):
         if n < 0:
             raise ValueError(f"{name} tokens must be >= 0, got {n}")
-    total = (input_tokens * prices.input + output_tokens * prices.output
-             + reasoning_tokens * prices.reasoning)
+    total = (
+        input_tokens * prices.input
+        + output_tokens * prices.output
+        + reasoning_tokens * prices.reasoning
+    )
     return total / MILLION
 
 
-def cost_from_usage(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int,
-                    prices: Prices = DEFAULT_PRICES) -> Decimal:
+def cost_from_usage(
+    prompt_tokens: int,
+    completion_tokens: int,
+    reasoning_tokens: int,
+    prices: Prices = DEFAULT_PRICES,
+) -> Decimal:
     """Cost from OpenAI-style counts, where completion_tokens includes reasoning_tokens."""
     return cost_eur(prompt_tokens, completion_tokens - reasoning_tokens, reasoning_tokens, prices)
 

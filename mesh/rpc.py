@@ -100,8 +100,10 @@ class ListingHealthServicer(AioHealthServicer):
 
     async def List(self, request, context) -> health_pb2.HealthListResponse:
         # _server_status is the servicer's own name -> status table (no public accessor).
-        statuses = {name: health_pb2.HealthCheckResponse(status=status)
-                    for name, status in self._server_status.items()}
+        statuses = {
+            name: health_pb2.HealthCheckResponse(status=status)
+            for name, status in self._server_status.items()
+        }
         return health_pb2.HealthListResponse(statuses=statuses)
 
 
@@ -111,12 +113,16 @@ def build_server(
     interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, AioHealthServicer]:
     """A grpc.aio server with error mapping, health (NOT_SERVING until set_serving) and reflection."""
-    server = grpc.aio.server(interceptors=[*interceptors, ErrorInterceptor()], options=CHANNEL_OPTIONS)
+    server = grpc.aio.server(
+        interceptors=[*interceptors, ErrorInterceptor()], options=CHANNEL_OPTIONS
+    )
     # The asyncio health servicer: the sync one cannot be awaited through interceptors.
     health_servicer = ListingHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = list(service_names)
-    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    reflection.enable_server_reflection(
+        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
     return server, health_servicer
 
 
@@ -132,9 +138,15 @@ def add_port(server: grpc.aio.Server, host: str, port: int, role: str) -> int:
     return bound
 
 
-async def set_serving(health_servicer: AioHealthServicer, names: Iterable[str], serving: bool) -> None:
+async def set_serving(
+    health_servicer: AioHealthServicer, names: Iterable[str], serving: bool
+) -> None:
     """Marks the server ("") and each named service SERVING or NOT_SERVING."""
-    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
     for name in ["", *names]:
         await health_servicer.set(name, status)
 

@@ -66,15 +66,21 @@ class LevelResult:
         tpot = [s.tpot_s * 1000 for s in ok if s.tpot_s is not None]
         tokens = [s.output_tokens for s in ok]
         return {
-            "concurrency": self.concurrency, "requests": len(self.samples),
+            "concurrency": self.concurrency,
+            "requests": len(self.samples),
             "errors": len(self.samples) - len(ok),
             "first_error": next((s.error for s in self.samples if s.error), ""),
-            "ttft_p50_ms": pct(ttft, 50), "ttft_p95_ms": pct(ttft, 95),
-            "itl_p50_ms": pct(gaps, 50), "itl_p95_ms": pct(gaps, 95), "tpot_p50_ms": pct(tpot, 50),
-            "output_tokens": sum(tokens), "tokens_min": min(tokens, default=0),
+            "ttft_p50_ms": pct(ttft, 50),
+            "ttft_p95_ms": pct(ttft, 95),
+            "itl_p50_ms": pct(gaps, 50),
+            "itl_p95_ms": pct(gaps, 95),
+            "tpot_p50_ms": pct(tpot, 50),
+            "output_tokens": sum(tokens),
+            "tokens_min": min(tokens, default=0),
             "tokens_max": max(tokens, default=0),
             "tokens_from_usage": bool(ok) and all(s.from_usage for s in ok),
-            "wall_s": self.wall_s, "tok_s": sum(tokens) / self.wall_s if self.wall_s else 0.0,
+            "wall_s": self.wall_s,
+            "tok_s": sum(tokens) / self.wall_s if self.wall_s else 0.0,
             "peak_rss_mib": self.peak_rss_bytes / 2**20 if self.peak_rss_bytes else None,
         }
 
@@ -94,11 +100,23 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-async def one_request(client: httpx.AsyncClient, model: str, prompt: str, max_tokens: int,
-                      extra: dict[str, Any] | None = None) -> Sample:
+async def one_request(
+    client: httpx.AsyncClient,
+    model: str,
+    prompt: str,
+    max_tokens: int,
+    extra: dict[str, Any] | None = None,
+) -> Sample:
     """One streamed chat completion; never raises for an HTTP or stream error (see `error`)."""
-    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}, **(extra or {})}
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **(extra or {}),
+    }
     start = time.perf_counter()
     sample, last = None, start
     usage_tokens: int | None = None
@@ -106,7 +124,9 @@ async def one_request(client: httpx.AsyncClient, model: str, prompt: str, max_to
         async with client.stream("POST", "/v1/chat/completions", json=body) as r:
             if r.status_code != 200:
                 text = (await r.aread()).decode(errors="replace")[:200]
-                return Sample(ttft_s=time.perf_counter() - start, error=f"HTTP {r.status_code}: {text}")
+                return Sample(
+                    ttft_s=time.perf_counter() - start, error=f"HTTP {r.status_code}: {text}"
+                )
             async for line in r.aiter_lines():
                 if not line.startswith("data: ") or line == "data: [DONE]":
                     continue
@@ -132,9 +152,15 @@ async def one_request(client: httpx.AsyncClient, model: str, prompt: str, max_to
     return sample
 
 
-async def run_level(client: httpx.AsyncClient, model: str, prompts: list[str], concurrency: int,
-                    max_tokens: int, extra: dict[str, Any] | None = None,
-                    rss_pids: list[int] | None = None) -> LevelResult:
+async def run_level(
+    client: httpx.AsyncClient,
+    model: str,
+    prompts: list[str],
+    concurrency: int,
+    max_tokens: int,
+    extra: dict[str, Any] | None = None,
+    rss_pids: list[int] | None = None,
+) -> LevelResult:
     """`concurrency` users working through `prompts`; samples the RSS of `rss_pids`' trees."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     for prompt in prompts:
@@ -174,7 +200,7 @@ def process_tree(roots: list[int]) -> list[int]:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
-            ppid = int(text[text.rindex(")") + 2:].split()[1])
+            ppid = int(text[text.rindex(")") + 2 :].split()[1])
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(ppid, []).append(int(stat.parent.name))

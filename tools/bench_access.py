@@ -21,11 +21,18 @@ from mesh.router.tenants import DEFAULT_TIERS, Tenant
 
 async def measure(n: int = 5000) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
-        accounts = Accounts(SqliteStore(Path(tmp) / "accounts.sqlite3"), KeyHasher(b"bench-pepper-0123456789"),
-                            dict(DEFAULT_TIERS), rotation_check_s=3600, bootstrap=Bootstrap())
+        accounts = Accounts(
+            SqliteStore(Path(tmp) / "accounts.sqlite3"),
+            KeyHasher(b"bench-pepper-0123456789"),
+            dict(DEFAULT_TIERS),
+            rotation_check_s=3600,
+            bootstrap=Bootstrap(),
+        )
         await accounts.start()
         try:
-            await accounts.directory.save_tenant(Tenant("bench", tier="enterprise", created_at=time.time()))
+            await accounts.directory.save_tenant(
+                Tenant("bench", tier="enterprise", created_at=time.time())
+            )
             _key, secret = await accounts.directory.create_key("bench", None, 0.0, False)
             samples = []
             for i in range(n):
@@ -33,7 +40,9 @@ async def measure(n: int = 5000) -> list[float]:
                 principal = await accounts.authenticate(secret)
                 admission = await accounts.admit(principal, "smollm2:135m", 100)
                 samples.append(time.perf_counter() - t0)
-                record = RequestRecord(f"r{i}", "chat.completions", "smollm2:135m", "ok", 200, principal=principal)
+                record = RequestRecord(
+                    f"r{i}", "chat.completions", "smollm2:135m", "ok", 200, principal=principal
+                )
                 await accounts.release(principal, admission, record)
             return samples
         finally:
@@ -43,8 +52,10 @@ async def measure(n: int = 5000) -> list[float]:
 def main() -> None:
     samples = asyncio.run(measure())
     q = statistics.quantiles(samples, n=100)
-    print(f"auth + rate limit: p50 {statistics.median(samples) * 1e6:.1f} us, p99 {q[98] * 1e6:.1f} us "
-          f"({len(samples)} requests)")
+    print(
+        f"auth + rate limit: p50 {statistics.median(samples) * 1e6:.1f} us, p99 {q[98] * 1e6:.1f} us "
+        f"({len(samples)} requests)"
+    )
 
 
 if __name__ == "__main__":

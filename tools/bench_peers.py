@@ -31,10 +31,16 @@ CMAKE_FLAGS = [
 # on AMX where the CPU lists it, and in VMs that do not enable AMX state (XCR0) llama-server
 # then dies with SIGILL on its first matmul; AMX is left off on purpose.
 ISA_OPTIONS = {
-    "GGML_SSE42": ("sse4_2",), "GGML_F16C": ("f16c",), "GGML_FMA": ("fma",), "GGML_BMI2": ("bmi2",),
-    "GGML_AVX": ("avx",), "GGML_AVX2": ("avx2",), "GGML_AVX_VNNI": ("avx_vnni",),
+    "GGML_SSE42": ("sse4_2",),
+    "GGML_F16C": ("f16c",),
+    "GGML_FMA": ("fma",),
+    "GGML_BMI2": ("bmi2",),
+    "GGML_AVX": ("avx",),
+    "GGML_AVX2": ("avx2",),
+    "GGML_AVX_VNNI": ("avx_vnni",),
     "GGML_AVX512": ("avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw"),
-    "GGML_AVX512_VBMI": ("avx512vbmi",), "GGML_AVX512_VNNI": ("avx512_vnni",),
+    "GGML_AVX512_VBMI": ("avx512vbmi",),
+    "GGML_AVX512_VNNI": ("avx512_vnni",),
     "GGML_AVX512_BF16": ("avx512_bf16",),
 }
 STAMP = CACHE / "llama.cpp" / "build" / ".llmaas-cmake-flags"
@@ -43,7 +49,9 @@ STAMP = CACHE / "llama.cpp" / "build" / ".llmaas-cmake-flags"
 def cpu_flags() -> list[str]:
     """CMake flags for this CPU's ISA (portable build when /proc/cpuinfo is unreadable)."""
     try:
-        line = next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags"))
+        line = next(
+            ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")
+        )
     except (OSError, StopIteration):
         return ["-DGGML_NATIVE=OFF"]
     have = set(line.split(":", 1)[1].split())
@@ -66,8 +74,20 @@ def _vendored_llama_cpp() -> Path:
         return src
     dl = CACHE / "sdist"
     dl.mkdir(parents=True, exist_ok=True)
-    _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-          "llama-cpp-python", "-d", str(dl)])
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "llama-cpp-python",
+            "-d",
+            str(dl),
+        ]
+    )
     sdist = sorted(dl.glob("llama_cpp_python-*.tar.gz"))[-1]
     with tarfile.open(sdist) as tar:
         tar.extractall(dl, filter="data")
@@ -84,7 +104,10 @@ def ensure_llama_server() -> Path | None:
         return LLAMA_SERVER
     if not shutil.which("cmake"):
         if LLAMA_SERVER.exists():
-            print("bench: cmake not found, using the existing llama-server build as is", file=sys.stderr)
+            print(
+                "bench: cmake not found, using the existing llama-server build as is",
+                file=sys.stderr,
+            )
             return LLAMA_SERVER
         print("bench: cmake not found, skipping llama-server", file=sys.stderr)
         return None
@@ -92,7 +115,17 @@ def ensure_llama_server() -> Path | None:
         src = _vendored_llama_cpp()
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
         _run(["cmake", "-S", str(src), "-B", str(src / "build"), *generator, *flags])
-        _run(["cmake", "--build", str(src / "build"), "--target", "llama-server", "-j", str(os.cpu_count() or 2)])
+        _run(
+            [
+                "cmake",
+                "--build",
+                str(src / "build"),
+                "--target",
+                "llama-server",
+                "-j",
+                str(os.cpu_count() or 2),
+            ]
+        )
         STAMP.write_text("\n".join(flags) + "\n")
     except (subprocess.CalledProcessError, OSError, StopIteration) as exc:
         print(f"bench: could not build llama-server ({exc}); skipping it", file=sys.stderr)
@@ -104,18 +137,35 @@ def ensure_llama_server() -> Path | None:
 # serve` FastAPI), installed --no-deps into the cache, never into the product's venv: the
 # bench puts PEER_DEPS on the PYTHONPATH of the peer's child process only.
 PEER_DEPS = CACHE / "peer-deps"
-PEER_PACKAGES = {"accelerate": "accelerate", "psutil": "psutil", "fastapi": "fastapi"}  # module: dist
+PEER_PACKAGES = {
+    "accelerate": "accelerate",
+    "psutil": "psutil",
+    "fastapi": "fastapi",
+}  # module: dist
 
 
 def peer_pythonpath(modules: list[str]) -> str | None:
     """A PYTHONPATH entry providing `modules` (installing the missing ones), or None."""
     import importlib.util  # noqa: PLC0415
 
-    missing = [m for m in modules if importlib.util.find_spec(m) is None and not (PEER_DEPS / m).exists()]
+    missing = [
+        m for m in modules if importlib.util.find_spec(m) is None and not (PEER_DEPS / m).exists()
+    ]
     if missing:
         try:
-            _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(PEER_DEPS),
-                  *(PEER_PACKAGES.get(m, m) for m in missing)])
+            _run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--no-deps",
+                    "--target",
+                    str(PEER_DEPS),
+                    *(PEER_PACKAGES.get(m, m) for m in missing),
+                ]
+            )
         except (subprocess.CalledProcessError, OSError) as exc:
             print(f"bench: could not install {', '.join(missing)} ({exc})", file=sys.stderr)
             return None

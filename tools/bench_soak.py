@@ -24,8 +24,16 @@ from tools.run_mesh import DEFAULT_MODEL, start_mesh
 GIB = 2**30
 
 
-async def soak(url: str, api_key: str, model: str, worker_pid: int, minutes: float, interval_s: float,
-               concurrency: int, max_tokens: int) -> list[tuple[float, int, int, int]]:
+async def soak(
+    url: str,
+    api_key: str,
+    model: str,
+    worker_pid: int,
+    minutes: float,
+    interval_s: float,
+    concurrency: int,
+    max_tokens: int,
+) -> list[tuple[float, int, int, int]]:
     """Samples (elapsed s, RSS bytes, requests done, failed)."""
     headers = {"Authorization": f"Bearer {api_key}"}
     limits = httpx.Limits(max_connections=concurrency + 8)
@@ -37,12 +45,19 @@ async def soak(url: str, api_key: str, model: str, worker_pid: int, minutes: flo
     async def user(client: httpx.AsyncClient) -> None:
         nonlocal done, failed
         while not stop.is_set():
-            s = await one_request(client, model, f"[{rng.getrandbits(48):012x}] {BODY_TEXT}", max_tokens,
-                                  {"ignore_eos": True})
+            s = await one_request(
+                client,
+                model,
+                f"[{rng.getrandbits(48):012x}] {BODY_TEXT}",
+                max_tokens,
+                {"ignore_eos": True},
+            )
             done += 1
             failed += bool(s.error)
 
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, timeout=600, limits=limits
+    ) as client:
         users = [asyncio.create_task(user(client)) for _ in range(concurrency)]
         start = time.monotonic()
         rss = tree_rss_bytes([worker_pid])
@@ -53,8 +68,11 @@ async def soak(url: str, api_key: str, model: str, worker_pid: int, minutes: flo
             elapsed = time.monotonic() - start
             rss = tree_rss_bytes([worker_pid])
             samples.append((elapsed, rss, done, failed))
-            print(f"  {elapsed:>6.0f} s  {rss / 2**20:>7.0f} MiB  {done:>6} requests"
-                  + (f"  ({failed} failed)" if failed else ""), flush=True)
+            print(
+                f"  {elapsed:>6.0f} s  {rss / 2**20:>7.0f} MiB  {done:>6} requests"
+                + (f"  ({failed} failed)" if failed else ""),
+                flush=True,
+            )
         stop.set()
         await asyncio.gather(*users, return_exceptions=True)
     return samples
@@ -71,17 +89,25 @@ def verdict(samples: list[tuple[float, int, int, int]], hwm: int) -> None:
     top = max(rss)
     print("\n  curve (worker RSS):")
     for t, r, _, _ in samples:
-        print(f"  {t:>6.0f} s |{'#' * max(1, round(width * r / top)):<{width}}| {r / 2**20:.0f} MiB")
-    print(f"\n  peak {peak / 2**20:.0f} MiB (VmHWM {hwm / 2**20:.0f} MiB; goal < 2048): "
-          f"{'met' if peak < 2 * GIB else 'NOT met'}")
-    print(f"  drift, median of last third vs first third: {growth / 2**20:+.0f} MiB "
-          f"({growth / first * 100:+.1f} %; goal flat, <= 5 % or 64 MiB): {'met' if flat else 'NOT met'}")
+        print(
+            f"  {t:>6.0f} s |{'#' * max(1, round(width * r / top)):<{width}}| {r / 2**20:.0f} MiB"
+        )
+    print(
+        f"\n  peak {peak / 2**20:.0f} MiB (VmHWM {hwm / 2**20:.0f} MiB; goal < 2048): "
+        f"{'met' if peak < 2 * GIB else 'NOT met'}"
+    )
+    print(
+        f"  drift, median of last third vs first third: {growth / 2**20:+.0f} MiB "
+        f"({growth / first * 100:+.1f} %; goal flat, <= 5 % or 64 MiB): {'met' if flat else 'NOT met'}"
+    )
     if samples[-1][3]:
         print(f"  {samples[-1][3]} of {samples[-1][2]} requests failed")
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m tools.bench_soak", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m tools.bench_soak", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
     p.add_argument("--concurrency", type=int, default=64)
@@ -91,19 +117,42 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--worker-pid", type=int, help="the worker process to watch, with --url")
     p.add_argument("--api-key", default=os.environ.get("LLMAAS_DEV_KEY", ""))
     args = p.parse_args(argv)
-    print(f"soak: concurrency {args.concurrency}, {args.max_tokens} tokens/request, {args.minutes:g} min, "
-          f"worker RSS every {args.interval:g} s", flush=True)
+    print(
+        f"soak: concurrency {args.concurrency}, {args.max_tokens} tokens/request, {args.minutes:g} min, "
+        f"worker RSS every {args.interval:g} s",
+        flush=True,
+    )
     if args.url:
         if not args.worker_pid:
             p.error("--url needs --worker-pid")
-        samples = asyncio.run(soak(args.url.rstrip("/"), args.api_key, args.model, args.worker_pid,
-                                   args.minutes, args.interval, args.concurrency, args.max_tokens))
+        samples = asyncio.run(
+            soak(
+                args.url.rstrip("/"),
+                args.api_key,
+                args.model,
+                args.worker_pid,
+                args.minutes,
+                args.interval,
+                args.concurrency,
+                args.max_tokens,
+            )
+        )
         verdict(samples, tree_hwm_bytes([args.worker_pid]))
         return
     with start_mesh(workers=1, model=args.model, embeddings=False) as mesh:
         pid = mesh.processes["worker-1"].pid
-        samples = asyncio.run(soak(mesh.url, mesh.api_key, args.model, pid, args.minutes, args.interval,
-                                   args.concurrency, args.max_tokens))
+        samples = asyncio.run(
+            soak(
+                mesh.url,
+                mesh.api_key,
+                args.model,
+                pid,
+                args.minutes,
+                args.interval,
+                args.concurrency,
+                args.max_tokens,
+            )
+        )
         hwm = tree_hwm_bytes([pid])
     verdict(samples, hwm)
 

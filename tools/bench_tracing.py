@@ -50,8 +50,11 @@ def _request(client: httpx.Client, mesh: MeshHandle, i: int, max_tokens: int) ->
         "temperature": 0,
     }
     t0 = time.perf_counter()
-    resp = client.post(f"{mesh.url}/v1/chat/completions", json=body,
-                       headers={"Authorization": f"Bearer {mesh.api_key}"})
+    resp = client.post(
+        f"{mesh.url}/v1/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {mesh.api_key}"},
+    )
     elapsed = time.perf_counter() - t0
     resp.raise_for_status()
     return elapsed
@@ -96,17 +99,29 @@ def on_path_cost_us(sink_port: int, repeat: int = 250) -> float:
         done = tracing.genai_response_attributes(MODEL, ["stop"], 35, 8, "id")
         t0 = time.process_time()
         for _ in range(repeat):
-            edge, tok_e = tracing.start_server_span("POST /v1/chat/completions", {}, {"url.path": "/v1"})
+            edge, tok_e = tracing.start_server_span(
+                "POST /v1/chat/completions", {}, {"url.path": "/v1"}
+            )
             md = tracing.inject_metadata([("x-request-id", "r")])
-            router, tok_r = tracing.start_server_span("Inference/ChatCompletion", md, {"rpc.system": "grpc"})
+            router, tok_r = tracing.start_server_span(
+                "Inference/ChatCompletion", md, {"rpc.system": "grpc"}
+            )
             tracing.set_attributes({tracing.LLMAAS_TENANT: "acme"})
             tracing.set_attributes(attrs)
-            flt, tok_f = tracing.start_server_span("SecurityFilter/Check", tracing.inject_metadata(), {})
+            flt, tok_f = tracing.start_server_span(
+                "SecurityFilter/Check", tracing.inject_metadata(), {}
+            )
             tracing.end_server_span(flt, tok_f)
             wrk, tok_w = tracing.start_server_span("Worker/Generate", tracing.inject_metadata(), {})
             now = time.monotonic()
-            tracing.record_phases(tracing.current_context(), submitted=now - 0.2, scheduled=now - 0.19,
-                                  first_token=now - 0.1, finished=now, attributes={"k": "v"})
+            tracing.record_phases(
+                tracing.current_context(),
+                submitted=now - 0.2,
+                scheduled=now - 0.19,
+                first_token=now - 0.1,
+                finished=now,
+                attributes={"k": "v"},
+            )
             tracing.end_server_span(wrk, tok_w)
             tracing.set_attributes(done)
             tracing.end_server_span(router, tok_r)
@@ -172,7 +187,9 @@ def run(n: int, warmup: int, max_tokens: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.bench_tracing", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.bench_tracing", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("-n", type=int, default=150, help="requests per side (default 150)")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--max-tokens", type=int, default=4)
@@ -182,19 +199,31 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.n, args.warmup, args.max_tokens)
     if args.micro:
         result["off_path_ns_per_request"] = off_path_cost_ns()
-        result["off_path_share_of_p50_pct"] = result["off_path_ns_per_request"] / (result["off"]["p50_ms"] * 1e6) * 100
+        result["off_path_share_of_p50_pct"] = (
+            result["off_path_ns_per_request"] / (result["off"]["p50_ms"] * 1e6) * 100
+        )
     off, on = result["off"], result["on"]
     print(f"{args.n} requests per side, max_tokens {args.max_tokens}, alternating off/on")
-    print(f"  tracing off: p50 {off['p50_ms']:.1f} ms  p90 {off['p90_ms']:.1f} ms  mean {off['mean_ms']:.1f} ms")
-    print(f"  tracing on : p50 {on['p50_ms']:.1f} ms  p90 {on['p90_ms']:.1f} ms  mean {on['mean_ms']:.1f} ms")
-    print(f"  p50 change {result['p50_change_pct']:+.2f} %  (mean {result['mean_change_pct']:+.2f} %, "
-          f"median of paired ratios {result['paired_median_change_pct']:+.2f} %)")
-    print(f"  tracing-on CPU, all four services' spans + export: {result['on_path_cpu_us_per_request']:.0f} µs "
-          f"per request ({result['on_path_share_of_p50_pct']:.2f} % of p50)")
+    print(
+        f"  tracing off: p50 {off['p50_ms']:.1f} ms  p90 {off['p90_ms']:.1f} ms  mean {off['mean_ms']:.1f} ms"
+    )
+    print(
+        f"  tracing on : p50 {on['p50_ms']:.1f} ms  p90 {on['p90_ms']:.1f} ms  mean {on['mean_ms']:.1f} ms"
+    )
+    print(
+        f"  p50 change {result['p50_change_pct']:+.2f} %  (mean {result['mean_change_pct']:+.2f} %, "
+        f"median of paired ratios {result['paired_median_change_pct']:+.2f} %)"
+    )
+    print(
+        f"  tracing-on CPU, all four services' spans + export: {result['on_path_cpu_us_per_request']:.0f} µs "
+        f"per request ({result['on_path_share_of_p50_pct']:.2f} % of p50)"
+    )
     print(f"  spans exported: {result['spans_exported']} from {', '.join(result['services'])}")
     if args.micro:
-        print(f"  tracing-off code path: {result['off_path_ns_per_request']:.0f} ns per request "
-              f"({result['off_path_share_of_p50_pct']:.4f} % of p50)")
+        print(
+            f"  tracing-off code path: {result['off_path_ns_per_request']:.0f} ns per request "
+            f"({result['off_path_share_of_p50_pct']:.4f} % of p50)"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))

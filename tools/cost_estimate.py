@@ -61,8 +61,9 @@ def count_input(text: str, tokenizer: str) -> tuple[int, str]:
     return approx_tokens(text), "approx: characters / 4"
 
 
-def estimate(entry: CatalogEntry, text: str, max_tokens: int, reasoning: int,
-             tokenizer: str = "chars") -> Estimate:
+def estimate(
+    entry: CatalogEntry, text: str, max_tokens: int, reasoning: int, tokenizer: str = "chars"
+) -> Estimate:
     if not 0 <= reasoning <= max_tokens:
         raise ValueError(f"--reasoning must be in 0..max_tokens ({max_tokens}), got {reasoning}")
     input_tokens, how = count_input(text, tokenizer)
@@ -73,19 +74,24 @@ def estimate(entry: CatalogEntry, text: str, max_tokens: int, reasoning: int,
 
 
 def render(e: Estimate) -> str:
-    return "\n".join([
-        f"model            {e.model}",
-        f"input tokens     {e.input_tokens:>10}   ({e.token_count})",
-        f"output tokens    {e.output_tokens:>10}   (max_tokens - reasoning)",
-        f"reasoning tokens {e.reasoning_tokens:>10}",
-        f"cost             {e.cost_eur_cents} €   (exact {e.cost_eur} €)",
-        f"energy           {e.energy_kwh} kWh",
-    ])
+    return "\n".join(
+        [
+            f"model            {e.model}",
+            f"input tokens     {e.input_tokens:>10}   ({e.token_count})",
+            f"output tokens    {e.output_tokens:>10}   (max_tokens - reasoning)",
+            f"reasoning tokens {e.reasoning_tokens:>10}",
+            f"cost             {e.cost_eur_cents} €   (exact {e.cost_eur} €)",
+            f"energy           {e.energy_kwh} kWh",
+        ]
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tools.cost_estimate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m tools.cost_estimate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("prompt", nargs="?", help="the prompt text")
     src.add_argument("--file", type=Path, help="read the prompt from this file")
@@ -112,8 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({k: str(v) if isinstance(v, Decimal) else v
-                          for k, v in asdict(result).items()}, indent=2))
+        print(
+            json.dumps(
+                {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(result).items()},
+                indent=2,
+            )
+        )
     else:
         print(render(result))
     return 0

@@ -63,14 +63,23 @@ def bench_decode(runner: ModelRunner, batch: int, steps: int) -> list[float]:
 
 def run_mode(base: torch.nn.Module, lm, quant: str, args: argparse.Namespace) -> list[str]:
     model = quantize_model(copy.deepcopy(base), quant) if quant != "none" else base
-    runner = ModelRunner(model, lm.config, max_num_seqs=MAX_SEQS, max_model_len=MAX_LEN,
-                         dtype=torch.bfloat16, device="cpu")
+    runner = ModelRunner(
+        model,
+        lm.config,
+        max_num_seqs=MAX_SEQS,
+        max_model_len=MAX_LEN,
+        dtype=torch.bfloat16,
+        device="cpu",
+    )
     g = torch.Generator().manual_seed(0)
     prompts = torch.randint(100, lm.config.vocab_size, (MAX_SEQS, PROMPT_LEN), generator=g).tolist()
-    row = [quant, fmt(bench_prefill(runner, prompts[:1], args.repeats)),
-           fmt(bench_prefill(runner, prompts[:16], args.repeats))]
+    row = [
+        quant,
+        fmt(bench_prefill(runner, prompts[:1], args.repeats)),
+        fmt(bench_prefill(runner, prompts[:16], args.repeats)),
+    ]
     for start in range(16, MAX_SEQS, 16):  # fill the other slots for the batch-64 decode
-        runner.prefill_batch(list(range(start, start + 16)), prompts[start:start + 16], [0] * 16)
+        runner.prefill_batch(list(range(start, start + 16)), prompts[start : start + 16], [0] * 16)
     for batch in (1, 16, 64):
         secs = bench_decode(runner, batch, args.steps)
         row += [fmt(secs, 1e3), fmt([batch / s for s in secs])]
@@ -78,7 +87,9 @@ def run_mode(base: torch.nn.Module, lm, quant: str, args: argparse.Namespace) ->
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quant", default="none,int8,int4", help="comma-separated: none, int8, int4")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3, help="prefill runs per figure")
@@ -90,14 +101,27 @@ def main() -> None:
         p.error(f"unknown quant {bad}; choose from {QUANT_MODES}")
     torch.set_num_threads(args.threads)
     lm = load_model(args.model, torch.bfloat16, quant="none")
-    head = ["quant", "prefill 1x132 tok/s", "prefill 16x132 tok/s", "decode b1 ms", "b1 tok/s",
-            "b16 ms", "b16 tok/s", "b64 ms", "b64 tok/s"]
-    print(f"threads={args.threads}; median [min-max]; prefill x{args.repeats}, decode {args.steps} steps")
+    head = [
+        "quant",
+        "prefill 1x132 tok/s",
+        "prefill 16x132 tok/s",
+        "decode b1 ms",
+        "b1 tok/s",
+        "b16 ms",
+        "b16 tok/s",
+        "b64 ms",
+        "b64 tok/s",
+    ]
+    print(
+        f"threads={args.threads}; median [min-max]; prefill x{args.repeats}, decode {args.steps} steps"
+    )
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head), flush=True)
     for quant in modes:
         print("| " + " | ".join(run_mode(lm.model, lm, quant, args)) + " |", flush=True)
-    print(f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
-          f"(all modes loaded; KV cache {MAX_SEQS}x{MAX_LEN})")
+    print(
+        f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
+        f"(all modes loaded; KV cache {MAX_SEQS}x{MAX_LEN})"
+    )
 
 
 if __name__ == "__main__":

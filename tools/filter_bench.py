@@ -60,8 +60,13 @@ def _fill(unit: str, size: int) -> str:
 def _vocab_flood(size: int, seed: int = 7) -> str:
     """Random known words of every concept and language (Latin part)."""
     rng = random.Random(seed)
-    words = [w for by_lang in LEXICON.values() for lang, terms in by_lang.items()
-             if lang not in ("zh", "ja") for w in terms.replace("{", " ").replace("}", " ").split()]
+    words = [
+        w
+        for by_lang in LEXICON.values()
+        for lang, terms in by_lang.items()
+        if lang not in ("zh", "ja")
+        for w in terms.replace("{", " ").replace("}", " ").split()
+    ]
     out, n = [], 0
     while n < size:
         w = rng.choice(words).strip(",")
@@ -120,13 +125,19 @@ def _pct(sorted_ms: list[float], q: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=200, help="checks per input <= 10 KB (100 KB: runs/4, >= 25)")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="which time the goals apply to")
+    parser.add_argument(
+        "--runs", type=int, default=200, help="checks per input <= 10 KB (100 KB: runs/4, >= 25)"
+    )
+    parser.add_argument(
+        "--clock", choices=("wall", "cpu"), default="wall", help="which time the goals apply to"
+    )
     parser.add_argument("--only", nargs="*", default=None, help="input names to run")
     args = parser.parse_args(argv)
     inputs = {k: v for k, v in cases().items() if not args.only or k in args.only}
     flt = PromptFilter()
-    runs = {k: args.runs if len(v) <= 10_000 else max(25, args.runs // 4) for k, v in inputs.items()}
+    runs = {
+        k: args.runs if len(v) <= 10_000 else max(25, args.runs // 4) for k, v in inputs.items()
+    }
     wall: dict[str, list[float]] = {k: [] for k in inputs}
     cpu: dict[str, list[float]] = {k: [] for k in inputs}
     for name, text in inputs.items():  # warm caches (and the user's history)
@@ -146,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             cpu[name].append((c1 - c0) / 1e6)
     ok = True
     worst_adv = ("", 0.0)
-    print(f"{'input':<20} {'chars':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'cpu p50':>8} {'cpu p99':>8}"
-          f"  goal (p99, {args.clock})")
+    print(
+        f"{'input':<20} {'chars':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'cpu p50':>8} {'cpu p99':>8}"
+        f"  goal (p99, {args.clock})"
+    )
     for name, text in inputs.items():
         w, c = sorted(wall[name]), sorted(cpu[name])
         p99 = _pct(w if args.clock == "wall" else c, 0.99)
@@ -155,8 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         ok &= p99 <= goal
         if name.startswith("adv_") and p99 >= worst_adv[1]:
             worst_adv = (name, p99)
-        print(f"{name:<20} {len(text):>7} {statistics.median(w):>8.3f} {_pct(w, 0.99):>8.3f} {w[-1]:>8.3f} "
-              f"{statistics.median(c):>8.3f} {_pct(c, 0.99):>8.3f}  <= {goal} ms {'ok' if p99 <= goal else 'MISS'}")
+        print(
+            f"{name:<20} {len(text):>7} {statistics.median(w):>8.3f} {_pct(w, 0.99):>8.3f} {w[-1]:>8.3f} "
+            f"{statistics.median(c):>8.3f} {_pct(c, 0.99):>8.3f}  <= {goal} ms {'ok' if p99 <= goal else 'MISS'}"
+        )
     if worst_adv[0]:
         print(f"worst adversarial p99 ({args.clock}): {worst_adv[1]:.3f} ms ({worst_adv[0]})")
     print("PASS" if ok else "FAIL: a latency goal was missed")

@@ -135,7 +135,9 @@ def format_table(title: str, rows: dict[str, Tally]) -> list[str]:
     lines = [f"\n{title:<22} {'attacks':>7} {'recall':>7} {'benign':>7} {'FPR':>7}"]
     for name in sorted(rows):
         t = rows[name]
-        lines.append(f"  {name:<20} {t.attacks:>7} {_pct(t.recall):>7} {t.benign:>7} {_pct(t.fpr):>7}")
+        lines.append(
+            f"  {name:<20} {t.attacks:>7} {_pct(t.recall):>7} {t.benign:>7} {_pct(t.fpr):>7}"
+        )
     return lines
 
 

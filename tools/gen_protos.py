@@ -18,7 +18,9 @@ def _fix_imports(path: Path, modules: set[str]) -> None:
     text = path.read_text()
     fixed = re.sub(
         r"^import (\w+_pb2) as (\w+)$",
-        lambda m: f"from . import {m.group(1)} as {m.group(2)}" if m.group(1) in modules else m.group(0),
+        lambda m: (
+            f"from . import {m.group(1)} as {m.group(2)}" if m.group(1) in modules else m.group(0)
+        ),
         text,
         flags=re.M,
     )
@@ -28,7 +30,9 @@ def _fix_imports(path: Path, modules: set[str]) -> None:
 
 def is_stale() -> bool:
     protos = list(PROTOS.glob("*.proto"))
-    outputs = [OUT / f"{p.stem}_pb2.py" for p in protos] + [OUT / f"{p.stem}_pb2_grpc.py" for p in protos]
+    outputs = [OUT / f"{p.stem}_pb2.py" for p in protos] + [
+        OUT / f"{p.stem}_pb2_grpc.py" for p in protos
+    ]
     if not all(o.exists() for o in outputs):
         return True
     newest_input = max(p.stat().st_mtime for p in [*protos, Path(__file__)])

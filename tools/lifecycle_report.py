@@ -71,12 +71,17 @@ def select(catalog: Catalog, today: date, months: int) -> list[ReportRow]:
         bucket = classify(e, today, horizon, retired_since)
         if bucket is None:
             continue
-        rows.append(ReportRow(
-            model=e.id, state=bucket,
-            notice_start=notice_start(e.dsp).isoformat() if e.dsp else "",
-            dsp=e.dsp.isoformat() if e.dsp else "",
-            days_left=(e.dsp - today).days if e.dsp else 0,
-            successor=e.successor or "", served=e.weights is not None))
+        rows.append(
+            ReportRow(
+                model=e.id,
+                state=bucket,
+                notice_start=notice_start(e.dsp).isoformat() if e.dsp else "",
+                dsp=e.dsp.isoformat() if e.dsp else "",
+                days_left=(e.dsp - today).days if e.dsp else 0,
+                successor=e.successor or "",
+                served=e.weights is not None,
+            )
+        )
     order = {"retired": 0, "notice": 1, "upcoming": 2}
     return sorted(rows, key=lambda r: (order[r.state], r.dsp or "9999", r.model))
 
@@ -115,11 +120,16 @@ def usage_via_sql(db: Path, since_day: str) -> Usage:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         cols = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
         req = "sum(requests)" if "requests" in cols else "count(*)"
-        tok = ("sum(input_tokens + output_tokens)"
-               if {"input_tokens", "output_tokens"} <= cols else "0")
+        tok = (
+            "sum(input_tokens + output_tokens)"
+            if {"input_tokens", "output_tokens"} <= cols
+            else "0"
+        )
         rows = conn.execute(
             f"SELECT tenant, model, max(day), {req}, {tok} FROM usage WHERE day >= ? "
-            "GROUP BY tenant, model", (since_day,)).fetchall()
+            "GROUP BY tenant, model",
+            (since_day,),
+        ).fetchall()
     usage: Usage = defaultdict(dict)
     for tenant, model, day, requests, tokens in rows:
         _add(usage, tenant, model, day, int(requests or 0), int(tokens or 0))
@@ -149,11 +159,15 @@ def render_text(rows: list[ReportRow], today: date, months: int, with_usage: boo
     head = f"{'model':<24} {'state':<9} {'notice from':<11} {'DSP':<10} {'days':>5}  successor"
     out += [head, "-" * len(head)]
     for r in rows:
-        out.append(f"{r.model:<24} {r.state:<9} {r.notice_start:<11} {r.dsp:<10} "
-                   f"{r.days_left:>5}  {r.successor or '-'}")
+        out.append(
+            f"{r.model:<24} {r.state:<9} {r.notice_start:<11} {r.dsp:<10} "
+            f"{r.days_left:>5}  {r.successor or '-'}"
+        )
         for u in r.usage if with_usage else ():
-            out.append(f"    tenant {u.tenant:<20} {u.requests:>8} req {u.tokens:>12} tok  "
-                       f"last {u.last_day}")
+            out.append(
+                f"    tenant {u.tenant:<20} {u.requests:>8} req {u.tokens:>12} tok  "
+                f"last {u.last_day}"
+            )
         if with_usage and not r.usage:
             out.append("    (no usage in the period)")
     if not rows:
@@ -162,8 +176,11 @@ def render_text(rows: list[ReportRow], today: date, months: int, with_usage: boo
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tools.lifecycle_report", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m tools.lifecycle_report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--today", type=date.fromisoformat, default=None, help="YYYY-MM-DD")
     p.add_argument("--months", type=int, default=3, help="look-ahead/back window (quarter)")
     p.add_argument("--catalog", type=Path, help="catalog file (default: the shipped one)")
@@ -183,8 +200,16 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         attach_usage(rows, load_usage(args.db, today, args.usage_days))
     if args.json:
-        print(json.dumps({"today": today.isoformat(), "months": args.months,
-                          "models": [asdict(r) for r in rows]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "today": today.isoformat(),
+                    "months": args.months,
+                    "models": [asdict(r) for r in rows],
+                },
+                indent=2,
+            )
+        )
     else:
         print(render_text(rows, today, args.months, args.db is not None))
     return 0

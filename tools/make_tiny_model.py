@@ -25,21 +25,30 @@ CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 # A thinking model (DeepSeek-R1 style): the generation prompt opens the think block.
-THINKING_CHAT_TEMPLATE = CHAT_TEMPLATE.replace("'<|im_start|>assistant\n'", "'<|im_start|>assistant\n<think>\n'")
+THINKING_CHAT_TEMPLATE = CHAT_TEMPLATE.replace(
+    "'<|im_start|>assistant\n'", "'<|im_start|>assistant\n<think>\n'"
+)
 THINK_TOKENS = ("<think>", "</think>")
 
 
 def tiny_config(vocab_size: int, **overrides: Any) -> LlamaConfig:
     # llama3 rope scaling so the comparison with transformers covers the scaled-frequency path.
-    rope_scaling = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                    "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
-    kwargs: dict[str, Any] = dict(vocab_size=vocab_size, rope_scaling=rope_scaling, bos_token_id=1,
-                                  eos_token_id=[2])
+    rope_scaling = {
+        "rope_type": "llama3",
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 64,
+    }
+    kwargs: dict[str, Any] = dict(
+        vocab_size=vocab_size, rope_scaling=rope_scaling, bos_token_id=1, eos_token_id=[2]
+    )
     return LlamaConfig.tiny(**(kwargs | overrides))
 
 
-def make_tiny_model(out_dir: str | Path, seed: int = 0, *, thinking: bool = False,
-                    **config_overrides: Any) -> Path:
+def make_tiny_model(
+    out_dir: str | Path, seed: int = 0, *, thinking: bool = False, **config_overrides: Any
+) -> Path:
     """Writes the checkpoint into out_dir; config_overrides go to LlamaConfig (e.g. attention_bias).
 
     thinking: add `<think>` / `</think>` as (non-special) tokens and use a chat template whose
@@ -50,7 +59,9 @@ def make_tiny_model(out_dir: str | Path, seed: int = 0, *, thinking: bool = Fals
     tokenizer = load_tokenizer()
     tokenizer.chat_template = CHAT_TEMPLATE
     if thinking:
-        tokenizer.tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in THINK_TOKENS])
+        tokenizer.tok.add_tokens(
+            [AddedToken(t, special=False, normalized=False) for t in THINK_TOKENS]
+        )
         tokenizer.chat_template = THINKING_CHAT_TEMPLATE
     cfg = tiny_config(tokenizer.vocab_size, **config_overrides)
     torch.manual_seed(seed)

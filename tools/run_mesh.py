@@ -32,7 +32,13 @@ from mesh.metrics_http import metrics_port
 DEFAULT_MODEL = "smollm2:135m"
 DEFAULT_PORTS = {"http": 8000, "router": 50051, "filter": 50052, "worker": 50061}
 EMBEDDING_MODEL = "all-minilm:22m"
-STOP_ORDER = ("edge", "router", "worker", "embed", "filter")  # callers first, so nothing calls a dead peer
+STOP_ORDER = (
+    "edge",
+    "router",
+    "worker",
+    "embed",
+    "filter",
+)  # callers first, so nothing calls a dead peer
 
 
 class MeshStartError(RuntimeError):
@@ -92,7 +98,11 @@ class MeshHandle:
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         path = self.run_dir / "logs" / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            if path.exists()
+            else ""
+        )
 
     def wait_ready(self, timeout_s: float = 300.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -100,9 +110,13 @@ class MeshHandle:
         while time.monotonic() < deadline:
             if dead := self.dead():
                 name, rc = dead[0]
-                raise MeshStartError(f"{name} exited with code {rc} during start:\n{self.log_tail(name)}")
+                raise MeshStartError(
+                    f"{name} exited with code {rc} during start:\n{self.log_tail(name)}"
+                )
             try:
-                reply = httpx.get(f"{self.url}/health", timeout=2, verify=str(self.ca) if self.ca else True)
+                reply = httpx.get(
+                    f"{self.url}/health", timeout=2, verify=str(self.ca) if self.ca else True
+                )
                 if reply.status_code == 200:
                     return
                 last = reply.text
@@ -138,7 +152,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ports(workers: int, http_port: int | None, default_ports: bool, env: Mapping[str, str]) -> Ports:
+def _ports(
+    workers: int, http_port: int | None, default_ports: bool, env: Mapping[str, str]
+) -> Ports:
     if default_ports:
         base = int(env.get("LLMAAS_WORKER_BASE_PORT", DEFAULT_PORTS["worker"]))
         return Ports(
@@ -147,19 +163,41 @@ def _ports(workers: int, http_port: int | None, default_ports: bool, env: Mappin
             filter=int(env.get("LLMAAS_FILTER_PORT", DEFAULT_PORTS["filter"])),
             workers=[base + i for i in range(workers)],
         )
-    return Ports(http=http_port or free_port(), router=free_port(), filter=free_port(),
-                 workers=[free_port() for _ in range(workers)])
+    return Ports(
+        http=http_port or free_port(),
+        router=free_port(),
+        filter=free_port(),
+        workers=[free_port() for _ in range(workers)],
+    )
 
 
 def _commands(ports: Ports, model: str) -> dict[str, list[str]]:
     py = sys.executable
     cmds = {"filter": [py, "-m", "mesh.filter", "--port", str(ports.filter)]}
     for i, port in enumerate(ports.workers, start=1):
-        cmds[f"worker-{i}"] = [py, "-m", "worker", "--model", model, "--port", str(port),
-                               "--worker-id", f"worker-{i}"]
+        cmds[f"worker-{i}"] = [
+            py,
+            "-m",
+            "worker",
+            "--model",
+            model,
+            "--port",
+            str(port),
+            "--worker-id",
+            f"worker-{i}",
+        ]
     if ports.embed is not None:
-        cmds["embed-1"] = [py, "-m", "worker", "--model", EMBEDDING_MODEL, "--port", str(ports.embed),
-                           "--worker-id", "embed-1"]
+        cmds["embed-1"] = [
+            py,
+            "-m",
+            "worker",
+            "--model",
+            EMBEDDING_MODEL,
+            "--port",
+            str(ports.embed),
+            "--worker-id",
+            "embed-1",
+        ]
     cmds["router"] = [py, "-m", "mesh.router"]
     cmds["edge"] = [py, "-m", "mesh.edge"]
     return cmds
@@ -179,14 +217,18 @@ def _metrics_ports(ports: Ports, default_ports: bool, env: Mapping[str, str]) ->
     return {name: port for name, port in out.items() if port is not None}
 
 
-def _env_for(name: str, child_env: Mapping[str, str], metrics_ports: Mapping[str, int]) -> dict[str, str]:
+def _env_for(
+    name: str, child_env: Mapping[str, str], metrics_ports: Mapping[str, int]
+) -> dict[str, str]:
     """One child's environment: its own metrics port (the edge: where to scrape the others) and,
     when OTEL_SERVICE_NAME is set, a service name per component so traces tell them apart."""
     env = dict(child_env)
     if name in metrics_ports:
         env["LLMAAS_METRICS_PORT"] = str(metrics_ports[name])
     if name == "edge":
-        env["LLMAAS_METRICS_UPSTREAMS"] = ",".join(f"http://127.0.0.1:{p}/metrics" for p in metrics_ports.values())
+        env["LLMAAS_METRICS_UPSTREAMS"] = ",".join(
+            f"http://127.0.0.1:{p}/metrics" for p in metrics_ports.values()
+        )
     if service := child_env.get("OTEL_SERVICE_NAME"):
         env["OTEL_SERVICE_NAME"] = f"{service}-{name.split('-')[0]}"
     return env
@@ -240,23 +282,32 @@ def _admin_key(base: Mapping[str, str], run: Path) -> str:
     return path.read_text().strip()
 
 
-def _child_env(base: Mapping[str, str], ports: Ports, model: str, api_key: str, run: Path) -> dict[str, str]:
+def _child_env(
+    base: Mapping[str, str], ports: Ports, model: str, api_key: str, run: Path
+) -> dict[str, str]:
     env = dict(base)
-    env.update({
-        "LLMAAS_DEV_KEY": api_key,
-        "LLMAAS_ADMIN_KEY": _admin_key(base, run),
-        "LLMAAS_RUN_DIR": str(run),
-        "LLMAAS_HTTP_PORT": str(ports.http),
-        "LLMAAS_ROUTER_PORT": str(ports.router),
-        "LLMAAS_ROUTER_ADDR": f"127.0.0.1:{ports.router}",
-        # Workers announce themselves to the router's Registry (and withdraw on SIGTERM).
-        "LLMAAS_ROUTER_ADDRESS": f"127.0.0.1:{ports.router}",
-        "LLMAAS_FILTER_ADDR": f"127.0.0.1:{ports.filter}",
-        "LLMAAS_WORKER_ADDRS": ",".join(
-            [f"{served_model_id(model)}=127.0.0.1:{p}" for p in ports.workers]
-            + ([f"{EMBEDDING_MODEL}=127.0.0.1:{ports.embed}"] if ports.embed is not None else [])),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "LLMAAS_DEV_KEY": api_key,
+            "LLMAAS_ADMIN_KEY": _admin_key(base, run),
+            "LLMAAS_RUN_DIR": str(run),
+            "LLMAAS_HTTP_PORT": str(ports.http),
+            "LLMAAS_ROUTER_PORT": str(ports.router),
+            "LLMAAS_ROUTER_ADDR": f"127.0.0.1:{ports.router}",
+            # Workers announce themselves to the router's Registry (and withdraw on SIGTERM).
+            "LLMAAS_ROUTER_ADDRESS": f"127.0.0.1:{ports.router}",
+            "LLMAAS_FILTER_ADDR": f"127.0.0.1:{ports.filter}",
+            "LLMAAS_WORKER_ADDRS": ",".join(
+                [f"{served_model_id(model)}=127.0.0.1:{p}" for p in ports.workers]
+                + (
+                    [f"{EMBEDDING_MODEL}=127.0.0.1:{ports.embed}"]
+                    if ports.embed is not None
+                    else []
+                )
+            ),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -289,7 +340,10 @@ def start_mesh(
     try:
         for name, cmd in _commands(ports, model).items():
             # LLMAAS_TLS_ROLE: the certificate each child presents (filter, worker, router, edge).
-            env = {**_env_for(name, child_env, handle.metrics_ports), "LLMAAS_TLS_ROLE": _role(name)}
+            env = {
+                **_env_for(name, child_env, handle.metrics_ports),
+                "LLMAAS_TLS_ROLE": _role(name),
+            }
             handle.launches[name] = (cmd, env, root)
             handle.processes[name] = _spawn(run, name, cmd, env, root)
         if wait:
@@ -300,12 +354,20 @@ def start_mesh(
     return handle
 
 
-def _spawn(run: Path, name: str, cmd: list[str], env: Mapping[str, str], cwd: Path) -> subprocess.Popen:
+def _spawn(
+    run: Path, name: str, cmd: list[str], env: Mapping[str, str], cwd: Path
+) -> subprocess.Popen:
     """One child: log to .run/logs/<name>.log, PID in .run/<name>.pid."""
     with open(run / "logs" / f"{name}.log", "ab") as log:
         # Own session: Ctrl-C reaches only us, and we stop children in order.
-        proc = subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     (run / f"{name}.pid").write_text(f"{proc.pid}\n")
     return proc
 
@@ -324,7 +386,7 @@ llmaas mesh is ready on {handle.url}  ({key_line})
     -H "Authorization: Bearer {handle.api_key}" -H "Content-Type: application/json" \\
     -d '{{"model": "{handle.model}", "messages": [{{"role": "user", "content": "Hello!"}}], "max_tokens": 32}}'
 
-logs: {handle.run_dir / 'logs'}   Ctrl-C stops everything.
+logs: {handle.run_dir / "logs"}   Ctrl-C stops everything.
 ready"""
 
 
@@ -348,8 +410,10 @@ def _supervise(handle: MeshHandle) -> int:
         print("\nstopping the mesh ...", flush=True)
         return 0
     name, rc = dead[0]
-    print(f"\n{name} exited with code {rc}; stopping the mesh. Last log lines:\n{handle.log_tail(name)}",
-          file=sys.stderr)
+    print(
+        f"\n{name} exited with code {rc}; stopping the mesh. Last log lines:\n{handle.log_tail(name)}",
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -359,19 +423,33 @@ def _interrupt(signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.run_mesh", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.run_mesh", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--workers", type=int, default=int(os.environ.get("LLMAAS_WORKERS", "1")))
     parser.add_argument("--model", default=os.environ.get("LLMAAS_MODEL", DEFAULT_MODEL))
-    parser.add_argument("--no-embeddings", dest="embeddings", action="store_false",
-                        default=os.environ.get("LLMAAS_EMBEDDINGS", "1") not in ("0", "off", "false"),
-                        help=f"don't start the {EMBEDDING_MODEL} embedding worker (LLMAAS_EMBEDDINGS=0)")
+    parser.add_argument(
+        "--no-embeddings",
+        dest="embeddings",
+        action="store_false",
+        default=os.environ.get("LLMAAS_EMBEDDINGS", "1") not in ("0", "off", "false"),
+        help=f"don't start the {EMBEDDING_MODEL} embedding worker (LLMAAS_EMBEDDINGS=0)",
+    )
     args = parser.parse_args(argv)
     key_created = not os.environ.get("LLMAAS_DEV_KEY")
     signal.signal(signal.SIGTERM, _interrupt)
     embed = f", 1 embedding worker for {EMBEDDING_MODEL}" if args.embeddings else ""
-    print(f"starting filter, {args.workers} worker(s) for {args.model}{embed}, router and edge ...", flush=True)
-    handle = start_mesh(workers=args.workers, model=args.model, default_ports=True, wait=False,
-                        embeddings=args.embeddings)
+    print(
+        f"starting filter, {args.workers} worker(s) for {args.model}{embed}, router and edge ...",
+        flush=True,
+    )
+    handle = start_mesh(
+        workers=args.workers,
+        model=args.model,
+        default_ports=True,
+        wait=False,
+        embeddings=args.embeddings,
+    )
     try:
         handle.wait_ready()
         print(_banner(handle, key_created), flush=True)
@@ -383,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         handle.stop()
+
 
 if __name__ == "__main__":
     sys.exit(main())

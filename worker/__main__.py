@@ -29,33 +29,70 @@ def parse_args(argv: list[str] | None = None) -> WorkerConfig:
     p.add_argument("--model", default=defaults.model, help="catalog alias, GGUF file or HF dir" + d)
     p.add_argument("--port", type=int, default=defaults.port, help="gRPC port" + d)
     p.add_argument("--host", default=defaults.host, help="listen address" + d)
-    p.add_argument("--worker-id", default=os.environ.get(ENV_KEYS["worker_id"]),
-                   help="default: worker-<port>")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default=defaults.dtype,
-                   help="weights and KV cache; bfloat16 on CPU adds int4 decode linears" + d)
+    p.add_argument(
+        "--worker-id", default=os.environ.get(ENV_KEYS["worker_id"]), help="default: worker-<port>"
+    )
+    p.add_argument(
+        "--dtype",
+        choices=sorted(DTYPES),
+        default=defaults.dtype,
+        help="weights and KV cache; bfloat16 on CPU adds int4 decode linears" + d,
+    )
     p.add_argument("--device", default=defaults.device, help="cpu, cuda[:N] or mps" + d)
-    p.add_argument("--max-num-seqs", type=int, default=defaults.max_num_seqs,
-                   help="KV-cache slots: sequences run at once, others queue" + d)
-    p.add_argument("--max-model-len", type=int, default=defaults.max_model_len,
-                   help="tokens per slot (prompt + output), at most the model's context" + d)
-    p.add_argument("--max-prefill-tokens", type=int, default=defaults.max_prefill_tokens,
-                   help="prompt tokens prefilled per step, in one forward" + d)
-    p.add_argument("--max-prefill-chunk", type=int, default=defaults.max_prefill_chunk,
-                   help="prompt tokens per sequence and step while others decode" + d)
-    p.add_argument("--num-threads", type=int, default=defaults.num_threads,
-                   help="torch threads; default: this process's CPUs, at most 8; "
-                        "0: torch's own default" + d)
-    p.add_argument("--drain-timeout-s", type=float, default=defaults.drain_timeout_s,
-                   help="on SIGTERM, wait this long for running sequences" + d)
-    p.add_argument("--router-address", default=defaults.router_address,
-                   help="host:port of the router's Registry to announce to (empty: none)")
-    p.add_argument("--seed", type=int, default=defaults.seed,
-                   help="seed of the generator for unseeded requests" + d)
+    p.add_argument(
+        "--max-num-seqs",
+        type=int,
+        default=defaults.max_num_seqs,
+        help="KV-cache slots: sequences run at once, others queue" + d,
+    )
+    p.add_argument(
+        "--max-model-len",
+        type=int,
+        default=defaults.max_model_len,
+        help="tokens per slot (prompt + output), at most the model's context" + d,
+    )
+    p.add_argument(
+        "--max-prefill-tokens",
+        type=int,
+        default=defaults.max_prefill_tokens,
+        help="prompt tokens prefilled per step, in one forward" + d,
+    )
+    p.add_argument(
+        "--max-prefill-chunk",
+        type=int,
+        default=defaults.max_prefill_chunk,
+        help="prompt tokens per sequence and step while others decode" + d,
+    )
+    p.add_argument(
+        "--num-threads",
+        type=int,
+        default=defaults.num_threads,
+        help="torch threads; default: this process's CPUs, at most 8; 0: torch's own default" + d,
+    )
+    p.add_argument(
+        "--drain-timeout-s",
+        type=float,
+        default=defaults.drain_timeout_s,
+        help="on SIGTERM, wait this long for running sequences" + d,
+    )
+    p.add_argument(
+        "--router-address",
+        default=defaults.router_address,
+        help="host:port of the router's Registry to announce to (empty: none)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="seed of the generator for unseeded requests" + d,
+    )
     args = vars(p.parse_args(argv))
     return WorkerConfig(**{k: v for k, v in args.items() if v is not None})
 
 
-def load_server(config: WorkerConfig) -> tuple[WorkerServer | EmbeddingWorkerServer, ServedModel | EmbeddingServed]:
+def load_server(
+    config: WorkerConfig,
+) -> tuple[WorkerServer | EmbeddingWorkerServer, ServedModel | EmbeddingServed]:
     """The gRPC server for `--model`: the embedding servicer for an embedding model
     (all-minilm:22m), else the generation engine (catalog alias, GGUF file or HF dir)."""
     if is_embedding_model(config.model):
@@ -88,8 +125,15 @@ async def serve(config: WorkerConfig) -> None:
         loop.add_signal_handler(sig, stopping.set)
     log.info(
         "ready: %s serves %s on %s:%d (%s, %s, %d slots, ctx %d) in %.1fs",
-        config.worker_id, served.model_id, config.host, port, config.device, config.dtype,
-        config.max_num_seqs, served.context_length, time.monotonic() - started,
+        config.worker_id,
+        served.model_id,
+        config.host,
+        port,
+        config.device,
+        config.dtype,
+        config.max_num_seqs,
+        served.context_length,
+        time.monotonic() - started,
     )
     await _announce(config, served, port, "Announce")
     await stopping.wait()

@@ -56,15 +56,21 @@ def run(engine: LLMEngine, num_seqs: int, max_tokens: int, prompt_tokens: int, t
     elapsed = time.perf_counter() - started
     rate = num_tokens / elapsed
     ttft = sorted(s * 1e3 for s in first.values())
-    print(f"N={num_seqs} prompt={prompt_tokens or 'short'} tokens={num_tokens} time={elapsed:.2f}s "
-          f"throughput={rate:.1f}tok/s ttft p50={pct(ttft, 50):.0f}ms p95={pct(ttft, 95):.0f}ms "
-          f"max_step={max_step * 1e3:.0f}ms", flush=True)
+    print(
+        f"N={num_seqs} prompt={prompt_tokens or 'short'} tokens={num_tokens} time={elapsed:.2f}s "
+        f"throughput={rate:.1f}tok/s ttft p50={pct(ttft, 50):.0f}ms p95={pct(ttft, 95):.0f}ms "
+        f"max_step={max_step * 1e3:.0f}ms",
+        flush=True,
+    )
     return rate
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m worker.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m worker.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     defaults = WorkerConfig()
     p.add_argument("--model", default=defaults.model)
     p.add_argument("--dtype", default=defaults.dtype)
@@ -80,12 +86,18 @@ def main() -> None:
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     config = WorkerConfig(
-        model=args.model, dtype=args.dtype, device=args.device, max_num_seqs=args.num_seqs,
-        max_prefill_tokens=args.max_prefill_tokens, max_prefill_chunk=args.max_prefill_chunk,
+        model=args.model,
+        dtype=args.dtype,
+        device=args.device,
+        max_num_seqs=args.num_seqs,
+        max_prefill_tokens=args.max_prefill_tokens,
+        max_prefill_chunk=args.max_prefill_chunk,
     )
     engine, _ = LLMEngine.from_config(config)
-    print(f"threads={torch.get_num_threads()} max_prefill_tokens={config.max_prefill_tokens} "
-          f"max_prefill_chunk={config.max_prefill_chunk}")
+    print(
+        f"threads={torch.get_num_threads()} max_prefill_tokens={config.max_prefill_tokens} "
+        f"max_prefill_chunk={config.max_prefill_chunk}"
+    )
     run(engine, 1, 8, 0, "warm")
     for r in range(args.repeats):
         single = run(engine, 1, args.max_tokens, args.prompt_tokens, f"s{r}-")

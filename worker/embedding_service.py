@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = worker_pb2.DESCRIPTOR.services_by_name["Worker"].full_name
 EMBEDDING_MODELS = frozenset({MODEL_ID})
-MAX_INPUTS = 2048          # OpenAI's limit on inputs per embeddings request
+MAX_INPUTS = 2048  # OpenAI's limit on inputs per embeddings request
 MAX_INPUT_CHARS = 100_000  # refuse before tokenising something absurd
-MAX_BATCH_INPUTS = 256     # inputs run together in one coalesced batch
+MAX_BATCH_INPUTS = 256  # inputs run together in one coalesced batch
 
 
 def is_embedding_model(model: str) -> bool:
@@ -55,7 +55,9 @@ Result = tuple[torch.Tensor, int]
 @dataclass(slots=True)
 class _Job:
     ids: Batch
-    future: asyncio.Future[Result] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    future: asyncio.Future[Result] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class Coalescer:
@@ -107,7 +109,7 @@ class Coalescer:
         for job in jobs:
             n = len(job.ids)
             if not job.future.done():
-                job.future.set_result((vecs[row:row + n], sum(map(len, job.ids))))
+                job.future.set_result((vecs[row : row + n], sum(map(len, job.ids))))
             row += n
 
 
@@ -123,16 +125,19 @@ class EmbeddingWorkerServicer(worker_pb2_grpc.WorkerServicer):
         self.num_requests_total = 0
         self.num_tokens_total = 0
 
-    async def Generate(self, request: worker_pb2.GenerateRequest,
-                       context: grpc.aio.ServicerContext) -> AsyncIterator[worker_pb2.GenerateResponse]:
+    async def Generate(
+        self, request: worker_pb2.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[worker_pb2.GenerateResponse]:
         await context.abort(
             grpc.StatusCode.UNIMPLEMENTED,
             f"'{self.served.model_id}' is an embedding model: use POST /v1/embeddings, or a chat "
-            "model (e.g. smollm2:135m) for chat completions.")
+            "model (e.g. smollm2:135m) for chat completions.",
+        )
         yield worker_pb2.GenerateResponse()  # unreachable; makes this an async generator
 
-    async def Embed(self, request: worker_pb2.EmbedRequest,
-                    context: grpc.aio.ServicerContext) -> worker_pb2.EmbedResponse:
+    async def Embed(
+        self, request: worker_pb2.EmbedRequest, context: grpc.aio.ServicerContext
+    ) -> worker_pb2.EmbedResponse:
         # MeshErrors raised here become INVALID_ARGUMENT etc. with llmaas-error-* metadata
         # through mesh.rpc's ErrorInterceptor.
         self._check_request(request)
@@ -143,36 +148,48 @@ class EmbeddingWorkerServicer(worker_pb2_grpc.WorkerServicer):
         vecs, tokens = await self.coalescer.submit(seqs)
         self.num_tokens_total += tokens
         return worker_pb2.EmbedResponse(
-            embeddings=[worker_pb2.Embedding(values=v.tolist()) for v in vecs],
-            prompt_tokens=tokens)
+            embeddings=[worker_pb2.Embedding(values=v.tolist()) for v in vecs], prompt_tokens=tokens
+        )
 
-    async def CountTokens(self, request: worker_pb2.GenerateRequest,
-                          context: grpc.aio.ServicerContext) -> worker_pb2.CountTokensResponse:
+    async def CountTokens(
+        self, request: worker_pb2.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> worker_pb2.CountTokensResponse:
         """Tokens of the text(s) as Embed would count them ([CLS]/[SEP] included; each chat
         message is one input); the window is per input. Only tokenises: no counter moves."""
         if request.model and request.model != self.served.model_id:
-            raise NotFound(f"This worker serves '{self.served.model_id}', not '{request.model}'.",
-                           param="model")
+            raise NotFound(
+                f"This worker serves '{self.served.model_id}', not '{request.model}'.",
+                param="model",
+            )
         if request.WhichOneof("input") == "prompt":
             texts = [request.prompt]
         else:
             texts = [m.content for m in request.chat.messages]
         seqs = await asyncio.to_thread(self.model.tokenize, texts) if texts else []
-        return worker_pb2.CountTokensResponse(prompt_tokens=sum(map(len, seqs)),
-                                              context_length=self.served.context_length)
+        return worker_pb2.CountTokensResponse(
+            prompt_tokens=sum(map(len, seqs)), context_length=self.served.context_length
+        )
 
-    async def Info(self, request: worker_pb2.InfoRequest,
-                   context: grpc.aio.ServicerContext) -> worker_pb2.InfoResponse:
+    async def Info(
+        self, request: worker_pb2.InfoRequest, context: grpc.aio.ServicerContext
+    ) -> worker_pb2.InfoResponse:
         s = self.served
-        return worker_pb2.InfoResponse(worker_id=s.worker_id, models=[model_info(s)],
-                                       max_num_seqs=s.max_num_seqs, device=s.device, dtype=s.dtype)
+        return worker_pb2.InfoResponse(
+            worker_id=s.worker_id,
+            models=[model_info(s)],
+            max_num_seqs=s.max_num_seqs,
+            device=s.device,
+            dtype=s.dtype,
+        )
 
-    async def GetLoad(self, request: worker_pb2.LoadRequest,
-                      context: grpc.aio.ServicerContext) -> worker_pb2.LoadReport:
+    async def GetLoad(
+        self, request: worker_pb2.LoadRequest, context: grpc.aio.ServicerContext
+    ) -> worker_pb2.LoadReport:
         return self.load_report()
 
-    async def WatchLoad(self, request: worker_pb2.LoadRequest,
-                        context: grpc.aio.ServicerContext) -> AsyncIterator[worker_pb2.LoadReport]:
+    async def WatchLoad(
+        self, request: worker_pb2.LoadRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[worker_pb2.LoadReport]:
         interval_s = max(request.interval_ms or 500, 50) / 1000
         last = None
         while True:
@@ -196,18 +213,25 @@ class EmbeddingWorkerServicer(worker_pb2_grpc.WorkerServicer):
         if self.draining:
             raise Unavailable(f"worker {self.served.worker_id} is shutting down; retry.")
         if request.model and request.model != self.served.model_id:
-            raise NotFound(f"This worker serves '{self.served.model_id}', not '{request.model}'.",
-                           param="model")
+            raise NotFound(
+                f"This worker serves '{self.served.model_id}', not '{request.model}'.",
+                param="model",
+            )
         if not request.inputs:
-            raise InvalidRequest("'input' must be a non-empty string or list of strings.",
-                                 param="input")
+            raise InvalidRequest(
+                "'input' must be a non-empty string or list of strings.", param="input"
+            )
         if len(request.inputs) > MAX_INPUTS:
-            raise InvalidRequest(f"'input' has {len(request.inputs)} items; at most {MAX_INPUTS} "
-                                 "per request. Split it into several requests.", param="input")
+            raise InvalidRequest(
+                f"'input' has {len(request.inputs)} items; at most {MAX_INPUTS} "
+                "per request. Split it into several requests.",
+                param="input",
+            )
         for i, text in enumerate(request.inputs):
             if not text:
-                raise InvalidRequest(f"input[{i}] is empty; every input must contain text.",
-                                     param="input")
+                raise InvalidRequest(
+                    f"input[{i}] is empty; every input must contain text.", param="input"
+                )
             if len(text) > MAX_INPUT_CHARS:
                 self._too_long(i, f"{len(text)} characters")
 
@@ -220,13 +244,20 @@ class EmbeddingWorkerServicer(worker_pb2_grpc.WorkerServicer):
         raise ContextLengthExceeded(
             f"input[{index}] has {size}; '{self.served.model_id}' embeds at most "
             f"{self.served.context_length} tokens per input. Split the text into smaller "
-            "chunks.", param="input")
+            "chunks.",
+            param="input",
+        )
 
 
 def model_info(served: EmbeddingServed) -> common_pb2.ModelInfo:
     """ModelInfo for Info; catalog facts (editor, DMP, energy) when the catalog has the id."""
-    info = common_pb2.ModelInfo(id=served.model_id, context_length=served.context_length,
-                                served=True, kind="embedding", phase="production")
+    info = common_pb2.ModelInfo(
+        id=served.model_id,
+        context_length=served.context_length,
+        served=True,
+        kind="embedding",
+        phase="production",
+    )
     try:
         from mesh.router.catalog import Catalog  # noqa: PLC0415 - optional enrichment
 
@@ -236,8 +267,9 @@ def model_info(served: EmbeddingServed) -> common_pb2.ModelInfo:
         entry = None
     if entry is not None:
         info.owned_by, info.phase, info.dmp = entry.editor, entry.phase, entry.dmp.isoformat()
-        info.created = int(datetime(entry.dmp.year, entry.dmp.month, entry.dmp.day,
-                                    tzinfo=UTC).timestamp())
+        info.created = int(
+            datetime(entry.dmp.year, entry.dmp.month, entry.dmp.day, tzinfo=UTC).timestamp()
+        )
         info.energy_kwh_per_mtok = float(entry.energy_kwh_per_mtok)
     return info
 
@@ -260,8 +292,13 @@ class EmbeddingWorkerServer:
         if not is_embedding_model(model_id):
             raise ValueError(f"{model_id!r} is not an embedding model ({sorted(EMBEDDING_MODELS)})")
         model = EmbeddingModel.load(device)
-        served = EmbeddingServed(model_id=model_id, context_length=model.max_tokens,
-                                 worker_id=worker_id, max_num_seqs=MAX_BATCH_INPUTS, device=device)
+        served = EmbeddingServed(
+            model_id=model_id,
+            context_length=model.max_tokens,
+            worker_id=worker_id,
+            max_num_seqs=MAX_BATCH_INPUTS,
+            device=device,
+        )
         return cls(model, served)
 
     async def start(self, address: str) -> int:

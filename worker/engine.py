@@ -203,7 +203,6 @@ class LLMEngine:
             rows.update(zip(group, logits, strict=True))
         return [rows[i] for i, chunk in enumerate(chunks) if chunk.is_last]
 
-
     def _take_inboxes(self) -> None:
         while not self._new.empty():
             seq, checker = self._new.get()
@@ -261,7 +260,9 @@ class LLMEngine:
         try:
             return self.tokenizer.render_chat([dict(m) for m in messages])
         except Exception as exc:  # the template rejects the conversation (jinja raise_exception)
-            raise InvalidRequest(f"The chat template rejected the messages: {exc}", "messages") from exc
+            raise InvalidRequest(
+                f"The chat template rejected the messages: {exc}", "messages"
+            ) from exc
 
     def _resolve_max_tokens(self, num_prompt_tokens: int, requested: int | None) -> int:
         room = self.context_length - num_prompt_tokens

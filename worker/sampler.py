@@ -47,9 +47,7 @@ class Sampler:
             logits = apply_top_k_top_p(logits, top_k, top_p)
         return torch.softmax(logits, dim=-1)
 
-    def _exponential_noise(
-        self, probs: torch.Tensor, seqs: SequenceOf[Sequence]
-    ) -> torch.Tensor:
+    def _exponential_noise(self, probs: torch.Tensor, seqs: SequenceOf[Sequence]) -> torch.Tensor:
         # Drawn on the CPU (where the generators live), one row per sequence: [B, V]
         noise = torch.empty(probs.shape, dtype=torch.float32)
         unseeded = [i for i, s in enumerate(seqs) if s.generator is None]
@@ -73,9 +71,7 @@ def apply_penalties(logits: torch.Tensor, seqs: SequenceOf[Sequence]) -> None:
         logits[row, token_ids] -= penalty.to(logits.dtype)
 
 
-def apply_top_k_top_p(
-    logits: torch.Tensor, top_k: list[int], top_p: list[float]
-) -> torch.Tensor:
+def apply_top_k_top_p(logits: torch.Tensor, top_k: list[int], top_p: list[float]) -> torch.Tensor:
     """Masks to -inf what top-k (0: off) and top-p (1: off) exclude, per row."""
     vocab_size = logits.shape[1]
     sorted_logits, sorted_ids = logits.sort(dim=-1, descending=True)  # [B, V]

@@ -35,7 +35,12 @@ class SamplingParams:
     frequency_penalty: float = 0.0
 
     def __post_init__(self) -> None:
-        _require(0.0 <= self.temperature <= 2.0, "temperature", "must be between 0 and 2", self.temperature)
+        _require(
+            0.0 <= self.temperature <= 2.0,
+            "temperature",
+            "must be between 0 and 2",
+            self.temperature,
+        )
         _require(0.0 < self.top_p <= 1.0, "top_p", "must be in (0, 1]", self.top_p)
         _require(self.top_k >= 0, "top_k", "must be >= 0", self.top_k)
         _require(
@@ -64,7 +69,9 @@ class SamplingParams:
         return self.presence_penalty != 0.0 or self.frequency_penalty != 0.0
 
     @classmethod
-    def from_pb(cls, pb: common_pb2.SamplingParams, defaults: SamplingDefaults | None = None) -> SamplingParams:
+    def from_pb(
+        cls, pb: common_pb2.SamplingParams, defaults: SamplingDefaults | None = None
+    ) -> SamplingParams:
         """Wire -> engine; unset temperature / top_p take the model's defaults (top_p 0 = off)."""
         defaults = defaults or SamplingDefaults()
         return cls(

@@ -87,12 +87,26 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
         """The queue / prefill / decode spans of one sequence, children of its Generate span."""
         if parent is None or last.scheduled_at is None or first_token is None:
             return  # tracing off, or cancelled before its first token
-        attrs = {tracing.GEN_AI_REQUEST_MODEL: self.served.model_id, tracing.LLMAAS_WORKER: self.served.worker_id}
+        attrs = {
+            tracing.GEN_AI_REQUEST_MODEL: self.served.model_id,
+            tracing.LLMAAS_WORKER: self.served.worker_id,
+        }
         if last.usage is not None:
-            tracing.set_attributes({**attrs, tracing.GEN_AI_USAGE_INPUT_TOKENS: last.usage.prompt_tokens,
-                                    tracing.GEN_AI_USAGE_OUTPUT_TOKENS: last.usage.completion_tokens})
-        tracing.record_phases(parent, submitted=submitted, scheduled=last.scheduled_at,
-                              first_token=first_token, finished=time.monotonic(), attributes=attrs)
+            tracing.set_attributes(
+                {
+                    **attrs,
+                    tracing.GEN_AI_USAGE_INPUT_TOKENS: last.usage.prompt_tokens,
+                    tracing.GEN_AI_USAGE_OUTPUT_TOKENS: last.usage.completion_tokens,
+                }
+            )
+        tracing.record_phases(
+            parent,
+            submitted=submitted,
+            scheduled=last.scheduled_at,
+            first_token=first_token,
+            finished=time.monotonic(),
+            attributes=attrs,
+        )
 
     async def CountTokens(
         self, request: worker_pb2.GenerateRequest, context: grpc.aio.ServicerContext
@@ -107,7 +121,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
             else:
                 num_prompt, num_system = count(prompt)
             return worker_pb2.CountTokensResponse(
-                prompt_tokens=num_prompt, context_length=self.engine.engine.context_length,
+                prompt_tokens=num_prompt,
+                context_length=self.engine.engine.context_length,
                 system_tokens=num_system,
             )
         except (RequestError, ModelNotFound) as exc:
@@ -161,7 +176,9 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
 
     def _load_report(self) -> worker_pb2.LoadReport:
         return load_to_pb(
-            self.engine.load(), self.served.worker_id, self.served.max_num_seqs,
+            self.engine.load(),
+            self.served.worker_id,
+            self.served.max_num_seqs,
             self.engine.is_draining,
         )
 
@@ -173,8 +190,10 @@ def _prompt_of(request: worker_pb2.GenerateRequest) -> Prompt:
     if request.WhichOneof("input") == "prompt":
         return request.prompt
     if request.WhichOneof("input") == "chat":
-        return [{"role": m.role, "content": m.content} | ({"name": m.name} if m.name else {})
-                for m in request.chat.messages]
+        return [
+            {"role": m.role, "content": m.content} | ({"name": m.name} if m.name else {})
+            for m in request.chat.messages
+        ]
     raise RequestError("The request has neither chat messages nor a prompt.", "messages")
 
 
@@ -192,13 +211,15 @@ def output_to_pb(output: StepOutput) -> worker_pb2.GenerateResponse:
         response.finish_reason = FINISH_REASON_TO_PB[output.finish_reason]
     if output.usage is not None:
         usage = output.usage
-        response.usage.CopyFrom(common_pb2.Usage(
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            system_tokens=usage.system_tokens,
-            cached_tokens=usage.cached_tokens,
-        ))
+        response.usage.CopyFrom(
+            common_pb2.Usage(
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+                system_tokens=usage.system_tokens,
+                cached_tokens=usage.cached_tokens,
+            )
+        )
     return response
 
 

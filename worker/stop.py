@@ -99,7 +99,9 @@ class StopChecker:
         if token_id in self._eos_token_ids:  # the EOS text is not emitted
             reasoning, answer = self._split_flush()
             text, hit_stop = self._strings.feed(answer)
-            return Emitted(text if hit_stop else text + self._strings.flush(), reasoning, FinishReason.STOP)
+            return Emitted(
+                text if hit_stop else text + self._strings.flush(), reasoning, FinishReason.STOP
+            )
         piece = self._detokenizer.add(token_id)
         reasoning, answer = self._split(piece)
         text, hit_stop = self._strings.feed(answer)
@@ -109,8 +111,11 @@ class StopChecker:
             more_reasoning, more_answer = self._split_flush()
             more, hit_stop = self._strings.feed(more_answer)
             text += more if hit_stop else more + self._strings.flush()
-            return Emitted(text, reasoning + more_reasoning,
-                           FinishReason.STOP if hit_stop else FinishReason.LENGTH)
+            return Emitted(
+                text,
+                reasoning + more_reasoning,
+                FinishReason.STOP if hit_stop else FinishReason.LENGTH,
+            )
         return Emitted(text, reasoning, None)
 
     def _split(self, piece: str) -> tuple[str, str]:

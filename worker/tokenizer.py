@@ -28,18 +28,25 @@ _QWEN2_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
-_SPLITS = {"llama3": _LLAMA3_SPLIT, "llama-bpe": _LLAMA3_SPLIT, "smaug-bpe": _LLAMA3_SPLIT,
-           "qwen2": _QWEN2_SPLIT, "deepseek-r1-qwen": _QWEN2_SPLIT}
+_SPLITS = {
+    "llama3": _LLAMA3_SPLIT,
+    "llama-bpe": _LLAMA3_SPLIT,
+    "smaug-bpe": _LLAMA3_SPLIT,
+    "qwen2": _QWEN2_SPLIT,
+    "deepseek-r1-qwen": _QWEN2_SPLIT,
+}
 # These split every digit on its own, then apply the GPT-2 regex.
 _DIGIT_SPLIT_PRE = {"smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva"}
 
 
 def _pre_tokenizer(pre: str) -> pre_tokenizers.PreTokenizer:
     if pre in _SPLITS:
-        return pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(_SPLITS[pre]), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ])
+        return pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(_SPLITS[pre]), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     if pre in _DIGIT_SPLIT_PRE:
         return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
@@ -57,8 +64,16 @@ def _raise(message: str) -> None:
 class Tokenizer:
     """Encode/decode plus the model's chat template (HF `apply_chat_template` semantics)."""
 
-    def __init__(self, tok: HFTokenizer, *, chat_template: str | None, bos_token: str | None,
-                 eos_token: str | None, eos_token_ids: Sequence[int], add_bos: bool = False) -> None:
+    def __init__(
+        self,
+        tok: HFTokenizer,
+        *,
+        chat_template: str | None,
+        bos_token: str | None,
+        eos_token: str | None,
+        eos_token_ids: Sequence[int],
+        add_bos: bool = False,
+    ) -> None:
         self.tok = tok
         self.chat_template = chat_template
         self.bos_token, self.eos_token = bos_token, eos_token
@@ -66,7 +81,9 @@ class Tokenizer:
         self.add_bos = add_bos
         env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
         env.globals.update(raise_exception=_raise, strftime_now=_strftime_now)
-        env.filters["tojson"] = lambda x, indent=None: json.dumps(x, ensure_ascii=False, indent=indent)
+        env.filters["tojson"] = lambda x, indent=None: json.dumps(
+            x, ensure_ascii=False, indent=indent
+        )
         self._template = env.from_string(chat_template) if chat_template else None
 
     # construction
@@ -75,8 +92,10 @@ class Tokenizer:
     def from_gguf_fields(cls, meta: dict[str, Any]) -> Tokenizer:
         """From decoded GGUF metadata (`tokenizer.ggml.*`, `tokenizer.chat_template`)."""
         if meta.get("tokenizer.ggml.model") != "gpt2":
-            raise ValueError(f"only byte-level BPE GGUF tokenizers are supported, "
-                             f"got {meta.get('tokenizer.ggml.model')!r}")
+            raise ValueError(
+                f"only byte-level BPE GGUF tokenizers are supported, "
+                f"got {meta.get('tokenizer.ggml.model')!r}"
+            )
         tokens: list[str] = meta["tokenizer.ggml.tokens"]
         types: list[int] = meta.get("tokenizer.ggml.token_type") or [1] * len(tokens)
         merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
@@ -85,16 +104,29 @@ class Tokenizer:
         tok.pre_tokenizer = _pre_tokenizer(meta.get("tokenizer.ggml.pre", "default"))
         tok.decoder = decoders.ByteLevel()
         # Control tokens (<|im_start|>, ...) are matched whole and hidden by skip_special_tokens.
-        tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
-                                for t, ty in zip(tokens, types, strict=True) if ty == GGUF_CONTROL])
-        tok.add_tokens([AddedToken(t, special=False, normalized=False)
-                        for t, ty in zip(tokens, types, strict=True) if ty == GGUF_USER_DEFINED])
+        tok.add_special_tokens(
+            [
+                AddedToken(t, special=True, normalized=False)
+                for t, ty in zip(tokens, types, strict=True)
+                if ty == GGUF_CONTROL
+            ]
+        )
+        tok.add_tokens(
+            [
+                AddedToken(t, special=False, normalized=False)
+                for t, ty in zip(tokens, types, strict=True)
+                if ty == GGUF_USER_DEFINED
+            ]
+        )
         bos, eos = meta.get("tokenizer.ggml.bos_token_id"), meta.get("tokenizer.ggml.eos_token_id")
-        return cls(tok, chat_template=meta.get("tokenizer.chat_template"),
-                   bos_token=tokens[bos] if bos is not None else None,
-                   eos_token=tokens[eos] if eos is not None else None,
-                   eos_token_ids=[eos] if eos is not None else [],
-                   add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", False)))
+        return cls(
+            tok,
+            chat_template=meta.get("tokenizer.chat_template"),
+            bos_token=tokens[bos] if bos is not None else None,
+            eos_token=tokens[eos] if eos is not None else None,
+            eos_token_ids=[eos] if eos is not None else [],
+            add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", False)),
+        )
 
     @classmethod
     def from_hf_dir(cls, path: str | Path, eos_token_ids: Sequence[int] = ()) -> Tokenizer:
@@ -114,16 +146,26 @@ class Tokenizer:
         if add_bos is None:  # no flag: does tokenizer.json's post-processor add BOS (Llama 3)?
             bos_id = tok.token_to_id(bos) if bos else None
             add_bos = bos_id is not None and tok.encode("a").ids[:1] == [bos_id]
-        return cls(tok, chat_template=template, bos_token=bos, eos_token=eos,
-                   eos_token_ids=eos_ids, add_bos=bool(add_bos))
+        return cls(
+            tok,
+            chat_template=template,
+            bos_token=bos,
+            eos_token=eos,
+            eos_token_ids=eos_ids,
+            add_bos=bool(add_bos),
+        )
 
     def save_hf(self, path: str | Path) -> None:
         """Writes tokenizer.json and tokenizer_config.json (with the chat template)."""
         path = Path(path)
         self.tok.save(str(path / "tokenizer.json"))
-        cfg = {"bos_token": self.bos_token, "eos_token": self.eos_token,
-               "add_bos_token": self.add_bos, "chat_template": self.chat_template,
-               "tokenizer_class": "PreTrainedTokenizerFast"}
+        cfg = {
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+            "add_bos_token": self.add_bos,
+            "chat_template": self.chat_template,
+            "tokenizer_class": "PreTrainedTokenizerFast",
+        }
         (path / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2))
 
     # encode / decode
@@ -145,16 +187,22 @@ class Tokenizer:
 
     # chat
 
-    def apply_chat_template(self, messages: Sequence[dict[str, Any]],
-                            add_generation_prompt: bool = True, **kwargs: Any) -> str:
+    def apply_chat_template(
+        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True, **kwargs: Any
+    ) -> str:
         if self._template is None:
             raise ValueError("this model has no chat template")
-        return self._template.render(messages=list(messages), add_generation_prompt=add_generation_prompt,
-                                     bos_token=self.bos_token or "", eos_token=self.eos_token or "",
-                                     **kwargs)
+        return self._template.render(
+            messages=list(messages),
+            add_generation_prompt=add_generation_prompt,
+            bos_token=self.bos_token or "",
+            eos_token=self.eos_token or "",
+            **kwargs,
+        )
 
-    def render_chat(self, messages: Sequence[dict[str, Any]],
-                    add_generation_prompt: bool = True) -> tuple[list[int], int]:
+    def render_chat(
+        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+    ) -> tuple[list[int], int]:
         """-> (prompt ids, num_system_tokens).
 
         num_system_tokens counts the prompt tokens that are not the users' own words: template
@@ -201,11 +249,11 @@ class IncrementalDetokenizer:
         """Feeds one token; returns the newly completed text (maybe "")."""
         self.ids.append(token_id)
         decode = self.tokenizer.decode
-        prefix = decode(self.ids[self.prefix_offset:self.read_offset], self.skip_special_tokens)
-        full = decode(self.ids[self.prefix_offset:], self.skip_special_tokens)
+        prefix = decode(self.ids[self.prefix_offset : self.read_offset], self.skip_special_tokens)
+        full = decode(self.ids[self.prefix_offset :], self.skip_special_tokens)
         if len(full) <= len(prefix) or full.endswith("\ufffd"):
             return ""  # incomplete character (or a skipped special token): hold back
-        delta = full[len(prefix):]
+        delta = full[len(prefix) :]
         self.prefix_offset, self.read_offset = self.read_offset, len(self.ids)
         self.text += delta
         return delta

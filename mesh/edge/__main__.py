@@ -14,7 +14,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mesh.edge", description=__doc__)
     parser.add_argument("--port", type=int, help="overrides LLMAAS_HTTP_PORT")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     config = EdgeConfig.from_env()
     if args.port:
         config.port = args.port
@@ -22,8 +24,13 @@ def main(argv: list[str] | None = None) -> None:
     # HTTPS with TLS 1.3 as the floor when a certificate is configured (LLMAAS_TLS=1 or
     # LLMAAS_EDGE_CERT/KEY); plain HTTP only on loopback or with LLMAAS_EDGE_TLS=off.
     tls.run_uvicorn(
-        create_app(config), config.host, config.port, loop="uvloop", http="httptools",
-        log_level="info", timeout_graceful_shutdown=5,
+        create_app(config),
+        config.host,
+        config.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="info",
+        timeout_graceful_shutdown=5,
     )
 
 

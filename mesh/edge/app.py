@@ -52,7 +52,9 @@ T = TypeVar("T")
 COPIED_PREFIXES = ("x-ratelimit-", "x-llmaas-")
 COPIED_HEADERS = ("deprecation", "sunset", "link")
 FORWARDED_HEADERS = ("x-request-id", "traceparent", "tracestate")
-METHOD_NOT_ALLOWED = ErrorKind(grpc.StatusCode.UNIMPLEMENTED, 405, "invalid_request_error", "method_not_allowed")
+METHOD_NOT_ALLOWED = ErrorKind(
+    grpc.StatusCode.UNIMPLEMENTED, 405, "invalid_request_error", "method_not_allowed"
+)
 
 
 @dataclass(slots=True)
@@ -85,7 +87,9 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
                 message = {**message, "headers": [*headers, (b"x-request-id", request_id.encode())]}
             await send(message)
 
@@ -111,7 +115,9 @@ def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
     if auth is not None and auth.isascii():
         md.append(("authorization", auth))
     if not tracing.enabled():  # tracing on: the edge's own span context is injected instead
-        md.extend((h, v) for h in FORWARDED_HEADERS[1:] if (v := request.headers.get(h)) and v.isascii())
+        md.extend(
+            (h, v) for h in FORWARDED_HEADERS[1:] if (v := request.headers.get(h)) and v.isascii()
+        )
     return tuple(tracing.inject_metadata(md))
 
 
@@ -145,7 +151,9 @@ async def _until_disconnect(request: Request, work: Awaitable[T]) -> T:
     return task.result()
 
 
-async def _open(call: grpc.aio.UnaryStreamCall) -> tuple[inference_pb2.CompletionChunk, dict[str, str]]:
+async def _open(
+    call: grpc.aio.UnaryStreamCall,
+) -> tuple[inference_pb2.CompletionChunk, dict[str, str]]:
     """Waits for the router's headers and first chunk: an error here is still an HTTP status."""
     try:
         md = await call.initial_metadata()
@@ -177,20 +185,29 @@ async def _generate(
     build_chunk: ChunkBuilder,
     build_response: Callable[..., dict[str, Any]],
 ) -> Response:
-    call = method(message, metadata=_metadata(request), timeout=request.app.state.config.request_timeout_s)
+    call = method(
+        message, metadata=_metadata(request), timeout=request.app.state.config.request_timeout_s
+    )
     try:
         first, headers = await _until_disconnect(request, _open(call))
         if opts.stream:
-            body = sse_events(call, first, build_chunk, opts, announce_role=build_chunk is chat_chunk)
-            return StreamingResponse(body, media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
+            body = sse_events(
+                call, first, build_chunk, opts, announce_role=build_chunk is chat_chunk
+            )
+            return StreamingResponse(
+                body, media_type="text/event-stream", headers={**SSE_HEADERS, **headers}
+            )
         text, reasoning, last = await _until_disconnect(request, _collect(call, first))
     except BaseException:
         call.cancel()
         raise
     headers["x-llmaas-cost-eur"] = last.cost.cost_eur or "0"
     headers["x-llmaas-energy-kwh"] = last.cost.energy_kwh or "0"
-    return JSONResponse(build_response(first, text, last, reasoning), headers=headers,
-                        background=BackgroundTask(_await_end, call))
+    return JSONResponse(
+        build_response(first, text, last, reasoning),
+        headers=headers,
+        background=BackgroundTask(_await_end, call),
+    )
 
 
 async def _await_end(call: grpc.aio.UnaryStreamCall, timeout_s: float = 10.0) -> None:
@@ -207,20 +224,35 @@ async def _await_end(call: grpc.aio.UnaryStreamCall, timeout_s: float = 10.0) ->
 
 async def chat_completions(request: Request) -> Response:
     spec = schema.chat_request(schema.parse_json(await request.body()))
-    return await _generate(request, _router(request).inference.ChatCompletion, spec.request, spec.options,
-                           chat_chunk, schema.chat_completion_json)
+    return await _generate(
+        request,
+        _router(request).inference.ChatCompletion,
+        spec.request,
+        spec.options,
+        chat_chunk,
+        schema.chat_completion_json,
+    )
 
 
 async def completions(request: Request) -> Response:
     spec = schema.completion_request(schema.parse_json(await request.body()))
-    return await _generate(request, _router(request).inference.Completion, spec.request, spec.options,
-                           text_chunk, schema.text_completion_json)
+    return await _generate(
+        request,
+        _router(request).inference.Completion,
+        spec.request,
+        spec.options,
+        text_chunk,
+        schema.text_completion_json,
+    )
 
 
 async def embeddings(request: Request) -> Response:
     spec = schema.embeddings_request(schema.parse_json(await request.body()))
-    call = _router(request).inference.Embeddings(spec.request, metadata=_metadata(request),
-                                                timeout=request.app.state.config.request_timeout_s)
+    call = _router(request).inference.Embeddings(
+        spec.request,
+        metadata=_metadata(request),
+        timeout=request.app.state.config.request_timeout_s,
+    )
     reply = await _until_disconnect(request, call)
     headers = _response_headers(await call.initial_metadata())
     headers["x-llmaas-cost-eur"] = reply.cost.cost_eur or "0"
@@ -230,25 +262,34 @@ async def embeddings(request: Request) -> Response:
 
 async def list_models(request: Request) -> Response:
     reply = await _router(request).inference.ListModels(
-        inference_pb2.ListModelsRequest(), metadata=_metadata(request), timeout=10)
+        inference_pb2.ListModelsRequest(), metadata=_metadata(request), timeout=10
+    )
     return JSONResponse({"object": "list", "data": [schema.model_json(m) for m in reply.models]})
 
 
 async def get_model(request: Request) -> Response:
     reply = await _router(request).inference.GetModel(
-        inference_pb2.GetModelRequest(id=request.path_params["model_id"]), metadata=_metadata(request), timeout=10)
+        inference_pb2.GetModelRequest(id=request.path_params["model_id"]),
+        metadata=_metadata(request),
+        timeout=10,
+    )
     return JSONResponse(schema.model_json(reply))
 
 
 async def fetch_summary(request: Request, key: str) -> dict[str, Any]:
     """The console's summary from the router, scoped by the router to the caller's key."""
-    md = [("authorization", f"Bearer {key}"), ("x-request-id", request.scope["state"]["request_id"])]
+    md = [
+        ("authorization", f"Bearer {key}"),
+        ("x-request-id", request.scope["state"]["request_id"]),
+    ]
     window = _int_param(request, "window", 3600, 60, 7 * 86400)
     bucket = _int_param(request, "bucket", 60, 1, 3600)
     try:
         reply = await _router(request).inference.GetConsoleSummary(
             inference_pb2.ConsoleSummaryRequest(window_seconds=window, bucket_seconds=bucket),
-            metadata=tuple(tracing.inject_metadata(md)), timeout=10)
+            metadata=tuple(tracing.inject_metadata(md)),
+            timeout=10,
+        )
     except grpc.aio.AioRpcError as err:
         raise from_rpc_error(err) from None
     return json.loads(reply.json)
@@ -265,17 +306,23 @@ async def health(request: Request) -> Response:
     """200 once router, filter and one worker per served model are ready (the router knows)."""
     try:
         reply = await _router(request).health.List(
-            health_pb2.HealthListRequest(), timeout=request.app.state.config.health_timeout_s)
+            health_pb2.HealthListRequest(), timeout=request.app.state.config.health_timeout_s
+        )
     except grpc.aio.AioRpcError as err:
         body = {"status": "unavailable", "router": f"unreachable ({err.code().name})"}
         return JSONResponse(body, status_code=503)
-    names = {name: health_pb2.HealthCheckResponse.ServingStatus.Name(s.status) for name, s in reply.statuses.items()}
+    names = {
+        name: health_pb2.HealthCheckResponse.ServingStatus.Name(s.status)
+        for name, s in reply.statuses.items()
+    }
     ok = names.get(MESH) == "SERVING"
     body = {
         "status": "ok" if ok else "unavailable",
         "router": names.get("", "UNKNOWN"),
         "filter": names.get(FILTER, "UNKNOWN"),
-        "models": {n.removeprefix(MODEL_PREFIX): s for n, s in names.items() if n.startswith(MODEL_PREFIX)},
+        "models": {
+            n.removeprefix(MODEL_PREFIX): s for n, s in names.items() if n.startswith(MODEL_PREFIX)
+        },
     }
     return JSONResponse(body, status_code=200 if ok else 503)
 
@@ -287,7 +334,9 @@ def _error_response(err: MeshError, extra: dict[str, str] | None = None) -> JSON
     headers = {k: v for k, v in err.headers.items() if k.startswith("x-ratelimit-")}
     if err.retry_after is not None:
         headers["retry-after"] = str(max(1, int(err.retry_after + 0.999)))
-    return JSONResponse(err.to_openai(), status_code=err.http_status, headers={**headers, **(extra or {})})
+    return JSONResponse(
+        err.to_openai(), status_code=err.http_status, headers={**headers, **(extra or {})}
+    )
 
 
 async def on_mesh_error(request: Request, exc: Exception) -> Response:
@@ -307,21 +356,32 @@ async def on_client_gone(request: Request, exc: Exception) -> Response:
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        err = MeshError(f"Method {request.method} is not allowed on {request.url.path}.", kind=METHOD_NOT_ALLOWED)
+        err = MeshError(
+            f"Method {request.method} is not allowed on {request.url.path}.",
+            kind=METHOD_NOT_ALLOWED,
+        )
         return _error_response(err, dict(exc.headers or {}))
     if exc.status_code == 404:
-        err = MeshError(f"Unknown request URL: {request.method} {request.url.path}. Check the URL for typos; "
-                        "the API lives under /v1.", kind=INVALID_REQUEST, code="unknown_url")
+        err = MeshError(
+            f"Unknown request URL: {request.method} {request.url.path}. Check the URL for typos; "
+            "the API lives under /v1.",
+            kind=INVALID_REQUEST,
+            code="unknown_url",
+        )
         return JSONResponse(err.to_openai(), status_code=404)
     err = MeshError(str(exc.detail), kind=INVALID_REQUEST, code="invalid_request_error")
-    return JSONResponse(err.to_openai(), status_code=exc.status_code, headers=dict(exc.headers or {}))
+    return JSONResponse(
+        err.to_openai(), status_code=exc.status_code, headers=dict(exc.headers or {})
+    )
 
 
 async def on_internal_error(request: Request, exc: Exception) -> Response:
     # Runs in ServerErrorMiddleware, outside RequestIdMiddleware: add the id here.
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    err = MeshError("The server had an error while processing your request. Retry, and contact support "
-                    "with the x-request-id if it persists.")
+    err = MeshError(
+        "The server had an error while processing your request. Retry, and contact support "
+        "with the x-request-id if it persists."
+    )
     request_id = request.scope.get("state", {}).get("request_id", "")
     return JSONResponse(err.to_openai(), status_code=500, headers={"x-request-id": request_id})
 
@@ -337,7 +397,8 @@ def create_app(config: EdgeConfig | None = None) -> Starlette:
         channel = open_channel(config.router_address, peer_role="router")
         app.state.config = config
         app.state.router = RouterClient(
-            channel, inference_pb2_grpc.InferenceStub(channel), health_pb2_grpc.HealthStub(channel))
+            channel, inference_pb2_grpc.InferenceStub(channel), health_pb2_grpc.HealthStub(channel)
+        )
         try:
             yield
         finally:
@@ -355,9 +416,16 @@ def create_app(config: EdgeConfig | None = None) -> Starlette:
         *console_routes(fetch_summary),
     ]
     handlers = {
-        MeshError: on_mesh_error, grpc.RpcError: on_rpc_error, ClientGone: on_client_gone,
-        HTTPException: on_http_error, Exception: on_internal_error,
+        MeshError: on_mesh_error,
+        grpc.RpcError: on_rpc_error,
+        ClientGone: on_client_gone,
+        HTTPException: on_http_error,
+        Exception: on_internal_error,
     }
-    middleware = [Middleware(TracingMiddleware), Middleware(RequestIdMiddleware)]  # tracing outermost
-    return Starlette(routes=routes, middleware=middleware,
-                     exception_handlers=handlers, lifespan=lifespan)
+    middleware = [
+        Middleware(TracingMiddleware),
+        Middleware(RequestIdMiddleware),
+    ]  # tracing outermost
+    return Starlette(
+        routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan
+    )

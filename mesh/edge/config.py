@@ -30,9 +30,15 @@ class EdgeConfig:
             host=env("LLMAAS_HTTP_HOST", str, str(edge.get("host", "127.0.0.1")), environ),
             port=env("LLMAAS_HTTP_PORT", int, int(edge.get("port", 8000)), environ),
             router_address=env(
-                "LLMAAS_ROUTER_ADDR", str, str(edge.get("router", f"127.0.0.1:{router_port}")), environ
+                "LLMAAS_ROUTER_ADDR",
+                str,
+                str(edge.get("router", f"127.0.0.1:{router_port}")),
+                environ,
             ),
             request_timeout_s=env(
-                "LLMAAS_REQUEST_TIMEOUT_S", float, float(edge.get("request_timeout_s", 600.0)), environ
+                "LLMAAS_REQUEST_TIMEOUT_S",
+                float,
+                float(edge.get("request_timeout_s", 600.0)),
+                environ,
             ),
         )

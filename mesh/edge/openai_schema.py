@@ -66,7 +66,9 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise _bad(
             f"We could not parse the JSON body of your request ({exc}). Send valid JSON "
-            "with 'Content-Type: application/json'.", None, "invalid_json",
+            "with 'Content-Type: application/json'.",
+            None,
+            "invalid_json",
         ) from None
     if not isinstance(body, dict):
         raise _bad("The request body must be a JSON object.", None, "invalid_json")
@@ -89,7 +91,9 @@ def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str:
     return value
 
 
-def _number(body: dict[str, Any], key: str, lo: float, hi: float, default: float | None) -> float | None:
+def _number(
+    body: dict[str, Any], key: str, lo: float, hi: float, default: float | None
+) -> float | None:
     value = _get(body, key)
     if value is None:
         return default
@@ -181,9 +185,15 @@ def _content(value: Any, param: str) -> str:
     if isinstance(value, list):
         texts = []
         for i, part in enumerate(value):
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise _bad("Only text content parts ({'type': 'text', 'text': ...}) are supported.",
-                           f"{param}[{i}]")
+            if (
+                not isinstance(part, dict)
+                or part.get("type") != "text"
+                or not isinstance(part.get("text"), str)
+            ):
+                raise _bad(
+                    "Only text content parts ({'type': 'text', 'text': ...}) are supported.",
+                    f"{param}[{i}]",
+                )
             texts.append(part["text"])
         return "".join(texts)
     raise _bad("'content' must be a string or a list of text parts.", param)
@@ -195,7 +205,9 @@ def _message(value: Any, index: int) -> common_pb2.ChatMessage:
         raise _bad(f"'{param}' must be an object with 'role' and 'content'.", param)
     role = value.get("role")
     if role not in ROLES:
-        raise _bad(f"'{param}.role' must be one of {', '.join(ROLES)}; got {role!r}.", f"{param}.role")
+        raise _bad(
+            f"'{param}.role' must be one of {', '.join(ROLES)}; got {role!r}.", f"{param}.role"
+        )
     content = value.get("content")
     if content is None and role not in ("assistant", "tool"):
         raise _bad(f"'{param}.content' is required.", f"{param}.content")
@@ -211,7 +223,9 @@ def chat_request(body: dict[str, Any]) -> ChatCall:
     model = _string(body, "model", required=True)
     messages = _get(body, "messages")
     if messages is None:
-        raise _bad("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
+        raise _bad(
+            "Missing required parameter: 'messages'.", "messages", "missing_required_parameter"
+        )
     if not isinstance(messages, list) or not messages:
         raise _bad("'messages' must be a non-empty list of {role, content} objects.", "messages")
     request = inference_pb2.ChatCompletionRequest(
@@ -233,7 +247,9 @@ def completion_request(body: dict[str, Any]) -> CompletionCall:
     if not isinstance(prompt, str):
         raise _bad("'prompt' must be a string (or a list of exactly one string).", "prompt")
     request = inference_pb2.CompletionRequest(
-        model=model, prompt=prompt, sampling=_sampling(body, COMPLETIONS_DEFAULT_MAX_TOKENS),
+        model=model,
+        prompt=prompt,
+        sampling=_sampling(body, COMPLETIONS_DEFAULT_MAX_TOKENS),
         user=_string(body, "user"),
     )
     return CompletionCall(request, _stream_options(body))
@@ -242,7 +258,9 @@ def completion_request(body: dict[str, Any]) -> CompletionCall:
 def embeddings_request(body: dict[str, Any]) -> EmbeddingsCall:
     model = _string(body, "model", required=True)
     if _get(body, "dimensions") is not None:
-        raise _bad("'dimensions' is not supported: the models return their native size.", "dimensions")
+        raise _bad(
+            "'dimensions' is not supported: the models return their native size.", "dimensions"
+        )
     encoding = _string(body, "encoding_format") or "float"
     if encoding not in ("float", "base64"):
         raise _bad("'encoding_format' must be 'float' or 'base64'.", "encoding_format")
@@ -250,9 +268,17 @@ def embeddings_request(body: dict[str, Any]) -> EmbeddingsCall:
     if inputs is None:
         raise _bad("Missing required parameter: 'input'.", "input", "missing_required_parameter")
     inputs = [inputs] if isinstance(inputs, str) else inputs
-    if not isinstance(inputs, list) or not inputs or not all(isinstance(s, str) and s for s in inputs):
-        raise _bad("'input' must be a non-empty string or a non-empty list of non-empty strings.", "input")
-    request = inference_pb2.EmbeddingsRequest(model=model, inputs=inputs, user=_string(body, "user"))
+    if (
+        not isinstance(inputs, list)
+        or not inputs
+        or not all(isinstance(s, str) and s for s in inputs)
+    ):
+        raise _bad(
+            "'input' must be a non-empty string or a non-empty list of non-empty strings.", "input"
+        )
+    request = inference_pb2.EmbeddingsRequest(
+        model=model, inputs=inputs, user=_string(body, "user")
+    )
     return EmbeddingsCall(request, encoding)
 
 
@@ -287,34 +313,55 @@ def finish_reason(value: int) -> str | None:
 
 
 def chat_completion_json(
-    first: inference_pb2.CompletionChunk, text: str, last: inference_pb2.CompletionChunk,
+    first: inference_pb2.CompletionChunk,
+    text: str,
+    last: inference_pb2.CompletionChunk,
     reasoning: str = "",
 ) -> dict[str, Any]:
     return {
-        "id": f"chatcmpl-{first.id}", "object": "chat.completion", "created": first.created,
+        "id": f"chatcmpl-{first.id}",
+        "object": "chat.completion",
+        "created": first.created,
         "model": first.model,
-        "choices": [{
-            "index": 0, "message": {"role": "assistant", "content": text, **reasoning_fields(reasoning)},
-            "finish_reason": finish_reason(last.finish_reason), "logprobs": None,
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, **reasoning_fields(reasoning)},
+                "finish_reason": finish_reason(last.finish_reason),
+                "logprobs": None,
+            }
+        ],
         "usage": usage_json(last.usage),
     }
 
 
 def text_completion_json(
-    first: inference_pb2.CompletionChunk, text: str, last: inference_pb2.CompletionChunk,
+    first: inference_pb2.CompletionChunk,
+    text: str,
+    last: inference_pb2.CompletionChunk,
     reasoning: str = "",
 ) -> dict[str, Any]:
     return {
-        "id": f"cmpl-{first.id}", "object": "text_completion", "created": first.created,
+        "id": f"cmpl-{first.id}",
+        "object": "text_completion",
+        "created": first.created,
         "model": first.model,
-        "choices": [{"index": 0, "text": text, "finish_reason": finish_reason(last.finish_reason),
-                     "logprobs": None, **reasoning_fields(reasoning)}],
+        "choices": [
+            {
+                "index": 0,
+                "text": text,
+                "finish_reason": finish_reason(last.finish_reason),
+                "logprobs": None,
+                **reasoning_fields(reasoning),
+            }
+        ],
         "usage": usage_json(last.usage),
     }
 
 
-def embeddings_json(reply: inference_pb2.EmbeddingsResponse, encoding_format: str) -> dict[str, Any]:
+def embeddings_json(
+    reply: inference_pb2.EmbeddingsResponse, encoding_format: str
+) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [
@@ -322,7 +369,10 @@ def embeddings_json(reply: inference_pb2.EmbeddingsResponse, encoding_format: st
             for i, v in enumerate(reply.data)
         ],
         "model": reply.model,
-        "usage": {"prompt_tokens": reply.usage.prompt_tokens, "total_tokens": reply.usage.prompt_tokens},
+        "usage": {
+            "prompt_tokens": reply.usage.prompt_tokens,
+            "total_tokens": reply.usage.prompt_tokens,
+        },
     }
 
 
@@ -335,9 +385,17 @@ def _vector(values: Sequence[float], encoding_format: str) -> list[float] | str:
 
 def model_json(info: common_pb2.ModelInfo) -> dict[str, Any]:
     return {
-        "id": info.id, "object": "model", "created": info.created, "owned_by": info.owned_by or "llmaas",
-        "phase": info.phase or None, "kind": info.kind or None, "served": info.served,
-        "context_length": info.context_length or None, "dmp": info.dmp or None, "dsp": info.dsp or None,
-        "deprecation_date": info.deprecation_date or None, "successor": info.successor or None,
+        "id": info.id,
+        "object": "model",
+        "created": info.created,
+        "owned_by": info.owned_by or "llmaas",
+        "phase": info.phase or None,
+        "kind": info.kind or None,
+        "served": info.served,
+        "context_length": info.context_length or None,
+        "dmp": info.dmp or None,
+        "dsp": info.dsp or None,
+        "deprecation_date": info.deprecation_date or None,
+        "successor": info.successor or None,
         "energy_kwh_per_mtok": info.energy_kwh_per_mtok or None,
     }

@@ -28,31 +28,43 @@ ChunkBuilder = Callable[[inference_pb2.CompletionChunk, str, str | None], dict[s
 
 
 def encode(event: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    return (
+        b"data: " + json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    )
 
 
-def chat_chunk(chunk: inference_pb2.CompletionChunk, text: str, finish: str | None,
-               *, role: bool = False) -> dict[str, Any]:
-    delta: dict[str, Any] = {"role": "assistant", "content": text} if role else ({"content": text} if text else {})
+def chat_chunk(
+    chunk: inference_pb2.CompletionChunk, text: str, finish: str | None, *, role: bool = False
+) -> dict[str, Any]:
+    delta: dict[str, Any] = (
+        {"role": "assistant", "content": text} if role else ({"content": text} if text else {})
+    )
     return {
-        "id": f"chatcmpl-{chunk.id}", "object": "chat.completion.chunk", "created": chunk.created,
+        "id": f"chatcmpl-{chunk.id}",
+        "object": "chat.completion.chunk",
+        "created": chunk.created,
         "model": chunk.model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
         "usage": None,
     }
 
 
-def text_chunk(chunk: inference_pb2.CompletionChunk, text: str, finish: str | None) -> dict[str, Any]:
+def text_chunk(
+    chunk: inference_pb2.CompletionChunk, text: str, finish: str | None
+) -> dict[str, Any]:
     return {
-        "id": f"cmpl-{chunk.id}", "object": "text_completion", "created": chunk.created,
+        "id": f"cmpl-{chunk.id}",
+        "object": "text_completion",
+        "created": chunk.created,
         "model": chunk.model,
         "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
         "usage": None,
     }
 
 
-def usage_chunk(event: dict[str, Any], usage: common_pb2.Usage,
-                cost: common_pb2.Cost | None = None) -> dict[str, Any]:
+def usage_chunk(
+    event: dict[str, Any], usage: common_pb2.Usage, cost: common_pb2.Cost | None = None
+) -> dict[str, Any]:
     """The extra last chunk of `stream_options.include_usage`: empty choices, usage set (with
     the request's `cost_eur` and `energy_kwh`, which no header can carry on a stream)."""
     return {**event, "choices": [], "usage": usage_json(usage, cost)}
@@ -68,7 +80,9 @@ def reasoning_event(chunk: inference_pb2.CompletionChunk, build: ChunkBuilder) -
     return event
 
 
-def _events(chunk: inference_pb2.CompletionChunk, build: ChunkBuilder, opts: StreamOptions) -> list[bytes]:
+def _events(
+    chunk: inference_pb2.CompletionChunk, build: ChunkBuilder, opts: StreamOptions
+) -> list[bytes]:
     out: list[bytes] = []
     finish = finish_reason(chunk.finish_reason)
     if chunk.reasoning_text:

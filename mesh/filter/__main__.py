@@ -16,9 +16,13 @@ DEFAULT_PORT = 50052
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mesh.filter", description="prompt-security sidecar")
+    parser = argparse.ArgumentParser(
+        prog="python -m mesh.filter", description="prompt-security sidecar"
+    )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("LLMAAS_FILTER_PORT", DEFAULT_PORT)))
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("LLMAAS_FILTER_PORT", DEFAULT_PORT))
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:

@@ -62,8 +62,14 @@ class BehaviorTracker:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def check(self, tenant: str, user: str, prompt: str,
-              own_rules: frozenset[str] | None = None, folded: str | None = None) -> list[Reason]:
+    def check(
+        self,
+        tenant: str,
+        user: str,
+        prompt: str,
+        own_rules: frozenset[str] | None = None,
+        folded: str | None = None,
+    ) -> list[Reason]:
         """Record ``prompt`` and return behaviour reasons for it.
 
         ``own_rules``: the blocking pattern rules of ``prompt`` alone, and
@@ -72,7 +78,11 @@ class BehaviorTracker:
         """
         now = self.clock()
         head = prompt[: self.head_chars]
-        rules = own_rules if own_rules is not None else rule_ids(head + " " + prompt[-self.tail_chars :])
+        rules = (
+            own_rules
+            if own_rules is not None
+            else rule_ids(head + " " + prompt[-self.tail_chars :])
+        )
         digest = _digest(folded if folded is not None else fold_text(prompt))
         with self._lock:
             hist = self._history((tenant, user), now)
@@ -83,8 +93,15 @@ class BehaviorTracker:
             hist.entries.append(Entry(now, prompt[-self.tail_chars :], rules))
         reasons = self._fragment_reasons(previous, head, rules)
         if run >= self.repeat_limit:
-            reasons.append(Reason(LAYER, "behavior.repeated_prompt", 0.95, head[:40],
-                                  f"{run} identical prompts in a row"))
+            reasons.append(
+                Reason(
+                    LAYER,
+                    "behavior.repeated_prompt",
+                    0.95,
+                    head[:40],
+                    f"{run} identical prompts in a row",
+                )
+            )
         return reasons
 
     def _history(self, key: Key, now: float) -> History:
@@ -102,7 +119,9 @@ class BehaviorTracker:
                 hist.run = 0
         return hist
 
-    def _fragment_reasons(self, previous: list[Entry], head: str, rules: frozenset[str]) -> list[Reason]:
+    def _fragment_reasons(
+        self, previous: list[Entry], head: str, rules: frozenset[str]
+    ) -> list[Reason]:
         if not previous:
             return []
         # A filler word between prompts: words from two prompts count one step
@@ -110,8 +129,13 @@ class BehaviorTracker:
         joined = PROMPT_BREAK.join([e.tail for e in previous] + [head])
         known = rules.union(*(e.rules for e in previous))
         return [
-            Reason(LAYER, "behavior.fragmented_attack", 0.85, r.span,
-                   f"{r.rule} across {len(previous) + 1} prompts")
+            Reason(
+                LAYER,
+                "behavior.fragmented_attack",
+                0.85,
+                r.span,
+                f"{r.rule} across {len(previous) + 1} prompts",
+            )
             for r in check_patterns(joined)
             if r.score >= BLOCKING and r.rule not in known
         ]

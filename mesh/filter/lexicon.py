@@ -171,8 +171,7 @@ LEXICON: Lexicon = {
     },
     # "... everything above / you were told / said before".
     "AFTERQ": {
-        "en": "above before previously earlier prior told instructed programmed taught "
-        "preceding",
+        "en": "above before previously earlier prior told instructed programmed taught preceding",
         "fr": "précède précédemment dessus avant dit",
         "es": "anterior anteriormente arriba antes dicho",
         "de": "vorher zuvor oben davor gesagt bisher",
@@ -187,8 +186,7 @@ LEXICON: Lexicon = {
         "dame comparte divulga enseña enséñame",
         "de": "zeig{,e,en} verrate{,n} offenbare gib wiederhole ausgeben drucke nenne "
         "schreibe sag teile enthülle",
-        "it": "rivela{,re} mostra{,mi,re} stampa ripeti dimmi dammi scrivi condividi "
-        "elenca svela",
+        "it": "rivela{,re} mostra{,mi,re} stampa ripeti dimmi dammi scrivi condividi elenca svela",
         "zh": "显示 顯示 输出 輸出 打印 告诉 告訴 重复 重複 透露 泄露 洩露 给我看 展示 说出 "
         "說出 公开 列出 复述 写出 发给我 發給我 贴出来 复制给我",
         "ja": "教えて 表示 出力 見せて 繰り返 明かして 開示 書き出 共有して 言って",
@@ -205,8 +203,7 @@ LEXICON: Lexicon = {
     # Adjectives that make "prompt"/"instructions" the model's own.
     "SYS": {
         "en": "system initial hidden secret internal confidential developer pre",
-        "fr": "système initial{,es} cachée{,s} secrète{,s} internes confidentielles "
-        "originales",
+        "fr": "système initial{,es} cachée{,s} secrète{,s} internes confidentielles originales",
         "es": "sistema inicial{,es} ocult{a,as,o,os} secret{a,as,o,os} internas "
         "confidenciales originales",
         "de": "system versteckte{,n} geheime{,n} internen ursprünglichen",
@@ -275,8 +272,7 @@ LEXICON: Lexicon = {
         "impersonate persona embody",
         "fr": "agis agissez fais faites comporte comportez joue jouez incarne incarnez "
         "simule simulez prétends deviens",
-        "es": "actúa actua actúes finge fingir compórtate comportate interpreta simula "
-        "conviértete",
+        "es": "actúa actua actúes finge fingir compórtate comportate interpreta simula conviértete",
         "de": "tu spiel{,e} verhalte simuliere agiere werde stell verkörpere",
         "it": "agisci fingi comportati interpreta simula diventa impersona",
         "zh": "扮演 假装 假裝 模拟 模擬 充当 充當 角色扮演 现在是 現在是",
@@ -288,8 +284,7 @@ LEXICON: Lexicon = {
         "betterdan evil-bot evilbot aim",
         "fr": "débridé{,e} libéré{,e} immoral{,e} non-censuré{,e} jailbreaké",
         "es": "liberad{o,a} desbloquead{o,a} inmoral",
-        "de": "uneingeschränkt{,e,er} unzensiert{,e,er} entfesselt{,e} befreit{,e} "
-        "unmoralisch{,e}",
+        "de": "uneingeschränkt{,e,er} unzensiert{,e,er} entfesselt{,e} befreit{,e} unmoralisch{,e}",
         "it": "sbloccat{o,a} liberat{o,a} immorale",
         "zh": "越狱 越獄 无限制 無限制 不受限制 没有任何限制 沒有任何限制 无约束 邪恶",
         "ja": "脱獄 制限のない 制限なし 無制限 制約のない 検閲なし",

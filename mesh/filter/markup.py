@@ -35,10 +35,69 @@ HIDDEN_PATTERNS = tuple((k, re.compile(p)) for k, p in _HIDDEN_SRC)
 
 # Words that show hidden text is talking to the model, not styling a page.
 AI_WORDS = frozenset(
-    ["ai", "ia", "ki", "llm", "gpt", "chatgpt", "claude", "gemini", "assistant", "assistente", "asistente", "assistent", "chatbot", "bot", "model", "modèle", "modelo", "modell", "modello", "agent", "instructions", "instruction", "instrucciones", "istruzioni", "anweisungen", "consignes", "prompt", "ignore", "ignorez", "ignora", "ignoriere", "disregard", "system", "système", "sistema", "summary", "summarize", "summarise", "résumé", "respond", "reply", "answer", "réponds", "responde", "antworte", "rispondi"]
+    [
+        "ai",
+        "ia",
+        "ki",
+        "llm",
+        "gpt",
+        "chatgpt",
+        "claude",
+        "gemini",
+        "assistant",
+        "assistente",
+        "asistente",
+        "assistent",
+        "chatbot",
+        "bot",
+        "model",
+        "modèle",
+        "modelo",
+        "modell",
+        "modello",
+        "agent",
+        "instructions",
+        "instruction",
+        "instrucciones",
+        "istruzioni",
+        "anweisungen",
+        "consignes",
+        "prompt",
+        "ignore",
+        "ignorez",
+        "ignora",
+        "ignoriere",
+        "disregard",
+        "system",
+        "système",
+        "sistema",
+        "summary",
+        "summarize",
+        "summarise",
+        "résumé",
+        "respond",
+        "reply",
+        "answer",
+        "réponds",
+        "responde",
+        "antworte",
+        "rispondi",
+    ]
 )
-AI_WORDS_CJK = ("人工智能", "助手", "模型", "指令", "忽略", "系统", "提示", "アシスタント",
-                "指示", "無視", "システム", "ai")
+AI_WORDS_CJK = (
+    "人工智能",
+    "助手",
+    "模型",
+    "指令",
+    "忽略",
+    "系统",
+    "提示",
+    "アシスタント",
+    "指示",
+    "無視",
+    "システム",
+    "ai",
+)
 
 LINK_RE = re.compile(
     r"\]\s{0,5}\(\s{0,5}<?"  # Markdown inline link/image target
@@ -49,8 +108,13 @@ LINK_RE = re.compile(
 )
 _NON_WORD_RE = re.compile(r"\W+")
 _SCHEME_JUNK = re.compile(r"[\s\x00-\x1f\\]+")
-SAFE_DATA_IMAGE = ("data:image/png", "data:image/jpeg", "data:image/jpg", "data:image/gif",
-                   "data:image/webp")
+SAFE_DATA_IMAGE = (
+    "data:image/png",
+    "data:image/jpeg",
+    "data:image/jpg",
+    "data:image/gif",
+    "data:image/webp",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +181,11 @@ def html_comments(folded: str) -> list[MarkupHit]:
         body = folded[pos + 4 : end if end >= 0 else pos + 4 + CONTENT_MAX]
         score, _ = _content_score(body)
         if score >= 0.9:
-            hits.append(MarkupHit("patterns.hidden_html", 0.85, "<!--" + body, "comment addressed to the model"))
+            hits.append(
+                MarkupHit(
+                    "patterns.hidden_html", 0.85, "<!--" + body, "comment addressed to the model"
+                )
+            )
         pos = folded.find("<!--", pos + 4)
     return _best(hits)
 
@@ -143,7 +211,9 @@ def _classify_target(m: re.Match[str], target: str) -> MarkupHit | None:
     if url.startswith(("javascript:", "vbscript:", "livescript:")):
         if not markdown and url.startswith(("javascript:void(0)", "javascript:;")):
             return MarkupHit("patterns.script_link", 0.2, span, f"{kind} no-op javascript: link")
-        return MarkupHit("patterns.script_link", 0.95 if markdown else 0.6, span, f"{kind} {url[:10]}")
+        return MarkupHit(
+            "patterns.script_link", 0.95 if markdown else 0.6, span, f"{kind} {url[:10]}"
+        )
     if url.startswith("data:"):
         if url.startswith(SAFE_DATA_IMAGE):
             return MarkupHit("patterns.data_link", 0.4, span, f"{kind} raster data: image")

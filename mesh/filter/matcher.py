@@ -96,7 +96,6 @@ def _freeze(table: dict[str, set[str]]) -> dict[str, Concepts]:
 LATIN_INDEX, CJK_INDEX = build_index(LEXICON)
 
 
-
 def _trie_pattern(words: Iterable[str]) -> str:
     """One alternation of literals, factored as a trie: the longest word wins.
 
@@ -142,7 +141,9 @@ _CJK_SPLIT_RE = re.compile(f"({CJK_RE.pattern})")
 _CJK_ASCII_TERMS = tuple(sorted(w for w in CJK_INDEX if w.isascii()))
 assert all(not any(c.isascii() for c in w) for w in CJK_INDEX if w not in _CJK_ASCII_TERMS)
 _CJK_WIDE_SPLIT_RE = re.compile(f"({_trie_pattern(w for w in CJK_INDEX if not w.isascii())})")
-_CJK_ASCII_SPLIT_RE = re.compile(f"({_trie_pattern(_CJK_ASCII_TERMS)})") if _CJK_ASCII_TERMS else None
+_CJK_ASCII_SPLIT_RE = (
+    re.compile(f"({_trie_pattern(_CJK_ASCII_TERMS)})") if _CJK_ASCII_TERMS else None
+)
 _CJK_LATIN_SPLIT_RE = re.compile(f"({CJK_LATIN_RE.pattern})")
 
 # Glued Latin words are split with the longer lexicon words (short ones like
@@ -185,9 +186,12 @@ class Stream(NamedTuple):
 
     def select(self, mask: Iterable[object]) -> Stream:
         mask = bytes(mask) if not isinstance(mask, bytes | bytearray) else mask
-        return Stream(list(compress(self.pos, mask)), list(compress(self.tok, mask)),
-                      list(compress(self.con, mask)),
-                      None if self.via is None else list(compress(self.via, mask)))
+        return Stream(
+            list(compress(self.pos, mask)),
+            list(compress(self.tok, mask)),
+            list(compress(self.con, mask)),
+            None if self.via is None else list(compress(self.via, mask)),
+        )
 
 
 EMPTY = Stream([], [], [], None)
@@ -203,10 +207,16 @@ def _merge(parts: list[Stream]) -> Stream:
     con = list(chain.from_iterable(p.con for p in parts))
     via = None
     if any(p.via is not None for p in parts):
-        via = list(chain.from_iterable(repeat("", len(p.tok)) if p.via is None else p.via for p in parts))
+        via = list(
+            chain.from_iterable(repeat("", len(p.tok)) if p.via is None else p.via for p in parts)
+        )
     order = sorted(range(len(pos)), key=pos.__getitem__)
-    return Stream(list(map(pos.__getitem__, order)), list(map(tok.__getitem__, order)),
-                  list(map(con.__getitem__, order)), None if via is None else list(map(via.__getitem__, order)))
+    return Stream(
+        list(map(pos.__getitem__, order)),
+        list(map(tok.__getitem__, order)),
+        list(map(con.__getitem__, order)),
+        None if via is None else list(map(via.__getitem__, order)),
+    )
 
 
 def _from_hits(hits: Iterable[tuple]) -> Stream:
@@ -256,8 +266,12 @@ def _mapped(words: Sequence[str], found: dict[str, str], via: str) -> Stream:
         return EMPTY
     where = _where(map(found.__contains__, words))
     tokens = list(map(found.__getitem__, map(words.__getitem__, where)))
-    return Stream(list(map(float, where)), tokens, list(map(LATIN_INDEX.__getitem__, tokens)),
-                  None if not via else [via] * len(where))
+    return Stream(
+        list(map(float, where)),
+        tokens,
+        list(map(LATIN_INDEX.__getitem__, tokens)),
+        None if not via else [via] * len(where),
+    )
 
 
 def _accent_hits(words: Sequence[str], distinct: set[str]) -> Stream:
@@ -319,12 +333,17 @@ def _glued_stream(words: Sequence[str], norm: Normalized) -> Stream:
     segs = list(map(found.__getitem__, compress(cwords, keep)))
     counts = list(map(len, segs))
     # Sub-positions keep order inside the token: i, i+0.01, i+0.02...
-    offsets = list(chain.from_iterable(map(_SUB_OFFSETS.__getitem__, map(slice, repeat(0), counts))))
+    offsets = list(
+        chain.from_iterable(map(_SUB_OFFSETS.__getitem__, map(slice, repeat(0), counts)))
+    )
     pos = list(map(add, chain.from_iterable(map(repeat, where, counts)), offsets))
     tok = list(chain.from_iterable(segs))
     joined = norm.joined
-    via = list(chain.from_iterable(map(repeat, map(_GLUE_VIA.__getitem__, map(joined.__contains__, where)),
-                                       counts)))
+    via = list(
+        chain.from_iterable(
+            map(repeat, map(_GLUE_VIA.__getitem__, map(joined.__contains__, where)), counts)
+        )
+    )
     return Stream(pos, tok, list(map(LATIN_INDEX.__getitem__, tok)), via)
 
 
@@ -338,7 +357,11 @@ def _hyphen_parts(word: str) -> list[tuple[float, str, Concepts, str]]:
     whole = "".join(parts)
     if whole in LATIN_INDEX:
         return [(0.0, whole, LATIN_INDEX[whole], "hyphens")]
-    return [(k / 100, part, LATIN_INDEX[part], "") for k, part in enumerate(parts[:99]) if part in LATIN_INDEX]
+    return [
+        (k / 100, part, LATIN_INDEX[part], "")
+        for k, part in enumerate(parts[:99])
+        if part in LATIN_INDEX
+    ]
 
 
 def _hyphen_hits(words: Sequence[str], distinct: set[str] | None) -> Stream:
@@ -354,8 +377,12 @@ def _hyphen_hits(words: Sequence[str], distinct: set[str] | None) -> Stream:
     expansions = list(map(found.__getitem__, map(words.__getitem__, where)))
     flat = list(chain.from_iterable(expansions))
     index = chain.from_iterable(map(repeat, where, map(len, expansions)))
-    return Stream(list(map(add, index, map(_POS, flat))), list(map(_TOK, flat)), list(map(_CON, flat)),
-                  list(map(_VIA, flat)))
+    return Stream(
+        list(map(add, index, map(_POS, flat))),
+        list(map(_TOK, flat)),
+        list(map(_CON, flat)),
+        list(map(_VIA, flat)),
+    )
 
 
 _TOK, _CON, _VIA = itemgetter(1), itemgetter(2), itemgetter(3)
@@ -457,13 +484,19 @@ def _cjk_split(text: str) -> tuple[list[int], list[str]]:
 
 def cjk_stream(text: str) -> Stream:
     starts, tokens = _cjk_split(text)
-    main = Stream(list(map(mul, starts, repeat(CJK_POS_SCALE))), tokens,
-                  list(map(CJK_INDEX.__getitem__, tokens)))
+    main = Stream(
+        list(map(mul, starts, repeat(CJK_POS_SCALE))),
+        tokens,
+        list(map(CJK_INDEX.__getitem__, tokens)),
+    )
     if "dan" in text or "prompt" in text or "jailbreak" in text:
         starts, tokens = _split_hits(_CJK_LATIN_SPLIT_RE, text)
         if tokens:
-            extra = Stream(list(map(mul, starts, repeat(CJK_POS_SCALE))), tokens,
-                           [frozenset(CJK_EXTRA_LATIN[t]) for t in tokens])
+            extra = Stream(
+                list(map(mul, starts, repeat(CJK_POS_SCALE))),
+                tokens,
+                [frozenset(CJK_EXTRA_LATIN[t]) for t in tokens],
+            )
             return _merge([main, extra])
     return main
 
@@ -499,7 +532,9 @@ class SequenceSet:
     def _entries(self, concepts: Concepts) -> list[tuple]:
         entries = self._cache.get(concepts)
         if entries is None:
-            pairs = sorted({e for c in concepts for e in self._by_concept.get(c, ())}, key=lambda e: -e[1])
+            pairs = sorted(
+                {e for c in concepts for e in self._by_concept.get(c, ())}, key=lambda e: -e[1]
+            )
             entries = [self._entry(si, step) for si, step in pairs]
             self._cache[concepts] = entries
         return entries
@@ -507,16 +542,26 @@ class SequenceSet:
     def _entry(self, si: int, step: int) -> tuple:
         seq = self.sequences[si]
         gap = seq.gaps[step - 1] if step else 0.0
-        return (self._base[si] + step, step, gap, step == len(seq.steps) - 1, tuple(seq.unless),
-                self.groups[si], si)
+        return (
+            self._base[si] + step,
+            step,
+            gap,
+            step == len(seq.steps) - 1,
+            tuple(seq.unless),
+            self.groups[si],
+            si,
+        )
 
     def _viable(self, present_sets: frozenset[Concepts]) -> tuple[frozenset[int], frozenset[str]]:
         """Sequences whose every step has a present concept, and their blockers."""
         found = self._viable_cache.get(present_sets)
         if found is None:
             present = frozenset().union(*present_sets)
-            seqs = frozenset(si for si, s in enumerate(self.sequences)
-                             if all(not step.isdisjoint(present) for step in s.steps))
+            seqs = frozenset(
+                si
+                for si, s in enumerate(self.sequences)
+                if all(not step.isdisjoint(present) for step in s.steps)
+            )
             blockers = frozenset().union(*(self.sequences[si].unless for si in seqs))
             found = (seqs, blockers)
             if len(self._viable_cache) < 4096:
@@ -589,11 +634,14 @@ class SequenceSet:
                     last_seen[c] = pos
         return matched
 
-    def _table(self, present_sets: frozenset[Concepts], active: frozenset[int],
-               done: set[int]) -> dict[Concepts, list[tuple]]:
+    def _table(
+        self, present_sets: frozenset[Concepts], active: frozenset[int], done: set[int]
+    ) -> dict[Concepts, list[tuple]]:
         """Entries per present concept set, for the viable sequences of unmatched rules."""
-        return {cs: [e for e in self._entries(cs) if e[6] in active and e[5] not in done]
-                for cs in present_sets}
+        return {
+            cs: [e for e in self._entries(cs) if e[6] in active and e[5] not in done]
+            for cs in present_sets
+        }
 
 
 def _blocked(pos: float, unless: tuple[str, ...], last_seen: dict[str, float]) -> bool:

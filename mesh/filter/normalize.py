@@ -57,9 +57,7 @@ TAG_RE = re.compile(f"[\\U{TAG_FIRST:08x}-\\U{TAG_LAST:08x}]+")
 # Cheap pre-check (one C scan with a compact class): BMP invisible/bidi/filler
 # characters or anything outside the BMP (tags, variation selectors, styled
 # letters, emoji). Text without any of these skips every invisible-character pass.
-_BMP_INVISIBLE = "".join(
-    f"\\u{a:04x}-\\u{b:04x}" for a, b in INVISIBLE_RANGES if b < 0x10000
-)
+_BMP_INVISIBLE = "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in INVISIBLE_RANGES if b < 0x10000)
 SPECIAL_RE = re.compile(f"[{_BMP_INVISIBLE}\\u2066-\\u2069\\U00010000-\\U0010ffff]")
 
 
@@ -67,21 +65,73 @@ def has_special(text: str) -> bool:
     """False when ``text`` has no invisible, bidi, tag or astral character."""
     return SPECIAL_RE.search(text) is not None
 
+
 # Lowercase lookalikes (the text is casefolded first). NFKC already folds
 # full-width, mathematical and circled letters; it leaves these alone.
 CONFUSABLES: dict[str, str] = {
     # Cyrillic
-    "а": "a", "в": "b", "е": "e", "ё": "e", "є": "e", "ѕ": "s", "і": "i", "ї": "i",
-    "ј": "j", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
-    "у": "y", "ф": "f", "х": "x", "ч": "4", "ь": "b", "ԁ": "d", "ԛ": "q", "ԝ": "w",
-    "һ": "h", "ӏ": "l", "ү": "y", "ғ": "f", "ɡ": "g", "ɑ": "a", "ɩ": "i", "ı": "i",
-    "ȷ": "j", "ꮃ": "w",
+    "а": "a",
+    "в": "b",
+    "е": "e",
+    "ё": "e",
+    "є": "e",
+    "ѕ": "s",
+    "і": "i",
+    "ї": "i",
+    "ј": "j",
+    "к": "k",
+    "м": "m",
+    "н": "h",
+    "о": "o",
+    "р": "p",
+    "с": "c",
+    "т": "t",
+    "у": "y",
+    "ф": "f",
+    "х": "x",
+    "ч": "4",
+    "ь": "b",
+    "ԁ": "d",
+    "ԛ": "q",
+    "ԝ": "w",
+    "һ": "h",
+    "ӏ": "l",
+    "ү": "y",
+    "ғ": "f",
+    "ɡ": "g",
+    "ɑ": "a",
+    "ɩ": "i",
+    "ı": "i",
+    "ȷ": "j",
+    "ꮃ": "w",
     # Greek
-    "α": "a", "β": "b", "γ": "y", "δ": "d", "ε": "e", "η": "n", "ι": "i", "κ": "k",
-    "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ς": "c",
-    "σ": "o", "μ": "u", "ϲ": "c", "ϳ": "j",
+    "α": "a",
+    "β": "b",
+    "γ": "y",
+    "δ": "d",
+    "ε": "e",
+    "η": "n",
+    "ι": "i",
+    "κ": "k",
+    "ν": "v",
+    "ο": "o",
+    "ρ": "p",
+    "τ": "t",
+    "υ": "u",
+    "χ": "x",
+    "ω": "w",
+    "ς": "c",
+    "σ": "o",
+    "μ": "u",
+    "ϲ": "c",
+    "ϳ": "j",
     # Armenian
-    "օ": "o", "ս": "u", "ո": "n", "հ": "h", "ց": "g", "զ": "q",
+    "օ": "o",
+    "ս": "u",
+    "ո": "n",
+    "հ": "h",
+    "ց": "g",
+    "զ": "q",
 }
 CONFUSABLE_RE = re.compile("[" + "".join(CONFUSABLES) + "]")
 _CONFUSABLE_TABLE = str.maketrans(CONFUSABLES)
@@ -90,8 +140,18 @@ _CONFUSABLE_TABLE = str.maketrans(CONFUSABLES)
 SCRIPT_CONFUSABLES = "".join(c for c in CONFUSABLES if unicodedata.name(c).split()[0] != "LATIN")
 
 LEET: dict[str, str] = {
-    "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
-    "@": "a", "$": "s", "€": "e", "|": "l",
+    "0": "o",
+    "1": "i",
+    "3": "e",
+    "4": "a",
+    "5": "s",
+    "7": "t",
+    "8": "b",
+    "9": "g",
+    "@": "a",
+    "$": "s",
+    "€": "e",
+    "|": "l",
 }
 _LEET_TABLE = str.maketrans(LEET)
 # A letter next to a leet symbol: "1gn0re", "ign@re"; plain numbers do not count.
@@ -159,7 +219,7 @@ def _decode_tags(match: re.Match[str]) -> str:
 
 
 def strip_accents(token: str) -> str:
-    """"précédentes" → "precedentes" (used per token, on lexicon misses only)."""
+    """ "précédentes" → "precedentes" (used per token, on lexicon misses only)."""
     return _COMBINING_RE.sub("", unicodedata.normalize("NFD", token))
 
 
@@ -180,7 +240,9 @@ def drop_stopwords(words: list[str], joined: set[int]) -> tuple[list[str], set[i
     keep = bytearray(map(not_, map(STOPWORDS.__contains__, words)))
     deque(map(keep.__setitem__, joined, repeat(1)), maxlen=0)
     kept_before = list(accumulate(keep))
-    return list(compress(words, keep)), set(map(sub, map(kept_before.__getitem__, joined), repeat(1)))
+    return list(compress(words, keep)), set(
+        map(sub, map(kept_before.__getitem__, joined), repeat(1))
+    )
 
 
 _RUN_RE = re.compile(b"\x01{4,}")

@@ -39,8 +39,12 @@ def repeated_attack_word(words: Sequence[str]) -> RepeatHit | None:
     while start >= 0 and seen < MAX_RUNS:
         word = words[start]
         if LATIN_INDEX.get(word, frozenset()) & ATTACK_CONCEPTS:
-            return RepeatHit("patterns.repetition", 0.85, " ".join(words[start : start + 4]),
-                             f"'{word}' repeated")
+            return RepeatHit(
+                "patterns.repetition",
+                0.85,
+                " ".join(words[start : start + 4]),
+                f"'{word}' repeated",
+            )
         end = marks.find(b"\x00", start)
         start = -1 if end < 0 else marks.find(needle, end)
         seen += 1
@@ -87,8 +91,12 @@ def repeated_phrase(words: Sequence[str]) -> RepeatHit | None:
             if start >= 0:
                 if best is None or score > best.score:
                     phrase = " ".join(words[start : start + period])
-                    best = RepeatHit("patterns.repetition", score, phrase,
-                                     f"'{phrase}' repeated {repeats}+ times")
+                    best = RepeatHit(
+                        "patterns.repetition",
+                        score,
+                        phrase,
+                        f"'{phrase}' repeated {repeats}+ times",
+                    )
                 break
     return best
 

@@ -41,13 +41,19 @@ class FilterServicer(filter_pb2_grpc.SecurityFilterServicer):
         )
         if not verdict.allowed:
             # Log rule ids only: prompts are customer data.
-            log.info("blocked request_id=%s tenant=%s rules=%s score=%.2f", request.request_id,
-                     request.tenant, ",".join(r.rule for r in verdict.reasons), verdict.score)
+            log.info(
+                "blocked request_id=%s tenant=%s rules=%s score=%.2f",
+                request.request_id,
+                request.tenant,
+                ",".join(r.rule for r in verdict.reasons),
+                verdict.score,
+            )
         return verdict.to_pb()
 
 
-async def start(host: str = "127.0.0.1", port: int = 50052,
-                prompt_filter: PromptFilter | None = None) -> tuple[grpc.aio.Server, int]:
+async def start(
+    host: str = "127.0.0.1", port: int = 50052, prompt_filter: PromptFilter | None = None
+) -> tuple[grpc.aio.Server, int]:
     """Start the server and return it with the bound port (``port=0`` picks one)."""
     server = grpc.aio.server(
         # LLMAAS_TLS=1: mTLS with the mesh CA, and only the router may call Check.
@@ -58,8 +64,13 @@ async def start(host: str = "127.0.0.1", port: int = 50052,
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME), server)
+        (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
     creds = tls.server_credentials("filter")
     address = f"{host}:{port}"
     bound = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)

@@ -25,10 +25,57 @@ MAX_JSON_DEPTH = 64
 
 # Keys that only make sense when someone is trying to re-program the model.
 SUSPICIOUS_KEYS = frozenset(
-    ["system", "systemprompt", "sysprompt", "instructions", "instruction", "bypass", "override", "overrides", "jailbreak", "ignore", "ignoreprevious", "ignoreinstructions", "developermode", "devmode", "godmode", "sudo", "sudomode", "unrestricted", "nofilter", "disablesafety", "safetyoverride", "adminoverride", "newinstructions", "hiddeninstructions", "secretinstructions", "prompt", "safetyfilter", "safetyfilters", "contentfilter", "guardrails", "disablefilters", "nocensorship"]
+    [
+        "system",
+        "systemprompt",
+        "sysprompt",
+        "instructions",
+        "instruction",
+        "bypass",
+        "override",
+        "overrides",
+        "jailbreak",
+        "ignore",
+        "ignoreprevious",
+        "ignoreinstructions",
+        "developermode",
+        "devmode",
+        "godmode",
+        "sudo",
+        "sudomode",
+        "unrestricted",
+        "nofilter",
+        "disablesafety",
+        "safetyoverride",
+        "adminoverride",
+        "newinstructions",
+        "hiddeninstructions",
+        "secretinstructions",
+        "prompt",
+        "safetyfilter",
+        "safetyfilters",
+        "contentfilter",
+        "guardrails",
+        "disablefilters",
+        "nocensorship",
+    ]
 )
 SUSPICIOUS_VALUES = frozenset(
-    ["bypass", "override", "jailbreak", "jailbroken", "unrestricted", "unfiltered", "uncensored", "godmode", "developermode", "devmode", "dan", "ignoreprevious", "ignoreallpreviousinstructions"]
+    [
+        "bypass",
+        "override",
+        "jailbreak",
+        "jailbroken",
+        "unrestricted",
+        "unfiltered",
+        "uncensored",
+        "godmode",
+        "developermode",
+        "devmode",
+        "dan",
+        "ignoreprevious",
+        "ignoreallpreviousinstructions",
+    ]
 )
 ROLE_KEYS = frozenset(["role", "from", "sender", "author", "speaker", "persona", "mode"])
 FORGED_ROLES = frozenset(["system", "developer", "root"])
@@ -74,14 +121,23 @@ def check_json(prompt: str) -> list[Reason]:
     try:
         data = json.loads(prompt, object_pairs_hook=pairs_hook)
     except RecursionError:
-        return [Reason(LAYER, "structure.json_deep_nesting", 0.6, prompt[:40], "parser recursion limit")]
+        return [
+            Reason(LAYER, "structure.json_deep_nesting", 0.6, prompt[:40], "parser recursion limit")
+        ]
     except json.JSONDecodeError as exc:
         return _json_error(prompt, exc)
     reasons = _json_content(data)
     if duplicates:
         # {"role": "user", "role": "system"}: parsers disagree on which one wins.
-        reasons.append(Reason(LAYER, "structure.json_duplicate_key", 0.5, ", ".join(duplicates[:5]),
-                              "duplicate keys"))
+        reasons.append(
+            Reason(
+                LAYER,
+                "structure.json_duplicate_key",
+                0.5,
+                ", ".join(duplicates[:5]),
+                "duplicate keys",
+            )
+        )
     return reasons
 
 
@@ -90,7 +146,9 @@ def _json_error(prompt: str, exc: json.JSONDecodeError) -> list[Reason]:
     # a valid object followed by more text, or control characters, is odd.
     if exc.msg == "Extra data":
         tail = prompt[exc.pos : exc.pos + 80]
-        return [Reason(LAYER, "structure.json_trailing_text", 0.3, tail, "text after a JSON object")]
+        return [
+            Reason(LAYER, "structure.json_trailing_text", 0.3, tail, "text after a JSON object")
+        ]
     if exc.msg.startswith("Invalid control character"):
         return [Reason(LAYER, "structure.json_control_char", 0.2, "", exc.msg)]
     return []
@@ -117,13 +175,29 @@ def _json_content(data: Any) -> list[Reason]:
     reasons = []
     if hits:
         score = 1.0 - 0.65 ** len(hits)  # 1 → 0.35, 2 → 0.58, 3 → 0.73
-        reasons.append(Reason(LAYER, "structure.json_suspicious_keys", round(min(score, 0.9), 3),
-                              "; ".join(hits[:4]), f"{len(hits)} suspicious keys/values"))
+        reasons.append(
+            Reason(
+                LAYER,
+                "structure.json_suspicious_keys",
+                round(min(score, 0.9), 3),
+                "; ".join(hits[:4]),
+                f"{len(hits)} suspicious keys/values",
+            )
+        )
     if role_forged:
-        reasons.append(Reason(LAYER, "structure.json_role_override", 0.55, role_forged,
-                              "message claims a privileged role"))
+        reasons.append(
+            Reason(
+                LAYER,
+                "structure.json_role_override",
+                0.55,
+                role_forged,
+                "message claims a privileged role",
+            )
+        )
     if deep:
-        reasons.append(Reason(LAYER, "structure.json_deep_nesting", 0.4, "", f"depth > {MAX_JSON_DEPTH}"))
+        reasons.append(
+            Reason(LAYER, "structure.json_deep_nesting", 0.4, "", f"depth > {MAX_JSON_DEPTH}")
+        )
     return reasons
 
 
@@ -160,8 +234,15 @@ def check_unicode(prompt: str) -> list[Reason]:
     mixed = _mixed_script_words(folded) if CONFUSABLE_RE.search(folded) else []
     if mixed:
         score = 0.45 if len(mixed) == 1 else 0.75
-        reasons.append(Reason(LAYER, "structure.mixed_script", score, " ".join(mixed[:5]),
-                              f"{len(mixed)} word(s) mix Latin with Cyrillic/Greek lookalikes"))
+        reasons.append(
+            Reason(
+                LAYER,
+                "structure.mixed_script",
+                score,
+                " ".join(mixed[:5]),
+                f"{len(mixed)} word(s) mix Latin with Cyrillic/Greek lookalikes",
+            )
+        )
     if not unicodedata.is_normalized("NFKC", prompt):
         reasons.append(_nfkc_reason(prompt))
     return reasons
@@ -172,14 +253,28 @@ def _invisible_reasons(prompt: str) -> list[Reason]:
     tags = TAG_RE.findall(FLAG_TAGS_RE.sub("", prompt)) if TAG_RE.search(prompt) else []
     if tags:
         hidden = "".join(chr(ord(c) - 0xE0000) for c in "".join(tags))
-        reasons.append(Reason(LAYER, "structure.tag_characters", 0.9 if len(hidden) >= 4 else 0.4,
-                              hidden, "invisible Unicode tag characters spell text"))
+        reasons.append(
+            Reason(
+                LAYER,
+                "structure.tag_characters",
+                0.9 if len(hidden) >= 4 else 0.4,
+                hidden,
+                "invisible Unicode tag characters spell text",
+            )
+        )
     if BIDI_RE.search(prompt):
         reasons.append(Reason(LAYER, "structure.bidi_control", 0.45, "", "bidi override/isolate"))
     zw = len(ZERO_WIDTH_IN_WORD_RE.findall(prompt)) if INVISIBLE_RE.search(prompt) else 0
     if zw:
-        reasons.append(Reason(LAYER, "structure.zero_width", 0.35 if zw < 3 else 0.6, "",
-                              f"{zw} zero-width character(s) inside words"))
+        reasons.append(
+            Reason(
+                LAYER,
+                "structure.zero_width",
+                0.35 if zw < 3 else 0.6,
+                "",
+                f"{zw} zero-width character(s) inside words",
+            )
+        )
     elif SOFT_HYPHEN_RE.search(prompt):
         reasons.append(Reason(LAYER, "structure.zero_width", 0.1, "", "soft hyphens inside words"))
     if HANGUL_FILLER_RE.search(prompt):
@@ -209,7 +304,12 @@ def _word_at(text: str, pos: int) -> str:
 def _nfkc_reason(prompt: str) -> Reason:
     styled = len(STYLED_RE.findall(prompt, 0, 20_000))  # a sample is enough for a hint
     if styled >= 4:
-        return Reason(LAYER, "structure.styled_letters", 0.3, "",
-                      f"{styled} full-width/mathematical/circled letters")
+        return Reason(
+            LAYER,
+            "structure.styled_letters",
+            0.3,
+            "",
+            f"{styled} full-width/mathematical/circled letters",
+        )
     # Full-width punctuation (CJK), superscripts (maths), ligatures: normal text.
     return Reason(LAYER, "structure.nfkc_changed", 0.05, "", "compatibility characters (weak hint)")

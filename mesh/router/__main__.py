@@ -29,6 +29,8 @@ from mesh.rpc import add_port, build_server, open_channel, serve_until_signal, s
 log = logging.getLogger("mesh.router")
 
 SERVICE = inference_pb2.DESCRIPTOR.services_by_name["Inference"].full_name
+
+
 async def _reload_catalog(catalog: Catalog, interval_s: float) -> None:
     """Operators edit the catalog file; the change applies within `interval_s` (no restart)."""
     while True:
@@ -43,8 +45,10 @@ async def serve(config: RouterConfig) -> None:
     observations = Observations()
     alerts = Alerts.from_config(load_file(), observations)
     pool = WorkerPool(
-        [w.address for w in config.workers], health_interval_s=config.health_interval_s,
-        observations=observations, queue_timeout_s=config.queue_timeout_s,
+        [w.address for w in config.workers],
+        health_interval_s=config.health_interval_s,
+        observations=observations,
+        queue_timeout_s=config.queue_timeout_s,
         max_queued_per_tenant=config.max_queued_per_tenant,
     )
     filter_channel = open_channel(config.filter_address, peer_role="filter")
@@ -56,8 +60,14 @@ async def serve(config: RouterConfig) -> None:
     content_log = ContentRecorder.from_env()
     retention = Retention.from_env(accounts, content_log)
     servicer = InferenceServicer(
-        config, pool, catalog, accounts, filter_pb2_grpc.SecurityFilterStub(filter_channel),
-        observations=observations, alerts=alerts, content_log=content_log,
+        config,
+        pool,
+        catalog,
+        accounts,
+        filter_pb2_grpc.SecurityFilterStub(filter_channel),
+        observations=observations,
+        alerts=alerts,
+        content_log=content_log,
     )
     # With LLMAAS_TLS=1: only mesh-CA certificates connect (add_port), and the caller's role
     # must be allowed (edge/admin/client here; the Admin API for the admin role only).
@@ -70,17 +80,28 @@ async def serve(config: RouterConfig) -> None:
     registry_service.add_to_server(pool, server)  # workers Announce / Withdraw themselves
     port = add_port(server, config.host, config.port, "router")
     mesh_health = MeshHealth(
-        health_servicer, pool, filter_channel, config.expected_models(), interval_s=config.health_interval_s
+        health_servicer,
+        pool,
+        filter_channel,
+        config.expected_models(),
+        interval_s=config.health_interval_s,
     )
     await pool.start()
     mesh_health.start()
     reload_task = asyncio.create_task(_reload_catalog(catalog, config.catalog_reload_s))
     alerts.start()
     retention.start()
-    await set_serving(health_servicer, [SERVICE, admin_service.SERVICE_NAME, registry_service.SERVICE_NAME], True)
+    await set_serving(
+        health_servicer, [SERVICE, admin_service.SERVICE_NAME, registry_service.SERVICE_NAME], True
+    )
     log.info("%s", tls.tls_summary())
-    log.info("router on %s:%d, filter %s, workers %s", config.host, port, config.filter_address,
-             [f"{w.model}={w.address}" for w in config.workers])
+    log.info(
+        "router on %s:%d, filter %s, workers %s",
+        config.host,
+        port,
+        config.filter_address,
+        [f"{w.model}={w.address}" for w in config.workers],
+    )
     try:
         await serve_until_signal(server)
     finally:
@@ -101,7 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mesh.router", description=__doc__)
     parser.add_argument("--port", type=int, help="overrides LLMAAS_ROUTER_PORT")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     config = RouterConfig.from_env()
     if args.port:
         config.port = args.port

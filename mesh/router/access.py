@@ -76,7 +76,9 @@ class AccessControl(Protocol):
         """Applies the tier's limits; raises RateLimited / QuotaExceeded."""
         ...
 
-    async def release(self, principal: Principal, admission: Admission, record: RequestRecord) -> None:
+    async def release(
+        self, principal: Principal, admission: Admission, record: RequestRecord
+    ) -> None:
         """Ends an admitted request: frees its concurrency slot, reconciles token estimates."""
         ...
 
@@ -119,12 +121,19 @@ class StaticKeys:
     async def admit(self, principal: Principal, model: str, estimated_tokens: int) -> Admission:
         return Admission(estimated_tokens=estimated_tokens)
 
-    async def release(self, principal: Principal, admission: Admission, record: RequestRecord) -> None:
+    async def release(
+        self, principal: Principal, admission: Admission, record: RequestRecord
+    ) -> None:
         return None
 
     async def record(self, record: RequestRecord) -> None:
         log.info(
             "request %s %s model=%s outcome=%s status=%s tokens=%s/%s",
-            record.request_id, record.action, record.model, record.outcome, record.status,
-            record.input_tokens, record.output_tokens,
+            record.request_id,
+            record.action,
+            record.model,
+            record.outcome,
+            record.status,
+            record.input_tokens,
+            record.output_tokens,
         )

@@ -25,8 +25,16 @@ from mesh.router.lifecycle import (
     retired_message,
 )
 
-__all__ = ["Catalog", "CatalogEntry", "CatalogError", "Lifecycle", "DEFAULT_PATH",
-           "retired_message", "experimental_allowed", "experimental_message"]
+__all__ = [
+    "Catalog",
+    "CatalogEntry",
+    "CatalogError",
+    "Lifecycle",
+    "DEFAULT_PATH",
+    "retired_message",
+    "experimental_allowed",
+    "experimental_message",
+]
 
 log = logging.getLogger(__name__)
 

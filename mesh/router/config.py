@@ -83,11 +83,15 @@ class RouterConfig:
             filter_address=env("LLMAAS_FILTER_ADDR", str, cfg.filter_address, environ),
             workers=cfg.workers + env("LLMAAS_WORKER_ADDRS", parse_worker_addrs, (), environ),
             dev_key=env("LLMAAS_DEV_KEY", str, cfg.dev_key, environ),
-            request_timeout_s=env("LLMAAS_REQUEST_TIMEOUT_S", float, cfg.request_timeout_s, environ),
+            request_timeout_s=env(
+                "LLMAAS_REQUEST_TIMEOUT_S", float, cfg.request_timeout_s, environ
+            ),
             catalog_path=env("LLMAAS_CATALOG", Path, cfg.catalog_path, environ),
             catalog_reload_s=env("LLMAAS_CATALOG_RELOAD_S", float, cfg.catalog_reload_s, environ),
             queue_timeout_s=env("LLMAAS_QUEUE_TIMEOUT_S", float, cfg.queue_timeout_s, environ),
-            max_queued_per_tenant=env("LLMAAS_MAX_QUEUED_PER_TENANT", int, cfg.max_queued_per_tenant, environ),
+            max_queued_per_tenant=env(
+                "LLMAAS_MAX_QUEUED_PER_TENANT", int, cfg.max_queued_per_tenant, environ
+            ),
         )
 
 
@@ -117,9 +121,14 @@ def _from_file(data: dict[str, Any]) -> RouterConfig:
             filter_address=str(flt.get("address", "127.0.0.1:50052")),
             filter_timeout_s=float(flt.get("timeout_s", 2.0)),
             filter_disabled_tenants=frozenset(flt.get("disabled_tenants", ())),
-            workers=tuple(WorkerAddress(str(w["model"]), str(w["address"])) for w in data.get("workers", ())),
+            workers=tuple(
+                WorkerAddress(str(w["model"]), str(w["address"])) for w in data.get("workers", ())
+            ),
             prices=_prices(prices, Prices()),
-            model_prices={m: _prices(p, _prices(prices, Prices())) for m, p in prices.get("models", {}).items()},
+            model_prices={
+                m: _prices(p, _prices(prices, Prices()))
+                for m, p in prices.get("models", {}).items()
+            },
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"config file: invalid router settings: {exc}") from exc
@@ -133,4 +142,6 @@ def _prices(section: dict[str, Any], base: Prices) -> Prices:
             reasoning=Decimal(str(section.get("reasoning", base.reasoning))),
         )
     except InvalidOperation as exc:
-        raise ConfigError(f"config file: [prices] values must be decimal numbers: {section}") from exc
+        raise ConfigError(
+            f"config file: [prices] values must be decimal numbers: {section}"
+        ) from exc

@@ -32,12 +32,18 @@ def _no_worker(model: str, tried: int) -> Unavailable:
     detail = f" ({tried} tried)" if tried else ""
     return Unavailable(
         f"No healthy worker could serve '{model}'{detail}; retry in a few seconds.",
-        code="model_unavailable", param="model", retry_after=5,
+        code="model_unavailable",
+        param="model",
+        retry_after=5,
     )
 
 
 def _take_out(pool: WorkerPool, worker: WorkerHandle, err: grpc.aio.AioRpcError) -> None:
-    log.warning("worker %s failed before the first token (%s): failing over", worker.address, err.code().name)
+    log.warning(
+        "worker %s failed before the first token (%s): failing over",
+        worker.address,
+        err.code().name,
+    )
     if err.code() == grpc.StatusCode.NOT_FOUND:
         pool.forget_models(worker)
     else:
@@ -45,7 +51,11 @@ def _take_out(pool: WorkerPool, worker: WorkerHandle, err: grpc.aio.AioRpcError)
 
 
 def _mid_stream_error(worker: WorkerHandle, err: grpc.aio.AioRpcError) -> MeshError:
-    if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
+    if err.code() in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+    ):
         return Unavailable(
             f"The worker serving this request failed mid-stream ({err.code().name}); "
             "the answer is incomplete. Retry the request.",
@@ -66,13 +76,17 @@ async def generate(
     deadline = time.monotonic() + timeout
     hashes = request_hashes(request)
     tried: list[str] = []
-    worker = await pool.acquire(request.model, tenant=request.tenant, weight=weight, hashes=hashes,
-                                timeout=timeout)
+    worker = await pool.acquire(
+        request.model, tenant=request.tenant, weight=weight, hashes=hashes, timeout=timeout
+    )
     while worker is not None:
         tried.append(worker.address)
         num_seen = 0
-        call = worker.stub.Generate(request, timeout=max(0.001, deadline - time.monotonic()),
-                                    metadata=tracing.inject_metadata())
+        call = worker.stub.Generate(
+            request,
+            timeout=max(0.001, deadline - time.monotonic()),
+            metadata=tracing.inject_metadata(),
+        )
         try:
             async for resp in call:
                 num_seen += 1
@@ -85,7 +99,9 @@ async def generate(
             )
         except grpc.aio.AioRpcError as err:
             if num_seen or err.code() not in _RETRYABLE:
-                raise (_mid_stream_error(worker, err) if num_seen else from_rpc_error(err)) from None
+                raise (
+                    _mid_stream_error(worker, err) if num_seen else from_rpc_error(err)
+                ) from None
             _take_out(pool, worker, err)  # nothing sent yet: fail over, invisibly
             pool.counters["failovers"] += 1
         finally:
@@ -97,14 +113,21 @@ async def generate(
 
 
 async def run_embed(
-    pool: WorkerPool, request: worker_pb2.EmbedRequest, *, timeout: float, tenant: str = "", weight: float = 1.0
+    pool: WorkerPool,
+    request: worker_pb2.EmbedRequest,
+    *,
+    timeout: float,
+    tenant: str = "",
+    weight: float = 1.0,
 ) -> worker_pb2.EmbedResponse:
     tried: list[str] = []
     worker = await pool.acquire(request.model, tenant=tenant, weight=weight, timeout=timeout)
     while worker is not None:
         tried.append(worker.address)
         try:
-            return await worker.stub.Embed(request, timeout=timeout, metadata=tracing.inject_metadata())
+            return await worker.stub.Embed(
+                request, timeout=timeout, metadata=tracing.inject_metadata()
+            )
         except grpc.aio.AioRpcError as err:
             if err.code() not in _RETRYABLE:
                 raise from_rpc_error(err) from None

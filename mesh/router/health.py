@@ -82,7 +82,9 @@ class MeshHealth:
 
     async def _filter_ok(self) -> bool:
         try:
-            reply = await self._filter.Check(health_pb2.HealthCheckRequest(service=""), timeout=self._interval)
+            reply = await self._filter.Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=self._interval
+            )
         except grpc.aio.AioRpcError:
             return False
         return reply.status == SERVING

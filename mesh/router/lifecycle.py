@@ -112,5 +112,7 @@ def experimental_allowed(entry: CatalogEntry, tenant_opted_in: bool) -> bool:
 
 
 def experimental_message(entry: CatalogEntry) -> str:
-    return (f"The model '{entry.id}' is experimental and only available to tenants that opted "
-            "in to experimental models. Ask your administrator to enable them.")
+    return (
+        f"The model '{entry.id}' is experimental and only available to tenants that opted "
+        "in to experimental models. Ask your administrator to enable them."
+    )

@@ -73,7 +73,11 @@ log = logging.getLogger(__name__)
 
 FINISHED = common_pb2.FINISH_REASON_UNSPECIFIED
 # Trace attribute gen_ai.operation.name per action (GenAI semantic conventions).
-OPERATIONS = {"chat.completions": "chat", "completions": "text_completion", "embeddings": "embeddings"}
+OPERATIONS = {
+    "chat.completions": "chat",
+    "completions": "text_completion",
+    "embeddings": "embeddings",
+}
 # The context-length pre-check (_check_context_length): a worker counts the prompt's tokens
 # only when its UTF-8 bytes (every token covers at least one byte) + max_tokens come within
 # this many tokens of the window: room for the chat template's markup and default system
@@ -121,12 +125,22 @@ class Call:
     def to_record(self) -> RequestRecord:
         p = self.principal
         return RequestRecord(
-            request_id=self.request_id, action=self.action, model=self.model,
-            outcome=self.outcome, status=self.status, principal=p, key_id=p.key_id if p else "",
-            reason=self.reason, input_tokens=self.tokens.prompt,
-            output_tokens=self.tokens.completion, reasoning_tokens=self.tokens.reasoning,
-            system_tokens=self.system_tokens, cost_eur=self.cost, energy_kwh=self.energy,
-            latency_ms=(time.monotonic() - self.started) * 1000, filter_verdict=self.filter_verdict,
+            request_id=self.request_id,
+            action=self.action,
+            model=self.model,
+            outcome=self.outcome,
+            status=self.status,
+            principal=p,
+            key_id=p.key_id if p else "",
+            reason=self.reason,
+            input_tokens=self.tokens.prompt,
+            output_tokens=self.tokens.completion,
+            reasoning_tokens=self.tokens.reasoning,
+            system_tokens=self.system_tokens,
+            cost_eur=self.cost,
+            energy_kwh=self.energy,
+            latency_ms=(time.monotonic() - self.started) * 1000,
+            filter_verdict=self.filter_verdict,
         )
 
 
@@ -156,17 +170,25 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
 
     # -- RPCs ---------------------------------------------------------------------------
 
-    async def ChatCompletion(self, request, context) -> AsyncIterator[inference_pb2.CompletionChunk]:
+    async def ChatCompletion(
+        self, request, context
+    ) -> AsyncIterator[inference_pb2.CompletionChunk]:
         gen = worker_pb2.GenerateRequest(
-            model=request.model, chat=worker_pb2.ChatPrompt(messages=request.messages), sampling=request.sampling
+            model=request.model,
+            chat=worker_pb2.ChatPrompt(messages=request.messages),
+            sampling=request.sampling,
         )
         prompt = "\n".join(m.content for m in request.messages)
         async for chunk in self._complete("chat.completions", gen, prompt, request.user, context):
             yield chunk
 
     async def Completion(self, request, context) -> AsyncIterator[inference_pb2.CompletionChunk]:
-        gen = worker_pb2.GenerateRequest(model=request.model, prompt=request.prompt, sampling=request.sampling)
-        async for chunk in self._complete("completions", gen, request.prompt, request.user, context):
+        gen = worker_pb2.GenerateRequest(
+            model=request.model, prompt=request.prompt, sampling=request.sampling
+        )
+        async for chunk in self._complete(
+            "completions", gen, request.prompt, request.user, context
+        ):
             yield chunk
 
     async def Embeddings(self, request, context) -> inference_pb2.EmbeddingsResponse:
@@ -176,15 +198,23 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             await self._prepare(call, context, kind="embedding", estimated_tokens=estimate)
             tracing.set_attributes(tracing.genai_request_attributes("embeddings", call.model))
             await context.send_initial_metadata(self._initial_metadata(call))
-            embed = worker_pb2.EmbedRequest(request_id=call.request_id, model=call.worker_model,
-                                            inputs=request.inputs)
-            reply = await run_embed(self._pool, embed, timeout=self._timeout(context),
-                                    tenant=call.principal.tenant, weight=self._weight(call))
+            embed = worker_pb2.EmbedRequest(
+                request_id=call.request_id, model=call.worker_model, inputs=request.inputs
+            )
+            reply = await run_embed(
+                self._pool,
+                embed,
+                timeout=self._timeout(context),
+                tenant=call.principal.tenant,
+                weight=self._weight(call),
+            )
             self._settle(call, common_pb2.Usage(prompt_tokens=reply.prompt_tokens))
             call.outcome, call.status = "ok", 200
             return inference_pb2.EmbeddingsResponse(
-                model=call.model, data=[inference_pb2.EmbeddingVector(values=e.values) for e in reply.embeddings],
-                usage=common_pb2.Usage(prompt_tokens=reply.prompt_tokens), cost=self._cost_pb(call),
+                model=call.model,
+                data=[inference_pb2.EmbeddingVector(values=e.values) for e in reply.embeddings],
+                usage=common_pb2.Usage(prompt_tokens=reply.prompt_tokens),
+                cost=self._cost_pb(call),
             )
 
     async def ListModels(self, request, context) -> inference_pb2.ListModelsResponse:
@@ -198,7 +228,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                 return info
         raise NotFound(
             f"The model '{request.id}' does not exist or your key may not use it. "
-            "List the available models with GET /v1/models.", param="model",
+            "List the available models with GET /v1/models.",
+            param="model",
         )
 
     async def GetConsoleSummary(self, request, context) -> inference_pb2.ConsoleSummary:
@@ -225,15 +256,25 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             await self._prepare(call, context, kind="chat", estimated_tokens=estimate)
             if call.principal.content_logging and self._content_log is not None:
                 call.prompt_text, call.answer_parts = prompt, []
-            call.clock = metrics.RequestClock(call.model, call.principal.tenant, start=call.perf_start)
-            tracing.set_attributes(tracing.genai_request_attributes(
-                OPERATIONS[action], call.model, gen.sampling.max_tokens or None, gen.sampling.temperature))
+            call.clock = metrics.RequestClock(
+                call.model, call.principal.tenant, start=call.perf_start
+            )
+            tracing.set_attributes(
+                tracing.genai_request_attributes(
+                    OPERATIONS[action],
+                    call.model,
+                    gen.sampling.max_tokens or None,
+                    gen.sampling.temperature,
+                )
+            )
             await self._check_context_length(call, gen, context)  # validation, before the filter
             await self._screen(call, prompt, user)
             await context.send_initial_metadata(self._initial_metadata(call))
             gen.request_id, gen.tenant = call.request_id, call.principal.tenant
             gen.model = call.worker_model  # the weights the operator mapped this id to
-            async for resp in generate(self._pool, gen, timeout=self._timeout(context), weight=self._weight(call)):
+            async for resp in generate(
+                self._pool, gen, timeout=self._timeout(context), weight=self._weight(call)
+            ):
                 chunk = self._to_chunk(call, resp)
                 if call.settled:
                     # Usage and audit are on disk before the client sees the end of the answer,
@@ -255,7 +296,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         try:
             yield call
         except MeshError as err:
-            call.outcome = "refused" if call.num_streamed == 0 and err.http_status < 500 else "error"
+            call.outcome = (
+                "refused" if call.num_streamed == 0 and err.http_status < 500 else "error"
+            )
             call.status, call.reason = err.http_status, f"{err.code}: {err.message}"
             # Rate-limit facts go out with the error too, so the edge can copy them.
             err.headers = {**call.headers, **err.headers}
@@ -304,7 +347,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         if self._pool.knows(weights):
             return weights
         path = Path(weights)
-        return next((alias for alias in (path.name, path.stem) if alias and self._pool.knows(alias)), weights)
+        return next(
+            (alias for alias in (path.name, path.stem) if alias and self._pool.knows(alias)),
+            weights,
+        )
 
     def _resolve_model(self, call: Call, kind: str) -> None:
         call.entry = entry = self._catalog.get(call.model)
@@ -312,7 +358,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         if entry is None and not self._pool.knows(call.model):
             raise NotFound(
                 f"The model '{call.model}' does not exist. List the available models with GET /v1/models.",
-                code="model_not_found", param="model",
+                code="model_not_found",
+                param="model",
             )
         if entry is not None:
             lifecycle = self._catalog.lifecycle(entry.id, self._today())
@@ -324,13 +371,18 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             endpoint = "/v1/embeddings" if model_kind == "embedding" else "/v1/chat/completions"
             raise InvalidRequest(
                 f"The model '{call.model}' is a {model_kind} model; call {endpoint} with it.",
-                code="model_not_supported", param="model",
+                code="model_not_supported",
+                param="model",
             )
 
     def _authorise(self, call: Call) -> None:
         check_model_allowed(call.principal, call.model)
-        if call.entry is not None and not experimental_allowed(call.entry, call.principal.experimental_opt_in):
-            raise PermissionDenied(experimental_message(call.entry), code="model_not_allowed", param="model")
+        if call.entry is not None and not experimental_allowed(
+            call.entry, call.principal.experimental_opt_in
+        ):
+            raise PermissionDenied(
+                experimental_message(call.entry), code="model_not_allowed", param="model"
+            )
 
     def _check_served(self, call: Call) -> None:
         if self._pool.is_served(call.worker_model):
@@ -338,22 +390,29 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         if self._pool.knows(call.worker_model):
             raise Unavailable(
                 f"No healthy worker serves '{call.model}' right now; retry in a few seconds.",
-                code="model_unavailable", param="model", retry_after=5,
+                code="model_unavailable",
+                param="model",
+                retry_after=5,
             )
         raise Unavailable(
             f"The model '{call.model}' is in the catalog but not served on this platform. "
             "Pick a served model from GET /v1/models.",
-            code="model_unavailable", param="model",
+            code="model_unavailable",
+            param="model",
         )
 
-    async def _check_context_length(self, call: Call, gen: worker_pb2.GenerateRequest, context) -> None:
+    async def _check_context_length(
+        self, call: Call, gen: worker_pb2.GenerateRequest, context
+    ) -> None:
         """400 context_length_exceeded for a prompt that cannot fit the model's window, before
         the security filter judges it (long filler is how clients probe the limit; the filter
         would call it repetition). Tokenising lives on the workers: only a prompt that could
         overflow by its byte count asks one (CountTokens, which creates no sequence); short
         prompts take no extra call. A worker that does not answer leaves the check to
         Generate's own, after the filter."""
-        window = self._pool.context_length(call.worker_model) or (call.entry.context_length if call.entry else 0)
+        window = self._pool.context_length(call.worker_model) or (
+            call.entry.context_length if call.entry else 0
+        )
         max_tokens = max(0, gen.sampling.max_tokens)  # 0: up to the window
         if not window or not _could_overflow(gen, window, max_tokens):
             return
@@ -362,15 +421,23 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             return
         count = worker_pb2.GenerateRequest()
         count.CopyFrom(gen)
-        count.request_id, count.model, count.tenant = call.request_id, call.worker_model, call.principal.tenant
+        count.request_id, count.model, count.tenant = (
+            call.request_id,
+            call.worker_model,
+            call.principal.tenant,
+        )
         try:
             reply = await worker.stub.CountTokens(
-                count, timeout=min(COUNT_TOKENS_TIMEOUT_S, self._timeout(context)),
+                count,
+                timeout=min(COUNT_TOKENS_TIMEOUT_S, self._timeout(context)),
                 metadata=tracing.inject_metadata(),
             )
         except grpc.aio.AioRpcError as err:
-            log.info("CountTokens on %s failed (%s): the worker checks the length itself",
-                     worker.address, err.code().name)
+            log.info(
+                "CountTokens on %s failed (%s): the worker checks the length itself",
+                worker.address,
+                err.code().name,
+            )
             return
         window, num_prompt = reply.context_length or window, reply.prompt_tokens
         call.prompt_estimate = num_prompt  # exact now (billed if cancelled mid-stream)
@@ -392,7 +459,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         if not (call.principal.filter_enabled and self._config.filter_enabled_for(tenant)):
             call.filter_verdict = "disabled"
             return
-        check = filter_pb2.CheckRequest(request_id=call.request_id, tenant=tenant, user=user, prompt=prompt)
+        check = filter_pb2.CheckRequest(
+            request_id=call.request_id, tenant=tenant, user=user, prompt=prompt
+        )
         try:
             verdict = await self._filter.Check(
                 check, timeout=self._config.filter_timeout_s, metadata=tracing.inject_metadata()
@@ -402,7 +471,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             raise Unavailable(
                 "The security filter is unavailable, so the request was refused (security filter "
                 "unavailable: prompts are never sent unchecked). Retry in a few seconds.",
-                code="filter_unavailable", retry_after=2,
+                code="filter_unavailable",
+                retry_after=2,
             ) from None
         call.filter_verdict = _describe(verdict)
         if not verdict.allowed:
@@ -414,33 +484,53 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     def _initial_metadata(self, call: Call) -> tuple[tuple[str, str], ...]:
         return (("x-request-id", call.request_id), *call.headers.items())
 
-    def _to_chunk(self, call: Call, resp: worker_pb2.GenerateResponse) -> inference_pb2.CompletionChunk:
+    def _to_chunk(
+        self, call: Call, resp: worker_pb2.GenerateResponse
+    ) -> inference_pb2.CompletionChunk:
         call.num_streamed += resp.num_tokens
         if call.answer_parts is not None:
             call.answer_parts.append(resp.text)
         if call.clock is not None:
             call.clock.tokens(resp.num_tokens)
         chunk = inference_pb2.CompletionChunk(
-            id=call.request_id, model=call.model, created=call.created,
-            text=resp.text, reasoning_text=resp.reasoning_text, finish_reason=resp.finish_reason,
+            id=call.request_id,
+            model=call.model,
+            created=call.created,
+            text=resp.text,
+            reasoning_text=resp.reasoning_text,
+            finish_reason=resp.finish_reason,
         )
         if resp.finish_reason != FINISHED:
             self._settle(call, resp.usage)
             call.settled = True
             chunk.usage.CopyFrom(resp.usage)
             chunk.cost.CopyFrom(self._cost_pb(call))
-            reason = common_pb2.FinishReason.Name(resp.finish_reason).removeprefix("FINISH_REASON_").lower()
+            reason = (
+                common_pb2.FinishReason.Name(resp.finish_reason)
+                .removeprefix("FINISH_REASON_")
+                .lower()
+            )
             call.finish_reasons.append(reason)
-            tracing.set_attributes(tracing.genai_response_attributes(
-                call.model, call.finish_reasons, resp.usage.prompt_tokens, resp.usage.completion_tokens,
-                call.request_id))
+            tracing.set_attributes(
+                tracing.genai_response_attributes(
+                    call.model,
+                    call.finish_reasons,
+                    resp.usage.prompt_tokens,
+                    resp.usage.completion_tokens,
+                    call.request_id,
+                )
+            )
         return chunk
 
     def _settle(self, call: Call, usage: common_pb2.Usage | None) -> None:
         """Token counts, cost and energy; without usage (cancelled) from what was streamed."""
         if usage is None:
-            usage = common_pb2.Usage(prompt_tokens=call.prompt_estimate, completion_tokens=call.num_streamed)
-        call.tokens = TokenCounts(usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens)
+            usage = common_pb2.Usage(
+                prompt_tokens=call.prompt_estimate, completion_tokens=call.num_streamed
+            )
+        call.tokens = TokenCounts(
+            usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens
+        )
         call.system_tokens = usage.system_tokens
         call.cost = cost_eur(call.tokens, self._prices(call))
         kwh = call.entry.energy_kwh_per_mtok if call.entry else None
@@ -450,7 +540,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         return Prices.for_entry(call.entry, self._config.prices_for(call.model))
 
     def _cost_pb(self, call: Call) -> common_pb2.Cost:
-        return common_pb2.Cost(cost_eur=format_decimal(call.cost), energy_kwh=format_decimal(call.energy))
+        return common_pb2.Cost(
+            cost_eur=format_decimal(call.cost), energy_kwh=format_decimal(call.energy)
+        )
 
     def _weight(self, call: Call) -> float:
         """The tenant's fair-queue weight (its billing tier's `weight`; 1 without tiers)."""
@@ -482,7 +574,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         if call.answer_parts is not None and call.principal is not None:
             try:  # encrypted at rest (AES-256-GCM, the tenant's key): see mesh.router.content
                 await self._content_log.record(
-                    call.principal.tenant, call.request_id, call.prompt_text, "".join(call.answer_parts)
+                    call.principal.tenant,
+                    call.request_id,
+                    call.prompt_text,
+                    "".join(call.answer_parts),
                 )
             except Exception:  # noqa: BLE001
                 log.exception("could not log the content of request %s", call.request_id)
@@ -503,15 +598,30 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             metrics.observe_request(model, tenant, status, duration)
         t, system = call.tokens, call.system_tokens
         metrics.observe_tokens(
-            model, tenant, input=max(0, t.prompt - system), output=max(0, t.completion - t.reasoning),
-            reasoning=t.reasoning, system=system,
+            model,
+            tenant,
+            input=max(0, t.prompt - system),
+            output=max(0, t.completion - t.reasoning),
+            reasoning=t.reasoning,
+            system=system,
         )
         metrics.observe_cost(model, tenant, call.cost, call.energy)
-        self._observations.record_request(RequestSample(
-            t=time.time(), model=model, tenant=tenant, status=status, ttft_s=ttft, duration_s=duration,
-            input_tokens=t.prompt, output_tokens=t.completion, reasoning_tokens=t.reasoning,
-            cost_eur=float(call.cost), energy_kwh=float(call.energy), request_id=call.request_id,
-        ))
+        self._observations.record_request(
+            RequestSample(
+                t=time.time(),
+                model=model,
+                tenant=tenant,
+                status=status,
+                ttft_s=ttft,
+                duration_s=duration,
+                input_tokens=t.prompt,
+                output_tokens=t.completion,
+                reasoning_tokens=t.reasoning,
+                cost_eur=float(call.cost),
+                energy_kwh=float(call.energy),
+                request_id=call.request_id,
+            )
+        )
 
     def _observe_budget(self, call: Call) -> None:
         """The tenant's month-to-date spend over its tier budget, where the accounts know it."""
@@ -529,7 +639,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
 
     # -- models -------------------------------------------------------------------------
 
-    def _visible_models(self, principal: Principal, include_retired: bool = False) -> list[common_pb2.ModelInfo]:
+    def _visible_models(
+        self, principal: Principal, include_retired: bool = False
+    ) -> list[common_pb2.ModelInfo]:
         served = self._pool.model_infos()
         out: list[common_pb2.ModelInfo] = []
         for entry in self._catalog.entries():
@@ -544,16 +656,24 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         out.extend(m for m in served.values() if m.id not in listed and principal.may_use(m.id))
         return out
 
-    def _catalog_info(self, entry: CatalogEntry, worker_info: common_pb2.ModelInfo | None) -> common_pb2.ModelInfo:
+    def _catalog_info(
+        self, entry: CatalogEntry, worker_info: common_pb2.ModelInfo | None
+    ) -> common_pb2.ModelInfo:
         lifecycle = self._catalog.lifecycle(entry.id, self._today())
         phase = {"retired": "retired", "notice": "deprecated"}.get(lifecycle.state, entry.phase)
         return common_pb2.ModelInfo(
-            id=entry.id, owned_by=entry.editor, created=_unix(entry.dmp), phase=phase,
-            dmp=entry.dmp.isoformat(), dsp=entry.dsp.isoformat() if entry.dsp else "",
+            id=entry.id,
+            owned_by=entry.editor,
+            created=_unix(entry.dmp),
+            phase=phase,
+            dmp=entry.dmp.isoformat(),
+            dsp=entry.dsp.isoformat() if entry.dsp else "",
             # What the worker actually accepts wins over the catalog's nominal window.
-            context_length=(worker_info.context_length if worker_info else 0) or entry.context_length,
+            context_length=(worker_info.context_length if worker_info else 0)
+            or entry.context_length,
             served=bool(worker_info and worker_info.served) and phase != "retired",
-            kind=entry.kind, successor=entry.successor or "",
+            kind=entry.kind,
+            successor=entry.successor or "",
             energy_kwh_per_mtok=float(entry.energy_kwh_per_mtok),
             deprecation_date=lifecycle.notice_start.isoformat() if lifecycle.notice_start else "",
         )
@@ -569,7 +689,9 @@ def _could_overflow(gen: worker_pb2.GenerateRequest, window: int, max_tokens: in
     margins bound what the chat template adds."""
     if gen.WhichOneof("input") == "chat":
         messages = gen.chat.messages
-        num_bytes = sum(len(m.role.encode()) + len(m.name.encode()) + len(m.content.encode()) for m in messages)
+        num_bytes = sum(
+            len(m.role.encode()) + len(m.name.encode()) + len(m.content.encode()) for m in messages
+        )
         margin = TEMPLATE_MARGIN_TOKENS + MESSAGE_MARGIN_TOKENS * len(messages)
     else:
         num_bytes, margin = len(gen.prompt.encode()), TEMPLATE_MARGIN_TOKENS
@@ -581,8 +703,11 @@ def _refusal_reason(err: MeshError) -> str:
     if isinstance(err, QuotaExceeded):
         return "budget"
     text = err.message.lower()
-    for needle, reason in (("concurrent", "concurrency"), ("requests per minute", "rpm"),
-                           ("tokens per minute", "tpm")):
+    for needle, reason in (
+        ("concurrent", "concurrency"),
+        ("requests per minute", "rpm"),
+        ("tokens per minute", "tpm"),
+    ):
         if needle in text:
             return reason
     return "other"

@@ -94,8 +94,12 @@ class WorkerHandle:
 
     @property
     def in_rotation(self) -> bool:
-        return (self.is_healthy and not self.withdrawn and not self.draining
-                and (not self.hold_until or time.monotonic() >= self.hold_until))
+        return (
+            self.is_healthy
+            and not self.withdrawn
+            and not self.draining
+            and (not self.hold_until or time.monotonic() >= self.hold_until)
+        )
 
     def serves(self, model: str) -> bool:
         return model in self.models
@@ -181,7 +185,9 @@ class WorkerPool:
         if handle is None:
             return None
         if not handle.withdrawn:
-            log.info("worker %s withdrew: out of rotation (in flight %d)", address, handle.num_in_flight)
+            log.info(
+                "worker %s withdrew: out of rotation (in flight %d)", address, handle.num_in_flight
+            )
         handle.withdrawn = True
         return handle
 
@@ -199,7 +205,9 @@ class WorkerPool:
         if handle is not None:
             self.placer.index.forget(address)
             await handle.channel.close()
-            log.info("worker %s forgotten (announced, gone for %.0fs)", address, self._forget_after_s)
+            log.info(
+                "worker %s forgotten (announced, gone for %.0fs)", address, self._forget_after_s
+            )
 
     async def close(self) -> None:
         tasks = [t for ts in self._tasks.values() for t in ts]
@@ -210,7 +218,9 @@ class WorkerPool:
         for queue in self._queues.values():
             while (waiter := queue.pop()) is not None:
                 waiter.future.cancel()
-        await asyncio.gather(*(w.channel.close() for w in self._workers.values()), return_exceptions=True)
+        await asyncio.gather(
+            *(w.channel.close() for w in self._workers.values()), return_exceptions=True
+        )
 
     # -- what is served ---------------------------------------------------------------
 
@@ -239,17 +249,24 @@ class WorkerPool:
     def context_length(self, model: str) -> int:
         """The smallest context window a worker in rotation announced for `model` (Info);
         0 when none said."""
-        windows = [w.models[model].context_length for w in self._candidates(model)
-                   if w.models[model].context_length > 0]
+        windows = [
+            w.models[model].context_length
+            for w in self._candidates(model)
+            if w.models[model].context_length > 0
+        ]
         return min(windows, default=0)
 
     # -- choosing ---------------------------------------------------------------------
 
     def _candidates(self, model: str, exclude: Iterable[str] = ()) -> list[WorkerHandle]:
         skip = set(exclude)
-        return [w for w in self._workers.values() if w.address not in skip and w.is_available_for(model)]
+        return [
+            w for w in self._workers.values() if w.address not in skip and w.is_available_for(model)
+        ]
 
-    def pick(self, model: str, exclude: Iterable[str] = (), hashes: Sequence[bytes] = ()) -> WorkerHandle | None:
+    def pick(
+        self, model: str, exclude: Iterable[str] = (), hashes: Sequence[bytes] = ()
+    ) -> WorkerHandle | None:
         """Where a request would go now (placement.py); counts nothing in flight."""
         placement = self.placer.choose(self._candidates(model, exclude), hashes)
         return None if placement is None else placement.worker  # type: ignore[return-value]
@@ -318,8 +335,11 @@ class WorkerPool:
         return len(queue) if queue else 0
 
     def stats(self) -> dict[str, object]:
-        return {**self.placer.stats(), **self.counters,
-                "queued_now": {m: len(q) for m, q in self._queues.items() if len(q)}}
+        return {
+            **self.placer.stats(),
+            **self.counters,
+            "queued_now": {m: len(q) for m, q in self._queues.items() if len(q)},
+        }
 
     def _take(self, candidates: list[WorkerHandle], hashes: Sequence[bytes]) -> WorkerHandle:
         placement = self.placer.choose(candidates, hashes)
@@ -351,7 +371,9 @@ class WorkerPool:
         retry_after = min(30, 1 + self.queued(model) // capacity)
         return Unavailable(
             f"Every worker serving '{model}' is busy and {why}; retry in {retry_after}s.",
-            code="model_overloaded", param="model", retry_after=retry_after,
+            code="model_overloaded",
+            param="model",
+            retry_after=retry_after,
         )
 
     def mark_failed(self, worker: WorkerHandle, reason: str, hold_s: float = 0.0) -> None:
@@ -391,8 +413,11 @@ class WorkerPool:
             kick.clear()
 
     def _gone_for_good(self, worker: WorkerHandle) -> bool:
-        return (not worker.static and worker.down_since is not None
-                and time.monotonic() - worker.down_since > self._forget_after_s)
+        return (
+            not worker.static
+            and worker.down_since is not None
+            and time.monotonic() - worker.down_since > self._forget_after_s
+        )
 
     async def probe(self, worker: WorkerHandle) -> None:
         timeout = max(0.5, self._interval)
@@ -414,8 +439,13 @@ class WorkerPool:
             worker.down_since = None
         worker.is_healthy = healthy
         if worker.in_rotation and not was_in_rotation:
-            log.info("worker %s (%s) in rotation: %s, capacity %d", worker.address, worker.worker_id,
-                     sorted(worker.models), worker.capacity)
+            log.info(
+                "worker %s (%s) in rotation: %s, capacity %d",
+                worker.address,
+                worker.worker_id,
+                sorted(worker.models),
+                worker.capacity,
+            )
             self._dispatch_all()
         await self._observe_load(worker, timeout)
 
@@ -435,10 +465,15 @@ class WorkerPool:
                 raise
             except grpc.aio.AioRpcError as err:
                 if err.code() == grpc.StatusCode.UNIMPLEMENTED:
-                    log.info("worker %s has no WatchLoad: placing by router-side load only", worker.address)
+                    log.info(
+                        "worker %s has no WatchLoad: placing by router-side load only",
+                        worker.address,
+                    )
                     return
                 if err.code() != grpc.StatusCode.CANCELLED:
-                    log.debug("load stream of %s lost (%s): probing now", worker.address, err.code().name)
+                    log.debug(
+                        "load stream of %s lost (%s): probing now", worker.address, err.code().name
+                    )
                     if kick := self._kicks.get(worker.address):
                         kick.set()
             await asyncio.sleep(min(self._interval, 0.5))
@@ -450,7 +485,11 @@ class WorkerPool:
             worker.max_num_seqs = report.max_num_seqs
             self._dispatch_all()
         if report.draining and not worker.draining:
-            log.info("worker %s is draining: out of rotation (in flight %d)", worker.address, worker.num_in_flight)
+            log.info(
+                "worker %s is draining: out of rotation (in flight %d)",
+                worker.address,
+                worker.num_in_flight,
+            )
         worker.draining = report.draining
 
     async def _observe_load(self, worker: WorkerHandle, timeout: float) -> None:
@@ -469,11 +508,19 @@ class WorkerPool:
             return  # health decides rotation; a missed load report only skips one sample
         for model in worker.models:
             metrics.observe_worker_load(
-                name, model, running=load.num_running, waiting=load.num_waiting, kv_usage=load.kv_cache_usage
+                name,
+                model,
+                running=load.num_running,
+                waiting=load.num_waiting,
+                kv_usage=load.kv_cache_usage,
             )
             if self._observations is not None:
                 self._observations.record_worker(
-                    name, model, running=load.num_running, waiting=load.num_waiting, kv_usage=load.kv_cache_usage
+                    name,
+                    model,
+                    running=load.num_running,
+                    waiting=load.num_waiting,
+                    kv_usage=load.kv_cache_usage,
                 )
 
     async def _refresh_info(self, worker: WorkerHandle, timeout: float) -> None:

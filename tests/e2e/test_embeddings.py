@@ -25,7 +25,9 @@ UNRELATED = "Quarterly interest rates rose by two percent."
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory) -> MeshHandle:
     # No chat worker: this module only needs the embedding worker (saves a model load).
-    handle = start_mesh(workers=0, embeddings=True, run_dir=tmp_path_factory.mktemp("mesh"), ready_timeout_s=240)
+    handle = start_mesh(
+        workers=0, embeddings=True, run_dir=tmp_path_factory.mktemp("mesh"), ready_timeout_s=240
+    )
     yield handle
     handle.stop()
 
@@ -36,8 +38,12 @@ def client(mesh) -> openai.OpenAI:
 
 
 def _post(mesh: MeshHandle, body: dict) -> httpx.Response:
-    return httpx.post(f"{mesh.url}/v1/embeddings", json=body, timeout=60,
-                      headers={"Authorization": f"Bearer {mesh.api_key}"})
+    return httpx.post(
+        f"{mesh.url}/v1/embeddings",
+        json=body,
+        timeout=60,
+        headers={"Authorization": f"Bearer {mesh.api_key}"},
+    )
 
 
 def cosine(u: list[float], v: list[float]) -> float:
@@ -77,7 +83,9 @@ def test_base64_decodes_to_the_same_floats_and_cost_headers(mesh):
     assert floats.status_code == encoded.status_code == 200
     raw = base64.b64decode(encoded.json()["data"][0]["embedding"])
     decoded = list(struct.unpack(f"<{len(raw) // 4}f", raw))
-    as_float32 = list(struct.unpack("<384f", struct.pack("<384f", *floats.json()["data"][0]["embedding"])))
+    as_float32 = list(
+        struct.unpack("<384f", struct.pack("<384f", *floats.json()["data"][0]["embedding"]))
+    )
     assert decoded == as_float32
     tokens = floats.json()["usage"]["prompt_tokens"]
     assert Decimal(floats.headers["x-llmaas-cost-eur"]) == Decimal("0.9") * tokens / 1_000_000

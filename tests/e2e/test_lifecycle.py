@@ -48,22 +48,36 @@ def catalog(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory, catalog) -> MeshHandle:
-    env = {**os.environ, "LLMAAS_CATALOG": str(catalog), "LLMAAS_CATALOG_RELOAD_S": "1",
-           "LLMAAS_ADMIN_KEY": ADMIN_KEY}
-    handle = start_mesh(env, workers=1, embeddings=False, run_dir=tmp_path_factory.mktemp("mesh"),
-                        ready_timeout_s=240)
+    env = {
+        **os.environ,
+        "LLMAAS_CATALOG": str(catalog),
+        "LLMAAS_CATALOG_RELOAD_S": "1",
+        "LLMAAS_ADMIN_KEY": ADMIN_KEY,
+    }
+    handle = start_mesh(
+        env,
+        workers=1,
+        embeddings=False,
+        run_dir=tmp_path_factory.mktemp("mesh"),
+        ready_timeout_s=240,
+    )
     yield handle
     handle.stop()
 
 
 def chat(mesh: MeshHandle, model: str, max_tokens: int = 2) -> httpx.Response:
-    return httpx.post(f"{mesh.url}/v1/chat/completions", timeout=60,
-                      headers={"Authorization": f"Bearer {mesh.api_key}"},
-                      json={"model": model, "messages": QUESTION, "max_tokens": max_tokens, "temperature": 0})
+    return httpx.post(
+        f"{mesh.url}/v1/chat/completions",
+        timeout=60,
+        headers={"Authorization": f"Bearer {mesh.api_key}"},
+        json={"model": model, "messages": QUESTION, "max_tokens": max_tokens, "temperature": 0},
+    )
 
 
 def models(mesh: MeshHandle) -> dict[str, dict]:
-    r = httpx.get(f"{mesh.url}/v1/models", headers={"Authorization": f"Bearer {mesh.api_key}"}, timeout=10)
+    r = httpx.get(
+        f"{mesh.url}/v1/models", headers={"Authorization": f"Bearer {mesh.api_key}"}, timeout=10
+    )
     assert r.status_code == 200
     return {m["id"]: m for m in r.json()["data"]}
 
@@ -79,7 +93,10 @@ def test_model_in_notice_answers_with_deprecation_sunset_and_link(mesh):
     r = chat(mesh, "notice:135m")
     assert r.status_code == 200 and r.json()["model"] == "notice:135m"
     start = notice_start(SOON)
-    assert r.headers["deprecation"] == f"@{int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp())}"
+    assert (
+        r.headers["deprecation"]
+        == f"@{int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp())}"
+    )
     assert parsedate_to_datetime(r.headers["sunset"]).date() == SOON
     assert r.headers["link"] == '</v1/models/smollm2:135m>; rel="successor-version"'
 
@@ -90,7 +107,10 @@ def test_every_answer_carries_cost_and_energy(mesh):
     assert r.status_code == 200 and "deprecation" not in r.headers
     cost = (usage["prompt_tokens"] * Decimal("0.9") + usage["completion_tokens"] * 4) / 1_000_000
     assert Decimal(r.headers["x-llmaas-cost-eur"]) == cost
-    assert Decimal(r.headers["x-llmaas-energy-kwh"]) == usage["total_tokens"] * Decimal("0.0192") / 1_000_000
+    assert (
+        Decimal(r.headers["x-llmaas-energy-kwh"])
+        == usage["total_tokens"] * Decimal("0.0192") / 1_000_000
+    )
 
 
 def test_catalog_model_without_a_serving_worker_is_503(mesh):
@@ -102,10 +122,18 @@ def test_catalog_model_without_a_serving_worker_is_503(mesh):
 def test_models_list_shows_editor_phase_dates_and_what_is_served(mesh):
     listed = models(mesh)
     smol, gemma, notice = listed["smollm2:135m"], listed["gemma3:1b"], listed["notice:135m"]
-    assert smol["owned_by"] == "Hugging Face" and smol["served"] is True and smol["phase"] == "production"
+    assert (
+        smol["owned_by"] == "Hugging Face"
+        and smol["served"] is True
+        and smol["phase"] == "production"
+    )
     assert gemma["owned_by"] == "Google" and gemma["served"] is False
     assert (gemma["dmp"], gemma["dsp"]) == ("2025-06-13", "2026-12-31")
-    assert notice["owned_by"] == EDITOR and notice["served"] is True and notice["phase"] == "deprecated"
+    assert (
+        notice["owned_by"] == EDITOR
+        and notice["served"] is True
+        and notice["phase"] == "deprecated"
+    )
     assert notice["dsp"] == str(SOON) and notice["successor"] == "smollm2:135m"
     assert "old:135m" not in listed  # retired
     assert "beta:135m" not in listed  # experimental: only for tenants that opted in
@@ -115,9 +143,25 @@ def test_experimental_model_needs_the_tenant_opt_in(mesh):
     r = chat(mesh, "beta:135m")
     assert r.status_code == 403 and r.json()["error"]["code"] == "model_not_allowed"
     admin = subprocess.run(
-        [sys.executable, "-m", "tools.admin", "--addr", mesh.router_address, "--key", ADMIN_KEY,
-         "tenant", "set", "dev", "--experimental", "on"],
-        capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+        [
+            sys.executable,
+            "-m",
+            "tools.admin",
+            "--addr",
+            mesh.router_address,
+            "--key",
+            ADMIN_KEY,
+            "tenant",
+            "set",
+            "dev",
+            "--experimental",
+            "on",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert admin.returncode == 0, admin.stderr
     r = chat(mesh, "beta:135m")
     assert r.status_code == 200 and r.json()["model"] == "beta:135m"
@@ -127,7 +171,9 @@ def test_experimental_model_needs_the_tenant_opt_in(mesh):
 
 def test_catalog_edits_apply_without_restart(mesh, catalog):
     assert chat(mesh, "late:135m").status_code == 404
-    text = catalog.read_text().replace(f"notice:135m,{EDITOR},production", f"notice:135m,{EDITOR},retired")
+    text = catalog.read_text().replace(
+        f"notice:135m,{EDITOR},production", f"notice:135m,{EDITOR},retired"
+    )
     catalog.write_text(text + LATE_ROW)
     deadline = time.monotonic() + 10  # reload interval 1 s
     while chat(mesh, "late:135m", 1).status_code != 200:

@@ -106,16 +106,26 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for (n, lbl), v in samples.items() if n == name and want <= set(lbl))
 
 
-def chat(mesh: MeshHandle, key: str, content: str, *, max_tokens: int = 8, **extra) -> httpx.Response:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": content}],
-            "max_tokens": max_tokens, "temperature": 0, **extra}
-    return httpx.post(f"{mesh.url}/v1/chat/completions", json=body, timeout=120,
-                      headers={"Authorization": f"Bearer {key}"})
+def chat(
+    mesh: MeshHandle, key: str, content: str, *, max_tokens: int = 8, **extra
+) -> httpx.Response:
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": content}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        **extra,
+    }
+    return httpx.post(
+        f"{mesh.url}/v1/chat/completions",
+        json=body,
+        timeout=120,
+        headers={"Authorization": f"Bearer {key}"},
+    )
 
 
 def streamed_usage(resp: httpx.Response) -> dict:
-    events = [json.loads(line[6:]) for line in resp.text.splitlines()
-              if line.startswith("data: {")]
+    events = [json.loads(line[6:]) for line in resp.text.splitlines() if line.startswith("data: {")]
     [usage] = [e["usage"] for e in events if e.get("usage")]
     return usage
 
@@ -135,12 +145,14 @@ def mesh(webhook, tmp_path_factory) -> Iterator[MeshHandle]:
     run = tmp_path_factory.mktemp("mesh-obs")
     (run / "llmaas.toml").write_text(CONFIG)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update({
-        "LLMAAS_CONFIG": str(run / "llmaas.toml"),
-        "LLMAAS_ADMIN_KEY": ADMIN_KEY,
-        "LLMAAS_ALERT_WEBHOOK": webhook.url,
-        "LLMAAS_ALERT_INTERVAL_S": "0.5",
-    })
+    env.update(
+        {
+            "LLMAAS_CONFIG": str(run / "llmaas.toml"),
+            "LLMAAS_ADMIN_KEY": ADMIN_KEY,
+            "LLMAAS_ALERT_WEBHOOK": webhook.url,
+            "LLMAAS_ALERT_INTERVAL_S": "0.5",
+        }
+    )
     handle = start_mesh(env, workers=1, run_dir=run)
     yield handle
     handle.stop()
@@ -154,8 +166,12 @@ def keys(mesh) -> dict[str, str]:
     with grpc.insecure_channel(mesh.router_address) as channel:
         admin = admin_pb2_grpc.AdminStub(channel)
         for name, tier in (("acme", "standard"), ("globex", "tight")):
-            admin.CreateTenant(admin_pb2.CreateTenantRequest(name=name, tier=tier), metadata=md, timeout=10)
-            out[name] = admin.CreateKey(admin_pb2.CreateKeyRequest(tenant=name), metadata=md, timeout=10).secret
+            admin.CreateTenant(
+                admin_pb2.CreateTenantRequest(name=name, tier=tier), metadata=md, timeout=10
+            )
+            out[name] = admin.CreateKey(
+                admin_pb2.CreateKeyRequest(tenant=name), metadata=md, timeout=10
+            ).secret
     return out
 
 
@@ -165,9 +181,16 @@ def traffic(mesh, keys) -> dict:
     time.sleep(1.5)  # at least one load probe of the worker by the router
     before = scrape(f"{mesh.url}/metrics")
     acme = [chat(mesh, keys["acme"], f"Name {n} colours.") for n in (2, 3, 4)]
-    acme_stream = chat(mesh, keys["acme"], "Say hello in French.", stream=True,
-                       stream_options={"include_usage": True})
-    globex = [chat(mesh, keys["globex"], f"Count to {n}.") for n in (3, 5, 7)]  # the 3rd: over 2 rpm
+    acme_stream = chat(
+        mesh,
+        keys["acme"],
+        "Say hello in French.",
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    globex = [
+        chat(mesh, keys["globex"], f"Count to {n}.") for n in (3, 5, 7)
+    ]  # the 3rd: over 2 rpm
     blocked = chat(mesh, keys["dev"], BLOCKED_PROMPT)
     time.sleep(1.5)  # the next load probe
     after = scrape(f"{mesh.url}/metrics")
@@ -180,7 +203,8 @@ def traffic(mesh, keys) -> dict:
         "globex": [r.json()["usage"] for r in globex[:2]],
     }
     costs = {
-        "acme": [float(r.headers["x-llmaas-cost-eur"]) for r in acme] + [float(usages["acme"][-1]["cost_eur"])],
+        "acme": [float(r.headers["x-llmaas-cost-eur"]) for r in acme]
+        + [float(usages["acme"][-1]["cost_eur"])],
         "globex": [float(r.headers["x-llmaas-cost-eur"]) for r in globex[:2]],
     }
     energy = {
@@ -214,23 +238,33 @@ def test_edge_metrics_match_the_requests_made(traffic):
         prompt = sum(u["prompt_tokens"] for u in usages)
         completion = sum(u["completion_tokens"] for u in usages)
         t = {**m, "tenant": tenant}
-        assert delta("llmaas_tokens_total", **t, type="input") + delta(
-            "llmaas_tokens_total", **t, type="system") == prompt
+        assert (
+            delta("llmaas_tokens_total", **t, type="input")
+            + delta("llmaas_tokens_total", **t, type="system")
+            == prompt
+        )
         assert delta("llmaas_tokens_total", **t, type="system") > 0  # the default system prompt
         assert delta("llmaas_tokens_total", **t, type="output") == completion
         # Cost and energy totals, equal to what the responses said.
-        assert delta("llmaas_cost_eur_total", **t) == pytest.approx(sum(traffic["costs"][tenant]), rel=1e-6)
-        assert delta("llmaas_energy_kwh_total", **t) == pytest.approx(sum(traffic["energy"][tenant]), rel=1e-6)
+        assert delta("llmaas_cost_eur_total", **t) == pytest.approx(
+            sum(traffic["costs"][tenant]), rel=1e-6
+        )
+        assert delta("llmaas_energy_kwh_total", **t) == pytest.approx(
+            sum(traffic["energy"][tenant]), rel=1e-6
+        )
     # Latency histograms per model: TTFT per answered request, e2e duration per request,
     # one inter-token gap per output token after the first.
     answered = [u for us in traffic["usages"].values() for u in us]
     assert delta("llmaas_time_to_first_token_seconds_count", **m) == len(answered) == 6
     assert delta("llmaas_request_duration_seconds_count", **m) == 8
     assert delta("llmaas_inter_token_latency_seconds_count", **m) == sum(
-        u["completion_tokens"] - 1 for u in answered)
+        u["completion_tokens"] - 1 for u in answered
+    )
     assert delta("llmaas_time_to_first_token_seconds_sum", **m) > 0
-    assert ("llmaas_time_to_first_token_seconds_bucket",
-            (("le", "+Inf"), ("model", MODEL))) in after
+    assert (
+        "llmaas_time_to_first_token_seconds_bucket",
+        (("le", "+Inf"), ("model", MODEL)),
+    ) in after
     # The security filter: checks by verdict, blocks by rule.
     assert delta("llmaas_filter_checks_total", verdict="allow") == 6
     assert delta("llmaas_filter_checks_total", verdict="block") == 1
@@ -238,23 +272,31 @@ def test_edge_metrics_match_the_requests_made(traffic):
     # Rate-limit refusals by tenant / reason.
     assert delta("llmaas_ratelimit_refusals_total", tenant="globex", reason="rpm") == 1
     # Workers: queue depth, running sequences, KV-cache use (router's view) + vLLM aliases.
-    for gauge in ("llmaas_worker_queue_depth", "llmaas_worker_running_sequences",
-                  "llmaas_worker_kv_cache_usage_ratio"):
+    for gauge in (
+        "llmaas_worker_queue_depth",
+        "llmaas_worker_running_sequences",
+        "llmaas_worker_kv_cache_usage_ratio",
+    ):
         assert (gauge, (("model", MODEL), ("worker", "worker-1"))) in after, gauge
     assert ("vllm:num_requests_running", (("model_name", MODEL),)) in after
     assert total(after, "llmaas_tenant_budget_used_ratio", tenant="acme") > 0
     # Every mesh family is prefixed llmaas_ (or the vLLM-compatible vllm:).
     names = {n for n, _ in after}
     assert not {n for n in names if not n.startswith(("llmaas_", "vllm:", "python_", "process_"))}
-    assert all(total(after, "llmaas_metrics_upstream_up", upstream=u) == 1 for u in
-               {dict(lbl)["upstream"] for n, lbl in after if n == "llmaas_metrics_upstream_up"})
+    assert all(
+        total(after, "llmaas_metrics_upstream_up", upstream=u) == 1
+        for u in {dict(lbl)["upstream"] for n, lbl in after if n == "llmaas_metrics_upstream_up"}
+    )
     print("\nobserved metric deltas:\n" + "\n".join(f"  {k} = {v:g}" for k, v in report.items()))
 
 
 def test_every_component_serves_prometheus_text(mesh, traffic):
     # The edge serves /metrics on its HTTP port (above); every other child on its own port.
-    expected = {"router": "llmaas_requests_total", "filter": "llmaas_filter_checks_total",
-                "worker-1": "vllm:num_requests_running"}
+    expected = {
+        "router": "llmaas_requests_total",
+        "filter": "llmaas_filter_checks_total",
+        "worker-1": "vllm:num_requests_running",
+    }
     assert set(expected) <= set(mesh.metrics_ports)
     assert set(mesh.metrics_ports) == set(mesh.processes) - {"edge"}
     for name, port in mesh.metrics_ports.items():
@@ -279,8 +321,11 @@ def test_low_threshold_alert_fires_under_load_and_resolves_after(mesh, keys, web
 
     def load() -> list[int]:
         with ThreadPoolExecutor(4) as pool:
-            return list(pool.map(lambda i: chat(mesh, keys["acme"], f"List {i} fruits.").status_code,
-                                 range(8)))
+            return list(
+                pool.map(
+                    lambda i: chat(mesh, keys["acme"], f"List {i} fruits.").status_code, range(8)
+                )
+            )
 
     assert load() == [200] * 8
     assert webhook.wait_for("firing", start, 10), webhook.events[start:]
@@ -292,15 +337,19 @@ def test_low_threshold_alert_fires_under_load_and_resolves_after(mesh, keys, web
     assert webhook.wait_for("resolved", start, 20), webhook.events[start:]
     resolved = next(e for e in webhook.events[start:] if e["status"] == "resolved")
     assert resolved["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
-    print(f"\nalert {ALERT}: firing then resolved {time.monotonic() - t_end:.1f}s after the load; "
-          f"events {webhook.statuses(start)}")
+    print(
+        f"\nalert {ALERT}: firing then resolved {time.monotonic() - t_end:.1f}s after the load; "
+        f"events {webhook.statuses(start)}"
+    )
 
 
 # -- console ------------------------------------------------------------------------------
 
 
 def summary(mesh: MeshHandle, key: str) -> dict:
-    resp = httpx.get(f"{mesh.url}/console/api/summary", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    resp = httpx.get(
+        f"{mesh.url}/console/api/summary", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -322,10 +371,14 @@ def test_console_summary_is_scoped_to_the_calling_key(mesh, keys, traffic):
     assert {"acme", "globex", "dev"} <= {row["tenant"] for row in admin["history"]}
     assert admin["totals"]["requests"] > acme["totals"]["requests"]
 
-    bad = httpx.get(f"{mesh.url}/console/api/summary", headers={"Authorization": "Bearer sk-nope"}, timeout=10)
+    bad = httpx.get(
+        f"{mesh.url}/console/api/summary", headers={"Authorization": "Bearer sk-nope"}, timeout=10
+    )
     assert bad.status_code == 401 and bad.json()["error"]["code"] == "invalid_api_key"
-    print(f"\nconsole totals: acme {acme['totals']['requests']} requests, "
-          f"globex {globex['totals']['requests']}, admin {admin['totals']['requests']}")
+    print(
+        f"\nconsole totals: acme {acme['totals']['requests']} requests, "
+        f"globex {globex['totals']['requests']}, admin {admin['totals']['requests']}"
+    )
 
 
 def _chromium() -> str:
@@ -337,11 +390,26 @@ def _chromium() -> str:
 
 def _browse(chromium: str, tmp: Path, url: str, *mode: str) -> str:
     proc = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-         f"--user-data-dir={tmp / 'profile'}", "--window-size=1280,1100", "--virtual-time-budget=8000",
-         *mode, url],
-        capture_output=True, timeout=120, cwd=tmp, check=False,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp / 'profile'}",
+            "--window-size=1280,1100",
+            "--virtual-time-budget=8000",
+            *mode,
+            url,
+        ],
+        capture_output=True,
+        timeout=120,
+        cwd=tmp,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     return proc.stdout.decode(errors="replace")
@@ -374,4 +442,3 @@ def test_console_page_needs_a_key(mesh):
     page = httpx.get(f"{mesh.url}/console", timeout=10)
     assert page.status_code == 200 and "Content-Security-Policy" in page.headers
     assert httpx.get(f"{mesh.url}/console/api/summary", timeout=10).status_code == 401
-

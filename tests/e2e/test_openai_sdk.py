@@ -30,11 +30,15 @@ def mesh(tmp_path_factory) -> MeshHandle:
 
 @pytest.fixture(scope="module")
 def client(mesh) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{mesh.url}/v1", api_key=mesh.api_key, max_retries=0, timeout=120)
+    return openai.OpenAI(
+        base_url=f"{mesh.url}/v1", api_key=mesh.api_key, max_retries=0, timeout=120
+    )
 
 
 def greedy(client: openai.OpenAI, max_tokens: int = 16):
-    return client.chat.completions.create(model=MODEL, messages=QUESTION, max_tokens=max_tokens, temperature=0)
+    return client.chat.completions.create(
+        model=MODEL, messages=QUESTION, max_tokens=max_tokens, temperature=0
+    )
 
 
 def test_sync_client_chat(client):
@@ -54,12 +58,20 @@ def test_prompt_tokens_are_the_templated_prompt(client):
 
 def test_async_client_eight_concurrent_requests(mesh):
     async def run() -> list:
-        async with openai.AsyncOpenAI(base_url=f"{mesh.url}/v1", api_key=mesh.api_key, max_retries=0) as aclient:
-            return await asyncio.gather(*(
-                aclient.chat.completions.create(
-                    model=MODEL, max_tokens=12, temperature=0,
-                    messages=[{"role": "user", "content": f"Count from {i} to {i + 5}."}])
-                for i in range(8)))
+        async with openai.AsyncOpenAI(
+            base_url=f"{mesh.url}/v1", api_key=mesh.api_key, max_retries=0
+        ) as aclient:
+            return await asyncio.gather(
+                *(
+                    aclient.chat.completions.create(
+                        model=MODEL,
+                        max_tokens=12,
+                        temperature=0,
+                        messages=[{"role": "user", "content": f"Count from {i} to {i + 5}."}],
+                    )
+                    for i in range(8)
+                )
+            )
 
     replies = asyncio.run(run())
     assert len({r.id for r in replies}) == 8
@@ -67,8 +79,14 @@ def test_async_client_eight_concurrent_requests(mesh):
 
 
 def test_streaming_with_usage_matches_the_non_streamed_answer(client):
-    stream = client.chat.completions.create(model=MODEL, messages=QUESTION, max_tokens=16, temperature=0,
-                                            stream=True, stream_options={"include_usage": True})
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=QUESTION,
+        max_tokens=16,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     texts, usage = [], None
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -88,9 +106,13 @@ def test_grpc_stub_gets_the_same_greedy_answer(client, mesh):
         async with grpc.aio.insecure_channel(mesh.router_address) as channel:
             stub = inference_pb2_grpc.InferenceStub(channel)
             request = inference_pb2.ChatCompletionRequest(
-                model=MODEL, messages=[common_pb2.ChatMessage(**m) for m in QUESTION],
-                sampling=common_pb2.SamplingParams(temperature=0, max_tokens=16))
-            call = stub.ChatCompletion(request, metadata=(("authorization", f"Bearer {mesh.api_key}"),))
+                model=MODEL,
+                messages=[common_pb2.ChatMessage(**m) for m in QUESTION],
+                sampling=common_pb2.SamplingParams(temperature=0, max_tokens=16),
+            )
+            call = stub.ChatCompletion(
+                request, metadata=(("authorization", f"Bearer {mesh.api_key}"),)
+            )
             return "".join([chunk.text async for chunk in call])
 
     assert asyncio.run(run()) == greedy(client).choices[0].message.content
@@ -111,17 +133,24 @@ def test_unknown_model_is_404(client):
 
 def test_context_overflow_is_400_context_length_exceeded(client):
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model=MODEL, max_tokens=8,
-                                       messages=[{"role": "user", "content": "word " * 5000}])
+        client.chat.completions.create(
+            model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "word " * 5000}]
+        )
     assert info.value.body["code"] == "context_length_exceeded"
     assert info.value.body["param"] == "messages"
     assert "maximum context length is" in info.value.body["message"]
 
 
-@pytest.mark.parametrize(("body", "param"), [(b"{not json", None), (b'{"model": "smollm2:135m"}', "messages")])
+@pytest.mark.parametrize(
+    ("body", "param"), [(b"{not json", None), (b'{"model": "smollm2:135m"}', "messages")]
+)
 def test_bad_json_and_missing_messages_are_400(mesh, body, param):
-    r = httpx.post(f"{mesh.url}/v1/chat/completions", content=body, timeout=30,
-                   headers={"Authorization": f"Bearer {mesh.api_key}", "Content-Type": "application/json"})
+    r = httpx.post(
+        f"{mesh.url}/v1/chat/completions",
+        content=body,
+        timeout=30,
+        headers={"Authorization": f"Bearer {mesh.api_key}", "Content-Type": "application/json"},
+    )
     assert r.status_code == 400
     error = r.json()["error"]
     assert set(error) == {"message", "type", "param", "code"} and error["param"] == param
@@ -131,7 +160,9 @@ def test_bad_json_and_missing_messages_are_400(mesh, body, param):
 def _cancelled_total(mesh) -> int:
     async def run() -> int:
         async with grpc.aio.insecure_channel(mesh.worker_addresses[0]) as channel:
-            report = await worker_pb2_grpc.WorkerStub(channel).GetLoad(worker_pb2.LoadRequest(), timeout=5)
+            report = await worker_pb2_grpc.WorkerStub(channel).GetLoad(
+                worker_pb2.LoadRequest(), timeout=5
+            )
             return report.num_cancelled_total
 
     return asyncio.run(run())
@@ -139,10 +170,16 @@ def _cancelled_total(mesh) -> int:
 
 def test_client_disconnect_mid_stream_cancels_the_worker_sequence(mesh):
     before = _cancelled_total(mesh)
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "Write a long story about a dragon."}],
-            "max_tokens": 400, "stream": True}
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Write a long story about a dragon."}],
+        "max_tokens": 400,
+        "stream": True,
+    }
     headers = {"Authorization": f"Bearer {mesh.api_key}"}
-    with httpx.stream("POST", f"{mesh.url}/v1/chat/completions", json=body, headers=headers, timeout=60) as r:
+    with httpx.stream(
+        "POST", f"{mesh.url}/v1/chat/completions", json=body, headers=headers, timeout=60
+    ) as r:
         assert r.status_code == 200
         lines = r.iter_lines()
         for _ in range(6):  # a few events, then hang up

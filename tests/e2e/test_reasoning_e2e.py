@@ -39,11 +39,19 @@ def mesh(tmp_path_factory) -> MeshHandle:
     root = tmp_path_factory.mktemp("reasoning")
     model_dir = make_tiny_model(root / "tiny-think", seed=0, thinking=True)
     catalog = root / "models.csv"
-    catalog.write_text(DEFAULT_PATH.read_text().rstrip("\n")
-                       + f"\n{MODEL},llmaas tests,production,2025-01-01,,2048,{KWH_PER_MTOK},,,,{model_dir},chat,\n")
+    catalog.write_text(
+        DEFAULT_PATH.read_text().rstrip("\n")
+        + f"\n{MODEL},llmaas tests,production,2025-01-01,,2048,{KWH_PER_MTOK},,,,{model_dir},chat,\n"
+    )
     env = {**os.environ, "LLMAAS_CATALOG": str(catalog)}
-    handle = start_mesh(env, workers=1, model=str(model_dir), embeddings=False, run_dir=root / "run",
-                        ready_timeout_s=240)
+    handle = start_mesh(
+        env,
+        workers=1,
+        model=str(model_dir),
+        embeddings=False,
+        run_dir=root / "run",
+        ready_timeout_s=240,
+    )
     yield handle
     handle.stop()
 
@@ -56,13 +64,17 @@ def client(mesh) -> openai.OpenAI:
 @pytest.fixture(scope="module")
 def answer(client):
     raw = client.chat.completions.with_raw_response.create(
-        model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS, temperature=0)
+        model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS, temperature=0
+    )
     return raw.parse(), raw.headers
 
 
 def expected_cost(usage) -> Decimal:
-    return cost_from_usage(usage.prompt_tokens, usage.completion_tokens,
-                           usage.completion_tokens_details.reasoning_tokens)
+    return cost_from_usage(
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.completion_tokens_details.reasoning_tokens,
+    )
 
 
 def test_reasoning_is_reported_apart_from_the_answer(answer):
@@ -73,7 +85,10 @@ def test_reasoning_is_reported_apart_from_the_answer(answer):
     # The generation never left <think>: all of it is reasoning, none is answer.
     assert usage.completion_tokens_details.reasoning_tokens == MAX_TOKENS
     assert choice.message.content == ""
-    assert choice.message.reasoning_content and choice.message.reasoning == choice.message.reasoning_content
+    assert (
+        choice.message.reasoning_content
+        and choice.message.reasoning == choice.message.reasoning_content
+    )
 
 
 def test_cost_bills_reasoning_at_21_eur_per_million(answer):
@@ -82,8 +97,11 @@ def test_cost_bills_reasoning_at_21_eur_per_million(answer):
     reasoning = usage.completion_tokens_details.reasoning_tokens
     cost = Decimal(headers["x-llmaas-cost-eur"])
     # The exact figure: input × 0.9 + (completion − reasoning) × 4 + reasoning × 21, per million.
-    expected = (usage.prompt_tokens * Decimal("0.9") + (usage.completion_tokens - reasoning) * 4
-                + reasoning * 21) / MILLION
+    expected = (
+        usage.prompt_tokens * Decimal("0.9")
+        + (usage.completion_tokens - reasoning) * 4
+        + reasoning * 21
+    ) / MILLION
     assert DEFAULT_PRICES.reasoning == 21
     assert cost == expected == expected_cost(usage)
     # To the cent, per million such requests (one request is a fraction of a cent).
@@ -95,26 +113,54 @@ def test_cost_bills_reasoning_at_21_eur_per_million(answer):
 
 def test_streaming_sends_reasoning_deltas_and_cost_in_the_usage_chunk(mesh, answer):
     reply, headers = answer
-    body = {"model": MODEL, "messages": MESSAGES, "max_tokens": MAX_TOKENS, "temperature": 0,
-            "stream": True, "stream_options": {"include_usage": True}}
-    r = httpx.post(f"{mesh.url}/v1/chat/completions", json=body, timeout=60,
-                   headers={"Authorization": f"Bearer {mesh.api_key}"})
+    body = {
+        "model": MODEL,
+        "messages": MESSAGES,
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    r = httpx.post(
+        f"{mesh.url}/v1/chat/completions",
+        json=body,
+        timeout=60,
+        headers={"Authorization": f"Bearer {mesh.api_key}"},
+    )
     assert r.status_code == 200
-    events = [json.loads(line.removeprefix("data: ")) for line in r.text.split("\n\n")
-              if line.startswith("data: {")]
+    events = [
+        json.loads(line.removeprefix("data: "))
+        for line in r.text.split("\n\n")
+        if line.startswith("data: {")
+    ]
     deltas = [e["choices"][0]["delta"] for e in events if e["choices"]]
-    assert "".join(d.get("reasoning_content", "") for d in deltas) == reply.choices[0].message.reasoning_content
-    assert "".join(d.get("reasoning", "") for d in deltas) == reply.choices[0].message.reasoning_content
+    assert (
+        "".join(d.get("reasoning_content", "") for d in deltas)
+        == reply.choices[0].message.reasoning_content
+    )
+    assert (
+        "".join(d.get("reasoning", "") for d in deltas)
+        == reply.choices[0].message.reasoning_content
+    )
     assert "".join(d.get("content") or "" for d in deltas) == ""
     usage = events[-1]["usage"]
     assert usage["completion_tokens_details"]["reasoning_tokens"] == MAX_TOKENS
-    assert (usage["cost_eur"], usage["energy_kwh"]) == (headers["x-llmaas-cost-eur"], headers["x-llmaas-energy-kwh"])
+    assert (usage["cost_eur"], usage["energy_kwh"]) == (
+        headers["x-llmaas-cost-eur"],
+        headers["x-llmaas-energy-kwh"],
+    )
 
 
 def test_sdk_stream_exposes_reasoning_content(client, answer):
     reply, _ = answer
-    stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=MAX_TOKENS,
-                                            temperature=0, stream=True, stream_options={"include_usage": True})
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=MESSAGES,
+        max_tokens=MAX_TOKENS,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     thoughts, usage = [], None
     for chunk in stream:
         if chunk.choices and getattr(chunk.choices[0].delta, "reasoning_content", None):
@@ -132,9 +178,12 @@ def test_grpc_chunks_carry_reasoning_text_usage_and_cost(mesh, answer):
         async with grpc.aio.insecure_channel(mesh.router_address) as channel:
             call = inference_pb2_grpc.InferenceStub(channel).ChatCompletion(
                 inference_pb2.ChatCompletionRequest(
-                    model=MODEL, messages=[common_pb2.ChatMessage(**m) for m in MESSAGES],
-                    sampling=common_pb2.SamplingParams(temperature=0, max_tokens=MAX_TOKENS)),
-                metadata=[("authorization", f"Bearer {mesh.api_key}")])
+                    model=MODEL,
+                    messages=[common_pb2.ChatMessage(**m) for m in MESSAGES],
+                    sampling=common_pb2.SamplingParams(temperature=0, max_tokens=MAX_TOKENS),
+                ),
+                metadata=[("authorization", f"Bearer {mesh.api_key}")],
+            )
             return [chunk async for chunk in call]
 
     if mesh.url.startswith("https"):
@@ -144,4 +193,7 @@ def test_grpc_chunks_carry_reasoning_text_usage_and_cost(mesh, answer):
     assert "".join(c.reasoning_text for c in chunks) == reply.choices[0].message.reasoning_content
     assert "".join(c.text for c in chunks) == ""
     assert last.usage.reasoning_tokens == MAX_TOKENS == last.usage.completion_tokens
-    assert (last.cost.cost_eur, last.cost.energy_kwh) == (headers["x-llmaas-cost-eur"], headers["x-llmaas-energy-kwh"])
+    assert (last.cost.cost_eur, last.cost.energy_kwh) == (
+        headers["x-llmaas-cost-eur"],
+        headers["x-llmaas-energy-kwh"],
+    )

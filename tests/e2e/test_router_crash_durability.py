@@ -19,9 +19,14 @@ MODEL = "smollm2:135m"
 
 async def _one(client: httpx.AsyncClient, i: int) -> str | None:
     """Request id of a completed streamed answer (usage chunk and [DONE] seen), else None."""
-    body = {"model": MODEL, "max_tokens": 6, "temperature": 0, "stream": True,
-            "stream_options": {"include_usage": True},
-            "messages": [{"role": "user", "content": f"Count to {i}."}]}
+    body = {
+        "model": MODEL,
+        "max_tokens": 6,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": f"Count to {i}."}],
+    }
     try:
         async with client.stream("POST", "/v1/chat/completions", json=body) as r:
             if r.status_code != 200:
@@ -62,7 +67,9 @@ def test_sigkill_of_router_loses_no_completed_record(tmp_path):
         await store.open()
         try:
             entries = await store.audit("dev", "", 10_000)
-            return {e.request_id for e in entries if e.outcome == "ok"}, (await store.verify_audit()).ok
+            return {e.request_id for e in entries if e.outcome == "ok"}, (
+                await store.verify_audit()
+            ).ok
         finally:
             await store.close()
 

@@ -118,11 +118,20 @@ def test_one_trace_spans_edge_router_filter_worker(sink, chat_response):
     assert attrs["gen_ai.usage.input_tokens"] == usage["prompt_tokens"]
     assert attrs["gen_ai.usage.output_tokens"] == usage["completion_tokens"]
     assert attrs["gen_ai.response.finish_reasons"]
-    print("\ntrace " + TRACE_ID + ":\n" + "\n".join(
-        f"  {s.service:>14} {s.name:<40} {s.span_id[:8]} <- {s.parent_span_id[:8]:<8} "
-        f"{(s.end_ns - s.start_ns) / 1e6:7.1f} ms" for s in sorted(spans, key=lambda s: s.start_ns)))
-    print(f"  router GenAI attributes: { {k: v for k, v in attrs.items() if k.startswith('gen_ai.')} }"
-          f"; response usage {usage}")
+    print(
+        "\ntrace "
+        + TRACE_ID
+        + ":\n"
+        + "\n".join(
+            f"  {s.service:>14} {s.name:<40} {s.span_id[:8]} <- {s.parent_span_id[:8]:<8} "
+            f"{(s.end_ns - s.start_ns) / 1e6:7.1f} ms"
+            for s in sorted(spans, key=lambda s: s.start_ns)
+        )
+    )
+    print(
+        f"  router GenAI attributes: { {k: v for k, v in attrs.items() if k.startswith('gen_ai.')} }"
+        f"; response usage {usage}"
+    )
 
 
 def test_edge_metrics_show_mesh_requests(mesh, chat_response):

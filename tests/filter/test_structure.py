@@ -54,7 +54,12 @@ def test_greek_maths_is_not_mixed_script():
 
 
 def test_cjk_punctuation_and_superscripts_only_weak():
-    for text in ("你好！今天天气怎么样？", "x² + y² = z²", "Ｅｘｃｅｌの使い方", "Voilà, c'est déjà fait."):
+    for text in (
+        "你好！今天天气怎么样？",
+        "x² + y² = z²",
+        "Ｅｘｃｅｌの使い方",
+        "Voilà, c'est déjà fait.",
+    ):
         assert not blocked(text), text
 
 

@@ -36,9 +36,13 @@ def tiny_model(tiny_model_dir: Path) -> LoadedModel:
 @pytest.fixture(scope="session")
 def tiny_qwen_like_model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     """Tiny variant with q/k/v biases (Qwen2-style), tied embeddings and linear RoPE scaling."""
-    path = make_tiny_model(tmp_path_factory.mktemp("tiny-bias"), seed=1, attention_bias=True,
-                           tie_word_embeddings=True,
-                           rope_scaling={"rope_type": "linear", "factor": 2.0})
+    path = make_tiny_model(
+        tmp_path_factory.mktemp("tiny-bias"),
+        seed=1,
+        attention_bias=True,
+        tie_word_embeddings=True,
+        rope_scaling={"rope_type": "linear", "factor": 2.0},
+    )
     return load_model(str(path), dtype=torch.float32)
 
 
@@ -47,8 +51,13 @@ def make_runner() -> Callable[..., ModelRunner]:
     """Factory: a fresh ModelRunner (own KV cache) over an already loaded model."""
 
     def make(lm: LoadedModel, max_num_seqs: int = 4, max_model_len: int = 256) -> ModelRunner:
-        return ModelRunner(lm.model, lm.config, max_num_seqs=max_num_seqs,
-                           max_model_len=max_model_len,
-                           dtype=next(lm.model.parameters()).dtype, device="cpu")
+        return ModelRunner(
+            lm.model,
+            lm.config,
+            max_num_seqs=max_num_seqs,
+            max_model_len=max_model_len,
+            dtype=next(lm.model.parameters()).dtype,
+            device="cpu",
+        )
 
     return make

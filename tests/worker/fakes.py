@@ -30,7 +30,9 @@ class FakeRunner:
     ) -> torch.Tensor:
         assert len(slots) == len(token_ids) == len(start_pos) and len(set(slots)) == len(slots)
         self.prefill_batches.append(list(slots))
-        self.prefills += [(s, p, len(t)) for s, p, t in zip(slots, start_pos, token_ids, strict=True)]
+        self.prefills += [
+            (s, p, len(t)) for s, p, t in zip(slots, start_pos, token_ids, strict=True)
+        ]
         return torch.stack([_logits_for(t[-1] + 1) for t in token_ids])
 
     def decode(self, slots: list[int], token_ids: list[int], positions: list[int]) -> torch.Tensor:

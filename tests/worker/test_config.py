@@ -11,7 +11,9 @@ from worker.sampling_params import SamplingParams
 
 
 def test_from_env_reads_llmaas_keys_and_derives_worker_id() -> None:
-    config = WorkerConfig.from_env({"LLMAAS_WORKER_PORT": "50099", "LLMAAS_WORKER_DTYPE": "float32"})
+    config = WorkerConfig.from_env(
+        {"LLMAAS_WORKER_PORT": "50099", "LLMAAS_WORKER_DTYPE": "float32"}
+    )
     assert (config.port, config.dtype, config.worker_id) == (50099, "float32", "worker-50099")
 
 
@@ -26,19 +28,32 @@ def test_bad_env_value_names_the_key_and_the_value() -> None:
 
 
 def test_out_of_range_value_is_rejected() -> None:
-    with pytest.raises(ValueError, match=r"max_num_seqs \(LLMAAS_WORKER_MAX_NUM_SEQS\) must be >= 1, got 0"):
+    with pytest.raises(
+        ValueError, match=r"max_num_seqs \(LLMAAS_WORKER_MAX_NUM_SEQS\) must be >= 1, got 0"
+    ):
         WorkerConfig(max_num_seqs=0)
 
 
 def test_sampling_from_pb_maps_proto_zeroes_to_off() -> None:
     params = SamplingParams.from_pb(common_pb2.SamplingParams(temperature=0, top_p=0, stop=["\n"]))
-    assert (params.temperature, params.top_p, params.seed, params.max_tokens) == (0.0, 1.0, None, None)
+    assert (params.temperature, params.top_p, params.seed, params.max_tokens) == (
+        0.0,
+        1.0,
+        None,
+        None,
+    )
     assert SamplingParams.from_pb(common_pb2.SamplingParams(seed=0)).seed == 0
 
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("temperature", 2.5), ("top_p", 1.5), ("top_k", -1), ("presence_penalty", 3.0), ("max_tokens", -2)],
+    [
+        ("temperature", 2.5),
+        ("top_p", 1.5),
+        ("top_k", -1),
+        ("presence_penalty", 3.0),
+        ("max_tokens", -2),
+    ],
 )
 def test_sampling_validation_names_the_param(field: str, value: float) -> None:
     with pytest.raises(InvalidRequest) as info:

@@ -26,8 +26,9 @@ def test_shape_norm_and_tokens(model: EmbeddingModel) -> None:
     vecs, tokens = model.embed(["hello world", "a somewhat longer sentence to embed"])
     assert vecs.shape == (2, 384) and vecs.dtype == torch.float32
     assert torch.allclose(vecs.norm(dim=1), torch.ones(2), atol=1e-5)
-    assert tokens == sum(len(ids) for ids in model.tokenize(
-        ["hello world", "a somewhat longer sentence to embed"]))
+    assert tokens == sum(
+        len(ids) for ids in model.tokenize(["hello world", "a somewhat longer sentence to embed"])
+    )
 
 
 def test_same_text_identical(model: EmbeddingModel) -> None:
@@ -39,11 +40,13 @@ def test_same_text_identical(model: EmbeddingModel) -> None:
 
 
 def test_paraphrase_closer_than_unrelated(model: EmbeddingModel) -> None:
-    vecs, _ = model.embed([
-        "How do I reset my password?",
-        "What are the steps to change my password?",
-        "The stock market fell sharply on Monday.",
-    ])
+    vecs, _ = model.embed(
+        [
+            "How do I reset my password?",
+            "What are the steps to change my password?",
+            "The stock market fell sharply on Monday.",
+        ]
+    )
     assert cosine(vecs[0], vecs[1]) > cosine(vecs[0], vecs[2]) + 0.3
 
 
@@ -92,8 +95,9 @@ async def stub(model: EmbeddingModel):
 
 async def test_service_embeds_and_coalesces(stub, model: EmbeddingModel) -> None:
     texts = ["alpha", "beta gamma", "delta"]
-    replies = await asyncio.gather(*(
-        stub.Embed(worker_pb2.EmbedRequest(model="all-minilm:22m", inputs=[t])) for t in texts))
+    replies = await asyncio.gather(
+        *(stub.Embed(worker_pb2.EmbedRequest(model="all-minilm:22m", inputs=[t])) for t in texts)
+    )
     direct, _ = model.embed(texts)
     for reply, want in zip(replies, direct, strict=True):
         assert len(reply.embeddings) == 1
@@ -104,11 +108,14 @@ async def test_service_embeds_and_coalesces(stub, model: EmbeddingModel) -> None
     assert info.models[0].context_length == 256
 
 
-@pytest.mark.parametrize(("inputs", "code"), [
-    ([], "invalid_request_error"),
-    (["ok", ""], "invalid_request_error"),
-    (["word " * 400], "context_length_exceeded"),
-])
+@pytest.mark.parametrize(
+    ("inputs", "code"),
+    [
+        ([], "invalid_request_error"),
+        (["ok", ""], "invalid_request_error"),
+        (["word " * 400], "context_length_exceeded"),
+    ],
+)
 async def test_service_validation(stub, inputs: list[str], code: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.Embed(worker_pb2.EmbedRequest(inputs=inputs))

@@ -24,12 +24,18 @@ PROMPTS = [
 @pytest.fixture
 def engine(smollm2: LoadedModel, make_runner: Callable[..., ModelRunner]) -> LLMEngine:
     runner = make_runner(smollm2, max_num_seqs=4, max_model_len=256)
-    return LLMEngine(runner, smollm2.tokenizer, smollm2.eos_token_ids, max_prefill_tokens=64, seed=0)
+    return LLMEngine(
+        runner, smollm2.tokenizer, smollm2.eos_token_ids, max_prefill_tokens=64, seed=0
+    )
 
 
-def generate(engine: LLMEngine, requests: dict[str, tuple[str, SamplingParams]]) -> dict[str, list[int]]:
+def generate(
+    engine: LLMEngine, requests: dict[str, tuple[str, SamplingParams]]
+) -> dict[str, list[int]]:
     """Runs the requests together; returns each one's generated token ids."""
-    seqs = {rid: engine.add_request(rid, prompt, params) for rid, (prompt, params) in requests.items()}
+    seqs = {
+        rid: engine.add_request(rid, prompt, params) for rid, (prompt, params) in requests.items()
+    }
     while engine.has_unfinished():
         engine.step()
     return {rid: seq.output_ids for rid, seq in seqs.items()}
@@ -39,7 +45,9 @@ def test_seeded_sampling_is_reproducible(engine: LLMEngine) -> None:
     params = SamplingParams(temperature=0.9, top_p=0.95, seed=1234, max_tokens=12, ignore_eos=True)
     first = generate(engine, {"a": (PROMPTS[2], params)})["a"]
     second = generate(engine, {"b": (PROMPTS[2], params)})["b"]
-    other = generate(engine, {"c": (PROMPTS[2], SamplingParams(**{**_fields(params), "seed": 99}))})["c"]
+    other = generate(
+        engine, {"c": (PROMPTS[2], SamplingParams(**{**_fields(params), "seed": 99}))}
+    )["c"]
     assert first == second
     assert first != other
 
@@ -49,7 +57,14 @@ def test_concurrent_seeded_requests_do_not_interfere(engine: LLMEngine) -> None:
     b = SamplingParams(temperature=1.0, seed=2, max_tokens=12, ignore_eos=True)
     alone_a = generate(engine, {"a": (PROMPTS[0], a)})["a"]
     alone_b = generate(engine, {"b": (PROMPTS[1], b)})["b"]
-    together = generate(engine, {"a2": (PROMPTS[0], a), "b2": (PROMPTS[1], b), "x": (PROMPTS[3], SamplingParams(temperature=1.0, max_tokens=12))})
+    together = generate(
+        engine,
+        {
+            "a2": (PROMPTS[0], a),
+            "b2": (PROMPTS[1], b),
+            "x": (PROMPTS[3], SamplingParams(temperature=1.0, max_tokens=12)),
+        },
+    )
     assert together["a2"] == alone_a
     assert together["b2"] == alone_b
 
@@ -96,7 +111,10 @@ def test_chunked_and_batched_prefill_equals_each_alone(engine: LLMEngine) -> Non
     # ones join it, padded, in the same forward; each continuation matches the prompt alone.
     params = SamplingParams(max_tokens=8, ignore_eos=True)
     long_prompt = " ".join(PROMPTS * 6)
-    requests = {"long": (long_prompt, params), **{f"p{i}": (p, params) for i, p in enumerate(PROMPTS[:3])}}
+    requests = {
+        "long": (long_prompt, params),
+        **{f"p{i}": (p, params) for i, p in enumerate(PROMPTS[:3])},
+    }
     together = generate(engine, requests)
     for rid, (prompt, _) in requests.items():
         assert generate(engine, {f"{rid}-alone": (prompt, params)})[f"{rid}-alone"] == together[rid]

@@ -33,7 +33,9 @@ class PieceTokenizer:
         return [PIECES.index(m["content"]) for m in messages], 0
 
 
-def _run(prompt: list[int], max_tokens: int, stop: tuple[str, ...] = (), thinking: bool | None = True):
+def _run(
+    prompt: list[int], max_tokens: int, stop: tuple[str, ...] = (), thinking: bool | None = True
+):
     engine = LLMEngine(FakeRunner(), PieceTokenizer(), (EOS,), thinking=thinking)  # type: ignore[arg-type]
     engine.add_request("r", prompt, SamplingParams(temperature=0, max_tokens=max_tokens, stop=stop))
     text, reasoning, usage, finish = "", "", None, None
@@ -79,11 +81,14 @@ def test_non_thinking_engine_passes_markers_through():
     assert text == "plan more</think>Answer" and reasoning == "" and usage.reasoning_tokens == 0
 
 
-@pytest.mark.parametrize(("vocab", "template", "expected"), [
-    ({"<think>": 1, "</think>": 2}, None, True),
-    ({"a": 1}, "{{ '<think>' }}", True),
-    ({"a": 1}, "{{ messages }}", False),
-])
+@pytest.mark.parametrize(
+    ("vocab", "template", "expected"),
+    [
+        ({"<think>": 1, "</think>": 2}, None, True),
+        ({"a": 1}, "{{ '<think>' }}", True),
+        ({"a": 1}, "{{ messages }}", False),
+    ],
+)
 def test_detect_thinking(vocab, template, expected):
     class Tok:
         def get_vocab(self, with_added_tokens: bool = True):

@@ -90,7 +90,11 @@ def test_smollm2_chat_is_coherent(smollm2, make_runner) -> None:
 
 def test_unpermute_rope_inverts_llama_cpp_permute() -> None:
     def permute(w: torch.Tensor, n_head: int) -> torch.Tensor:  # convert_hf_to_gguf.py
-        return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+        return (
+            w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:])
+            .swapaxes(1, 2)
+            .reshape(w.shape)
+        )
 
     w = torch.randn(3 * 8, 5)
     assert torch.equal(unpermute_rope(permute(w, 3), 3), w)

@@ -30,14 +30,16 @@ def test_batched_decode_matches_single(tiny_model, make_runner, slots) -> None:
     batched = runner.decode(slots, nxt, [len(p) for p in ps])
     assert batched.shape == (3, tiny_model.config.vocab_size) and batched.dtype == torch.float32
     for i, p in enumerate(ps):
-        torch.testing.assert_close(batched[i], decode_alone(tiny_model, make_runner, p, nxt[i]),
-                                   atol=ATOL, rtol=0)
+        torch.testing.assert_close(
+            batched[i], decode_alone(tiny_model, make_runner, p, nxt[i]), atol=ATOL, rtol=0
+        )
     # A second step still agrees (the first step's KV landed in the right slot/position).
     second = runner.decode(slots, [5, 5, 5], [len(p) + 1 for p in ps])
     ref = make_runner(tiny_model, max_num_seqs=1)
     ref.prefill(0, ps[1] + [nxt[1]])
-    torch.testing.assert_close(second[1], ref.decode([0], [5], [len(ps[1]) + 1])[0],
-                               atol=ATOL, rtol=0)
+    torch.testing.assert_close(
+        second[1], ref.decode([0], [5], [len(ps[1]) + 1])[0], atol=ATOL, rtol=0
+    )
 
 
 def test_chunked_prefill_matches_one_shot(tiny_model, make_runner) -> None:
@@ -48,7 +50,9 @@ def test_chunked_prefill_matches_one_shot(tiny_model, make_runner) -> None:
     chunked.prefill(0, p[:4])
     torch.testing.assert_close(chunked.prefill(0, p[4:], start_pos=4), full, atol=ATOL, rtol=0)
     n = len(p)
-    torch.testing.assert_close(chunked.k_cache[:, 0, :, :n], one.k_cache[:, 1, :, :n], atol=ATOL, rtol=0)
+    torch.testing.assert_close(
+        chunked.k_cache[:, 0, :, :n], one.k_cache[:, 1, :, :n], atol=ATOL, rtol=0
+    )
 
 
 def test_copy_prefix_then_prefill_rest(tiny_model, make_runner) -> None:
@@ -83,8 +87,9 @@ def test_prefill_batch_matches_single_prefills(tiny_model, make_runner) -> None:
         torch.testing.assert_close(logits[i], expected[i], atol=ATOL, rtol=0)
     for got, want in ((0, 0), (1, 1), (2, 3)):  # KV written only for real tokens
         n = len(ps[got]) if got < 2 else len(ps[2])
-        torch.testing.assert_close(batched.k_cache[:, got, :, :n], single.k_cache[:, want, :, :n],
-                                   atol=ATOL, rtol=0)
+        torch.testing.assert_close(
+            batched.k_cache[:, got, :, :n], single.k_cache[:, want, :, :n], atol=ATOL, rtol=0
+        )
         assert not batched.k_cache[:, got, :, n:].any()  # padding wrote nothing past the end
 
 
@@ -93,4 +98,6 @@ def test_prefill_batch_equal_lengths_uses_causal_path(tiny_model, make_runner) -
     runner = make_runner(tiny_model, max_num_seqs=2)
     logits = runner.prefill_batch([1, 0], ps, [0, 0])
     torch.testing.assert_close(logits[0], logits[1], atol=ATOL, rtol=0)
-    torch.testing.assert_close(logits[0], make_runner(tiny_model).prefill(0, ps[0]), atol=ATOL, rtol=0)
+    torch.testing.assert_close(
+        logits[0], make_runner(tiny_model).prefill(0, ps[0]), atol=ATOL, rtol=0
+    )

@@ -32,8 +32,9 @@ BOUNDS = {"int4": (0.95, 1.02), "int8": (0.93, 1.04)}
 def teacher_forced(model, lm, ids: list[int]) -> torch.Tensor:
     """Logits [len(ids) - PROMPT, V] predicting ids[PROMPT:], one decode step per token."""
     dtype = next(model.parameters()).dtype
-    runner = ModelRunner(model, lm.config, max_num_seqs=1, max_model_len=len(ids),
-                         dtype=dtype, device="cpu")
+    runner = ModelRunner(
+        model, lm.config, max_num_seqs=1, max_model_len=len(ids), dtype=dtype, device="cpu"
+    )
     out = [runner.prefill(0, ids[:PROMPT])]
     for p in range(PROMPT, len(ids) - 1):
         out.append(runner.decode([0], [ids[p]], [p])[0])
@@ -59,9 +60,11 @@ def test_quantised_decode_stays_close_to_fp32(smollm2, reference, quant) -> None
     ppl, ref_ppl = (math.exp(F.cross_entropy(x, target).item()) for x in (logits, ref_logits))
     min_agree, max_ratio = BOUNDS[quant]
     flips = (logits.argmax(-1) != ref_logits.argmax(-1)).nonzero().flatten().tolist()
-    measured = (f"{quant}: top-1 agreement {agree:.4f} (min {min_agree}; positions {flips}), "
-                f"perplexity {ppl:.3f} vs fp32 {ref_ppl:.3f} (max x{max_ratio}), "
-                f"{torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}")
+    measured = (
+        f"{quant}: top-1 agreement {agree:.4f} (min {min_agree}; positions {flips}), "
+        f"perplexity {ppl:.3f} vs fp32 {ref_ppl:.3f} (max x{max_ratio}), "
+        f"{torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
+    )
     assert agree >= min_agree and ppl <= ref_ppl * max_ratio, measured
 
 

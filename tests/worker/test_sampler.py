@@ -57,7 +57,11 @@ def test_seeded_request_is_reproducible_whatever_its_neighbours() -> None:
     logits = _logits(1, vocab=1000)
     alone = [Sampler()(logits, [_seq(temperature=1.0, seed=42)])[0] for _ in range(1)]
     # a fresh sequence with the same seed, this time batched with unseeded and seeded others
-    seqs = [_seq("a", temperature=1.0), _seq("b", temperature=1.0, seed=42), _seq("c", temperature=1.0, seed=7)]
+    seqs = [
+        _seq("a", temperature=1.0),
+        _seq("b", temperature=1.0, seed=42),
+        _seq("c", temperature=1.0, seed=7),
+    ]
     batched = Sampler()(logits.expand(3, -1), seqs)
     assert batched[1] == alone[0]
 
@@ -96,5 +100,7 @@ def test_unset_temperature_and_top_p_take_the_models_defaults():
     defaults = SamplingDefaults(temperature=0.2, top_p=0.9)
     unset = SamplingParams.from_pb(common_pb2.SamplingParams(max_tokens=4), defaults)
     assert (unset.temperature, unset.top_p) == (0.2, 0.9)
-    explicit = SamplingParams.from_pb(common_pb2.SamplingParams(temperature=0.0, top_p=1.0), defaults)
+    explicit = SamplingParams.from_pb(
+        common_pb2.SamplingParams(temperature=0.0, top_p=1.0), defaults
+    )
     assert (explicit.temperature, explicit.top_p) == (0.0, 1.0)

@@ -63,7 +63,9 @@ def test_chunked_prefill_respects_the_token_budget() -> None:
         steps.append(sum(n for _, _, n in runner.prefills[before:]))
     assert max(steps) <= 16
     assert [p for p in runner.prefills if p[0] == runner.prefills[0][0]][:3] == [
-        (0, 0, 16), (0, 16, 16), (0, 32, 8)
+        (0, 0, 16),
+        (0, 16, 16),
+        (0, 32, 8),
     ]
 
 
@@ -122,7 +124,10 @@ def test_eos_finishes_with_stop() -> None:
 
 def test_context_window_check_happens_before_queueing() -> None:
     engine = _engine(FakeRunner(max_model_len=32))
-    with pytest.raises(ContextLengthExceeded, match="maximum context length is 32 tokens; your prompt has 30 tokens and max_tokens asks for 5") as info:
+    with pytest.raises(
+        ContextLengthExceeded,
+        match="maximum context length is 32 tokens; your prompt has 30 tokens and max_tokens asks for 5",
+    ) as info:
         engine.add_request("a", list(range(30)), SamplingParams(max_tokens=5))
     assert info.value.param == "max_tokens"
     assert not engine.has_unfinished()
@@ -157,7 +162,9 @@ def test_a_burst_of_prompts_is_prefilled_in_one_forward() -> None:
     runner = FakeRunner(num_slots=16, max_model_len=256)
     engine = _engine(runner, max_prefill_tokens=2048)
     for i in range(16):
-        engine.add_request(f"r{i}", [i % 26] + list(range(120 + i % 5)), SamplingParams(max_tokens=2))
+        engine.add_request(
+            f"r{i}", [i % 26] + list(range(120 + i % 5)), SamplingParams(max_tokens=2)
+        )
     outputs = engine.step()
     assert runner.prefill_batches == [list(range(16))]  # one forward, every prompt whole
     assert sorted(o.request_id for o in outputs) == sorted(f"r{i}" for i in range(16))

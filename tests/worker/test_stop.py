@@ -17,7 +17,9 @@ class _PieceDetokenizer:
 
 
 def _run(pieces: list[str], stop: list[str], max_tokens: int = 100, eos: int | None = None):
-    checker = StopChecker(_PieceDetokenizer(pieces), stop, [] if eos is None else [eos], False, max_tokens)
+    checker = StopChecker(
+        _PieceDetokenizer(pieces), stop, [] if eos is None else [eos], False, max_tokens
+    )
     emitted, reason = [], None
     for n, token_id in enumerate(range(len(pieces)), start=1):
         text, reason = checker.add(token_id, n)

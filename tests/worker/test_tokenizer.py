@@ -20,8 +20,12 @@ TEXTS = [
 ]
 MESSAGES = [
     [{"role": "user", "content": "What is the capital of France?"}],
-    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi 👋"},
-     {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Café?"}],
+    [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi 👋"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Café?"},
+    ],
 ]
 
 
@@ -32,7 +36,9 @@ def tok() -> Tokenizer:
 
 @pytest.fixture(scope="module")
 def hf_tok(smollm2_path):
-    return transformers.AutoTokenizer.from_pretrained(str(smollm2_path.parent), gguf_file=smollm2_path.name)
+    return transformers.AutoTokenizer.from_pretrained(
+        str(smollm2_path.parent), gguf_file=smollm2_path.name
+    )
 
 
 @pytest.mark.parametrize("text", TEXTS)
@@ -59,8 +65,7 @@ def test_system_token_count(tok: Tokenizer) -> None:
     assert n_system == len(ids) - user_tokens
     # SmolLM2's template inserts a default system prompt (~26 tokens) plus the chat markup.
     assert 26 <= n_system <= 40
-    ids2, n_system2 = tok.render_chat([{"role": "system", "content": "Be brief."},
-                                       *MESSAGES[0]])
+    ids2, n_system2 = tok.render_chat([{"role": "system", "content": "Be brief."}, *MESSAGES[0]])
     assert n_system2 < n_system  # the user's own system prompt is their content
 
 

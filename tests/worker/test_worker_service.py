@@ -53,7 +53,9 @@ async def test_stream_and_exact_usage(channel: grpc.aio.Channel, smollm2: Loaded
     stub = worker_pb2_grpc.WorkerStub(channel)
     responses = [r async for r in stub.Generate(_chat(12, ignore_eos=True))]
     last = responses[-1]
-    prompt_ids, num_system = smollm2.tokenizer.render_chat([{"role": "user", "content": MESSAGES[0].content}])
+    prompt_ids, num_system = smollm2.tokenizer.render_chat(
+        [{"role": "user", "content": MESSAGES[0].content}]
+    )
     assert last.finish_reason == common_pb2.FINISH_REASON_LENGTH
     assert last.usage.completion_tokens == 12 == sum(r.num_tokens for r in responses)
     assert last.usage.prompt_tokens == len(prompt_ids)
@@ -94,10 +96,15 @@ async def test_context_overflow_is_invalid_argument(channel: grpc.aio.Channel) -
     assert metadata[ERROR_PARAM_KEY] == "max_tokens"
 
 
-async def test_count_tokens_matches_generate_and_creates_no_sequence(channel: grpc.aio.Channel) -> None:
+async def test_count_tokens_matches_generate_and_creates_no_sequence(
+    channel: grpc.aio.Channel,
+) -> None:
     stub = worker_pb2_grpc.WorkerStub(channel)
-    raw = worker_pb2.GenerateRequest(model="smollm2:135m", prompt="Once upon a time, a dragon",
-                                     sampling=common_pb2.SamplingParams(max_tokens=4))
+    raw = worker_pb2.GenerateRequest(
+        model="smollm2:135m",
+        prompt="Once upon a time, a dragon",
+        sampling=common_pb2.SamplingParams(max_tokens=4),
+    )
     counted = [await stub.CountTokens(request) for request in (_chat(4), raw)]
     load = await stub.GetLoad(worker_pb2.LoadRequest())
     assert (load.num_requests_total, load.num_running, load.num_generated_tokens_total) == (0, 0, 0)
@@ -108,8 +115,12 @@ async def test_count_tokens_matches_generate_and_creates_no_sequence(channel: gr
         assert count.context_length == 256
     assert counted[0].system_tokens > 0 and counted[1].system_tokens == 0
     # A prompt over the window is counted, not refused: the caller decides.
-    long = worker_pb2.GenerateRequest(model="smollm2:135m", chat=worker_pb2.ChatPrompt(
-        messages=[common_pb2.ChatMessage(role="user", content="word " * 5000)]))
+    long = worker_pb2.GenerateRequest(
+        model="smollm2:135m",
+        chat=worker_pb2.ChatPrompt(
+            messages=[common_pb2.ChatMessage(role="user", content="word " * 5000)]
+        ),
+    )
     assert (await stub.CountTokens(long)).prompt_tokens > 256
     load = await stub.GetLoad(worker_pb2.LoadRequest())
     assert load.num_requests_total == 2  # the two Generate calls only
@@ -127,7 +138,10 @@ async def test_bad_sampling_params_name_the_param(channel: grpc.aio.Channel) -> 
             pass
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     metadata = dict(info.value.trailing_metadata())
-    assert (metadata[ERROR_CODE_KEY], metadata[ERROR_PARAM_KEY]) == ("invalid_request_error", "temperature")
+    assert (metadata[ERROR_CODE_KEY], metadata[ERROR_PARAM_KEY]) == (
+        "invalid_request_error",
+        "temperature",
+    )
 
 
 async def test_wrong_model_is_not_found(channel: grpc.aio.Channel) -> None:
@@ -165,7 +179,9 @@ async def test_watch_load_pushes_changes(channel: grpc.aio.Channel) -> None:
     watch.cancel()
 
 
-async def test_draining_refuses_new_sequences(server: WorkerServer, channel: grpc.aio.Channel) -> None:
+async def test_draining_refuses_new_sequences(
+    server: WorkerServer, channel: grpc.aio.Channel
+) -> None:
     stub = worker_pb2_grpc.WorkerStub(channel)
     running = stub.Generate(_chat(30, ignore_eos=True))
     await running.read()

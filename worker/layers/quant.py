@@ -37,7 +37,9 @@ def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return q, scales
 
 
-def quantize_int4(w: torch.Tensor, group_size: int = GROUP_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_int4(
+    w: torch.Tensor, group_size: int = GROUP_SIZE
+) -> tuple[torch.Tensor, torch.Tensor]:
     """w [N, K] -> (packed uint8 [N, K/2], fp32 scales_and_zeros [K/gs, N, 2]).
 
     Asymmetric per group: q = round((w - min) / scale) in 0..15; the kernel computes
@@ -56,8 +58,13 @@ def quantize_int4(w: torch.Tensor, group_size: int = GROUP_SIZE) -> tuple[torch.
 class QuantLinear(nn.Module):
     """y = x @ W.T (+ b): int kernel for <= max_rows rows, dense `weight` GEMM otherwise."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, mode: str,
-                 max_rows: int = MAX_QUANT_ROWS) -> None:
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        mode: str,
+        max_rows: int = MAX_QUANT_ROWS,
+    ) -> None:
         super().__init__()
         if mode not in ("int8", "int4"):
             raise ValueError(f"QuantLinear mode must be int8 or int4, not {mode!r}")
@@ -78,17 +85,22 @@ class QuantLinear(nn.Module):
         if self.mode == "int8":
             y = torch.ops.aten._weight_int8pack_mm(x2, self.qweight, self.qscales)
         else:
-            y = torch.ops.aten._weight_int4pack_mm_for_cpu(x2, self.qweight, GROUP_SIZE, self.qscales)
+            y = torch.ops.aten._weight_int4pack_mm_for_cpu(
+                x2, self.qweight, GROUP_SIZE, self.qscales
+            )
         if self.bias is not None:
             y = y + self.bias
         return y.view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
-        return f"{self.in_features}, {self.out_features}, mode={self.mode}, max_rows={self.max_rows}"
+        return (
+            f"{self.in_features}, {self.out_features}, mode={self.mode}, max_rows={self.max_rows}"
+        )
 
 
-def quantize_model(model: nn.Module, mode: str, *, head_mode: str = "int8",
-                   max_rows: int = MAX_QUANT_ROWS) -> nn.Module:
+def quantize_model(
+    model: nn.Module, mode: str, *, head_mode: str = "int8", max_rows: int = MAX_QUANT_ROWS
+) -> nn.Module:
     """Swaps every nn.Linear for a QuantLinear in place. The lm_head uses `head_mode` (int8:
     its tied embedding is Q8_0 in the GGUF, and int4 costs it more quality than it saves time).
 
@@ -100,7 +112,9 @@ def quantize_model(model: nn.Module, mode: str, *, head_mode: str = "int8",
         return model
     device = next(model.parameters()).device
     if device.type != "cpu":
-        log.info("quant=%s: the int kernels are CPU-only; keeping dense weights on %s", mode, device)
+        log.info(
+            "quant=%s: the int kernels are CPU-only; keeping dense weights on %s", mode, device
+        )
         return model
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):

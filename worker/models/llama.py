@@ -100,8 +100,14 @@ class LlamaConfig:
     def tiny(cls, **overrides: Any) -> LlamaConfig:
         """A 2-layer model for unit tests and GPU smoke checks (random weights)."""
         kwargs: dict[str, Any] = dict(
-            hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, vocab_size=512, rope_theta=10000.0, max_position_embeddings=2048,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=512,
+            rope_theta=10000.0,
+            max_position_embeddings=2048,
             tie_word_embeddings=False,
         )
         kwargs.update(overrides)
@@ -146,7 +152,7 @@ def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
     hd = cfg.head_dim
     # device="cpu" explicitly: the model may be constructed under torch.device("meta").
     exps = torch.arange(0, hd, 2, dtype=torch.float64, device="cpu") / hd
-    inv = 1.0 / (cfg.rope_theta ** exps)
+    inv = 1.0 / (cfg.rope_theta**exps)
     rs = cfg.rope_scaling or {}
     kind = rs.get("rope_type", rs.get("type"))
     if kind == "linear":
@@ -196,15 +202,28 @@ class RMSNorm(nn.Module):
 class Attention(nn.Module):
     def __init__(self, cfg: LlamaConfig) -> None:
         super().__init__()
-        self.n_heads, self.n_kv, self.hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.n_heads, self.n_kv, self.hd = (
+            cfg.num_attention_heads,
+            cfg.num_key_value_heads,
+            cfg.head_dim,
+        )
         qkv_out = (self.n_heads + 2 * self.n_kv) * self.hd
         self.qkv_proj = nn.Linear(cfg.hidden_size, qkv_out, bias=cfg.attention_bias)
-        self.o_proj = nn.Linear(self.n_heads * self.hd, cfg.hidden_size, bias=cfg.attention_out_bias)
+        self.o_proj = nn.Linear(
+            self.n_heads * self.hd, cfg.hidden_size, bias=cfg.attention_out_bias
+        )
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                kv: tuple[torch.Tensor, torch.Tensor], ctx: AttnContext) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        kv: tuple[torch.Tensor, torch.Tensor],
+        ctx: AttnContext,
+    ) -> torch.Tensor:
         B, T, _ = x.shape  # x: [B, T, D]
-        qk, v = self.qkv_proj(x).split([(self.n_heads + self.n_kv) * self.hd, self.n_kv * self.hd], -1)
+        qk, v = self.qkv_proj(x).split(
+            [(self.n_heads + self.n_kv) * self.hd, self.n_kv * self.hd], -1
+        )
         # q and k heads are adjacent in the fused output: rotate all of them in one go.
         qk = apply_rope(qk.view(B, T, self.n_heads + self.n_kv, self.hd), *rope)
         q, k = qk.split([self.n_heads, self.n_kv], dim=2)
@@ -214,13 +233,19 @@ class Attention(nn.Module):
         keys = k_cache[ctx.slot_index, :, : ctx.kv_len]  # [B, n_kv, L, hd]
         values = v_cache[ctx.slot_index, :, : ctx.kv_len]
         out = F.scaled_dot_product_attention(
-            q.transpose(1, 2), keys, values, attn_mask=ctx.mask, is_causal=ctx.is_causal,
-            enable_gqa=self.n_kv != self.n_heads)  # [B, H, T, hd]
+            q.transpose(1, 2),
+            keys,
+            values,
+            attn_mask=ctx.mask,
+            is_causal=ctx.is_causal,
+            enable_gqa=self.n_kv != self.n_heads,
+        )  # [B, H, T, hd]
         return self.o_proj(out.transpose(1, 2).reshape(B, T, self.n_heads * self.hd))
 
     @staticmethod
-    def _write_kv(k: torch.Tensor, v: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor],
-                  ctx: AttnContext) -> None:
+    def _write_kv(
+        k: torch.Tensor, v: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], ctx: AttnContext
+    ) -> None:
         # k, v: [B, T, n_kv, hd]. One scatter per tensor: cache[slot[b], :, pos[b, t]] = k[b, t]
         k_cache, v_cache = kv
         if ctx.write_rows is None:
@@ -251,8 +276,13 @@ class DecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                kv: tuple[torch.Tensor, torch.Tensor], ctx: AttnContext) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor],
+        kv: tuple[torch.Tensor, torch.Tensor],
+        ctx: AttnContext,
+    ) -> torch.Tensor:
         x = x + self.self_attn(self.input_layernorm(x), rope, kv, ctx)
         return x + self.mlp(self.post_attention_layernorm(x))
 
@@ -279,7 +309,9 @@ class LlamaForCausalLM(nn.Module):
         if self.config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
 
-    def rope(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    def rope(
+        self, positions: torch.Tensor, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         # positions: [B, T] -> cos, sin: [B, T, 1, hd]; angles in fp32 so large positions stay exact.
         # sin's first half is negated: apply_rope's rotate-half sign folded in once per forward.
         inv = self._inv_freq.to(positions.device)
@@ -289,8 +321,12 @@ class LlamaForCausalLM(nn.Module):
         sin[..., : inv.shape[0]].neg_()
         return emb.cos().to(dtype), sin.to(dtype)
 
-    def forward(self, input_ids: torch.Tensor, kv_caches: list[tuple[torch.Tensor, torch.Tensor]],
-                ctx: AttnContext) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        kv_caches: list[tuple[torch.Tensor, torch.Tensor]],
+        ctx: AttnContext,
+    ) -> torch.Tensor:
         """input_ids: [B, T] -> final hidden states [B, T, D] (call `compute_logits` on the rows needed)."""
         x = self.model.embed_tokens(input_ids)
         rope = self.rope(ctx.positions, x.dtype)

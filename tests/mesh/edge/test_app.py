@@ -31,7 +31,9 @@ ERRORS: dict[str, MeshError] = {
     "e403": PermissionDenied("not yours", param="model"),
     "e404": NotFound("no such model", param="model"),
     "e410": ModelRetired("retired", param="model"),
-    "e429": RateLimited("slow down", retry_after=3, headers={"x-ratelimit-remaining-requests": "0"}),
+    "e429": RateLimited(
+        "slow down", retry_after=3, headers={"x-ratelimit-remaining-requests": "0"}
+    ),
     "e503": Unavailable("no worker", code="model_unavailable", retry_after=5),
 }
 AUTH = {"Authorization": "Bearer sk-test"}
@@ -46,8 +48,13 @@ class FakeRouter(inference_pb2_grpc.InferenceServicer):
         err = ERRORS.get(request.model)
         if err is not None:
             context.abort_with_status(_status(err))
-        context.send_initial_metadata((("x-request-id", self.metadata.get("x-request-id", "")),
-                                       ("x-ratelimit-remaining-requests", "41"), ("sunset", "Thu, 31 Dec 2026")))
+        context.send_initial_metadata(
+            (
+                ("x-request-id", self.metadata.get("x-request-id", "")),
+                ("x-ratelimit-remaining-requests", "41"),
+                ("sunset", "Thu, 31 Dec 2026"),
+            )
+        )
 
     def ChatCompletion(self, request, context):
         self._start(request, context)
@@ -58,19 +65,27 @@ class FakeRouter(inference_pb2_grpc.InferenceServicer):
         yield inference_pb2.CompletionChunk(text="lo", **base)
         yield inference_pb2.CompletionChunk(
             finish_reason=common_pb2.FINISH_REASON_STOP,
-            usage=common_pb2.Usage(prompt_tokens=5, completion_tokens=2, reasoning_tokens=0, cached_tokens=1),
-            cost=common_pb2.Cost(cost_eur="0.0000125", energy_kwh="0.0000001"), **base)
+            usage=common_pb2.Usage(
+                prompt_tokens=5, completion_tokens=2, reasoning_tokens=0, cached_tokens=1
+            ),
+            cost=common_pb2.Cost(cost_eur="0.0000125", energy_kwh="0.0000001"),
+            **base,
+        )
 
     Completion = ChatCompletion
 
     def Embeddings(self, request, context):
         self._start(request, context)
         return inference_pb2.EmbeddingsResponse(
-            model=request.model, data=[inference_pb2.EmbeddingVector(values=[0.5]) for _ in request.inputs],
-            usage=common_pb2.Usage(prompt_tokens=2))
+            model=request.model,
+            data=[inference_pb2.EmbeddingVector(values=[0.5]) for _ in request.inputs],
+            usage=common_pb2.Usage(prompt_tokens=2),
+        )
 
     def ListModels(self, request, context):
-        return inference_pb2.ListModelsResponse(models=[common_pb2.ModelInfo(id="smollm2:135m", served=True)])
+        return inference_pb2.ListModelsResponse(
+            models=[common_pb2.ModelInfo(id="smollm2:135m", served=True)]
+        )
 
     def GetModel(self, request, context):
         if request.id != "smollm2:135m":
@@ -87,7 +102,8 @@ class FakeHealth(health_pb2_grpc.HealthServicer):
         model = serving if self.model_ok else health_pb2.HealthCheckResponse.NOT_SERVING
         statuses = {"": serving, FILTER: serving, MODEL_PREFIX + "smollm2:135m": model, MESH: model}
         return health_pb2.HealthListResponse(
-            statuses={k: health_pb2.HealthCheckResponse(status=v) for k, v in statuses.items()})
+            statuses={k: health_pb2.HealthCheckResponse(status=v) for k, v in statuses.items()}
+        )
 
 
 class _Status(grpc.Status):
@@ -125,26 +141,49 @@ def post_chat(client, model="ok", **fields):
 
 
 def test_chat_completion_json_headers_and_metadata(client, router):
-    r = client.post("/v1/chat/completions", headers={**AUTH, "x-request-id": "abc", "traceparent": "00-x-y-01"},
-                    json={"model": "ok", "messages": [{"role": "user", "content": "hi"}]})
+    r = client.post(
+        "/v1/chat/completions",
+        headers={**AUTH, "x-request-id": "abc", "traceparent": "00-x-y-01"},
+        json={"model": "ok", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["id"] == "chatcmpl-r1" and body["object"] == "chat.completion"
-    assert body["choices"] == [{"index": 0, "message": {"role": "assistant", "content": "Hello"},
-                                "finish_reason": "stop", "logprobs": None}]
-    assert body["usage"] == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7,
-                             "completion_tokens_details": {"reasoning_tokens": 0},
-                             "prompt_tokens_details": {"cached_tokens": 1}}
+    assert body["choices"] == [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hello"},
+            "finish_reason": "stop",
+            "logprobs": None,
+        }
+    ]
+    assert body["usage"] == {
+        "prompt_tokens": 5,
+        "completion_tokens": 2,
+        "total_tokens": 7,
+        "completion_tokens_details": {"reasoning_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": 1},
+    }
     assert r.headers["x-request-id"] == "abc"
     assert r.headers["x-ratelimit-remaining-requests"] == "41" and r.headers["sunset"]
-    assert (r.headers["x-llmaas-cost-eur"], r.headers["x-llmaas-energy-kwh"]) == ("0.0000125", "0.0000001")
+    assert (r.headers["x-llmaas-cost-eur"], r.headers["x-llmaas-energy-kwh"]) == (
+        "0.0000125",
+        "0.0000001",
+    )
     md = router.metadata
-    assert (md["authorization"], md["x-request-id"], md["traceparent"]) == ("Bearer sk-test", "abc", "00-x-y-01")
+    assert (md["authorization"], md["x-request-id"], md["traceparent"]) == (
+        "Bearer sk-test",
+        "abc",
+        "00-x-y-01",
+    )
 
 
 def test_request_id_is_generated_when_missing(client, router):
     r = post_chat(client)
-    assert len(r.headers["x-request-id"]) == 32 and router.metadata["x-request-id"] == r.headers["x-request-id"]
+    assert (
+        len(r.headers["x-request-id"]) == 32
+        and router.metadata["x-request-id"] == r.headers["x-request-id"]
+    )
 
 
 def sse_events(text: str) -> list:
@@ -161,7 +200,10 @@ def test_streaming_sse_framing_and_usage_chunk(client):
     assert frames[-1] == "[DONE]"
     chunks = [json.loads(f) for f in frames[:-1]]
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]) == "Hello"
+    assert (
+        "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+        == "Hello"
+    )
     assert all(c["object"] == "chat.completion.chunk" and c["id"] == "chatcmpl-r1" for c in chunks)
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop" and chunks[-2]["usage"] is None
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 7
@@ -180,10 +222,17 @@ def test_mid_stream_failure_emits_an_error_event_and_ends(client):
     assert error["type"] == "service_unavailable" and "worker died" in error["message"]
 
 
-@pytest.mark.parametrize(("model", "status", "code"), [
-    ("e401", 401, "invalid_api_key"), ("e403", 403, "model_not_allowed"), ("e404", 404, "model_not_found"),
-    ("e410", 410, "model_retired"), ("e429", 429, "rate_limit_exceeded"), ("e503", 503, "model_unavailable"),
-])
+@pytest.mark.parametrize(
+    ("model", "status", "code"),
+    [
+        ("e401", 401, "invalid_api_key"),
+        ("e403", 403, "model_not_allowed"),
+        ("e404", 404, "model_not_found"),
+        ("e410", 410, "model_retired"),
+        ("e429", 429, "rate_limit_exceeded"),
+        ("e503", 503, "model_unavailable"),
+    ],
+)
 @pytest.mark.parametrize("stream", [False, True])
 def test_router_errors_become_openai_errors(client, model, status, code, stream):
     r = post_chat(client, model=model, stream=stream)
@@ -192,7 +241,9 @@ def test_router_errors_become_openai_errors(client, model, status, code, stream)
     assert err["code"] == code and set(err) == {"message", "type", "param", "code"}
     assert r.headers["x-request-id"]
     if status == 429:
-        assert r.headers["retry-after"] == "3" and r.headers["x-ratelimit-remaining-requests"] == "0"
+        assert (
+            r.headers["retry-after"] == "3" and r.headers["x-ratelimit-remaining-requests"] == "0"
+        )
     if status == 503:
         assert r.headers["retry-after"] == "5"
 
@@ -217,8 +268,12 @@ def test_completions_and_embeddings(client):
     assert r.json()["object"] == "text_completion" and r.json()["choices"][0]["text"] == "Hello"
     r = client.post("/v1/embeddings", json={"model": "emb", "input": ["a", "b"]}, headers=AUTH)
     body = r.json()
-    assert [d["embedding"] for d in body["data"]] == [[0.5], [0.5]] and body["usage"]["prompt_tokens"] == 2
-    r = client.post("/v1/embeddings", json={"model": "emb", "input": "a", "dimensions": 3}, headers=AUTH)
+    assert [d["embedding"] for d in body["data"]] == [[0.5], [0.5]] and body["usage"][
+        "prompt_tokens"
+    ] == 2
+    r = client.post(
+        "/v1/embeddings", json={"model": "emb", "input": "a", "dimensions": 3}, headers=AUTH
+    )
     assert r.status_code == 400 and r.json()["error"]["param"] == "dimensions"
 
 

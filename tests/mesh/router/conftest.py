@@ -14,7 +14,9 @@ async def make_mesh(tmp_path: Path) -> AsyncIterator:
     meshes: list[Mesh] = []
 
     async def make(workers: list[FakeWorker] | None = None, **kw) -> Mesh:
-        mesh = await start_router(tmp_path, workers or [FakeWorker("w1", ("chat:1m", "soon:1m", "emb:1m"))], **kw)
+        mesh = await start_router(
+            tmp_path, workers or [FakeWorker("w1", ("chat:1m", "soon:1m", "emb:1m"))], **kw
+        )
         meshes.append(mesh)
         return mesh
 

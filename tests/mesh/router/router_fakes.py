@@ -38,7 +38,9 @@ TODAY = date(2026, 1, 1)
 
 
 class FakeWorker(worker_pb2_grpc.WorkerServicer):
-    def __init__(self, worker_id: str, models: tuple[str, ...], tokens: tuple[str, ...] = ("Hel", "lo", "!")):
+    def __init__(
+        self, worker_id: str, models: tuple[str, ...], tokens: tuple[str, ...] = ("Hel", "lo", "!")
+    ):
         self.worker_id, self.models, self.tokens = worker_id, models, tokens
         self.calls: list[worker_pb2.GenerateRequest] = []
         self.num_cancelled = 0
@@ -53,9 +55,12 @@ class FakeWorker(worker_pb2_grpc.WorkerServicer):
         kinds = {m: ("embedding" if m.startswith("emb") else "chat") for m in self.models}
         return worker_pb2.InfoResponse(
             worker_id=self.worker_id,
-            models=[common_pb2.ModelInfo(id=m, kind=kinds[m], context_length=self.context_length)
-                    for m in self.models],
-            max_num_seqs=self.max_num_seqs)
+            models=[
+                common_pb2.ModelInfo(id=m, kind=kinds[m], context_length=self.context_length)
+                for m in self.models
+            ],
+            max_num_seqs=self.max_num_seqs,
+        )
 
     async def CountTokens(self, request, context):
         """One token per word, plus 4 of template markup per chat message."""
@@ -66,8 +71,11 @@ class FakeWorker(worker_pb2_grpc.WorkerServicer):
             messages = request.chat.messages
             num_system = 4 * len(messages)
             num_prompt = sum(len(m.content.split()) for m in messages) + num_system
-        return worker_pb2.CountTokensResponse(prompt_tokens=num_prompt, system_tokens=num_system,
-                                              context_length=self.context_length or 2048)
+        return worker_pb2.CountTokensResponse(
+            prompt_tokens=num_prompt,
+            system_tokens=num_system,
+            context_length=self.context_length or 2048,
+        )
 
     async def Generate(self, request, context):
         self.calls.append(request)
@@ -79,8 +87,12 @@ class FakeWorker(worker_pb2_grpc.WorkerServicer):
                 if i == 1 and self.fail_after_first:
                     await context.abort(grpc.StatusCode.UNAVAILABLE, "fake crash")
                 yield worker_pb2.GenerateResponse(text=text, num_tokens=1)
-            usage = common_pb2.Usage(prompt_tokens=10, completion_tokens=len(self.tokens), system_tokens=4)
-            yield worker_pb2.GenerateResponse(finish_reason=common_pb2.FINISH_REASON_STOP, usage=usage)
+            usage = common_pb2.Usage(
+                prompt_tokens=10, completion_tokens=len(self.tokens), system_tokens=4
+            )
+            yield worker_pb2.GenerateResponse(
+                finish_reason=common_pb2.FINISH_REASON_STOP, usage=usage
+            )
         except asyncio.CancelledError:
             self.num_cancelled += 1
             raise
@@ -95,7 +107,8 @@ class FakeWorker(worker_pb2_grpc.WorkerServicer):
     async def Embed(self, request, context):
         return worker_pb2.EmbedResponse(
             embeddings=[worker_pb2.Embedding(values=[0.5, -0.25]) for _ in request.inputs],
-            prompt_tokens=3 * len(request.inputs))
+            prompt_tokens=3 * len(request.inputs),
+        )
 
 
 class FakeFilter(filter_pb2_grpc.SecurityFilterServicer):
@@ -105,11 +118,17 @@ class FakeFilter(filter_pb2_grpc.SecurityFilterServicer):
     async def Check(self, request, context):
         self.calls.append(request)
         if "ignore instructions" in request.prompt:
-            reason = filter_pb2.Reason(layer="patterns", rule="patterns.ignore_instructions", span="ignore")
+            reason = filter_pb2.Reason(
+                layer="patterns", rule="patterns.ignore_instructions", span="ignore"
+            )
             return filter_pb2.Verdict(allowed=False, score=1.0, reasons=[reason])
         words = request.prompt.split()
-        if len(words) >= 200 and len(set(words)) <= 2:  # long repetitive filler, like the real filter
-            reason = filter_pb2.Reason(layer="heuristics", rule="heuristics.repetition", span=words[0])
+        if (
+            len(words) >= 200 and len(set(words)) <= 2
+        ):  # long repetitive filler, like the real filter
+            reason = filter_pb2.Reason(
+                layer="heuristics", rule="heuristics.repetition", span=words[0]
+            )
             return filter_pb2.Verdict(allowed=False, score=0.9, reasons=[reason])
         return filter_pb2.Verdict(allowed=True)
 
@@ -163,33 +182,59 @@ class Mesh:
 
 def chat(model: str = "chat:1m", text: str = "hi") -> inference_pb2.ChatCompletionRequest:
     return inference_pb2.ChatCompletionRequest(
-        model=model, messages=[common_pb2.ChatMessage(role="user", content=text)],
-        sampling=common_pb2.SamplingParams(max_tokens=8))
+        model=model,
+        messages=[common_pb2.ChatMessage(role="user", content=text)],
+        sampling=common_pb2.SamplingParams(max_tokens=8),
+    )
 
 
-async def start_router(tmp_path: Path, workers: list[FakeWorker], disabled: frozenset[str] = frozenset()) -> Mesh:
+async def start_router(
+    tmp_path: Path, workers: list[FakeWorker], disabled: frozenset[str] = frozenset()
+) -> Mesh:
     servers, addresses = [], []
     for w in workers:
-        server, address = await _serve(worker_pb2_grpc.add_WorkerServicer_to_server, w, "llmaas.v1.Worker")
+        server, address = await _serve(
+            worker_pb2_grpc.add_WorkerServicer_to_server, w, "llmaas.v1.Worker"
+        )
         servers.append(server)
         addresses.append(address)
     fake_filter = FakeFilter()
     filter_server, filter_address = await _serve(
-        filter_pb2_grpc.add_SecurityFilterServicer_to_server, fake_filter, "llmaas.v1.SecurityFilter")
+        filter_pb2_grpc.add_SecurityFilterServicer_to_server,
+        fake_filter,
+        "llmaas.v1.SecurityFilter",
+    )
     (tmp_path / "catalog.csv").write_text(CATALOG)
-    config = RouterConfig(filter_address=filter_address, filter_disabled_tenants=disabled, health_interval_s=0.1)
+    config = RouterConfig(
+        filter_address=filter_address, filter_disabled_tenants=disabled, health_interval_s=0.1
+    )
     pool = WorkerPool(addresses, health_interval_s=0.1)
     await pool.start()
     access = RecordingAccess()
     filter_channel = grpc.aio.insecure_channel(filter_address)
-    servicer = InferenceServicer(config, pool, Catalog.load(tmp_path / "catalog.csv"), access,
-                                 filter_pb2_grpc.SecurityFilterStub(filter_channel), today=lambda: TODAY)
-    router, router_address = await _serve(inference_pb2_grpc.add_InferenceServicer_to_server, servicer,
-                                          "llmaas.v1.Inference")
+    servicer = InferenceServicer(
+        config,
+        pool,
+        Catalog.load(tmp_path / "catalog.csv"),
+        access,
+        filter_pb2_grpc.SecurityFilterStub(filter_channel),
+        today=lambda: TODAY,
+    )
+    router, router_address = await _serve(
+        inference_pb2_grpc.add_InferenceServicer_to_server, servicer, "llmaas.v1.Inference"
+    )
     channel = grpc.aio.insecure_channel(router_address)
     for _ in range(100):  # probes run every 0.1 s
         if all(pool.is_served(m) for fw in workers for m in fw.models):
             break
         await asyncio.sleep(0.05)
-    return Mesh(inference_pb2_grpc.InferenceStub(channel), workers, fake_filter, filter_server, access, pool,
-                config, [*servers, router])
+    return Mesh(
+        inference_pb2_grpc.InferenceStub(channel),
+        workers,
+        fake_filter,
+        filter_server,
+        access,
+        pool,
+        config,
+        [*servers, router],
+    )

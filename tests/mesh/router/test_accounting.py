@@ -29,7 +29,9 @@ def test_small_requests_stay_exact():
 
 
 def test_energy_uses_the_catalog_figure_on_all_tokens():
-    assert energy_kwh(TokenCounts(prompt=500_000, completion=500_000), Decimal("11.75")) == Decimal("11.75")
+    assert energy_kwh(TokenCounts(prompt=500_000, completion=500_000), Decimal("11.75")) == Decimal(
+        "11.75"
+    )
     assert energy_kwh(TokenCounts(prompt=10), None) == 0
 
 
@@ -43,15 +45,26 @@ def test_prices_and_workers_from_file_and_env(tmp_path):
     (tmp_path / "llmaas.toml").write_text(
         '[prices]\ninput = "1"\n[prices.models."big:70b"]\noutput = "8"\n'
         '[filter]\ndisabled_tenants = ["acme"]\n'
-        '[[workers]]\nmodel = "a:1m"\naddress = "127.0.0.1:1"\n')
-    cfg = RouterConfig.from_env({
-        "LLMAAS_CONFIG": str(tmp_path / "llmaas.toml"), "LLMAAS_ROUTER_PORT": "6000",
-        "LLMAAS_WORKER_ADDRS": "smollm2:135m=127.0.0.1:50061, smollm2:135m=127.0.0.1:50062",
-    })
-    assert cfg.port == 6000 and not cfg.filter_enabled_for("acme") and cfg.filter_enabled_for("other")
-    assert cfg.prices.input == Decimal("1") and cfg.prices_for("big:70b") == Prices(Decimal("1"), Decimal("8"))
-    assert cfg.workers == (WorkerAddress("a:1m", "127.0.0.1:1"), WorkerAddress("smollm2:135m", "127.0.0.1:50061"),
-                           WorkerAddress("smollm2:135m", "127.0.0.1:50062"))
+        '[[workers]]\nmodel = "a:1m"\naddress = "127.0.0.1:1"\n'
+    )
+    cfg = RouterConfig.from_env(
+        {
+            "LLMAAS_CONFIG": str(tmp_path / "llmaas.toml"),
+            "LLMAAS_ROUTER_PORT": "6000",
+            "LLMAAS_WORKER_ADDRS": "smollm2:135m=127.0.0.1:50061, smollm2:135m=127.0.0.1:50062",
+        }
+    )
+    assert (
+        cfg.port == 6000 and not cfg.filter_enabled_for("acme") and cfg.filter_enabled_for("other")
+    )
+    assert cfg.prices.input == Decimal("1") and cfg.prices_for("big:70b") == Prices(
+        Decimal("1"), Decimal("8")
+    )
+    assert cfg.workers == (
+        WorkerAddress("a:1m", "127.0.0.1:1"),
+        WorkerAddress("smollm2:135m", "127.0.0.1:50061"),
+        WorkerAddress("smollm2:135m", "127.0.0.1:50062"),
+    )
 
 
 @pytest.mark.parametrize("raw", ["nope", "m=", "=127.0.0.1:1", "m=localhost"])
@@ -60,4 +73,6 @@ def test_bad_worker_addresses_name_the_key(raw, tmp_path):
         parse_worker_addrs(raw)
     (tmp_path / "empty.toml").write_text("")
     with pytest.raises(ConfigError, match="LLMAAS_WORKER_ADDRS"):
-        RouterConfig.from_env({"LLMAAS_WORKER_ADDRS": raw, "LLMAAS_CONFIG": str(tmp_path / "empty.toml")})
+        RouterConfig.from_env(
+            {"LLMAAS_WORKER_ADDRS": raw, "LLMAAS_CONFIG": str(tmp_path / "empty.toml")}
+        )

@@ -63,7 +63,11 @@ def test_all_published_models_present_and_default_models(catalog: Catalog) -> No
     assert len(catalog.entries()) == 49
     chat, emb = catalog.get("smollm2:135m"), catalog.get("all-minilm:22m")
     assert (chat.kind, chat.weights, chat.context_length, chat.phase) == (
-        "chat", "smollm2:135m", 8192, "production")
+        "chat",
+        "smollm2:135m",
+        8192,
+        "production",
+    )
     assert (emb.kind, emb.weights, emb.context_length) == ("embedding", "all-minilm:22m", 256)
 
 
@@ -140,7 +144,8 @@ def test_phase_rules(tmp_path: Path) -> None:
         "id,editor,phase,dmp,dsp,kind,successor\n"
         "a:1b,X,deprecated,2025-01-01,,chat,b:1b\n"
         "b:1b,X,retired,2025-01-01,2030-01-01,chat,\n"
-        "c:1b,X,experimental,2025-01-01,,chat,\n")
+        "c:1b,X,experimental,2025-01-01,,chat,\n"
+    )
     cat = Catalog.load(path)
     dep = cat.lifecycle("a:1b", TODAY)
     assert dep.state == "notice" and dep.notice_start is None
@@ -154,8 +159,10 @@ def test_reload_on_change_and_bad_file_kept(tmp_path: Path) -> None:
     path.write_text("id,editor,phase,dmp,dsp\na:1b,X,production,2025-01-01,\n")
     cat = Catalog.load(path)
     assert not cat.reload_if_changed()
-    path.write_text("id,editor,phase,dmp,dsp\na:1b,X,production,2025-01-01,\n"
-                    "b:2b,Y,production,2025-01-01,2026-12-31\n")
+    path.write_text(
+        "id,editor,phase,dmp,dsp\na:1b,X,production,2025-01-01,\n"
+        "b:2b,Y,production,2025-01-01,2026-12-31\n"
+    )
     _bump_mtime(path)
     assert cat.reload_if_changed()
     assert cat.get("b:2b") is not None
@@ -183,9 +190,14 @@ def test_lifecycle_report_buckets_and_usage(tmp_path: Path) -> None:
     db = tmp_path / "u.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE usage (tenant TEXT, model TEXT, day TEXT, requests INT)")
-        conn.executemany("INSERT INTO usage VALUES (?, ?, ?, ?)", [
-            ("acme", "gemma3:1b", "2026-11-20", 5), ("acme", "gemma3:1b", "2026-11-25", 2),
-            ("beta", "gemma3:1b", "2026-10-01", 9)])
+        conn.executemany(
+            "INSERT INTO usage VALUES (?, ?, ?, ?)",
+            [
+                ("acme", "gemma3:1b", "2026-11-20", 5),
+                ("acme", "gemma3:1b", "2026-11-25", 2),
+                ("beta", "gemma3:1b", "2026-10-01", 9),
+            ],
+        )
     report = list(rows.values())
     attach_usage(report, usage_via_sql(db, "2026-10-27"))
     acme = [u for r in report if r.model == "gemma3:1b" for u in r.usage]

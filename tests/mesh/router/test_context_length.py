@@ -42,7 +42,8 @@ async def test_filler_over_the_window_is_context_length_exceeded_not_prompt_reje
     assert (err.http_status, err.code, err.param) == (400, "context_length_exceeded", "messages")
     assert err.message.startswith(
         "This model's maximum context length is 1024 tokens; your prompt has 5004 tokens "
-        "and max_tokens asks for 8")
+        "and max_tokens asks for 8"
+    )
     worker = mesh.workers[0]
     assert len(worker.count_calls) == 1 and worker.count_calls[0].model == "chat:1m"
     assert mesh.filter.calls == []  # never screened
@@ -53,8 +54,9 @@ async def test_filler_over_the_window_is_context_length_exceeded_not_prompt_reje
 
 async def test_completion_prompt_over_the_window(make_mesh):
     mesh = await make_mesh([_worker(1024)])
-    request = inference_pb2.CompletionRequest(model="chat:1m", prompt=FILLER,
-                                              sampling=common_pb2.SamplingParams(max_tokens=8))
+    request = inference_pb2.CompletionRequest(
+        model="chat:1m", prompt=FILLER, sampling=common_pb2.SamplingParams(max_tokens=8)
+    )
     err = await _error(mesh.stub.Completion(request, metadata=mesh.md()))
     assert (err.http_status, err.code) == (400, "context_length_exceeded")
     assert mesh.workers[0].count_calls[0].prompt == FILLER
@@ -88,7 +90,9 @@ async def test_filler_that_fits_is_still_screened(make_mesh):
 
 async def test_max_tokens_past_the_window_names_max_tokens(make_mesh):
     mesh = await make_mesh([_worker(1024)])
-    err = await _error(mesh.stub.ChatCompletion(_chat(_varied(500), max_tokens=600), metadata=mesh.md()))
+    err = await _error(
+        mesh.stub.ChatCompletion(_chat(_varied(500), max_tokens=600), metadata=mesh.md())
+    )
     assert (err.code, err.param) == ("context_length_exceeded", "max_tokens")
     assert "your prompt has 504 tokens and max_tokens asks for 600" in err.message
     assert mesh.filter.calls == [] and mesh.workers[0].calls == []
@@ -97,9 +101,13 @@ async def test_max_tokens_past_the_window_names_max_tokens(make_mesh):
 async def test_unset_max_tokens_overflows_only_when_the_prompt_fills_the_window(make_mesh):
     mesh = await make_mesh([_worker(1024)])
     fits = _varied(1000)  # 1004 tokens < 1024: room for 20, so no error
-    chunks = [c async for c in mesh.stub.ChatCompletion(_chat(fits, max_tokens=0), metadata=mesh.md())]
+    chunks = [
+        c async for c in mesh.stub.ChatCompletion(_chat(fits, max_tokens=0), metadata=mesh.md())
+    ]
     assert chunks[-1].finish_reason == common_pb2.FINISH_REASON_STOP
-    err = await _error(mesh.stub.ChatCompletion(_chat(_varied(1020), max_tokens=0), metadata=mesh.md()))
+    err = await _error(
+        mesh.stub.ChatCompletion(_chat(_varied(1020), max_tokens=0), metadata=mesh.md())
+    )
     assert (err.code, err.param) == ("context_length_exceeded", "messages")
     assert "1024 tokens; your prompt has 1024 tokens, which leaves no room" in err.message
     assert len(mesh.workers[0].count_calls) == 2 and len(mesh.workers[0].calls) == 1
