@@ -25,7 +25,7 @@ run: setup
 	$(BIN)/python -m tools.run_mesh
 
 test: setup
-	$(BIN)/python -m pytest -q -x --durations=15
+	$(BIN)/python -m pytest -q --durations=15
 
 bench: setup
 	$(BIN)/python -m tools.bench_access
