@@ -68,6 +68,7 @@ class MeshHandle:
     ca: Path | None = None
     # How each child was started (command, environment, cwd), so `restart` can do it again.
     launches: dict[str, tuple[list[str], dict[str, str], Path]] = field(default_factory=dict)
+    admin_key: str = ""  # LLMAAS_ADMIN_KEY, or the one made in .run/secrets/admin-key
 
     @property
     def router_address(self) -> str:
@@ -336,6 +337,7 @@ def start_mesh(
     handle = MeshHandle(f"{scheme}://127.0.0.1:{ports.http}", api_key, ports, run, model, ca=ca)
     handle.metrics_ports = _metrics_ports(ports, default_ports, base)
     child_env = _child_env(base, ports, model, api_key, run)
+    handle.admin_key = child_env["LLMAAS_ADMIN_KEY"]
     root = Path(__file__).resolve().parent.parent
     try:
         for name, cmd in _commands(ports, model).items():
@@ -380,7 +382,7 @@ llmaas mesh is ready on {handle.url}  ({key_line})
 
   API key: {handle.api_key}
   Admin key (llmaas-admin reads it from {admin_key_file(handle.run_dir)} or LLMAAS_ADMIN_KEY):
-    export LLMAAS_ADMIN_KEY={_admin_key(os.environ, handle.run_dir)}
+    export LLMAAS_ADMIN_KEY={handle.admin_key}
 {_tls_lines(handle)}
   curl {cacert}{handle.url}/v1/chat/completions \\
     -H "Authorization: Bearer {handle.api_key}" -H "Content-Type: application/json" \\
