@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 
@@ -85,6 +86,10 @@ async def serve(host: str = "127.0.0.1", port: int = 50052) -> None:
     tracing.setup_tracing("llmaas-filter")  # on only with OTEL_EXPORTER_OTLP_ENDPOINT set
     start_metrics_server(metrics_port("filter"))
     server, bound = await start(host, port)
+    # The rule tables are built now and never freed: keep them out of the GC's scans, which
+    # otherwise land as multi-millisecond pauses inside checks (p99 of a 2 KB check).
+    gc.collect()
+    gc.freeze()
     log.info("security filter listening on %s:%d", host, bound)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
