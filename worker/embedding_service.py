@@ -20,6 +20,7 @@ from mesh.errors import ContextLengthExceeded, InvalidRequest, NotFound, Unavail
 from mesh.pb import common_pb2, worker_pb2, worker_pb2_grpc
 from mesh.rpc import add_port, build_server, set_serving
 from worker.embedding import MODEL_ID, EmbeddingModel
+from worker.service import watch_load
 
 log = logging.getLogger(__name__)
 
@@ -190,14 +191,8 @@ class EmbeddingWorkerServicer(worker_pb2_grpc.WorkerServicer):
     async def WatchLoad(
         self, request: worker_pb2.LoadRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[worker_pb2.LoadReport]:
-        interval_s = max(request.interval_ms or 500, 50) / 1000
-        last = None
-        while True:
-            report = self.load_report()
-            if report != last:  # only changes, like the chat worker
-                yield report
-                last = report
-            await asyncio.sleep(interval_s)
+        async for report in watch_load(self.load_report, request.interval_ms):
+            yield report
 
     def load_report(self) -> worker_pb2.LoadReport:
         return worker_pb2.LoadReport(

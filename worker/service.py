@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -56,6 +56,20 @@ class ServedModel:
     device: str
     dtype: str
     sampling_defaults: SamplingDefaults = SamplingDefaults()
+
+
+async def watch_load(
+    load_report: Callable[[], worker_pb2.LoadReport], interval_ms: int
+) -> AsyncIterator[worker_pb2.LoadReport]:
+    """The live load, sent only when it changes, polled every interval (>= 50 ms)."""
+    interval_s = max(interval_ms or 500, 50) / 1000
+    last = None
+    while True:
+        report = load_report()
+        if report != last:
+            yield report
+            last = report
+        await asyncio.sleep(interval_s)
 
 
 class WorkerServicer(worker_pb2_grpc.WorkerServicer):
@@ -161,14 +175,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
     async def WatchLoad(
         self, request: worker_pb2.LoadRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[worker_pb2.LoadReport]:
-        interval_s = max(request.interval_ms or 500, 50) / 1000
-        last = None
-        while True:
-            report = self._load_report()
-            if report != last:
-                yield report
-                last = report
-            await asyncio.sleep(interval_s)
+        async for report in watch_load(self._load_report, request.interval_ms):
+            yield report
 
     def _check_model(self, requested: str) -> None:
         if requested and requested != self.served.model_id:
