@@ -51,12 +51,17 @@ def dial_address(announced: str, context: grpc.aio.ServicerContext) -> str:
                 param="address",
             )
     else:
-        try:
-            if ipaddress.ip_address(host.strip("[]")).is_unspecified:
-                raise InvalidRequest(f"address {announced!r} is not dialable", param="address")
-        except ValueError:
-            pass  # a host name
+        if _is_unspecified_ip(host):
+            raise InvalidRequest(f"address {announced!r} is not dialable", param="address")
     return f"{host}:{port}"
+
+
+def _is_unspecified_ip(host: str) -> bool:
+    """0.0.0.0 or [::]; a host name is never unspecified."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
 
 
 class RegistryService(admin_pb2_grpc.RegistryServicer):

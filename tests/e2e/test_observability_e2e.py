@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import threading
 import time
@@ -27,6 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mesh.pb import admin_pb2, admin_pb2_grpc
+from tools.chromium import find_or_install, headless_args
 from tools.run_mesh import MeshHandle, start_mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -382,27 +382,17 @@ def test_console_summary_is_scoped_to_the_calling_key(mesh, keys, traffic):
 
 
 def _chromium() -> str:
-    for name in ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"):
-        if path := shutil.which(name):
-            return path
-    pytest.skip("headless Chromium not installed (apt-get install chromium)")
+    try:
+        return find_or_install()
+    except RuntimeError as exc:  # the acceptance needs the browser: no silent skip
+        pytest.fail(str(exc))
 
 
 def _browse(chromium: str, tmp: Path, url: str, *mode: str) -> str:
     proc = subprocess.run(
         [
             chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-dev-shm-usage",
-            f"--user-data-dir={tmp / 'profile'}",
-            "--window-size=1280,1100",
-            "--virtual-time-budget=8000",
+            *headless_args(tmp / "profile", window="1280,1100", budget_ms=8000),
             *mode,
             url,
         ],

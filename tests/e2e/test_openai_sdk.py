@@ -49,6 +49,8 @@ def test_sync_client_chat(client):
     usage = reply.usage
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     assert 1 <= usage.completion_tokens <= 16
+    cut = greedy(client, max_tokens=3)  # stopped by max_tokens: exactly that many generated
+    assert cut.choices[0].finish_reason == "length" and cut.usage.completion_tokens == 3
 
 
 def test_prompt_tokens_are_the_templated_prompt(client):

@@ -1,15 +1,13 @@
 """The console page in headless Chromium, against the real console routes and a fake summary.
 
-Saves the screenshot to `.run/console.png`. Chromium is installed with apt when missing;
-the test skips only when it can be neither found nor installed.
+Saves the screenshot to `.run/console.png`. Chromium is installed with apt when missing
+(`tools.chromium`); the test fails when it can be neither found nor installed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import shutil
-import subprocess
 import time
 import zlib
 from pathlib import Path
@@ -22,43 +20,17 @@ from mesh.console.data import build_summary
 from mesh.console.routes import console_routes
 from mesh.errors import Unauthenticated
 from mesh.observations import RequestSample
+from tools.chromium import find_or_install, headless_args
 
 KEY = "sk-console-test"
 ROOT = Path(__file__).resolve().parents[2]
-CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 
 
-def _find_chromium() -> str | None:
-    for name in CANDIDATES:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def chromium_or_skip() -> str:
-    path = _find_chromium()
-    if path:
-        return path
-    why = "chromium not found"
-    if shutil.which("apt-get"):
-        try:
-            subprocess.run(
-                ["apt-get", "install", "-y", "chromium"],
-                check=True,
-                timeout=900,
-                capture_output=True,
-                env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            why += f"; apt-get install chromium failed: {exc}"
-        path = _find_chromium()
-        if path:
-            return path
-    else:
-        why += "; no apt-get to install it"
-    print(why)
-    pytest.skip(why)
+def browser() -> str:
+    try:
+        return find_or_install()
+    except RuntimeError as exc:  # the acceptance needs the browser: no silent skip
+        pytest.fail(str(exc))
 
 
 def fake_records(now: float) -> list[RequestSample]:
@@ -143,17 +115,7 @@ async def console_url():
 async def _chromium(chromium: str, tmp: Path, url: str, *mode: str) -> bytes:
     proc = await asyncio.create_subprocess_exec(
         chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp / 'profile'}",
-        "--window-size=1280,900",
-        "--virtual-time-budget=5000",
+        *headless_args(tmp / "profile"),
         *mode,
         url,
         stdout=asyncio.subprocess.PIPE,
@@ -180,7 +142,7 @@ def _png_pixels_vary(png: bytes) -> bool:
 
 
 async def test_console_renders_with_key_in_fragment(console_url, tmp_path):
-    chromium = chromium_or_skip()
+    chromium = browser()
     url = f"{console_url}#key={KEY}"
     dom = (await _chromium(chromium, tmp_path, url, "--dump-dom")).decode()
     assert 'id="app" class=""' in dom or 'id="app" class="hidden"' not in dom
@@ -198,7 +160,7 @@ async def test_console_renders_with_key_in_fragment(console_url, tmp_path):
 
 
 async def test_console_asks_for_a_key_without_one(console_url, tmp_path):
-    chromium = chromium_or_skip()
+    chromium = browser()
     dom = (await _chromium(chromium, tmp_path, console_url, "--dump-dom")).decode()
     assert 'id="login" class=""' in dom and 'id="app" class="hidden"' in dom
 
