@@ -290,8 +290,12 @@ async def test_withdraw_takes_a_worker_out_at_once_and_announce_brings_it_back(m
     assert a.calls == [] and len(b.calls) == 4
     await registry.Announce(announcement, _Peer())
     await _until(lambda: mesh.pool.get(address_a).in_rotation)
-    for _ in range(6):
-        await collect(mesh.stub.ChatCompletion(chat(), metadata=mesh.md()))
+    # Concurrent, slow answers: least-loaded placement must spread them onto `a` again
+    # (sequential ones could all go to `b`, which is just as idle).
+    a.delay_s = b.delay_s = 0.2
+    await asyncio.gather(
+        *(collect(mesh.stub.ChatCompletion(chat(), metadata=mesh.md())) for _ in range(6))
+    )
     assert a.calls
 
 
