@@ -182,7 +182,8 @@ async def test_tenant_fetches_its_successor_once(mesh, run, clock) -> None:
     assert code == 0 and json.loads(out)["key"].startswith("sk-llmaas-")
 
 
-async def test_clear_one_line_errors(mesh, run, monkeypatch) -> None:
+async def test_clear_one_line_errors(mesh, run, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("LLMAAS_RUN_DIR", str(tmp_path))  # no make-run admin key to fall back on
     code, _out, err = await run("key", "create", "--tenant", "nope")
     assert code == 1 and err == "llmaas-admin: error: No tenant named 'nope'. (tenant_not_found)\n"
     code, _out, err = await run("tenant", "create", "acme", "--tier", "gold")
