@@ -17,6 +17,7 @@ from worker.async_engine import AsyncLLMEngine
 from worker.config import DTYPES, ENV_KEYS, WorkerConfig
 from worker.embedding_service import EmbeddingServed, EmbeddingWorkerServer, is_embedding_model
 from worker.engine import LLMEngine
+from worker.loader import LoadedModel
 from worker.service import ServedModel, WorkerServer
 
 log = logging.getLogger("worker")
@@ -98,7 +99,17 @@ def load_server(
     if is_embedding_model(config.model):
         embedding = EmbeddingWorkerServer.load(config.model, config.worker_id, config.device)
         return embedding, embedding.served
-    engine, loaded = LLMEngine.from_config(config)
+    models: list[LoadedModel] = []
+
+    def build_engine() -> LLMEngine:  # on the engine thread: see worker/async_engine.py
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        engine, loaded = LLMEngine.from_config(config)
+        models.append(loaded)
+        return engine
+
+    async_engine = AsyncLLMEngine(build_engine)
+    engine, loaded = async_engine.engine, models[0]
     served = ServedModel(
         model_id=loaded.model_id,
         context_length=engine.context_length,
@@ -108,7 +119,7 @@ def load_server(
         dtype=config.dtype,
         sampling_defaults=loaded.sampling_defaults,
     )
-    return WorkerServer(AsyncLLMEngine(engine), served), served
+    return WorkerServer(async_engine, served), served
 
 
 async def serve(config: WorkerConfig) -> None:

@@ -28,7 +28,7 @@ async def server(
     runner = make_runner(smollm2, max_num_seqs=2, max_model_len=256)
     engine = LLMEngine(runner, smollm2.tokenizer, smollm2.eos_token_ids, max_prefill_tokens=64)
     served = ServedModel("smollm2:135m", 256, "w-test", 2, "cpu", "float32")
-    worker = WorkerServer(AsyncLLMEngine(engine), served)
+    worker = WorkerServer(AsyncLLMEngine(lambda: engine), served)
     await worker.start("127.0.0.1:0")
     yield worker
     await worker.drain_and_stop(timeout_s=0)
