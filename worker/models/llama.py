@@ -232,6 +232,15 @@ class Attention(nn.Module):
         k_cache, v_cache = kv  # [slots, n_kv, max_len, hd]
         keys = k_cache[ctx.slot_index, :, : ctx.kv_len]  # [B, n_kv, L, hd]
         values = v_cache[ctx.slot_index, :, : ctx.kv_len]
+        if T == 1:
+            # Decode: the G = H / n_kv query heads sharing a KV head become that head's G
+            # "query positions" (one mask row fits all), so each K/V row is read once, not G
+            # times as with enable_gqa: reading the cache is most of a decode step's attention.
+            group = self.n_heads // self.n_kv
+            out = F.scaled_dot_product_attention(
+                q.reshape(B, self.n_kv, group, self.hd), keys, values, attn_mask=ctx.mask
+            )  # [B, n_kv, G, hd]: query head h = kv head h // G, as enable_gqa pairs them
+            return self.o_proj(out.reshape(B, 1, self.n_heads * self.hd))
         out = F.scaled_dot_product_attention(
             q.transpose(1, 2),
             keys,
