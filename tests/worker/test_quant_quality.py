@@ -1,12 +1,13 @@
 """Quality bound of the weight-only quantised linears on the real SmolLM2, against fp32.
 
 Teacher-forced over 193 tokens of a fixed English text through the decode path (one token
-per step: the path the int kernels serve). Deterministic for one CPU and torch build: the same
-logits at 1, 2 and 4 threads, in fresh processes, under CPU contention. Kernels differ per ISA,
-so the figures do too. Measured (torch 2.x, perplexity 14.02 fp32):
-  int4 + int8 lm_head (the CPU bf16 default): AVX512 98.96% (2 tokens differ), ppl 14.12
-  (+0.7%); AVX2 (ATEN_CPU_CAPABILITY=avx2) 97.9% (4), +0.6%.
-  int8: AVX512 95.9% (8), +2.1%; AVX2 96.9% (6), +2.0%.
+per step), once through torch's int kernels and once through worker.kernels (AMX; it serves
+decode batches of 6-32 rows). Deterministic for one CPU and torch build: the same logits at
+1, 2 and 4 threads, in fresh processes, under CPU contention. Kernels differ per ISA, so the
+figures do too. Measured (torch 2.13, AVX512 + AMX, perplexity 14.02 fp32):
+  int4 + int8 lm_head (the CPU bf16 default): torch 97.9% (4 tokens differ), ppl 14.09
+  (+0.5%); native 96.9% (6), 14.10 (+0.5%).
+  int8: torch 96.9% (6), +2.6%; native 96.4% (7), +2.0%.
 The bounds leave a few tokens of room below the lowest of these (each token is 0.52%); the
 tokens that flip are ones fp32 itself barely prefers (top-2 logit gap < 0.1).
 """
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.worker.quality_text import TEXT
+from worker import kernels
 from worker.layers.quant import QuantLinear, quantize_model
 from worker.model_runner import ModelRunner
 
@@ -48,11 +50,20 @@ def reference(smollm2):
         return ids, teacher_forced(smollm2.model, smollm2, ids)
 
 
-@pytest.mark.parametrize("quant", sorted(BOUNDS))
+@pytest.mark.parametrize(
+    ("quant", "path"), [(q, p) for q in sorted(BOUNDS) for p in ("torch", "native")]
+)
 @torch.inference_mode()
-def test_quantised_decode_stays_close_to_fp32(smollm2, reference, quant) -> None:
+def test_quantised_decode_stays_close_to_fp32(smollm2, reference, quant, path) -> None:
+    # path: which int kernel serves the one-row decode (native: worker.kernels, on AMX CPUs)
+    if path == "native" and not kernels.available():
+        pytest.skip("worker.kernels needs a CPU with AMX-BF16 and a C compiler")
     ids, ref_logits = reference
-    model = quantize_model(copy.deepcopy(smollm2.model).to(torch.bfloat16), quant)
+    bf16 = copy.deepcopy(smollm2.model).to(torch.bfloat16)
+    if path == "native":
+        model = quantize_model(bf16, quant, max_rows=0, native=True)
+    else:
+        model = quantize_model(bf16, quant, max_rows=1, native=False)
     assert any(isinstance(m, QuantLinear) for m in model.modules())
     logits = teacher_forced(model, smollm2, ids)
     target = torch.tensor(ids[PROMPT:])
@@ -61,23 +72,25 @@ def test_quantised_decode_stays_close_to_fp32(smollm2, reference, quant) -> None
     min_agree, max_ratio = BOUNDS[quant]
     flips = (logits.argmax(-1) != ref_logits.argmax(-1)).nonzero().flatten().tolist()
     measured = (
-        f"{quant}: top-1 agreement {agree:.4f} (min {min_agree}; positions {flips}), "
+        f"{quant} ({path}): top-1 agreement {agree:.4f} (min {min_agree}; positions {flips}), "
         f"perplexity {ppl:.3f} vs fp32 {ref_ppl:.3f} (max x{max_ratio}), "
         f"{torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
     )
     assert agree >= min_agree and ppl <= ref_ppl * max_ratio, measured
 
 
-def test_quant_linear_matches_dense_both_paths() -> None:
-    # Few rows: int kernel; many rows: the dense weight. Both close to x @ W.T. Weights on a
-    # 4-bit grid with every group of 32 spanning -1..0.875, so int4 is exact: only rounding.
+def test_quant_linear_matches_dense_on_every_path() -> None:
+    # 1-4 rows: torch's int kernel; 5-32: worker.kernels where available (else the dense
+    # weight); 33+: the dense weight. All close to x @ W.T. Weights on a 4-bit grid with every
+    # group of 32 spanning -1..0.875, so int4 is exact: only rounding.
     torch.manual_seed(0)
     w = (torch.randint(0, 16, (96, 64)) - 8) * 0.125
     w[:, ::32], w[:, 1::32] = -1.0, 0.875
     w, b = w.bfloat16(), torch.randn(96).bfloat16()
     for mode in ("int8", "int4"):
         lin = QuantLinear(w, b, mode, max_rows=4)
-        for rows in (1, 4, 9):
+        assert (lin.packed is not None) == kernels.available()
+        for rows in (1, 4, 9, 32, 33):
             x = torch.randn(rows, 64).bfloat16()
             ref = x.float() @ w.float().T + b.float()
             err = (lin(x[None]).float()[0] - ref).abs().max().item()

@@ -1,12 +1,15 @@
 """Weight-only int8 / int4 linears for CPU decode (selected per model by `quantize_model`).
 
-Why: a batch-1 decode step is bound by bytes of weight read per token (268 MB in bf16 for
-SmolLM2-135M). torch's CPU kernels `_weight_int8pack_mm` (per-channel int8) and
-`_weight_int4pack_mm_for_cpu` (int4, groups of 32 along K) read 2-4x fewer bytes and win
-for a few rows. For many rows (prefill, big decode batches) the oneDNN bf16 GEMM
-(AVX512-BF16) is ~2x faster than either int kernel (they dequantise per call), so each
-QuantLinear keeps the dense weight too and picks by the number of rows: the int copy costs
-~70 MB (int4) / ~135 MB (int8) next to 268 MB of bf16.
+Why: a decode step is bound by bytes of weight read per step (268 MB in bf16 for
+SmolLM2-135M). Three kernels, picked per call by the number of rows (tokens in the forward):
+- a few rows: torch's `_weight_int4pack_mm_for_cpu` (int4, groups of 32 along K) /
+  `_weight_int8pack_mm` (per-channel int8): they read 2-4x fewer bytes than bf16 but
+  dequantise again for every few rows;
+- up to 32 rows, on CPUs with AMX: `worker.kernels` (dequantises once per call, AMX tiles):
+  a batch-16 step's linears cost about what batch 1's do (~10 ms against ~25 ms in bf16);
+- more rows (prefill): the oneDNN bf16 GEMM on the dense weight, which each QuantLinear
+  keeps (compute-bound there, where it is fastest); the int copies cost ~70 MB (int4) /
+  ~135 MB (int8) next to 268 MB of bf16.
 
 Numerics: SmolLM2's GGUF stores its linears as Q4_1 (asymmetric, groups of 32), so the int4
 grid here reproduces those weights up to the bf16 rounding of scale and zero.
@@ -20,13 +23,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from worker import kernels
+
 log = logging.getLogger(__name__)
 
 QUANT_MODES = ("none", "int8", "int4")
 GROUP_SIZE = 32  # int4 group along K (the Q4_1 block size)
-# Rows (tokens in the forward) up to which the int kernels beat bf16 GEMM: measured on the
-# whole decode step at 1 and 2 threads (int4 wins at batch 8 by 10-20%, loses at 16).
+# Rows (tokens in the forward) up to which torch's int kernels beat bf16 GEMM: measured on
+# the whole decode step at 1 and 2 threads (int4 wins at batch 8 by 10-20%, loses at 16).
 MAX_QUANT_ROWS = 8
+# With the native kernels, rows from which they beat torch's int kernels (decode step of
+# SmolLM2-135M, 2 threads, ms: batch 4: 21.0 torch / 24.1 native; batch 8: 32.5 / 27.4).
+NATIVE_FROM_ROWS = 6
 
 
 def quantize_int8(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,50 +64,80 @@ def quantize_int4(
 
 
 class QuantLinear(nn.Module):
-    """y = x @ W.T (+ b): int kernel for <= max_rows rows, dense `weight` GEMM otherwise."""
+    """y = x @ W.T (+ b): int kernels for up to 32 rows, dense `weight` GEMM for more."""
 
     def __init__(
         self,
         weight: torch.Tensor,
         bias: torch.Tensor | None,
         mode: str,
-        max_rows: int = MAX_QUANT_ROWS,
+        max_rows: int | None = None,
+        native: bool | None = None,
     ) -> None:
+        """max_rows: rows up to which torch's int kernel runs (default: MAX_QUANT_ROWS, or
+        NATIVE_FROM_ROWS - 1 with the native kernels); native: use worker.kernels above that
+        (default: when available, for bf16 weights)."""
         super().__init__()
         if mode not in ("int8", "int4"):
             raise ValueError(f"QuantLinear mode must be int8 or int4, not {mode!r}")
         if mode == "int4" and weight.shape[1] % GROUP_SIZE:
             raise ValueError(f"int4 needs in_features divisible by {GROUP_SIZE}")
+        if native is None:
+            native = (
+                weight.dtype == torch.bfloat16
+                and weight.device.type == "cpu"
+                and weight.shape[1] % kernels.GROUP == 0
+                and kernels.available()
+            )
+        if max_rows is None:
+            max_rows = NATIVE_FROM_ROWS - 1 if native else MAX_QUANT_ROWS
         self.mode, self.max_rows = mode, max_rows
         self.in_features, self.out_features = weight.shape[1], weight.shape[0]
         self.weight = weight  # dense [N, K], shared with a tied embedding when there is one
         self.bias = bias
-        q, s = quantize_int8(weight) if mode == "int8" else quantize_int4(weight)
-        self.register_buffer("qweight", q)
-        self.register_buffer("qscales", s.to(weight.dtype))  # the kernels want x's dtype
+        self.packed: kernels.PackedWeight | None = None
+        if native:
+            self.packed = (kernels.pack_int4 if mode == "int4" else kernels.pack_int8)(weight)
+        if max_rows:
+            q, s = quantize_int8(weight) if mode == "int8" else quantize_int4(weight)
+            self.register_buffer("qweight", q)
+            self.register_buffer("qscales", s.to(weight.dtype))  # the kernels want x's dtype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x2 = x.reshape(-1, self.in_features)
-        if x2.shape[0] > self.max_rows:
-            return F.linear(x, self.weight, self.bias)
-        if self.mode == "int8":
-            y = torch.ops.aten._weight_int8pack_mm(x2, self.qweight, self.qscales)
+        rows = x2.shape[0]
+        if rows <= self.max_rows:
+            y = self._torch_int(x2)
+        elif self.packed is not None and rows <= kernels.MAX_ROWS:
+            y = kernels.linear(x2, self.packed)
         else:
-            y = torch.ops.aten._weight_int4pack_mm_for_cpu(
-                x2, self.qweight, GROUP_SIZE, self.qscales
-            )
+            return F.linear(x, self.weight, self.bias)
         if self.bias is not None:
             y = y + self.bias
         return y.view(*x.shape[:-1], self.out_features)
 
+    def _torch_int(self, x2: torch.Tensor) -> torch.Tensor:
+        if self.mode == "int8":
+            return torch.ops.aten._weight_int8pack_mm(x2, self.qweight, self.qscales)
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(
+            x2, self.qweight, GROUP_SIZE, self.qscales
+        )
+
     def extra_repr(self) -> str:
+        native = self.packed is not None
         return (
-            f"{self.in_features}, {self.out_features}, mode={self.mode}, max_rows={self.max_rows}"
+            f"{self.in_features}, {self.out_features}, mode={self.mode}, "
+            f"max_rows={self.max_rows}, native={native}"
         )
 
 
 def quantize_model(
-    model: nn.Module, mode: str, *, head_mode: str = "int8", max_rows: int = MAX_QUANT_ROWS
+    model: nn.Module,
+    mode: str,
+    *,
+    head_mode: str = "int8",
+    max_rows: int | None = None,
+    native: bool | None = None,
 ) -> nn.Module:
     """Swaps every nn.Linear for a QuantLinear in place. The lm_head uses `head_mode` (int8:
     its tied embedding is Q8_0 in the GGUF, and int4 costs it more quality than it saves time).
@@ -120,5 +158,5 @@ def quantize_model(
         for name, child in list(parent.named_children()):
             if type(child) is nn.Linear:
                 m = head_mode if name == "lm_head" else mode
-                setattr(parent, name, QuantLinear(child.weight, child.bias, m, max_rows))
+                setattr(parent, name, QuantLinear(child.weight, child.bias, m, max_rows, native))
     return model

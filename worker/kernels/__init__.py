@@ -1,0 +1,164 @@
+"""Native weight-only int4 / int8 GEMM on AMX for decode-sized batches (`qgemm.c`, ctypes).
+
+The C source is compiled once per machine with the system C compiler into a cache folder
+(`LLMAAS_KERNEL_CACHE`, default `~/.cache/llmaas/kernels`) and loaded after torch, so its
+OpenMP calls run on torch's libgomp thread pool. `available()` is False (and the callers
+keep torch's own kernels) when the CPU lacks AMX-BF16, no compiler is found, or
+`LLMAAS_NATIVE_KERNELS=0`; why is logged once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("qgemm.c")
+CFLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma"]
+CFLAGS += ["-mamx-tile", "-mamx-bf16", "-fopenmp"]
+CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_bf16", "amx_tile", "amx_bf16")
+MAX_ROWS = 32  # rows per call (two AMX row tiles)
+LANES, GROUP = 16, 32  # output channels per block; int4 group along K (GGUF's Q4_1 block)
+
+
+def available() -> bool:
+    return _library() is not None
+
+
+@functools.cache
+def _library() -> ctypes.CDLL | None:
+    if os.environ.get("LLMAAS_NATIVE_KERNELS", "1") == "0":
+        log.info("native int4/int8 kernels off (LLMAAS_NATIVE_KERNELS=0)")
+        return None
+    missing = [f for f in CPU_FLAGS if f not in _cpu_flags()]
+    if missing:
+        log.info("native int4/int8 kernels off: the CPU lacks %s", ", ".join(missing))
+        return None
+    try:
+        lib = ctypes.CDLL(str(_compiled()))
+    except (OSError, subprocess.CalledProcessError, FileNotFoundError) as exc:
+        log.warning("native int4/int8 kernels off: %s", getattr(exc, "stderr", None) or exc)
+        return None
+    if lib.qgemm_init() != 0:
+        log.warning("native int4/int8 kernels off: the OS refused the AMX tile state")
+        return None
+    for name in ("qgemm_q4", "qgemm_q8"):
+        fn = getattr(lib, name)
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
+        fn.argtypes += [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+    return lib
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
+def _compiled() -> Path:
+    """The shared library for this source and these flags, compiled on first use."""
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise FileNotFoundError("no C compiler (cc or gcc) on PATH")
+    source = SOURCE.read_bytes()
+    digest = hashlib.sha256(source + " ".join(CFLAGS).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("LLMAAS_KERNEL_CACHE") or Path.home() / ".cache/llmaas/kernels")
+    target = cache / f"qgemm-{digest}.so"
+    if target.exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:  # compile aside, rename: atomic
+        out = Path(tmp) / target.name
+        cmd = [cc, *CFLAGS, "-shared", "-fPIC", "-o", str(out), str(SOURCE)]
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
+        out.replace(target)
+    log.info("compiled native int4/int8 kernels: %s", target)
+    return target
+
+
+@dataclass(slots=True)
+class PackedWeight:
+    """A linear's weight in the kernels' layout (see qgemm.c)."""
+
+    mode: str  # int4 | int8
+    qweight: torch.Tensor
+    scales: torch.Tensor
+    out_features: int
+    in_features: int
+
+    @property
+    def padded_out(self) -> int:
+        return -(-self.out_features // LANES) * LANES
+
+
+def pack_int4(w: torch.Tensor) -> PackedWeight:
+    """w [N, K] -> q = round((w - low) / scale) in 0..15 per group of 32 along K, with the
+    bf16-rounded scale and low the kernel multiplies by."""
+    N, K = w.shape
+    if K % GROUP:
+        raise ValueError(f"int4 needs in_features divisible by {GROUP}, got {K}")
+    n_pad, G = -(-N // LANES) * LANES, K // GROUP
+    g = F.pad(w.float(), (0, 0, 0, n_pad - N)).reshape(n_pad, G, GROUP)
+    low = g.amin(-1).bfloat16().float()
+    scale = ((g.amax(-1) - low) / 15).clamp(min=1e-8).bfloat16().float()
+    q = torch.round((g - low[..., None]) / scale[..., None]).clamp(0, 15).to(torch.uint8)
+    q = q.reshape(n_pad // LANES, LANES, G, GROUP // 2, 2)  # [block, lane, group, pair, 2]
+    packed = (q[..., 0] | (q[..., 1] << 4)).permute(0, 2, 3, 1).contiguous()
+    scales = torch.stack([scale, low], dim=-1).reshape(n_pad // LANES, LANES, G, 2)
+    scales = scales.permute(0, 2, 3, 1).contiguous().bfloat16()  # [block, group, 2, lane]
+    return PackedWeight("int4", packed, scales, N, K)
+
+
+def pack_int8(w: torch.Tensor) -> PackedWeight:
+    """w [N, K] -> symmetric int8 per output channel (the lm_head: Q8_0-like quality)."""
+    N, K = w.shape
+    if K % GROUP:
+        raise ValueError(f"int8 needs in_features divisible by {GROUP}, got {K}")
+    n_pad = -(-N // LANES) * LANES
+    wf = F.pad(w.float(), (0, 0, 0, n_pad - N))
+    scale = wf.abs().amax(dim=1).clamp(min=1e-8) / 127.0
+    q = torch.round(wf / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    q = q.reshape(n_pad // LANES, LANES, K // 2, 2)  # [block, lane, pair, 2]
+    packed = q.permute(0, 2, 1, 3).contiguous()  # [block, pair, lane, 2]
+    return PackedWeight("int8", packed, scale.contiguous(), N, K)
+
+
+def linear(x2: torch.Tensor, weight: PackedWeight) -> torch.Tensor:
+    """x2: bf16 [M, K] -> bf16 [M, N] (no bias)."""
+    lib = _library()
+    if lib is None:
+        raise RuntimeError("native kernels are not available")
+    x2 = x2.contiguous()
+    M = x2.shape[0]
+    if M > MAX_ROWS:
+        raise ValueError(f"at most {MAX_ROWS} rows per call, got {M}")
+    y = torch.empty((M, weight.padded_out), dtype=torch.bfloat16)
+    fn = lib.qgemm_q4 if weight.mode == "int4" else lib.qgemm_q8
+    rc = fn(
+        x2.data_ptr(),
+        M,
+        weight.in_features,
+        weight.qweight.data_ptr(),
+        weight.scales.data_ptr(),
+        weight.padded_out,
+        y.data_ptr(),
+    )
+    if rc:
+        raise ValueError(f"qgemm_{weight.mode} refused shapes M={M} K={weight.in_features}")
+    return y if weight.padded_out == weight.out_features else y[:, : weight.out_features]
