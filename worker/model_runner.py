@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from worker import kernels
 from worker.models.llama import AttnContext, LlamaConfig, LlamaForCausalLM
 
 
@@ -45,6 +46,21 @@ class ModelRunner:
         # wants the query's dtype, which is the weights' even when `dtype` names another).
         self._arange = torch.arange(max_model_len, device=self.device)
         self._mask_dtype = next(model.parameters()).dtype
+        # Decode attention on worker.kernels (bf16 on an AMX CPU): fp32 working memory for
+        # its scores, allocated once.
+        self._decode_scratch: torch.Tensor | None = None
+        if (
+            self.device.type == "cpu"
+            and dtype == torch.bfloat16
+            and self._mask_dtype == torch.bfloat16
+            and kernels.supports_attention(
+                config.num_attention_heads, config.num_key_value_heads, config.head_dim
+            )
+            and kernels.available()
+        ):
+            self._decode_scratch = torch.empty(
+                max_num_seqs * config.num_attention_heads * max_model_len, dtype=torch.float32
+            )
 
     @property
     def kv_cache_bytes(self) -> int:
@@ -124,8 +140,12 @@ class ModelRunner:
             positions=pos,
             slot_index=_as_slice(slots, meta[0]),
             kv_len=kv_len,
-            mask=self._mask(pos, kv_len),
+            mask=None,
         )
+        if self._decode_scratch is not None:
+            ctx.lengths, ctx.scratch = pos[:, 0] + 1, self._decode_scratch
+        else:
+            ctx.mask = self._mask(pos, kv_len)
         hidden = self.model(meta[1, :, None], self.kv_caches, ctx)  # [B, 1, D]
         return self.model.compute_logits(hidden[:, 0])
 

@@ -1,6 +1,8 @@
-"""Native weight-only int4 / int8 GEMM on AMX for decode-sized batches (`qgemm.c`, ctypes).
+"""Native CPU kernels for the decode step, via ctypes: weight-only int4 / int8 GEMM on AMX
+for decode-sized batches (`qgemm.c`) and the attention of one new token per sequence
+(`decode.c`: rotary + KV-cache write, attention over the cache).
 
-The C source is compiled once per machine with the system C compiler into a cache folder
+The C sources are compiled once per machine with the system C compiler into a cache folder
 (`LLMAAS_KERNEL_CACHE`, default `~/.cache/llmaas/kernels`) and loaded after torch, so its
 OpenMP calls run on torch's libgomp thread pool. `available()` is False (and the callers
 keep torch's own kernels) when the CPU lacks AMX-BF16, no compiler is found, or
@@ -25,7 +27,7 @@ import torch.nn.functional as F
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("qgemm.c")
+SOURCES = [Path(__file__).with_name(name) for name in ("qgemm.c", "decode.c")]
 CFLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma"]
 CFLAGS += ["-mamx-tile", "-mamx-bf16", "-fopenmp"]
 CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_bf16", "amx_tile", "amx_bf16")
@@ -40,25 +42,31 @@ def available() -> bool:
 @functools.cache
 def _library() -> ctypes.CDLL | None:
     if os.environ.get("LLMAAS_NATIVE_KERNELS", "1") == "0":
-        log.info("native int4/int8 kernels off (LLMAAS_NATIVE_KERNELS=0)")
+        log.info("native kernels off (LLMAAS_NATIVE_KERNELS=0)")
         return None
     missing = [f for f in CPU_FLAGS if f not in _cpu_flags()]
     if missing:
-        log.info("native int4/int8 kernels off: the CPU lacks %s", ", ".join(missing))
+        log.info("native kernels off: the CPU lacks %s", ", ".join(missing))
         return None
     try:
         lib = ctypes.CDLL(str(_compiled()))
     except (OSError, subprocess.CalledProcessError, FileNotFoundError) as exc:
-        log.warning("native int4/int8 kernels off: %s", getattr(exc, "stderr", None) or exc)
+        log.warning("native kernels off: %s", getattr(exc, "stderr", None) or exc)
         return None
     if lib.qgemm_init() != 0:
-        log.warning("native int4/int8 kernels off: the OS refused the AMX tile state")
+        log.warning("native kernels off: the OS refused the AMX tile state")
         return None
-    for name in ("qgemm_q4", "qgemm_q8"):
+    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
+    signatures = {
+        "qgemm_q4": [ptr, i64, i64, ptr, ptr, i64, ptr],
+        "qgemm_q8": [ptr, i64, i64, ptr, ptr, i64, ptr],
+        "rope_write_kv": [ptr, i64, i64, i64, i64, ptr, ptr, ptr, ptr, i64, ptr, ptr, ptr],
+        "decode_attention": [ptr, i64, i64, i64, i64, ptr, ptr, i64, ptr, ptr]
+        + [ctypes.c_float, ptr, ptr],
+    }
+    for name, argtypes in signatures.items():
         fn = getattr(lib, name)
-        fn.restype = ctypes.c_int
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
-        fn.argtypes += [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+        fn.restype, fn.argtypes = ctypes.c_int, argtypes
     return lib
 
 
@@ -76,19 +84,19 @@ def _compiled() -> Path:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise FileNotFoundError("no C compiler (cc or gcc) on PATH")
-    source = SOURCE.read_bytes()
+    source = b"".join(path.read_bytes() for path in SOURCES)
     digest = hashlib.sha256(source + " ".join(CFLAGS).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("LLMAAS_KERNEL_CACHE") or Path.home() / ".cache/llmaas/kernels")
-    target = cache / f"qgemm-{digest}.so"
+    target = cache / f"llmaas-kernels-{digest}.so"
     if target.exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:  # compile aside, rename: atomic
         out = Path(tmp) / target.name
-        cmd = [cc, *CFLAGS, "-shared", "-fPIC", "-o", str(out), str(SOURCE)]
+        cmd = [cc, *CFLAGS, "-shared", "-fPIC", "-o", str(out), *map(str, SOURCES)]
         subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
         out.replace(target)
-    log.info("compiled native int4/int8 kernels: %s", target)
+    log.info("compiled native kernels: %s", target)
     return target
 
 
@@ -141,9 +149,7 @@ def pack_int8(w: torch.Tensor) -> PackedWeight:
 
 def linear(x2: torch.Tensor, weight: PackedWeight) -> torch.Tensor:
     """x2: bf16 [M, K] -> bf16 [M, N] (no bias)."""
-    lib = _library()
-    if lib is None:
-        raise RuntimeError("native kernels are not available")
+    lib = _lib()
     x2 = x2.contiguous()
     M = x2.shape[0]
     if M > MAX_ROWS:
@@ -162,3 +168,68 @@ def linear(x2: torch.Tensor, weight: PackedWeight) -> torch.Tensor:
     if rc:
         raise ValueError(f"qgemm_{weight.mode} refused shapes M={M} K={weight.in_features}")
     return y if weight.padded_out == weight.out_features else y[:, : weight.out_features]
+
+
+# Limits of decode_attention (decode.c): head_dim a multiple of 16 up to 128, at most 8 query
+# heads per KV head.
+def supports_attention(n_heads: int, n_kv: int, head_dim: int) -> bool:
+    return head_dim % 16 == 0 and head_dim <= 128 and n_heads % n_kv == 0 and n_heads // n_kv <= 8
+
+
+def rope_write_kv(
+    qkv: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    kv: tuple[torch.Tensor, torch.Tensor],
+    slots: torch.Tensor,
+    positions: torch.Tensor,
+    n_heads: int,
+    n_kv: int,
+) -> torch.Tensor:
+    """One token per row: rotates q and k (rotate-half, `sin` with its first half negated),
+    writes k and v into the layer's caches [slots, n_kv, max_len, D] at (slot, position).
+    qkv bf16 [B, (n_heads + 2 n_kv) * D]; cos, sin bf16 [B, D]; slots, positions int64 [B].
+    Returns the rotated q, bf16 [B, n_heads, D]."""
+    k_cache, v_cache = kv
+    B, D = qkv.shape[0], k_cache.shape[-1]
+    q = torch.empty((B, n_heads, D), dtype=torch.bfloat16)
+    rc = _lib().rope_write_kv(
+        qkv.data_ptr(), B, n_heads, n_kv, D, cos.data_ptr(), sin.data_ptr(),
+        k_cache.data_ptr(), v_cache.data_ptr(), k_cache.shape[2], slots.data_ptr(),
+        positions.data_ptr(), q.data_ptr(),
+    )  # fmt: skip
+    if rc:
+        raise ValueError(f"a position is outside the cache (max_len {k_cache.shape[2]})")
+    return q
+
+
+def decode_attention(
+    q: torch.Tensor,
+    kv: tuple[torch.Tensor, torch.Tensor],
+    slots: torch.Tensor,
+    lengths: torch.Tensor,
+    n_kv: int,
+    scratch: torch.Tensor,
+) -> torch.Tensor:
+    """softmax(q k^T / sqrt(D)) v over cache positions 0..lengths[b]-1 of slots[b], GQA.
+    q bf16 [B, H, D]; scratch fp32 with >= B * H * max_len elements. -> bf16 [B, H * D]."""
+    k_cache, v_cache = kv
+    B, H, D = q.shape
+    if scratch.numel() < B * H * k_cache.shape[2]:
+        raise ValueError("decode_attention: scratch too small")
+    out = torch.empty((B, H * D), dtype=torch.bfloat16)
+    rc = _lib().decode_attention(
+        q.data_ptr(), B, H, n_kv, D, k_cache.data_ptr(), v_cache.data_ptr(),
+        k_cache.shape[2], slots.data_ptr(), lengths.data_ptr(), D**-0.5,
+        scratch.data_ptr(), out.data_ptr(),
+    )  # fmt: skip
+    if rc:
+        raise ValueError("decode_attention: unsupported shape or a length outside the cache")
+    return out
+
+
+def _lib() -> ctypes.CDLL:
+    lib = _library()
+    if lib is None:
+        raise RuntimeError("native kernels are not available")
+    return lib

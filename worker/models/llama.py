@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from worker import kernels
+
 
 @dataclass(slots=True)
 class LlamaConfig:
@@ -136,6 +138,8 @@ class AttnContext:
     fresh prefill.
     write_rows: (batch index [N], token index [N]) of the tokens whose KV is written, for a
     padded batch (prefill_batch); None: every token of every row.
+    lengths, scratch: set for a decode (one token per row) run by worker.kernels: int64 [B]
+    positions + 1, and fp32 working memory for its attention (then `mask` is unused).
     """
 
     slot_ids: torch.Tensor
@@ -145,6 +149,8 @@ class AttnContext:
     mask: torch.Tensor | None
     is_causal: bool = False
     write_rows: tuple[torch.Tensor, torch.Tensor] | None = None
+    lengths: torch.Tensor | None = None
+    scratch: torch.Tensor | None = None
 
 
 def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
@@ -221,6 +227,14 @@ class Attention(nn.Module):
         ctx: AttnContext,
     ) -> torch.Tensor:
         B, T, _ = x.shape  # x: [B, T, D]
+        if ctx.scratch is not None:  # decode on worker.kernels: two calls instead of ~12 ops
+            qkv = self.qkv_proj(x).view(B, -1)
+            cos, sin = (t.view(B, self.hd) for t in rope)
+            q = kernels.rope_write_kv(
+                qkv, cos, sin, kv, ctx.slot_ids, ctx.positions, self.n_heads, self.n_kv
+            )
+            out = kernels.decode_attention(q, kv, ctx.slot_ids, ctx.lengths, self.n_kv, ctx.scratch)
+            return self.o_proj(out.view(B, 1, self.n_heads * self.hd))
         qk, v = self.qkv_proj(x).split(
             [(self.n_heads + self.n_kv) * self.hd, self.n_kv * self.hd], -1
         )
