@@ -141,3 +141,21 @@ def test_model_runner_decodes_the_same_on_both_attention_paths() -> None:
         strict=True,
     ):
         assert (a.float() - b.float()).abs().max() <= 0.02 * b.float().abs().max()
+
+
+@pytest.mark.parametrize("rows", [1, 16, 300])
+def test_rms_norm_and_silu_mul_round_like_the_torch_ops(rows: int) -> None:
+    torch.manual_seed(rows)
+    x = (torch.randn(rows, 576) * 3).bfloat16()
+    w = torch.randn(576).bfloat16()
+    ref = w * F.rms_norm(x.float(), (576,), None, 1e-5).bfloat16()
+    got = kernels.rms_norm(x, w, 1e-5)
+    # same recipe; fp32 sums in another order may move a value by one bf16 step at most
+    assert ((got.float() - ref.float()).abs() <= ref.float().abs() / 128 + 1e-6).all()
+    assert (got != ref).float().mean() < 0.01
+    gate_up = (torch.randn(rows, 2 * 1536) * 4).bfloat16()
+    gate, up = gate_up.chunk(2, dim=-1)
+    ref = F.silu(gate) * up
+    got = kernels.silu_mul(gate_up)
+    assert ((got.float() - ref.float()).abs() <= ref.float().abs() / 128 + 1e-6).all()
+    assert (got != ref).float().mean() < 0.01

@@ -27,7 +27,9 @@ import torch.nn.functional as F
 
 log = logging.getLogger(__name__)
 
-SOURCES = [Path(__file__).with_name(name) for name in ("qgemm.c", "decode.c")]
+HERE = Path(__file__).parent
+SOURCES = [HERE / name for name in ("qgemm.c", "decode.c", "elementwise.c")]
+HEADERS = [HERE / "simd.h"]
 CFLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma"]
 CFLAGS += ["-mamx-tile", "-mamx-bf16", "-fopenmp"]
 CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_bf16", "amx_tile", "amx_bf16")
@@ -63,6 +65,8 @@ def _library() -> ctypes.CDLL | None:
         "rope_write_kv": [ptr, i64, i64, i64, i64, ptr, ptr, ptr, ptr, i64, ptr, ptr, ptr],
         "decode_attention": [ptr, i64, i64, i64, i64, ptr, ptr, i64, ptr, ptr]
         + [ctypes.c_float, ptr, ptr],
+        "rms_norm": [ptr, i64, i64, ptr, ctypes.c_float, ptr],
+        "silu_mul": [ptr, i64, i64, ptr],
     }
     for name, argtypes in signatures.items():
         fn = getattr(lib, name)
@@ -84,7 +88,7 @@ def _compiled() -> Path:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise FileNotFoundError("no C compiler (cc or gcc) on PATH")
-    source = b"".join(path.read_bytes() for path in SOURCES)
+    source = b"".join(path.read_bytes() for path in SOURCES + HEADERS)
     digest = hashlib.sha256(source + " ".join(CFLAGS).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("LLMAAS_KERNEL_CACHE") or Path.home() / ".cache/llmaas/kernels")
     target = cache / f"llmaas-kernels-{digest}.so"
@@ -225,6 +229,29 @@ def decode_attention(
     )  # fmt: skip
     if rc:
         raise ValueError("decode_attention: unsupported shape or a length outside the cache")
+    return out
+
+
+def supports_rows(x: torch.Tensor, width: int) -> bool:
+    """x can go to rms_norm / silu_mul: bf16 on the CPU, rows a multiple of 16 wide."""
+    return x.dtype == torch.bfloat16 and x.device.type == "cpu" and width % 16 == 0 and available()
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """bf16 x [..., D] -> weight * bf16(x / rms(x)) (normalised in fp32), bf16 [..., D]."""
+    x = x.contiguous()
+    out = torch.empty_like(x)
+    D = x.shape[-1]
+    _lib().rms_norm(x.data_ptr(), x.numel() // D, D, weight.data_ptr(), eps, out.data_ptr())
+    return out
+
+
+def silu_mul(gate_up: torch.Tensor) -> torch.Tensor:
+    """bf16 [..., 2I] (gate, up) -> silu(gate) * up, bf16 [..., I]."""
+    gate_up = gate_up.contiguous()
+    width = gate_up.shape[-1] // 2
+    out = torch.empty((*gate_up.shape[:-1], width), dtype=torch.bfloat16)
+    _lib().silu_mul(gate_up.data_ptr(), gate_up.numel() // (2 * width), width, out.data_ptr())
     return out
 
 

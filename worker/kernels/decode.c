@@ -13,10 +13,10 @@
 // bf16 [B, D] (sin's first half already negated: rotate-half is then a swap of halves);
 // caches bf16 [slots, KVH, max_len, D] (one layer); slots, positions int64 [B].
 
-#include <immintrin.h>
 #include <math.h>
-#include <stdint.h>
 #include <string.h>
+
+#include "simd.h"
 
 static inline float bf16_to_f32(uint16_t v) {
     union { uint32_t u; float f; } c = {.u = (uint32_t)v << 16};
@@ -29,7 +29,7 @@ static inline uint16_t f32_to_bf16(float f) {  // round to nearest even, as torc
     return (uint16_t)((c.u + 0x7fff + ((c.u >> 16) & 1)) >> 16);
 }
 
-static inline float round_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
+static inline float round_to_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
 
 // x (D values) rotated: out[i] = round(round(x[i] * cos[i]) + round(x[swap(i)] * sin[i])).
 static inline void rotate(const uint16_t *x, const uint16_t *cos, const uint16_t *sin,
@@ -37,8 +37,8 @@ static inline void rotate(const uint16_t *x, const uint16_t *cos, const uint16_t
     const int64_t half = D / 2;
     for (int64_t i = 0; i < D; i++) {
         const int64_t j = i < half ? i + half : i - half;
-        const float a = round_bf16(bf16_to_f32(x[i]) * bf16_to_f32(cos[i]));
-        const float b = round_bf16(bf16_to_f32(x[j]) * bf16_to_f32(sin[i]));
+        const float a = round_to_bf16(bf16_to_f32(x[i]) * bf16_to_f32(cos[i]));
+        const float b = round_to_bf16(bf16_to_f32(x[j]) * bf16_to_f32(sin[i]));
         out[i] = f32_to_bf16(a + b);
     }
 }
@@ -65,29 +65,6 @@ int rope_write_kv(const uint16_t *qkv, int64_t B, int64_t H, int64_t KVH, int64_
     return 0;
 }
 
-static inline __m512 load_bf16x16(const uint16_t *p) {
-    return _mm512_castsi512_ps(
-        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
-}
-
-// e^x, Cephes' expf polynomial (relative error ~1e-7, far below bf16's 4e-3).
-static inline __m512 exp512(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f)),
-                      _mm512_set1_ps(-88.3762626647949f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-
 #define MAX_GROUP 8   // query heads per KV head
 #define MAX_CHUNKS 8  // head_dim / 16
 
@@ -99,13 +76,13 @@ static float softmax_unnormalised(float *s, int64_t n) {
     const __m512 mv = _mm512_set1_ps(m);
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(s + i), mv));
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + i), mv));
         _mm512_storeu_ps(s + i, e);
         sum = _mm512_add_ps(sum, e);
     }
     if (i < n) {
         const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
-        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + i), mv));
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + i), mv));
         _mm512_mask_storeu_ps(s + i, k, e);
         sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(k, e));
     }
@@ -133,13 +110,13 @@ int decode_attention(const uint16_t *q, int64_t B, int64_t H, int64_t KVH, int64
             __m512 qv[MAX_GROUP][MAX_CHUNKS], acc[MAX_GROUP][MAX_CHUNKS];
             for (int64_t g = 0; g < G; g++)
                 for (int64_t c = 0; c < chunks; c++) {
-                    qv[g][c] = _mm512_mul_ps(load_bf16x16(q + (b * H + kv * G + g) * D + c * 16),
+                    qv[g][c] = _mm512_mul_ps(load_bf16(q + (b * H + kv * G + g) * D + c * 16),
                                              _mm512_set1_ps(scale));
                     acc[g][c] = _mm512_setzero_ps();
                 }
             for (int64_t l = 0; l < L; l++) {
                 __m512 kf[MAX_CHUNKS];
-                for (int64_t c = 0; c < chunks; c++) kf[c] = load_bf16x16(K + l * D + c * 16);
+                for (int64_t c = 0; c < chunks; c++) kf[c] = load_bf16(K + l * D + c * 16);
                 for (int64_t g = 0; g < G; g++) {
                     __m512 dot = _mm512_mul_ps(qv[g][0], kf[0]);
                     for (int64_t c = 1; c < chunks; c++) dot = _mm512_fmadd_ps(qv[g][c], kf[c], dot);
@@ -150,7 +127,7 @@ int decode_attention(const uint16_t *q, int64_t B, int64_t H, int64_t KVH, int64
             for (int64_t g = 0; g < G; g++) denom[g] = softmax_unnormalised(scores + g * L, L);
             for (int64_t l = 0; l < L; l++) {
                 __m512 vf[MAX_CHUNKS];
-                for (int64_t c = 0; c < chunks; c++) vf[c] = load_bf16x16(V + l * D + c * 16);
+                for (int64_t c = 0; c < chunks; c++) vf[c] = load_bf16(V + l * D + c * 16);
                 for (int64_t g = 0; g < G; g++) {
                     const __m512 p = _mm512_set1_ps(scores[g * L + l]);
                     for (int64_t c = 0; c < chunks; c++) acc[g][c] = _mm512_fmadd_ps(p, vf[c], acc[g][c]);

@@ -17,11 +17,11 @@
 //         scales: fp32 [N].
 // Threads: OpenMP over blocks of 16 channels, on torch's libgomp pool (loaded first).
 
-#include <immintrin.h>
-#include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "simd.h"
 
 #define LANES 16
 #define GROUP 32
@@ -65,11 +65,6 @@ static void configure(int64_t M) {
     _tile_loadconfig(&cfg);
 }
 
-static inline __m512 bf16x16_to_ps(const uint16_t *p) {
-    return _mm512_castsi512_ps(
-        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
-}
-
 // w0 (k even) and w1 (k odd) of 16 channels -> 32 bf16 in B-row order (w0[0], w1[0], ...).
 static inline void store_pairs(uint16_t *row, __m512 w0, __m512 w1, __m512i interleave) {
     __m512i both = (__m512i)_mm512_cvtne2ps_pbh(w1, w0);  // [w0 x16, w1 x16]
@@ -83,7 +78,7 @@ static inline __m512i interleave_index(void) {
 }
 
 static inline void dequant_q4(const uint8_t *q, const uint16_t *sl, uint16_t *tile, __m512i il) {
-    const __m512 scale = bf16x16_to_ps(sl), low = bf16x16_to_ps(sl + LANES);
+    const __m512 scale = load_bf16(sl), low = load_bf16(sl + LANES);
     const __m512i nibble = _mm512_set1_epi32(0xF);
     for (int p = 0; p < GROUP / 2; p++) {
         __m512i t = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + p * LANES)));

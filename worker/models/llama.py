@@ -201,6 +201,8 @@ class RMSNorm(nn.Module):
         # Normalise in fp32 (bf16 variance loses precision), scale in the model dtype.
         if x.dtype == torch.float32:  # one fused kernel
             return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
+        if kernels.supports_rows(x, x.shape[-1]) and self.weight.dtype == torch.bfloat16:
+            return kernels.rms_norm(x, self.weight, self.eps)  # the same, in one pass
         xf = F.rms_norm(x.float(), self.weight.shape, None, self.eps)
         return self.weight * xf.to(x.dtype)
 
@@ -287,7 +289,10 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        gate_up = self.gate_up_proj(x)
+        if kernels.supports_rows(gate_up, gate_up.shape[-1] // 2):
+            return self.down_proj(kernels.silu_mul(gate_up))  # the same, in one pass
+        gate, up = gate_up.chunk(2, dim=-1)
         return self.down_proj(F.silu(gate) * up)
 
 
