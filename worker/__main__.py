@@ -77,6 +77,13 @@ def parse_args(argv: list[str] | None = None) -> WorkerConfig:
         help="on SIGTERM, wait this long for running sequences" + d,
     )
     p.add_argument(
+        "--stream-interval-ms",
+        type=int,
+        default=defaults.stream_interval_ms,
+        help="with 8+ requests in flight, send each one's tokens at most this often, "
+        "merged (0: every token at once)" + d,
+    )
+    p.add_argument(
         "--router-address",
         default=defaults.router_address,
         help="host:port of the router's Registry to announce to (empty: none)",
@@ -108,7 +115,9 @@ def load_server(
         models.append(loaded)
         return engine
 
-    async_engine = AsyncLLMEngine(build_engine)
+    async_engine = AsyncLLMEngine(
+        build_engine, stream_interval_s=config.stream_interval_ms / 1000
+    )
     engine, loaded = async_engine.engine, models[0]
     served = ServedModel(
         model_id=loaded.model_id,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import itertools
 import logging
 import threading
@@ -37,6 +38,7 @@ class RequestStream:
         self._pending: StepOutput | None = None
         self._error: BaseException | None = None
         self._ready = asyncio.Event()
+        self._done = asyncio.Event()  # the final output (or an error) is in
 
     def put(self, output: StepOutput) -> None:
         if self._pending is None:
@@ -44,13 +46,22 @@ class RequestStream:
         else:
             self._pending.merge(output)
         self._ready.set()
+        if output.is_finished:
+            self._done.set()
 
     def fail(self, error: BaseException) -> None:
         self._error = error
         self._ready.set()
+        self._done.set()
 
-    async def get(self) -> StepOutput:
+    async def get(self, hold_until: float = 0.0) -> StepOutput:
+        """The merged deltas; with `hold_until` (loop time), not before then unless the
+        request finishes first, so that more deltas merge into one message."""
         await self._ready.wait()
+        delay = hold_until - asyncio.get_running_loop().time()
+        if delay > 0 and not self._done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._done.wait(), delay)
         self._ready.clear()
         if self._pending is None and self._error is not None:
             raise self._error
@@ -70,10 +81,23 @@ class LoadSnapshot:
     num_requests_total: int
 
 
+# Streams in flight from which each one's deltas are held for `stream_interval_s`.
+COALESCE_FROM_STREAMS = 8
+
+
 class AsyncLLMEngine:
-    def __init__(self, build_engine: Callable[[], LLMEngine]) -> None:
+    def __init__(
+        self, build_engine: Callable[[], LLMEngine], *, stream_interval_s: float = 0.0
+    ) -> None:
         """Starts the engine thread, which calls `build_engine` (loads the model) and then
-        waits for start(). Blocks until the engine is built; raises what building raised."""
+        waits for start(). Blocks until the engine is built; raises what building raised.
+
+        stream_interval_s: with COALESCE_FROM_STREAMS or more requests in flight, a request's
+        deltas go out at most this often (merged; its first token and its end at once). Each
+        message costs CPU in every hop (worker, router, edge, client) that a busy engine
+        would otherwise use: at 16 streams on 2 CPUs, per-token messages cost the mesh ~17 %
+        of its throughput, 100 ms batches ~1 %. 0: every step's delta at once."""
+        self.stream_interval_s = stream_interval_s
         self.is_draining = False
         self._streams: dict[str, RequestStream] = {}
         self._wake = threading.Event()
@@ -114,12 +138,14 @@ class AsyncLLMEngine:
         self.engine.add_request(request_id, prompt, params, tenant)  # raises RequestError
         stream = self._streams[request_id] = RequestStream()
         self._wake.set()
-        finished = False
+        finished, hold_until, loop = False, 0.0, asyncio.get_running_loop()
         try:
             while not finished:
-                output = await stream.get()
+                output = await stream.get(hold_until)
                 finished = output.is_finished
                 yield output
+                busy = len(self._streams) >= COALESCE_FROM_STREAMS
+                hold_until = loop.time() + self.stream_interval_s if busy else 0.0
         finally:
             del self._streams[request_id]
             if not finished:  # cancelled or closed early: free the slot within one step

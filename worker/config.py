@@ -42,6 +42,7 @@ ENV_KEYS: dict[str, str] = {
     "device": "LLMAAS_WORKER_DEVICE",
     "num_threads": "LLMAAS_WORKER_NUM_THREADS",
     "drain_timeout_s": "LLMAAS_WORKER_DRAIN_TIMEOUT_S",
+    "stream_interval_ms": "LLMAAS_WORKER_STREAM_INTERVAL_MS",
     "router_address": "LLMAAS_ROUTER_ADDRESS",
     "seed": "LLMAAS_WORKER_SEED",
 }
@@ -66,6 +67,9 @@ class WorkerConfig:
     device: str = "cpu"
     num_threads: int = field(default_factory=default_num_threads)  # 0: torch's default
     drain_timeout_s: float = 30.0
+    # With 8+ requests in flight, each one's tokens go out at most this often, merged: per
+    # message CPU in every hop otherwise eats a busy engine's (worker/async_engine.py).
+    stream_interval_ms: int = 100
     router_address: str = ""  # host:port of the router's Registry; empty: no announcement
     seed: int | None = None  # worker-level generator for unseeded requests
 
@@ -95,6 +99,12 @@ class WorkerConfig:
         )
         _check(self.num_threads >= 0, "num_threads", self.num_threads, "must be >= 0")
         _check(self.drain_timeout_s >= 0, "drain_timeout_s", self.drain_timeout_s, "must be >= 0")
+        _check(
+            self.stream_interval_ms >= 0,
+            "stream_interval_ms",
+            self.stream_interval_ms,
+            "must be >= 0",
+        )
         if not self.worker_id:
             self.worker_id = f"worker-{self.port}"
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
 from tests.worker.fakes import FakeRunner, FakeTokenizer
-from worker.async_engine import AsyncLLMEngine
+from worker.async_engine import COALESCE_FROM_STREAMS, AsyncLLMEngine
 from worker.engine import LLMEngine
 from worker.sampling_params import SamplingParams
 
@@ -88,3 +89,50 @@ def test_a_failed_build_raises_from_the_constructor() -> None:
 
     with pytest.raises(FileNotFoundError, match="no such model"):
         AsyncLLMEngine(build)
+
+
+class _SlowRunner(FakeRunner):
+    """A decode step takes 5 ms, as a real one does (so consumers keep up without holding)."""
+
+    def decode(self, slots: list[int], token_ids: list[int], positions: list[int]):
+        time.sleep(0.005)
+        return super().decode(slots, token_ids, positions)
+
+
+async def _messages_per_stream(engine: AsyncLLMEngine, streams: int, tokens: int) -> list[list]:
+    async def consume(i: int) -> list:
+        params = SamplingParams(max_tokens=tokens, ignore_eos=True)
+        return [o async for o in engine.generate(f"r{i}", [1], params)]
+
+    engine.start()
+    try:
+        return await asyncio.gather(*(consume(i) for i in range(streams)))
+    finally:
+        await engine.stop()
+
+
+def _slow_engine(interval_s: float) -> AsyncLLMEngine:
+    def build() -> LLMEngine:
+        runner = _SlowRunner(num_slots=16, max_model_len=1000)
+        return LLMEngine(runner, FakeTokenizer(), FakeTokenizer.eos_token_ids)  # type: ignore[arg-type]
+
+    return AsyncLLMEngine(build, stream_interval_s=interval_s)
+
+
+async def test_a_busy_engine_sends_each_stream_merged_deltas_at_the_interval() -> None:
+    busy = COALESCE_FROM_STREAMS
+    held = await _messages_per_stream(_slow_engine(0.05), busy, tokens=40)
+    for messages in held:
+        assert sum(m.num_tokens for m in messages) == 40 and messages[-1].is_finished
+        assert messages[0].num_tokens == 1  # the first token is never held
+        assert len(messages) <= 12  # ~40 tokens x 5 ms / 50 ms, not one message per token
+    quiet = await _messages_per_stream(_slow_engine(0.05), busy - 1, tokens=40)
+    assert all(len(messages) >= 30 for messages in quiet)  # few streams: token by token
+
+
+async def test_holding_never_delays_the_end_of_a_stream() -> None:
+    engine = _slow_engine(5.0)  # far longer than the whole generation
+    started = time.monotonic()
+    held = await _messages_per_stream(engine, COALESCE_FROM_STREAMS, tokens=20)
+    assert time.monotonic() - started < 2.0
+    assert all(messages[-1].is_finished for messages in held)
