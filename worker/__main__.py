@@ -115,9 +115,7 @@ def load_server(
         models.append(loaded)
         return engine
 
-    async_engine = AsyncLLMEngine(
-        build_engine, stream_interval_s=config.stream_interval_ms / 1000
-    )
+    async_engine = AsyncLLMEngine(build_engine, stream_interval_s=config.stream_interval_ms / 1000)
     engine, loaded = async_engine.engine, models[0]
     served = ServedModel(
         model_id=loaded.model_id,
