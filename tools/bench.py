@@ -107,7 +107,24 @@ async def one_request(
     max_tokens: int,
     extra: dict[str, Any] | None = None,
 ) -> Sample:
-    """One streamed chat completion; never raises for an HTTP or stream error (see `error`)."""
+    """One streamed chat completion; never raises for an HTTP or stream error (see `error`).
+
+    A request that found its pooled keep-alive connection already closed by the server
+    (nothing sent back) is sent once more on a new one: that is the client's race with the
+    server's idle timeout, not a failed request (llama-server closes idle connections)."""
+    sample = await _one_request(client, model, prompt, max_tokens, extra)
+    if sample.error.startswith("RemoteProtocolError") and "without sending" in sample.error:
+        sample = await _one_request(client, model, prompt, max_tokens, extra)
+    return sample
+
+
+async def _one_request(
+    client: httpx.AsyncClient,
+    model: str,
+    prompt: str,
+    max_tokens: int,
+    extra: dict[str, Any] | None,
+) -> Sample:
     body = {
         "model": model,
         "messages": [{"role": "user", "content": prompt}],
