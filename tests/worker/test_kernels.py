@@ -159,3 +159,13 @@ def test_rms_norm_and_silu_mul_round_like_the_torch_ops(rows: int) -> None:
     got = kernels.silu_mul(gate_up)
     assert ((got.float() - ref.float()).abs() <= ref.float().abs() / 128 + 1e-6).all()
     assert (got != ref).float().mean() < 0.01
+
+
+def test_wrong_dtypes_and_shapes_are_refused_before_the_c_side_reads_them() -> None:
+    packed = kernels.pack_int4(torch.randn(16, 64))
+    with pytest.raises(ValueError, match="bf16"):
+        kernels.linear(torch.randn(2, 64), packed)  # fp32 activations
+    with pytest.raises(ValueError, match="rms_norm"):
+        kernels.rms_norm(torch.randn(2, 64).bfloat16(), torch.ones(32).bfloat16(), 1e-5)
+    with pytest.raises(ValueError, match="silu_mul"):
+        kernels.silu_mul(torch.randn(2, 40).bfloat16())

@@ -156,6 +156,7 @@ def pack_int8(w: torch.Tensor) -> PackedWeight:
 def linear(x2: torch.Tensor, weight: PackedWeight) -> torch.Tensor:
     """x2: bf16 [M, K] -> bf16 [M, N] (no bias)."""
     lib = _lib()
+    _check_bf16(x2)
     x2 = x2.contiguous()
     M = x2.shape[0]
     if M > MAX_ROWS:
@@ -198,6 +199,9 @@ def rope_write_kv(
     Returns the rotated q, bf16 [B, n_heads, D]."""
     k_cache, v_cache = kv
     B, D = qkv.shape[0], k_cache.shape[-1]
+    _check_bf16(qkv, cos, sin, k_cache, v_cache)
+    if qkv.shape[1] != (n_heads + 2 * n_kv) * D or not qkv.is_contiguous():
+        raise ValueError(f"rope_write_kv: qkv must be contiguous [B, {(n_heads + 2 * n_kv) * D}]")
     q = torch.empty((B, n_heads, D), dtype=torch.bfloat16)
     rc = _lib().rope_write_kv(
         qkv.data_ptr(), B, n_heads, n_kv, D, cos.data_ptr(), sin.data_ptr(),
@@ -221,6 +225,7 @@ def decode_attention(
     q bf16 [B, H, D]; scratch fp32 with >= B * H * max_len elements. -> bf16 [B, H * D]."""
     k_cache, v_cache = kv
     B, H, D = q.shape
+    _check_bf16(q, k_cache, v_cache)
     if scratch.numel() < B * H * k_cache.shape[2]:
         raise ValueError("decode_attention: scratch too small")
     out = torch.empty((B, H * D), dtype=torch.bfloat16)
@@ -241,20 +246,32 @@ def supports_rows(x: torch.Tensor, width: int) -> bool:
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """bf16 x [..., D] -> weight * bf16(x / rms(x)) (normalised in fp32), bf16 [..., D]."""
+    D = x.shape[-1]
+    _check_bf16(x, weight)
+    if weight.numel() != D or D % 16:
+        raise ValueError(f"rms_norm: weight of {weight.numel()} for rows of {D} (a multiple of 16)")
     x = x.contiguous()
     out = torch.empty_like(x)
-    D = x.shape[-1]
     _lib().rms_norm(x.data_ptr(), x.numel() // D, D, weight.data_ptr(), eps, out.data_ptr())
     return out
 
 
 def silu_mul(gate_up: torch.Tensor) -> torch.Tensor:
     """bf16 [..., 2I] (gate, up) -> silu(gate) * up, bf16 [..., I]."""
-    gate_up = gate_up.contiguous()
+    _check_bf16(gate_up)
     width = gate_up.shape[-1] // 2
+    if gate_up.shape[-1] != 2 * width or width % 16:
+        raise ValueError(f"silu_mul: rows of {gate_up.shape[-1]}, not 2 x a multiple of 16")
+    gate_up = gate_up.contiguous()
     out = torch.empty((*gate_up.shape[:-1], width), dtype=torch.bfloat16)
     _lib().silu_mul(gate_up.data_ptr(), gate_up.numel() // (2 * width), width, out.data_ptr())
     return out
+
+
+def _check_bf16(*tensors: torch.Tensor) -> None:
+    # The C side reads raw bf16 memory: any other dtype would be read as garbage.
+    if any(t.dtype != torch.bfloat16 or t.device.type != "cpu" for t in tensors):
+        raise ValueError("the native kernels take bf16 tensors on the CPU")
 
 
 def _lib() -> ctypes.CDLL:
