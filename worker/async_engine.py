@@ -62,11 +62,12 @@ class RequestStream:
         if delay > 0 and not self._done.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._done.wait(), delay)
-        self._ready.clear()
         if self._pending is None and self._error is not None:
             raise self._error
         output, self._pending = self._pending, None
         assert output is not None  # _ready is only set with an output or an error
+        if self._error is None:  # else stay ready: the next get raises it
+            self._ready.clear()
         return output
 
 

@@ -136,3 +136,15 @@ async def test_holding_never_delays_the_end_of_a_stream() -> None:
     held = await _messages_per_stream(engine, COALESCE_FROM_STREAMS, tokens=20)
     assert time.monotonic() - started < 2.0
     assert all(messages[-1].is_finished for messages in held)
+
+
+async def test_an_error_after_pending_output_reaches_the_consumer() -> None:
+    from worker.async_engine import RequestStream
+    from worker.outputs import StepOutput
+
+    stream = RequestStream()
+    stream.put(StepOutput("r", "ab", 2, None))
+    stream.fail(RuntimeError("the engine failed"))
+    assert (await asyncio.wait_for(stream.get(), 1)).text == "ab"
+    with pytest.raises(RuntimeError, match="engine failed"):
+        await asyncio.wait_for(stream.get(), 1)  # not a hang
