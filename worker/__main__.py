@@ -109,8 +109,6 @@ def load_server(
     models: list[LoadedModel] = []
 
     def build_engine() -> LLMEngine:  # on the engine thread: see worker/async_engine.py
-        if config.num_threads:
-            torch.set_num_threads(config.num_threads)
         engine, loaded = LLMEngine.from_config(config)
         models.append(loaded)
         return engine

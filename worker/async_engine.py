@@ -96,8 +96,9 @@ class AsyncLLMEngine:
         stream_interval_s: with COALESCE_FROM_STREAMS or more requests in flight, a request's
         deltas go out at most this often (merged; its first token and its end at once). Each
         message costs CPU in every hop (worker, router, edge, client) that a busy engine
-        would otherwise use: at 16 streams on 2 CPUs, per-token messages cost the mesh ~17 %
-        of its throughput, 100 ms batches ~1 %. 0: every step's delta at once."""
+        would otherwise use: at 16 streams on 2 CPUs the mesh (edge + router + filter) cost
+        17 % of the worker's direct throughput with a message per token, 4.5-9.7 % with
+        100 ms (tools.bench_overhead). 0: every step's delta at once."""
         self.stream_interval_s = stream_interval_s
         self.is_draining = False
         self._streams: dict[str, RequestStream] = {}

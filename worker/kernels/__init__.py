@@ -43,13 +43,23 @@ def available() -> bool:
     return _library() is not None
 
 
+def wanted() -> bool:
+    """The kernels should load here: the CPU has what they need and they are not turned off.
+    Then `available()` False means the build or load failed (logged)."""
+    return os.environ.get("LLMAAS_NATIVE_KERNELS", "1") != "0" and not _missing_cpu_flags()
+
+
+def _missing_cpu_flags() -> list[str]:
+    flags = _cpu_flags()
+    return [f for f in CPU_FLAGS if f not in flags]
+
+
 @functools.cache
 def _library() -> ctypes.CDLL | None:
     if os.environ.get("LLMAAS_NATIVE_KERNELS", "1") == "0":
         log.info("native kernels off (LLMAAS_NATIVE_KERNELS=0)")
         return None
-    missing = [f for f in CPU_FLAGS if f not in _cpu_flags()]
-    if missing:
+    if missing := _missing_cpu_flags():
         log.info("native kernels off: the CPU lacks %s", ", ".join(missing))
         return None
     try:
