@@ -46,7 +46,7 @@ class ModelRunner:
         # wants the query's dtype, which is the weights' even when `dtype` names another).
         self._arange = torch.arange(max_model_len, device=self.device)
         self._mask_dtype = next(model.parameters()).dtype
-        # Decode attention on worker.kernels (bf16 on an AMX CPU): fp32 working memory for
+        # Decode attention on worker.kernels (bf16 on an AVX512-BF16 CPU): fp32 working memory for
         # its scores, allocated once.
         self._decode_scratch: torch.Tensor | None = None
         if (

@@ -1,6 +1,9 @@
-"""worker.kernels (AMX int4 / int8 GEMM) against the weights it packed, dequantised in torch."""
+"""worker.kernels (int4 / int8 GEMM on AMX and AVX-512 BF16, decode attention, norms) against
+torch references."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
@@ -8,11 +11,16 @@ import torch.nn.functional as F
 
 from worker import kernels
 
-# Only a CPU without AMX-BF16 (or LLMAAS_NATIVE_KERNELS=0) skips these: where the kernels
+# Only a CPU without AVX512-BF16 (or LLMAAS_NATIVE_KERNELS=0) skips these: where the kernels
 # should load, a failed build fails every test here (kernels.linear & co. raise).
 pytestmark = pytest.mark.skipif(
-    not kernels.wanted(), reason="worker.kernels needs a CPU with AMX-BF16 and AVX512-BF16"
+    not kernels.wanted(), reason="worker.kernels needs a CPU with AVX512-BF16"
 )
+# The GEMM's two paths: AVX-512 runs wherever the kernels do, AMX where the CPU has it.
+GEMM_PATHS = [
+    False,
+    pytest.param(True, marks=pytest.mark.skipif(not kernels.amx(), reason="no AMX here")),
+]
 
 
 def test_the_kernels_build_and_load_where_the_cpu_supports_them() -> None:
@@ -35,28 +43,41 @@ def dequantised(packed: kernels.PackedWeight) -> torch.Tensor:
     return w.reshape(n_pad, K)[: packed.out_features]
 
 
+@pytest.mark.parametrize("use_amx", GEMM_PATHS)
 @pytest.mark.parametrize("mode", ["int4", "int8"])
 @pytest.mark.parametrize(("n", "k"), [(16, 64), (100, 64), (960, 576), (576, 1536)])
-def test_kernel_matches_its_dequantised_weights(mode: str, n: int, k: int) -> None:
+def test_kernel_matches_its_dequantised_weights(mode: str, n: int, k: int, use_amx: bool) -> None:
     torch.manual_seed(n + k)
     w = torch.randn(n, k) * 0.05
     packed = kernels.pack_int4(w) if mode == "int4" else kernels.pack_int8(w)
     ref_w = dequantised(packed)
     # the grid is the weights' own: int4 within a step of each group, int8 within 1/127
     assert (ref_w - w).abs().max() <= (0.05 * 8 / (15 if mode == "int4" else 127))
-    for rows in (1, 5, 16, 17, 32):
+    for rows in (1, 5, 7, 8, 16, 17, 23, 32):
         x = torch.randn(rows, k).bfloat16()
-        y = kernels.linear(x, packed)
+        y = kernels.linear(x, packed, use_amx=use_amx)
         assert y.shape == (rows, n) and y.dtype == torch.bfloat16
         ref = x.float() @ ref_w.T
         # products exact, fp32 sums, one bf16 rounding of each weight and of the output
         assert (y.float() - ref).abs().max() <= 0.01 * ref.abs().max(), (mode, n, k, rows)
 
 
-def test_more_rows_than_two_tiles_are_refused() -> None:
+def test_the_gemm_uses_amx_exactly_where_the_cpu_has_it(monkeypatch) -> None:
+    has_amx = {"amx_tile", "amx_bf16"} <= kernels._cpu_flags()
+    has_amx &= os.environ.get("LLMAAS_NATIVE_AMX", "1") != "0"
+    assert kernels.amx() == has_amx
+    if not has_amx:
+        with pytest.raises(RuntimeError, match="AMX is not available"):
+            kernels.linear(
+                torch.randn(2, 64).bfloat16(), kernels.pack_int4(torch.randn(16, 64)), use_amx=True
+            )
+
+
+@pytest.mark.parametrize("use_amx", GEMM_PATHS)
+def test_more_rows_than_two_tiles_are_refused(use_amx: bool) -> None:
     packed = kernels.pack_int4(torch.randn(16, 64))
     with pytest.raises(ValueError, match="at most 32 rows"):
-        kernels.linear(torch.randn(33, 64).bfloat16(), packed)
+        kernels.linear(torch.randn(33, 64).bfloat16(), packed, use_amx=use_amx)
 
 
 def test_torch_gemm_is_right_after_the_kernel_used_the_tiles() -> None:

@@ -1,5 +1,5 @@
-"""Native CPU kernels for the decode step, via ctypes: weight-only int4 / int8 GEMM on AMX
-for decode-sized batches (`qgemm.c`), the attention of one new token per sequence
+"""Native CPU kernels for the decode step, via ctypes: weight-only int4 / int8 GEMM for
+decode-sized batches (`qgemm.c`, on AMX tiles where the CPU has them, else AVX-512 BF16), the attention of one new token per sequence
 (`decode.c`: rotary + KV-cache write, attention over the cache), and RMSNorm / SwiGLU in one
 pass each (`elementwise.c`). Each replaces several torch ops whose per-call cost dominated a
 small model's decode step (see the sources for figures).
@@ -7,8 +7,10 @@ small model's decode step (see the sources for figures).
 The C sources are compiled once per machine with the system C compiler into a cache folder
 (`LLMAAS_KERNEL_CACHE`, default `~/.cache/llmaas/kernels`) and loaded after torch, so its
 OpenMP calls run on torch's libgomp thread pool. `available()` is False (and the callers
-keep torch's own kernels) when the CPU lacks AMX-BF16, no compiler is found, or
-`LLMAAS_NATIVE_KERNELS=0`; why is logged once.
+keep torch's own kernels) when the CPU lacks AVX-512 BF16 (x86 from Cooper Lake / Zen 4 on),
+no compiler is found, or `LLMAAS_NATIVE_KERNELS=0`; why is logged once. `amx()` says whether
+the GEMM runs on AMX (`LLMAAS_NATIVE_AMX=0` keeps it on AVX-512, to measure how a CPU without
+AMX fares).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ SOURCES = [HERE / name for name in ("qgemm.c", "decode.c", "elementwise.c")]
 HEADERS = [HERE / "simd.h"]
 CFLAGS = ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma"]
 CFLAGS += ["-mamx-tile", "-mamx-bf16", "-fopenmp"]
-CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_bf16", "amx_tile", "amx_bf16")
-MAX_ROWS = 32  # rows per call (two AMX row tiles)
+CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_bf16")
+AMX_FLAGS = ("amx_tile", "amx_bf16")
+MAX_ROWS = 32  # rows per call (two AMX row tiles; two chunks of 16 on AVX-512)
 LANES, GROUP = 16, 32  # output channels per block; int4 group along K (GGUF's Q4_1 block)
 
 
@@ -67,13 +70,10 @@ def _library() -> ctypes.CDLL | None:
     except (OSError, subprocess.SubprocessError) as exc:  # no compiler, failed build, ...
         log.warning("native kernels off: %s", getattr(exc, "stderr", None) or exc)
         return None
-    if lib.qgemm_init() != 0:
-        log.warning("native kernels off: the OS refused the AMX tile state")
-        return None
-    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
+    ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     signatures = {
-        "qgemm_q4": [ptr, i64, i64, ptr, ptr, i64, ptr],
-        "qgemm_q8": [ptr, i64, i64, ptr, ptr, i64, ptr],
+        "qgemm_q4": [ptr, i64, i64, ptr, ptr, i64, ptr, i32],
+        "qgemm_q8": [ptr, i64, i64, ptr, ptr, i64, ptr, i32],
         "rope_write_kv": [ptr, i64, i64, i64, i64, ptr, ptr, ptr, ptr, i64, ptr, ptr, ptr],
         "decode_attention": [ptr, i64, i64, i64, i64, ptr, ptr, i64, ptr, ptr]
         + [ctypes.c_float, ptr, ptr],
@@ -84,6 +84,20 @@ def _library() -> ctypes.CDLL | None:
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = ctypes.c_int, argtypes
     return lib
+
+
+@functools.cache
+def amx() -> bool:
+    """The GEMM runs on AMX tiles (else on AVX-512 BF16)."""
+    if _library() is None or os.environ.get("LLMAAS_NATIVE_AMX", "1") == "0":
+        return False
+    if missing := [f for f in AMX_FLAGS if f not in _cpu_flags()]:
+        log.info("native GEMM on AVX-512 BF16: the CPU lacks %s", ", ".join(missing))
+        return False
+    if _library().qgemm_init() != 0:
+        log.warning("native GEMM on AVX-512 BF16: the OS refused the AMX tile state")
+        return False
+    return True
 
 
 def _cpu_flags() -> set[str]:
@@ -163,12 +177,16 @@ def pack_int8(w: torch.Tensor) -> PackedWeight:
     return PackedWeight("int8", packed, scale.contiguous(), N, K)
 
 
-def linear(x2: torch.Tensor, weight: PackedWeight) -> torch.Tensor:
-    """x2: bf16 [M, K] -> bf16 [M, N] (no bias)."""
+def linear(x2: torch.Tensor, weight: PackedWeight, *, use_amx: bool | None = None) -> torch.Tensor:
+    """x2: bf16 [M, K] -> bf16 [M, N] (no bias). use_amx: default `amx()`."""
     lib = _lib()
     _check_bf16(x2)
     x2 = x2.contiguous()
     M = x2.shape[0]
+    if use_amx is None:
+        use_amx = amx()
+    elif use_amx and not amx():
+        raise RuntimeError("AMX is not available here")
     if M > MAX_ROWS:
         raise ValueError(f"at most {MAX_ROWS} rows per call, got {M}")
     y = torch.empty((M, weight.padded_out), dtype=torch.bfloat16)
@@ -181,7 +199,10 @@ def linear(x2: torch.Tensor, weight: PackedWeight) -> torch.Tensor:
         weight.scales.data_ptr(),
         weight.padded_out,
         y.data_ptr(),
+        int(use_amx),
     )
+    if rc == -2:
+        raise MemoryError(f"qgemm_{weight.mode}: no buffer for K={weight.in_features}")
     if rc:
         raise ValueError(f"qgemm_{weight.mode} refused shapes M={M} K={weight.in_features}")
     return y if weight.padded_out == weight.out_features else y[:, : weight.out_features]

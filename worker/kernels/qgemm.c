@@ -1,11 +1,13 @@
 // Weight-only quantised GEMM for decode-sized batches: y[M, N] = x[M, K] @ W[N, K]^T with
-// x and y bf16, W int4 or int8, 1 <= M <= 32, on AMX (Intel Sapphire Rapids and later).
+// x and y bf16, W int4 or int8, 1 <= M <= 32. Two paths over the same packed weights:
+//   AMX (Intel Sapphire Rapids and later): TDPBF16PS on tiles;
+//   AVX-512 BF16 (e.g. AMD Zen 4, Intel Cooper Lake): VDPBF16PS, 16 channels per vector.
 //
 // Why: a decode step of a small model reads every weight once per step, so for a batch of
 // decodes its speed is the bytes of weight read. oneDNN's bf16 GEMM reads 2 bytes per
 // weight; torch's int4/int8 CPU kernels read less but dequantise again for every few rows
 // and lose to bf16 from ~8 rows. Here each weight is dequantised once per call, to bf16 in
-// a 1 KiB tile buffer, and the AMX tile unit multiplies it with all M rows at once.
+// a 1 KiB tile buffer, and then multiplied with all M rows at once.
 //
 // Layouts (written by worker/kernels/__init__.py; N padded to a multiple of 16). The tile
 // B of TDPBF16PS holds, per row, the pairs (W[n, k], W[n, k+1]) of 16 output channels n,
@@ -15,8 +17,11 @@
 //         scales: bf16 [N/16, K/32, 2, 16]: scale then low of each channel.
 //   int8: int8 [N/16, K/2 pairs, 16 channels, 2]; w = q * scale[n] (symmetric per channel).
 //         scales: fp32 [N].
+// A B-tile row is also exactly VDPBF16PS's second operand: lane n adds x[k] w[n, k] +
+// x[k+1] w[n, k+1], with (x[k], x[k+1]) broadcast to every lane.
 // Threads: OpenMP over blocks of 16 channels, on torch's libgomp pool (loaded first).
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -130,34 +135,137 @@ static inline void block(const uint16_t *x, int64_t M, int64_t K, const void *qb
     }
 }
 
-static int run(const uint16_t *x, int64_t M, int64_t K, const void *q, const void *scales,
-               int64_t n_pad, uint16_t *y, int is_q4) {
-    if (M <= 0 || M > MAX_ROWS || K % GROUP || n_pad % LANES) return -1;
-    const int64_t blocks = n_pad / LANES, G = K / GROUP;
-#pragma omp parallel
-    {
-        const __m512i il = interleave_index();
-        configure(M);
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < blocks; b++) {
-            if (is_q4)
-                block(x, M, K, (const uint8_t *)q + b * G * (GROUP / 2) * LANES,
-                      (const uint16_t *)scales + b * G * 2 * LANES, 0, y + b * LANES, n_pad, 1, il);
-            else
-                block(x, M, K, (const int8_t *)q + b * K * LANES, 0,
-                      (const float *)scales + b * LANES, y + b * LANES, n_pad, 0, il);
-        }
-        _tile_release();  // leave the tile state as we found it (oneDNN configures its own)
+
+// -- AVX-512 BF16 path ----------------------------------------------------------------------
+// Rows go in chunks of at most 16 (16 accumulators + the weight vector fit the 32 zmm
+// registers). The block's weights are dequantised once, during the first chunk, into a
+// per-thread buffer of K/2 B-rows that later chunks read back (K * 32 bytes: 48 KiB at
+// K = 1536, in L2).
+
+static __thread uint16_t *dq_buf;
+static __thread int64_t dq_cap;
+
+static uint16_t *dequant_buffer(int64_t K) {
+    const int64_t bytes = K * LANES * 2;
+    if (bytes > dq_cap) {
+        free(dq_buf);
+        dq_buf = aligned_alloc(64, (size_t)bytes);
+        dq_cap = dq_buf ? bytes : 0;
     }
-    return 0;
+    return dq_buf;
 }
 
+// acc[m] += sum over pairs p < n_pairs of (x[m, 2p], x[m, 2p+1]) broadcast . B-row p, for R
+// rows. xt holds x's pairs transposed, [pair][row] (stride ld): one base pointer and constant
+// offsets, so each broadcast folds into VDPBF16PS as a memory operand. With fewer than 8
+// rows the dependency chains are too few to hide VDPBF16PS's latency, so even and odd pairs
+// go to two sets of accumulators.
+#define ROWS_KERNEL(R)                                                                        \
+    static inline __attribute__((always_inline)) void rows_##R(                               \
+        const int32_t *xt, int64_t ld, const uint16_t *w, int64_t n_pairs, __m512 *acc) {    \
+        enum { SETS = R < 8 ? 2 : 1 };                                                        \
+        __m512 a[SETS][R];                                                                    \
+        _Pragma("GCC unroll 16") for (int m = 0; m < R; m++) {                                \
+            a[0][m] = acc[m];                                                                 \
+            if (SETS == 2) a[SETS - 1][m] = _mm512_setzero_ps();                              \
+        }                                                                                     \
+        for (int64_t p = 0; p < n_pairs; p += SETS) {                                         \
+            _Pragma("GCC unroll 2") for (int s = 0; s < SETS; s++) {                          \
+                const __m512bh wv = (__m512bh)_mm512_load_si512(w + (p + s) * 2 * LANES);     \
+                const int32_t *xp = xt + (p + s) * ld;                                        \
+                _Pragma("GCC unroll 16") for (int m = 0; m < R; m++) a[s][m] =                \
+                    _mm512_dpbf16_ps(a[s][m], (__m512bh)_mm512_set1_epi32(xp[m]), wv);        \
+            }                                                                                 \
+        }                                                                                     \
+        _Pragma("GCC unroll 16") for (int m = 0; m < R; m++) acc[m] =                         \
+            SETS == 2 ? _mm512_add_ps(a[0][m], a[SETS - 1][m]) : a[0][m];                     \
+    }
+
+// One chunk of R rows of one block: dequantise group by group into `buf` (first chunk) or
+// read the groups a previous chunk left there, then scale and store.
+#define CHUNK(R)                                                                              \
+    ROWS_KERNEL(R)                                                                            \
+    static void chunk_##R(const int32_t *xt, int64_t ld, int64_t K, const void *qb,            \
+                          const uint16_t *slb,                                                \
+                          const float *scale8, uint16_t *buf, int dequant, __m512i il,        \
+                          uint16_t *y, int64_t n_pad) {                                       \
+        __m512 acc[R];                                                                        \
+        _Pragma("GCC unroll 16") for (int m = 0; m < R; m++) acc[m] = _mm512_setzero_ps();    \
+        const int64_t G = K / GROUP;                                                          \
+        for (int64_t g = 0; g < G; g++) {                                                     \
+            uint16_t *tile = buf + g * (GROUP / 2) * 2 * LANES;                               \
+            if (dequant && slb)                                                               \
+                dequant_q4((const uint8_t *)qb + g * (GROUP / 2) * LANES,                     \
+                           slb + g * 2 * LANES, tile, il);                                    \
+            else if (dequant)                                                                 \
+                dequant_q8((const int8_t *)qb + g * GROUP * LANES, tile, il);                 \
+            rows_##R(xt + g * (GROUP / 2) * ld, ld, tile, GROUP / 2, acc);                    \
+        }                                                                                     \
+        const __m512 s = scale8 ? _mm512_loadu_ps(scale8) : _mm512_set1_ps(1.0f);             \
+        _Pragma("GCC unroll 16") for (int m = 0; m < R; m++) store_bf16(                      \
+            y + m * n_pad, _mm512_mul_ps(acc[m], s));                                         \
+    }
+
+CHUNK(1) CHUNK(2) CHUNK(3) CHUNK(4) CHUNK(5) CHUNK(6) CHUNK(7) CHUNK(8)
+CHUNK(9) CHUNK(10) CHUNK(11) CHUNK(12) CHUNK(13) CHUNK(14) CHUNK(15) CHUNK(16)
+
+typedef void (*chunk_fn)(const int32_t *, int64_t, int64_t, const void *, const uint16_t *,
+                         const float *, uint16_t *, int, __m512i, uint16_t *, int64_t);
+static const chunk_fn CHUNKS[17] = {0,         chunk_1,  chunk_2,  chunk_3,  chunk_4,  chunk_5,
+                                    chunk_6,   chunk_7,  chunk_8,  chunk_9,  chunk_10, chunk_11,
+                                    chunk_12,  chunk_13, chunk_14, chunk_15, chunk_16};
+
+static void block_avx512(const int32_t *xt, int64_t M, int64_t K, const void *qb,
+                         const uint16_t *slb, const float *scale8, uint16_t *y, int64_t n_pad,
+                         uint16_t *buf, __m512i il) {
+    for (int64_t r0 = 0; r0 < M; r0 += 16) {
+        const int64_t R = M - r0 < 16 ? M - r0 : 16;
+        CHUNKS[R](xt + r0, M, K, qb, slb, scale8, buf, r0 == 0, il, y + r0 * n_pad, n_pad);
+    }
+}
+
+static int run(const uint16_t *x, int64_t M, int64_t K, const void *q, const void *scales,
+               int64_t n_pad, uint16_t *y, int is_q4, int amx) {
+    if (M <= 0 || M > MAX_ROWS || K % GROUP || n_pad % LANES) return -1;
+    const int64_t blocks = n_pad / LANES, G = K / GROUP;
+    int32_t *xt = 0;  // AVX-512: x's pairs as [K/2][M]
+    if (!amx) {
+        if (!(xt = malloc((size_t)(M * K * 2)))) return -2;
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t p = 0; p < K / 2; p++) memcpy(xt + p * M + m, x + m * K + 2 * p, 4);
+    }
+    int failed = 0;
+#pragma omp parallel reduction(| : failed)
+    {
+        const __m512i il = interleave_index();
+        uint16_t *buf = amx ? 0 : dequant_buffer(K);
+        if (amx) configure(M);
+        failed = !amx && !buf;
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < blocks; b++) {
+            if (failed) continue;  // no buffer on this thread: the call fails as a whole
+            const void *qb = is_q4 ? (const void *)((const uint8_t *)q + b * G * (GROUP / 2) * LANES)
+                                   : (const void *)((const int8_t *)q + b * K * LANES);
+            const uint16_t *slb = is_q4 ? (const uint16_t *)scales + b * G * 2 * LANES : 0;
+            const float *scale8 = is_q4 ? 0 : (const float *)scales + b * LANES;
+            if (amx)
+                block(x, M, K, qb, slb, scale8, y + b * LANES, n_pad, is_q4, il);
+            else
+                block_avx512(xt, M, K, qb, slb, scale8, y + b * LANES, n_pad, buf, il);
+        }
+        if (amx) _tile_release();  // leave the tile state as we found it (oneDNN configures its own)
+    }
+    free(xt);
+    return failed ? -2 : 0;
+}
+
+// amx: 1 for the AMX path (after qgemm_init() returned 0), 0 for AVX-512 BF16.
 int qgemm_q4(const uint16_t *x, int64_t M, int64_t K, const uint8_t *q, const uint16_t *sl,
-             int64_t n_pad, uint16_t *y) {
-    return run(x, M, K, q, sl, n_pad, y, 1);
+             int64_t n_pad, uint16_t *y, int amx) {
+    return run(x, M, K, q, sl, n_pad, y, 1, amx);
 }
 
 int qgemm_q8(const uint16_t *x, int64_t M, int64_t K, const int8_t *q, const float *s,
-             int64_t n_pad, uint16_t *y) {
-    return run(x, M, K, q, s, n_pad, y, 0);
+             int64_t n_pad, uint16_t *y, int amx) {
+    return run(x, M, K, q, s, n_pad, y, 0, amx);
 }

@@ -5,8 +5,10 @@ SmolLM2-135M). Three kernels, picked per call by the number of rows (tokens in t
 - a few rows: torch's `_weight_int4pack_mm_for_cpu` (int4, groups of 32 along K) /
   `_weight_int8pack_mm` (per-channel int8): they read 2-4x fewer bytes than bf16 but
   dequantise again for every few rows;
-- up to 32 rows, on CPUs with AMX: `worker.kernels` (dequantises once per call, AMX tiles):
-  a batch-16 step's linears cost about what batch 1's do (~10 ms against ~25 ms in bf16);
+- up to 32 rows, on CPUs with AVX512-BF16: `worker.kernels` (dequantises once per call,
+  then AMX tiles or VDPBF16PS): with AMX a batch-16 step's linears cost about what batch 1's
+  do (~10 ms against ~25 ms in bf16); on AVX-512 alone they are compute-bound, 10-15 %
+  faster than oneDNN's bf16 GEMM without AMX at 16 rows (the int8 lm_head: 1.5x);
 - more rows (prefill): the oneDNN bf16 GEMM on the dense weight, which each QuantLinear
   keeps (compute-bound there, where it is fastest); the int copies cost ~70 MB (int4) /
   ~135 MB (int8) next to 268 MB of bf16.
