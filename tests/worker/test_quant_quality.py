@@ -1,13 +1,14 @@
 """Quality bound of the weight-only quantised linears on the real SmolLM2, against fp32.
 
 Teacher-forced over 193 tokens of a fixed English text through the decode path (one token
-per step), once through torch's int kernels and once through worker.kernels (AMX; it serves
-decode batches of 6-32 rows). Deterministic for one CPU and torch build: the same logits at
+per step), once through torch's int kernels and once through worker.kernels (it serves
+decode batches of 6-32 rows; on AMX where the CPU has it, else AVX-512 BF16). Deterministic for one CPU and torch build: the same logits at
 1, 2 and 4 threads, in fresh processes, under CPU contention. Kernels differ per ISA, so the
 figures do too. Measured (torch 2.13, AVX512 + AMX, perplexity 14.02 fp32):
   int4 + int8 lm_head (the CPU bf16 default): torch 97.9% (4 tokens differ), ppl 14.09
   (+0.5%); native 96.9% (6), 14.10 (+0.5%).
   int8: torch 96.9% (6), +2.6%; native 96.4% (7), +2.0%.
+  AVX-512 path (LLMAAS_NATIVE_AMX=0): int4 96.9% (6), +0.5%; int8 96.9% (6), +1.6%.
 The bounds leave a few tokens of room below the lowest of these (each token is 0.52%); the
 tokens that flip are ones fp32 itself barely prefers (top-2 logit gap < 0.1).
 """
