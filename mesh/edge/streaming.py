@@ -105,16 +105,21 @@ async def sse_events(
     *,
     announce_role: bool,
 ) -> AsyncIterator[bytes]:
-    """The whole SSE body: `first` (already read, to know the call succeeded) then the rest."""
+    """The whole SSE body: `first` (already read, to know the call succeeded) then the rest.
+
+    The events of one router chunk go out as one body part, so one socket write: the role
+    announcement with the first text, and the last text with its finish, usage and [DONE]."""
     try:
-        if announce_role:
-            yield encode(chat_chunk(first, "", None, role=True))
         chunk: inference_pb2.CompletionChunk | None = first
+        role = [encode(chat_chunk(first, "", None, role=True))] if announce_role else []
         while chunk is not None:
-            for event in _events(chunk, build, opts):
-                yield event
+            events = [*role, *_events(chunk, build, opts)]
+            role = []
             if chunk.finish_reason:
-                break
+                yield b"".join([*events, DONE])
+                return
+            if events:
+                yield b"".join(events)
             chunk = await read_chunk(call)
         yield DONE
     except grpc.aio.AioRpcError as err:
