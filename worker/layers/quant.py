@@ -136,11 +136,12 @@ class QuantLinear(nn.Module):
 
 
 def dense_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """F.linear for prefill-sized inputs. A CPU with AMX or a fast bf16 dot product (AMD Zen 4)
-    runs it in bf16; one whose AVX512-BF16 dot product is slower than its fp32 FMAs (Intel
-    without AMX tiles, e.g. a VM that does not grant them) runs it in fp32, weights converted
-    per call: 16 prompts of 132 tokens prefill 1.47x faster so (878 -> 1294 tok/s, SmolLM2,
-    2 threads), while with AMX fp32 would be 4.6x slower. The choice is measured, not guessed."""
+    """F.linear for prefill-sized inputs, in bf16 or in fp32 (weights converted per call),
+    whichever `_fp32_gemm_is_faster` measured faster on this CPU at load. With AMX, bf16 wins
+    by 4.6x. Where oneDNN's bf16 GEMM has only AVX512-BF16 and that dot product is no faster
+    than the fp32 FMAs (an Intel CPU without AMX tiles, e.g. a VM that does not grant them),
+    fp32 wins: 16 prompts of 132 tokens prefill 1.47x faster (878 -> 1294 tok/s, SmolLM2, 2
+    threads). A CPU whose bf16 dot product outruns its FMAs keeps bf16."""
     if weight.dtype == torch.bfloat16 and weight.device.type == "cpu" and _fp32_gemm_is_faster():
         b = None if bias is None else bias.float()
         return F.linear(x.float(), weight.float(), b).to(x.dtype)
