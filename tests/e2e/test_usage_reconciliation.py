@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import time
 from decimal import Decimal
 
 import httpx
@@ -72,6 +73,17 @@ def _cancelled(client: httpx.Client) -> int:
     return seen
 
 
+def _usage_total(mesh) -> dict:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = admin.main(
+            ["--addr", mesh.router_address, "--key", mesh.admin_key]
+            + ["usage", "--tenant", "dev", "--json"]
+        )
+    assert rc == 0
+    return json.loads(out.getvalue())["total"]
+
+
 def test_admin_usage_equals_what_clients_received(tmp_path):
     mesh = start_mesh(workers=1, run_dir=tmp_path, embeddings=False)
     try:
@@ -88,22 +100,13 @@ def test_admin_usage_equals_what_clients_received(tmp_path):
             Decimal(str(u["cost_eur"])) for u in streamed
         )
 
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            rc = admin.main(
-                [
-                    "--addr",
-                    mesh.router_address,
-                    "--key",
-                    mesh.admin_key,
-                    "usage",
-                    "--tenant",
-                    "dev",
-                    "--json",
-                ]
-            )
-        assert rc == 0
-        total = json.loads(out.getvalue())["total"]
+        # The cancelled request is recorded when the router sees the hang-up, which races
+        # with this query: wait for it (bounded), so a lost record still fails below.
+        deadline = time.monotonic() + 15
+        total = _usage_total(mesh)
+        while int(total["requests"]) < len(usages) + 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            total = _usage_total(mesh)
     finally:
         mesh.stop()
     # Completed requests: exact. The cancelled one adds what was streamed to it (at least
