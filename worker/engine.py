@@ -48,6 +48,7 @@ class Runner(Protocol):
     def decode(
         self, slots: list[int], token_ids: list[int], positions: list[int]
     ) -> torch.Tensor: ...
+    def copy_prefix(self, src_slot: int, dst_slot: int, num_tokens: int) -> None: ...
 
 
 @dataclass(slots=True)
@@ -154,6 +155,8 @@ class LLMEngine:
     def _schedule(self) -> ScheduledBatch:
         self._take_inboxes()
         batch = self.scheduler.schedule()
+        for copy in self.scheduler.slots.take_copies():  # shared prefixes, before the forward
+            self.runner.copy_prefix(copy.src, copy.dst, copy.length)
         now = time.monotonic()
         for chunk in batch.prefills:
             if chunk.seq.scheduled_at is None:

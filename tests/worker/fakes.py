@@ -24,6 +24,7 @@ class FakeRunner:
         self.prefills: list[tuple[int, int, int]] = []  # (slot, start_pos, num_tokens) per row
         self.prefill_batches: list[list[int]] = []  # slots per prefill_batch call (one forward)
         self.decodes: list[list[int]] = []  # slots per decode call
+        self.copies: list[tuple[int, int, int]] = []  # (src, dst, num_tokens) per copy_prefix
 
     def prefill_batch(
         self, slots: list[int], token_ids: list[list[int]], start_pos: list[int]
@@ -38,6 +39,9 @@ class FakeRunner:
     def decode(self, slots: list[int], token_ids: list[int], positions: list[int]) -> torch.Tensor:
         self.decodes.append(list(slots))
         return torch.stack([_logits_for(t + 1) for t in token_ids])
+
+    def copy_prefix(self, src_slot: int, dst_slot: int, num_tokens: int) -> None:
+        self.copies.append((src_slot, dst_slot, num_tokens))
 
 
 class FakeTokenizer:

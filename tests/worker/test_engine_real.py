@@ -118,3 +118,27 @@ def test_chunked_and_batched_prefill_equals_each_alone(engine: LLMEngine) -> Non
     together = generate(engine, requests)
     for rid, (prompt, _) in requests.items():
         assert generate(engine, {f"{rid}-alone": (prompt, params)})[f"{rid}-alone"] == together[rid]
+
+
+def test_a_prefix_copied_from_a_running_sequence_gives_the_same_answer(
+    engine: LLMEngine, smollm2: LoadedModel, make_runner: Callable[..., ModelRunner]
+) -> None:
+    shared = "You are a terse assistant. " + " ".join(PROMPTS)  # like a long system prompt
+    params = SamplingParams(max_tokens=8, ignore_eos=True)
+    first = engine.add_request("first", shared + " Say one word.", SamplingParams(max_tokens=60))
+    while first.is_prefilling:
+        engine.step()  # first's prompt is computed; it goes on decoding in its slot
+    second = engine.add_request("second", shared + " Name a colour.", params)
+    while engine.has_unfinished():
+        engine.step()
+    assert second.num_cached > 10  # the shared prefix came from first's slot
+    fresh = LLMEngine(
+        make_runner(smollm2, max_num_seqs=4, max_model_len=256),
+        smollm2.tokenizer,
+        smollm2.eos_token_ids,
+        max_prefill_tokens=64,
+        enable_prefix_reuse=False,
+    )
+    assert generate(fresh, {"alone": (shared + " Name a colour.", params)})["alone"] == (
+        second.output_ids
+    )

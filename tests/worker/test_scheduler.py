@@ -188,7 +188,8 @@ def test_long_prompt_is_chunked_only_while_others_decode() -> None:
     engine.add_request("alone", list(range(100)), SamplingParams(max_tokens=30))
     engine.step()
     assert runner.prefills == [(0, 0, 100)]  # nobody to stall: one step
-    engine.add_request("long", list(range(100)), SamplingParams(max_tokens=1))
+    # another first token: nothing to reuse from "alone"
+    engine.add_request("long", [7] + list(range(99)), SamplingParams(max_tokens=1))
     for _ in range(3):
         engine.step()
     assert runner.prefills[1:] == [(1, 0, 16), (1, 16, 16), (1, 32, 16)]
@@ -217,3 +218,28 @@ def test_prompts_of_very_different_lengths_do_not_pad_each_other() -> None:
 )
 def test_padding_groups(lengths: list[int], groups: list[list[int]]) -> None:
     assert padding_groups(lengths) == groups
+
+
+def test_a_running_sequences_prefix_is_copied_for_the_same_tenant_only() -> None:
+    runner = FakeRunner(num_slots=4, max_model_len=256)
+    engine = _engine(runner)
+    system = list(range(30))  # a shared system prompt
+    engine.add_request("a", [*system, 40, 41], SamplingParams(max_tokens=20), tenant="t1")
+    engine.step()  # a's prompt is in slot 0; a keeps decoding, so no slot is free-and-cached
+    engine.add_request("b", [*system, 50, 51, 52], SamplingParams(max_tokens=1), tenant="t1")
+    engine.add_request("c", [*system, 50], SamplingParams(max_tokens=1), tenant="t2")
+    engine.step()
+    assert runner.copies == [(0, 1, 30)]  # into b's slot, before the forward
+    assert (1, 30, 3) in runner.prefills  # b computes only its own three tokens
+    assert (2, 0, 31) in runner.prefills  # another tenant's prefix is never shared
+    assert engine.stats.num_prefix_cache_hits_total == 1
+
+
+def test_a_prefix_kept_in_place_is_not_copied_again() -> None:
+    runner = FakeRunner(num_slots=2, max_model_len=256)
+    engine = _engine(runner)
+    engine.add_request("a", list(range(30)), SamplingParams(max_tokens=1))
+    _drain(engine)
+    engine.add_request("b", [*range(30), 7], SamplingParams(max_tokens=1))
+    _drain(engine)
+    assert runner.copies == [] and runner.prefills[-1] == (0, 30, 1)  # a's slot, in place
