@@ -14,7 +14,8 @@ from worker import kernels
 # Only a CPU without AVX512-BF16 (or LLMAAS_NATIVE_KERNELS=0) skips these: where the kernels
 # should load, a failed build fails every test here (kernels.linear & co. raise).
 pytestmark = pytest.mark.skipif(
-    not kernels.wanted(), reason="worker.kernels needs a CPU with AVX512-BF16"
+    not kernels.wanted(),
+    reason="worker.kernels off: no AVX512-BF16 here, or LLMAAS_NATIVE_KERNELS=0",
 )
 # The GEMM's two paths: AVX-512 runs wherever the kernels do, AMX where the CPU has it.
 GEMM_PATHS = [
