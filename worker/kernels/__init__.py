@@ -1,8 +1,9 @@
 """Native CPU kernels for the decode step, via ctypes: weight-only int4 / int8 GEMM for
 decode-sized batches (`qgemm.c`, on AMX tiles where the CPU has them, else AVX-512 BF16),
 the attention of one new token per sequence (`decode.c`: rotary + KV-cache write, attention
-over the cache), and RMSNorm / SwiGLU in one pass each (`elementwise.c`). Each replaces several torch ops whose per-call cost dominated a
-small model's decode step (see the sources for figures).
+over the cache), and RMSNorm / SwiGLU in one pass each (`elementwise.c`). Each replaces
+several torch ops whose per-call cost dominated a small model's decode step (see the sources
+for figures).
 
 The C sources are compiled once per machine with the system C compiler into a cache folder
 (`LLMAAS_KERNEL_CACHE`, default `~/.cache/llmaas/kernels`) and loaded after torch, so its

@@ -102,20 +102,27 @@ static inline void dequant_q8(const int8_t *q, uint16_t *tile, __m512i il) {
     }
 }
 
+// Group g of one block of 16 channels into `tile` as 16 B-rows: int4 when the block has
+// scale/low pairs (slb), else int8.
+static inline void dequant_group(const void *qb, const uint16_t *slb, int64_t g, uint16_t *tile,
+                                 __m512i il) {
+    if (slb)
+        dequant_q4((const uint8_t *)qb + g * (GROUP / 2) * LANES, slb + g * 2 * LANES, tile, il);
+    else
+        dequant_q8((const int8_t *)qb + g * GROUP * LANES, tile, il);
+}
+
 // One block of 16 channels: C = sum over groups of A(x rows, group) x B(dequantised group).
 static inline void block(const uint16_t *x, int64_t M, int64_t K, const void *qb,
                          const uint16_t *slb, const float *scale8, uint16_t *y, int64_t n_pad,
-                         int is_q4, __m512i il) {
+                         __m512i il) {
     uint16_t tile[GROUP / 2 * 2 * LANES] __attribute__((aligned(64)));
     float acc[MAX_ROWS * LANES] __attribute__((aligned(64)));
     const int64_t G = K / GROUP, ldx = K * 2;
     _tile_zero(C0);
     if (M > 16) _tile_zero(C1);
     for (int64_t g = 0; g < G; g++) {
-        if (is_q4)
-            dequant_q4((const uint8_t *)qb + g * (GROUP / 2) * LANES, slb + g * 2 * LANES, tile, il);
-        else
-            dequant_q8((const int8_t *)qb + g * GROUP * LANES, tile, il);
+        dequant_group(qb, slb, g, tile, il);
         MEMORY_FENCE();
         _tile_loadd(B, tile, 64);
         _tile_loadd(A0, x + g * GROUP, ldx);
@@ -129,10 +136,8 @@ static inline void block(const uint16_t *x, int64_t M, int64_t K, const void *qb
     if (M > 16) _tile_stored(C1, acc + 16 * LANES, 64);
     MEMORY_FENCE();
     const __m512 s = scale8 ? _mm512_loadu_ps(scale8) : _mm512_set1_ps(1.0f);
-    for (int64_t m = 0; m < M; m++) {
-        __m512 v = _mm512_mul_ps(_mm512_load_ps(acc + m * LANES), s);
-        _mm256_storeu_si256((__m256i *)(y + m * n_pad), (__m256i)_mm512_cvtneps_pbh(v));
-    }
+    for (int64_t m = 0; m < M; m++)
+        store_bf16(y + m * n_pad, _mm512_mul_ps(_mm512_load_ps(acc + m * LANES), s));
 }
 
 
@@ -186,19 +191,14 @@ static uint16_t *dequant_buffer(int64_t K) {
 #define CHUNK(R)                                                                              \
     ROWS_KERNEL(R)                                                                            \
     static void chunk_##R(const int32_t *xt, int64_t ld, int64_t K, const void *qb,            \
-                          const uint16_t *slb,                                                \
-                          const float *scale8, uint16_t *buf, int dequant, __m512i il,        \
-                          uint16_t *y, int64_t n_pad) {                                       \
+                          const uint16_t *slb, const float *scale8, uint16_t *buf,            \
+                          int dequant, __m512i il, uint16_t *y, int64_t n_pad) {              \
         __m512 acc[R];                                                                        \
         _Pragma("GCC unroll 16") for (int m = 0; m < R; m++) acc[m] = _mm512_setzero_ps();    \
         const int64_t G = K / GROUP;                                                          \
         for (int64_t g = 0; g < G; g++) {                                                     \
             uint16_t *tile = buf + g * (GROUP / 2) * 2 * LANES;                               \
-            if (dequant && slb)                                                               \
-                dequant_q4((const uint8_t *)qb + g * (GROUP / 2) * LANES,                     \
-                           slb + g * 2 * LANES, tile, il);                                    \
-            else if (dequant)                                                                 \
-                dequant_q8((const int8_t *)qb + g * GROUP * LANES, tile, il);                 \
+            if (dequant) dequant_group(qb, slb, g, tile, il);                                 \
             rows_##R(xt + g * (GROUP / 2) * ld, ld, tile, GROUP / 2, acc);                    \
         }                                                                                     \
         const __m512 s = scale8 ? _mm512_loadu_ps(scale8) : _mm512_set1_ps(1.0f);             \
@@ -249,7 +249,7 @@ static int run(const uint16_t *x, int64_t M, int64_t K, const void *q, const voi
             const uint16_t *slb = is_q4 ? (const uint16_t *)scales + b * G * 2 * LANES : 0;
             const float *scale8 = is_q4 ? 0 : (const float *)scales + b * LANES;
             if (amx)
-                block(x, M, K, qb, slb, scale8, y + b * LANES, n_pad, is_q4, il);
+                block(x, M, K, qb, slb, scale8, y + b * LANES, n_pad, il);
             else
                 block_avx512(xt, M, K, qb, slb, scale8, y + b * LANES, n_pad, buf, il);
         }
