@@ -1,10 +1,10 @@
 """SlotTable: which KV-cache slot each sequence holds, and what a free slot still caches.
 
 A slot keeps its K/V after its sequence finishes. When a new sequence of the same tenant
-starts with tokens whose K/V some slot already holds, they are not computed again: taking
-that free slot keeps them in place, and otherwise they are copied from the slot that holds
-the longest such prefix, free or in use (positions a running sequence has computed never
-change). So a tenant's shared system prompt is prefilled once, even while every slot is busy.
+starts with tokens whose K/V some slot already holds, they are not computed again: the free
+slot holding the longest such prefix is taken and keeps them in place, and a running
+sequence holding a longer one has them copied over (positions a running sequence has
+computed never change). So a tenant's shared system prompt is prefilled once, even while every slot is busy.
 Copies are queued here and run by the engine before the step's forward (`take_copies`).
 """
 
@@ -56,8 +56,8 @@ class SlotTable:
         slot, num_reused = self._best_slot(seq)
         self._free.remove(slot)
         self._cached.pop(slot, None)
+        donor, length = self._best_running_donor(seq)
         self._active[slot] = seq
-        donor, length = self._best_donor(seq, exclude=slot)
         if length > num_reused:
             self._copies.append(PrefixCopy(donor, slot, length))
             num_reused = length
@@ -94,20 +94,17 @@ class SlotTable:
                 best_slot, best_len = slot, length
         return best_slot, best_len
 
-    def _best_donor(self, seq: Sequence, exclude: int) -> tuple[int, int]:
-        """The other slot, free or in use, of seq's tenant holding the longest prefix of
-        seq's prompt, and that length (0 when none)."""
+    def _best_running_donor(self, seq: Sequence) -> tuple[int, int]:
+        """The slot of the running sequence of seq's tenant holding the longest prefix of
+        seq's prompt, and that length (0: none). Free slots need no look: the one holding
+        the longest prefix is the one seq just took."""
+        best_slot, best_len = -1, 0
         if not self._enable_prefix_reuse:
-            return exclude, 0
-        holders = [(s, c.token_ids) for s, c in self._cached.items() if c.tenant == seq.tenant]
-        holders += [
-            (s, _computed_tokens(other))
-            for s, other in self._active.items()
-            if other is not seq and other.tenant == seq.tenant and other.num_computed
-        ]
-        best_slot, best_len = exclude, 0
-        for slot, tokens in holders:
-            length = _common_prefix_length(tokens, seq.prompt_ids, _limit(seq))
+            return best_slot, best_len
+        for slot, other in self._active.items():
+            if other.tenant != seq.tenant or not other.num_computed:
+                continue
+            length = _common_prefix_length(_computed_tokens(other), seq.prompt_ids, _limit(seq))
             if length > best_len:
                 best_slot, best_len = slot, length
         return best_slot, best_len
