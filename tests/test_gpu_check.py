@@ -11,7 +11,6 @@ from tools import gpu_check
 
 
 def test_gpu_check_smoke_run_writes_its_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    pytest.importorskip("transformers")
     monkeypatch.setenv("OUT", str(tmp_path))
     gpu_check.main(["--device", "cpu", "--tiny", "--batches", "1,3", "--tokens", "4"])
     report = json.loads((tmp_path / "gpu_check.json").read_text())

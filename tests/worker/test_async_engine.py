@@ -9,8 +9,9 @@ import time
 import pytest
 
 from tests.worker.fakes import FakeRunner, FakeTokenizer
-from worker.async_engine import COALESCE_FROM_STREAMS, AsyncLLMEngine
+from worker.async_engine import COALESCE_FROM_STREAMS, AsyncLLMEngine, RequestStream
 from worker.engine import LLMEngine
+from worker.outputs import StepOutput
 from worker.sampling_params import SamplingParams
 
 
@@ -139,9 +140,6 @@ async def test_holding_never_delays_the_end_of_a_stream() -> None:
 
 
 async def test_an_error_after_pending_output_reaches_the_consumer() -> None:
-    from worker.async_engine import RequestStream
-    from worker.outputs import StepOutput
-
     stream = RequestStream()
     stream.put(StepOutput("r", "ab", 2, None))
     stream.fail(RuntimeError("the engine failed"))

@@ -63,7 +63,7 @@ def test_kernel_matches_its_dequantised_weights(mode: str, n: int, k: int, use_a
         assert (y.float() - ref).abs().max() <= 0.01 * ref.abs().max(), (mode, n, k, rows)
 
 
-def test_the_gemm_uses_amx_exactly_where_the_cpu_has_it(monkeypatch) -> None:
+def test_the_gemm_uses_amx_exactly_where_the_cpu_has_it() -> None:
     has_amx = {"amx_tile", "amx_bf16"} <= kernels._cpu_flags()
     has_amx &= os.environ.get("LLMAAS_NATIVE_AMX", "1") != "0"
     assert kernels.amx() == has_amx
