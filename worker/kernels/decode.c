@@ -137,8 +137,7 @@ int decode_attention(const uint16_t *q, int64_t B, int64_t H, int64_t KVH, int64
                 const __m512 inv = _mm512_set1_ps(1.0f / denom[g]);
                 uint16_t *o = out + (b * H + kv * G + g) * D;
                 for (int64_t c = 0; c < chunks; c++)
-                    _mm256_storeu_si256((__m256i *)(o + c * 16),
-                                        (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(acc[g][c], inv)));
+                    store_bf16(o + c * 16, _mm512_mul_ps(acc[g][c], inv));
             }
         }
     }
