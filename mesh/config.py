@@ -58,3 +58,22 @@ def run_dir(environ: dict[str, str] | None = None) -> Path:
     """Where the embedded default keeps state: PIDs, SQLite, dev certificates."""
     environ = os.environ if environ is None else environ
     return Path(environ.get("LLMAAS_RUN_DIR", ".run")).resolve()
+
+
+# The edge refuses bodies above LLMAAS_MAX_BODY_BYTES with 413. Every gRPC message limit in
+# the mesh is sized from it (plus headroom for the other fields), so a body the edge accepted
+# is never refused deeper in as a transport error.
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+GRPC_HEADROOM_BYTES = 1024 * 1024
+
+
+def max_body_bytes(environ: dict[str, str] | None = None) -> int:
+    value = env("LLMAAS_MAX_BODY_BYTES", int, DEFAULT_MAX_BODY_BYTES, environ)
+    if value < 1024:
+        raise ConfigError(f"LLMAAS_MAX_BODY_BYTES={value} is too small (at least 1024)")
+    return value
+
+
+def grpc_message_limit(environ: dict[str, str] | None = None) -> int:
+    """The send/receive limit of every gRPC server and channel in the mesh."""
+    return max_body_bytes(environ) + GRPC_HEADROOM_BYTES
