@@ -47,6 +47,15 @@ UNAVAILABLE = ErrorKind(
     grpc.StatusCode.UNAVAILABLE, 503, "service_unavailable", "service_unavailable"
 )
 TIMEOUT = ErrorKind(grpc.StatusCode.DEADLINE_EXCEEDED, 504, "timeout", "timeout")
+# A message or its metadata over a gRPC size limit: the transport says RESOURCE_EXHAUSTED,
+# like a rate limit, but retrying cannot help; the caller must send less.
+REQUEST_TOO_LARGE = ErrorKind(
+    grpc.StatusCode.RESOURCE_EXHAUSTED, 413, "invalid_request_error", "request_too_large"
+)
+# The edge gave up waiting for the rest of a request body.
+REQUEST_TIMEOUT = ErrorKind(
+    grpc.StatusCode.DEADLINE_EXCEEDED, 408, "invalid_request_error", "request_timeout"
+)
 INTERNAL = ErrorKind(grpc.StatusCode.INTERNAL, 500, "server_error", "internal_error")
 CANCELLED = ErrorKind(grpc.StatusCode.CANCELLED, 499, "cancelled", "cancelled")
 
@@ -80,6 +89,8 @@ _BY_HTTP_AND_CODE = {
         TIMEOUT,
         INTERNAL,
         CANCELLED,
+        REQUEST_TOO_LARGE,
+        REQUEST_TIMEOUT,
     )
 }
 
@@ -183,6 +194,14 @@ class Timeout(MeshError):
     kind = TIMEOUT
 
 
+class RequestTooLarge(MeshError):
+    kind = REQUEST_TOO_LARGE
+
+
+class RequestTimeout(MeshError):
+    kind = REQUEST_TIMEOUT
+
+
 def _seconds(value: float) -> str:
     # Retry-After is whole seconds (RFC 9110); never 0 for a real wait.
     return str(max(1, int(value + 0.999)))
@@ -212,6 +231,14 @@ def from_rpc_error(err: grpc.RpcError) -> MeshError:
         kind = _BY_HTTP_AND_CODE.get((int(http), error_code))
     if kind is None and http:
         kind = next((k for k in _BY_HTTP_AND_CODE.values() if str(k.http_status) == http), None)
+    if kind is None and code == grpc.StatusCode.RESOURCE_EXHAUSTED and not error_code:
+        # Every rate or quota refusal carries our error code; a bare RESOURCE_EXHAUSTED is
+        # gRPC's own "message / metadata larger than max": a size problem, never a rate limit.
+        kind = REQUEST_TOO_LARGE
+        details = (
+            "The request (or its answer) is too large for the mesh's transport limits; send a "
+            f"smaller request, shorter parameters or fewer inputs. ({details[:200]})"
+        )
     if kind is None:
         kind = _BY_GRPC_CODE.get(code, INTERNAL)
     if code == grpc.StatusCode.UNAVAILABLE and not error_code:
