@@ -90,8 +90,10 @@ class Webhook:
         self.server.shutdown()
 
 
-def scrape(url: str) -> Samples:
-    resp = httpx.get(url, timeout=10)
+def scrape(url: str, token: str = "") -> Samples:
+    """`token`: the edge's /metrics needs a scrape credential (the admin key here)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    resp = httpx.get(url, timeout=10, headers=headers)
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("text/plain")
     return {
@@ -179,7 +181,7 @@ def keys(mesh) -> dict[str, str]:
 def traffic(mesh, keys) -> dict:
     """Known requests, with the edge's /metrics scraped before and after them."""
     time.sleep(1.5)  # at least one load probe of the worker by the router
-    before = scrape(f"{mesh.url}/metrics")
+    before = scrape(f"{mesh.url}/metrics", mesh.admin_key)
     acme = [chat(mesh, keys["acme"], f"Name {n} colours.") for n in (2, 3, 4)]
     acme_stream = chat(
         mesh,
@@ -193,7 +195,7 @@ def traffic(mesh, keys) -> dict:
     ]  # the 3rd: over 2 rpm
     blocked = chat(mesh, keys["dev"], BLOCKED_PROMPT)
     time.sleep(1.5)  # the next load probe
-    after = scrape(f"{mesh.url}/metrics")
+    after = scrape(f"{mesh.url}/metrics", mesh.admin_key)
     for r in [*acme, acme_stream, *globex[:2]]:
         assert r.status_code == 200, r.text
     assert globex[2].status_code == 429, globex[2].text
@@ -300,7 +302,9 @@ def test_every_component_serves_prometheus_text(mesh, traffic):
     assert set(expected) <= set(mesh.metrics_ports)
     assert set(mesh.metrics_ports) == set(mesh.processes) - {"edge"}
     for name, port in mesh.metrics_ports.items():
-        samples = scrape(f"http://127.0.0.1:{port}/metrics")
+        samples = scrape(
+            f"http://127.0.0.1:{port}/metrics", os.environ.get("LLMAAS_METRICS_TOKEN", "")
+        )
         assert any(n.startswith("process_") for n, _ in samples), name
         if name in expected:
             assert any(n == expected[name] for n, _ in samples), name

@@ -137,7 +137,8 @@ def test_one_trace_spans_edge_router_filter_worker(sink, chat_response):
 
 
 def test_edge_metrics_show_mesh_requests(mesh, chat_response):
-    text = httpx.get(f"{mesh.url}/metrics", timeout=10).text
+    auth = {"Authorization": f"Bearer {mesh.admin_key}"}  # the edge's /metrics is not public
+    text = httpx.get(f"{mesh.url}/metrics", timeout=10, headers=auth).text
     assert f'llmaas_requests_total{{model="{MODEL}"' in text
     assert "llmaas_time_to_first_token_seconds_bucket" in text
     assert "llmaas_tokens_total{" in text and 'type="output"' in text

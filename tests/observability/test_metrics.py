@@ -15,9 +15,17 @@ from prometheus_client import start_http_server as prom_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
 from mesh import metrics as m
+from mesh import metrics_http
 from mesh.alert_rules import DEFAULT_RULES
+from mesh.config import ConfigError
 from mesh.errors import RateLimited
-from mesh.metrics_http import merge_texts, metrics_port, render_mesh_metrics, start_metrics_server
+from mesh.metrics_http import (
+    merge_texts,
+    metrics_endpoint,
+    metrics_port,
+    render_mesh_metrics,
+    start_metrics_server,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,6 +152,84 @@ def test_merge_prefers_local_samples_and_dedupes():
     assert [s.value for s in fams["llmaas_x"].samples] == [1.0]  # local wins
     assert sorted(s.labels["w"] for s in fams["llmaas_y"].samples) == ["1", "2"]
     assert "go_x" not in fams
+
+
+# --- who may read the metrics (issue #14 point 4) ------------------------------------------
+
+
+def _edge_client() -> httpx.AsyncClient:
+    from starlette.applications import Starlette  # noqa: PLC0415
+    from starlette.routing import Route  # noqa: PLC0415
+
+    app = Starlette(routes=[Route("/metrics", metrics_endpoint, methods=["GET"])])
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://edge")
+
+
+async def test_edge_metrics_refuse_anonymous_and_serve_scrape_credentials(monkeypatch):
+    monkeypatch.setenv("LLMAAS_METRICS_TOKEN", "scrape-token-1")
+    monkeypatch.setenv("LLMAAS_ADMIN_KEY", "sk-admin-1")
+    monkeypatch.setattr(metrics_http, "_upstreams", ())  # the local registry only
+    m.observe_request("t6", "secret-tenant", "200")
+    async with _edge_client() as client:
+        anonymous = await client.get("/metrics")
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        basic = await client.get("/metrics", headers={"Authorization": "Basic scrape-token-1"})
+        scrape = await client.get("/metrics", headers={"Authorization": "Bearer scrape-token-1"})
+        admin = await client.get("/metrics", headers={"Authorization": "Bearer sk-admin-1"})
+    for refused in (anonymous, wrong, basic):
+        assert refused.status_code == 401
+        assert "secret-tenant" not in refused.text
+        error = refused.json()["error"]
+        assert (
+            error["type"] == "authentication_error" and "LLMAAS_METRICS_TOKEN" in error["message"]
+        )
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+    for ok in (scrape, admin):
+        assert ok.status_code == 200
+        assert 'tenant="secret-tenant"' in ok.text
+
+
+async def test_edge_metrics_with_no_credential_configured_serve_nobody(monkeypatch):
+    monkeypatch.delenv("LLMAAS_METRICS_TOKEN", raising=False)
+    monkeypatch.delenv("LLMAAS_ADMIN_KEY", raising=False)
+    monkeypatch.setattr(metrics_http, "_upstreams", ())
+    async with _edge_client() as client:
+        for header in ("Bearer ", "Bearer", ""):
+            reply = await client.get("/metrics", headers={"Authorization": header})
+            assert reply.status_code == 401
+
+
+async def test_component_port_wants_the_token_when_set_and_the_edge_sends_it(monkeypatch):
+    monkeypatch.setenv("LLMAAS_METRICS_TOKEN", "scrape-token-2")
+    m.observe_request("t7", "tenant-b", "200")
+    port = start_metrics_server(0)
+    url = f"http://127.0.0.1:{port}/metrics"
+    async with httpx.AsyncClient() as client:
+        anonymous = await client.get(url)
+        scrape = await client.get(url, headers={"Authorization": "Bearer scrape-token-2"})
+    assert anonymous.status_code == 401 and "tenant-b" not in anonymous.text
+    assert anonymous.json()["error"]["type"] == "authentication_error"
+    assert scrape.status_code == 200 and 'tenant="tenant-b"' in scrape.text
+    # The edge's merge scrapes its upstreams with the same token.
+    text = (await render_mesh_metrics((url,), timeout_s=10)).decode()
+    assert f'llmaas_metrics_upstream_up{{upstream="{url}"}} 1.0' in text
+
+
+def test_non_loopback_metrics_bind_needs_a_token():
+    with pytest.raises(ConfigError, match="LLMAAS_METRICS_TOKEN"):
+        start_metrics_server(0, host="0.0.0.0", environ={})
+    with pytest.raises(ConfigError, match="LLMAAS_METRICS_TOKEN"):
+        start_metrics_server(0, environ={"LLMAAS_METRICS_HOST": "0.0.0.0"})
+
+
+def test_prometheus_scrapes_with_a_credential():
+    doc = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in doc["scrape_configs"]}
+    for name, job in jobs.items():
+        auth = job.get("authorization", {})
+        assert auth.get("type", "Bearer") == "Bearer" and auth.get("credentials_file"), name
+        for target in (t for sc in job["static_configs"] for t in sc["targets"]):
+            assert target.startswith("127.0.0.1:"), (name, target)
 
 
 # --- deploy assets -----------------------------------------------------------------------
