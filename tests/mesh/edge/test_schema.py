@@ -107,7 +107,7 @@ def test_malformed_json_is_400():
         ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
         (
             {"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
-            "messages[0].content[0]",
+            "messages[0].content[0].type",
         ),
         ({"model": "m", "messages": MSG, "temperature": 2.5}, "temperature"),
         ({"model": "m", "messages": MSG, "temperature": "hot"}, "temperature"),
@@ -118,11 +118,11 @@ def test_malformed_json_is_400():
         ({"model": "m", "messages": MSG, "max_completion_tokens": -1}, "max_completion_tokens"),
         ({"model": "m", "messages": MSG, "n": 2}, "n"),
         ({"model": "m", "messages": MSG, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
-        ({"model": "m", "messages": MSG, "stop": [1]}, "stop"),
+        ({"model": "m", "messages": MSG, "stop": [1]}, "stop[0]"),
         ({"model": "m", "messages": MSG, "stream": "yes"}, "stream"),
         (
             {"model": "m", "messages": MSG, "stream": True, "stream_options": {"include_usage": 1}},
-            "include_usage",
+            "stream_options.include_usage",
         ),
         ({"model": "m", "messages": MSG, "seed": "x"}, "seed"),
         ({"model": "m", "messages": MSG, "user": 5}, "user"),
@@ -147,7 +147,7 @@ def test_embeddings_validation():
         param_of(schema.embeddings_request, {"model": "e", "input": "x", "dimensions": 8})
         == "dimensions"
     )
-    assert param_of(schema.embeddings_request, {"model": "e", "input": [1, 2]}) == "input"
+    assert param_of(schema.embeddings_request, {"model": "e", "input": [1, 2]}) == "input[0]"
     assert param_of(schema.embeddings_request, {"model": "e", "input": []}) == "input"
     assert (
         param_of(schema.embeddings_request, {"model": "e", "input": "x", "encoding_format": "hex"})
