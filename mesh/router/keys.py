@@ -86,11 +86,8 @@ class KeyHasher:
         return self._box.decrypt(sealed[:12], sealed[12:], key_id.encode()).decode()
 
 
-def load_pepper(environ: dict[str, str], run_dir: Path) -> bytes:
-    """LLMAAS_KEY_PEPPER, else `<run_dir>/secrets/pepper` (created 0600 on first start)."""
-    if environ.get("LLMAAS_KEY_PEPPER"):
-        return environ["LLMAAS_KEY_PEPPER"].encode()
-    path = run_dir / "secrets" / "pepper"
+def _secret_file(path: Path) -> bytes:
+    """The secret in `path`, created once (random, 0600, in a 0700 directory)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -99,6 +96,25 @@ def load_pepper(environ: dict[str, str], run_dir: Path) -> bytes:
     with os.fdopen(fd, "w") as f:
         f.write(secrets.token_hex(32))
     return path.read_text().strip().encode()
+
+
+def load_pepper(environ: dict[str, str], run_dir: Path) -> bytes:
+    """LLMAAS_KEY_PEPPER, else `<run_dir>/secrets/pepper` (created 0600 on first start)."""
+    if environ.get("LLMAAS_KEY_PEPPER"):
+        return environ["LLMAAS_KEY_PEPPER"].encode()
+    return _secret_file(run_dir / "secrets" / "pepper")
+
+
+def load_audit_key(environ: dict[str, str], run_dir: Path) -> bytes:
+    """The audit chain's HMAC key: LLMAAS_AUDIT_KEY, else `<run_dir>/secrets/audit-key`
+    (created 0600 on first start). Keep it off the database host to make the chain proof
+    against someone who can write both."""
+    if environ.get("LLMAAS_AUDIT_KEY"):
+        key = environ["LLMAAS_AUDIT_KEY"].encode()
+        if len(key) < 16:
+            raise ValueError("LLMAAS_AUDIT_KEY must be at least 16 characters")
+        return key
+    return _secret_file(run_dir / "secrets" / "audit-key")
 
 
 def rotation_due_at(key: KeyRecord, max_age_s: int, overlap_s: int) -> float:

@@ -6,13 +6,24 @@ work runs on one writer thread that owns the connection (nothing blocks the even
 jobs queued while a commit is in flight share the next commit (group commit), so fsyncs
 do not serialise a busy router. Money and energy are stored as integers of 1e-12 (EUR,
 kWh): exact sums, no float drift.
+
+The writer never dies: a failing batch fails its own callers' futures (they get the
+error) and the thread goes on; `database is locked` past the busy timeout is retried a
+bounded number of times, so no caller waits forever. The audit chain is keyed (HMAC with
+the audit key) and its head is anchored outside the database, in a small MACed file
+rewritten after every committed batch (`AuditAnchor`): cutting the tail off the table,
+head row included, shows in `verify_audit`. The database and its -wal/-shm files are 0600.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import hmac
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -25,13 +36,18 @@ from typing import Any, Protocol
 
 from mesh.router import audit
 from mesh.router.audit import AuditEntry, VerifyResult
-from mesh.router.keys import KeyRecord
+from mesh.router.keys import KeyRecord, load_audit_key
 from mesh.router.tenants import Tenant
 
 log = logging.getLogger(__name__)
 
 UNITS = Decimal(10) ** 12
 _MAX_BATCH = 128
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+# A batch that finds the database locked past the busy timeout is tried this many times in
+# all, then failed: callers get `database is locked` instead of waiting forever.
+DEFAULT_LOCK_ATTEMPTS = 3
+_SQLITE_BUSY = 5
 
 
 def to_units(value: Decimal) -> int:
@@ -151,6 +167,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """CREATE TABLE audit_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1),
             seq INTEGER NOT NULL, hash TEXT NOT NULL, time TEXT NOT NULL)""",
     ),
+    (  # 3: keyed chain. Links from `keyed_from` on are HMACs with the audit key (older ones
+        # stay plain SHA-256 and verify as before); `key_check` fingerprints that key.
+        """CREATE TABLE audit_keying (id INTEGER PRIMARY KEY CHECK (id = 1),
+            keyed_from INTEGER NOT NULL, key_check TEXT NOT NULL)""",
+    ),
 ]
 
 
@@ -174,24 +195,47 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 class _Writer:
-    """One thread, one connection; jobs run in order and batches share one commit."""
+    """One thread, one connection; jobs run in order and batches share one commit.
 
-    def __init__(self, path: str) -> None:
+    `setup` runs once on the thread; `resync` after a failed batch (the in-memory state
+    derived from the database, e.g. the audit head, is re-read); `after_commit` after every
+    committed batch (an error there fails that batch's callers, the data stays committed).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        lock_attempts: int = DEFAULT_LOCK_ATTEMPTS,
+    ) -> None:
         self._path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._lock_attempts = max(1, lock_attempts)
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._resync: Callable[[sqlite3.Connection], None] = lambda _c: None
+        self._after_commit: Callable[[], None] = lambda: None
+        self._stale = False  # a resync failed: retried before the next batch
 
-    def start(self, setup: Callable[[sqlite3.Connection], None]) -> None:
-        """Runs `setup` on the writer thread (and again after a failed commit, to resync)."""
+    def start(
+        self,
+        setup: Callable[[sqlite3.Connection], None],
+        resync: Callable[[sqlite3.Connection], None] | None = None,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
         self._setup = setup
+        self._resync = resync or setup
+        self._after_commit = after_commit or (lambda: None)
         self._thread.start()
         self._ready.wait()
         if self._error is not None:
             raise self._error
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if not self._thread.is_alive():
+            raise sqlite3.OperationalError("the database writer is not running")
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._jobs.put((fn, args, fut, loop))
@@ -204,9 +248,9 @@ class _Writer:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=5000")
         return conn
 
     def _run(self) -> None:
@@ -229,12 +273,51 @@ class _Writer:
                     self._jobs.put(None)
                     break
                 batch.append(nxt)
-            self._run_batch(conn, batch)
+            self._run_safely(conn, batch)
         conn.close()
 
-    def _run_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+    def _run_safely(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        """Runs one batch; whatever fails, every caller is answered and the thread lives."""
+        try:
+            if self._stale:
+                self._resync(conn)
+                self._stale = False
+            outcomes = self._run_batch(conn, batch)
+        except BaseException as exc:  # noqa: BLE001 - handed to every caller of the batch
+            log.error("database batch of %d job(s) failed: %s", len(batch), exc)
+            self._recover(conn)
+            outcomes = [(None, exc)] * len(batch)
+        for (_fn, _args, fut, loop), (result, exc) in zip(batch, outcomes, strict=True):
+            with contextlib.suppress(RuntimeError):  # the caller's loop is gone
+                loop.call_soon_threadsafe(_settle, fut, result, exc)
+
+    def _recover(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        try:
+            self._resync(conn)
+            self._stale = False
+        except Exception as exc:  # noqa: BLE001 - retried before the next batch
+            log.error("database resync failed (retried with the next write): %s", exc)
+            self._stale = True
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        for attempt in range(1, self._lock_attempts + 1):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorcode", _SQLITE_BUSY) & 0xFF == _SQLITE_BUSY
+                if not busy or attempt == self._lock_attempts:
+                    raise
+                log.warning("database is locked (attempt %d of %d)", attempt, self._lock_attempts)
+
+    def _run_batch(
+        self, conn: sqlite3.Connection, batch: list[Any]
+    ) -> list[tuple[Any, BaseException | None]]:
         outcomes: list[tuple[Any, BaseException | None]] = []
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin(conn)
         for fn, args, _fut, _loop in batch:
             # A savepoint per job: one failing job does not spoil the others' writes.
             conn.execute("SAVEPOINT job")
@@ -245,14 +328,9 @@ class _Writer:
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
                 outcomes.append((None, exc))
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
-            self._setup(conn)
-            outcomes = [(None, exc)] * len(batch)
-        for (_fn, _args, fut, loop), (result, exc) in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, fut, result, exc)
+        conn.execute("COMMIT")
+        self._after_commit()
+        return outcomes
 
 
 def _settle(fut: asyncio.Future, result: Any, exc: BaseException | None) -> None:
@@ -369,23 +447,218 @@ def _day(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
 
-class SqliteStore:
-    """The embedded Store: one SQLite file."""
+class AnchorError(Exception):
+    """The anchor file exists but is unreadable, malformed or not MACed with our key."""
 
-    def __init__(self, path: str | Path) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    seq: int
+    hash: str
+    keyed_from: int
+
+
+class AuditAnchor:
+    """The chain head kept outside the database: one small file, MACed with the audit key.
+
+    Rewritten atomically (temp file, fsync, rename) after every committed batch, so it is
+    never ahead of the table; a crash between commit and rewrite leaves it one batch behind,
+    which verify accepts. Someone who cuts the table's tail (head row included) cannot move
+    the anchor back without the key. Not covered: restoring an older anchor file together
+    with a matching older table (that needs a copy off the host).
+    """
+
+    def __init__(self, path: Path, key: bytes) -> None:
+        self.path = path
+        self._key = key
+
+    def _mac(self, seq: int, hash_: str, keyed_from: int) -> str:
+        msg = f"llmaas/audit-anchor/v1|{seq}|{hash_}|{keyed_from}".encode()
+        return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
+
+    def read(self) -> Anchor | None:
+        """The anchor, None when there is no file; raises AnchorError when it is not ours."""
+        try:
+            raw = self.path.read_text()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise AnchorError(f"cannot read {self.path}: {exc}") from exc
+        try:
+            d = json.loads(raw)
+            anchor = Anchor(int(d["seq"]), str(d["hash"]), int(d["keyed_from"]))
+            mac = str(d["mac"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AnchorError(f"{self.path} is malformed") from exc
+        if not hmac.compare_digest(mac, self._mac(anchor.seq, anchor.hash, anchor.keyed_from)):
+            raise AnchorError(f"{self.path} is not signed with this audit key (forged or moved)")
+        return anchor
+
+    def write(self, anchor: Anchor) -> None:
+        body = json.dumps(
+            {
+                "seq": anchor.seq,
+                "hash": anchor.hash,
+                "keyed_from": anchor.keyed_from,
+                "mac": self._mac(anchor.seq, anchor.hash, anchor.keyed_from),
+            }
+        )
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, body.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+
+
+def _private_file(path: Path) -> None:
+    """Creates `path` 0600 if missing, tightens it if it exists (state holds billing data)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class SqliteStore:
+    """The embedded Store: one SQLite file (0600), plus its audit anchor file.
+
+    `audit_key`: the HMAC key of the audit chain (default: `<db dir>/secrets/audit-key`,
+    created once, 0600; the router passes LLMAAS_AUDIT_KEY or `<run dir>/secrets/audit-key`).
+    `anchor_path`: default `<db path>.audit-anchor`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        audit_key: bytes | None = None,
+        anchor_path: str | Path | None = None,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        lock_attempts: int = DEFAULT_LOCK_ATTEMPTS,
+    ) -> None:
         self.path = Path(path)
+        self._audit_key = audit_key
+        self.anchor_path = Path(anchor_path or f"{self.path}.audit-anchor")
+        self._busy_timeout_ms = busy_timeout_ms
+        self._lock_attempts = lock_attempts
         self._writer: _Writer | None = None
-        self._head: tuple[int, str] = (0, audit.GENESIS)  # touched on the writer thread only
+        # Touched on the writer thread only.
+        self._head: tuple[int, str] = (0, audit.GENESIS)
+        self._anchored: tuple[int, str] | None = None
+        self._keyed_from = 1
+        self._anchor: AuditAnchor | None = None
+        self.anchor_problem = ""  # found when the head was loaded (logged as an error)
+        self._start_event: tuple[str, str] | None = None  # (outcome, reason), chained by open()
+
+    @property
+    def audit_key(self) -> bytes:
+        if self._audit_key is None:
+            self._audit_key = load_audit_key({}, self.path.parent)
+        return self._audit_key
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = _Writer(str(self.path))
-        await asyncio.to_thread(self._writer.start, self._setup)
+        if not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._anchor = AuditAnchor(self.anchor_path, self.audit_key)
+        for suffix in ("", "-wal", "-shm"):  # SQLite gives -wal/-shm the database's mode
+            f = Path(f"{self.path}{suffix}")
+            if not suffix or f.exists():
+                _private_file(f)
+        self._writer = _Writer(str(self.path), self._busy_timeout_ms, self._lock_attempts)
+        await asyncio.to_thread(
+            self._writer.start, self._setup, self._load_head, self._write_anchor
+        )
+        if self._start_event is not None:
+            # A permanent, chained trace of how this start found the chain.
+            outcome, reason = self._start_event
+            self._start_event = None
+            await self.append(
+                AuditEntry(
+                    time=audit.iso_time(datetime.now(UTC).timestamp()),
+                    request_id="",
+                    tenant="",
+                    key_id="",
+                    model="",
+                    action=audit.ANCHOR_ACTION,
+                    outcome=outcome,
+                    status=200 if outcome == "ok" else 500,
+                    reason=f"{reason} (by the router)",
+                ),
+                None,
+            )
 
     def _setup(self, conn: sqlite3.Connection) -> None:
         migrate(conn)
+        check = audit.key_check(self.audit_key)
+        row = conn.execute("SELECT keyed_from, key_check FROM audit_keying WHERE id = 1").fetchone()
+        keyed_now = row is None
+        if keyed_now:
+            # First start with a key: links so far stay plain SHA-256; keyed from the next.
+            last = _last_seq(conn)
+            conn.execute(
+                "INSERT INTO audit_keying (id, keyed_from, key_check) VALUES (1, ?, ?)",
+                (last + 1, check),
+            )
+            row = (last + 1, check)
+            if last:
+                note = f"audit chain keyed (HMAC) from seq {last + 1}; seq 1..{last} stay SHA-256"
+                log.warning("%s", note)
+                self._start_event = ("ok", note)
+        if row[1] != check:
+            raise RuntimeError(
+                f"the audit key does not match the key the audit chain in {self.path} was "
+                "written with: set LLMAAS_AUDIT_KEY to that key (or restore "
+                "<run dir>/secrets/audit-key)"
+            )
+        self._keyed_from = row[0]
+        self._load_head(conn)
+        if self.anchor_problem and not keyed_now:
+            self._start_event = ("error", self.anchor_problem)
+        elif self._anchored is None:
+            self._write_anchor()
+
+    def _load_head(self, conn: sqlite3.Connection) -> None:
+        """The head appends continue from: the furthest of the head row, the table's last
+        row and the anchor, so records written after a cut tail leave a visible gap."""
         row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-        self._head = (row[0], row[1]) if row else (0, audit.GENESIS)
+        candidates = [(row[0], row[1])] if row else []
+        last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        if last:
+            candidates.append((last[0], last[1]))
+        assert self._anchor is not None
+        self.anchor_problem = ""
+        try:
+            anchor = self._anchor.read()
+        except AnchorError as exc:
+            anchor = None
+            self.anchor_problem = f"audit anchor unusable: {exc}"
+        if anchor is None and candidates and not self.anchor_problem:
+            self.anchor_problem = (
+                f"audit anchor {self.anchor_path} missing: records up to seq "
+                f"{max(candidates)[0]} cannot be vouched for against truncation"
+            )
+        if self.anchor_problem:
+            log.error("%s", self.anchor_problem)
+        table_end = max((c[0] for c in candidates), default=0)
+        self._anchored = None
+        if anchor is not None:
+            candidates.append((anchor.seq, anchor.hash))
+            self._anchored = (anchor.seq, anchor.hash)
+            if anchor.seq > table_end:
+                log.error(
+                    "audit chain TAMPERED: the table ends at seq %d but the anchor says %d; "
+                    "new records continue after seq %d (verify will show the gap)",
+                    table_end,
+                    anchor.seq,
+                    anchor.seq,
+                )
+        self._head = max(candidates, default=(0, audit.GENESIS))
+
+    def _write_anchor(self) -> None:
+        if self._anchor is not None and self._head != self._anchored:
+            self._anchor.write(Anchor(*self._head, self._keyed_from))
+            self._anchored = self._head
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -433,7 +706,7 @@ class SqliteStore:
         self, conn: sqlite3.Connection, entry: AuditEntry, usage: UsageEntry | None
     ) -> AuditEntry:
         seq, prev = self._head
-        linked = audit.chain(entry, seq + 1, prev)
+        linked = audit.chain(entry, seq + 1, prev, self.audit_key)
         conn.execute(
             f"INSERT INTO audit ({', '.join(_AUDIT_COLS)}) VALUES ({', '.join('?' * len(_AUDIT_COLS))})",
             tuple(getattr(linked, c) for c in _AUDIT_COLS),
@@ -506,7 +779,8 @@ class SqliteStore:
         return [_audit_of(r) for r in reversed(rows)]
 
     async def verify_audit(self) -> VerifyResult:
-        return await self._call(_verify)
+        assert self._anchor is not None
+        return await self._call(_verify, self.audit_key, self._anchor)
 
     async def audit_page(
         self, tenant: str, since: str, until: str, after_seq: int, limit: int
@@ -622,20 +896,74 @@ def _audit_of(row: tuple) -> AuditEntry:
     return AuditEntry(**dict(zip(_AUDIT_COLS, row, strict=True)))
 
 
-def _verify(conn: sqlite3.Connection) -> VerifyResult:
+def _last_seq(conn: sqlite3.Connection) -> int:
+    row = conn.execute(
+        "SELECT max(coalesce((SELECT seq FROM audit_head WHERE id = 1), 0), "
+        "coalesce((SELECT max(seq) FROM audit), 0))"
+    ).fetchone()
+    return row[0] or 0
+
+
+def _verify(conn: sqlite3.Connection, key: bytes, anchor_file: AuditAnchor) -> VerifyResult:
     row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
     head = (row[0], row[1]) if row else None
     row = conn.execute("SELECT seq, hash FROM audit_checkpoint WHERE id = 1").fetchone()
     start = (row[0], row[1]) if row else (0, audit.GENESIS)
+    keying = conn.execute("SELECT keyed_from, key_check FROM audit_keying WHERE id = 1").fetchone()
+
+    def broken(seq: int, problem: str, checked: int = 0) -> VerifyResult:
+        return VerifyResult(False, checked, seq, problem, start[0])
+
+    if keying is None:
+        return broken(1, "keying: the audit_keying row is missing (removed to pass off links)")
+    keyed_from, check = keying
+    if check != audit.key_check(key):
+        return broken(
+            keyed_from, "key: the chain was written with another audit key (LLMAAS_AUDIT_KEY)"
+        )
+    try:
+        anchor = anchor_file.read()
+    except AnchorError as exc:
+        return broken(start[0] + 1, f"anchor: {exc}")
+    if anchor is not None and anchor.keyed_from != keyed_from:
+        return broken(
+            min(anchor.keyed_from, keyed_from),
+            f"keying: the chain says keyed from seq {keyed_from}, the anchor {anchor.keyed_from}",
+        )
     cursor = conn.execute(f"SELECT {', '.join(_AUDIT_COLS)} FROM audit ORDER BY seq")
 
     def seq_of_hash(h: str) -> int | None:
         found = conn.execute("SELECT seq FROM audit WHERE hash = ?", (h,)).fetchone()
         return found[0] if found else None
 
-    result = audit.verify((_audit_of(r) for r in cursor), head, seq_of_hash, start)
+    result = audit.verify(
+        (_audit_of(r) for r in cursor), head, seq_of_hash, start, key=key, keyed_from=keyed_from
+    )
     if not result.ok:
         return result
+    end = _last_seq(conn) if result.checked else start[0]
+    if anchor is None:
+        if end > start[0]:
+            return broken(
+                end,
+                f"anchor: {anchor_file.path} is missing; a cut tail cannot be ruled out",
+                result.checked,
+            )
+    elif anchor.seq > end:
+        return broken(
+            end + 1,
+            f"deleted: the chain ends at seq {end} but the anchor (outside the database) "
+            f"says seq {anchor.seq}",
+            result.checked,
+        )
+    elif anchor.seq > start[0]:
+        at = conn.execute("SELECT hash FROM audit WHERE seq = ?", (anchor.seq,)).fetchone()
+        if at is None or at[0] != anchor.hash:
+            return broken(
+                anchor.seq,
+                f"rewritten: seq {anchor.seq} does not match the anchored hash",
+                result.checked,
+            )
     # The checkpoint itself must be the one the last (chained) purge record names: moving
     # it to hide more deleted records, or dropping it, shows here.
     purge = conn.execute(
