@@ -17,19 +17,53 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer as AioHealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from mesh import meshtoken
+from mesh.config import grpc_message_limit
 from mesh.errors import MeshError
 
 log = logging.getLogger(__name__)
 
 # Tokens flow as many small messages: keep them moving (no Nagle-style batching).
-CHANNEL_OPTIONS = (
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 )
+
+# Where each role's port is chosen, for the "port in use" error.
+PORT_SETTINGS = {
+    "router": "LLMAAS_ROUTER_PORT",
+    "filter": "LLMAAS_FILTER_PORT",
+    "worker": "LLMAAS_WORKER_PORT (or --port)",
+}
+
+
+class BindError(RuntimeError):
+    """A gRPC server could not listen on its address (port taken by another process)."""
+
+
+def message_limit_options(environ: dict[str, str] | None = None) -> list[tuple[str, int]]:
+    """One send/receive limit everywhere, sized from the edge's body limit (mesh.config)."""
+    limit = grpc_message_limit(environ)
+    return [
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", limit),
+    ]
+
+
+def server_options(environ: dict[str, str] | None = None) -> list[tuple[str, int]]:
+    """Options of every mesh gRPC server.
+
+    SO_REUSEPORT off (gRPC turns it on by default on Linux): a second mesh started on the
+    same ports must fail to bind, not silently share them with the first (split brain).
+    """
+    return [*message_limit_options(environ), *KEEPALIVE_OPTIONS, ("grpc.so_reuseport", 0)]
+
+
+def channel_options(environ: dict[str, str] | None = None) -> list[tuple[str, int]]:
+    """Options of every mesh channel (`open_channel`); callers may add their own."""
+    return [*message_limit_options(environ), *KEEPALIVE_OPTIONS]
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
@@ -112,9 +146,14 @@ def build_server(
     *,
     interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, AioHealthServicer]:
-    """A grpc.aio server with error mapping, health (NOT_SERVING until set_serving) and reflection."""
+    """A grpc.aio server with error mapping, health (NOT_SERVING until set_serving) and reflection.
+
+    The mesh-token check (control-plane methods, plain mode) runs before `interceptors`; the
+    message limits and SO_REUSEPORT=0 come from `server_options`.
+    """
     server = grpc.aio.server(
-        interceptors=[*interceptors, ErrorInterceptor()], options=CHANNEL_OPTIONS
+        interceptors=[*meshtoken.server_interceptors(), *interceptors, ErrorInterceptor()],
+        options=server_options(),
     )
     # The asyncio health servicer: the sync one cannot be awaited through interceptors.
     health_servicer = ListingHealthServicer()
@@ -127,15 +166,34 @@ def build_server(
 
 
 def add_port(server: grpc.aio.Server, host: str, port: int, role: str) -> int:
-    """Binds host:port (port 0 picks a free one); returns the bound port."""
+    """Binds host:port (port 0 picks a free one); returns the bound port.
+
+    Refuses plain gRPC on a non-loopback host (`tls.check_grpc_bind`, a ConfigError), and
+    raises BindError naming the address and the setting to change when the port is taken.
+    """
     from mesh import tls  # noqa: PLC0415 - optional TLS, imported lazily
 
+    tls.check_grpc_bind(host, role)
     creds = tls.server_credentials(role)
     address = f"{host}:{port}"
-    bound = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
-    if bound == 0:
-        raise RuntimeError(f"cannot listen on {address} (port in use?)")
+    try:
+        bound = (
+            server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
+        )
+    except RuntimeError as exc:  # grpcio raises "Failed to bind to address ..."
+        raise _bind_error(address, role) from exc
+    if bound == 0:  # older grpcio returned 0 instead of raising
+        raise _bind_error(address, role)
     return bound
+
+
+def _bind_error(address: str, role: str) -> BindError:
+    setting = PORT_SETTINGS.get(role, "its port setting")
+    return BindError(
+        f"{role} cannot listen on {address}: the port is already in use (is another mesh or "
+        f"{role} running?) or the host is not an address of this machine. Stop the other "
+        f"process, or choose another port with {setting}."
+    )
 
 
 async def set_serving(
@@ -154,15 +212,19 @@ async def set_serving(
 def open_channel(
     address: str, *, peer_role: str, options: Iterable[tuple[str, object]] = ()
 ) -> grpc.aio.Channel:
-    """A channel to a mesh peer; mTLS when the mesh runs secured. `options` add channel args."""
+    """A channel to a mesh peer; mTLS when the mesh runs secured. `options` add channel args.
+
+    Every call carries the mesh token (LLMAAS_MESH_TOKEN) when one is set.
+    """
     from mesh import tls  # noqa: PLC0415
 
     creds = tls.channel_credentials(peer_role)
-    extra = list(options)
+    interceptors = meshtoken.client_interceptors() or None
+    base = [*channel_options(), *list(options)]
     if creds is None:
-        return grpc.aio.insecure_channel(address, options=[*CHANNEL_OPTIONS, *extra])
+        return grpc.aio.insecure_channel(address, options=base, interceptors=interceptors)
     return grpc.aio.secure_channel(
-        address, creds, options=[*CHANNEL_OPTIONS, *tls.channel_options(peer_role), *extra]
+        address, creds, options=[*base, *tls.channel_options(peer_role)], interceptors=interceptors
     )
 
 

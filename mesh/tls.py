@@ -191,7 +191,7 @@ class PeerRoleInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or method.startswith(self.open_methods):
             return handler
         allowed = self.allowed_for(method)
-        return _guard_handler(handler, lambda ctx: _denial(ctx, allowed))
+        return guard_handler(handler, lambda ctx: _denial(ctx, allowed))
 
 
 _Check = Callable[[Any], "tuple[grpc.StatusCode, str] | None"]
@@ -204,7 +204,7 @@ _FACTORIES = {
 }
 
 
-def _guard_handler(handler: grpc.RpcMethodHandler, check: _Check) -> grpc.RpcMethodHandler:
+def guard_handler(handler: grpc.RpcMethodHandler, check: _Check) -> grpc.RpcMethodHandler:
     for kind, factory in _FACTORIES.items():
         fn = getattr(handler, kind)
         if fn is not None:
@@ -247,13 +247,59 @@ def _guard(fn: Callable, check: _Check) -> Callable:
 # ---------------------------------------------------------------- edge HTTPS
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback IPs; any other name or address is treated as public."""
+    host = host.strip("[]")
     if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# ---------------------------------------------------------------- gRPC binds
+
+
+def allow_plain(environ: dict[str, str] | None = None) -> bool:
+    """LLMAAS_MESH_ALLOW_PLAIN=1: plain gRPC on a non-loopback address (a private network)."""
+    return env("LLMAAS_MESH_ALLOW_PLAIN", bool, False, environ)
+
+
+def check_grpc_bind(host: str, role: str, environ: dict[str, str] | None = None) -> None:
+    """Refuses a plain (no mTLS) gRPC server on a non-loopback address, like the edge does.
+
+    With mTLS on, any address is fine (the CA and role checks authenticate callers). Plain on
+    loopback is local development: allowed, with a warning when the control plane has no
+    shared token. Plain elsewhere needs both LLMAAS_MESH_ALLOW_PLAIN=1 and LLMAAS_MESH_TOKEN.
+    """
+    if enabled(environ):
+        return
+    token = env("LLMAAS_MESH_TOKEN", str, "", environ)
+    if is_loopback(host):
+        if not token:
+            log.warning(
+                "%s: plain gRPC on %s without LLMAAS_MESH_TOKEN: any local process can "
+                "announce itself as a worker (local development only)",
+                role,
+                host,
+            )
+        return
+    if not allow_plain(environ):
+        raise ConfigError(
+            f"{role} on {host or '*'}: refusing plain gRPC on a non-loopback address. Turn on "
+            "mesh mTLS (LLMAAS_TLS=1; `python -m tools.certs init` makes a dev CA), or bind "
+            "127.0.0.1, or on a private network set LLMAAS_MESH_ALLOW_PLAIN=1 together with "
+            "a shared LLMAAS_MESH_TOKEN"
+        )
+    if not token:
+        raise ConfigError(
+            f"{role} on {host or '*'}: LLMAAS_MESH_ALLOW_PLAIN=1 needs LLMAAS_MESH_TOKEN (the "
+            "same secret in every mesh process) so the control plane is authenticated"
+        )
+    log.warning(
+        "%s: plain gRPC on %s (LLMAAS_MESH_ALLOW_PLAIN=1): traffic is not encrypted", role, host
+    )
 
 
 def edge_cert_files(
@@ -274,7 +320,7 @@ def edge_cert_files(
     if enabled(environ):
         base = tls_dir(environ)
         return _existing(base / "edge.pem"), _existing(base / "edge-key.pem")
-    if mode == "auto" and _is_loopback(host):
+    if mode == "auto" and is_loopback(host):
         log.warning("edge serves plain HTTP on loopback %s (no certificate configured)", host)
         return None
     raise ConfigError(
