@@ -86,6 +86,11 @@ class AccessControl(Protocol):
         """Appends usage and audit for any request, refused ones included."""
         ...
 
+    def ensure_recording(self) -> None:
+        """Raises Unavailable (503 `audit_unavailable`) while usage/audit cannot be written
+        durably, so no request is served unaudited; called before admitting a request."""
+        ...
+
 
 def check_model_allowed(principal: Principal, model_id: str) -> None:
     if not principal.may_use(model_id):
@@ -120,6 +125,9 @@ class StaticKeys:
 
     async def admit(self, principal: Principal, model: str, estimated_tokens: int) -> Admission:
         return Admission(estimated_tokens=estimated_tokens)
+
+    def ensure_recording(self) -> None:
+        return None  # records go to the log only: nothing durable to fail
 
     async def release(
         self, principal: Principal, admission: Admission, record: RequestRecord
