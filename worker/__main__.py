@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -21,6 +22,9 @@ from worker.loader import LoadedModel
 from worker.service import ServedModel, WorkerServer
 
 log = logging.getLogger("worker")
+
+WITHDRAW_TIMEOUT_S = 2.0  # the router may be gone already (make run stops callers first)
+SHUTDOWN_SLACK_S = 2.0  # beyond the drain, for the server's own stop
 
 
 def parse_args(argv: list[str] | None = None) -> WorkerConfig:
@@ -153,14 +157,56 @@ async def serve(config: WorkerConfig) -> None:
     )
     await _announce(config, served, port, "Announce")
     await stopping.wait()
-    log.info("draining: finishing running sequences (up to %.0fs)", config.drain_timeout_s)
-    await _announce(config, served, port, "Withdraw")
-    await server.drain_and_stop(config.drain_timeout_s)
+    # A second SIGTERM / Ctrl-C cuts the drain short.
+    hurry = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, hurry.set)
+    await shutdown(server, config, served, port, hurry)
     tracing.shutdown_tracing()
     log.info("stopped: %s", config.worker_id)
 
 
-async def _announce(config: WorkerConfig, served: ServedModel, port: int, method: str) -> None:
+async def shutdown(
+    server: WorkerServer | EmbeddingWorkerServer,
+    config: WorkerConfig,
+    served: ServedModel | EmbeddingServed,
+    port: int,
+    hurry: asyncio.Event,
+) -> bool:
+    """Withdraw from the router, then drain (up to drain_timeout_s); the whole shutdown is
+    bounded by drain_timeout_s + SHUTDOWN_SLACK_S whatever the server's own stop does (idle
+    streams, a stuck engine) and ends at once on `hurry`. True when it finished in time."""
+    log.info("draining: finishing running sequences (up to %.0fs)", config.drain_timeout_s)
+
+    async def graceful() -> None:
+        await _announce(config, served, port, "Withdraw", timeout_s=WITHDRAW_TIMEOUT_S)
+        await server.drain_and_stop(config.drain_timeout_s)
+
+    work = asyncio.create_task(graceful())
+    cut = asyncio.create_task(hurry.wait())
+    done, _ = await asyncio.wait(
+        {work, cut},
+        timeout=config.drain_timeout_s + WITHDRAW_TIMEOUT_S + SHUTDOWN_SLACK_S,
+        return_when=asyncio.FIRST_COMPLETED,
+    )
+    cut.cancel()
+    if work in done:
+        work.result()
+        return True
+    work.cancel()
+    log.warning("shutdown did not finish in time: stopping now")
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(server.server.stop(None), SHUTDOWN_SLACK_S)
+    return False
+
+
+async def _announce(
+    config: WorkerConfig,
+    served: ServedModel | EmbeddingServed,
+    port: int,
+    method: str,
+    timeout_s: float = 5.0,
+) -> None:
     """Tells the router's Registry about this worker; best effort (the router may probe)."""
     if not config.router_address:
         return
@@ -178,7 +224,9 @@ async def _announce(config: WorkerConfig, served: ServedModel, port: int, method
     try:
         # mTLS with the worker's certificate when LLMAAS_TLS=1 (Registry accepts role worker).
         async with open_channel(config.router_address, peer_role="router") as channel:
-            await getattr(admin_pb2_grpc.RegistryStub(channel), method)(announcement, timeout=5)
+            await getattr(admin_pb2_grpc.RegistryStub(channel), method)(
+                announcement, timeout=timeout_s
+            )
     except grpc.aio.AioRpcError as exc:
         log.warning("%s to router %s failed: %s", method, config.router_address, exc.details())
 
