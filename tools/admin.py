@@ -22,9 +22,10 @@ from google.protobuf.message import Message
 
 from mesh import tls
 from mesh.config import run_dir
-from mesh.errors import from_rpc_error
+from mesh.errors import MD_ERROR_CODE, from_rpc_error
 from mesh.pb import admin_pb2 as pb
 from mesh.pb import admin_pb2_grpc
+from mesh.rpc import message_limit_options
 
 PROG = "llmaas-admin"
 _TIMEOUT_S = 15.0
@@ -300,7 +301,7 @@ def _audit_export(stub: admin_pb2_grpc.AdminStub, a: argparse.Namespace) -> tupl
         )
         page = stub.ListAudit(req, timeout=_TIMEOUT_S).records
         records += [_dict(r) for r in page]
-        if len(page) < _EXPORT_PAGE:
+        if not page:  # a page may be cut short by bytes (the message limit): go on to empty
             break
         after = page[-1].seq
     if a.format == "csv":
@@ -383,9 +384,12 @@ def _channel(address: str) -> grpc.Channel:
     # only that role) unless LLMAAS_TLS_ROLE names another.
     environ = {**os.environ, "LLMAAS_TLS_ROLE": os.environ.get("LLMAAS_TLS_ROLE") or "admin"}
     creds = tls.channel_credentials("router", environ)
+    limits = message_limit_options()  # the router's replies may use the mesh-wide limit
     if creds is None:
-        return grpc.insecure_channel(address)
-    return grpc.secure_channel(address, creds, options=tls.channel_options("router", environ))
+        return grpc.insecure_channel(address, options=limits)
+    return grpc.secure_channel(
+        address, creds, options=[*tls.channel_options("router", environ), *limits]
+    )
 
 
 class _Bearer(grpc.UnaryUnaryClientInterceptor):
@@ -431,6 +435,10 @@ def _rpc_message(err: grpc.RpcError, address: str) -> str:
         and not err.trailing_metadata()
     ):
         return f"cannot reach the router at {address}: {err.details()}"
+    codes = {k for k, _v in err.trailing_metadata() or ()}
+    if err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and MD_ERROR_CODE not in codes:
+        # gRPC's own limit (a message too large), not the router's rate limiter.
+        return f"transport limit: {err.details()} (message_too_large)"
     mesh_err = from_rpc_error(err)
     return f"{mesh_err.message} ({mesh_err.code})"
 

@@ -2,7 +2,12 @@
 
 Admin keys may do everything. A tenant's own (non-admin) key may call the read-only
 methods for its own tenant only: GetTenant, ListKeys, GetUsage, ListAudit, and
-GetSuccessorKey for its own keys. Changes, successor retrievals and refusals are audited.
+GetSuccessorKey for itself only (a key fetches its own auto-rotated successor, never that
+of another key). Changes, successor retrievals and refusals are audited.
+
+ListAudit replies are bounded in bytes, not only in records: a page stops before it would
+pass the gRPC message limit (`mesh.config.grpc_message_limit()`), so a reply is never
+refused by the transport; exports page on with `after_seq` until an empty page.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from decimal import Decimal
 
 import grpc
 
+from mesh.config import grpc_message_limit
 from mesh.errors import InvalidRequest, MeshError, PermissionDenied
 from mesh.pb import admin_pb2, admin_pb2_grpc
 from mesh.router.access import Principal
 from mesh.router.accounts import Accounts
-from mesh.router.audit import AuditEntry, iso_time
+from mesh.router.audit import AuditEntry, clip, iso_time
 from mesh.router.keys import KeyRecord, public_id
 from mesh.router.store import UsageRow
 from mesh.router.tenants import Tenant, valid_tenant_name
@@ -25,6 +31,9 @@ from mesh.router.tenants import Tenant, valid_tenant_name
 SERVICE_NAME = "llmaas.v1.Admin"
 _MAX_AUDIT = 10_000
 _FAR_FUTURE = 253402300799.0  # 9999-12-31
+# Room left in a reply for framing and the fields around the records.
+_REPLY_MARGIN_BYTES = 64 * 1024
+_OVERSIZE_FIELD_CHARS = 4096  # a legacy record too large for a reply on its own is clipped
 
 
 # -- wire conversion --
@@ -141,20 +150,29 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         *,
         admin: bool = True,
         tenant: str | None = "",
+        own_key: str | None = None,
     ) -> Principal:
         """The authenticated caller, audited when refused.
 
         admin=True: an admin key is required. admin=False: a tenant key passes for its own
-        `tenant` ("" = its own implicitly; None = a resource whose owner is unknown).
+        `tenant` ("" = its own implicitly; None = a resource whose owner is unknown) and,
+        with `own_key`, only when it is that very key.
         """
         principal: Principal | None = None
         bearer = _bearer(context)
         try:
             principal = await self.accounts.authenticate(bearer)
+            other_key = own_key is not None and own_key != principal.key_id
             if not principal.admin and (
-                admin or (tenant is None or tenant not in ("", principal.tenant))
+                admin or (tenant is None or tenant not in ("", principal.tenant)) or other_key
             ):
-                what = "an admin key is required" if admin else "not for another tenant"
+                what = (
+                    "an admin key is required"
+                    if admin
+                    else "only for itself"
+                    if other_key and tenant == principal.tenant
+                    else "not for another tenant"
+                )
                 raise PermissionDenied(
                     f"The API key {principal.key_id} may not call {action}: {what}.",
                     code="permission_denied",
@@ -267,7 +285,11 @@ class AdminService(admin_pb2_grpc.AdminServicer):
     async def GetSuccessorKey(self, request, context):
         key = self.directory.find_key(request.key_id)
         p = await self._caller(
-            context, "GetSuccessorKey", admin=False, tenant=key.tenant if key else None
+            context,
+            "GetSuccessorKey",
+            admin=False,
+            tenant=key.tenant if key else None,
+            own_key=request.key_id,
         )
         new, secret = await self.directory.take_successor(request.key_id)
         await self.accounts.audit_event(
@@ -301,9 +323,9 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             entries = await self.accounts.store.audit_page(
                 tenant, since, until, request.after_seq, limit
             )
-        else:
-            entries = await self.accounts.store.audit(tenant, since, limit)
-        return admin_pb2.AuditResponse(records=[audit_pb(e) for e in entries])
+            return _bounded_reply(entries, newest_first=False)
+        entries = await self.accounts.store.audit(tenant, since, limit)
+        return _bounded_reply(entries, newest_first=True)
 
     async def VerifyAudit(self, request, context):
         await self._caller(context, "VerifyAudit")
@@ -341,6 +363,41 @@ class AdminService(admin_pb2_grpc.AdminServicer):
                 "The rotation overlap must be shorter than the maximum key age.",
                 param="rotation_overlap_s",
             )
+
+
+def _bounded_reply(entries: list[AuditEntry], *, newest_first: bool) -> admin_pb2.AuditResponse:
+    """As many records as fit under the gRPC message limit: the oldest ones (a chain-order
+    page, continued from its last seq) or the newest ones (the most recent listing)."""
+    budget = grpc_message_limit() - _REPLY_MARGIN_BYTES
+    kept: list[admin_pb2.AuditRecord] = []
+    used = 0
+    for e in reversed(entries) if newest_first else entries:
+        record = audit_pb(e)
+        size = record.ByteSize() + 8  # + the field's tag and length
+        if size > budget and not kept:  # a legacy oversized record: shown clipped
+            record = audit_pb(_clipped_for_reply(e))
+            size = record.ByteSize() + 8
+        if used + size > budget:
+            break
+        kept.append(record)
+        used += size
+    if newest_first:
+        kept.reverse()
+    return admin_pb2.AuditResponse(records=kept)
+
+
+def _clipped_for_reply(e: AuditEntry) -> AuditEntry:
+    n = _OVERSIZE_FIELD_CHARS
+    return replace(
+        e,
+        request_id=clip(e.request_id, n),
+        tenant=clip(e.tenant, n),
+        key_id=clip(e.key_id, n),
+        model=clip(e.model, n),
+        action=clip(e.action, n),
+        reason=clip(e.reason, n),
+        filter_verdict=clip(e.filter_verdict, n),
+    )
 
 
 def add_to_server(accounts: Accounts, server: grpc.aio.Server) -> AdminService:
