@@ -2,6 +2,12 @@
 
 torch releases the GIL inside its kernels, so the event loop stays responsive while the
 engine thread computes. Outputs cross threads once per step (loop.call_soon_threadsafe).
+Prompts are rendered and tokenised on a small pool of their own, never on the event loop,
+which also answers health probes and load watches (the tokenizer releases the GIL).
+
+A failed step drops the sequences it had (their callers get EngineFailed: UNAVAILABLE) and
+the engine goes on with a fresh scheduler; after MAX_CONSECUTIVE_STEP_FAILURES failed steps
+in a row, or a failed reset, the engine is down for good and `on_fatal` is called.
 
 The engine thread also builds the engine (loads the model): it is the process's only thread
 that runs torch kernels. Why: libgomp gives every thread that opens a parallel region its
@@ -23,8 +29,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from worker.engine import LLMEngine, Prompt
-from worker.errors import Draining
+from worker.engine import LLMEngine, Prompt, TokenizedPrompt
+from worker.errors import Draining, EngineFailed
 from worker.outputs import StepOutput
 from worker.sampling_params import SamplingParams
 
@@ -84,11 +90,20 @@ class LoadSnapshot:
 
 # Streams in flight from which each one's deltas are held for `stream_interval_s`.
 COALESCE_FROM_STREAMS = 8
+# Threads that render and tokenise prompts: bounded, so a burst of long prompts queues
+# instead of taking every CPU from the engine thread.
+TOKENIZE_THREADS = 2
+# Steps that may fail in a row (each dropping its sequences) before the engine gives up.
+MAX_CONSECUTIVE_STEP_FAILURES = 3
 
 
 class AsyncLLMEngine:
     def __init__(
-        self, build_engine: Callable[[], LLMEngine], *, stream_interval_s: float = 0.0
+        self,
+        build_engine: Callable[[], LLMEngine],
+        *,
+        stream_interval_s: float = 0.0,
+        on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
         """Starts the engine thread, which calls `build_engine` (loads the model) and then
         waits for start(). Blocks until the engine is built; raises what building raised.
@@ -98,8 +113,15 @@ class AsyncLLMEngine:
         message costs CPU in every hop (worker, router, edge, client) that a busy engine
         would otherwise use: at 16 streams on 2 CPUs the mesh (edge + router + filter) cost
         17 % of the worker's direct throughput with a message per token, 4.5-9.7 % with
-        100 ms (tools.bench_overhead). 0: every step's delta at once."""
+        100 ms (tools.bench_overhead). 0: every step's delta at once.
+
+        on_fatal: called on the event loop once the engine is down for good."""
         self.stream_interval_s = stream_interval_s
+        self.on_fatal = on_fatal
+        self._failed_steps = 0  # in a row
+        self._tokenize_pool = concurrent.futures.ThreadPoolExecutor(
+            TOKENIZE_THREADS, thread_name_prefix="tokenize"
+        )
         self.is_draining = False
         self._streams: dict[str, RequestStream] = {}
         self._wake = threading.Event()
@@ -119,6 +141,11 @@ class AsyncLLMEngine:
     def num_active(self) -> int:
         return len(self._streams)
 
+    @property
+    def is_failed(self) -> bool:
+        """The engine is down for good (see MAX_CONSECUTIVE_STEP_FAILURES)."""
+        return self._fatal is not None
+
     def start(self) -> None:
         """Binds the engine to the running event loop and lets the engine thread step."""
         self._loop = asyncio.get_running_loop()
@@ -129,6 +156,19 @@ class AsyncLLMEngine:
         self._started.set()  # a thread never started must still see the stop
         self._wake.set()
         await asyncio.to_thread(self._thread.join)
+        self._tokenize_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def tokenize(self, prompt: Prompt, max_tokens: int | None = None) -> TokenizedPrompt:
+        """LLMEngine.tokenize_prompt on the tokenising pool. Raises RequestError."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._tokenize_pool, self.engine.tokenize_prompt, prompt, max_tokens
+        )
+
+    async def count_prompt_tokens(self, prompt: Prompt) -> tuple[int, int]:
+        """LLMEngine.count_prompt_tokens on the tokenising pool."""
+        tokenized = await self.tokenize(prompt)
+        return len(tokenized.ids), tokenized.num_system_tokens
 
     async def generate(
         self, request_id: str, prompt: Prompt, params: SamplingParams, tenant: str = ""
@@ -137,8 +177,15 @@ class AsyncLLMEngine:
         self._check_accepting()
         # engine ids are unique even when callers reuse theirs
         request_id = f"{request_id}#{next(self._ids)}"
-        self.engine.add_request(request_id, prompt, params, tenant)  # raises RequestError
+        tokenized = await self.tokenize(prompt, params.max_tokens)  # raises RequestError
+        self._check_accepting()  # may have changed while tokenising
+        # The stream exists before the engine thread can see the sequence (and step it).
         stream = self._streams[request_id] = RequestStream()
+        try:
+            self.engine.add_request(request_id, tokenized, params, tenant)
+        except BaseException:
+            del self._streams[request_id]
+            raise
         self._wake.set()
         finished, hold_until, loop = False, 0.0, asyncio.get_running_loop()
         try:
@@ -175,7 +222,7 @@ class AsyncLLMEngine:
 
     def _check_accepting(self) -> None:
         if self._fatal is not None:
-            raise RuntimeError(f"the engine stopped after an error: {self._fatal}")
+            raise EngineFailed(f"the engine is down after {type(self._fatal).__name__}")
         if self.is_draining:
             raise Draining()
 
@@ -202,13 +249,39 @@ class AsyncLLMEngine:
                 continue
             try:
                 outputs = self.engine.step()
-            except BaseException as exc:  # engine state is unknown now: fail everyone
+            except Exception as exc:
                 log.exception("engine step failed")
-                self._fatal = exc
-                self._call_in_loop(self._fail_all, exc)
+                if not self._recover(exc):
+                    return
+                continue
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit: down at once
+                self._go_down(exc)
                 return
+            self._failed_steps = 0
             if outputs:
                 self._call_in_loop(self._dispatch, outputs)
+
+    def _recover(self, exc: Exception) -> bool:
+        """Drops the failed step's sequences and goes on -> False when the engine is down
+        (too many failed steps in a row, or the reset itself failed)."""
+        self._failed_steps += 1
+        if self._failed_steps >= MAX_CONSECUTIVE_STEP_FAILURES:
+            log.critical("%d engine steps failed in a row: the engine is down", self._failed_steps)
+            self._go_down(exc)
+            return False
+        try:
+            dropped = self.engine.reset()
+        except Exception as reset_exc:
+            log.exception("resetting the engine after a failed step failed")
+            self._go_down(reset_exc)
+            return False
+        log.warning("engine reset after a failed step: %d sequences dropped", len(dropped))
+        self._call_in_loop(self._fail_requests, dropped, exc)
+        return True
+
+    def _go_down(self, exc: BaseException) -> None:
+        self._fatal = exc
+        self._call_in_loop(self._fail_all, exc)
 
     def _call_in_loop(self, callback: Callable[..., None], *args: object) -> None:
         assert self._loop is not None  # set by start()
@@ -223,6 +296,13 @@ class AsyncLLMEngine:
             if stream is not None:
                 stream.put(output)
 
+    def _fail_requests(self, request_ids: list[str], error: BaseException) -> None:
+        for request_id in request_ids:
+            if (stream := self._streams.get(request_id)) is not None:
+                stream.fail(EngineFailed(type(error).__name__))
+
     def _fail_all(self, error: BaseException) -> None:
         for stream in self._streams.values():
-            stream.fail(RuntimeError(f"the engine failed: {error}"))
+            stream.fail(EngineFailed(type(error).__name__))
+        if self.on_fatal is not None:
+            self.on_fatal(error)

@@ -28,7 +28,7 @@ from worker.sequence import FinishReason, Sequence
 from worker.stop import StopChecker
 from worker.tokenizer import IncrementalDetokenizer, Tokenizer
 
-__all__ = ["ContextLengthExceeded", "EngineStats", "LLMEngine", "Prompt"]
+__all__ = ["ContextLengthExceeded", "EngineStats", "LLMEngine", "Prompt", "TokenizedPrompt"]
 
 # padding_groups: a prefill row may be padded by up to PAD_SLACK tokens, about what one more
 # forward costs (SmolLM2-135M, 2 CPU threads: ~45 ms fixed per forward, ~0.3 ms per token).
@@ -49,6 +49,14 @@ class Runner(Protocol):
         self, slots: list[int], token_ids: list[int], positions: list[int]
     ) -> torch.Tensor: ...
     def copy_prefix(self, src_slot: int, dst_slot: int, num_tokens: int) -> None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class TokenizedPrompt:
+    """A prompt after tokenize_prompt (which may run on any thread)."""
+
+    ids: list[int]
+    num_system_tokens: int
 
 
 @dataclass(slots=True)
@@ -81,9 +89,13 @@ class LLMEngine:
         self.thinking = detect_thinking(tokenizer) if thinking is None else thinking
         self.eos_token_ids = tuple(eos_token_ids)
         self.context_length = runner.max_model_len
-        self.scheduler = Scheduler(
-            runner.num_slots, max_prefill_tokens, enable_prefix_reuse, max_prefill_chunk
+        self._scheduler_args = (
+            runner.num_slots,
+            max_prefill_tokens,
+            enable_prefix_reuse,
+            max_prefill_chunk,
         )
+        self.scheduler = Scheduler(*self._scheduler_args)
         self.sampler = Sampler(seed)
         self.stats = EngineStats()
         self._new: queue.SimpleQueue[tuple[Sequence, StopChecker]] = queue.SimpleQueue()
@@ -115,10 +127,17 @@ class LLMEngine:
     # -- any thread -------------------------------------------------------------------
 
     def add_request(
-        self, request_id: str, prompt: Prompt, params: SamplingParams, tenant: str = ""
+        self,
+        request_id: str,
+        prompt: Prompt | TokenizedPrompt,
+        params: SamplingParams,
+        tenant: str = "",
     ) -> Sequence:
-        """Validates and queues; raises RequestError before anything is queued."""
-        prompt_ids, num_system_tokens = self._tokenize(prompt)
+        """Validates and queues; raises RequestError before anything is queued. A prompt
+        not yet tokenised is tokenised here, on the calling thread (see tokenize_prompt)."""
+        if not isinstance(prompt, TokenizedPrompt):
+            prompt = self.tokenize_prompt(prompt, params.max_tokens)
+        prompt_ids, num_system_tokens = prompt.ids, prompt.num_system_tokens
         max_tokens = self._resolve_max_tokens(len(prompt_ids), params.max_tokens)
         seq = Sequence(request_id, prompt_ids, params, max_tokens, tenant, num_system_tokens)
         checker = StopChecker(
@@ -132,11 +151,19 @@ class LLMEngine:
         self._new.put((seq, checker))
         return seq
 
+    def tokenize_prompt(self, prompt: Prompt, max_tokens: int | None = None) -> TokenizedPrompt:
+        """Renders and tokenises `prompt`; any thread (it touches no engine state), so the
+        worker runs it off its event loop. A prompt whose size in bytes alone proves it cannot
+        fit (with max_tokens) is refused before it is tokenised. Raises RequestError."""
+        ids, num_system_tokens = self._tokenize(prompt, max_tokens)
+        return TokenizedPrompt(ids, num_system_tokens)
+
     def count_prompt_tokens(self, prompt: Prompt) -> tuple[int, int]:
         """-> (prompt tokens, system tokens) exactly as add_request would tokenise `prompt`;
-        queues nothing. Raises RequestError for a prompt add_request would refuse."""
-        prompt_ids, num_system_tokens = self._tokenize(prompt)
-        return len(prompt_ids), num_system_tokens
+        queues nothing. Raises RequestError for a prompt add_request would refuse (one that
+        cannot fit the window even with one token to generate, among them)."""
+        tokenized = self.tokenize_prompt(prompt)
+        return len(tokenized.ids), tokenized.num_system_tokens
 
     def abort(self, request_id: str) -> None:
         """The sequence leaves (and frees its slot) at the start of the next step."""
@@ -144,6 +171,20 @@ class LLMEngine:
 
     def has_unfinished(self) -> bool:
         return not (self._new.empty() and self._aborts.empty()) or self.scheduler.has_unfinished()
+
+    def reset(self) -> list[str]:
+        """After a failed step (the engine thread): drops every sequence, queued ones included,
+        with a fresh scheduler (its slots and prefix cache forget KV a failed forward may have
+        half written) -> the dropped request ids, whose callers must be told."""
+        dropped = [seq.request_id for seq in self.scheduler.waiting]
+        dropped += [seq.request_id for seq in self.scheduler.running]
+        while not self._new.empty():
+            dropped.append(self._new.get()[0].request_id)
+        while not self._aborts.empty():
+            self._aborts.get()
+        self.scheduler = Scheduler(*self._scheduler_args)
+        self._stop_checkers.clear()
+        return list(dict.fromkeys(dropped))
 
     # -- the engine thread -------------------------------------------------------------
 
@@ -242,30 +283,50 @@ class LLMEngine:
         prompt_text = self.tokenizer.decode(prompt_ids, skip_special_tokens=False)
         return ReasoningSplitter(start_in_reasoning=prompt_opens_think(prompt_text))
 
-    def _tokenize(self, prompt: Prompt) -> tuple[list[int], int]:
+    def _tokenize(self, prompt: Prompt, max_tokens: int | None) -> tuple[list[int], int]:
         """-> (prompt ids, system tokens added by the chat template)."""
         if isinstance(prompt, str):
+            self._check_size(len(prompt.encode("utf-8", "surrogatepass")), max_tokens)
             prompt_ids, num_system_tokens = self.tokenizer.encode(prompt), 0
             param = "prompt"
         elif prompt and isinstance(prompt[0], int):
             prompt_ids, num_system_tokens = list(prompt), 0  # type: ignore[arg-type]
             param = "prompt"
         else:
-            prompt_ids, num_system_tokens = self._render_chat(prompt)  # type: ignore[arg-type]
+            prompt_ids, num_system_tokens = self._render_chat(prompt, max_tokens)  # type: ignore[arg-type]
             param = "messages"
         if not prompt_ids:
             raise InvalidRequest("The prompt is empty; send at least one token.", param=param)
         return prompt_ids, num_system_tokens
 
-    def _render_chat(self, messages: SequenceOf[Mapping[str, Any]]) -> tuple[list[int], int]:
+    def _render_chat(
+        self, messages: SequenceOf[Mapping[str, Any]], max_tokens: int | None
+    ) -> tuple[list[int], int]:
         if not messages:
             raise InvalidRequest("messages must contain at least one message.", "messages")
+        check = {}
+        if getattr(self.tokenizer, "max_token_bytes", None):
+            check["check_bytes"] = lambda num_bytes: self._check_size(num_bytes, max_tokens)
         try:
-            return self.tokenizer.render_chat([dict(m) for m in messages])
+            return self.tokenizer.render_chat([dict(m) for m in messages], **check)
+        except ContextLengthExceeded:
+            raise
         except Exception as exc:  # the template rejects the conversation (jinja raise_exception)
             raise InvalidRequest(
                 f"The chat template rejected the messages: {exc}", "messages"
             ) from exc
+
+    def _check_size(self, num_bytes: int, max_tokens: int | None) -> None:
+        """Refuses, before tokenising, a prompt of `num_bytes` that cannot fit: it has at
+        least ceil(num_bytes / the most bytes one token stands for) tokens."""
+        per_token = getattr(self.tokenizer, "max_token_bytes", None)
+        if not per_token:
+            return
+        at_least = -(-num_bytes // per_token)
+        if at_least + (max_tokens or 1) > self.context_length:
+            raise ContextLengthExceeded(
+                self.context_length, at_least, max_tokens or None, num_bytes=num_bytes
+            )
 
     def _resolve_max_tokens(self, num_prompt_tokens: int, requested: int | None) -> int:
         room = self.context_length - num_prompt_tokens

@@ -22,18 +22,31 @@ class ContextLengthExceeded(RequestError):
 
     code = "context_length_exceeded"
 
-    def __init__(self, context_length: int, num_prompt_tokens: int, max_tokens: int | None) -> None:
+    def __init__(
+        self,
+        context_length: int,
+        num_prompt_tokens: int,
+        max_tokens: int | None,
+        *,
+        num_bytes: int | None = None,
+    ) -> None:
+        """num_bytes: refused by size before tokenising; num_prompt_tokens is then a lower
+        bound (the bytes over the most any one token stands for)."""
+        has = (
+            f"has {num_prompt_tokens} tokens"
+            if num_bytes is None
+            else f"of {num_bytes} bytes has at least {num_prompt_tokens} tokens"
+        )
         if max_tokens is None:  # "up to the context window", but the prompt fills it
             message = (
                 f"This model's maximum context length is {context_length} tokens; your prompt "
-                f"has {num_prompt_tokens} tokens, which leaves no room to generate. "
-                "Shorten the prompt."
+                f"{has}, which leaves no room to generate. Shorten the prompt."
             )
             param = "messages"
         else:
             message = (
                 f"This model's maximum context length is {context_length} tokens; your prompt "
-                f"has {num_prompt_tokens} tokens and max_tokens asks for {max_tokens}. "
+                f"{has} and max_tokens asks for {max_tokens}. "
                 "Shorten the prompt or lower max_tokens."
             )
             param = "messages" if num_prompt_tokens >= context_length else "max_tokens"
@@ -41,6 +54,18 @@ class ContextLengthExceeded(RequestError):
         self.context_length = context_length
         self.num_prompt_tokens = num_prompt_tokens
         self.max_tokens = max_tokens
+
+
+class EngineFailed(RuntimeError):
+    """A step of the engine failed while this request was in it (or the engine is down):
+    the request did not complete; another worker (or this one, later) may serve it."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(
+            "The worker's engine failed while running this request"
+            + (f" ({detail})" if detail else "")
+            + "; retry the request."
+        )
 
 
 class ModelNotFound(LookupError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,10 +16,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from mesh import tls, tracing
+from mesh.config import grpc_message_limit
 from mesh.pb import common_pb2, worker_pb2, worker_pb2_grpc
 from worker.async_engine import AsyncLLMEngine, LoadSnapshot
 from worker.engine import Prompt
-from worker.errors import ContextLengthExceeded, Draining, ModelNotFound, RequestError
+from worker.errors import (
+    ContextLengthExceeded,
+    Draining,
+    EngineFailed,
+    ModelNotFound,
+    RequestError,
+)
 from worker.outputs import StepOutput
 from worker.sampling_params import SamplingDefaults, SamplingParams
 from worker.sequence import FinishReason
@@ -35,10 +43,13 @@ STATUS_BY_ERROR: dict[type[BaseException], grpc.StatusCode] = {
     RequestError: grpc.StatusCode.INVALID_ARGUMENT,
     ModelNotFound: grpc.StatusCode.NOT_FOUND,
     Draining: grpc.StatusCode.UNAVAILABLE,
+    EngineFailed: grpc.StatusCode.UNAVAILABLE,
 }
 
-# CountTokens tokenises longer texts in a thread so the event loop keeps streaming tokens.
-TOKENIZE_INLINE_MAX_CHARS = 4096
+# Exit status of a worker whose engine is down for good (EX_SOFTWARE): the launcher restarts
+# it. The exit waits FATAL_EXIT_GRACE_S so that callers get their UNAVAILABLE first.
+FATAL_EXIT_CODE = 70
+FATAL_EXIT_GRACE_S = 1.0
 
 FINISH_REASON_TO_PB = {
     FinishReason.STOP: common_pb2.FINISH_REASON_STOP,
@@ -94,7 +105,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
                     if output.is_finished:  # before the last yield: the caller may cancel after it
                         self._trace(parent, submitted, first_token, output)
                     yield output_to_pb(output)
-        except (RequestError, ModelNotFound, Draining) as exc:
+        except (RequestError, ModelNotFound, Draining, EngineFailed) as exc:
             await abort_with(context, exc)
 
     def _trace(self, parent, submitted: float, first_token: float | None, last: StepOutput) -> None:
@@ -128,12 +139,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
         """Tokenises as Generate would; creates no sequence and counts nothing."""
         try:
             self._check_model(request.model)
-            prompt = _prompt_of(request)
-            count = self.engine.engine.count_prompt_tokens
-            if _prompt_chars(request) > TOKENIZE_INLINE_MAX_CHARS:
-                num_prompt, num_system = await asyncio.to_thread(count, prompt)
-            else:
-                num_prompt, num_system = count(prompt)
+            # off the event loop; a prompt that cannot fit is refused before tokenising
+            num_prompt, num_system = await self.engine.count_prompt_tokens(_prompt_of(request))
             return worker_pb2.CountTokensResponse(
                 prompt_tokens=num_prompt,
                 context_length=self.engine.engine.context_length,
@@ -205,12 +212,6 @@ def _prompt_of(request: worker_pb2.GenerateRequest) -> Prompt:
     raise RequestError("The request has neither chat messages nor a prompt.", "messages")
 
 
-def _prompt_chars(request: worker_pb2.GenerateRequest) -> int:
-    if request.WhichOneof("input") == "prompt":
-        return len(request.prompt)
-    return sum(len(m.content) for m in request.chat.messages)
-
-
 def output_to_pb(output: StepOutput) -> worker_pb2.GenerateResponse:
     response = worker_pb2.GenerateResponse(
         text=output.text, num_tokens=output.num_tokens, reasoning_text=output.reasoning_text
@@ -259,15 +260,41 @@ async def abort_with(context: grpc.aio.ServicerContext, exc: BaseException) -> N
 # -- server ---------------------------------------------------------------------------
 
 
-class WorkerServer:
-    """grpc.aio server with the Worker, health and reflection services; drains on stop."""
+def server_options() -> list[tuple[str, int]]:
+    """The mesh's message limit both ways, and no SO_REUSEPORT: a second worker on a port
+    in use fails to bind instead of silently sharing it."""
+    limit = grpc_message_limit()
+    return [
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", limit),
+        ("grpc.so_reuseport", 0),
+    ]
 
-    def __init__(self, engine: AsyncLLMEngine, served: ServedModel) -> None:
+
+class WorkerServer:
+    """grpc.aio server with the Worker, health and reflection services; drains on stop.
+
+    When the engine is down for good (AsyncLLMEngine.on_fatal), health turns NOT_SERVING and,
+    after FATAL_EXIT_GRACE_S, `exit_process(FATAL_EXIT_CODE)` ends the process (os._exit:
+    nothing is left to drain) so that the launcher starts a fresh one."""
+
+    def __init__(
+        self,
+        engine: AsyncLLMEngine,
+        served: ServedModel,
+        *,
+        exit_process: Callable[[int], object] = os._exit,
+    ) -> None:
         self.engine = engine
         self.served = served
+        self.exit_process = exit_process
+        self.failed = asyncio.Event()  # the engine is down; health says NOT_SERVING
+        self._tasks: set[asyncio.Task[None]] = set()
+        engine.on_fatal = self._engine_down
         # With LLMAAS_TLS=1: mTLS (mesh CA only, see start) and only the router may call.
         self.server = grpc.aio.server(
-            interceptors=[*tls.server_interceptors("worker"), tracing.TracingInterceptor()]
+            interceptors=[*tls.server_interceptors("worker"), tracing.TracingInterceptor()],
+            options=server_options(),
         )
         self.health = health.aio.HealthServicer()
         worker_pb2_grpc.add_WorkerServicer_to_server(WorkerServicer(engine, served), self.server)
@@ -278,17 +305,42 @@ class WorkerServer:
         self.port = 0
 
     async def start(self, address: str) -> int:
+        """Listens on `address`; raises OSError when it cannot (e.g. the port is in use)."""
         creds = tls.server_credentials("worker")
-        self.port = (
-            self.server.add_secure_port(address, creds)
-            if creds is not None
-            else self.server.add_insecure_port(address)
-        )
+        try:
+            self.port = (
+                self.server.add_secure_port(address, creds)
+                if creds is not None
+                else self.server.add_insecure_port(address)
+            )
+        except RuntimeError as exc:  # grpc's "Failed to bind"
+            raise OSError(f"the worker cannot listen on {address} (in use?): {exc}") from exc
+        if not self.port:
+            raise OSError(f"the worker cannot listen on {address} (in use?)")
         self.engine.start()
         await self.server.start()
         for service in ("", SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         return self.port
+
+    def _engine_down(self, error: BaseException) -> None:
+        """On the event loop, once the engine is down for good: no more SERVING."""
+        log.critical(
+            "the engine is down (%s): NOT_SERVING, exiting with %d in %.0fs",
+            error,
+            FATAL_EXIT_CODE,
+            FATAL_EXIT_GRACE_S,
+        )
+        self.failed.set()
+        self.engine.is_draining = True  # load reports say so: the router stops sending
+        loop = asyncio.get_running_loop()
+        for service in ("", SERVICE_NAME):
+            task = loop.create_task(
+                self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        loop.call_later(FATAL_EXIT_GRACE_S, self.exit_process, FATAL_EXIT_CODE)
 
     async def drain_and_stop(self, timeout_s: float) -> None:
         """Takes no new sequences, lets running ones finish (up to timeout_s), then stops."""

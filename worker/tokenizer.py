@@ -7,7 +7,9 @@ Face `tokenizer.json` (+ `tokenizer_config.json` for the chat template).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+import secrets
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ from jinja2.exceptions import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
+
+from worker.token_bounds import max_bytes_per_token
 
 GGUF_CONTROL, GGUF_USER_DEFINED = 3, 4
 
@@ -85,6 +89,14 @@ class Tokenizer:
             x, ensure_ascii=False, indent=indent
         )
         self._template = env.from_string(chat_template) if chat_template else None
+        # An upper bound on the bytes of text behind one token (None: no sound bound).
+        self.max_token_bytes = max_bytes_per_token(tok)
+        self._plain_specials = _plain_special_ids(tok)
+        self._special_re = (
+            re.compile("|".join(re.escape(s) for s in sorted(self._plain_specials, key=len)[::-1]))
+            if self._plain_specials
+            else None
+        )
 
     # construction
 
@@ -176,10 +188,34 @@ class Tokenizer:
 
     def encode(self, text: str, add_bos: bool | None = None) -> list[int]:
         """Raw text -> ids. Special-token text in `text` maps to the special ids, as llama.cpp does."""
-        ids = self.tok.encode(text, add_special_tokens=False).ids
+        ids = self._encode_texts([text])[0]
         bos_id = self.tok.token_to_id(self.bos_token) if self.bos_token else None
         if (self.add_bos if add_bos is None else add_bos) and bos_id is not None:
             ids = [bos_id, *ids]
+        return ids
+
+    def encode_plain(self, text: str) -> list[int]:
+        """Text -> ids with special-token text (`<|im_start|>`) tokenised as the plain text it
+        is, never as the special token: how a message's content is tokenised."""
+        if self._special_re is None:
+            return self._encode_texts([text])[0]
+        return self._encode_segments(self._special_re.split(text), self._special_re.findall(text))
+
+    def _encode_texts(self, texts: list[str]) -> list[list[int]]:
+        """The one call into the Rust tokenizer. encode_batch releases the GIL (encode does
+        not, in tokenizers 0.23), so other threads (the worker's event loop) keep running."""
+        return [e.ids for e in self.tok.encode_batch(texts, add_special_tokens=False)]
+
+    def _encode_segments(self, pieces: list[str], specials: Sequence[str]) -> list[int]:
+        """pieces[0] specials[0] pieces[1] ...: pieces tokenised normally (one batch), each
+        special as its plain-text ids."""
+        encoded = iter(self._encode_texts([p for p in pieces if p]))
+        ids: list[int] = []
+        for i, piece in enumerate(pieces):
+            if piece:
+                ids += next(encoded)
+            if i < len(specials):
+                ids += self._plain_specials[specials[i]]
         return ids
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
@@ -201,9 +237,17 @@ class Tokenizer:
         )
 
     def render_chat(
-        self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+        self,
+        messages: Sequence[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        check_bytes: Callable[[int], None] | None = None,
     ) -> tuple[list[int], int]:
         """-> (prompt ids, num_system_tokens).
+
+        The template's own markup keeps its special tokens; special-token text inside a
+        message (`<|im_start|>system` in a user's content) is tokenised as plain text, so no
+        one forges a role. `check_bytes` sees the rendered prompt's size in UTF-8 bytes before
+        anything is tokenised (and may raise to refuse it).
 
         num_system_tokens counts the prompt tokens that are not the users' own words: template
         markup plus any default system prompt the template inserts. It is computed as
@@ -211,10 +255,43 @@ class Tokenizer:
         merges at a content boundary can shift this by a token in rare cases; it is clamped to
         [0, total]. Simple and independent of any one template's layout.
         """
-        text = self.apply_chat_template(messages, add_generation_prompt)
-        ids = self.encode(text, add_bos=False)
-        content = sum(len(self.encode(_content_text(m), add_bos=False)) for m in messages)
+        marker = f"\ue000{secrets.token_hex(8)}:"  # unguessable: content cannot forge one
+        found: list[str] = []
+        text = self.apply_chat_template(
+            [self._mark_specials(m, marker, found) for m in messages], add_generation_prompt
+        )
+        parts = re.split(re.escape(marker) + "([0-9]+)\ue001", text)
+        pieces, specials = parts[0::2], [found[int(i)] for i in parts[1::2]]
+        if check_bytes is not None:
+            check_bytes(sum(len(t.encode("utf-8", "surrogatepass")) for t in pieces + specials))
+        ids = self._encode_segments(pieces, specials)
+        content = sum(len(self.encode_plain(_content_text(m))) for m in messages)
         return ids, min(len(ids), max(0, len(ids) - content))
+
+    def _mark_specials(
+        self, message: dict[str, Any], marker: str, found: list[str]
+    ) -> dict[str, Any]:
+        """The message with each special-token text in its content replaced by a numbered
+        marker (its text in `found`), which render_chat tokenises as plain text."""
+        if self._special_re is None:
+            return message
+
+        def mark(match: re.Match[str]) -> str:
+            found.append(match.group(0))
+            return f"{marker}{len(found) - 1}\ue001"
+
+        def marked(value: Any) -> Any:
+            return self._special_re.sub(mark, value) if isinstance(value, str) else value
+
+        out = {k: marked(v) for k, v in message.items() if k != "content"}
+        content = message.get("content")
+        if isinstance(content, list):  # OpenAI content parts
+            out["content"] = [
+                {**p, "text": marked(p.get("text"))} if isinstance(p, dict) else p for p in content
+            ]
+        else:
+            out["content"] = marked(content)
+        return out
 
 
 def _content_text(message: dict[str, Any]) -> str:
@@ -222,6 +299,18 @@ def _content_text(message: dict[str, Any]) -> str:
     if isinstance(content, list):  # OpenAI content parts
         return "".join(p.get("text", "") for p in content if isinstance(p, dict))
     return str(content)
+
+
+def _plain_special_ids(tok: HFTokenizer) -> dict[str, list[int]]:
+    """Each special token's text -> its ids as plain text (a copy of the tokenizer that does
+    not match special tokens computes them once)."""
+    specials = [t.content for t in tok.get_added_tokens_decoder().values() if t.special]
+    if not specials:
+        return {}
+    plain = HFTokenizer.from_str(tok.to_str())
+    plain.encode_special_tokens = True
+    encoded = plain.encode_batch(specials, add_special_tokens=False)
+    return {text: e.ids for text, e in zip(specials, encoded, strict=True)}
 
 
 def _token_text(tok: Any) -> str | None:

@@ -1,0 +1,108 @@
+"""The most UTF-8 bytes of input text one token can stand for, so that a prompt of N bytes
+is known to need at least ceil(N / that) tokens before it is tokenised.
+
+Only tokenizers where the bound is sound get one: a BPE model that never folds a run of
+unknown characters into one token, a normaliser that shrinks text by a known factor at most,
+and a pre-tokeniser that drops no input. Anything else returns None (no early refusal).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from tokenizers import Tokenizer as HFTokenizer
+
+# Unicode normal forms and case folding shrink UTF-8 by 3x at most (three 3-byte Hangul
+# jamo compose into one 3-byte syllable; U+1E9E -> U+00DF is 3 -> 2).
+_UNICODE_SHRINK = 3
+_UNICODE_NORMALIZERS = {"NFC", "NFD", "NFKC", "NFKD", "Lowercase"}
+# Pre-tokenisers that split text but keep every byte of it (not Whitespace, which drops it).
+_KEEPING_PRE_TOKENIZERS = {"ByteLevel", "Digits", "Metaspace", "UnicodeScripts"}
+_SPLITTING_PRE_TOKENIZERS = {"Split", "Punctuation"}  # keep bytes unless behavior "Removed"
+
+
+def max_bytes_per_token(tok: HFTokenizer) -> int | None:
+    """-> an upper bound on the input bytes behind one token, or None where none is sound."""
+    spec = json.loads(tok.to_str())
+    model = spec.get("model") or {}
+    if model.get("type") != "BPE" or (model.get("unk_token") and model.get("fuse_unk")):
+        return None
+    shrink = _normalizer_shrink(spec.get("normalizer"))
+    if shrink is None or not _keeps_every_byte(spec.get("pre_tokenizer")):
+        return None
+    byte_level = _has_byte_level(spec.get("pre_tokenizer"))
+    longest = max(
+        _token_bytes(token, byte_level) for token in tok.get_vocab(with_added_tokens=True)
+    )
+    return longest * shrink
+
+
+def _token_bytes(token: str, byte_level: bool) -> int:
+    """Bytes of text one vocabulary entry stands for: byte-level BPE writes each byte as one
+    character (GPT-2's table); other vocabularies are their text ("▁" for a space: more
+    bytes than it stands for, which only loosens the bound)."""
+    if not byte_level:
+        return len(token.encode("utf-8", "surrogatepass"))
+    table = _byte_of_char()
+    return sum(1 if c in table else len(c.encode("utf-8", "surrogatepass")) for c in token)
+
+
+@cache
+def _byte_of_char() -> dict[str, int]:
+    """GPT-2's bytes_to_unicode, inverted: printable bytes stand for themselves, the others
+    are shifted to 256 + n."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
+    chars, n = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[chr(b)] = b
+        else:
+            chars[chr(256 + n)] = b
+            n += 1
+    return chars
+
+
+def _normalizer_shrink(spec: dict[str, Any] | None) -> int | None:
+    if spec is None:
+        return 1
+    kind = spec.get("type")
+    if kind == "Sequence":
+        factor = 1
+        for part in spec.get("normalizers", []):
+            f = _normalizer_shrink(part)
+            if f is None:
+                return None
+            factor *= f
+        return factor
+    if kind == "Prepend":
+        return 1
+    if kind == "Replace":  # a fixed string by another: shrinks by their byte ratio at most
+        pattern = (spec.get("pattern") or {}).get("String")
+        content = spec.get("content") or ""
+        if pattern is None or not content:
+            return None
+        return max(1, -(-len(pattern.encode()) // len(content.encode())))
+    if kind in _UNICODE_NORMALIZERS:
+        return _UNICODE_SHRINK
+    return None  # Strip, BertNormalizer (drops control characters), regex Replace, ...
+
+
+def _keeps_every_byte(spec: dict[str, Any] | None) -> bool:
+    if spec is None:
+        return True
+    kind = spec.get("type")
+    if kind == "Sequence":
+        return all(_keeps_every_byte(part) for part in spec.get("pretokenizers", []))
+    if kind in _SPLITTING_PRE_TOKENIZERS:
+        return spec.get("behavior") != "Removed"
+    return kind in _KEEPING_PRE_TOKENIZERS
+
+
+def _has_byte_level(spec: dict[str, Any] | None) -> bool:
+    if spec is None:
+        return False
+    if spec.get("type") == "Sequence":
+        return any(_has_byte_level(part) for part in spec.get("pretokenizers", []))
+    return spec.get("type") == "ByteLevel"
