@@ -8,6 +8,7 @@ import logging
 from mesh import tls, tracing
 from mesh.edge.app import create_app
 from mesh.edge.config import EdgeConfig
+from mesh.edge.http_protocol import limited_protocol
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,11 +28,22 @@ def main(argv: list[str] | None = None) -> None:
         create_app(config),
         config.host,
         config.port,
+        **uvicorn_limits(config),
         loop="uvloop",
-        http="httptools",
         log_level="info",
         timeout_graceful_shutdown=5,
     )
+
+
+def uvicorn_limits(config: EdgeConfig) -> dict[str, object]:
+    """uvicorn's own limits (defaults in `mesh.edge.config`): httptools with header size and
+    time limits, concurrent connections, keep-alive, and no WebSocket upgrades (none served)."""
+    return {
+        "http": limited_protocol(config.max_header_bytes, config.header_timeout_s),
+        "ws": "none",
+        "limit_concurrency": config.limit_concurrency,
+        "timeout_keep_alive": config.keep_alive_s,
+    }
 
 
 if __name__ == "__main__":

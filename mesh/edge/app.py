@@ -30,6 +30,9 @@ from mesh import tracing
 from mesh.console.routes import console_routes
 from mesh.edge import openai_schema as schema
 from mesh.edge.config import EdgeConfig
+from mesh.edge.limits import BodyLimitMiddleware
+from mesh.edge.openapi import openapi_document
+from mesh.edge.requests import MAX_MODEL_CHARS
 from mesh.edge.streaming import (
     SSE_HEADERS,
     ChunkBuilder,
@@ -38,7 +41,16 @@ from mesh.edge.streaming import (
     sse_events,
     text_chunk,
 )
-from mesh.errors import INVALID_REQUEST, ErrorKind, MeshError, Unavailable, from_rpc_error
+from mesh.errors import (
+    INVALID_REQUEST,
+    REQUEST_TIMEOUT,
+    ErrorKind,
+    MeshError,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+    from_rpc_error,
+)
 from mesh.metrics_http import metrics_endpoint
 from mesh.pb import inference_pb2, inference_pb2_grpc
 from mesh.router.health import FILTER, MESH, MODEL_PREFIX
@@ -52,6 +64,11 @@ T = TypeVar("T")
 COPIED_PREFIXES = ("x-ratelimit-", "x-llmaas-")
 COPIED_HEADERS = ("deprecation", "sunset", "link")
 FORWARDED_HEADERS = ("x-request-id", "traceparent", "tracestate")
+# Longest Authorization header forwarded to the router (API keys are ~50 characters): a
+# longer one is refused here, so absurd metadata never reaches the mesh or its audit.
+MAX_AUTHORIZATION_BYTES = 1024
+# W3C trace context: traceparent is 55 characters, tracestate at most 512 by the spec.
+MAX_TRACE_HEADER_BYTES = 512
 METHOD_NOT_ALLOWED = ErrorKind(
     grpc.StatusCode.UNIMPLEMENTED, 405, "invalid_request_error", "method_not_allowed"
 )
@@ -112,11 +129,19 @@ def _router(request: Request) -> RouterClient:
 def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
     md = [("x-request-id", request.scope["state"]["request_id"])]
     auth = request.headers.get("authorization")
+    if auth is not None and len(auth) > MAX_AUTHORIZATION_BYTES:
+        raise Unauthenticated(
+            f"The Authorization header is {len(auth)} bytes; an API key header is at most "
+            f"{MAX_AUTHORIZATION_BYTES}. Send 'Authorization: Bearer <your API key>'.",
+            code="invalid_api_key",
+        )
     if auth is not None and auth.isascii():
         md.append(("authorization", auth))
     if not tracing.enabled():  # tracing on: the edge's own span context is injected instead
         md.extend(
-            (h, v) for h in FORWARDED_HEADERS[1:] if (v := request.headers.get(h)) and v.isascii()
+            (h, v)
+            for h in FORWARDED_HEADERS[1:]
+            if (v := request.headers.get(h)) and v.isascii() and len(v) <= MAX_TRACE_HEADER_BYTES
         )
     return tuple(tracing.inject_metadata(md))
 
@@ -223,6 +248,7 @@ async def _await_end(call: grpc.aio.UnaryStreamCall, timeout_s: float = 10.0) ->
 
 
 async def chat_completions(request: Request) -> Response:
+    _metadata(request)  # an unusable Authorization header is refused before the body is read
     spec = schema.chat_request(schema.parse_json(await request.body()))
     return await _generate(
         request,
@@ -235,6 +261,7 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def completions(request: Request) -> Response:
+    _metadata(request)
     spec = schema.completion_request(schema.parse_json(await request.body()))
     return await _generate(
         request,
@@ -247,10 +274,11 @@ async def completions(request: Request) -> Response:
 
 
 async def embeddings(request: Request) -> Response:
+    md = _metadata(request)
     spec = schema.embeddings_request(schema.parse_json(await request.body()))
     call = _router(request).inference.Embeddings(
         spec.request,
-        metadata=_metadata(request),
+        metadata=md,
         timeout=request.app.state.config.request_timeout_s,
     )
     reply = await _until_disconnect(request, call)
@@ -268,8 +296,15 @@ async def list_models(request: Request) -> Response:
 
 
 async def get_model(request: Request) -> Response:
+    model_id = request.path_params["model_id"]
+    if len(model_id) > MAX_MODEL_CHARS:
+        raise NotFound(  # no model has such an id: answered without asking the router
+            f"The model id is {len(model_id)} characters; model ids are at most "
+            f"{MAX_MODEL_CHARS}. List the served models with GET /v1/models.",
+            param="model",
+        )
     reply = await _router(request).inference.GetModel(
-        inference_pb2.GetModelRequest(id=request.path_params["model_id"]),
+        inference_pb2.GetModelRequest(id=model_id),
         metadata=_metadata(request),
         timeout=10,
     )
@@ -300,6 +335,11 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
         return min(high, max(low, int(request.query_params.get(name, default))))
     except ValueError:
         return default
+
+
+async def openapi(request: Request) -> Response:
+    """The published OpenAPI document (also `mesh/edge/openapi.json` in the repository)."""
+    return JSONResponse(request.app.state.openapi)
 
 
 async def health(request: Request) -> Response:
@@ -334,6 +374,8 @@ def _error_response(err: MeshError, extra: dict[str, str] | None = None) -> JSON
     headers = {k: v for k, v in err.headers.items() if k.startswith("x-ratelimit-")}
     if err.retry_after is not None:
         headers["retry-after"] = str(max(1, int(err.retry_after + 0.999)))
+    if err.kind is REQUEST_TIMEOUT:
+        headers["connection"] = "close"  # the rest of a slow body is not waited for
     return JSONResponse(
         err.to_openai(), status_code=err.http_status, headers={**headers, **(extra or {})}
     )
@@ -412,6 +454,7 @@ def create_app(config: EdgeConfig | None = None) -> Starlette:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *console_routes(fetch_summary),
     ]
@@ -425,7 +468,10 @@ def create_app(config: EdgeConfig | None = None) -> Starlette:
     middleware = [
         Middleware(TracingMiddleware),
         Middleware(RequestIdMiddleware),
-    ]  # tracing outermost
-    return Starlette(
+        Middleware(BodyLimitMiddleware, config.max_body_bytes, config.body_timeout_s),
+    ]  # tracing outermost; the body limit inside, so its 413/408 carry x-request-id
+    app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan
     )
+    app.state.openapi = openapi_document()
+    return app

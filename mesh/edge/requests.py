@@ -64,7 +64,11 @@ def _integral_float(value: Any) -> Any:
 
 
 Text = Annotated[str, AfterValidator(_valid_unicode)]
-Int = Annotated[int, BeforeValidator(_integral_float)]
+
+
+def _int(lo: int, hi: int) -> Any:
+    # Bounds inside the before-validator, so the JSON schema says minimum / maximum.
+    return Annotated[int, Field(ge=lo, le=hi), BeforeValidator(_integral_float)]
 
 
 def _text(max_chars: int | None = None, min_chars: int = 0) -> Any:
@@ -114,18 +118,19 @@ class _Sampling(_Strict):
     model: _text(MAX_MODEL_CHARS, 1)
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    top_k: Annotated[Int, Field(ge=0, le=INT32_MAX)] | None = None
-    max_tokens: Annotated[Int, Field(ge=1, le=INT32_MAX)] | None = None
-    max_completion_tokens: Annotated[Int, Field(ge=1, le=INT32_MAX)] | None = None
+    top_k: _int(0, INT32_MAX) | None = None
+    max_tokens: _int(1, INT32_MAX) | None = None
+    max_completion_tokens: _int(1, INT32_MAX) | None = None
     n: (
         Annotated[
-            Int,
+            int,
+            BeforeValidator(_integral_float),
             AfterValidator(_only_n_1),
             WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 1}),
         ]
         | None
     ) = None
-    seed: Annotated[Int, Field(ge=INT64_MIN, le=INT64_MAX)] | None = None
+    seed: _int(INT64_MIN, INT64_MAX) | None = None
     stop: (
         _text(MAX_STOP_CHARS)
         | Annotated[list[_text(MAX_STOP_CHARS)], Field(max_length=MAX_STOP)]
