@@ -1,11 +1,35 @@
 """Behaviour layer: attacks spread over several requests of one sender.
 
 History key: (tenant, user) where ``user`` is OpenAI's ``user`` field ("" when
-absent), so two end users of one tenant never share a history.
+absent), so two end users of one tenant never share a history. A ``user``
+longer than ``MAX_USER_CHARS`` is kept as a 16-byte digest: any string is
+accepted (as OpenAI does) and no key costs more than that.
 
-Memory is flat under any load: at most ``max_keys`` histories (LRU eviction),
-each at most ``history`` entries of at most ``tail_chars`` characters, and
-entries older than ``max_age_s`` are dropped.
+Memory is bounded per tenant, so one tenant can never evict another's
+histories by sending many ``user`` values:
+
+* at most ``max_users_per_tenant`` user histories per tenant (LRU inside it);
+* at most ``max_keys`` user histories in all: past that, a tenant at or above
+  its fair share (``max_keys / tenants``) evicts its own least recent user,
+  otherwise the largest tenant does;
+* at most ``max_tenants`` tenants (LRU over tenants, authenticated by the router);
+* each history at most ``history`` entries of at most ``tail_chars``
+  characters; entries older than ``max_age_s`` are dropped.
+
+Defaults: 1,000 users a tenant, 20,000 in all, 1,000 tenants. A full history
+(four 200-character tails, a 256-character ``user``) takes about 2.8 KB, so
+all of them at most about 60 MB, plus about 2 KB a tenant for its tenant-wide
+history (``tests/filter/test_behavior.py`` measures it).
+
+Fresh-user floods: a sender who uses a new ``user`` for every request has no
+per-user history to check against. Each tenant therefore also keeps ONE
+tenant-wide history of all its prompts. When a tenant brings more than
+``fresh_user_limit`` first-seen users within ``fresh_window_s`` (default 20 a
+minute, ``LLMAAS_FILTER_FRESH_USERS``), it is flooding: until a window passes
+without such a flood, each prompt is checked against its user's history AND
+the tenant-wide one (a tenant with that many new end users a minute shares one
+history: raise the limit for such a tenant population). A slower trickle of
+fresh users is not caught this way: that is the limit of a per-user history.
 
 * Fragmentation: the recent prompts plus the current one are joined and run
   through the pattern layer again. A rule that fires on the joined text but on
@@ -18,11 +42,14 @@ entries older than ``max_age_s`` are dropped.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from mesh.config import env
 
 from .normalize import fold_text
 from .patterns import BLOCKING, check_patterns, rule_ids
@@ -30,7 +57,20 @@ from .verdict import Reason
 
 LAYER = "behavior"
 PROMPT_BREAK = " pb "  # one token (Latin), about one word (CJK)
-Key = tuple[str, str]
+MAX_USER_CHARS = 256
+NO_RULES: frozenset[str] = frozenset()  # shared: an empty frozenset is 216 bytes each
+UserKey = str | bytes  # the user itself, or the digest of a long one (never equal to a str)
+
+
+def user_key(user: str) -> UserKey:
+    """``user`` itself, or a 16-byte digest of it past ``MAX_USER_CHARS``."""
+    if len(user) <= MAX_USER_CHARS:
+        return user
+    return hashlib.blake2b(user.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def fresh_user_limit_from_env() -> int:
+    return env("LLMAAS_FILTER_FRESH_USERS", int, 20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,21 +86,59 @@ class History:
     last_digest: bytes = b""
     run: int = 0  # consecutive identical prompts, current one included
 
+    def expire(self, now: float, max_age_s: float) -> None:
+        while self.entries and now - self.entries[0].at > max_age_s:
+            self.entries.popleft()
+        if not self.entries:
+            self.run = 0
+
+    def record(self, entry: Entry, digest: bytes) -> tuple[list[Entry], int]:
+        """Appends ``entry``; returns the entries before it and the identical-prompt run."""
+        previous = list(self.entries)
+        self.run = self.run + 1 if digest == self.last_digest else 1
+        self.last_digest = digest
+        self.entries.append(entry)
+        return previous, self.run
+
+
+@dataclass(slots=True)
+class TenantState:
+    users: OrderedDict[UserKey, History]  # least recently used first
+    shared: History  # every prompt of the tenant, whoever sent it
+    fresh: deque[float]  # arrival times of recent first-seen users (bounded)
+    flood_until: float = -math.inf  # checked against ``shared`` too until then
+
 
 @dataclass
 class BehaviorTracker:
     history: int = 4  # prompts kept per key (fragments are short and consecutive)
     max_age_s: float = 600.0
-    max_keys: int = 10_000
+    max_keys: int = 20_000  # user histories in all
+    max_users_per_tenant: int = 1_000
+    max_tenants: int = 1_000
+    fresh_user_limit: int = field(default_factory=fresh_user_limit_from_env)
+    fresh_window_s: float = 60.0
     repeat_limit: int = 30
     tail_chars: int = 200  # only the end of a previous prompt can continue into the next
     head_chars: int = 200
     clock: Callable[[], float] = time.monotonic
-    _keys: OrderedDict[Key, History] = field(default_factory=OrderedDict, init=False, repr=False)
+    _tenants: OrderedDict[UserKey, TenantState] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
+    _total: int = field(default=0, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        """User histories held, all tenants together."""
+        return self._total
+
+    def users_of(self, tenant: str) -> int:
+        state = self._tenants.get(user_key(tenant))
+        return len(state.users) if state else 0
+
+    def flooding(self, tenant: str) -> bool:
+        state = self._tenants.get(user_key(tenant))
+        return state is not None and self.clock() < state.flood_until
 
     def check(
         self,
@@ -69,12 +147,13 @@ class BehaviorTracker:
         prompt: str,
         own_rules: frozenset[str] | None = None,
         folded: str | None = None,
+        digest: bytes | None = None,
     ) -> list[Reason]:
         """Record ``prompt`` and return behaviour reasons for it.
 
         ``own_rules``: the blocking pattern rules of ``prompt`` alone, and
-        ``folded``: its normalised text, if the caller already has them (each
-        saves a pass over the prompt).
+        ``folded``: its normalised text (or ``digest``: :func:`prompt_digest`
+        of it), if the caller already has them (each saves a pass over the prompt).
         """
         now = self.clock()
         head = prompt[: self.head_chars]
@@ -83,15 +162,35 @@ class BehaviorTracker:
             if own_rules is not None
             else rule_ids(head + " " + prompt[-self.tail_chars :])
         )
-        digest = _digest(folded if folded is not None else fold_text(prompt))
+        if digest is None:
+            digest = prompt_digest(folded if folded is not None else fold_text(prompt))
+        entry = Entry(now, prompt[-self.tail_chars :], rules or NO_RULES)
         with self._lock:
-            hist = self._history((tenant, user), now)
-            previous = list(hist.entries)
-            hist.run = hist.run + 1 if digest == hist.last_digest else 1
-            hist.last_digest = digest
-            run = hist.run
-            hist.entries.append(Entry(now, prompt[-self.tail_chars :], rules))
-        reasons = self._fragment_reasons(previous, head, rules)
+            state = self._tenant(user_key(tenant))
+            hist = self._history(state, user_key(user), now)
+            mine = hist.record(entry, digest)
+            state.shared.expire(now, self.max_age_s)
+            shared = state.shared.record(entry, digest)
+            flooding = now < state.flood_until
+        reasons = self._reasons(*mine, head, rules)
+        if flooding:
+            seen = {r.rule for r in reasons}
+            reasons += [
+                r
+                for r in self._reasons(*shared, head, rules, scope="tenant-wide ")
+                if r.rule not in seen
+            ]
+        return reasons
+
+    def _reasons(
+        self,
+        previous: list[Entry],
+        run: int,
+        head: str,
+        rules: frozenset[str],
+        scope: str = "",
+    ) -> list[Reason]:
+        reasons = self._fragment_reasons(previous, head, rules, scope)
         if run >= self.repeat_limit:
             reasons.append(
                 Reason(
@@ -99,28 +198,62 @@ class BehaviorTracker:
                     "behavior.repeated_prompt",
                     0.95,
                     head[:40],
-                    f"{run} identical prompts in a row",
+                    f"{run} {scope}identical prompts in a row",
                 )
             )
         return reasons
 
-    def _history(self, key: Key, now: float) -> History:
-        hist = self._keys.get(key)
-        if hist is None:
-            hist = History(deque(maxlen=self.history))
-            self._keys[key] = hist
-            while len(self._keys) > self.max_keys:
-                self._keys.popitem(last=False)  # least recently used
+    def _tenant(self, key: UserKey) -> TenantState:
+        state = self._tenants.get(key)
+        if state is None:
+            state = TenantState(
+                OrderedDict(),
+                History(deque(maxlen=self.history)),
+                deque(maxlen=self.fresh_user_limit + 1),
+            )
+            self._tenants[key] = state
+            while len(self._tenants) > self.max_tenants:
+                _, gone = self._tenants.popitem(last=False)  # least recently used tenant
+                self._total -= len(gone.users)
         else:
-            self._keys.move_to_end(key)
-            while hist.entries and now - hist.entries[0].at > self.max_age_s:
-                hist.entries.popleft()
-            if not hist.entries:
-                hist.run = 0
+            self._tenants.move_to_end(key)
+        return state
+
+    def _history(self, state: TenantState, key: UserKey, now: float) -> History:
+        hist = state.users.get(key)
+        if hist is not None:
+            state.users.move_to_end(key)
+            hist.expire(now, self.max_age_s)
+            return hist
+        self._note_fresh_user(state, now)
+        hist = History(deque(maxlen=self.history))
+        state.users[key] = hist
+        self._total += 1
+        if len(state.users) > self.max_users_per_tenant:
+            state.users.popitem(last=False)
+            self._total -= 1
+        while self._total > self.max_keys:
+            self._evict_one(state)
         return hist
 
+    def _note_fresh_user(self, state: TenantState, now: float) -> None:
+        fresh = state.fresh
+        fresh.append(now)  # keeps the last fresh_user_limit + 1 arrivals
+        if len(fresh) > self.fresh_user_limit and now - fresh[0] <= self.fresh_window_s:
+            state.flood_until = now + self.fresh_window_s
+
+    def _evict_one(self, inserting: TenantState) -> None:
+        # A tenant at or above its fair share pays for its own insert; one below it never
+        # loses a history to another tenant's flood.
+        if len(inserting.users) * len(self._tenants) >= self._total:
+            victim = inserting
+        else:
+            victim = max(self._tenants.values(), key=lambda s: len(s.users))
+        victim.users.popitem(last=False)
+        self._total -= 1
+
     def _fragment_reasons(
-        self, previous: list[Entry], head: str, rules: frozenset[str]
+        self, previous: list[Entry], head: str, rules: frozenset[str], scope: str = ""
     ) -> list[Reason]:
         if not previous:
             return []
@@ -134,14 +267,14 @@ class BehaviorTracker:
                 "behavior.fragmented_attack",
                 0.85,
                 r.span,
-                f"{r.rule} across {len(previous) + 1} prompts",
+                f"{r.rule} across {len(previous) + 1} {scope}prompts",
             )
             for r in check_patterns(joined)
             if r.score >= BLOCKING and r.rule not in known
         ]
 
 
-def _digest(folded: str) -> bytes:
-    # Identical up to case, lookalikes, invisibles and whitespace.
+def prompt_digest(folded: str) -> bytes:
+    """Identical up to case, lookalikes, invisibles and whitespace."""
     canon = " ".join(folded.split())
     return hashlib.blake2b(canon.encode("utf-8", "surrogatepass"), digest_size=16).digest()

@@ -1,14 +1,38 @@
-"""The three layers put together: one call, one verdict."""
+"""The three layers put together: one call, one verdict.
+
+:func:`analyse` is the stateless, expensive part (structure and patterns over
+the whole prompt); it is a plain function of the prompt, so the sidecar can run
+it in another process for long prompts. :meth:`PromptFilter.record` is the
+cheap, stateful part (the behaviour history), always in the serving process.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .behavior import BehaviorTracker
+from .behavior import BehaviorTracker, prompt_digest
 from .normalize import normalize
 from .patterns import BLOCKING, check_patterns
 from .structure import check_structure
-from .verdict import BLOCK_THRESHOLD, Verdict, combine
+from .verdict import BLOCK_THRESHOLD, Reason, Verdict, combine
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What one prompt says on its own (small and picklable: no copy of the prompt)."""
+
+    structure: list[Reason]
+    patterns: list[Reason]
+    own_rules: frozenset[str]  # blocking pattern rules of the prompt alone
+    digest: bytes  # of the normalised prompt, for the repetition check
+
+
+def analyse(prompt: str) -> Analysis:
+    structure = check_structure(prompt)
+    norm = normalize(prompt)
+    patterns = check_patterns(norm)
+    own = frozenset(r.rule for r in patterns if r.score >= BLOCKING)
+    return Analysis(structure, patterns, own, prompt_digest(norm.folded))
 
 
 @dataclass
@@ -19,12 +43,14 @@ class PromptFilter:
     threshold: float = BLOCK_THRESHOLD
 
     def check(self, prompt: str, tenant: str = "", user: str = "") -> Verdict:
-        structure = check_structure(prompt)
-        norm = normalize(prompt)
-        patterns = check_patterns(norm)
-        own = frozenset(r.rule for r in patterns if r.score >= BLOCKING)
-        behavior = self.tracker.check(tenant, user, prompt, own_rules=own, folded=norm.folded)
-        return combine(structure, patterns, behavior, threshold=self.threshold)
+        return self.record(analyse(prompt), prompt, tenant=tenant, user=user)
+
+    def record(self, analysis: Analysis, prompt: str, tenant: str = "", user: str = "") -> Verdict:
+        """The verdict for ``prompt`` given its :func:`analyse` result; records it in the history."""
+        behavior = self.tracker.check(
+            tenant, user, prompt, own_rules=analysis.own_rules, digest=analysis.digest
+        )
+        return combine(analysis.structure, analysis.patterns, behavior, threshold=self.threshold)
 
 
 def check_prompt(prompt: str) -> Verdict:

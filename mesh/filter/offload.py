@@ -1,0 +1,98 @@
+"""Long prompts are analysed in a small process pool, off the serving event loop.
+
+The sidecar's event loop also answers health probes and every other check. A
+4 MiB prompt takes 0.6-0.9 s to analyse, and a thread does not help much: the
+pattern passes are regexes and C-level scans that hold the GIL for long
+stretches. Measured with ``python tools/filter_loop_stall.py`` (a 4 MiB prompt,
+the loop's longest stall, 2 shared cores): inline 850-2,000 ms, in a thread
+200-270 ms, in a process 5-10 ms.
+
+So prompts of at least ``OFFLOAD_CHARS`` characters (about 7 ms of work) go to
+a pool of ``workers`` spawned processes; shorter ones, nearly all traffic, are
+analysed inline, which is cheaper than a round trip to another process. Only
+the stateless :func:`~mesh.filter.engine.analyse` runs there; the behaviour
+history stays in the serving process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import multiprocessing
+import signal
+import weakref
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from . import engine
+from .engine import Analysis
+
+OFFLOAD_CHARS = 64 * 1024
+WORKERS = 2
+
+_live: weakref.WeakSet[Analyser] = weakref.WeakSet()
+
+
+def _init_worker() -> None:
+    # Ctrl-C reaches the whole process group: the serving process decides when to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.collect()
+    gc.freeze()  # the rule tables, as in the sidecar (see service.serve)
+
+
+def analyse_off_loop(prompt: str) -> Analysis:
+    """Runs in a pool process."""
+    return engine.analyse(prompt)
+
+
+class Analyser:
+    """``await analyser.analyse(prompt)``: inline when short, in the pool when long."""
+
+    def __init__(self, workers: int = WORKERS, offload_chars: int = OFFLOAD_CHARS) -> None:
+        self.workers = workers
+        self.offload_chars = offload_chars
+        self._pool: ProcessPoolExecutor | None = None
+        _live.add(self)
+
+    def offloads(self, prompt: str) -> bool:
+        return len(prompt) >= self.offload_chars
+
+    def start(self) -> None:
+        """Spawns the pool now (else on the first long prompt)."""
+        self._executor()
+
+    async def analyse(self, prompt: str) -> Analysis:
+        if not self.offloads(prompt):
+            return engine.analyse(prompt)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor(), analyse_off_loop, prompt)
+        except BrokenProcessPool:
+            self._pool = None  # a pool process died (OOM kill?): the next prompt gets a new pool
+            raise
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn, not fork: the serving process runs gRPC threads.
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+            )
+        return self._pool
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def start_all() -> None:
+    for analyser in list(_live):
+        analyser.start()
+
+
+def close_all() -> None:
+    """Stops every pool of this process (the sidecar calls it on shutdown)."""
+    for analyser in list(_live):
+        analyser.close()
