@@ -325,6 +325,10 @@ class _Writer:
                 outcomes.append((fn(conn, *args), None))
                 conn.execute("RELEASE job")
             except Exception as exc:  # noqa: BLE001 - handed to the caller
+                if not conn.in_transaction:
+                    # SQLite rolled back the whole transaction (disk full, I/O error):
+                    # the batch fails with this real cause.
+                    raise
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
                 outcomes.append((None, exc))
