@@ -279,8 +279,9 @@ def check_grpc_bind(host: str, role: str, environ: dict[str, str] | None = None)
     if is_loopback(host):
         if not token:
             log.warning(
-                "%s: plain gRPC on %s without LLMAAS_MESH_TOKEN: any local process can "
-                "announce itself as a worker (local development only)",
+                "%s: plain gRPC on %s without LLMAAS_MESH_TOKEN: the control plane is "
+                "unauthenticated, any local process may register as a worker (local "
+                "development only)",
                 role,
                 host,
             )

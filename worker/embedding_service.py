@@ -3,11 +3,16 @@
 Requests are validated on the event loop's side of a thread hop, then coalesced: while one
 batch runs in a thread (`asyncio.to_thread`, so the loop keeps serving health and load
 calls), requests that arrive are queued and run together as the next batch.
+
+Under mTLS only the router may call it (the same role check as the chat worker). On SIGTERM
+the load streams end at once (their last report says draining) and only in-flight Embed
+calls are waited for, at most `EMBED_DRAIN_MAX_S`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -16,11 +21,11 @@ from datetime import UTC, datetime
 import grpc
 import torch
 
+from mesh import tls, tracing
 from mesh.errors import ContextLengthExceeded, InvalidRequest, NotFound, Unavailable
 from mesh.pb import common_pb2, worker_pb2, worker_pb2_grpc
 from mesh.rpc import add_port, build_server, set_serving
 from worker.embedding import MODEL_ID, EmbeddingModel
-from worker.service import watch_load
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,9 @@ EMBEDDING_MODELS = frozenset({MODEL_ID})
 MAX_INPUTS = 2048  # OpenAI's limit on inputs per embeddings request
 MAX_INPUT_CHARS = 100_000  # refuse before tokenising something absurd
 MAX_BATCH_INPUTS = 256  # inputs run together in one coalesced batch
+# A batch takes well under a second; a stop never waits longer than this for one, so a
+# SIGTERM'd mesh is gone within seconds, not after the chat worker's 30 s drain.
+EMBED_DRAIN_MAX_S = 5.0
 
 
 def is_embedding_model(model: str) -> bool:
@@ -123,6 +131,8 @@ class EmbeddingWorkerServicer(worker_pb2_grpc.WorkerServicer):
         self.served = served
         self.coalescer = Coalescer(model.embed_ids)
         self.draining = False
+        # Set on drain: ends every WatchLoad stream at once (they would hold the stop).
+        self.stopping = asyncio.Event()
         self.num_requests_total = 0
         self.num_tokens_total = 0
 
@@ -191,8 +201,19 @@ class EmbeddingWorkerServicer(worker_pb2_grpc.WorkerServicer):
     async def WatchLoad(
         self, request: worker_pb2.LoadRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[worker_pb2.LoadReport]:
-        async for report in watch_load(self.load_report, request.interval_ms):
-            yield report
+        """The load when it changes (polled every interval, >= 50 ms); ends when stopping,
+        after a last report (draining) so the router takes the worker out of rotation."""
+        interval_s = max(request.interval_ms or 500, 50) / 1000
+        last = None
+        while True:
+            report = self.load_report()
+            if report != last:
+                yield report
+                last = report
+            if self.stopping.is_set():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), interval_s)
 
     def load_report(self) -> worker_pb2.LoadReport:
         return worker_pb2.LoadReport(
@@ -278,7 +299,12 @@ class EmbeddingWorkerServer:
     def __init__(self, model: EmbeddingModel, served: EmbeddingServed) -> None:
         self.served = served
         self.servicer = EmbeddingWorkerServicer(model, served)
-        self.server, self.health = build_server([SERVICE_NAME])
+        # With LLMAAS_TLS=1: mTLS (mesh CA only, see add_port) and only the router may call,
+        # exactly as the chat worker (worker.service.WorkerServer).
+        self.server, self.health = build_server(
+            [SERVICE_NAME],
+            interceptors=[*tls.server_interceptors("worker"), tracing.TracingInterceptor()],
+        )
         worker_pb2_grpc.add_WorkerServicer_to_server(self.servicer, self.server)
         self.port = 0
 
@@ -304,9 +330,12 @@ class EmbeddingWorkerServer:
         return self.port
 
     async def drain_and_stop(self, timeout_s: float) -> None:
+        """Refuses new Embeds, ends the load streams now, lets in-flight Embeds finish for at
+        most min(timeout_s, EMBED_DRAIN_MAX_S), then stops (cancelling what is left)."""
         self.servicer.draining = True
+        self.servicer.stopping.set()
         await set_serving(self.health, [SERVICE_NAME], False)
-        await self.server.stop(grace=timeout_s)  # lets in-flight Embed calls finish
+        await self.server.stop(grace=min(timeout_s, EMBED_DRAIN_MAX_S))
 
     async def wait_for_termination(self) -> None:
         await self.server.wait_for_termination()
