@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -58,3 +59,51 @@ class FakeTokenizer:
     def render_chat(self, messages: list[dict], add_generation_prompt: bool = True):
         ids = [0, 0] + [t for m in messages for t in self.encode(m["content"])]
         return ids, 2
+
+
+class SpyTokenizer(FakeTokenizer):
+    """FakeTokenizer that records each tokenising call's thread (ident) and stands for at most
+    `max_token_bytes` bytes of text per token, so the engine can refuse by size."""
+
+    max_token_bytes = 4
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []  # threading.get_ident() of each encode / render_chat
+
+    def encode(self, text: str) -> list[int]:
+        self.calls.append(threading.get_ident())
+        return super().encode(text)
+
+    def render_chat(
+        self,
+        messages: list[dict],
+        add_generation_prompt: bool = True,
+        check_bytes: Callable[[int], None] | None = None,
+    ):
+        if check_bytes is not None:  # as the real one: the size is checked before tokenising
+            check_bytes(sum(len(m["content"].encode()) for m in messages) + 2)
+        self.calls.append(threading.get_ident())
+        return super().render_chat(messages, add_generation_prompt)
+
+
+class FailingRunner(FakeRunner):
+    """Its forwards raise while `failures` > 0 (each failed forward counts one down)."""
+
+    def __init__(self, failures: int, **kwargs: int) -> None:
+        super().__init__(**kwargs)
+        self.failures = failures
+
+    def _maybe_fail(self) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("injected: the forward failed")
+
+    def prefill_batch(
+        self, slots: list[int], token_ids: list[list[int]], start_pos: list[int]
+    ) -> torch.Tensor:
+        self._maybe_fail()
+        return super().prefill_batch(slots, token_ids, start_pos)
+
+    def decode(self, slots: list[int], token_ids: list[int], positions: list[int]) -> torch.Tensor:
+        self._maybe_fail()
+        return super().decode(slots, token_ids, positions)
