@@ -306,6 +306,8 @@ class WorkerServer:
 
     async def start(self, address: str) -> int:
         """Listens on `address`; raises OSError when it cannot (e.g. the port is in use)."""
+        # Plain gRPC on a non-loopback host is refused (mesh.tls; same rule as rpc.add_port).
+        tls.check_grpc_bind(address.rpartition(":")[0], "worker")
         creds = tls.server_credentials("worker")
         try:
             self.port = (

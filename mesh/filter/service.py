@@ -115,6 +115,8 @@ async def start(
         ),
         server,
     )
+    # Plain gRPC on a non-loopback host is refused (mesh.tls; same rule as rpc.add_port).
+    tls.check_grpc_bind(host, "filter")
     creds = tls.server_credentials("filter")
     address = f"{host}:{port}"
     bound = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
