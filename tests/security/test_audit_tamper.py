@@ -1,20 +1,26 @@
 """Tamper evidence: `llmaas-admin audit verify` (the real CLI against an in-process router)
-names the first bad record after an edit, a deletion or a swap; a retention purge keeps the
-chain verifiable from its checkpoint, is itself audited, and cannot be abused to hide records."""
+names the first bad record after an edit, a deletion or a swap, a cut tail (head row
+included: the head is anchored outside the database), a rewrite by someone without the
+audit key, a removed or forged anchor; a retention purge keeps the chain verifiable from
+its checkpoint, is itself audited, and cannot be abused to hide records."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
+import hmac
 import json
 import sqlite3
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-from secure_kit import ADMIN_KEY, Clock, start_router
+from secure_kit import ADMIN_KEY, ANSWER, Clock, start_router
 
 import mesh.crypto
 from mesh.router.access import Principal, RequestRecord
+from mesh.router.audit import GENESIS, AuditEntry, canonical
 from mesh.router.retention import DAY_S, Retention
 from tools import admin as cli
 
@@ -78,6 +84,13 @@ TAMPERING = {
     "edit tokens": (["UPDATE audit SET output_tokens = 4 WHERE seq = 5"], 5, "edited"),
     "delete": (["DELETE FROM audit WHERE seq = 4"], 5, "seq 4..4 missing"),
     "delete the last": (["DELETE FROM audit WHERE seq = 6"], 6, "deleted"),
+    # Issue #14 point 12: this passed before (the head row went with the tail).
+    "cut the tail and the head row": (
+        ["DELETE FROM audit WHERE seq >= 5", "DELETE FROM audit_head"],
+        5,
+        "the anchor (outside the database) says seq 6",
+    ),
+    "unkey the chain": (["DELETE FROM audit_keying"], 1, "audit_keying row is missing"),
     "swap two": (
         [
             "UPDATE audit SET seq = -2 WHERE seq = 2",
@@ -175,3 +188,74 @@ async def test_retention_purge_keeps_the_chain_verifiable_and_is_audited(
     _sql(router, "DELETE FROM audit_checkpoint")
     bad = await _verify(run)
     assert not bad["ok"] and bad["first_bad_seq"] == 5 and "missing" in bad["problem"]
+
+
+def _rewrite(router, link_hash) -> None:
+    """Someone with write access to the database, not to the audit key, rewrites every
+    record (here: one model changed) and re-links the whole chain and its head row."""
+    conn = sqlite3.connect(router.db, isolation_level=None)
+    cols = [c[1] for c in conn.execute("PRAGMA table_info(audit)")]
+    rows = [
+        dict(zip(cols, r, strict=True)) for r in conn.execute("SELECT * FROM audit ORDER BY seq")
+    ]
+    prev = GENESIS
+    conn.execute("BEGIN")
+    for row in rows:
+        entry = AuditEntry(**{**row, "model": "forged" if row["seq"] == 2 else row["model"]})
+        entry = dataclasses.replace(entry, prev_hash=prev, hash="")
+        new_hash = link_hash(prev.encode() + canonical(entry))
+        conn.execute(
+            "UPDATE audit SET model = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+            (entry.model, prev, new_hash, row["seq"]),
+        )
+        prev = new_hash
+    conn.execute("UPDATE audit_head SET hash = ?", (prev,))
+    conn.execute("COMMIT")
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    "how",
+    {
+        "plain sha-256 (as the unkeyed chain was)": lambda d: hashlib.sha256(d).hexdigest(),
+        "hmac with a guessed key": lambda d: hmac.new(b"guess", d, hashlib.sha256).hexdigest(),
+    }.items(),
+    ids=lambda item: item[0],
+)
+async def test_a_rewrite_without_the_audit_key_is_reported(router, run, how) -> None:
+    await _requests(router, "acme", 4)
+    _rewrite(router, how[1])
+    result = await _verify(run)
+    assert not result["ok"] and result["first_bad_seq"] == 1 and "edited" in result["problem"]
+
+
+async def test_a_removed_or_forged_anchor_is_reported(router, run) -> None:
+    await _requests(router, "acme", 3)
+    anchor = router.accounts.store.anchor_path
+    saved = json.loads(anchor.read_text())
+    anchor.write_text(json.dumps({**saved, "seq": 2}))  # move the head back: needs the key
+    result = await _verify(run)
+    assert not result["ok"] and "not signed with this audit key" in result["problem"]
+    anchor.unlink()
+    result = await _verify(run)
+    assert not result["ok"] and "missing" in result["problem"]
+    anchor.write_text(json.dumps(saved))
+    assert (await _verify(run))["ok"]
+
+
+async def test_requests_after_the_tail_is_cut_are_audited_after_a_visible_gap(router, run):
+    """Point 18: tail + head row deleted under a running router used to make every later
+    write fail (UNIQUE constraint failed: audit.seq) while requests were served unaudited."""
+    key = await router.add_tenant("acme")
+    await router.chat(key, "hello", "before-1")
+    await router.chat(key, "hello", "before-2")
+    await router.chat(key, "hello", "before-3")
+    _sql(router, "DELETE FROM audit WHERE seq >= 2", "DELETE FROM audit_head")
+    # A failed batch makes the writer re-read its head from the (tampered) database.
+    with pytest.raises(sqlite3.OperationalError):
+        await router.accounts.store._call(lambda c: c.execute("ROLLBACK"))
+    assert await router.chat(key, "hello", "after") == "".join(ANSWER)
+    records = await router.accounts.store.audit("acme", "", 10)
+    assert records[-1].request_id == "after"
+    result = await _verify(run)
+    assert not result["ok"] and "seq 2..3 missing" in result["problem"]

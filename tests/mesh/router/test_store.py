@@ -4,6 +4,7 @@ import asyncio
 import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from mesh.router import audit
 from mesh.router.audit import AuditEntry
 from mesh.router.keys import KeyRecord
+from mesh.router.store import _AUDIT_COLS as AUDIT_COLS
 from mesh.router.store import MIGRATIONS, SqliteStore, UsageEntry, from_units, to_units
 from mesh.router.tenants import Tenant
 
@@ -205,3 +208,80 @@ async def test_sigkill_loses_no_acknowledged_record(tmp_path) -> None:
         assert usage[0].cost_eur == Decimal("0.0000009") * result.checked
     finally:
         await store.close()
+
+
+def _legacy_db(path: Path, n: int) -> None:
+    """A database from before the keyed chain: schema v2, plain SHA-256 links, no anchor."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, statements in enumerate(MIGRATIONS[:2], start=1):
+        for sql in statements:
+            conn.execute(sql)
+        conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+    prev = audit.GENESIS
+    for i in range(1, n + 1):
+        e = audit.chain(_entry(i), i, prev)  # no key: SHA-256
+        conn.execute(
+            f"INSERT INTO audit ({', '.join(AUDIT_COLS)}) VALUES ({', '.join('?' * 16)})",
+            tuple(getattr(e, c) for c in AUDIT_COLS),
+        )
+        prev = e.hash
+    conn.execute("INSERT INTO audit_head VALUES (1, ?, ?)", (n, prev))
+    conn.close()
+
+
+async def test_an_unkeyed_chain_is_verified_as_before_and_continued_keyed(tmp_path) -> None:
+    path = tmp_path / "old.sqlite3"
+    _legacy_db(path, 3)
+    store = SqliteStore(path, audit_key=b"k" * 32)
+    await store.open()
+    try:
+        await store.append(_entry(5), None)
+        records = await store.audit("", "", 10)
+        note = records[3]  # the first keyed record says where the keyed part starts
+        assert (note.seq, note.action) == (4, audit.ANCHOR_ACTION)
+        assert "keyed (HMAC) from seq 4; seq 1..3 stay SHA-256" in note.reason
+        assert records[4].hash == audit.entry_hash(records[3].hash, records[4], b"k" * 32)
+        result = await store.verify_audit()
+        assert result.ok and result.checked == 5, result
+        conn = sqlite3.connect(path, isolation_level=None)
+        # Moving the boundary (to pass keyed records off as plain SHA-256 ones) shows.
+        conn.execute("UPDATE audit_keying SET keyed_from = 99")
+        bad = await store.verify_audit()
+        assert not bad.ok and "keying" in bad.problem
+        conn.execute("UPDATE audit_keying SET keyed_from = 4")
+        conn.execute("UPDATE audit SET model = 'n' WHERE seq = 2")  # the old part as before
+        bad = await store.verify_audit()
+        assert not bad.ok and bad.first_bad_seq == 2 and bad.problem.startswith("edited")
+        conn.close()
+    finally:
+        await store.close()
+
+
+async def test_another_audit_key_is_refused_at_start(tmp_path) -> None:
+    store = SqliteStore(tmp_path / "a.sqlite3", audit_key=b"a" * 32)
+    await store.open()
+    await store.close()
+    with pytest.raises(RuntimeError, match="LLMAAS_AUDIT_KEY"):
+        await SqliteStore(tmp_path / "a.sqlite3", audit_key=b"b" * 32).open()
+
+
+async def test_state_files_are_private(tmp_path) -> None:
+    run = tmp_path / "run"  # created by the store
+    db = run / "accounts.sqlite3"
+    store = SqliteStore(db)
+    await store.open()
+    try:
+        await store.append(_entry(1), None)
+        mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+        assert mode(run) == 0o700 and mode(run / "secrets") == 0o700
+        for f in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), store.anchor_path):
+            assert mode(f) == 0o600, f
+        assert mode(run / "secrets" / "audit-key") == 0o600
+    finally:
+        await store.close()
+    os.chmod(db, 0o644)  # a file from before this change: tightened at the next start
+    store = SqliteStore(db)
+    await store.open()
+    await store.close()
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
