@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 from dataclasses import replace
 from decimal import Decimal
@@ -203,3 +204,77 @@ def test_build_access_reads_config_and_env(tmp_path) -> None:
     assert stat.S_IMODE(os.stat(tmp_path / "secrets" / "pepper").st_mode) == 0o600
     with pytest.raises(ValueError, match="LLMAAS_DEV_TIER"):
         build_access({}, {**environ, "LLMAAS_DEV_TIER": "gold"})
+
+
+async def test_an_admins_revocation_or_expiry_of_env_keys_survives_restarts(
+    tmp_path, clock
+) -> None:
+    """Issue #14 point 11: LLMAAS_ADMIN_KEY / LLMAAS_DEV_KEY came back unrevoked and
+    non-expiring on every restart, whatever an admin did to them."""
+    boot = Bootstrap(admin_key="admin-secret-value", dev_key="dev-secret-value")
+    acc = make_accounts(tmp_path, clock, bootstrap=boot)
+    admin = await acc.authenticate("admin-secret-value")
+    dev = await acc.authenticate("dev-secret-value")
+    await acc.directory.revoke(dev.key_id)
+    old, _new, _secret = await acc.rotate_key(admin.key_id, 600, None)  # expires in 600 s
+    await acc.close()
+    for _ in range(2):
+        acc = make_accounts(tmp_path, clock, bootstrap=boot)
+        with pytest.raises(Unauthenticated, match="revoked"):
+            await acc.authenticate("dev-secret-value")
+        assert (await acc.authenticate("admin-secret-value")).admin  # still in its overlap
+        assert acc.directory.key(admin.key_id).expires_at == old.expires_at
+        await acc.close()
+    clock.advance(601)
+    acc = make_accounts(tmp_path, clock, bootstrap=boot)
+    with pytest.raises(Unauthenticated, match="expired"):
+        await acc.authenticate("admin-secret-value")
+    await acc.close()
+
+
+async def test_a_thousand_unauthenticated_1mb_refusals_add_less_than_1mb(tmp_path, clock) -> None:
+    """Issue #14 point 5: 60 refusals with a 1 MB `model` added 60 MB. Fields are clipped and
+    refusals past 60 a minute per reason are counted into one aggregate record."""
+    acc = make_accounts(tmp_path, clock)
+    await acc.start()
+    db = tmp_path / "accounts.sqlite3"
+
+    async def stored_bytes() -> int:  # the database's content, WAL folded in
+        await acc.store._call(lambda c: None)
+        conn = sqlite3.connect(db, isolation_level=None)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = conn.execute("PRAGMA page_count").fetchone()[0] * 4096
+        conn.close()
+        return size
+
+    before = await stored_bytes()
+    huge = "m" * 1_000_000
+    for i in range(1000):
+        await acc.record(
+            RequestRecord(
+                request_id=f"{i}{huge}",
+                action="chat.completions",
+                model=huge,
+                outcome="refused",
+                status=401,
+                key_id=huge,
+                reason="invalid_api_key: Incorrect API key provided.",
+                filter_verdict=huge,
+            )
+        )
+        if i == 499:
+            clock.advance(60)  # a second minute: the first one's aggregate is written
+    await acc.close()  # writes the last minute's aggregate
+    await acc.start()
+    grown = await stored_bytes() - before
+    print(f"1000 unauthenticated 1 MB refusals: database grew by {grown} bytes")
+    assert grown < 1_000_000
+    records = await acc.store.audit("", "", 1000)
+    single = [r for r in records if r.action == "chat.completions"]
+    aggregates = [r for r in records if r.action == "refusals.aggregate"]
+    assert len(single) == 120  # 60 a minute, two minutes
+    assert all(len(r.model) < 300 and r.model.endswith("…[+999744 chars]") for r in single)
+    assert [r.reason.split()[0] for r in aggregates] == ["count=440", "count=440"]
+    assert all(r.status == 401 and "invalid_api_key" in r.reason for r in aggregates)
+    assert (await acc.store.verify_audit()).ok
+    await acc.close()
