@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from dataclasses import replace
 
 import grpc
@@ -207,3 +208,77 @@ async def test_grpc_clients_need_a_key(mesh) -> None:
         md = (("authorization", f"Bearer {ADMIN_KEY}"),)
         tenants = await stub.ListTenants(admin_pb2.ListTenantsRequest(), metadata=md)
         assert [t.name for t in tenants.tenants] == ["admin"]
+
+
+async def test_a_key_fetches_only_its_own_successor(mesh, run, clock) -> None:
+    """Issue #14 point 11: any key of a tenant could take the auto-rotated successor of any
+    other key of that tenant, admin keys included (locking their holder out)."""
+    accounts, _port = mesh
+    await run("tenant", "create", "acme")
+    tenant = accounts.directory.tenant("acme")
+    await accounts.directory.save_tenant(
+        replace(tenant, rotation_max_age_s=100, rotation_overlap_s=20)
+    )
+    _c, out, _ = await run("key", "create", "--tenant", "acme", "--json")
+    mine = json.loads(out)
+    _c, out, _ = await run("key", "create", "--tenant", "acme", "--json")
+    other = json.loads(out)
+    _c, out, _ = await run("key", "create", "--tenant", "acme", "--admin", "--json")
+    admin = json.loads(out)
+    clock.advance(81)
+    assert await accounts.rotate_due_keys() == 3
+    for target in (other["id"], admin["id"]):
+        code, out, err = await run("key", "successor", target, key=mine["key"])
+        assert code == 1 and out == "" and "only for itself" in err, err
+    refused = [e for e in await accounts.store.audit("acme", "", 100) if e.outcome == "refused"]
+    assert [e.action for e in refused] == ["admin.GetSuccessorKey"] * 2
+    # The holders still get their successors (nothing was consumed by the refused calls).
+    for key in (other, admin, mine):
+        code, out, _ = await run("key", "successor", key["id"], "--json", key=key["key"])
+        assert code == 0 and json.loads(out)["key"].startswith("sk-llmaas-")
+
+
+def _big_records(accounts, n: int, size: int) -> None:
+    """Records as an old router stored them (unclipped), straight into the database."""
+    conn = sqlite3.connect(accounts.store.path, isolation_level=None)
+    for i in range(n):
+        conn.execute(
+            "INSERT INTO audit (time, request_id, tenant, key_id, model, action, outcome, "
+            "status, input_tokens, output_tokens, latency_ms, reason, filter_verdict, "
+            "prev_hash, hash) VALUES ('2026-01-01T00:00:00.000Z', ?, '', '', ?, "
+            "'chat.completions', 'refused', 401, 0, 0, 0, '', '', '', '')",
+            (f"big-{i}", "m" * size),
+        )
+    conn.close()
+
+
+async def test_audit_replies_stay_under_the_message_limit(mesh, run, monkeypatch) -> None:
+    """Issue #14 point 5: 60 MB of audit made `llmaas-admin audit` fail with `Received
+    message larger than max (rate_limit_exceeded)`. Replies are now cut by bytes."""
+    accounts, _port = mesh
+    monkeypatch.setenv("LLMAAS_MAX_BODY_BYTES", "1024")  # message limit: 1 MiB + 1 KiB
+    _big_records(accounts, 12, 400_000)  # 4.8 MB: past the 4 MiB gRPC default too
+    code, out, err = await run("audit", "--limit", "12", "--json")
+    assert code == 0, err
+    listed = [r["request_id"] for r in json.loads(out)]
+    assert listed == [f"big-{i}" for i in range(12 - len(listed), 12)]  # the newest ones
+    assert 0 < len(listed) < 12
+    code, out, err = await run("audit", "export")
+    exported = [json.loads(line)["request_id"] for line in out.splitlines()]
+    assert code == 0 and exported == [f"big-{i}" for i in range(12)], err
+
+
+def test_transport_limits_are_not_reported_as_rate_limits() -> None:
+    class TooLarge(grpc.RpcError):
+        def code(self):
+            return grpc.StatusCode.RESOURCE_EXHAUSTED
+
+        def details(self):
+            return "Received message larger than max (5000000 vs. 4194304)"
+
+        def trailing_metadata(self):
+            return ()
+
+    message = cli._rpc_message(TooLarge(), "127.0.0.1:1")
+    assert "rate" not in message and "message larger than max" in message
+    assert message.startswith("transport limit")
