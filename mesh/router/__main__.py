@@ -11,7 +11,7 @@ import uvloop
 
 from mesh import tls, tracing
 from mesh.alerts import Alerts
-from mesh.config import load_file
+from mesh.config import ConfigError, load_file
 from mesh.metrics_http import metrics_port, start_metrics_server
 from mesh.observations import Observations
 from mesh.pb import filter_pb2_grpc, inference_pb2, inference_pb2_grpc
@@ -24,7 +24,14 @@ from mesh.router.health import MeshHealth
 from mesh.router.retention import Retention
 from mesh.router.service import InferenceServicer
 from mesh.router.workers import WorkerPool
-from mesh.rpc import add_port, build_server, open_channel, serve_until_signal, set_serving
+from mesh.rpc import (
+    BindError,
+    add_port,
+    build_server,
+    open_channel,
+    serve_until_signal,
+    set_serving,
+)
 
 log = logging.getLogger("mesh.router")
 
@@ -39,6 +46,17 @@ async def _reload_catalog(catalog: Catalog, interval_s: float) -> None:
 
 
 async def serve(config: RouterConfig) -> None:
+    # First the bind: plain gRPC on a non-loopback host is refused (mesh.tls.check_grpc_bind)
+    # and a port already taken (another mesh) fails here, before any state is opened.
+    # With LLMAAS_TLS=1: only mesh-CA certificates connect (add_port), and the caller's role
+    # must be allowed (edge/admin/client here; the Admin API for the admin role only).
+    # Plain: Registry (workers announcing) needs LLMAAS_MESH_TOKEN (mesh.meshtoken).
+    service_names = [SERVICE, admin_service.SERVICE_NAME, registry_service.SERVICE_NAME]
+    server, health_servicer = build_server(
+        service_names,
+        interceptors=[*tls.server_interceptors("router"), tracing.TracingInterceptor()],
+    )
+    port = add_port(server, config.host, config.port, "router")
     catalog = Catalog.load(config.catalog_path)
     tracing.setup_tracing("llmaas-router")  # on only with OTEL_EXPORTER_OTLP_ENDPOINT set
     start_metrics_server(metrics_port("router"))
@@ -69,16 +87,9 @@ async def serve(config: RouterConfig) -> None:
         alerts=alerts,
         content_log=content_log,
     )
-    # With LLMAAS_TLS=1: only mesh-CA certificates connect (add_port), and the caller's role
-    # must be allowed (edge/admin/client here; the Admin API for the admin role only).
-    server, health_servicer = build_server(
-        [SERVICE, admin_service.SERVICE_NAME, registry_service.SERVICE_NAME],
-        interceptors=[*tls.server_interceptors("router"), tracing.TracingInterceptor()],
-    )
     inference_pb2_grpc.add_InferenceServicer_to_server(servicer, server)
     admin_service.add_to_server(accounts, server)
     registry_service.add_to_server(pool, server)  # workers Announce / Withdraw themselves
-    port = add_port(server, config.host, config.port, "router")
     mesh_health = MeshHealth(
         health_servicer,
         pool,
@@ -91,9 +102,7 @@ async def serve(config: RouterConfig) -> None:
     reload_task = asyncio.create_task(_reload_catalog(catalog, config.catalog_reload_s))
     alerts.start()
     retention.start()
-    await set_serving(
-        health_servicer, [SERVICE, admin_service.SERVICE_NAME, registry_service.SERVICE_NAME], True
-    )
+    await set_serving(health_servicer, service_names, True)
     log.info("%s", tls.tls_summary())
     log.info(
         "router on %s:%d, filter %s, workers %s",
@@ -128,7 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     config = RouterConfig.from_env()
     if args.port:
         config.port = args.port
-    uvloop.run(serve(config))
+    try:
+        uvloop.run(serve(config))
+    except (ConfigError, BindError) as exc:  # a refused bind: one clear line, no traceback
+        raise SystemExit(f"router: {exc}") from exc
 
 
 if __name__ == "__main__":
