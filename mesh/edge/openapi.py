@@ -188,7 +188,11 @@ def _streamed(name: str) -> dict[str, Any]:
         "description": "The answer; with `stream: true`, server-sent events ending `data: [DONE]`.",
         "content": {
             "application/json": {"schema": _ref(name)},
-            "text/event-stream": {"schema": _STR},
+            # Before OpenAPI 3.2, an event stream's `schema` describes one event: its `data` is
+            # a JSON chunk, an error object, or the final `[DONE]`.
+            "text/event-stream": {
+                "schema": {"type": "object", "required": ["data"], "properties": {"data": _STR}}
+            },
         },
     }
 

@@ -95,6 +95,13 @@ class TextPart(_Strict):
 
 
 class ChatMessage(_Strict):
+    # Published too: the prompt's own messages need content; assistant and tool may omit it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"role": {"enum": ["system", "developer", "user"]}}},
+            "then": {"required": ["content"], "properties": {"content": {"not": {"type": "null"}}}},
+        }
+    )
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Annotated[
         Text | Annotated[list[TextPart], Field(max_length=MAX_CONTENT_PARTS)] | None,

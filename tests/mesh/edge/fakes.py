@@ -39,9 +39,18 @@ class FakeRouter(inference_pb2_grpc.InferenceServicer):
         self.metadata: dict[str, str] = {}
         self.calls = 0  # requests that reached the router
 
+    def _authenticate(self, context) -> None:
+        # Like the real router: no valid key (the tests' AUTH), no service.
+        md = dict(context.invocation_metadata())
+        if md.get("authorization") != AUTH["Authorization"]:
+            context.abort_with_status(
+                status(Unauthenticated("missing key", code="invalid_api_key"))
+            )
+
     def _start(self, request, context):
         self.calls += 1
         self.metadata = dict(context.invocation_metadata())
+        self._authenticate(context)
         err = ERRORS.get(request.model)
         if err is not None:
             context.abort_with_status(status(err))
@@ -80,11 +89,13 @@ class FakeRouter(inference_pb2_grpc.InferenceServicer):
         )
 
     def ListModels(self, request, context):
+        self._authenticate(context)
         return inference_pb2.ListModelsResponse(
             models=[common_pb2.ModelInfo(id="smollm2:135m", served=True)]
         )
 
     def GetModel(self, request, context):
+        self._authenticate(context)
         if request.id != "smollm2:135m":
             context.abort_with_status(status(NotFound("unknown model", param="model")))
         return common_pb2.ModelInfo(id=request.id, owned_by="HF", served=True)

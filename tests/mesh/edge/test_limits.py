@@ -84,7 +84,8 @@ def test_a_20_mb_body_is_413_and_the_connection_survives(edge_factory):
     with httpx.Client(base_url=base, timeout=60) as client:
         is_error_object(client.post("/v1/chat/completions", content=body, headers=AUTH), 413)
         # The same connection (keep-alive) still serves the next request.
-        assert client.post("/v1/chat/completions", json={"model": "ok", "messages": MSG}).is_success
+        r = client.post("/v1/chat/completions", json={"model": "ok", "messages": MSG}, headers=AUTH)
+        assert r.is_success
 
 
 def test_a_trickled_body_is_408(edge_factory):
