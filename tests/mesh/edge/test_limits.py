@@ -172,3 +172,36 @@ def test_openapi_is_served_and_equals_the_file_in_the_repository():
     assert {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"} <= set(paths)
     chat = served.json()["components"]["schemas"]["ChatCompletionRequest"]
     assert chat["properties"]["max_tokens"]["anyOf"][0]["maximum"] == 2**31 - 1
+
+
+def test_concurrent_connections_are_capped(edge_factory):
+    base, _ = edge_factory(limit_concurrency=2)
+    url = urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=20) as held:
+        held.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert held.recv(65536).startswith(b"HTTP/1.1 200 ")  # kept alive: one connection
+        assert httpx.get(f"{base}/health").status_code == 503  # the second one is refused
+
+
+def test_limits_come_from_the_environment():
+    config = EdgeConfig.from_env(
+        {
+            "LLMAAS_MAX_BODY_BYTES": "2048",
+            "LLMAAS_BODY_TIMEOUT_S": "7",
+            "LLMAAS_HEADER_TIMEOUT_S": "3",
+            "LLMAAS_MAX_HEADER_BYTES": "4096",
+            "LLMAAS_HTTP_LIMIT_CONCURRENCY": "9",
+            "LLMAAS_HTTP_KEEP_ALIVE_S": "2",
+            "LLMAAS_CONFIG": "/dev/null",
+        }
+    )
+    assert (
+        config.max_body_bytes,
+        config.body_timeout_s,
+        config.header_timeout_s,
+        config.max_header_bytes,
+        config.limit_concurrency,
+        config.keep_alive_s,
+    ) == (2048, 7.0, 3.0, 4096, 9, 2.0)
+    defaults = EdgeConfig.from_env({"LLMAAS_CONFIG": "/dev/null"})
+    assert (defaults.max_body_bytes, defaults.body_timeout_s) == (8 * 1024 * 1024, 30.0)
