@@ -79,11 +79,18 @@ def _with(body: dict[str, Any], key: str, raw_value: str) -> bytes:
     return text.replace(json.dumps(marker), raw_value).encode()
 
 
-def cases() -> Iterator[tuple[str, str, bytes]]:
+def cases(model: str | None = None) -> Iterator[tuple[str, str, bytes]]:
+    """With `model` (a served one), bodies that pass validation reach a real worker, capped
+    at one generated token."""
+    base = BASE
+    if model:
+        base = {p: {**b, "model": model} for p, b in BASE.items()}
+        for p in ("/v1/chat/completions", "/v1/completions"):
+            base[p]["max_tokens"] = 1
     for path, fields in FIELDS.items():
         for field in fields:
             for i, value in enumerate(VALUES):
-                yield f"{path} {field}=V{i}", path, _with(BASE[path], field, value)
+                yield f"{path} {field}=V{i}", path, _with(base[path], field, value)
     chat = "/v1/chat/completions"
     for field, values in MESSAGE_FIELDS.items():
         for i, value in enumerate(values):
@@ -130,7 +137,7 @@ def check(status: int, body: bytes) -> str | None:
     return None
 
 
-def main(base_url: str, api_key: str = "sk-adversarial") -> int:
+def main(base_url: str, api_key: str = "sk-adversarial", model: str | None = None) -> int:
     """Sends every case to a running edge; prints the counts; exit 1 on any failure."""
     import httpx  # noqa: PLC0415
 
@@ -138,7 +145,7 @@ def main(base_url: str, api_key: str = "sk-adversarial") -> int:
     failures = []
     headers = {"Authorization": f"Bearer {api_key}", "content-type": "application/json"}
     with httpx.Client(base_url=base_url, timeout=60) as client:
-        for name, path, raw in cases():
+        for name, path, raw in cases(model):
             try:
                 r = client.post(path, content=raw, headers=headers)
             except httpx.HTTPError as exc:
