@@ -7,7 +7,7 @@ Limits on what a client may send (env, default):
 - LLMAAS_MAX_HEADER_BYTES (16384): request line plus headers; more is 431.
 - LLMAAS_HEADER_TIMEOUT_S (10): request line and headers must arrive within it, else 408.
 - LLMAAS_HTTP_LIMIT_CONCURRENCY (1024): open connections or requests in progress; past it
-  uvicorn answers 503 at once instead of queueing without bound.
+  the answer is 503 `server_overloaded` at once instead of queueing without bound.
 - LLMAAS_HTTP_KEEP_ALIVE_S (5): an idle keep-alive connection is closed after it.
 """
 

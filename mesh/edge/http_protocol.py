@@ -7,7 +7,8 @@ sends its request line and headers slowly, nor their size (httptools has no limi
   default 16 KiB, as Node and h11): more is answered 431 and the connection closed;
 - they must be complete within `header_timeout_s` (LLMAAS_HEADER_TIMEOUT_S, default 10 s) of
   the connection opening or the request starting: later, 408 and the connection closed.
-Both answers are OpenAI error objects.
+Both answers are OpenAI error objects, and so is uvicorn's own 503 past `limit_concurrency`
+(plain text otherwise).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import asyncio
 import json
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from mesh.errors import INVALID_REQUEST, REQUEST_TIMEOUT, MeshError
+from mesh.errors import INVALID_REQUEST, REQUEST_TIMEOUT, MeshError, Unavailable
 
 DEFAULT_MAX_HEADER_BYTES = 16 * 1024
 DEFAULT_HEADER_TIMEOUT_S = 10.0
@@ -91,6 +93,11 @@ class _LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_header_timer()
         super().on_headers_complete()
 
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        if app is service_unavailable:  # uvicorn's plain-text answer past limit_concurrency
+            app = _overloaded
+        super()._start_asgi_task(cycle, app)
+
     # -- header size ----------------------------------------------------------------
 
     def _count(self, size: int) -> None:
@@ -132,3 +139,19 @@ class _LimitedHttpToolsProtocol(HttpToolsProtocol):
         )
         self.transport.write(head + body)
         self.transport.close()
+
+
+async def _overloaded(scope: Any, receive: Any, send: Any) -> None:
+    err = Unavailable(
+        "The server has too many open connections (LLMAAS_HTTP_LIMIT_CONCURRENCY); retry shortly.",
+        code="server_overloaded",
+    )
+    body = json.dumps(err.to_openai()).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
