@@ -8,10 +8,12 @@ import math
 import struct
 from decimal import Decimal
 
+import grpc
 import httpx
 import openai
 import pytest
 
+from mesh.pb import admin_pb2, admin_pb2_grpc
 from tools.run_mesh import MeshHandle, start_mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -95,3 +97,34 @@ def test_base64_decodes_to_the_same_floats_and_cost_headers(mesh):
 def test_dimensions_is_rejected(mesh):
     r = _post(mesh, {"model": MODEL, "input": A, "dimensions": 128})
     assert r.status_code == 400 and r.json()["error"]["param"] == "dimensions"
+
+
+# -- trust (issue #14 points 4 and 10) ---------------------------------------------------
+
+
+def test_edge_metrics_show_no_tenant_without_a_credential(mesh, client):
+    client.embeddings.create(model=MODEL, input="count me")  # a tenant's request to show
+    anonymous = httpx.get(f"{mesh.url}/metrics", timeout=10)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["type"] == "authentication_error"
+    assert "tenant=" not in anonymous.text
+    auth = {"Authorization": f"Bearer {mesh.admin_key}"}
+    scraped = httpx.get(f"{mesh.url}/metrics", timeout=10, headers=auth)
+    assert scraped.status_code == 200 and "tenant=" in scraped.text
+
+
+def test_a_rogue_worker_cannot_announce_itself(mesh):
+    """Plain mode: Registry needs the launcher's mesh token; without it, UNAUTHENTICATED."""
+    assert mesh.mesh_token  # the launcher makes one and gives it to every child
+    rogue = admin_pb2.WorkerAnnouncement(worker_id="rogue", address="127.0.0.1:9")
+    with grpc.insecure_channel(mesh.router_address) as channel:
+        registry = admin_pb2_grpc.RegistryStub(channel)
+        for md in ((), (("x-llmaas-mesh-token", "guessed"),)):
+            with pytest.raises(grpc.RpcError) as err:
+                registry.Announce(rogue, metadata=md, timeout=10)
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        # With the token the call is served (an unknown address: nothing to withdraw).
+        md = (("x-llmaas-mesh-token", mesh.mesh_token),)
+        assert not registry.Withdraw(rogue, metadata=md, timeout=10).accepted
+    body = httpx.get(f"{mesh.url}/health", timeout=5).json()
+    assert body["models"][MODEL] == "SERVING"  # the real worker is still in rotation

@@ -201,6 +201,21 @@ def test_mesh_checks_the_callers_role(mesh) -> None:
         )
 
 
+def test_embedding_worker_serves_the_router_role_only(mesh, client) -> None:
+    """Issue #14 point 10: any mesh certificate could call the embedding worker's Embed."""
+    assert mesh.ports.embed is not None
+    address = f"127.0.0.1:{mesh.ports.embed}"
+    request = worker_pb2.EmbedRequest(model="all-minilm:22m", inputs=["hello"])
+    for role in ("edge", "client", "admin"):
+        with _channel(mesh, address, "worker", role) as ch:
+            with pytest.raises(grpc.RpcError) as err:
+                worker_pb2_grpc.WorkerStub(ch).Embed(request, timeout=10)
+            assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED, role
+    # Through the router (the allowed caller) the same input is embedded.
+    reply = client.embeddings.create(model="all-minilm:22m", input="hello")
+    assert len(reply.data[0].embedding) == 384
+
+
 def test_content_logging_is_encrypted_and_the_audit_trail_verifies(mesh, client) -> None:
     done = _admin(
         mesh, "tenant", "set", "dev", "--content-logging", "on", "--retention-days", "30", "--json"
