@@ -162,11 +162,20 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 _ERRORS = {
     "4XX": {
-        "description": "The request was refused (OpenAI error object).",
+        "description": (
+            "Refused, as an OpenAI error object: 400 invalid body (`param` names the field), "
+            "401 missing or invalid key, 403 model not allowed, 404 unknown model or URL, "
+            "408 body or headers too slow (LLMAAS_BODY_TIMEOUT_S, LLMAAS_HEADER_TIMEOUT_S), "
+            "410 model retired, 413 body over LLMAAS_MAX_BODY_BYTES (8 MiB by default), "
+            "429 rate limit or quota, 431 headers over LLMAAS_MAX_HEADER_BYTES."
+        ),
         **_json(_ref("Error")),
     },
     "5XX": {
-        "description": "The mesh could not serve it (OpenAI error object).",
+        "description": (
+            "Not served, as an OpenAI error object: 503 no healthy worker, filter or router, "
+            "or too many connections (LLMAAS_HTTP_LIMIT_CONCURRENCY); 504 deadline passed."
+        ),
         **_json(_ref("Error")),
     },
 }
