@@ -20,6 +20,18 @@ from mesh.observations import RequestSample
 
 Summary = dict[str, Any]
 
+# Points per series at most: a coarser bucket is used when the window asks for more (the
+# reply's bucket_seconds says which; requested_bucket_seconds what was asked), so the
+# summary's size and build time stay bounded whatever the caller asks.
+MAX_POINTS = 1440
+
+
+def fit_bucket(window_s: float, bucket_s: float, max_points: int = MAX_POINTS) -> float:
+    """`bucket_s`, raised (to whole seconds) when the window would need more points."""
+    if window_s / bucket_s <= max_points:
+        return bucket_s
+    return float(math.ceil(window_s / max_points))
+
 
 def build_summary(
     records: Iterable[RequestSample],
@@ -32,6 +44,7 @@ def build_summary(
     history_limit: int = 50,
 ) -> Summary:
     now = time.time() if now is None else now
+    requested_bucket_s, bucket_s = bucket_s, fit_bucket(window_s, bucket_s)
     recs = [
         r
         for r in records
@@ -43,6 +56,8 @@ def build_summary(
         "tenant": tenant,
         "window_seconds": window_s,
         "bucket_seconds": bucket_s,
+        "requested_bucket_seconds": requested_bucket_s,
+        "max_points": MAX_POINTS,
         "totals": _totals(recs),
         "models": _per_model(recs),
         "series": _series(recs, now, window_s, bucket_s),

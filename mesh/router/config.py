@@ -3,7 +3,8 @@
 File sections used here (all optional):
 
     [router]   host, port, request_timeout_s, catalog = "path/to/catalog.csv", catalog_reload_s,
-               queue_timeout_s, max_queued_per_tenant
+               queue_timeout_s, max_queued_per_tenant, max_token_bytes, max_token_runs,
+               console_calls_per_window, console_window_s
     [filter]   address, timeout_s, disabled_tenants = ["acme"]
     [prices]   input = "0.9", output = "4", reasoning = "21"          # €/M tokens
     [prices.models."llama3.3:70b"]  input = "...", output = "...", reasoning = "..."
@@ -22,6 +23,7 @@ from typing import Any
 
 from mesh.config import ConfigError, env, load_file
 from mesh.pricing import Prices
+from mesh.prompt_bounds import DEFAULT_MAX_TOKEN_BYTES, DEFAULT_MAX_TOKEN_RUNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,13 @@ class RouterConfig:
     # Fair queue (per model) when every worker is saturated: longest wait, then 503.
     queue_timeout_s: float = 30.0
     max_queued_per_tenant: int = 256
+    # What the longest vocabulary token may span (mesh.prompt_bounds): a prompt whose bytes
+    # prove it cannot fit the window is refused before anything tokenises it.
+    max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
+    max_token_runs: int = DEFAULT_MAX_TOKEN_RUNS
+    # GetConsoleSummary calls allowed per API key per window (the console polls every 10 s).
+    console_calls_per_window: int = 5
+    console_window_s: float = 10.0
     prices: Prices = field(default_factory=Prices)
     model_prices: dict[str, Prices] = field(default_factory=dict)
 
@@ -60,6 +69,10 @@ class RouterConfig:
             raise ConfigError(f"router port {self.port} is out of range")
         if self.request_timeout_s <= 0 or self.filter_timeout_s <= 0:
             raise ConfigError("timeouts must be positive")
+        if self.max_token_bytes < 1 or self.max_token_runs < 1:
+            raise ConfigError("max_token_bytes and max_token_runs must be at least 1")
+        if self.console_calls_per_window < 1 or self.console_window_s <= 0:
+            raise ConfigError("console_calls_per_window and console_window_s must be positive")
         if self.catalog_reload_s <= 0:
             raise ConfigError(f"catalog_reload_s must be positive, got {self.catalog_reload_s}")
 
@@ -92,6 +105,8 @@ class RouterConfig:
             max_queued_per_tenant=env(
                 "LLMAAS_MAX_QUEUED_PER_TENANT", int, cfg.max_queued_per_tenant, environ
             ),
+            max_token_bytes=env("LLMAAS_MAX_TOKEN_BYTES", int, cfg.max_token_bytes, environ),
+            max_token_runs=env("LLMAAS_MAX_TOKEN_RUNS", int, cfg.max_token_runs, environ),
         )
 
 
@@ -118,6 +133,10 @@ def _from_file(data: dict[str, Any]) -> RouterConfig:
             catalog_reload_s=float(router.get("catalog_reload_s", 10.0)),
             queue_timeout_s=float(router.get("queue_timeout_s", 30.0)),
             max_queued_per_tenant=int(router.get("max_queued_per_tenant", 256)),
+            max_token_bytes=int(router.get("max_token_bytes", DEFAULT_MAX_TOKEN_BYTES)),
+            max_token_runs=int(router.get("max_token_runs", DEFAULT_MAX_TOKEN_RUNS)),
+            console_calls_per_window=int(router.get("console_calls_per_window", 5)),
+            console_window_s=float(router.get("console_window_s", 10.0)),
             filter_address=str(flt.get("address", "127.0.0.1:50052")),
             filter_timeout_s=float(flt.get("timeout_s", 2.0)),
             filter_disabled_tenants=frozenset(flt.get("disabled_tenants", ())),

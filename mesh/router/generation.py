@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
@@ -65,13 +65,19 @@ def _mid_stream_error(worker: WorkerHandle, err: grpc.aio.AioRpcError) -> MeshEr
 
 
 async def generate(
-    pool: WorkerPool, request: worker_pb2.GenerateRequest, *, timeout: float, weight: float = 1.0
+    pool: WorkerPool,
+    request: worker_pb2.GenerateRequest,
+    *,
+    timeout: float,
+    weight: float = 1.0,
+    on_dispatch: Callable[[], None] | None = None,
 ) -> AsyncIterator[worker_pb2.GenerateResponse]:
     """The worker's messages; the last one carries finish_reason and usage.
 
     The first worker comes from `pool.acquire` (placement with prefix affinity; a fair wait
     when the model is saturated; `weight` is the tenant's fair-queue weight). A failover
-    goes to another worker at once: the request already had its turn.
+    goes to another worker at once: the request already had its turn. `on_dispatch` is
+    called when a worker is sent the request (from then on its prompt is being computed).
     """
     deadline = time.monotonic() + timeout
     hashes = request_hashes(request)
@@ -82,6 +88,8 @@ async def generate(
     while worker is not None:
         tried.append(worker.address)
         num_seen = 0
+        if on_dispatch is not None:
+            on_dispatch()
         call = worker.stub.Generate(
             request,
             timeout=max(0.001, deadline - time.monotonic()),

@@ -189,13 +189,25 @@ def month_of(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m")
 
 
+@dataclass(slots=True)
+class Hold:
+    """Budget reserved for one request in flight (its estimated cost) until it settles."""
+
+    tenant: str
+    amount: Decimal
+    released: bool = False
+
+
 class Budget:
-    """Month-to-date spend per tenant (seeded from the store at start, then kept in memory)."""
+    """Month-to-date spend per tenant (seeded from the store at start, then kept in memory),
+    plus what requests in flight are expected to cost (`hold`), so that concurrent requests
+    cannot each pass the check against the same remaining budget."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._month = month_of(clock())
         self._spent: dict[str, Decimal] = {}
+        self._held: dict[str, Decimal] = {}
 
     @property
     def month(self) -> str:
@@ -215,17 +227,69 @@ class Budget:
             return Decimal(0)
         return self._spent.get(tenant, Decimal(0))
 
-    def check(self, tenant: str, tier: Tier) -> None:
-        """Raises QuotaExceeded once the month's spend reached the tier's budget.
+    def held(self, tenant: str) -> Decimal:
+        return self._held.get(tenant, Decimal(0))
 
-        Requests already running when the budget runs out still finish, so the spend can
-        pass the budget by what those requests cost.
+    def hold(self, tenant: str, amount: Decimal) -> Hold:
+        """Reserves `amount` (a request's estimated cost) until `release(hold)`."""
+        amount = max(Decimal(0), amount)
+        self._held[tenant] = self.held(tenant) + amount
+        return Hold(tenant, amount)
+
+    def release(self, hold: Hold) -> None:
+        """Ends a reservation (after the real cost was added); idempotent."""
+        if hold.released:
+            return
+        hold.released = True
+        left = self.held(hold.tenant) - hold.amount
+        if left > 0:
+            self._held[hold.tenant] = left
+        else:
+            self._held.pop(hold.tenant, None)
+
+    def check(self, tenant: str, tier: Tier) -> None:
+        """Raises QuotaExceeded once the month's spend plus what requests in flight are
+        expected to cost reached the tier's budget.
+
+        A request's real cost can exceed its estimate (and requests already running finish),
+        so the spend can still pass the budget by that difference.
         """
         budget = tier.monthly_budget_eur
-        if budget and self.spent(tenant) >= budget:
+        if not budget:
+            return
+        spent, held = self.spent(tenant), self.held(tenant)
+        if spent + held >= budget:
+            in_flight = f" ({held:.6f} EUR of it reserved for requests in flight)" if held else ""
             raise QuotaExceeded(
                 f"You exceeded your monthly budget of {budget} EUR for tenant '{tenant}' "
-                f"(tier {tier.name}); it renews on the 1st. Ask your administrator for a "
-                "higher tier.",
+                f"(tier {tier.name}){in_flight}; it renews on the 1st. Ask your administrator "
+                "for a higher tier.",
                 code="insufficient_quota",
             )
+
+
+class CallLimiter:
+    """At most `limit` calls per `window_s` per key (a sliding log), for costly reads such
+    as the console summary; refusals consume nothing."""
+
+    def __init__(self, limit: int, window_s: float, clock: Callable[[], float]) -> None:
+        self._limit, self._window_s, self._clock = limit, window_s, clock
+        self._calls: dict[str, deque[float]] = {}
+
+    def acquire(self, key: str, what: str) -> None:
+        now = self._clock()
+        calls = self._calls.setdefault(key, deque())
+        while calls and calls[0] <= now - self._window_s:
+            calls.popleft()
+        if len(calls) >= self._limit:
+            wait = max(0.001, calls[0] + self._window_s - now)
+            raise RateLimited(
+                f"Rate limit reached for {what}: at most {self._limit} calls per "
+                f"{self._window_s:g} s per API key. Please try again in {format_reset(wait)}.",
+                code="rate_limit_exceeded",
+                retry_after=wait,
+            )
+        calls.append(now)
+        if len(self._calls) > 10_000:  # keys that stopped calling: drop the idle ones
+            for k in [k for k, c in self._calls.items() if not c or c[-1] <= now - self._window_s]:
+                del self._calls[k]

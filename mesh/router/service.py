@@ -1,10 +1,14 @@
 """InferenceServicer: the router's public API.
 
 Every generation request runs the same pipeline, one step per method:
-identify → resolve the model → authorise → admit → check the context length (a worker
-counts the tokens of a prompt that could overflow) → screen (security filter) → announce
-(initial metadata) → generate on a worker (failover before the first token) → account.
-The request is recorded whatever happens (`_tracked`), refusals and cancellations included.
+check the model id's length → identify → resolve the model → authorise → make sure usage
+and audit can be written (else 503) → admit (rate limits; the estimated cost is held against
+the budget while in flight) → check the context length (by bytes first: a prompt that cannot
+fit is refused before anything tokenises it; a worker counts the tokens of one that could
+overflow) → screen (security filter) → announce (initial metadata) → generate on a worker
+(failover before the first token) → account.
+The request is recorded whatever happens (`_tracked`), refusals and cancellations included;
+the model reads and the console record their refusals (`_refusals_recorded`).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from mesh.pb import (
     worker_pb2,
 )
 from mesh.pricing import Prices
+from mesh.prompt_bounds import token_floor
 from mesh.router.access import (
     AccessControl,
     Admission,
@@ -67,6 +72,8 @@ from mesh.router.catalog import (
 from mesh.router.config import RouterConfig
 from mesh.router.content import ContentRecorder
 from mesh.router.generation import generate, run_embed
+from mesh.router.ratelimit import CallLimiter, Hold
+from mesh.router.tenants import Tier
 from mesh.router.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -85,6 +92,12 @@ OPERATIONS = {
 TEMPLATE_MARGIN_TOKENS = 64
 MESSAGE_MARGIN_TOKENS = 16
 COUNT_TOKENS_TIMEOUT_S = 2.0
+# Without max_tokens and without a known window, the output estimate for the rate limiter.
+DEFAULT_OUTPUT_ESTIMATE = 256
+# Model ids are short (`family:size`); a longer one is refused before anything else, and
+# never copied whole into records, logs or metadata: RECORDED_CHARS of it are kept.
+MAX_MODEL_ID_CHARS = 256
+RECORDED_CHARS = 64
 
 
 @dataclass(slots=True)
@@ -111,6 +124,11 @@ class Call:
     num_streamed: int = 0
     # Prompt tokens are only counted by the worker at the end; a cancelled request bills this.
     prompt_estimate: int = 0
+    # A worker took the request (its prompt is being computed): billed even if cancelled.
+    dispatched: bool = False
+    # The client's model string was over MAX_MODEL_ID_CHARS: its length (`model` is clipped).
+    model_chars: int = 0
+    hold: Hold | None = None  # the estimated cost held against the budget while in flight
     cost: Decimal = Decimal(0)
     energy: Decimal = Decimal(0)
     perf_start: float = field(default_factory=time.perf_counter)
@@ -167,6 +185,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         self._access = access
         self._filter = filter_stub
         self._today = today
+        self._console_calls = CallLimiter(
+            config.console_calls_per_window, config.console_window_s, time.monotonic
+        )
 
     # -- RPCs ---------------------------------------------------------------------------
 
@@ -194,8 +215,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     async def Embeddings(self, request, context) -> inference_pb2.EmbeddingsResponse:
         call = self._begin(context, "embeddings", request.model)
         async with self._tracked(call):
-            estimate = sum(len(s) for s in request.inputs) // 4 + 1
-            await self._prepare(call, context, kind="embedding", estimated_tokens=estimate)
+            call.prompt_estimate = sum(len(s) for s in request.inputs) // 4 + 1
+            await self._prepare(call, context, kind="embedding", max_tokens=None)
             tracing.set_attributes(tracing.genai_request_attributes("embeddings", call.model))
             await context.send_initial_metadata(self._initial_metadata(call))
             embed = worker_pb2.EmbedRequest(
@@ -210,6 +231,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             )
             self._settle(call, common_pb2.Usage(prompt_tokens=reply.prompt_tokens))
             call.outcome, call.status = "ok", 200
+            await self._finish(call, strict=True)  # recorded before the answer leaves
             return inference_pb2.EmbeddingsResponse(
                 model=call.model,
                 data=[inference_pb2.EmbeddingVector(values=e.values) for e in reply.embeddings],
@@ -218,31 +240,49 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             )
 
     async def ListModels(self, request, context) -> inference_pb2.ListModelsResponse:
-        principal = await self._authenticate(context)
-        return inference_pb2.ListModelsResponse(models=self._visible_models(principal))
+        call = self._begin(context, "models.list", "")
+        async with self._refusals_recorded(call):
+            call.principal = await self._authenticate(context)
+            return inference_pb2.ListModelsResponse(models=self._visible_models(call.principal))
 
     async def GetModel(self, request, context) -> common_pb2.ModelInfo:
-        principal = await self._authenticate(context)
-        for info in self._visible_models(principal, include_retired=True):
-            if info.id == request.id:
-                return info
-        raise NotFound(
-            f"The model '{request.id}' does not exist or your key may not use it. "
-            "List the available models with GET /v1/models.",
-            param="model",
-        )
+        call = self._begin(context, "models.get", request.id)
+        async with self._refusals_recorded(call):
+            self._check_model_id(call)
+            call.principal = await self._authenticate(context)
+            for info in self._visible_models(call.principal, include_retired=True):
+                if info.id == request.id:
+                    return info
+            raise NotFound(
+                f"The model '{request.id}' does not exist or your key may not use it. "
+                "List the available models with GET /v1/models.",
+                param="model",
+            )
 
     async def GetConsoleSummary(self, request, context) -> inference_pb2.ConsoleSummary:
-        """The console's data: an admin key sees every tenant, a tenant key only its own."""
-        principal = await self._authenticate(context)
-        summary = build_summary(
-            self._observations.records(),
-            self._alerts.firing() if self._alerts is not None else [],
-            None if principal.admin else principal.tenant,
-            window_s=min(max(request.window_seconds or 3600, 60), 7 * 86400),
-            bucket_s=min(max(request.bucket_seconds or 60, 1), 3600),
-        )
-        return inference_pb2.ConsoleSummary(json=json.dumps(summary))
+        """The console's data: an admin key sees every tenant, a tenant key only its own.
+
+        Limited per key (CallLimiter), at most MAX_POINTS buckets per series (build_summary),
+        and built in a thread: its cost grows with the records, and the event loop serves
+        every other request and the health probes.
+        """
+        call = self._begin(context, "console.summary", "")
+        async with self._refusals_recorded(call):
+            call.principal = principal = await self._authenticate(context)
+            try:
+                self._console_calls.acquire(principal.key_id, "the console summary")
+            except RateLimited:
+                metrics.observe_ratelimit_refusal(principal.tenant, "console")
+                raise
+            text = await asyncio.to_thread(
+                _summary_json,
+                self._observations.records(),  # a copy, taken on the loop
+                self._alerts.firing() if self._alerts is not None else [],
+                None if principal.admin else principal.tenant,
+                window_s=min(max(request.window_seconds or 3600, 60), 7 * 86400),
+                bucket_s=min(max(request.bucket_seconds or 60, 1), 3600),
+            )
+            return inference_pb2.ConsoleSummary(json=text)
 
     # -- pipeline -----------------------------------------------------------------------
 
@@ -252,8 +292,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         call = self._begin(context, action, gen.model)
         async with self._tracked(call):
             call.prompt_estimate = len(prompt) // 4 + 1  # ~4 characters per token
-            estimate = call.prompt_estimate + (gen.sampling.max_tokens or 256)
-            await self._prepare(call, context, kind="chat", estimated_tokens=estimate)
+            max_tokens = max(0, gen.sampling.max_tokens)
+            await self._prepare(call, context, kind="chat", max_tokens=max_tokens)
             if call.principal.content_logging and self._content_log is not None:
                 call.prompt_text, call.answer_parts = prompt, []
             call.clock = metrics.RequestClock(
@@ -273,14 +313,19 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             gen.request_id, gen.tenant = call.request_id, call.principal.tenant
             gen.model = call.worker_model  # the weights the operator mapped this id to
             async for resp in generate(
-                self._pool, gen, timeout=self._timeout(context), weight=self._weight(call)
+                self._pool,
+                gen,
+                timeout=self._timeout(context),
+                weight=self._weight(call),
+                on_dispatch=lambda: setattr(call, "dispatched", True),
             ):
                 chunk = self._to_chunk(call, resp)
                 if call.settled:
                     # Usage and audit are on disk before the client sees the end of the answer,
-                    # so a router crash right after cannot lose a completed request's record.
+                    # so a router crash right after cannot lose a completed request's record;
+                    # a record that cannot be written ends the answer with 503 (fail closed).
                     call.outcome, call.status = "ok", 200
-                    await self._finish(call)
+                    await self._finish(call, strict=True)
                 yield chunk
             call.outcome, call.status = "ok", 200
 
@@ -289,7 +334,36 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         request_id = md.get("x-request-id", "")
         if not (0 < len(request_id) <= 128 and request_id.isprintable()):
             request_id = uuid.uuid4().hex
-        return Call(action=action, model=model, request_id=request_id)
+        if len(model) <= MAX_MODEL_ID_CHARS:
+            return Call(action=action, model=model, request_id=request_id)
+        # Clipped at once: the record, the logs and every message see only this much of it.
+        return Call(
+            action=action, model=_clip(model), request_id=request_id, model_chars=len(model)
+        )
+
+    @staticmethod
+    def _check_model_id(call: Call) -> None:
+        if call.model_chars:
+            raise InvalidRequest(
+                f"The model id is {call.model_chars} characters long; model ids are at most "
+                f"{MAX_MODEL_ID_CHARS}. List the available models with GET /v1/models.",
+                code="invalid_model",
+                param="model",
+            )
+
+    @contextlib.asynccontextmanager
+    async def _refusals_recorded(self, call: Call) -> AsyncIterator[Call]:
+        """For reads (models, console): a refusal is audited; a success is not recorded."""
+        try:
+            yield call
+        except MeshError as err:
+            call.outcome = "refused" if err.http_status < 500 else "error"
+            call.status, call.reason = err.http_status, f"{err.code}: {err.message}"
+            try:
+                await self._access.record(call.to_record())
+            except Exception:  # noqa: BLE001 - the refusal itself goes out regardless
+                log.error("could not record the refusal %s", call.request_id, exc_info=True)
+            raise
 
     @contextlib.asynccontextmanager
     async def _tracked(self, call: Call) -> AsyncIterator[Call]:
@@ -307,24 +381,57 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             # A cancel after the final chunk (the edge closing the call) changes nothing.
             if not call.settled:
                 call.outcome, call.status, call.reason = "cancelled", 499, "client cancelled"
-                if call.num_streamed:
+                if call.num_streamed or call.dispatched:
+                    # A worker had the request: its prompt was (being) computed, so it is
+                    # billed, with what was streamed, even before the first token.
                     self._settle(call, None)
             raise
         finally:
             await self._finish(call)
 
-    async def _prepare(self, call: Call, context, *, kind: str, estimated_tokens: int) -> None:
+    async def _prepare(self, call: Call, context, *, kind: str, max_tokens: int | None) -> None:
+        """Everything before the request's own work; `max_tokens` None: no output (embed)."""
+        self._check_model_id(call)
         call.principal = await self._authenticate(context)
         tracing.set_attributes({tracing.LLMAAS_TENANT: call.principal.tenant})
+        self._access.ensure_recording()  # 503 while usage/audit writes fail
         self._resolve_model(call, kind)
         self._authorise(call)
         self._check_served(call)
+        output = 0 if max_tokens is None else self._output_estimate(call, max_tokens)
         try:
-            call.admission = await self._access.admit(call.principal, call.model, estimated_tokens)
+            call.admission = await self._access.admit(
+                call.principal, call.model, call.prompt_estimate + output
+            )
         except (RateLimited, QuotaExceeded) as err:
             metrics.observe_ratelimit_refusal(call.principal.tenant, _refusal_reason(err))
             raise
         call.headers.update({k.lower(): v for k, v in call.admission.headers.items()})
+        self._hold_budget(call, output)
+
+    def _output_estimate(self, call: Call, max_tokens: int) -> int:
+        """Output tokens the rate limiter counts until the real usage replaces them: max_tokens,
+        else the rest of the window (what the request may generate), capped by the tier's
+        tokens per minute (an unbounded request must not be refused as too large)."""
+        if max_tokens:
+            return max_tokens
+        window = self._window(call)
+        if not window:
+            return DEFAULT_OUTPUT_ESTIMATE
+        output = max(0, window - call.prompt_estimate)
+        tier = self._tier(call)
+        if tier is not None and tier.tokens_per_minute:
+            output = max(0, min(output, tier.tokens_per_minute - call.prompt_estimate))
+        return output
+
+    def _hold_budget(self, call: Call, output: int) -> None:
+        """Holds the request's estimated cost against the tenant's budget until _finish, so
+        the next admission counts what requests in flight will cost."""
+        budget = getattr(self._access, "budget", None)
+        if budget is None or call.principal is None:
+            return
+        estimate = cost_eur(TokenCounts(call.prompt_estimate, output), self._prices(call))
+        call.hold = budget.hold(call.principal.tenant, estimate)
 
     async def _authenticate(self, context) -> Principal:
         header = _metadata(context).get("authorization", "")
@@ -401,20 +508,32 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             param="model",
         )
 
+    def _window(self, call: Call) -> int:
+        """The model's context window: what its workers enforce, else the catalog's; 0 unknown."""
+        return self._pool.context_length(call.worker_model) or (
+            call.entry.context_length if call.entry else 0
+        )
+
     async def _check_context_length(
         self, call: Call, gen: worker_pb2.GenerateRequest, context
     ) -> None:
         """400 context_length_exceeded for a prompt that cannot fit the model's window, before
         the security filter judges it (long filler is how clients probe the limit; the filter
-        would call it repetition). Tokenising lives on the workers: only a prompt that could
+        would call it repetition).
+
+        First by its bytes (mesh.prompt_bounds): a prompt whose size proves it cannot fit is
+        refused at once, before anything tokenises it (tokenising a long prompt holds a
+        worker's GIL for seconds). Tokenising lives on the workers: only a prompt that could
         overflow by its byte count asks one (CountTokens, which creates no sequence); short
-        prompts take no extra call. A worker that does not answer leaves the check to
-        Generate's own, after the filter."""
-        window = self._pool.context_length(call.worker_model) or (
-            call.entry.context_length if call.entry else 0
-        )
+        prompts take no extra call. A worker that does not answer in time leaves the check to
+        Generate's own (the worker refuses with 400 before it creates a sequence): the prompt
+        it gets is one the byte bound could not refuse, and a refusal is never a 503."""
+        window = self._window(call)
         max_tokens = max(0, gen.sampling.max_tokens)  # 0: up to the window
-        if not window or not _could_overflow(gen, window, max_tokens):
+        if not window:
+            return
+        self._check_token_floor(call, gen, window, max_tokens)
+        if not _could_overflow(gen, window, max_tokens):
             return
         worker = self._pool.pick(call.worker_model)
         if worker is None:
@@ -441,18 +560,49 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             return
         window, num_prompt = reply.context_length or window, reply.prompt_tokens
         call.prompt_estimate = num_prompt  # exact now (billed if cancelled mid-stream)
+        param = "messages" if gen.WhichOneof("input") == "chat" else "prompt"
         if max_tokens and num_prompt + max_tokens > window:
             raise ContextLengthExceeded(
                 f"This model's maximum context length is {window} tokens; your prompt has "
                 f"{num_prompt} tokens and max_tokens asks for {max_tokens}. "
                 "Shorten the prompt or lower max_tokens.",
-                param="messages" if num_prompt >= window else "max_tokens",
+                param=param if num_prompt >= window else "max_tokens",
             )
         if not max_tokens and num_prompt >= window:
             raise ContextLengthExceeded(
                 f"This model's maximum context length is {window} tokens; your prompt has "
-                f"{num_prompt} tokens, which leaves no room to generate. Shorten the prompt."
+                f"{num_prompt} tokens, which leaves no room to generate. Shorten the prompt.",
+                param=param,
             )
+
+    def _check_token_floor(
+        self, call: Call, gen: worker_pb2.GenerateRequest, window: int, max_tokens: int
+    ) -> None:
+        """Refuses a prompt whose bytes prove it has too many tokens (never tokenises)."""
+        if gen.WhichOneof("input") == "chat":
+            texts, param = [m.content for m in gen.chat.messages], "messages"
+        else:
+            texts, param = [gen.prompt], "prompt"
+        floor = token_floor(
+            texts,
+            max_token_bytes=self._config.max_token_bytes,
+            max_token_runs=self._config.max_token_runs,
+        )
+        call.prompt_estimate = max(call.prompt_estimate, floor.tokens)
+        if floor.tokens < window and floor.tokens + max_tokens <= window:
+            return
+        size = f"your prompt has at least {floor.tokens} tokens ({floor.num_bytes} bytes)"
+        if floor.tokens >= window or not max_tokens:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {window} tokens; {size}, more than "
+                "the window holds. Shorten the prompt.",
+                param=param,
+            )
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {window} tokens; {size} and max_tokens "
+            f"asks for {max_tokens}. Shorten the prompt or lower max_tokens.",
+            param="max_tokens",
+        )
 
     async def _screen(self, call: Call, prompt: str, user: str) -> None:
         tenant = call.principal.tenant
@@ -544,19 +694,30 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             cost_eur=format_decimal(call.cost), energy_kwh=format_decimal(call.energy)
         )
 
-    def _weight(self, call: Call) -> float:
-        """The tenant's fair-queue weight (its billing tier's `weight`; 1 without tiers)."""
+    def _tier(self, call: Call) -> Tier | None:
+        """The caller's billing tier, where the accounts know tiers (None otherwise)."""
         tier_of = getattr(self._access, "tier", None)
         if tier_of is None or call.principal is None:
-            return 1.0
-        return float(max(1, tier_of(call.principal.tier).weight))
+            return None
+        return tier_of(call.principal.tier)
+
+    def _weight(self, call: Call) -> float:
+        """The tenant's fair-queue weight (its billing tier's `weight`; 1 without tiers)."""
+        tier = self._tier(call)
+        return 1.0 if tier is None else float(max(1, tier.weight))
 
     def _timeout(self, context) -> float:
         remaining = context.time_remaining()
         limit = self._config.request_timeout_s
         return limit if remaining is None else max(0.001, min(remaining, limit))
 
-    async def _finish(self, call: Call) -> None:
+    async def _finish(self, call: Call, *, strict: bool = False) -> None:
+        """Releases the admission and the budget hold, writes usage and audit (once).
+
+        A failed write is logged at ERROR (the accounts then answer 503 to later requests,
+        see `ensure_recording`); with `strict` (an answer not yet complete) it also ends this
+        request with 503, so nothing is served unbilled or unaudited.
+        """
         if call.recorded:
             return
         call.recorded = True
@@ -565,12 +726,27 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             self._observe(call)
         except Exception:  # noqa: BLE001 - metrics must never change the answer
             log.exception("could not observe request %s", call.request_id)
+        failed = False
         try:
             if call.admission is not None and call.principal is not None:
                 await self._access.release(call.principal, call.admission, record)
             await self._access.record(record)
-        except Exception:  # noqa: BLE001 - accounting trouble must not change the answer
-            log.exception("could not record request %s", call.request_id)
+        except Exception:  # noqa: BLE001 - reported below, never swallowed silently
+            failed = True
+            log.error(
+                "could not record usage/audit of request %s (tenant %s, %s, %s tokens in, "
+                "%s out): %s",
+                call.request_id,
+                call.principal.tenant if call.principal else "-",
+                record.outcome,
+                record.input_tokens,
+                record.output_tokens,
+                "answer refused (503)" if strict else "answer already decided",
+                exc_info=True,
+            )
+        finally:
+            if call.hold is not None:  # after record(): the real cost is in the spend now
+                self._access.budget.release(call.hold)
         if call.answer_parts is not None and call.principal is not None:
             try:  # encrypted at rest (AES-256-GCM, the tenant's key): see mesh.router.content
                 await self._content_log.record(
@@ -582,6 +758,13 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             except Exception:  # noqa: BLE001
                 log.exception("could not log the content of request %s", call.request_id)
         self._observe_budget(call)  # after record(): the spend includes this request
+        if failed and strict:
+            raise Unavailable(
+                "The request could not be recorded for billing and audit, so its answer was "
+                "withheld. Retry in a few seconds.",
+                code="recording_unavailable",
+                retry_after=5,
+            )
 
     def _observe(self, call: Call) -> None:
         """Prometheus metrics and the console/alert observations of one finished request."""
@@ -677,6 +860,16 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             energy_kwh_per_mtok=float(entry.energy_kwh_per_mtok),
             deprecation_date=lifecycle.notice_start.isoformat() if lifecycle.notice_start else "",
         )
+
+
+def _summary_json(records, alerts, tenant: str | None, **kw) -> str:
+    """build_summary + json.dumps: run in a thread (proportional to the records)."""
+    return json.dumps(build_summary(records, alerts, tenant, **kw))
+
+
+def _clip(text: str, limit: int = RECORDED_CHARS) -> str:
+    """The start of an over-long client string, with how long it was."""
+    return f"{text[:limit]}… ({len(text)} chars)"
 
 
 def _metadata(context) -> dict[str, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 
-from mesh.errors import RateLimited
+from mesh.errors import RateLimited, Unavailable
 from mesh.pb import (
     common_pb2,
     filter_pb2,
@@ -141,6 +141,8 @@ class RecordingAccess(StaticKeys):
         self.records: list[RequestRecord] = []
         self.patterns: tuple[str, ...] = ("*",)
         self.limited = False
+        self.recording_broken = False  # ensure_recording() raises Unavailable (503)
+        self.record_fails = False  # record() raises, as a failing store write would
 
     async def authenticate(self, api_key: str) -> Principal:
         p = await super().authenticate(api_key)
@@ -153,7 +155,13 @@ class RecordingAccess(StaticKeys):
         return Admission(headers=headers, estimated_tokens=estimated_tokens)
 
     async def record(self, record: RequestRecord) -> None:
+        if self.record_fails:
+            raise RuntimeError("disk I/O error")
         self.records.append(record)
+
+    def ensure_recording(self) -> None:
+        if self.recording_broken:
+            raise Unavailable("Usage and audit cannot be recorded right now.", retry_after=5)
 
 
 async def _serve(add, servicer, name: str) -> tuple[grpc.aio.Server, str]:
@@ -189,7 +197,11 @@ def chat(model: str = "chat:1m", text: str = "hi") -> inference_pb2.ChatCompleti
 
 
 async def start_router(
-    tmp_path: Path, workers: list[FakeWorker], disabled: frozenset[str] = frozenset()
+    tmp_path: Path,
+    workers: list[FakeWorker],
+    disabled: frozenset[str] = frozenset(),
+    access: RecordingAccess | None = None,
+    **config_fields,
 ) -> Mesh:
     servers, addresses = [], []
     for w in workers:
@@ -206,11 +218,14 @@ async def start_router(
     )
     (tmp_path / "catalog.csv").write_text(CATALOG)
     config = RouterConfig(
-        filter_address=filter_address, filter_disabled_tenants=disabled, health_interval_s=0.1
+        filter_address=filter_address,
+        filter_disabled_tenants=disabled,
+        health_interval_s=0.1,
+        **config_fields,
     )
     pool = WorkerPool(addresses, health_interval_s=0.1)
     await pool.start()
-    access = RecordingAccess()
+    access = access or RecordingAccess()
     filter_channel = grpc.aio.insecure_channel(filter_address)
     servicer = InferenceServicer(
         config,

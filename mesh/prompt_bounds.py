@@ -1,0 +1,67 @@
+"""A lower bound on a prompt's token count, without tokenising (linear, in C via numpy).
+
+Tokenising a long prompt holds the GIL for seconds; a prompt that cannot possibly fit a
+model's window is refused from its bytes instead. Two bounds, both sound for any tokenizer
+whose vocabulary respects the two limits below (every token is a substring of the text it
+covers, so the tokens of a text cover all its bytes):
+
+- bytes: a token covers at most `max_token_bytes` bytes, so N bytes need at least
+  ceil(N / max_token_bytes) tokens. Long tokens are runs of one character (SmolLM2's
+  longest: a newline and 80 spaces, 81 bytes), so this bound is weak on its own.
+- runs: split the UTF-8 bytes into maximal runs of one repeated byte ("aab" has 2 runs).
+  A token that overlaps j runs of the text contains j runs itself, and no vocabulary token
+  contains more than `max_token_runs` runs (SmolLM2: 25, "ManagementPlaneProtection"), so R
+  runs need at least ceil(R / max_token_runs) tokens. Ordinary text has about one run per
+  byte, so this is the bound that refuses a 600 KB prompt for an 8,192-token window.
+
+Several texts (the messages of a chat) are joined by the template's markup, which can join
+the last run of one text with the first run of the next: one run per boundary is dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Defaults, above what byte-level BPE vocabularies of the Llama / GPT-2 / SmolLM families
+# hold (SmolLM2-135M, measured from its GGUF vocabulary: 81 bytes, 25 runs).
+DEFAULT_MAX_TOKEN_BYTES = 128
+DEFAULT_MAX_TOKEN_RUNS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFloor:
+    tokens: int  # the prompt has at least this many tokens
+    num_bytes: int
+
+
+def count_runs(data: bytes) -> int:
+    """Maximal runs of one repeated byte: 0 for b"", 1 for b"aaa", 3 for b"aba"."""
+    if not data:
+        return 0
+    a = np.frombuffer(data, dtype=np.uint8)
+    return 1 + int(np.count_nonzero(a[1:] != a[:-1]))
+
+
+def token_floor(
+    texts: Sequence[str],
+    *,
+    max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
+    max_token_runs: int = DEFAULT_MAX_TOKEN_RUNS,
+) -> TokenFloor:
+    """At least how many tokens `texts` (joined by any markup) take; never an overestimate."""
+    num_bytes = num_runs = 0
+    for text in texts:
+        # surrogatepass: a lone surrogate still has a length (the edge refuses it anyway).
+        data = text.encode("utf-8", "surrogatepass")
+        num_bytes += len(data)
+        num_runs += count_runs(data)
+    num_runs = max(0, num_runs - max(0, len(texts) - 1))
+    tokens = max(
+        math.ceil(num_bytes / max(1, max_token_bytes)),
+        math.ceil(num_runs / max(1, max_token_runs)),
+    )
+    return TokenFloor(tokens=tokens, num_bytes=num_bytes)
