@@ -1,0 +1,336 @@
+"""Process faults against a real supervised mesh (2 workers, the launcher's Supervisor):
+
+- a worker `kill -9` under streaming load: every request not yet streaming succeeds (the
+  router fails over), the supervisor brings the worker back into rotation;
+- a router `kill -9`: restarted, the mesh serves again;
+- the filter down and back: 503 `filter_unavailable` meanwhile (fail closed), then served;
+- a slow reader and a storm of 50 dropped streams: others keep being served.
+Every accepted request has its usage and audit record. Bounds are generous upper limits
+(a slow 2-core CI machine meets them); nothing asserts a duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from unittest import mock
+
+import httpx
+import pytest
+
+from tools import admin
+from tools.run_mesh import MeshHandle, Supervisor, start_mesh
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+MODEL = "smollm2:135m"
+
+
+@dataclass
+class Mesh:
+    handle: MeshHandle
+    supervisor: Supervisor
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory):
+    handle = start_mesh(
+        workers=2,
+        embeddings=False,
+        run_dir=tmp_path_factory.mktemp("faults"),
+        ready_timeout_s=300,
+    )
+    supervisor = Supervisor(handle, initial_backoff_s=0.5, out=io.StringIO())
+    stop = threading.Event()
+    loop = threading.Thread(target=supervisor.run, args=(stop, 0.2), daemon=True)
+    loop.start()
+    try:
+        for i in (1, 2):
+            assert wait_for(lambda i=i: rotations(handle, i) >= 1, 180), f"worker-{i} never ready"
+        yield Mesh(handle, supervisor)
+    finally:
+        stop.set()
+        loop.join(30)
+        handle.stop()
+
+
+def wait_for(predicate, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return bool(predicate())
+
+
+def rotations(handle: MeshHandle, i: int) -> int:
+    """How often the router put worker-i into rotation (its log says so each time)."""
+    log = handle.run_dir / "logs" / "router.log"
+    port = handle.ports.workers[i - 1]
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return text.count(f"worker 127.0.0.1:{port} (worker-{i}) in rotation")
+
+
+def admin_json(handle: MeshHandle, *args: str):
+    out = io.StringIO()
+    # The control plane's token, in case admin calls need it (plain mode).
+    with (
+        mock.patch.dict(os.environ, {"LLMAAS_MESH_TOKEN": handle.mesh_token}),
+        contextlib.redirect_stdout(out),
+    ):
+        rc = admin.main(["--addr", handle.router_address, "--key", handle.admin_key, *args])
+    assert rc == 0, out.getvalue()
+    return json.loads(out.getvalue())
+
+
+def usage_requests(handle: MeshHandle) -> int:
+    return int(admin_json(handle, "usage", "--tenant", "dev", "--json")["total"]["requests"])
+
+
+def audited_ids(handle: MeshHandle) -> set[str]:
+    records = admin_json(handle, "audit", "--tenant", "dev", "--limit", "1000", "--json")
+    return {r["request_id"] for r in records}
+
+
+def body(i: int, max_tokens: int = 24, stream: bool = True) -> dict:
+    out = {
+        "model": MODEL,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "ignore_eos": True,
+        "stream": stream,
+        "messages": [{"role": "user", "content": f"Tell me about the number {i}."}],
+    }
+    if stream:
+        out["stream_options"] = {"include_usage": True}
+    return out
+
+
+@dataclass
+class Outcome:
+    status: int = 0
+    request_id: str = ""
+    started_at: float | None = None  # when the 200 headers came (the stream began)
+    completed: bool = False  # usage chunk and [DONE] seen
+    error: str = ""
+
+
+async def stream_one(
+    client: httpx.AsyncClient, i: int, max_tokens: int = 24, out: Outcome | None = None
+) -> Outcome:
+    out = out or Outcome()
+    try:
+        async with client.stream("POST", "/v1/chat/completions", json=body(i, max_tokens)) as r:
+            out.status = r.status_code
+            out.request_id = r.headers.get("x-request-id", "")
+            if r.status_code != 200:
+                out.error = (await r.aread()).decode(errors="replace")
+                return out
+            out.started_at = time.monotonic()
+            usage = done = False
+            async for line in r.aiter_lines():
+                usage = usage or '"usage":{' in line.replace(" ", "")
+                done = done or line == "data: [DONE]"
+            out.completed = usage and done
+    except httpx.HTTPError as exc:
+        out.error = repr(exc)
+    return out
+
+
+def client(handle: MeshHandle) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=handle.url,
+        headers={"Authorization": f"Bearer {handle.api_key}"},
+        timeout=httpx.Timeout(180),
+        limits=httpx.Limits(max_connections=200),
+    )
+
+
+def chat_ok(handle: MeshHandle, i: int = 0) -> bool:
+    try:
+        r = httpx.post(
+            f"{handle.url}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {handle.api_key}"},
+            json=body(i, max_tokens=4, stream=False),
+            timeout=60,
+        )
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200
+
+
+def records_landed(handle: MeshHandle, ids: set[str], requests: int) -> bool:
+    """Every id audited and the usage request count reached (both written as requests end)."""
+    return ids <= audited_ids(handle) and usage_requests(handle) >= requests
+
+
+# -- worker kill -9 under streaming load ----------------------------------------------------
+
+
+def test_worker_kill9_under_load_loses_no_unstarted_request_and_it_comes_back(mesh):
+    handle = mesh.handle
+    back_before = rotations(handle, 1)
+    usage_before = usage_requests(handle)
+    victim = handle.processes["worker-1"]
+
+    async def load() -> tuple[list[Outcome], float]:
+        async with client(handle) as c:
+            seen = [Outcome() for _ in range(8)]
+            first = [asyncio.create_task(stream_one(c, i, 48, o)) for i, o in enumerate(seen)]
+            # Kill once some streams run (on either worker), with others still to begin.
+            while sum(o.started_at is not None for o in seen) < 2 and not all(
+                t.done() for t in first
+            ):
+                await asyncio.sleep(0.05)
+            os.kill(victim.pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            # A second wave right after the kill: the router must not send it to the dead one.
+            second = [asyncio.create_task(stream_one(c, 100 + i)) for i in range(6)]
+            return list(await asyncio.gather(*first, *second)), killed_at
+
+    outcomes, killed_at = asyncio.run(load())
+    unstarted = [o for o in outcomes if o.started_at is None or o.started_at > killed_at]
+    assert unstarted, "the kill came after every stream had begun"
+    failed = [o for o in unstarted if not (o.status == 200 and o.completed)]
+    assert not failed, f"requests not yet streaming at the kill failed: {failed}"
+
+    # The supervisor restarted it and the router took it back into rotation.
+    assert wait_for(lambda: rotations(handle, 1) > back_before, 240), "worker-1 not back"
+    print(f"\nFIGURE worker-1 back in rotation {time.monotonic() - killed_at:.1f}s after kill -9")
+    assert handle.processes["worker-1"] is not victim
+    assert mesh.supervisor.restarts.get("worker-1", 0) >= 1
+
+    accepted = {o.request_id for o in outcomes if o.status == 200}
+    completed = [o for o in outcomes if o.completed]
+    CUT.extend(o for o in outcomes if o.status == 200 and not o.completed)
+    # Every accepted request is audited; every completed one billed once.
+    assert wait_for(lambda: accepted <= audited_ids(handle), 60), "an accepted request is unaudited"
+    assert wait_for(lambda: usage_requests(handle) >= usage_before + len(completed), 60)
+    CUT_USAGE.append(usage_requests(handle) - usage_before - len(completed))
+
+
+# Streams the worker's death cut mid-answer (filled above), and how many of them were billed.
+CUT: list[Outcome] = []
+CUT_USAGE: list[int] = []
+
+
+@pytest.mark.xfail(
+    reason="mesh/router/service.py `_tracked`: a MeshError after tokens were streamed (worker "
+    "died mid-stream) is audited as error 503 with 0 tokens and no usage row; only the "
+    "cancel path settles what was streamed",
+    strict=False,
+)
+def test_a_stream_cut_by_a_worker_crash_is_billed_what_it_streamed(mesh):
+    if not CUT_USAGE:
+        pytest.skip("the worker kill test did not run")
+    if not CUT:
+        pytest.skip("no stream was cut mid-answer by the kill this time")
+    assert CUT_USAGE[0] == len(CUT)
+
+
+# -- router kill -9 ----------------------------------------------------------------------
+
+
+def test_router_kill9_is_restarted_and_the_mesh_serves_again(mesh):
+    handle = mesh.handle
+    victim = handle.processes["router"]
+    os.kill(victim.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    victim.wait(60)
+    assert wait_for(lambda: handle.processes["router"] is not victim, 120)
+    assert wait_for(lambda: chat_ok(handle, 7), 180), "the mesh did not serve again"
+    print(f"\nFIGURE served again {time.monotonic() - killed_at:.1f}s after the router's kill -9")
+    assert all(chat_ok(handle, i) for i in range(3))
+
+
+# -- filter down and back ----------------------------------------------------------------
+
+
+def test_filter_down_fails_closed_then_serves_again(mesh):
+    handle = mesh.handle
+    mesh.supervisor.hold("filter")  # a planned outage: the supervisor waits
+    try:
+        victim = handle.processes["filter"]
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(60)
+        replies = [
+            httpx.post(
+                f"{handle.url}/v1/chat/completions",
+                headers={"Authorization": f"Bearer {handle.api_key}"},
+                json=body(i, max_tokens=4, stream=False),
+                timeout=60,
+            )
+            for i in range(3)
+        ]
+    finally:
+        mesh.supervisor.release("filter")
+        released_at = time.monotonic()
+    for r in replies:
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "filter_unavailable"
+    assert wait_for(lambda: handle.processes["filter"] is not victim, 120)
+    assert wait_for(lambda: chat_ok(handle, 9), 180), "not served after the filter came back"
+    print(f"\nFIGURE served again {time.monotonic() - released_at:.1f}s after the filter's release")
+
+
+# -- slow client, disconnect storm -------------------------------------------------------
+
+
+def test_a_slow_reader_does_not_hold_up_others(mesh):
+    handle = mesh.handle
+
+    async def scenario() -> tuple[bool, list[Outcome]]:
+        async with (
+            client(handle) as c,
+            c.stream("POST", "/v1/chat/completions", json=body(1, 64)) as slow,
+        ):
+            assert slow.status_code == 200
+            lines = slow.aiter_lines()
+            await anext(lines)  # then stops reading while others are served
+            others = await asyncio.gather(*(stream_one(c, 50 + i) for i in range(4)))
+            done = False
+            async for line in lines:
+                done = done or line == "data: [DONE]"
+            return done, others
+
+    slow_done, others = asyncio.run(scenario())
+    assert all(o.status == 200 and o.completed for o in others), others
+    assert slow_done
+
+
+def test_a_disconnect_storm_leaves_the_service_up_and_every_request_in_usage(mesh):
+    handle = mesh.handle
+    usage_before = usage_requests(handle)
+
+    async def drop(c: httpx.AsyncClient, i: int) -> str:
+        """Opens a long stream, reads its first line, hangs up; the request id if accepted."""
+        try:
+            async with c.stream("POST", "/v1/chat/completions", json=body(i, 400)) as r:
+                if r.status_code != 200:
+                    return ""
+                await anext(r.aiter_lines())
+                return r.headers["x-request-id"]
+        except httpx.HTTPError:
+            return ""
+
+    async def storm() -> tuple[list[str], list[Outcome]]:
+        async with client(handle) as c:
+            dropped = await asyncio.gather(*(drop(c, 200 + i) for i in range(50)))
+            after = await asyncio.gather(*(stream_one(c, 300 + i) for i in range(3)))
+            return [d for d in dropped if d], list(after)
+
+    dropped, after = asyncio.run(storm())
+    assert all(o.status == 200 and o.completed for o in after), after
+    assert len(dropped) == 50  # each was accepted before its client went away
+    ids = set(dropped) | {o.request_id for o in after}
+    assert wait_for(lambda: records_landed(handle, ids, usage_before + len(ids)), 120), (
+        "a cancelled request is missing from usage or audit"
+    )
+    assert usage_requests(handle) == usage_before + len(ids)
