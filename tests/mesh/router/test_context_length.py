@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from router_fakes import FakeWorker, chat
 
-from mesh.errors import from_rpc_error
+from mesh.errors import ContextLengthExceeded, from_rpc_error
 from mesh.pb import common_pb2, inference_pb2
+from mesh.router import service
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -126,3 +129,67 @@ async def test_a_worker_without_count_tokens_leaves_the_normal_path(make_mesh):
     err = await _error(mesh.stub.ChatCompletion(_chat(FILLER), metadata=mesh.md()))
     assert err.code == "prompt_rejected"  # the filter still screens; nothing generated
     assert len(worker.count_calls) == 1 and len(mesh.filter.calls) == 1 and worker.calls == []
+
+
+# The prompt of issue #14 point 1 (590 KB, `max_tokens: 1`).
+ISSUE_PROMPT = "Add up the following numbers: " + " ".join(str(i) for i in range(100_000))
+
+
+async def test_a_prompt_that_cannot_fit_is_refused_by_its_bytes_and_never_tokenised(make_mesh):
+    """Nothing tokenises it (no CountTokens, no Generate) and the filter never sees it."""
+    mesh = await make_mesh([_worker(8192)])
+    err = await _error(
+        mesh.stub.ChatCompletion(_chat(ISSUE_PROMPT, max_tokens=1), metadata=mesh.md())
+    )
+    assert (err.http_status, err.code, err.param) == (400, "context_length_exceeded", "messages")
+    assert err.message.startswith("This model's maximum context length is 8192 tokens; your ")
+    assert "at least" in err.message
+    worker = mesh.workers[0]
+    assert worker.count_calls == [] and worker.calls == [] and mesh.filter.calls == []
+    record = mesh.access.records[-1]
+    assert (record.outcome, record.status) == ("refused", 400)
+
+
+async def test_a_completion_prompt_that_cannot_fit_names_prompt(make_mesh):
+    mesh = await make_mesh([_worker(8192)])
+    request = inference_pb2.CompletionRequest(model="chat:1m", prompt=ISSUE_PROMPT)
+    err = await _error(mesh.stub.Completion(request, metadata=mesh.md()))
+    assert (err.code, err.param) == ("context_length_exceeded", "prompt")
+    assert mesh.workers[0].count_calls == [] and mesh.filter.calls == []
+
+
+async def test_max_tokens_past_what_the_bytes_leave_is_refused_untokenised(make_mesh):
+    mesh = await make_mesh([_worker(1024)])
+    text = "abcd" * 4000  # 16,000 runs: at least 500 tokens whatever the vocabulary
+    err = await _error(mesh.stub.ChatCompletion(_chat(text, max_tokens=600), metadata=mesh.md()))
+    assert (err.code, err.param) == ("context_length_exceeded", "max_tokens")
+    assert "at least 500 tokens" in err.message
+    assert mesh.workers[0].count_calls == [] and mesh.filter.calls == []
+
+
+class HangingCountWorker(FakeWorker):
+    """CountTokens never answers (a busy worker); Generate refuses the length itself."""
+
+    async def CountTokens(self, request, context):
+        self.count_calls.append(request)
+        await asyncio.Event().wait()
+
+    async def Generate(self, request, context):
+        self.calls.append(request)
+        err = ContextLengthExceeded("This model's maximum context length is 1024 tokens.")
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, err.message, trailing_metadata=err.trailing_metadata()
+        )
+        yield  # a streaming handler (never reached)
+
+
+async def test_a_count_tokens_timeout_leaves_the_refusal_to_the_worker_never_a_503(
+    make_mesh, monkeypatch
+):
+    monkeypatch.setattr(service, "COUNT_TOKENS_TIMEOUT_S", 0.05)
+    worker = HangingCountWorker("w1", ("chat:1m",))
+    worker.context_length = 1024
+    mesh = await make_mesh([worker])
+    err = await _error(mesh.stub.ChatCompletion(_chat(_varied(1100)), metadata=mesh.md()))
+    assert (err.http_status, err.code) == (400, "context_length_exceeded")
+    assert len(worker.count_calls) == 1 and len(worker.calls) == 1
