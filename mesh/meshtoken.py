@@ -108,14 +108,25 @@ class MeshTokenInterceptor(grpc.aio.ServerInterceptor):
     check has already warned, and one process cannot invent a token the others would share.
     """
 
-    def __init__(self, token: str, protected: Iterable[str] = CONTROL_PLANE_METHODS) -> None:
+    def __init__(
+        self,
+        token: str,
+        protected: Iterable[str] = CONTROL_PLANE_METHODS,
+        open_methods: Iterable[str] = tls.OPEN_METHODS,
+    ) -> None:
         self.token = token
         self.protected = tuple(protected)
+        self.open_methods = tuple(open_methods)
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or not self.token or not method.startswith(self.protected):
+        if (
+            handler is None
+            or not self.token
+            or not method.startswith(self.protected)
+            or method.startswith(self.open_methods)
+        ):
             return handler
         presented = next(
             (v for k, v in handler_call_details.invocation_metadata or () if k == METADATA_KEY),
@@ -132,7 +143,20 @@ class MeshTokenInterceptor(grpc.aio.ServerInterceptor):
 
 
 def server_interceptors(environ: dict[str, str] | None = None) -> list[grpc.aio.ServerInterceptor]:
-    """The token check for a server; none under mTLS, where the role check decides."""
+    """The control-plane token check of `mesh.rpc.build_server`; none under mTLS, where the
+    role check decides."""
     if tls.enabled(environ):
         return []
     return [MeshTokenInterceptor(mesh_token(environ))]
+
+
+def component_interceptors(
+    role: str, environ: dict[str, str] | None = None
+) -> list[grpc.aio.ServerInterceptor]:
+    """Plain gRPC reachable from a network (LLMAAS_MESH_ALLOW_PLAIN=1): a worker or filter
+    answers only callers holding the token (the router's channels send it), as under mTLS
+    it answers only the router's certificate. Health stays open. On loopback: nothing."""
+    token = mesh_token(environ)
+    if tls.enabled(environ) or role == "router" or not (tls.allow_plain(environ) and token):
+        return []
+    return [MeshTokenInterceptor(token, protected=("/",))]

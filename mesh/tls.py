@@ -127,9 +127,12 @@ def channel_options(peer_role: str, environ: dict[str, str] | None = None) -> li
 def server_interceptors(
     role: str, environ: dict[str, str] | None = None
 ) -> list[grpc.aio.ServerInterceptor]:
-    """The role check for a server of `role` (empty when plain: there is no peer identity)."""
+    """The role check for a server of `role`. Plain, there is no peer identity: nothing, or
+    the mesh token on every method when plain gRPC is allowed off loopback (mesh.meshtoken)."""
     if not enabled(environ):
-        return []
+        from mesh import meshtoken  # noqa: PLC0415 - meshtoken imports this module
+
+        return meshtoken.component_interceptors(role, environ)
     return [PeerRoleInterceptor(ALLOWED_CALLERS[role], method_rules=METHOD_CALLERS.get(role, {}))]
 
 

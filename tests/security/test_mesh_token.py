@@ -11,7 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from mesh import meshtoken, rpc
+from mesh import meshtoken, rpc, tls
 from mesh.pb import admin_pb2, admin_pb2_grpc
 from mesh.router import registry_service
 
@@ -123,3 +123,49 @@ def test_token_compare_and_interceptor_selection():
     assert meshtoken.server_interceptors({"LLMAAS_TLS": "1", "LLMAAS_MESH_TOKEN": TOKEN}) == []
     [check] = meshtoken.server_interceptors({"LLMAAS_MESH_TOKEN": TOKEN})
     assert isinstance(check, meshtoken.MeshTokenInterceptor)
+
+
+# -- plain gRPC allowed off loopback: workers and filter want the token on every method ------
+
+
+@pytest.fixture
+async def networked_worker(monkeypatch: pytest.MonkeyPatch):
+    """A worker-role server as the chat worker builds it (tls.server_interceptors)."""
+    monkeypatch.delenv("LLMAAS_TLS", raising=False)
+    monkeypatch.setenv("LLMAAS_MESH_ALLOW_PLAIN", "1")
+    monkeypatch.setenv("LLMAAS_MESH_TOKEN", TOKEN)
+    server, health = rpc.build_server(["test.Echo"], interceptors=tls.server_interceptors("worker"))
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "test.Echo", {"Ping": grpc.unary_unary_rpc_method_handler(_ping)}
+            ),
+        )
+    )
+    port = rpc.add_port(server, "127.0.0.1", 0, "worker")  # tests listen on loopback only
+    await server.start()
+    await rpc.set_serving(health, [], True)
+    yield port
+    await server.stop(None)
+
+
+async def test_networked_plain_worker_answers_token_holders_only(networked_worker: int):
+    address = f"127.0.0.1:{networked_worker}"
+    async with grpc.aio.insecure_channel(address) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await channel.unary_unary(ECHO)(b"", timeout=10)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=10
+        )
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING  # probes stay open
+    async with rpc.open_channel(address, peer_role="worker") as channel:  # as the router dials
+        assert await channel.unary_unary(ECHO)(b"", timeout=10) == b"pong"
+
+
+def test_component_token_check_only_when_plain_is_allowed_off_loopback():
+    networked = {"LLMAAS_MESH_ALLOW_PLAIN": "1", "LLMAAS_MESH_TOKEN": TOKEN}
+    assert tls.server_interceptors("worker", {"LLMAAS_MESH_TOKEN": TOKEN}) == []  # loopback
+    assert len(tls.server_interceptors("worker", networked)) == 1
+    assert len(tls.server_interceptors("filter", networked)) == 1
+    assert tls.server_interceptors("router", networked) == []  # Inference/Admin use keys
