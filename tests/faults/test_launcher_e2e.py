@@ -43,6 +43,15 @@ def pids(run: Path) -> dict[str, int]:
     return {p.stem: int(p.read_text()) for p in run.glob("*.pid")}
 
 
+def state(run: Path) -> dict[str, bytes]:
+    """The first mesh's pid, lock and secret files (not the logs and database it writes)."""
+    return {
+        str(p.relative_to(run)): p.read_bytes()
+        for p in run.rglob("*")
+        if p.is_file() and "logs" not in p.parts and not p.name.startswith("accounts.sqlite3")
+    }
+
+
 def launcher_env(run: Path, ports: dict[str, int]) -> dict[str, str]:
     return {
         **os.environ,
@@ -108,11 +117,7 @@ def test_make_run_refuses_a_second_mesh_restarts_children_and_stops_everything(t
         ), "not ready"
         assert first.poll() is None, out.read_text()
         assert health(url) == 200
-        files = {  # the first mesh's files but the database its router writes
-            p.name: p.read_bytes()
-            for p in run.rglob("*")
-            if p.is_file() and not p.name.startswith("accounts.sqlite3")
-        }
+        files = state(run)
         seen |= set(pids(run).values())
 
         # Same run directory: the lock; nothing of the first mesh's touched.
@@ -140,8 +145,7 @@ def test_make_run_refuses_a_second_mesh_restarts_children_and_stops_everything(t
         assert f"127.0.0.1:{ports['http']} (edge HTTP)" in third.stderr
         assert "LLMAAS_HTTP_PORT" in third.stderr and "LLMAAS_ROUTER_PORT" in third.stderr
         assert not (other / "logs").exists() and not pids(other)
-        after = {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-        assert {n: after.get(n) for n in files} == files
+        assert state(run) == files
         assert health(url) == 200 and chat_ok(url)
 
         # A child killed: the launcher restarts it, the mesh serves on.
