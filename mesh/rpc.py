@@ -3,6 +3,12 @@
 `build_server` adds the error interceptor, the standard health service and reflection;
 `serve_until_signal` runs it until SIGTERM/SIGINT and stops gracefully; `open_channel`
 dials a peer. TLS/mTLS credentials plug in here and nowhere else.
+
+Trust and limits, the same for every server and channel made here:
+  - message limit `mesh.config.grpc_message_limit()` (LLMAAS_MAX_BODY_BYTES + 1 MiB) both ways;
+  - servers without SO_REUSEPORT: a port already taken is a `BindError` naming it;
+  - `add_port` refuses plain gRPC on a non-loopback host (`mesh.tls.check_grpc_bind`);
+  - the shared mesh token (`mesh.meshtoken`): sent on every call, checked on the control plane.
 """
 
 from __future__ import annotations
