@@ -117,6 +117,7 @@ class MeshTokenInterceptor(grpc.aio.ServerInterceptor):
         self.token = token
         self.protected = tuple(protected)
         self.open_methods = tuple(open_methods)
+        self.refused = 0
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -134,7 +135,13 @@ class MeshTokenInterceptor(grpc.aio.ServerInterceptor):
         )
         if token_matches(presented, self.token):
             return handler
-        log.warning("refused %s: missing or wrong mesh token", method)
+        self.refused += 1
+        if self.refused in (1, 10) or self.refused % 1000 == 0:  # a flood cannot fill the log
+            log.warning(
+                "refused %s: missing or wrong mesh token (%d refusals so far)",
+                method,
+                self.refused,
+            )
         message = (
             f"{method} is part of the mesh control plane: it needs the shared mesh token "
             f"({TOKEN_ENV}, sent as {METADATA_KEY} metadata); it was missing or wrong"
