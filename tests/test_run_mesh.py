@@ -157,6 +157,7 @@ def test_child_logs_and_lock_are_private(tmp_path):
     handle = make_handle(tmp_path, {"filter": SLEEPER})
     try:
         assert stat.S_IMODE((tmp_path / "logs" / "filter.log").stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "filter.pid").stat().st_mode) == 0o600
     finally:
         handle.stop(timeout_s=5)
     os.close(lock_run_dir(tmp_path / "run"))

@@ -564,8 +564,14 @@ def _spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    (run / f"{name}.pid").write_text(f"{proc.pid}\n")
+    _write_private(run / f"{name}.pid", f"{proc.pid}\n")
     return proc
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 def _banner(handle: MeshHandle, key_created: bool) -> str:
