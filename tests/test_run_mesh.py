@@ -298,3 +298,20 @@ def test_a_restart_stops_the_old_process_group_first(tmp_path):
         assert wait_for(lambda: not running(grandchild))
     finally:
         handle.stop(timeout_s=5)
+
+
+def test_make_run_bounds_the_worker_drain_and_fails_clearly_when_it_cannot_start(
+    monkeypatch, capsys
+):
+    seen: dict[str, str] = {}
+
+    def refused(env, **_kwargs):
+        seen.update(env)
+        raise MeshLockedError("another mesh is running from /x, pid 1")
+
+    monkeypatch.setattr(run_mesh, "start_mesh", refused)
+    monkeypatch.setattr(run_mesh._Signals, "install", lambda self: None)
+    monkeypatch.delenv("LLMAAS_WORKER_DRAIN_TIMEOUT_S", raising=False)
+    assert run_mesh.main([]) == 1
+    assert seen["LLMAAS_WORKER_DRAIN_TIMEOUT_S"] == run_mesh.MAKE_RUN_DRAIN_TIMEOUT_S
+    assert "failed to start: another mesh is running from /x, pid 1" in capsys.readouterr().err

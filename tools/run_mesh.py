@@ -58,9 +58,9 @@ STOP_ORDER = (
 STOP_STAGES = (("edge",), ("router",), ("worker", "embed"), ("filter",))
 STOP_TIMEOUT_S = 8.0  # + the SIGKILL sweep: everything gone within 10 s of SIGTERM
 LOCK_NAME = "mesh.lock"
-# A worker's drain on SIGTERM under the launcher (LLMAAS_WORKER_DRAIN_TIMEOUT_S overrides):
-# short enough that a stop finishes inside STOP_TIMEOUT_S.
-CHILD_DRAIN_TIMEOUT_S = "5"
+# A worker's drain on SIGTERM under `make run` (LLMAAS_WORKER_DRAIN_TIMEOUT_S overrides the
+# worker's 30 s): short enough that a stop finishes inside STOP_TIMEOUT_S.
+MAKE_RUN_DRAIN_TIMEOUT_S = "5"
 
 
 class MeshStartError(RuntimeError):
@@ -398,7 +398,6 @@ def _child_env(
     base: Mapping[str, str], ports: Ports, model: str, api_key: str, run: Path
 ) -> dict[str, str]:
     env = dict(base)
-    env.setdefault("LLMAAS_WORKER_DRAIN_TIMEOUT_S", CHILD_DRAIN_TIMEOUT_S)
     env.update(
         {
             "LLMAAS_DEV_KEY": api_key,
@@ -734,8 +733,11 @@ def main(argv: list[str] | None = None) -> int:
         f"starting filter, {args.workers} worker(s) for {args.model}{embed}, router and edge ...",
         flush=True,
     )
+    env = dict(os.environ)
+    env.setdefault("LLMAAS_WORKER_DRAIN_TIMEOUT_S", MAKE_RUN_DRAIN_TIMEOUT_S)
     try:  # the lock and the port probes: a clear error, nothing started, nothing touched
         handle = start_mesh(
+            env,
             workers=args.workers,
             model=args.model,
             default_ports=True,
