@@ -173,9 +173,10 @@ async def shutdown(
     port: int,
     hurry: asyncio.Event,
 ) -> bool:
-    """Withdraw from the router, then drain (up to drain_timeout_s); the whole shutdown is
-    bounded by drain_timeout_s + SHUTDOWN_SLACK_S whatever the server's own stop does (idle
-    streams, a stuck engine) and ends at once on `hurry`. True when it finished in time."""
+    """Withdraw from the router, then drain (up to drain_timeout_s). The whole shutdown is
+    bounded (drain_timeout_s + WITHDRAW_TIMEOUT_S + SHUTDOWN_SLACK_S, then a stop without
+    grace) whatever the server's own stop waits for (idle streams, a stuck engine), and
+    `hurry` (a second signal) ends it at once. True when it finished gracefully."""
     log.info("draining: finishing running sequences (up to %.0fs)", config.drain_timeout_s)
 
     async def graceful() -> None:
