@@ -7,7 +7,8 @@ which also answers health probes and load watches (the tokenizer releases the GI
 
 A failed step drops the sequences it had (their callers get EngineFailed: UNAVAILABLE) and
 the engine goes on with a fresh scheduler; after MAX_CONSECUTIVE_STEP_FAILURES failed steps
-in a row, or a failed reset, the engine is down for good and `on_fatal` is called.
+with no token computed between them, or a failed reset, the engine is down for good and
+`on_fatal` is called (the worker then exits, see WorkerServer).
 
 The engine thread also builds the engine (loads the model): it is the process's only thread
 that runs torch kernels. Why: libgomp gives every thread that opens a parallel region its
@@ -93,7 +94,8 @@ COALESCE_FROM_STREAMS = 8
 # Threads that render and tokenise prompts: bounded, so a burst of long prompts queues
 # instead of taking every CPU from the engine thread.
 TOKENIZE_THREADS = 2
-# Steps that may fail in a row (each dropping its sequences) before the engine gives up.
+# Steps that may fail with no token computed between them (each dropping its sequences)
+# before the engine gives up: a persistent fault (a broken device) is not retried forever.
 MAX_CONSECUTIVE_STEP_FAILURES = 3
 
 
@@ -257,7 +259,8 @@ class AsyncLLMEngine:
             except BaseException as exc:  # KeyboardInterrupt, SystemExit: down at once
                 self._go_down(exc)
                 return
-            self._failed_steps = 0
+            if any(output.num_tokens for output in outputs):  # a forward worked
+                self._failed_steps = 0
             if outputs:
                 self._call_in_loop(self._dispatch, outputs)
 
