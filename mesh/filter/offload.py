@@ -19,7 +19,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import multiprocessing
+import os
 import signal
+import threading
+import time
 import weakref
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -29,15 +32,27 @@ from .engine import Analysis
 
 OFFLOAD_CHARS = 64 * 1024
 WORKERS = 2
+PARENT_POLL_S = 1.0
 
 _live: weakref.WeakSet[Analyser] = weakref.WeakSet()
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
     # Ctrl-C reaches the whole process group: the serving process decides when to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=_exit_with, args=(parent,), name="exit-with-parent", daemon=True
+    ).start()
     gc.collect()
     gc.freeze()  # the rule tables, as in the sidecar (see service.serve)
+
+
+def _exit_with(parent: int) -> None:
+    # A pool process waits on a queue whose ends it holds itself, so it never sees its
+    # parent die (kill -9): it would live on. Polling the parent pid is portable.
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(0)
 
 
 def analyse_off_loop(prompt: str) -> Analysis:
@@ -78,6 +93,7 @@ class Analyser:
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
