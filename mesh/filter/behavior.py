@@ -42,6 +42,7 @@ fresh users is not caught this way: that is the limit of a per-user history.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import threading
 import time
@@ -55,6 +56,7 @@ from .normalize import fold_text
 from .patterns import BLOCKING, check_patterns, rule_ids
 from .verdict import Reason
 
+log = logging.getLogger("llmaas.filter")
 LAYER = "behavior"
 PROMPT_BREAK = " pb "  # one token (Latin), about one word (CJK)
 MAX_USER_CHARS = 256
@@ -167,11 +169,20 @@ class BehaviorTracker:
         entry = Entry(now, prompt[-self.tail_chars :], rules or NO_RULES)
         with self._lock:
             state = self._tenant(user_key(tenant))
+            was_flooding = now < state.flood_until
             hist = self._history(state, user_key(user), now)
             mine = hist.record(entry, digest)
             state.shared.expire(now, self.max_age_s)
             shared = state.shared.record(entry, digest)
             flooding = now < state.flood_until
+        if flooding and not was_flooding:
+            log.warning(
+                "tenant %s brought more than %d new users in %.0f s: its prompts are also "
+                "checked against one tenant-wide history (LLMAAS_FILTER_FRESH_USERS)",
+                tenant[:MAX_USER_CHARS],
+                self.fresh_user_limit,
+                self.fresh_window_s,
+            )
         reasons = self._reasons(*mine, head, rules)
         if flooding:
             seen = {r.rule for r in reasons}
