@@ -200,3 +200,26 @@ async def test_draining_refuses_new_sequences(
         rest.append(response)
     assert rest[-1].finish_reason == common_pb2.FINISH_REASON_LENGTH  # the running one finished
     await drain
+
+
+async def test_the_issue_prompt_is_refused_untokenised_over_grpc(
+    channel: grpc.aio.Channel, smollm2: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue #14 point 1: the 589 KB prompt, as Generate and as CountTokens
+    tok = smollm2.tokenizer
+    monkeypatch.setattr(tok, "_encode_texts", lambda texts: pytest.fail("tokenised"))
+    content = "Add up the following numbers: " + " ".join(map(str, range(100000)))
+    request = _chat(1)
+    request.chat.messages[0].content = content
+    stub = worker_pb2_grpc.WorkerStub(channel)
+    for call in (stub.CountTokens, stub.Generate):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            response = call(request)
+            if call is stub.Generate:
+                async for _ in response:
+                    pass
+            else:
+                await response
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert dict(info.value.trailing_metadata())[ERROR_CODE_KEY] == "context_length_exceeded"
+        assert "maximum context length is 256 tokens" in info.value.details()
