@@ -49,6 +49,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import is_
 
 from mesh.config import env
 
@@ -185,10 +186,13 @@ class BehaviorTracker:
             )
         reasons = self._reasons(*mine, head, rules)
         if flooding:
+            # The same Entry objects go to both histories: when this user sent the tenant's
+            # last prompts too, the tenant-wide join is the one just checked.
+            same = len(mine[0]) == len(shared[0]) and all(map(is_, mine[0], shared[0]))
             seen = {r.rule for r in reasons}
             reasons += [
                 r
-                for r in self._reasons(*shared, head, rules, scope="tenant-wide ")
+                for r in self._reasons(*shared, head, rules, "tenant-wide ", fragments=not same)
                 if r.rule not in seen
             ]
         return reasons
@@ -200,8 +204,9 @@ class BehaviorTracker:
         head: str,
         rules: frozenset[str],
         scope: str = "",
+        fragments: bool = True,
     ) -> list[Reason]:
-        reasons = self._fragment_reasons(previous, head, rules, scope)
+        reasons = self._fragment_reasons(previous, head, rules, scope) if fragments else []
         if run >= self.repeat_limit:
             reasons.append(
                 Reason(
