@@ -1,0 +1,156 @@
+"""Learned layer: hashed character n-grams + logistic regression, in numpy.
+
+Why this model: it is trained in seconds on CPU (``python -m tools.train_filter``),
+its weights are one float16 vector (2^20 buckets, ~2 MB compressed), and its
+inference is a handful of vectorised numpy passes: code points of the folded
+text (NFKC, casefold, invisibles removed, lookalikes folded: the same form the
+pattern rules see), one rolling hash per n-gram order, one gather of weights.
+Each n-gram's weight is attributed to its start position, so the score of any
+window is a difference of two cumulative sums: a prompt is scored as the
+maximum over overlapping windows of about one clause (an attack buried in a
+long document or followed by a long payload is not diluted; the model is
+trained with the same max over windows), and the span that drove the score
+comes for free.
+
+The weights live in ``weights/learned.npz`` next to this module; the threshold
+stored with them was chosen on the dev split (see ``weights/MODEL_CARD.md``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .normalize import fold_text
+from .verdict import BLOCK_THRESHOLD, Reason
+
+LAYER = "learned"
+WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "learned.npz"
+
+# Feature definition: shared by training and inference (change = retrain).
+BITS = 20
+ORDERS = (1, 2, 3, 4, 5)
+WINDOW = 96  # characters per scored window (about one clause: where an attack lives)
+STRIDE = 24
+SPAN_CHARS = 48
+# Pseudo-count of zero-weight n-grams added to every window: a window of a few
+# characters (a short prompt) has few n-grams and a noisy mean; this shrinks
+# its logit towards the bias, so short texts need strong evidence.
+PRIOR = 20.0
+_P = np.uint64(0x100000001B3)  # FNV prime: rolling polynomial hash
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing of the final value
+_SALT = np.uint64(0x632BE59BD9B4E019)
+_SHIFT = np.uint64(64 - BITS)
+_WS_RE = re.compile(r"\s+")
+
+
+def prepare(folded: str) -> np.ndarray:
+    """Code points (uint64) of the folded text, whitespace runs collapsed, padded."""
+    text = " " + _WS_RE.sub(" ", folded).strip() + " "
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+
+
+def ngram_ids(cps: np.ndarray) -> list[np.ndarray]:
+    """Bucket ids per order; ``ids[k][i]`` is the n-gram of order ORDERS[k] starting at i."""
+    out = []
+    h = np.zeros(len(cps), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for n in range(1, max(ORDERS) + 1):
+            h = h[:-1] * _P + cps[n - 1 :] if n > 1 else cps.copy()
+            if n in ORDERS:
+                out.append(((h + _SALT * np.uint64(n)) * _MIX) >> _SHIFT)
+    return out
+
+
+def features(text: str) -> np.ndarray:
+    """All bucket ids of a raw text (training helper)."""
+    ids = ngram_ids(prepare(fold_text(text)))
+    return np.concatenate(ids) if ids else np.zeros(0, dtype=np.uint64)
+
+
+def windows(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end positions of the scored windows of a text of ``n`` code points."""
+    if n <= WINDOW:
+        return np.zeros(1, dtype=np.int64), np.full(1, n, dtype=np.int64)
+    starts = np.arange(0, n - WINDOW + STRIDE, STRIDE, dtype=np.int64)
+    starts[-1] = min(starts[-1], n - WINDOW)
+    return starts, starts + WINDOW
+
+
+@dataclass(frozen=True)
+class Model:
+    weights: np.ndarray  # float32 [2**BITS]
+    bias: float
+    threshold: float  # probability at or above which the layer blocks
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_PATH) -> Model:
+        with np.load(path) as z:
+            if int(z["bits"]) != BITS or tuple(z["orders"].tolist()) != ORDERS:
+                raise ValueError(f"{path}: feature definition differs from this code")
+            return cls(z["weights"].astype(np.float32), float(z["bias"]), float(z["threshold"]))
+
+    def contributions(self, cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per start position: summed weights of its n-grams, and how many there are."""
+        n = len(cps)
+        contrib = np.zeros(n, dtype=np.float32)
+        count = np.zeros(n, dtype=np.float32)
+        for ids in ngram_ids(cps):
+            contrib[: len(ids)] += self.weights[ids]
+            count[: len(ids)] += 1
+        return contrib, count
+
+    def score_cps(self, cps: np.ndarray) -> tuple[float, int]:
+        """Max window probability, and the start of the best window."""
+        contrib, count = self.contributions(cps)
+        c = np.concatenate(([0.0], np.cumsum(contrib, dtype=np.float64)))
+        k = np.concatenate(([0.0], np.cumsum(count, dtype=np.float64)))
+        starts, ends = windows(len(cps))
+        logits = (c[ends] - c[starts]) / (k[ends] - k[starts] + PRIOR) + self.bias
+        best = int(np.argmax(logits))
+        return float(1.0 / (1.0 + np.exp(-logits[best]))), int(starts[best])
+
+    def score(self, text: str, folded: str | None = None) -> float:
+        return self.score_cps(prepare(folded if folded is not None else fold_text(text)))[0]
+
+    def span(self, cps: np.ndarray, start: int) -> str:
+        """The SPAN_CHARS-wide stretch of the best window with the most weight."""
+        end = min(start + WINDOW, len(cps))
+        contrib, _ = self.contributions(cps[start:end])
+        if len(contrib) <= SPAN_CHARS:
+            a = 0
+        else:
+            c = np.concatenate(([0.0], np.cumsum(contrib, dtype=np.float64)))
+            a = int(np.argmax(c[SPAN_CHARS:] - c[:-SPAN_CHARS]))
+        piece = cps[start + a : start + a + SPAN_CHARS].astype(np.uint32).tobytes()
+        return piece.decode("utf-32-le").strip()
+
+
+@lru_cache(maxsize=1)
+def model() -> Model | None:
+    """The packaged model, or None when the weights file is absent."""
+    return Model.load() if WEIGHTS_PATH.exists() else None
+
+
+def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "") -> list[Reason]:
+    """One reason when the model's probability reaches its threshold.
+
+    The reason's score maps [threshold, 1] onto [BLOCK_THRESHOLD, 1], so the
+    layer blocks on its own exactly when the model says so; below threshold it
+    says nothing (weak learned hints would add to weak structure hints in the
+    noisy OR and raise false positives that the dev split never measured).
+    """
+    m = model()
+    if m is None:
+        return []
+    cps = prepare(folded)
+    p, start = m.score_cps(cps)
+    if p < m.threshold:
+        return []
+    score = BLOCK_THRESHOLD + (1.0 - BLOCK_THRESHOLD) * (p - m.threshold) / (1.0 - m.threshold)
+    why = f"p={p:.3f} >= {m.threshold:.3f}" + (f"; {detail}" if detail else "")
+    return [Reason(LAYER, rule, round(min(score, 1.0), 4), m.span(cps, start), why)]

@@ -1,0 +1,177 @@
+"""Train the learned filter layer (hashed char n-grams + logistic regression).
+
+    python -m tools.train_filter [--seed 0] [--scale 4] [--epochs 8] [--out PATH]
+
+Reproducible: the data comes from ``tools.filter_data.generate`` (template
+families, fixed seed), training runs on one CPU thread with fixed seeds, so the
+same arguments give the same weights (``weights_digest`` is printed). The
+block threshold is chosen on the dev split only (largest dev false-positive
+rate <= ``--dev-fpr``); the frozen test split and ``tests/filter/corpus`` are
+never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mesh.filter import learned  # noqa: E402
+from tools.filter_data.generate import generate  # noqa: E402
+
+PAD = 2**learned.BITS  # an extra, always-zero bucket for padding
+
+
+def encode_text(text: str) -> np.ndarray:
+    """[n, len(ORDERS)] bucket ids by start position (PAD where the n-gram runs off the end)."""
+    cps = learned.prepare(learned.fold_text(text))
+    grid = np.full((len(cps), len(learned.ORDERS)), PAD, dtype=np.int64)
+    for k, ids in enumerate(learned.ngram_ids(cps)):
+        grid[: len(ids), k] = ids.astype(np.int64)
+    return grid
+
+
+class WindowLogReg(torch.nn.Module):
+    """Logistic regression on the mean n-gram weight of a window, max over windows:
+    exactly what ``learned.Model.score_cps`` computes at inference."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(PAD + 1, 1, padding_idx=PAD)
+        torch.nn.init.zeros_(self.emb.weight)
+        self.bias = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, ids: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+        contrib = self.emb(ids).squeeze(-1).sum(-1)  # [B, L]
+        count = (ids != PAD).sum(-1).to(contrib.dtype)
+        zero = torch.zeros(len(ids), 1)
+        cs = torch.cat([zero, contrib.cumsum(1)], 1)
+        ck = torch.cat([zero, count.cumsum(1)], 1)
+        num = cs.gather(1, ends) - cs.gather(1, starts)
+        den = ck.gather(1, ends) - ck.gather(1, starts) + learned.PRIOR
+        return (num / den).max(1).values + self.bias
+
+
+def _batch(grids: list[np.ndarray], labels: np.ndarray, idx: np.ndarray):
+    sel = [grids[i] for i in idx]
+    length = max(len(g) for g in sel)
+    ids = np.full((len(sel), length, len(learned.ORDERS)), PAD, dtype=np.int64)
+    wins = [learned.windows(len(g)) for g in sel]
+    nwin = max(len(w[0]) for w in wins)
+    starts = np.zeros((len(sel), nwin), dtype=np.int64)
+    ends = np.zeros((len(sel), nwin), dtype=np.int64)
+    for j, (g, (s, e)) in enumerate(zip(sel, wins, strict=True)):
+        ids[j, : len(g)] = g
+        starts[j] = s[0]  # padding repeats the first window: the max is unchanged
+        ends[j] = e[0]
+        starts[j, : len(s)] = s
+        ends[j, : len(e)] = e
+    y = torch.from_numpy(labels[idx].astype(np.float32))
+    return torch.from_numpy(ids), torch.from_numpy(starts), torch.from_numpy(ends), y
+
+
+def predict(weights: np.ndarray, bias: float, threshold: float, texts: list[str]) -> np.ndarray:
+    m = learned.Model(weights.astype(np.float16).astype(np.float32), bias, threshold)
+    return np.array([m.score(t) for t in texts])
+
+
+def choose_threshold(benign_scores: np.ndarray, max_fpr: float, floor: float = 0.5) -> float:
+    """Lowest threshold whose false-positive rate on ``benign_scores`` is <= max_fpr."""
+    s = np.sort(benign_scores)[::-1]
+    allowed = int(np.floor(max_fpr * len(s)))
+    t = float(s[allowed]) + 1e-4 if allowed < len(s) else floor
+    return round(max(t, floor), 4)
+
+
+def train(args: argparse.Namespace) -> dict:
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    records = list(generate(args.seed, args.scale, args.system))
+    train_set = [r for r in records if r["split"] == "train"]
+    dev_set = [r for r in records if r["split"] == "dev"]
+    print(f"train {len(train_set)}  dev {len(dev_set)} (test split not used)")
+    n_att = sum(r["label"] == "attack" for r in train_set)
+    pos_weight = (len(train_set) - n_att) / max(n_att, 1)
+    grids = [encode_text(r["text"]) for r in train_set]
+    labels = np.array([r["label"] == "attack" for r in train_set])
+    model = WindowLogReg()
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    rng = np.random.default_rng(args.seed)
+    t0 = time.time()
+    for epoch in range(args.epochs):
+        order = rng.permutation(len(train_set))
+        total = 0.0
+        for b in range(0, len(order), args.batch):
+            ids, starts, ends, y = _batch(grids, labels, order[b : b + args.batch])
+            logits = model(ids, starts, ends)
+            w = torch.where(y > 0, torch.tensor(pos_weight), torch.tensor(1.0))
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=w)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(y)
+        print(f"epoch {epoch + 1}: loss {total / len(train_set):.4f} ({time.time() - t0:.0f}s)")
+    weights = model.emb.weight.detach().numpy()[:PAD, 0].astype(np.float16)
+    bias = float(model.bias.detach()[0])
+    dev_texts = [r["text"] for r in dev_set]
+    dev_scores = predict(weights, bias, 0.5, dev_texts)
+    dev_y = np.array([r["label"] == "attack" for r in dev_set])
+    threshold = choose_threshold(dev_scores[~dev_y], args.dev_fpr)
+    recall = float((dev_scores[dev_y] >= threshold).mean())
+    fpr = float((dev_scores[~dev_y] >= threshold).mean())
+    digest = hashlib.sha256(weights.tobytes() + np.float64(bias).tobytes()).hexdigest()[:16]
+    print(f"dev: threshold {threshold}  recall {recall:.3f}  FPR {fpr:.4f}")
+    print(f"weights_digest {digest}")
+    return {"weights": weights, "bias": bias, "threshold": threshold, "digest": digest,
+            "dev_recall": recall, "dev_fpr": fpr, "n_train": len(train_set)}  # fmt: skip
+
+
+def save(result: dict, path: Path, args: argparse.Namespace) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        path,
+        weights=result["weights"],
+        bias=np.float64(result["bias"]),
+        threshold=np.float64(result["threshold"]),
+        bits=np.int64(learned.BITS),
+        orders=np.array(learned.ORDERS, dtype=np.int64),
+        seed=np.int64(args.seed),
+        scale=np.int64(args.scale),
+    )
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale", type=int, default=4, help="variants per family and language")
+    p.add_argument("--system", type=int, default=1200, help="catalog messages per language")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--dev-fpr", type=float, default=0.005, help="threshold: dev FPR bound")
+    p.add_argument("--out", type=Path, default=learned.WEIGHTS_PATH)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    save(train(args), args.out, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
