@@ -73,8 +73,8 @@ class Analyser:
         return len(prompt) >= self.offload_chars
 
     def start(self) -> None:
-        """Spawns the pool now (else on the first long prompt)."""
-        self._executor()
+        """Spawns a pool process now (else on the first long prompt), rule tables built."""
+        self._executor().submit(analyse_off_loop, "warm up")
 
     async def analyse(self, prompt: str) -> Analysis:
         if not self.offloads(prompt):

@@ -41,3 +41,8 @@ def test_a_pool_process_exits_when_its_parent_is_gone(monkeypatch):
     monkeypatch.setattr(offload.os, "_exit", exits.append)
     offload._exit_with(parent=-1)  # not our parent: as after the sidecar's kill -9
     assert exits == [0]
+
+
+async def test_start_spawns_a_warm_pool_process(analyser):
+    analyser.start()
+    assert len(analyser._pool._processes) == 1
