@@ -51,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import is_
 
-from mesh.config import env
+from mesh.config import ConfigError, env
 
 from .normalize import fold_text
 from .patterns import BLOCKING, check_patterns, rule_ids
@@ -73,7 +73,11 @@ def user_key(user: str) -> UserKey:
 
 
 def fresh_user_limit_from_env() -> int:
-    return env("LLMAAS_FILTER_FRESH_USERS", int, 20)
+    """``LLMAAS_FILTER_FRESH_USERS`` (20): 0 checks every tenant tenant-wide as well."""
+    limit = env("LLMAAS_FILTER_FRESH_USERS", int, 20)
+    if limit < 0:
+        raise ConfigError(f"LLMAAS_FILTER_FRESH_USERS={limit} must be 0 or more")
+    return limit
 
 
 @dataclass(frozen=True, slots=True)

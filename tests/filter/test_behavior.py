@@ -1,6 +1,9 @@
 import tracemalloc
 import uuid
 
+import pytest
+
+from mesh.config import ConfigError
 from mesh.filter import BehaviorTracker, PromptFilter
 from mesh.filter.behavior import MAX_USER_CHARS
 
@@ -167,3 +170,14 @@ def test_full_histories_fit_the_documented_bound():
     tracemalloc.stop()
     assert len(tracker) == 500
     assert used / 500 < 3_200
+
+
+def test_the_fresh_user_limit_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LLMAAS_FILTER_FRESH_USERS", "2")
+    tracker = BehaviorTracker()
+    for user in ("a", "b", "c"):
+        tracker.check("t", user, "hello")
+    assert tracker.fresh_user_limit == 2 and tracker.flooding("t")
+    monkeypatch.setenv("LLMAAS_FILTER_FRESH_USERS", "-1")
+    with pytest.raises(ConfigError, match="LLMAAS_FILTER_FRESH_USERS"):
+        BehaviorTracker()
