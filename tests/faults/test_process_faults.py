@@ -294,7 +294,9 @@ def test_a_slow_reader_does_not_hold_up_others(mesh):
             assert slow.status_code == 200
             lines = slow.aiter_lines()
             await anext(lines)  # then stops reading while others are served
+            t = time.monotonic()
             others = await asyncio.gather(*(stream_one(c, 50 + i) for i in range(4)))
+            print(f"\nFIGURE 4 streams beside a stalled reader: {time.monotonic() - t:.1f}s")
             done = False
             async for line in lines:
                 done = done or line == "data: [DONE]"
