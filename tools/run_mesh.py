@@ -587,7 +587,8 @@ llmaas mesh is ready on {handle.url}  ({key_line})
     -H "Authorization: Bearer {handle.api_key}" -H "Content-Type: application/json" \\
     -d '{{"model": "{handle.model}", "messages": [{{"role": "user", "content": "Hello!"}}], "max_tokens": 32}}'
 
-logs: {handle.run_dir / "logs"}   Ctrl-C stops everything.
+logs: {handle.run_dir / "logs"}   A child that dies is restarted (with backoff).
+Ctrl-C stops everything (within 10 s; a second Ctrl-C at once).
 ready"""
 
 
