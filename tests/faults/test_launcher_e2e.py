@@ -105,8 +105,10 @@ def chat_ok(url: str) -> bool:
 
 def test_make_run_refuses_a_second_mesh_restarts_children_and_stops_everything(tmp_path):
     run = tmp_path / "run"
-    ports = {"http": free_port(), "router": free_port(), "filter": free_port()}
-    ports["worker"] = free_port()
+    picked: set[int] = set()
+    while len(picked) < 4:  # four distinct free ports
+        picked.add(free_port())
+    ports = dict(zip(("http", "router", "filter", "worker"), sorted(picked), strict=True))
     url = f"http://127.0.0.1:{ports['http']}"
     out = tmp_path / "launcher.out"
     first = launch(launcher_env(run, ports), out)
