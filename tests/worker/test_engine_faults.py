@@ -4,7 +4,7 @@ the engine serves on; when steps keep failing the worker stops saying SERVING an
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 import pytest
@@ -16,6 +16,8 @@ from worker import service
 from worker.async_engine import MAX_CONSECUTIVE_STEP_FAILURES, AsyncLLMEngine
 from worker.engine import LLMEngine
 from worker.errors import EngineFailed
+from worker.loader import LoadedModel
+from worker.model_runner import ModelRunner
 from worker.sampling_params import SamplingParams
 from worker.service import FATAL_EXIT_CODE, ServedModel, WorkerServer
 
@@ -102,3 +104,44 @@ async def test_a_worker_whose_engine_is_down_is_not_serving_and_exits(
             break
         await asyncio.sleep(0)
     assert failing_server.exits == [FATAL_EXIT_CODE]  # type: ignore[attr-defined]
+
+
+# -- the real SmolLM2 ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_after_a_failed_step_the_real_engine_answers_as_before(
+    smollm2: LoadedModel, make_runner: Callable[..., ModelRunner]
+) -> None:
+    """The failed forward leaves garbage in the KV cache; the reset scheduler must not reuse
+    it (no prefix cache entry survives), so the same greedy request gives the same text."""
+    runner = make_runner(smollm2, max_num_seqs=2, max_model_len=128)
+    tok = smollm2.tokenizer
+    engine = AsyncLLMEngine(lambda: LLMEngine(runner, tok, smollm2.eos_token_ids))
+    params = SamplingParams(temperature=0, max_tokens=8, ignore_eos=True)
+    prompt = [{"role": "user", "content": "Tell me about dragons."}]
+
+    async def text() -> str:
+        return "".join([o.text async for o in engine.generate("r", prompt, params)])
+
+    decode, calls = runner.decode, []
+
+    def failing_decode(slots: list[int], token_ids: list[int], positions: list[int]):
+        calls.append(1)
+        if len(calls) == 3:  # mid-sequence: its slot holds a cached prefix by now
+            runner.k_cache.normal_()
+            runner.v_cache.normal_()
+            raise RuntimeError("injected: the decode failed")
+        return decode(slots, token_ids, positions)
+
+    engine.start()
+    try:
+        before = await text()
+        runner.decode = failing_decode  # type: ignore[method-assign]
+        calls.clear()
+        with pytest.raises(EngineFailed):
+            await text()
+        assert await text() == before
+        assert not engine.is_failed and engine.load().num_running == 0
+    finally:
+        await engine.stop()
