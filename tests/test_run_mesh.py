@@ -276,11 +276,15 @@ def test_kill_now_cuts_a_stop_short(tmp_path):
 
 
 def test_a_second_signal_kills_everything_the_first_only_asks_to_stop(handle):
-    signals = run_mesh._Signals()
+    clock = Clock()
+    signals = run_mesh._Signals(clock)
     signals.handle = handle
     signals(signal.SIGTERM, None)
     assert signals.stop.is_set()
+    # The same SIGTERM relayed (make forwards its process group's signal): still one stop.
+    signals(signal.SIGTERM, None)
     assert all(p.poll() is None for p in handle.processes.values())
+    clock.now += 1
     signals(signal.SIGINT, None)
     assert all(p.wait(60) == -signal.SIGKILL for p in handle.processes.values())
 

@@ -692,15 +692,23 @@ class Supervisor:
 
 class _Signals:
     """SIGTERM / SIGINT: the first asks for a stop (the launcher's loops watch `stop`), a
-    second kills every child at once."""
+    second kills every child at once. A signal within SAME_SIGNAL_S of the first is the same
+    request delivered twice (`kill -TERM -<pgid>` of `make run`: make relays it too)."""
 
-    def __init__(self) -> None:
+    SAME_SIGNAL_S = 0.5
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.stop = threading.Event()
         self.handle: MeshHandle | None = None
+        self._clock = clock
+        self._first = 0.0
 
     def __call__(self, signum: int, _frame: object) -> None:
         if not self.stop.is_set():
+            self._first = self._clock()
             self.stop.set()
+            return
+        if self._clock() - self._first < self.SAME_SIGNAL_S:
             return
         with contextlib.suppress(RuntimeError):  # print() re-entered from a signal handler
             print("\nsecond signal: killing every process now", file=sys.stderr, flush=True)
