@@ -33,7 +33,7 @@ WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "learned.npz"
 
 # Feature definition: shared by training and inference (change = retrain).
 BITS = 20
-ORDERS = (1, 2, 3, 4, 5)
+ORDERS = (1, 2, 3, 4, 5, 6)
 WINDOW = 96  # characters per scored window (about one clause: where an attack lives)
 STRIDE = 24
 SPAN_CHARS = 48
@@ -48,8 +48,16 @@ _SHIFT = np.uint64(64 - BITS)
 _WS_RE = re.compile(r"\s+")
 
 
+# Percent-encoded and hex runs are masked: their content is the decoding
+# layer's to judge (see ``decode``), and as n-grams they are noise.
+_ENCODED_RE = re.compile(r"(?:%[0-9a-f]{2}){3,}|(?:[0-9a-f]{2}[ :]?){12,}")
+
+
 def prepare(folded: str) -> np.ndarray:
-    """Code points (uint64) of the folded text, whitespace runs collapsed, padded."""
+    """Code points (uint64) of the folded text, encoded runs masked, whitespace
+    runs collapsed, padded."""
+    if "%" in folded or any(d in folded for d in "0123456789"):
+        folded = _ENCODED_RE.sub(" \x00 ", folded)
     text = " " + _WS_RE.sub(" ", folded).strip() + " "
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
 

@@ -134,7 +134,10 @@ def encode(text: str, enc: str, rng: random.Random, label: str, split: str) -> s
     fn, _ = ENCODINGS[enc]
     if enc not in TEXT_ENCODINGS:
         return fn(text, rng)
-    wrapper = rng.choice(_items(DECODE_WRAPPERS[label], split))
+    # Benign payloads come in the attack wrappers too: whether decoded content is
+    # an attack is the decoding layer's call, not the wrapper's.
+    kinds = ("attack", "benign") if label == "benign" else ("attack",)
+    wrapper = rng.choice(_items(DECODE_WRAPPERS[rng.choice(kinds)], split))
     return wrapper.format(e=fn(text, rng), enc=enc)
 
 
@@ -352,7 +355,7 @@ def _generate(seed: int, scale: int, system: int) -> Iterator[dict]:
                     enc = rng.choice(("base64", "hex", "url", "zero_width"))
                 text = encode(text, enc, rng, "attack", "train")
             yield _rec(text, "attack", "grammar", lang, "grammar/attack", "train", enc)
-        for _ in range(scale * 15):
+        for _ in range(scale * 40):
             text = realise(rng.choice(G[lang]["benign"]), lang, rng, "", "")
             yield _rec(text, "benign", "grammar", lang, "grammar/benign", "train")
     # Structural carriers around a multilingual attack phrase.
