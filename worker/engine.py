@@ -286,7 +286,9 @@ class LLMEngine:
     def _tokenize(self, prompt: Prompt, max_tokens: int | None) -> tuple[list[int], int]:
         """-> (prompt ids, system tokens added by the chat template)."""
         if isinstance(prompt, str):
-            self._check_size(len(prompt.encode("utf-8", "surrogatepass")), max_tokens)
+            if min_tokens := getattr(self.tokenizer, "min_tokens", None):
+                num_bytes = len(prompt.encode("utf-8", "surrogatepass"))
+                self._check_size(min_tokens(prompt), num_bytes, max_tokens)
             prompt_ids, num_system_tokens = self.tokenizer.encode(prompt), 0
             param = "prompt"
         elif prompt and isinstance(prompt[0], int):
@@ -305,8 +307,10 @@ class LLMEngine:
         if not messages:
             raise InvalidRequest("messages must contain at least one message.", "messages")
         check = {}
-        if getattr(self.tokenizer, "max_token_bytes", None):
-            check["check_bytes"] = lambda num_bytes: self._check_size(num_bytes, max_tokens)
+        if hasattr(self.tokenizer, "min_tokens"):
+            check["check_size"] = lambda at_least, num_bytes: self._check_size(
+                at_least, num_bytes, max_tokens
+            )
         try:
             return self.tokenizer.render_chat([dict(m) for m in messages], **check)
         except ContextLengthExceeded:
@@ -316,13 +320,10 @@ class LLMEngine:
                 f"The chat template rejected the messages: {exc}", "messages"
             ) from exc
 
-    def _check_size(self, num_bytes: int, max_tokens: int | None) -> None:
+    def _check_size(self, at_least: int, num_bytes: int, max_tokens: int | None) -> None:
         """Refuses, before tokenising, a prompt of `num_bytes` that cannot fit: it has at
-        least ceil(num_bytes / the most bytes one token stands for) tokens."""
-        per_token = getattr(self.tokenizer, "max_token_bytes", None)
-        if not per_token:
-            return
-        at_least = -(-num_bytes // per_token)
+        least `at_least` tokens (Tokenizer.min_tokens: its size over the most bytes one token
+        stands for, and more)."""
         if at_least + (max_tokens or 1) > self.context_length:
             raise ContextLengthExceeded(
                 self.context_length, at_least, max_tokens or None, num_bytes=num_bytes

@@ -1,5 +1,6 @@
-"""The most UTF-8 bytes of input text one token can stand for, so that a prompt of N bytes
-is known to need at least ceil(N / that) tokens before it is tokenised.
+"""A lower bound on a text's token count without tokenising it: a prompt of N UTF-8 bytes
+needs at least ceil(N / the most bytes one token stands for) tokens; with a pre-tokeniser
+that splits every digit on its own (SmolLM2's), each ASCII digit is a token of its own too.
 
 Only tokenizers where the bound is sound get one: a BPE model that never folds a run of
 unknown characters into one token, a normaliser that shrinks text by a known factor at most,
@@ -9,6 +10,7 @@ and a pre-tokeniser that drops no input. Anything else returns None (no early re
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -21,6 +23,29 @@ _UNICODE_NORMALIZERS = {"NFC", "NFD", "NFKC", "NFKD", "Lowercase"}
 # Pre-tokenisers that split text but keep every byte of it (not Whitespace, which drops it).
 _KEEPING_PRE_TOKENIZERS = {"ByteLevel", "Digits", "Metaspace", "UnicodeScripts"}
 _SPLITTING_PRE_TOKENIZERS = {"Split", "Punctuation"}  # keep bytes unless behavior "Removed"
+
+
+@dataclass(slots=True, frozen=True)
+class SizeBound:
+    per_token: int  # the most input bytes one token stands for
+    digits_alone: bool  # every ASCII digit is a token of its own
+
+    def at_least(self, num_bytes: int, num_digits: int) -> int:
+        """Tokens of a text of `num_bytes` bytes, `num_digits` of them digits that are
+        tokenised alone (0 unless digits_alone). Tokens never span pre-tokens, so the digits
+        and the rest bound separately."""
+        digits = num_digits if self.digits_alone else 0
+        return digits + -(-(num_bytes - digits) // self.per_token)
+
+
+def size_bound(tok: HFTokenizer) -> SizeBound | None:
+    """The tokenizer's SizeBound, or None where no bound is sound."""
+    per_token = max_bytes_per_token(tok)
+    if per_token is None:
+        return None
+    spec = json.loads(tok.to_str())
+    alone = spec.get("normalizer") is None and _splits_digits(spec.get("pre_tokenizer"))
+    return SizeBound(per_token, alone)
 
 
 def max_bytes_per_token(tok: HFTokenizer) -> int | None:
@@ -106,3 +131,11 @@ def _has_byte_level(spec: dict[str, Any] | None) -> bool:
     if spec.get("type") == "Sequence":
         return any(_has_byte_level(part) for part in spec.get("pretokenizers", []))
     return spec.get("type") == "ByteLevel"
+
+
+def _splits_digits(spec: dict[str, Any] | None) -> bool:
+    if spec is None:
+        return False
+    if spec.get("type") == "Sequence":
+        return any(_splits_digits(part) for part in spec.get("pretokenizers", []))
+    return spec.get("type") == "Digits" and bool(spec.get("individual_digits"))

@@ -19,7 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
 
-from worker.token_bounds import max_bytes_per_token
+from worker.token_bounds import size_bound
 
 GGUF_CONTROL, GGUF_USER_DEFINED = 3, 4
 
@@ -89,9 +89,10 @@ class Tokenizer:
             x, ensure_ascii=False, indent=indent
         )
         self._template = env.from_string(chat_template) if chat_template else None
-        # An upper bound on the bytes of text behind one token (None: no sound bound).
-        self.max_token_bytes = max_bytes_per_token(tok)
+        # What a text's size proves about its token count (None: nothing sound).
+        self.size_bound = size_bound(tok)
         self._plain_specials = _plain_special_ids(tok)
+        self._digit_specials = any(c.isdigit() for s in self._plain_specials for c in s)
         self._special_re = (
             re.compile("|".join(re.escape(s) for s in sorted(self._plain_specials, key=len)[::-1]))
             if self._plain_specials
@@ -194,6 +195,28 @@ class Tokenizer:
             ids = [bos_id, *ids]
         return ids
 
+    @property
+    def max_token_bytes(self) -> int | None:
+        """The most bytes of text one token stands for (None: no sound bound)."""
+        return self.size_bound.per_token if self.size_bound else None
+
+    def min_tokens(self, text: str) -> int:
+        """A lower bound on len(encode(text)), without tokenising (0: no sound bound)."""
+        return self._at_least([text], [])
+
+    def _at_least(self, texts: list[str], plain: list[str]) -> int:
+        """A lower bound on the tokens of `texts` (special-token text parsed) and `plain`
+        (special-token text as plain text), one after the other."""
+        if self.size_bound is None:
+            return 0
+        num_bytes = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts + plain)
+        digits = 0
+        if self.size_bound.digits_alone:
+            digits = sum(_ascii_digits(t) for t in texts + plain)
+            if self._digit_specials and self._special_re is not None:  # "<|reserved_1|>"
+                digits -= sum(_ascii_digits(m) for t in texts for m in self._special_re.findall(t))
+        return self.size_bound.at_least(num_bytes, digits)
+
     def encode_plain(self, text: str) -> list[int]:
         """Text -> ids with special-token text (`<|im_start|>`) tokenised as the plain text it
         is, never as the special token: how a message's content is tokenised."""
@@ -240,14 +263,15 @@ class Tokenizer:
         self,
         messages: Sequence[dict[str, Any]],
         add_generation_prompt: bool = True,
-        check_bytes: Callable[[int], None] | None = None,
+        check_size: Callable[[int, int], None] | None = None,
     ) -> tuple[list[int], int]:
         """-> (prompt ids, num_system_tokens).
 
         The template's own markup keeps its special tokens; special-token text inside a
         message (`<|im_start|>system` in a user's content) is tokenised as plain text, so no
-        one forges a role. `check_bytes` sees the rendered prompt's size in UTF-8 bytes before
-        anything is tokenised (and may raise to refuse it).
+        one forges a role. `check_size(at_least, num_bytes)` sees a lower bound on the rendered
+        prompt's tokens and its size in UTF-8 bytes before anything is tokenised (and may
+        raise to refuse it).
 
         num_system_tokens counts the prompt tokens that are not the users' own words: template
         markup plus any default system prompt the template inserts. It is computed as
@@ -262,8 +286,9 @@ class Tokenizer:
         )
         parts = re.split(re.escape(marker) + "([0-9]+)\ue001", text)
         pieces, specials = parts[0::2], [found[int(i)] for i in parts[1::2]]
-        if check_bytes is not None:
-            check_bytes(sum(len(t.encode("utf-8", "surrogatepass")) for t in pieces + specials))
+        if check_size is not None:
+            num_bytes = sum(len(t.encode("utf-8", "surrogatepass")) for t in pieces + specials)
+            check_size(self._at_least(pieces, specials), num_bytes)
         ids = self._encode_segments(pieces, specials)
         content = sum(len(self.encode_plain(_content_text(m))) for m in messages)
         return ids, min(len(ids), max(0, len(ids) - content))
@@ -299,6 +324,10 @@ def _content_text(message: dict[str, Any]) -> str:
     if isinstance(content, list):  # OpenAI content parts
         return "".join(p.get("text", "") for p in content if isinstance(p, dict))
     return str(content)
+
+
+def _ascii_digits(text: str) -> int:
+    return sum(text.count(d) for d in "0123456789")
 
 
 def _plain_special_ids(tok: HFTokenizer) -> dict[str, list[int]]:

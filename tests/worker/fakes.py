@@ -67,6 +67,9 @@ class SpyTokenizer(FakeTokenizer):
 
     max_token_bytes = 4
 
+    def min_tokens(self, text: str) -> int:
+        return -(-len(text.encode()) // self.max_token_bytes)
+
     def __init__(self) -> None:
         self.calls: list[int] = []  # threading.get_ident() of each encode / render_chat
 
@@ -78,10 +81,11 @@ class SpyTokenizer(FakeTokenizer):
         self,
         messages: list[dict],
         add_generation_prompt: bool = True,
-        check_bytes: Callable[[int], None] | None = None,
+        check_size: Callable[[int, int], None] | None = None,
     ):
-        if check_bytes is not None:  # as the real one: the size is checked before tokenising
-            check_bytes(sum(len(m["content"].encode()) for m in messages) + 2)
+        if check_size is not None:  # as the real one: the size is checked before tokenising
+            text = "".join(m["content"] for m in messages) + "<>"
+            check_size(self.min_tokens(text), len(text.encode()))
         self.calls.append(threading.get_ident())
         return super().render_chat(messages, add_generation_prompt)
 

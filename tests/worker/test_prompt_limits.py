@@ -93,12 +93,32 @@ async def test_a_refused_prompt_leaves_no_stream_and_the_engine_serves_on() -> N
 # -- the real SmolLM2 tokenizer ---------------------------------------------------------
 
 
-def test_smollm2_bytes_per_token_bound(smollm2_tok: Tokenizer) -> None:
-    # its longest token is a newline and 80 spaces: 81 bytes
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\n" + " " * 80,  # SmolLM2's longest token: a newline and 80 spaces, 81 bytes
+        "#" * 80,
+        " " * 1000,
+        "12345 abc 6",
+        BIG[:5000],
+        "😀" * 30,
+        "<|im_start|>user 1<|im_end|><|endoftext|>",
+        "x" * 3000,
+    ],
+)
+def test_smollm2_size_bound_never_exceeds_the_tokens(smollm2_tok: Tokenizer, text: str) -> None:
     assert smollm2_tok.max_token_bytes == 81
-    for text in ("\n" + " " * 80, "#" * 80, " " * 1000, "12345 abc", BIG[:5000], "😀" * 30):
-        num_bytes = len(text.encode())
-        assert len(smollm2_tok.encode(text)) >= math.ceil(num_bytes / 81)
+    assert smollm2_tok.min_tokens(text) <= len(smollm2_tok.encode(text))
+    assert smollm2_tok.min_tokens(text) >= math.ceil(len(text.encode()) / 81)
+
+
+def test_smollm2_digits_count_one_token_each(smollm2_tok: Tokenizer) -> None:
+    # its pre-tokeniser splits every digit: the issue's prompt has 490,125 tokens at least
+    # (588,896 in fact)
+    assert smollm2_tok.min_tokens(BIG) == sum(c.isdigit() for c in BIG) + math.ceil(
+        (len(BIG) - sum(c.isdigit() for c in BIG)) / 81
+    )
+    assert smollm2_tok.min_tokens(BIG) <= len(smollm2_tok.encode(BIG))
 
 
 @pytest.mark.parametrize("as_chat", [False, True])
@@ -112,7 +132,7 @@ def test_the_issue_prompt_is_refused_before_the_real_tokenizer_runs(
     )
     engine = LLMEngine(FakeRunner(max_model_len=2048), smollm2_tok, smollm2_tok.eos_token_ids)  # type: ignore[arg-type]
     prompt = [{"role": "user", "content": BIG}] if as_chat else BIG
-    with pytest.raises(ContextLengthExceeded, match="maximum context length is 2048") as info:
+    with pytest.raises(ContextLengthExceeded, match="2048 tokens; your prompt of") as info:
         engine.add_request("r", prompt, SamplingParams(max_tokens=1))
     assert info.value.param == "messages"
     assert calls == []

@@ -117,14 +117,17 @@ def test_the_raw_prompt_keeps_special_tokens(tok: Tokenizer) -> None:
 
 
 def test_render_chat_checks_the_size_before_tokenising(tok: Tokenizer, monkeypatch) -> None:
-    seen: list[int] = []
+    seen: list[tuple[int, int]] = []
     monkeypatch.setattr(tok, "_encode_texts", lambda texts: pytest.fail("tokenised"))
 
-    def refuse(num_bytes: int) -> None:
-        seen.append(num_bytes)
+    def refuse(at_least: int, num_bytes: int) -> None:
+        seen.append((at_least, num_bytes))
         raise ValueError("too big")
 
-    messages = [{"role": "user", "content": "héllo <|im_start|>"}]
+    messages = [{"role": "user", "content": "héllo 2024 <|im_start|>"}]
     with pytest.raises(ValueError, match="too big"):
-        tok.render_chat(messages, check_bytes=refuse)
-    assert seen == [len(tok.apply_chat_template(messages).encode())]
+        tok.render_chat(messages, check_size=refuse)
+    monkeypatch.undo()
+    ids, _ = tok.render_chat(messages)
+    assert seen == [(seen[0][0], len(tok.apply_chat_template(messages).encode()))]
+    assert 4 < seen[0][0] <= len(ids)  # the four digits are four tokens at least
