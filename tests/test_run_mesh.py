@@ -255,6 +255,7 @@ def test_stop_kills_a_child_that_ignores_sigterm_and_its_whole_process_group(tmp
     pids = [p.pid for p in handle.processes.values()]
     handle.stop(timeout_s=1)
     assert all(p.returncode is not None for p in handle.processes.values())
+    assert handle.killed == ["worker-1"]  # the filter left on SIGTERM
     assert wait_for(lambda: not running(grandchild))  # killed with its group, then reaped
     assert not any(running(pid) for pid in pids)
     assert not list(tmp_path.glob("*.pid"))

@@ -101,6 +101,7 @@ class MeshHandle:
     admin_key: str = ""  # LLMAAS_ADMIN_KEY, or the one made in .run/secrets/admin-key
     mesh_token: str = ""  # LLMAAS_MESH_TOKEN, or the one made in .run/secrets/mesh-token
     _lock_fd: int | None = None  # the run directory's flock, held until stop()
+    killed: list[str] = field(default_factory=list)  # children the last stop() had to SIGKILL
     _hurry: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -178,6 +179,7 @@ class MeshHandle:
                     _signal_group(proc, signal.SIGTERM)
             _wait_all(stage, started + timeout_s * i / len(stages), self._hurry)
         _wait_all(list(alive.values()), deadline, self._hurry)
+        self.killed = [name for name, proc in alive.items() if proc.poll() is None]
         for proc in alive.values():
             _signal_group(proc, signal.SIGKILL)  # overstayed, or a grandchild left behind
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -772,7 +774,8 @@ def main(argv: list[str] | None = None) -> int:
         signals.stop.set()  # from here on, a signal means "kill now"
         started = time.monotonic()
         handle.stop()
-        print(f"stopped in {time.monotonic() - started:.1f}s", flush=True)
+        killed = f" (killed at the deadline: {', '.join(handle.killed)})" if handle.killed else ""
+        print(f"stopped in {time.monotonic() - started:.1f}s{killed}", flush=True)
 
 
 if __name__ == "__main__":
