@@ -774,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
         signals.stop.set()  # from here on, a signal means "kill now"
         started = time.monotonic()
         handle.stop()
-        killed = f" (killed at the deadline: {', '.join(handle.killed)})" if handle.killed else ""
+        killed = f" (SIGKILLed: {', '.join(handle.killed)})" if handle.killed else ""
         print(f"stopped in {time.monotonic() - started:.1f}s{killed}", flush=True)
 
 
