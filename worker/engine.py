@@ -180,8 +180,7 @@ class LLMEngine:
         dropped += [seq.request_id for seq in self.scheduler.running]
         while not self._new.empty():
             dropped.append(self._new.get()[0].request_id)
-        while not self._aborts.empty():
-            self._aborts.get()
+        # queued aborts stay: one of a dropped id is a no-op, one of a newer request is not
         self.scheduler = Scheduler(*self._scheduler_args)
         self._stop_checkers.clear()
         return list(dict.fromkeys(dropped))
