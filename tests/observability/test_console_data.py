@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mesh.console.data import build_summary
+from mesh.console.data import MAX_POINTS, build_summary
 from mesh.observations import RequestSample
 
 NOW = 1_700_000_000.0  # a multiple of 60 + 20 s: buckets are aligned on the minute
@@ -86,3 +86,16 @@ def test_empty():
     s = build_summary([], [], "acme", now=NOW)
     assert s["totals"]["requests"] == 0 and s["models"] == [] and s["history"] == []
     assert s["series"]["models"] == {} and len(s["series"]["t"]) == 60
+
+
+def test_buckets_are_raised_to_fit_at_most_max_points() -> None:
+    """A 7-day window at 1-s buckets (604,800 points asked) gets MAX_POINTS at most."""
+    records = [rec(i * 3600.0) for i in range(7 * 24)]
+    summary = build_summary(records, [], "acme", now=NOW, window_s=7 * 86400, bucket_s=1)
+    assert len(summary["series"]["t"]) <= MAX_POINTS
+    assert summary["bucket_seconds"] == 7 * 86400 / MAX_POINTS
+    assert summary["requested_bucket_seconds"] == 1
+    assert sum(summary["series"]["models"]["m1"]["requests"]) == summary["totals"]["requests"]
+    # Within the bound, the bucket asked is the bucket used.
+    summary = build_summary(records, [], "acme", now=NOW, window_s=3600, bucket_s=60)
+    assert (summary["bucket_seconds"], len(summary["series"]["t"])) == (60, 60)

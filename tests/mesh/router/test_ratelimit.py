@@ -8,7 +8,7 @@ from accounts_testkit import FakeClock
 
 from mesh.config import ConfigError
 from mesh.errors import QuotaExceeded, RateLimited
-from mesh.router.ratelimit import Budget, Limiter, format_reset
+from mesh.router.ratelimit import Budget, CallLimiter, Limiter, format_reset
 from mesh.router.tenants import DEFAULT_TIERS, load_tiers
 
 FREE = replace(
@@ -115,6 +115,38 @@ def test_monthly_budget_then_a_new_month() -> None:
     assert refused.value.code == "insufficient_quota" and refused.value.http_status == 429
     clock.advance(32 * 86400)
     budget.check("t", tier)
+
+
+def test_budget_held_for_requests_in_flight_counts_until_released() -> None:
+    clock = FakeClock()
+    budget = Budget(clock)
+    tier = replace(FREE, monthly_budget_eur=Decimal("1"))
+    first = budget.hold("t", Decimal("0.6"))
+    budget.check("t", tier)  # 0.6 in flight < 1: the next is admitted
+    second = budget.hold("t", Decimal("0.5"))
+    with pytest.raises(QuotaExceeded) as refused:
+        budget.check("t", tier)  # 1.1 in flight
+    assert "in flight" in refused.value.message
+    budget.check("other", tier)  # per tenant
+    budget.add("t", Decimal("0.1"), clock())  # the first settled: its real cost...
+    budget.release(first)  # ...replaces its hold
+    budget.release(first)  # idempotent
+    budget.check("t", tier)
+    budget.release(second)
+    assert budget.held("t") == 0
+
+
+def test_call_limiter_allows_n_per_window_per_key() -> None:
+    clock = FakeClock()
+    calls = CallLimiter(3, 10.0, clock)
+    for _ in range(3):
+        calls.acquire("k1", "the console summary")
+    with pytest.raises(RateLimited) as refused:
+        calls.acquire("k1", "the console summary")
+    assert refused.value.retry_after == pytest.approx(10.0)
+    calls.acquire("k2", "the console summary")  # per key
+    clock.advance(10.0)
+    calls.acquire("k1", "the console summary")
 
 
 def test_tiers_from_config() -> None:
