@@ -594,8 +594,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         size = f"your prompt has at least {floor.tokens} tokens ({floor.num_bytes} bytes)"
         if floor.tokens >= window or not max_tokens:
             raise ContextLengthExceeded(
-                f"This model's maximum context length is {window} tokens; {size}, more than "
-                "the window holds. Shorten the prompt.",
+                f"This model's maximum context length is {window} tokens; {size}, which "
+                "leaves no room to generate. Shorten the prompt.",
                 param=param,
             )
         raise ContextLengthExceeded(
