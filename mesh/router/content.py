@@ -37,7 +37,11 @@ class ContentRecorder:
     def _open(self) -> ContentLog:
         with self._lock:
             if self._log is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if not self.path.parent.exists():
+                    self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                # Ciphertext only, but tenant ids and request ids are in clear: 0600.
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+                os.chmod(self.path, 0o600)
                 self._log = ContentLog(self.path, self._make_sealer())
             return self._log
 

@@ -527,8 +527,9 @@ def _private_file(path: Path) -> None:
 class SqliteStore:
     """The embedded Store: one SQLite file (0600), plus its audit anchor file.
 
-    `audit_key`: the HMAC key of the audit chain (default: `<db dir>/secrets/audit-key`,
-    created once, 0600; the router passes LLMAAS_AUDIT_KEY or `<run dir>/secrets/audit-key`).
+    `audit_key`: the HMAC key of the audit chain (default: LLMAAS_AUDIT_KEY, else
+    `<db dir>/secrets/audit-key`, created once, 0600; the router passes LLMAAS_AUDIT_KEY or
+    `<run dir>/secrets/audit-key`).
     `anchor_path`: default `<db path>.audit-anchor`.
     """
 
@@ -558,7 +559,7 @@ class SqliteStore:
     @property
     def audit_key(self) -> bytes:
         if self._audit_key is None:
-            self._audit_key = load_audit_key({}, self.path.parent)
+            self._audit_key = load_audit_key(dict(os.environ), self.path.parent)
         return self._audit_key
 
     async def open(self) -> None:

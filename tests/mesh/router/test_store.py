@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from mesh.crypto import Keyring, Sealer
 from mesh.router import audit
 from mesh.router.audit import AuditEntry
+from mesh.router.content import ContentRecorder
 from mesh.router.keys import KeyRecord
 from mesh.router.store import _AUDIT_COLS as AUDIT_COLS
 from mesh.router.store import MIGRATIONS, SqliteStore, UsageEntry, from_units, to_units
@@ -285,3 +287,14 @@ async def test_state_files_are_private(tmp_path) -> None:
     await store.open()
     await store.close()
     assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+
+
+async def test_the_content_log_is_private(tmp_path) -> None:
+    keys = tmp_path / "run" / "secrets" / "content-keys.json"
+    recorder = ContentRecorder(
+        tmp_path / "run" / "content.sqlite3", lambda: Sealer(Keyring.create(keys))
+    )
+    await recorder.record("acme", "r1", "prompt", "answer")
+    recorder.close()
+    assert stat.S_IMODE(os.stat(tmp_path / "run" / "content.sqlite3").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "run").st_mode) == 0o700
