@@ -32,9 +32,13 @@ MAX_ENCODED = 16_384  # characters of one run that are decoded
 MAX_DEPTH = 2  # base64 of hex of ... : two layers
 MIN_TEXT = 8  # decoded text shorter than this says nothing
 
-_B64_RE = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
-_HEX_RE = re.compile(r"(?:\\x|0x)?[0-9A-Fa-f]{2}(?:[\s:,]?(?:\\x|0x)?[0-9A-Fa-f]{2}){7,}")
-_URL_RE = re.compile(r"[^\s%]*(?:%[0-9A-Fa-f]{2}[^\s%]*){4,}")
+# Every pattern starts only where a run starts (a look-behind for "not the run's
+# alphabet"), so a failed attempt costs one pass over its run: linear in the prompt.
+_B64_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX_RE = re.compile(
+    r"(?<![0-9A-Fa-fx\\])(?:\\x|0x)?[0-9A-Fa-f]{2}(?:[\s:,]?(?:\\x|0x)?[0-9A-Fa-f]{2}){7,}"
+)
+_URL_RE = re.compile(r"(?:%[0-9A-Fa-f]{2}[^\s%]{0,16}){4,}")
 _ROT13_HINT_RE = re.compile(r"\brot[\s_-]?13\b|\bcaesar\b|\bcésar\b|\bcäsar\b", re.IGNORECASE)
 _HEX_JUNK_RE = re.compile(r"\\x|0x|[\s:,]")
 

@@ -18,7 +18,6 @@ stored with them was chosen on the dev split (see ``weights/MODEL_CARD.md``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,36 +40,60 @@ SPAN_CHARS = 48
 # characters (a short prompt) has few n-grams and a noisy mean; this shrinks
 # its logit towards the bias, so short texts need strong evidence.
 PRIOR = 20.0
-_P = np.uint64(0x100000001B3)  # FNV prime: rolling polynomial hash
-_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing of the final value
-_SALT = np.uint64(0x632BE59BD9B4E019)
-_SHIFT = np.uint64(64 - BITS)
-_WS_RE = re.compile(r"\s+")
 
 
-# Percent-encoded and hex runs are masked: their content is the decoding
-# layer's to judge (see ``decode``), and as n-grams they are noise.
-_ENCODED_RE = re.compile(r"(?:%[0-9a-f]{2}){3,}|(?:[0-9a-f]{2}[ :]?){12,}")
+def _signed(x: int) -> np.int64:
+    """A 64-bit constant as int64: hashing wraps modulo 2**64 in signed arithmetic,
+    which gives the same bits as unsigned and lets the ids index arrays directly."""
+    return np.array(x, dtype=np.uint64).view(np.int64)[()]
+
+
+_P = _signed(0x100000001B3)  # FNV prime: rolling polynomial hash
+_MIX = _signed(0x9E3779B97F4A7C15)  # Fibonacci hashing of the final value
+_SALT = _signed(0x632BE59BD9B4E019)
+_SHIFT = np.int64(64 - BITS)
+_MASK = np.int64(2**BITS - 1)
+MIN_HEX_RUN = 16  # hex digits in a row that count as an encoded run
 
 
 def prepare(folded: str) -> np.ndarray:
-    """Code points (uint64) of the folded text, encoded runs masked, whitespace
-    runs collapsed, padded."""
-    if "%" in folded or any(d in folded for d in "0123456789"):
-        folded = _ENCODED_RE.sub(" \x00 ", folded)
-    text = " " + _WS_RE.sub(" ", folded).strip() + " "
-    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    """Code points (int64) of the folded text, padded with spaces: whitespace runs
+    become one space, and percent-encoded or long hex runs become one 0 (their
+    content is the decoding layer's to judge; as n-grams they are noise).
+    All vectorised: no per-character Python or regex work."""
+    cps = np.frombuffer((" " + folded + " ").encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    ws = (cps == 32) | ((cps >= 9) & (cps <= 13))
+    cps[ws] = 32
+    hexd = ((cps >= 48) & (cps <= 57)) | ((cps >= 97) & (cps <= 102))
+    if "%" in folded:
+        pct = np.flatnonzero((cps[:-2] == 37) & hexd[1:-1] & hexd[2:])
+        for k in range(3):
+            cps[pct + k] = 0
+    if any(d in folded for d in "0123456789"):
+        edges = np.flatnonzero(np.diff(hexd.astype(np.int8)))
+        starts, ends = edges[0::2] + 1, edges[1::2] + 1  # padded with spaces: runs close
+        long_runs = (ends - starts) >= MIN_HEX_RUN
+        if long_runs.any():
+            delta = np.zeros(len(cps) + 1, dtype=np.int64)
+            np.add.at(delta, starts[long_runs], 1)
+            np.add.at(delta, ends[long_runs], -1)
+            cps[np.cumsum(delta[:-1]) > 0] = 0
+    dup = (cps[1:] == cps[:-1]) & ((cps[1:] == 32) | (cps[1:] == 0))
+    if dup.any():
+        cps = cps[np.concatenate(([True], ~dup))]
+    return cps
 
 
 def ngram_ids(cps: np.ndarray) -> list[np.ndarray]:
     """Bucket ids per order; ``ids[k][i]`` is the n-gram of order ORDERS[k] starting at i."""
     out = []
-    h = np.zeros(len(cps), dtype=np.uint64)
+    h = cps
     with np.errstate(over="ignore"):
         for n in range(1, max(ORDERS) + 1):
-            h = h[:-1] * _P + cps[n - 1 :] if n > 1 else cps.copy()
+            if n > 1:
+                h = h[:-1] * _P + cps[n - 1 :]
             if n in ORDERS:
-                out.append(((h + _SALT * np.uint64(n)) * _MIX) >> _SHIFT)
+                out.append((((h + _SALT * np.int64(n)) * _MIX) >> _SHIFT) & _MASK)
     return out
 
 
@@ -108,7 +131,7 @@ class Model:
         contrib = np.zeros(n, dtype=np.float32)
         count = np.zeros(n, dtype=np.float32)
         for ids in ngram_ids(cps):
-            contrib[: len(ids)] += self.weights[ids]
+            contrib[: len(ids)] += np.take(self.weights, ids)
             count[: len(ids)] += 1
         return contrib, count
 

@@ -313,11 +313,13 @@ def generate(seed: int = 0, scale: int = 4, system: int = 1200) -> Iterator[dict
 def _generate(seed: int, scale: int, system: int) -> Iterator[dict]:
     """``scale`` = variants per (family, language)."""
     rng = random.Random(seed)
+    srng = random.Random(f"system/{seed}")  # train/dev-only sections: own generators,
+    # so that changing them never changes the (frozen) test split
     for r in system_text(system, seed) if system else []:
         yield _rec(r["text"], "benign", "system_text", r["language"], r["family"], r["split"])
-        if rng.random() < 0.1:  # encoded ordinary text: an encoded blob alone proves nothing
-            enc = rng.choice(sorted(TEXT_ENCODINGS))
-            text = encode(r["text"], enc, rng, "benign", r["split"])
+        if srng.random() < 0.1:  # encoded ordinary text: an encoded blob alone proves nothing
+            enc = srng.choice(sorted(TEXT_ENCODINGS))
+            text = encode(r["text"], enc, srng, "benign", r["split"])
             yield _rec(text, "benign", "system_text", r["language"], r["family"], r["split"], enc)
     for lang, items in SHORT.items():
         for i, text in enumerate(items):
@@ -344,19 +346,25 @@ def _generate(seed: int, scale: int, system: int) -> Iterator[dict]:
                     yield _rec(encode(text, enc, rng, "attack", split), "attack", cat, lang,
                                f"{cat}/{i}", split, enc)  # fmt: skip
     # Compositional grammars (train only): concept words in attack and benign frames.
+    grng = random.Random(f"grammar/{seed}")
     for lang in LANGS:
         for _ in range(scale * 40):
-            frame = rng.choice(G[lang]["frames"])
-            text = realise(frame, lang, rng, _payload(lang, "train", rng), _name("train", rng))
+            frame = grng.choice(G[lang]["frames"])
+            text = realise(frame, lang, grng, _payload(lang, "train", grng), _name("train", grng))
             enc = "none"
-            if rng.random() < 0.25:
-                enc = rng.choice(enc_names)
+            if grng.random() < 0.25:
+                enc = grng.choice(enc_names)
                 if ENCODINGS[enc][1] and lang not in LATIN:
-                    enc = rng.choice(("base64", "hex", "url", "zero_width"))
-                text = encode(text, enc, rng, "attack", "train")
+                    enc = grng.choice(("base64", "hex", "url", "zero_width"))
+                text = encode(text, enc, grng, "attack", "train")
+            elif grng.random() < 0.5:  # in context: benign text around the attack
+                ctx = grng.choice(_items(BENIGN["question"][lang], "train"))
+                text = f"{ctx} {text}" if grng.random() < 0.5 else f"{text} {ctx}"
             yield _rec(text, "attack", "grammar", lang, "grammar/attack", "train", enc)
         for _ in range(scale * 40):
-            text = realise(rng.choice(G[lang]["benign"]), lang, rng, "", "")
+            text = realise(grng.choice(G[lang]["benign"]), lang, grng, "", "")
+            if grng.random() < 0.3:
+                text = f"{text} {grng.choice(_items(BENIGN['question'][lang], 'train'))}"
             yield _rec(text, "benign", "grammar", lang, "grammar/benign", "train")
     # Structural carriers around a multilingual attack phrase.
     carriers = {"delimiter": DELIMITERS, "hidden_html": HIDDEN_HTML, "indirect": INDIRECT}
