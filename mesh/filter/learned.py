@@ -56,9 +56,37 @@ _MASK = np.int64(2**BITS - 1)
 MIN_HEX_RUN = 16  # hex digits in a row that count as an encoded run
 
 
+MIN_B64_RUN = 24  # base64 alphabet in a row (with >= 2 digits or +/) = an encoded run
+
+
+def _b64_chars(cps: np.ndarray) -> np.ndarray:
+    return ((cps >= 97) & (cps <= 122)) | ((cps >= 48) & (cps <= 57)) | (cps == 43) | (cps == 47)
+
+
+def _mask_runs(cps: np.ndarray, member: np.ndarray, min_len: int, need_digits: int = 0) -> None:
+    """Set runs of ``member`` characters at least ``min_len`` long to 0, in place
+    (with ``need_digits``: only runs holding that many digits, '+' or '/', so long
+    words stay)."""
+    edges = np.flatnonzero(np.diff(member.astype(np.int8)))
+    if member[0]:
+        edges = np.concatenate(([-1], edges))
+    if len(edges) % 2:
+        edges = np.concatenate((edges, [len(cps) - 1]))
+    starts, ends = edges[0::2] + 1, edges[1::2] + 1
+    keep = (ends - starts) >= min_len
+    if need_digits and keep.any():
+        odd = np.concatenate(([0], np.cumsum((cps < 97) & member)))
+        keep &= (odd[ends] - odd[starts]) >= need_digits
+    if keep.any():
+        delta = np.zeros(len(cps) + 1, dtype=np.int64)
+        np.add.at(delta, starts[keep], 1)
+        np.add.at(delta, ends[keep], -1)
+        cps[np.cumsum(delta[:-1]) > 0] = 0
+
+
 def prepare(folded: str) -> np.ndarray:
     """Code points (int64) of the folded text, padded with spaces: whitespace runs
-    become one space, and percent-encoded or long hex runs become one 0 (their
+    become one space, and percent-encoded, long hex or base64 runs become one 0 (their
     content is the decoding layer's to judge; as n-grams they are noise).
     All vectorised: no per-character Python or regex work."""
     cps = np.frombuffer((" " + folded + " ").encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
@@ -70,14 +98,9 @@ def prepare(folded: str) -> np.ndarray:
         for k in range(3):
             cps[pct + k] = 0
     if any(d in folded for d in "0123456789"):
-        edges = np.flatnonzero(np.diff(hexd.astype(np.int8)))
-        starts, ends = edges[0::2] + 1, edges[1::2] + 1  # padded with spaces: runs close
-        long_runs = (ends - starts) >= MIN_HEX_RUN
-        if long_runs.any():
-            delta = np.zeros(len(cps) + 1, dtype=np.int64)
-            np.add.at(delta, starts[long_runs], 1)
-            np.add.at(delta, ends[long_runs], -1)
-            cps[np.cumsum(delta[:-1]) > 0] = 0
+        _mask_runs(cps, hexd, MIN_HEX_RUN)
+    if len(cps) > MIN_B64_RUN:
+        _mask_runs(cps, _b64_chars(cps), MIN_B64_RUN, need_digits=2)
     dup = (cps[1:] == cps[:-1]) & ((cps[1:] == 32) | (cps[1:] == 0))
     if dup.any():
         cps = cps[np.concatenate(([True], ~dup))]
