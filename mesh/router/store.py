@@ -469,7 +469,9 @@ class AuditAnchor:
     never ahead of the table; a crash between commit and rewrite leaves it one batch behind,
     which verify accepts. Someone who cuts the table's tail (head row included) cannot move
     the anchor back without the key. Not covered: restoring an older anchor file together
-    with a matching older table (that needs a copy off the host).
+    with a matching older table (that needs a copy off the host). Whoever restores a
+    database backup restores its anchor with it (`<db>.audit-anchor`), or verify reports
+    the records after the backup as deleted, as they are.
     """
 
     def __init__(self, path: Path, key: bytes) -> None:
@@ -617,13 +619,13 @@ class SqliteStore:
                 "<run dir>/secrets/audit-key)"
             )
         self._keyed_from = row[0]
-        self._load_head(conn)
+        self._load_head(conn, expect_anchor=not keyed_now)
         if self.anchor_problem and not keyed_now:
             self._start_event = ("error", self.anchor_problem)
         elif self._anchored is None:
             self._write_anchor()
 
-    def _load_head(self, conn: sqlite3.Connection) -> None:
+    def _load_head(self, conn: sqlite3.Connection, expect_anchor: bool = True) -> None:
         """The head appends continue from: the furthest of the head row, the table's last
         row and the anchor, so records written after a cut tail leave a visible gap."""
         row = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
@@ -638,7 +640,7 @@ class SqliteStore:
         except AnchorError as exc:
             anchor = None
             self.anchor_problem = f"audit anchor unusable: {exc}"
-        if anchor is None and candidates and not self.anchor_problem:
+        if anchor is None and candidates and expect_anchor and not self.anchor_problem:
             self.anchor_problem = (
                 f"audit anchor {self.anchor_path} missing: records up to seq "
                 f"{max(candidates)[0]} cannot be vouched for against truncation"
