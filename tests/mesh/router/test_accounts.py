@@ -202,6 +202,9 @@ def test_build_access_reads_config_and_env(tmp_path) -> None:
     acc = build_access({"tiers": {"free": {"requests_per_minute": 5}}}, environ)
     assert acc.tier("free").requests_per_minute == 5 and acc.tier("nope").name == "standard"
     assert stat.S_IMODE(os.stat(tmp_path / "secrets" / "pepper").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "secrets" / "audit-key").st_mode) == 0o600
+    keyed = build_access({}, {**environ, "LLMAAS_AUDIT_KEY": "a" * 32})
+    assert keyed.store.audit_key == b"a" * 32
     with pytest.raises(ValueError, match="LLMAAS_DEV_TIER"):
         build_access({}, {**environ, "LLMAAS_DEV_TIER": "gold"})
 
