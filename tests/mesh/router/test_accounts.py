@@ -281,3 +281,25 @@ async def test_a_thousand_unauthenticated_1mb_refusals_add_less_than_1mb(tmp_pat
     assert all(r.status == 401 and "invalid_api_key" in r.reason for r in aggregates)
     assert (await acc.store.verify_audit()).ok
     await acc.close()
+
+
+async def test_unauthenticated_admin_refusals_are_bounded_too(tmp_path, clock) -> None:
+    acc = make_accounts(tmp_path, clock)
+    await acc.start()
+    for _ in range(70):
+        await acc.audit_event(
+            None,
+            "admin.ListTenants",
+            tenant="",
+            outcome="refused",
+            status=401,
+            reason="invalid_api_key",
+        )
+    await acc.close()
+    await acc.start()
+    records = await acc.store.audit("", "", 100)
+    assert sum(r.action == "admin.ListTenants" for r in records) == 60
+    assert [r.reason.split()[0] for r in records if r.action == "refusals.aggregate"] == [
+        "count=10"
+    ]
+    await acc.close()
