@@ -15,10 +15,12 @@ import sqlite3
 from decimal import Decimal
 from types import SimpleNamespace
 
+import grpc
 import pytest
 from secure_kit import ADMIN_KEY, ANSWER, Clock, start_router
 
 import mesh.crypto
+from mesh.errors import from_rpc_error
 from mesh.router.access import Principal, RequestRecord
 from mesh.router.audit import GENESIS, AuditEntry, canonical
 from mesh.router.retention import DAY_S, Retention
@@ -259,3 +261,30 @@ async def test_requests_after_the_tail_is_cut_are_audited_after_a_visible_gap(ro
     assert records[-1].request_id == "after"
     result = await _verify(run)
     assert not result["ok"] and "seq 2..3 missing" in result["problem"]
+
+
+async def test_requests_are_refused_503_while_audit_writes_fail(router) -> None:
+    """Point 18, fail closed: once an audit write failed (here a tamper trigger blocks every
+    insert), requests are refused 503 `audit_unavailable`, never served unaudited; the
+    service comes back by itself when writes work again."""
+    key = await router.add_tenant("acme")
+    assert await router.chat(key, "hello", "ok-1") == "".join(ANSWER)
+    _sql(
+        router,
+        "CREATE TRIGGER deny BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'denied'); END",
+    )
+    with pytest.raises(grpc.aio.AioRpcError):  # its own record failed: not served complete
+        await router.chat(key, "hello", "lost")
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await router.chat(key, "hello", "refused")
+        err = from_rpc_error(refused.value)
+        assert (err.http_status, err.code) == (503, "audit_unavailable"), err.message
+    _sql(router, "DROP TRIGGER deny")
+    router.clock.now += 60  # past the probe interval: the next refusal starts a probe
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.chat(key, "hello", "refused")
+    assert await router.accounts._probe_task is True
+    assert await router.chat(key, "hello", "ok-2") == "".join(ANSWER)
+    served = [e.request_id for e in await router.accounts.store.audit("acme", "", 100)]
+    assert served == ["ok-1", "ok-2"]
