@@ -315,8 +315,10 @@ class Accounts:
                 1024,
             ),
         )
-        with contextlib.suppress(Exception):  # _append logged it; still failing
+        try:
             await self._append(entry, None)
+        except Exception:  # noqa: BLE001 - still failing; said again once per probe
+            log.error("audit/billing writes still failing: %s", self._recording_error)
         return not self._recording_error
 
     async def _append(self, entry: AuditEntry, usage: UsageEntry | None) -> None:
