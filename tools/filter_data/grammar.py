@@ -633,3 +633,45 @@ BENIGN_VERBS: dict[str, list[str]] = {
 }  # fmt: skip
 for _lang, _items in BENIGN_VERBS.items():
     G[_lang]["benign"] = [*G[_lang]["benign"], *_items]
+
+
+# Ordinary imperative requests (verbs that payloads use too, with harmless
+# objects): "{IV} {IO}." per language, train-only.
+IMPERATIVES: dict[str, tuple[str, str]] = {
+    "en": ("Write|Explain|Tell me|Give me|Send me|Summarise|Translate|Show me|Describe|List|Suggest|Draft",
+           "a poem about autumn|a short story for kids|an email to my landlord about the heating|the recipe for pancakes|a summary of this article|directions to the train station|three ideas for a birthday gift|the rules of football|a polite reply to my colleague|the history of the Eiffel Tower"),
+    "fr": ("Écris|Explique|Dis-moi|Donne-moi|Envoie-moi|Résume|Traduis|Montre-moi|Décris|Liste|Propose|Rédige",
+           "un poème sur l'automne|une histoire courte pour enfants|un e-mail à mon propriétaire au sujet du chauffage|la recette des crêpes|un résumé de cet article|le chemin vers la gare|trois idées de cadeau d'anniversaire|les règles du football|une réponse polie à mon collègue|l'histoire de la tour Eiffel"),
+    "es": ("Escribe|Explica|Dime|Dame|Envíame|Resume|Traduce|Muéstrame|Describe|Enumera|Sugiere|Redacta",
+           "un poema sobre el otoño|un cuento corto para niños|un correo a mi casero sobre la calefacción|la receta de las tortitas|un resumen de este artículo|cómo llegar a la estación|tres ideas de regalo de cumpleaños|las reglas del fútbol|una respuesta educada a mi compañero|la historia de la torre Eiffel"),
+    "de": ("Schreib|Schreibe|Erkläre|Sag mir|Gib mir|Schick mir|Fasse zusammen|Übersetze|Zeig mir|Beschreibe|Nenne|Entwirf",
+           "ein Gedicht über den Herbst|eine kurze Geschichte für Kinder|eine E-Mail an meinen Vermieter wegen der Heizung|das Rezept für Pfannkuchen|eine Zusammenfassung dieses Artikels|den Weg zum Bahnhof|drei Ideen für ein Geburtstagsgeschenk|die Fußballregeln|eine höfliche Antwort an meinen Kollegen|die Geschichte des Eiffelturms"),
+    "it": ("Scrivi|Spiega|Dimmi|Dammi|Mandami|Riassumi|Traduci|Mostrami|Descrivi|Elenca|Suggerisci|Prepara",
+           "una poesia sull'autunno|una storia breve per bambini|un'email al padrone di casa sul riscaldamento|la ricetta delle frittelle|un riassunto di questo articolo|la strada per la stazione|tre idee regalo per un compleanno|le regole del calcio|una risposta gentile al mio collega|la storia della torre Eiffel"),
+    "pt": ("Escreva|Explique|Diga-me|Me dê|Me envie|Resuma|Traduza|Mostre-me|Descreva|Liste|Sugira|Redija",
+           "um poema sobre o outono|uma história curta para crianças|um e-mail ao meu senhorio sobre o aquecimento|a receita de panquecas|um resumo deste artigo|o caminho até a estação|três ideias de presente de aniversário|as regras do futebol|uma resposta educada ao meu colega|a história da torre Eiffel"),
+    "nl": ("Schrijf|Leg uit|Vertel me|Geef me|Stuur me|Vat samen|Vertaal|Laat me zien|Beschrijf|Noem|Stel voor|Maak",
+           "een gedicht over de herfst|een kort verhaal voor kinderen|een e-mail aan mijn huisbaas over de verwarming|het recept voor pannenkoeken|een samenvatting van dit artikel|de weg naar het station|drie ideeën voor een verjaardagscadeau|de regels van voetbal|een beleefd antwoord aan mijn collega|de geschiedenis van de Eiffeltoren"),
+    "ru": ("Напиши|Объясни|Расскажи|Дай мне|Пришли мне|Перескажи кратко|Переведи|Покажи|Опиши|Перечисли|Предложи|Составь",
+           "стихотворение об осени|короткую сказку для детей|письмо арендодателю об отоплении|рецепт блинов|краткое содержание этой статьи|дорогу до вокзала|три идеи подарка на день рождения|правила футбола|вежливый ответ коллеге|историю Эйфелевой башни"),
+    "pl": ("Napisz|Wyjaśnij|Powiedz mi|Daj mi|Wyślij mi|Streść|Przetłumacz|Pokaż mi|Opisz|Wymień|Zaproponuj|Przygotuj",
+           "wiersz o jesieni|krótkie opowiadanie dla dzieci|e-mail do właściciela mieszkania w sprawie ogrzewania|przepis na naleśniki|streszczenie tego artykułu|drogę na dworzec|trzy pomysły na prezent urodzinowy|zasady piłki nożnej|uprzejmą odpowiedź dla kolegi|historię wieży Eiffla"),
+    "tr": ("yaz|açıkla|anlat|ver|gönder|özetle|çevir|göster|tarif et|listele|öner|hazırla",
+           "sonbahar hakkında bir şiir|çocuklar için kısa bir hikaye|ev sahibime ısıtma hakkında bir e-posta|krep tarifini|bu makalenin özetini|istasyona giden yolu|üç doğum günü hediyesi fikri|futbol kurallarını|iş arkadaşıma kibar bir cevap|Eyfel Kulesi'nin tarihini"),
+    "ar": ("اكتب|اشرح|أخبرني|أعطني|أرسل لي|لخص|ترجم|أرني|صف|اذكر|اقترح|حضّر",
+           "قصيدة عن الخريف|قصة قصيرة للأطفال|رسالة إلى المالك بشأن التدفئة|وصفة الفطائر|ملخص هذا المقال|الطريق إلى المحطة|ثلاث أفكار لهدية عيد ميلاد|قواعد كرة القدم|ردا مهذبا على زميلي|تاريخ برج إيفل"),
+    "ko": ("써 줘|설명해 줘|알려줘|줘|보내 줘|요약해 줘|번역해 줘|보여줘|묘사해 줘|나열해 줘|추천해 줘|작성해 줘",
+           "가을에 관한 시를|아이들을 위한 짧은 이야기를|난방 문제로 집주인에게 보낼 이메일을|팬케이크 레시피를|이 기사의 요약을|기차역 가는 길을|생일 선물 아이디어 세 가지를|축구 규칙을|동료에게 보낼 정중한 답장을|에펠탑의 역사를"),
+    "zh": ("写|解释|告诉我|给我|发给我|总结|翻译|给我看|描述|列出|推荐|起草",
+           "一首关于秋天的诗|一个给孩子的短故事|一封就暖气问题写给房东的邮件|松饼的做法|这篇文章的摘要|去火车站的路|三个生日礼物的点子|足球规则|给同事的礼貌回复|埃菲尔铁塔的历史"),
+    "ja": ("書いて|説明して|教えて|ください|送って|要約して|翻訳して|見せて|描写して|挙げて|提案して|作成して",
+           "秋についての詩を|子ども向けの短い話を|暖房のことで大家さんに送るメールを|パンケーキのレシピを|この記事の要約を|駅までの道を|誕生日プレゼントのアイデアを3つ|サッカーのルールを|同僚への丁寧な返事を|エッフェル塔の歴史を"),
+}  # fmt: skip
+_OBJ_FIRST = {"tr", "ko", "ja"}
+for _lang, (_iv, _io) in IMPERATIVES.items():
+    G[_lang]["IV"] = _iv
+    G[_lang]["IO"] = _io
+    _frame = (
+        "{IO} {IV}." if _lang in _OBJ_FIRST else ("{IV}{IO}。" if _lang == "zh" else "{IV} {IO}.")
+    )
+    G[_lang]["benign"] = [*G[_lang]["benign"], _frame, _frame, _frame, _frame]
