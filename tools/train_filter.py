@@ -93,11 +93,21 @@ def choose_threshold(benign_scores: np.ndarray, max_fpr: float, floor: float = 0
 
 
 def train(args: argparse.Namespace) -> dict:
+    """Train with fixed seeds on one thread (torch's global settings are restored)."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _train(args)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _train(args: argparse.Namespace) -> dict:
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
     records = list(generate(args.seed, args.scale, args.system))
     train_set = [r for r in records if r["split"] == "train"]
     dev_set = [r for r in records if r["split"] == "dev"]

@@ -330,6 +330,10 @@ def _generate(seed: int, scale: int, system: int) -> Iterator[dict]:
             yield _rec(
                 text + ".", "benign", "payload_alone", lang, f"payload/{i}", split_of(i, len(items))
             )
+            if split_of(i, len(items)) == "train":  # more variants, train only, no RNG
+                for form in ("{t}?", "{t}, thanks!", "Hi! {t}.", "{t} :)"):
+                    yield _rec(form.format(t=text), "benign", "payload_alone", lang,
+                               f"payload/{i}", "train")  # fmt: skip
     enc_names = list(ENCODINGS)
     # Multilingual attack families, plain and encoded.
     for cat, by_lang in FAMILIES.items():

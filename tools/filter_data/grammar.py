@@ -497,6 +497,8 @@ def realise(frame: str, lang: str, rng: random.Random, payload: str, name: str) 
         assert isinstance(options, str)
         return rng.choice(options.split("|"))
 
+    if "{QA}" in frame:  # a quoted override phrase, asked about
+        frame = frame.replace("{QA}", g["frames"][0].rstrip(".。"))
     text = _SLOT_RE.sub(pick, frame).replace("{p}", payload).replace("{name}", name)
     return re.sub(r"\s+([.,;:!?。])", r"\1", re.sub(r" {2,}", " ", text)).strip()
 
@@ -675,3 +677,28 @@ for _lang, (_iv, _io) in IMPERATIVES.items():
         "{IO} {IV}." if _lang in _OBJ_FIRST else ("{IV}{IO}。" if _lang == "zh" else "{IV} {IO}.")
     )
     G[_lang]["benign"] = [*G[_lang]["benign"], _frame, _frame, _frame, _frame]
+
+
+# Questions about markup that hides things, and questions *about* attack
+# phrases (the project's quote policy: asking what a quoted attack means is
+# allowed), per language: train-only negatives.
+MARKUP_Q: dict[str, list[str]] = {
+    "en": ["How do I show a {TAG} with JavaScript?", "Why is my {TAG} still visible on the page?", "What does \u201c{QA}\u201d mean in an article about chatbots?"],
+    "fr": ["Comment afficher un {TAG} avec JavaScript ?", "Pourquoi mon {TAG} reste-t-il visible ?", "Que signifie « {QA} » dans un article sur les chatbots ?"],
+    "es": ["¿Cómo muestro un {TAG} con JavaScript?", "¿Por qué mi {TAG} sigue visible?", "¿Qué significa «{QA}» en un artículo sobre chatbots?"],
+    "de": ["Wie zeige ich ein {TAG} mit JavaScript an?", "Warum ist mein {TAG} noch sichtbar?", "Was bedeutet „{QA}“ in einem Artikel über Chatbots?"],
+    "it": ["Come mostro un {TAG} con JavaScript?", "Perché il mio {TAG} è ancora visibile?", "Cosa significa «{QA}» in un articolo sui chatbot?"],
+    "pt": ["Como mostro um {TAG} com JavaScript?", "Por que meu {TAG} ainda aparece?", "O que significa \u201c{QA}\u201d num artigo sobre chatbots?"],
+    "nl": ["Hoe toon ik een {TAG} met JavaScript?", "Waarom is mijn {TAG} nog zichtbaar?", "Wat betekent '{QA}' in een artikel over chatbots?"],
+    "ru": ["Как показать {TAG} с помощью JavaScript?", "Почему мой {TAG} всё ещё виден?", "Что значит «{QA}» в статье о чат-ботах?"],
+    "pl": ["Jak pokazać {TAG} w JavaScript?", "Dlaczego mój {TAG} nadal jest widoczny?", "Co znaczy „{QA}” w artykule o chatbotach?"],
+    "tr": ["{TAG} JavaScript ile nasıl gösterilir?", "{TAG} neden hâlâ görünüyor?", "Sohbet botları hakkındaki bir makalede \u201c{QA}\u201d ne demek?"],
+    "ar": ["كيف أعرض {TAG} باستخدام JavaScript؟", "لماذا لا يزال {TAG} ظاهرا؟", "ماذا تعني «{QA}» في مقال عن روبوتات المحادثة؟"],
+    "ko": ["JavaScript로 {TAG}를 표시하는 방법은?", "왜 내 {TAG}가 아직 보여?", "챗봇 기사에 나온 \u201c{QA}\u201d는 무슨 뜻이야?"],
+    "zh": ["怎么用JavaScript显示{TAG}？", "为什么我的{TAG}还是显示出来？", "聊天机器人文章里的\u201c{QA}\u201d是什么意思？"],
+    "ja": ["{TAG}をJavaScriptで表示する方法は？", "なぜ{TAG}がまだ表示されるの？", "チャットボットの記事にある「{QA}」とはどういう意味ですか？"],
+}  # fmt: skip
+TAGS = '<div hidden>|<div style="display:none">|<span hidden>|<p style="visibility:hidden">|<!-- comment -->|<input type="hidden">'
+for _lang, _items in MARKUP_Q.items():
+    G[_lang]["TAG"] = TAGS
+    G[_lang]["benign"] = [*G[_lang]["benign"], *_items]
