@@ -1,7 +1,9 @@
 """Decoding before judging: payloads hidden in base64, hex, URL or rot13 encoding.
 
-A bounded scan finds encoded-looking runs (linear regexes), decodes at most
-``MAX_CANDIDATES`` of them, at most ``MAX_ENCODED`` characters each, keeps only
+A bounded scan finds encoded-looking runs (see ``_candidates``: long tokens,
+'%' runs, separated hex near the start), tries at most ``MAX_TRIES`` of them,
+at most ``MAX_ENCODED`` characters each, judges at most ``MAX_CANDIDATES``
+readable results, keeps only
 results that are readable text (valid UTF-8, mostly printable, some letters),
 decodes once more when the result is itself encoded (base64 of hex...), and
 hands the decoded text to the pattern rules and the learned layer. Rot13 has
@@ -20,14 +22,15 @@ import binascii
 import codecs
 import re
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from .learned import check_learned
 from .normalize import fold_text, normalize
 from .patterns import BLOCKING, check_patterns
 from .verdict import Reason
 
-MAX_CANDIDATES = 8  # encoded runs decoded per prompt
+MAX_CANDIDATES = 8  # readable decoded runs judged per prompt
+MAX_TRIES = 64  # encoded-looking runs decoded per prompt (most fail the readable test)
 MAX_ENCODED = 16_384  # characters of one run that are decoded
 MAX_DEPTH = 2  # base64 of hex of ... : two layers
 MIN_TEXT = 8  # decoded text shorter than this says nothing
@@ -80,35 +83,58 @@ def _hex(run: str) -> str | None:
 
 
 def _url(run: str) -> str | None:
-    text = urllib.parse.unquote(run[:MAX_ENCODED], errors="strict")
+    try:
+        text = urllib.parse.unquote(run[:MAX_ENCODED], errors="strict")
+    except UnicodeDecodeError:
+        return None
     return text if len(text) >= MIN_TEXT and text != run else None
 
 
-DECODERS: tuple[tuple[str, re.Pattern[str], Callable[[str], str | None]], ...] = (
-    ("hex", _HEX_RE, _hex),
-    ("base64", _B64_RE, _b64),
-    ("url", _URL_RE, _url),
-)
+MAX_SPACED_SCAN = 16_384  # hex written with separators ("e8 a8 80") is looked for here only
+_SPACED_HEX_PROBE_RE = re.compile(r"[0-9A-Fa-f]{2}[\s:,][0-9A-Fa-f]{2}[\s:,][0-9A-Fa-f]{2}")
+
+
+def _candidates(prompt: str) -> Iterator[tuple[str, str | None]]:
+    """(encoding, decoded text or None) per encoded-looking run.
+
+    Contiguous runs (base64, hex) are looked for only inside whitespace-separated
+    tokens of 16+ characters (one C-level ``split``: most prompts have none);
+    percent-encoding only when the prompt has 4+ '%'; separated hex only in the
+    first ``MAX_SPACED_SCAN`` characters.
+    """
+    for token in [w for w in prompt.split() if len(w) >= 16]:
+        for m in _HEX_RE.finditer(token):
+            yield "hex", _hex(m.group())
+        for m in _B64_RE.finditer(token):
+            yield "base64", _b64(m.group())
+    if prompt.count("%") >= 4:
+        for m in _URL_RE.finditer(prompt):
+            yield "url", _url(m.group())
+    head = prompt[:MAX_SPACED_SCAN]
+    if _SPACED_HEX_PROBE_RE.search(head):
+        for m in _HEX_RE.finditer(head):
+            if " " in m.group() or ":" in m.group() or "," in m.group():
+                yield "hex", _hex(m.group())
 
 
 def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
     """(encoding, decoded text) for each readable encoded run of ``prompt``."""
-    found = 0
-    for kind, pattern, decode in DECODERS:
-        for m in pattern.finditer(prompt):
-            if found >= MAX_CANDIDATES:
-                return
-            try:
-                text = decode(m.group())
-            except UnicodeDecodeError:
-                text = None
-            if text is None:
-                continue
-            found += 1
-            yield kind, text
-            if depth < MAX_DEPTH:
-                for inner_kind, inner in decoded_texts(text, depth + 1):
-                    yield f"{kind}+{inner_kind}", inner
+    found = tried = 0
+    seen: set[str] = set()
+    for kind, text in _candidates(prompt):
+        tried += 1
+        if tried > MAX_TRIES:
+            return
+        if text is None or text in seen:
+            continue
+        seen.add(text)
+        found += 1
+        yield kind, text
+        if depth < MAX_DEPTH:
+            for inner_kind, inner in decoded_texts(text, depth + 1):
+                yield f"{kind}+{inner_kind}", inner
+        if found >= MAX_CANDIDATES:
+            return
     if depth == 1 and _ROT13_HINT_RE.search(prompt[:MAX_ENCODED]):
         yield "rot13", codecs.decode(prompt[:MAX_ENCODED], "rot13")
 
