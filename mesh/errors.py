@@ -11,11 +11,14 @@ from dataclasses import dataclass
 
 import grpc
 
-# Trailing-metadata keys that carry what a gRPC status alone cannot.
-MD_ERROR_CODE = "llmaas-error-code"
-MD_ERROR_PARAM = "llmaas-error-param"
-MD_HTTP_STATUS = "llmaas-http-status"
-MD_RETRY_AFTER = "retry-after"
+# Trailing-metadata keys that carry what a gRPC status alone cannot (the wire contract).
+from mesh.wire import (
+    MD_COPIED_PREFIXES,
+    MD_ERROR_CODE,
+    MD_ERROR_PARAM,
+    MD_HTTP_STATUS,
+    MD_RETRY_AFTER,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +246,7 @@ def from_rpc_error(err: grpc.RpcError) -> MeshError:
         kind = _BY_GRPC_CODE.get(code, INTERNAL)
     if code == grpc.StatusCode.UNAVAILABLE and not error_code:
         details = f"upstream unavailable: {details}"
-    headers = {k: v for k, v in md.items() if k.startswith(("x-ratelimit-", "x-llmaas-"))}
+    headers = {k: v for k, v in md.items() if k.startswith(MD_COPIED_PREFIXES)}
     return MeshError(
         details,
         kind=kind,

@@ -21,11 +21,12 @@ import grpc
 
 from mesh import tls
 from mesh.config import env
+from mesh.wire import MD_MESH_TOKEN
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "LLMAAS_MESH_TOKEN"
-METADATA_KEY = "x-llmaas-mesh-token"
+METADATA_KEY = MD_MESH_TOKEN
 # Methods that change who receives traffic. Inference (tenant keys) and Admin (admin key)
 # authenticate their callers themselves; health and reflection stay open.
 CONTROL_PLANE_METHODS: tuple[str, ...] = ("/llmaas.v1.Registry/",)

@@ -53,9 +53,11 @@ from mesh.errors import (
 )
 from mesh.metrics_http import metrics_endpoint
 from mesh.pb import inference_pb2, inference_pb2_grpc
-from mesh.router.health import FILTER, MESH, MODEL_PREFIX
 from mesh.rpc import open_channel
 from mesh.tracing_asgi import TracingMiddleware
+from mesh.wire import HEALTH_FILTER as FILTER
+from mesh.wire import HEALTH_MESH as MESH
+from mesh.wire import HEALTH_MODEL_PREFIX as MODEL_PREFIX
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

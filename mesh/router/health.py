@@ -1,6 +1,7 @@
 """The mesh's readiness, published through the router's standard health service.
 
-Every second the router probes the filter and reads the worker pool, then sets:
+Every second the router probes the filter and reads the worker pool, then sets (names in
+mesh.wire, the contract the edge reads too):
   llmaas.mesh.filter           SERVING when the filter's health check answers SERVING
   llmaas.mesh.model/<id>       SERVING when at least one healthy worker serves <id>
   llmaas.mesh                  SERVING when all of the above are
@@ -20,12 +21,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from mesh.router.workers import WorkerPool
+from mesh.wire import HEALTH_FILTER, HEALTH_MESH, HEALTH_MODEL_PREFIX
 
 log = logging.getLogger(__name__)
-
-MESH = "llmaas.mesh"
-FILTER = "llmaas.mesh.filter"
-MODEL_PREFIX = "llmaas.mesh.model/"
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -68,11 +66,11 @@ class MeshHealth:
             await asyncio.sleep(self._interval)
 
     async def update(self) -> dict[str, bool]:
-        statuses = {FILTER: await self._filter_ok()}
+        statuses = {HEALTH_FILTER: await self._filter_ok()}
         models = self._expected | set(self._pool.model_infos())
         for model in sorted(models):
-            statuses[MODEL_PREFIX + model] = self._pool.is_served(model)
-        statuses[MESH] = all(statuses.values()) and bool(models)
+            statuses[HEALTH_MODEL_PREFIX + model] = self._pool.is_served(model)
+        statuses[HEALTH_MESH] = all(statuses.values()) and bool(models)
         for name, ok in statuses.items():
             if self._last.get(name) != ok:
                 log.info("health %s: %s", name, "SERVING" if ok else "NOT_SERVING")

@@ -19,7 +19,9 @@ from mesh.errors import (
     Unavailable,
 )
 from mesh.pb import common_pb2, inference_pb2, inference_pb2_grpc
-from mesh.router.health import FILTER, MESH, MODEL_PREFIX
+from mesh.wire import HEALTH_FILTER as FILTER
+from mesh.wire import HEALTH_MESH as MESH
+from mesh.wire import HEALTH_MODEL_PREFIX as MODEL_PREFIX
 
 ERRORS: dict[str, MeshError] = {
     "e401": Unauthenticated("bad key", code="invalid_api_key"),
