@@ -179,7 +179,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--dev-fpr", type=float, default=0.01, help="dev FPR bound, hard negatives")
+    p.add_argument("--dev-fpr", type=float, default=0.005, help="dev FPR bound, hard negatives")
     p.add_argument("--dev-fpr-catalog", type=float, default=0.003, help="dev FPR bound, catalogs")
     p.add_argument("--out", type=Path, default=learned.WEIGHTS_PATH)
     return p.parse_args(argv)
