@@ -62,6 +62,7 @@ from mesh.router.access import (
     check_model_allowed,
 )
 from mesh.router.accounting import TokenCounts, cost_eur, energy_kwh, format_decimal
+from mesh.router.accounts import AUDIT_UNAVAILABLE
 from mesh.router.catalog import (
     Catalog,
     CatalogEntry,
@@ -126,6 +127,9 @@ class Call:
     prompt_estimate: int = 0
     # A worker took the request (its prompt is being computed): billed even if cancelled.
     dispatched: bool = False
+    # Prompt and system tokens a worker reported before its final message (0: not said).
+    reported_prompt: int = 0
+    reported_system: int = 0
     # The client's model string was over MAX_MODEL_ID_CHARS: its length (`model` is clipped).
     model_chars: int = 0
     hold: Hold | None = None  # the estimated cost held against the budget while in flight
@@ -376,6 +380,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             call.status, call.reason = err.http_status, f"{err.code}: {err.message}"
             # Rate-limit facts go out with the error too, so the edge can copy them.
             err.headers = {**call.headers, **err.headers}
+            if _computed_before(call, err):
+                # A worker computed the prompt (and maybe streamed tokens) before the failure:
+                # billed what it did, audited with the error.
+                self._settle(call, None)
             raise
         except (asyncio.CancelledError, GeneratorExit):
             # A cancel after the final chunk (the edge closing the call) changes nothing.
@@ -638,6 +646,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         self, call: Call, resp: worker_pb2.GenerateResponse
     ) -> inference_pb2.CompletionChunk:
         call.num_streamed += resp.num_tokens
+        if resp.usage.prompt_tokens:  # said early: billed if the stream breaks off later
+            call.reported_prompt = resp.usage.prompt_tokens
+            call.reported_system = resp.usage.system_tokens
         if call.answer_parts is not None:
             call.answer_parts.append(resp.text)
         if call.clock is not None:
@@ -673,10 +684,14 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         return chunk
 
     def _settle(self, call: Call, usage: common_pb2.Usage | None) -> None:
-        """Token counts, cost and energy; without usage (cancelled) from what was streamed."""
+        """Token counts, cost and energy; without usage (cancelled, or failed before the
+        worker's final message) from what was streamed: the prompt as the worker reported it,
+        else the router's estimate."""
         if usage is None:
             usage = common_pb2.Usage(
-                prompt_tokens=call.prompt_estimate, completion_tokens=call.num_streamed
+                prompt_tokens=call.reported_prompt or call.prompt_estimate,
+                completion_tokens=call.num_streamed,
+                system_tokens=call.reported_system if call.reported_prompt else 0,
             )
         call.tokens = TokenCounts(
             usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens
@@ -762,7 +777,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             raise Unavailable(
                 "The request could not be recorded for billing and audit, so its answer was "
                 "withheld. Retry in a few seconds.",
-                code="recording_unavailable",
+                code=AUDIT_UNAVAILABLE,
                 retry_after=5,
             )
 
@@ -889,6 +904,18 @@ def _could_overflow(gen: worker_pb2.GenerateRequest, window: int, max_tokens: in
     else:
         num_bytes, margin = len(gen.prompt.encode()), TEMPLATE_MARGIN_TOKENS
     return num_bytes + max_tokens >= window - margin
+
+
+def _computed_before(call: Call, err: MeshError) -> bool:
+    """Whether a worker computed something for a request that failed with `err`: tokens were
+    streamed, or it was dispatched and failed with a server error other than "no worker
+    could take it" (every try unreachable). A worker's 4xx refusal (e.g. its own context
+    check) comes before its sequence exists: nothing computed, nothing billed."""
+    if call.settled or call.recorded:
+        return False
+    if call.num_streamed:
+        return True
+    return call.dispatched and err.http_status >= 500 and err.code != "model_unavailable"
 
 
 def _refusal_reason(err: MeshError) -> str:

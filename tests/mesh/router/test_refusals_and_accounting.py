@@ -265,6 +265,6 @@ async def test_a_failed_record_withholds_the_end_of_the_answer(make_mesh, caplog
             async for chunk in call:
                 seen.append(chunk)
     err = from_rpc_error(info.value)
-    assert (err.http_status, err.code) == (503, "recording_unavailable")
+    assert (err.http_status, err.code) == (503, "audit_unavailable")
     assert all(c.finish_reason == common_pb2.FINISH_REASON_UNSPECIFIED for c in seen)
     assert any("could not record" in r.getMessage() for r in caplog.records)
