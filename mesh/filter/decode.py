@@ -94,6 +94,25 @@ MAX_SPACED_SCAN = 16_384  # hex written with separators ("e8 a8 80") is looked f
 _SPACED_HEX_PROBE_RE = re.compile(r"[0-9A-Fa-f]{2}[\s:,][0-9A-Fa-f]{2}[\s:,][0-9A-Fa-f]{2}")
 
 
+SPLIT_CHUNK = 65_536  # the prompt is split into tokens this much at a time (bounded memory)
+_SPACE_RE = re.compile(r"\s")
+
+
+def _long_tokens(prompt: str) -> Iterator[str]:
+    """Whitespace-separated tokens of 16+ characters, split chunk by chunk (cut at
+    whitespace) so a multi-megabyte prompt never becomes one huge token list."""
+    pos, n = 0, len(prompt)
+    while pos < n:
+        end = pos + SPLIT_CHUNK
+        if end < n:
+            ws = _SPACE_RE.search(prompt, end)
+            end = ws.start() if ws else n
+        for w in prompt[pos:end].split():
+            if len(w) >= 16:
+                yield w
+        pos = max(end, pos + 1)
+
+
 def _candidates(prompt: str) -> Iterator[tuple[str, str | None]]:
     """(encoding, decoded text or None) per encoded-looking run.
 
@@ -102,7 +121,7 @@ def _candidates(prompt: str) -> Iterator[tuple[str, str | None]]:
     percent-encoding only when the prompt has 4+ '%'; separated hex only in the
     first ``MAX_SPACED_SCAN`` characters.
     """
-    for token in [w for w in prompt.split() if len(w) >= 16]:
+    for token in _long_tokens(prompt):
         for m in _HEX_RE.finditer(token):
             yield "hex", _hex(m.group())
         for m in _B64_RE.finditer(token):

@@ -36,6 +36,7 @@ ORDERS = (1, 2, 3, 4, 5, 6)
 WINDOW = 96  # characters per scored window (about one clause: where an attack lives)
 STRIDE = 24
 SPAN_CHARS = 48
+CHUNK = 65_536  # characters scored at a time
 # Pseudo-count of zero-weight n-grams added to every window: a window of a few
 # characters (a short prompt) has few n-grams and a noisy mean; this shrinks
 # its logit towards the bias, so short texts need strong evidence.
@@ -201,8 +202,14 @@ def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "
     m = model()
     if m is None:
         return []
-    cps = prepare(folded)
-    p, start = m.score_cps(cps)
+    p, start, cps = -1.0, 0, np.zeros(0, dtype=np.int64)
+    # Long prompts are scored CHUNK characters at a time (windows overlap the
+    # cuts), so memory stays bounded: ~10 arrays of CHUNK int64/float32.
+    for offset in range(0, max(len(folded), 1), CHUNK):
+        piece = prepare(folded[max(offset - WINDOW, 0) : offset + CHUNK])
+        q, s = m.score_cps(piece)
+        if q > p:
+            p, start, cps = q, s, piece
     if p < m.threshold:
         return []
     score = BLOCK_THRESHOLD + (1.0 - BLOCK_THRESHOLD) * (p - m.threshold) / (1.0 - m.threshold)
