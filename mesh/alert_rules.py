@@ -4,7 +4,7 @@
     [[alerts]]
     name = "ttft_p95_high"
     expr = "ttft_p95_seconds"   # ttft_p95_seconds | error_rate | queue_depth
-                                # | worker_down | tenant_budget_ratio
+                                # | worker_down | tenant_budget_ratio | audit_write_failing
     threshold = 2.0             # fires while value > threshold ...
     for_seconds = 120           # ... for at least this long
     window_seconds = 300        # the sliding window the value is computed over
@@ -18,7 +18,10 @@ Values, per group (each group fires and resolves on its own):
   queue_depth          per worker: waiting sequences in its latest snapshot in the window;
   worker_down          per worker: 1 while reported down (absent when up): threshold 0,
                        for_seconds = how long it may stay down (like `up == 0` + `for`);
-  tenant_budget_ratio  per tenant: spend / budget of the current period.
+  tenant_budget_ratio  per tenant: spend / budget of the current period;
+  audit_write_failing  the mesh: `llmaas_audit_write_failing` of this process (1 while the
+                       router's audit/usage writes fail and requests are refused 503
+                       audit_unavailable); absent where no process defines the gauge.
 `deploy/prometheus/alerts.yml` holds the same rules in PromQL.
 """
 
@@ -29,6 +32,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from mesh.config import ConfigError
 from mesh.observations import Observations
@@ -54,7 +59,11 @@ DEFAULT_RULES = (
     AlertRule("queue_backlog", "queue_depth", 32, 60, 60),
     AlertRule("worker_down", "worker_down", 0, 30, 60, severity="critical"),
     AlertRule("tenant_budget_nearly_spent", "tenant_budget_ratio", 0.9, 0, 300, severity="info"),
+    # Requests are being refused (fail closed) until the store is writable again: page.
+    AlertRule("audit_write_failing", "audit_write_failing", 0, 60, 60, severity="critical"),
 )
+# The gauge mesh.router.accounts sets (read by name: this module stays below mesh.router).
+AUDIT_WRITE_FAILING_METRIC = "llmaas_audit_write_failing"
 
 
 def load_rules(config: dict[str, Any]) -> list[AlertRule]:
@@ -155,10 +164,18 @@ def _budget(rule: AlertRule, obs: Observations, now: float) -> dict[Labels, floa
     return {(("tenant", tenant),): ratio for tenant, (_t, ratio) in obs.budgets().items()}
 
 
+def _audit_write_failing(
+    rule: AlertRule, obs: Observations, now: float, registry: CollectorRegistry = REGISTRY
+) -> dict[Labels, float]:
+    value = registry.get_sample_value(AUDIT_WRITE_FAILING_METRIC)
+    return {} if value is None else {(): value}
+
+
 EVALUATORS: dict[str, Callable[[AlertRule, Observations, float], dict[Labels, float]]] = {
     "ttft_p95_seconds": _ttft_p95,
     "error_rate": _error_rate,
     "queue_depth": _queue_depth,
     "worker_down": _worker_down,
     "tenant_budget_ratio": _budget,
+    "audit_write_failing": _audit_write_failing,
 }

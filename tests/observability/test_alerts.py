@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
-from mesh.alert_rules import DEFAULT_RULES, AlertRule, load_rules, percentile
+from mesh.alert_rules import (
+    AUDIT_WRITE_FAILING_METRIC,
+    DEFAULT_RULES,
+    AlertRule,
+    load_rules,
+    percentile,
+)
 from mesh.alerts import Alerts, WebhookNotifier
 from mesh.config import ConfigError
 from mesh.observations import Observations, RequestSample
@@ -237,3 +245,54 @@ def test_observations_are_bounded():
     clock.t += 11
     _feed(obs, clock, 1, ttft=0.1)
     assert len(obs.records()) == 1
+
+
+# -- audit/usage writes failing ---------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _seconds(duration: str) -> float:
+    """Prometheus' `for` ("30s", "2m", "1h") in seconds."""
+    return float(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]
+
+
+def test_the_prometheus_rules_and_the_builtin_rules_agree():
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())["groups"][0]
+    by_name = {r["labels"]["llmaas_rule"]: r for r in rules["rules"]}
+    assert set(by_name) == {r.name for r in DEFAULT_RULES}
+    for rule in DEFAULT_RULES:
+        prom = by_name[rule.name]
+        assert prom["labels"]["severity"] == rule.severity, rule.name
+        assert _seconds(prom.get("for", "0s")) == rule.for_seconds, rule.name
+
+
+def test_audit_write_failing_has_a_rule_on_the_accounts_gauge():
+    from mesh.router.accounts import AUDIT_WRITE_FAILING
+
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())["groups"][0]
+    [prom] = [r for r in rules["rules"] if r["labels"]["llmaas_rule"] == "audit_write_failing"]
+    assert AUDIT_WRITE_FAILING_METRIC in prom["expr"] and prom["labels"]["severity"] == "critical"
+    # The metric the rules name is the one the accounts set.
+    assert AUDIT_WRITE_FAILING._name == AUDIT_WRITE_FAILING_METRIC
+
+
+def test_audit_write_failing_fires_after_its_for_and_resolves():
+    from mesh.router.accounts import AUDIT_WRITE_FAILING
+
+    [rule] = [r for r in DEFAULT_RULES if r.name == "audit_write_failing"]
+    clock = Clock()
+    alerts = Alerts([rule], Observations(clock=clock), clock=clock)
+    AUDIT_WRITE_FAILING.set(0)
+    try:
+        assert alerts.evaluate() == [] and alerts.firing() == []
+        AUDIT_WRITE_FAILING.set(1)  # as Accounts does when a write fails
+        assert alerts.evaluate() == []  # pending: not yet for `for_seconds`
+        clock.t += rule.for_seconds + 1
+        [firing] = alerts.evaluate()
+        assert (firing["status"], firing["labels"]["severity"]) == ("firing", "critical")
+        AUDIT_WRITE_FAILING.set(0)  # writes recovered
+        [resolved] = alerts.evaluate()
+        assert resolved["status"] == "resolved" and alerts.firing() == []
+    finally:
+        AUDIT_WRITE_FAILING.set(0)

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, gener
 from prometheus_client import start_http_server as prom_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
+import mesh.router.accounts  # noqa: F401 - registers llmaas_audit_write_failing (alerts.yml)
 from mesh import metrics as m
 from mesh import metrics_http
 from mesh.alert_rules import DEFAULT_RULES
