@@ -1,15 +1,15 @@
-"""Decoding before judging: payloads hidden in base64, hex, URL or rot13 encoding.
+"""Decoding before judging: payloads hidden in base64, hex, URL, rot13 or
+``\\uXXXX`` escapes.
 
 A bounded scan finds encoded-looking runs (see ``_candidates``: long tokens,
-'%' runs, separated hex near the start), tries at most ``MAX_TRIES`` of them,
-at most ``MAX_ENCODED`` characters each, judges at most ``MAX_CANDIDATES``
-readable results, keeps only
-results that are readable text (valid UTF-8, mostly printable, some letters),
-decodes once more when the result is itself encoded (base64 of hex...), and
-hands the decoded text to the pattern rules and the learned layer. Rot13 has
-no alphabet of its own, so it is tried only when the prompt names it (rot13,
-rot-13, caesar): the learned layer also sees rot13 text directly, having been
-trained on it.
+'%' runs, JSON escapes, separated hex near the start), tries at most
+``MAX_TRIES`` of them, at most ``MAX_ENCODED`` characters each, keeps only
+readable results (valid UTF-8, mostly printable, some letters), judges at most
+``MAX_CANDIDATES`` of them, decodes once more when a result is itself encoded
+(base64 of hex...), and hands the decoded text to the pattern rules and the
+learned layer. Rot13 has no alphabet of its own, so it is tried only when the
+prompt names it (rot13, rot-13, caesar); the learned layer also sees rot13
+text directly, having been trained on it.
 
 Binary payloads (images, JWT signatures, compressed data) fail the
 readable-text test and cost one failed decode.
@@ -94,6 +94,14 @@ MAX_SPACED_SCAN = 16_384  # hex written with separators ("e8 a8 80") is looked f
 _SPACED_HEX_PROBE_RE = re.compile(r"[0-9A-Fa-f]{2}[\s:,][0-9A-Fa-f]{2}[\s:,][0-9A-Fa-f]{2}")
 
 
+_UNICODE_ESCAPE_RE = re.compile(r"\\u([0-9A-Fa-f]{4})")
+
+
+def _unescape(m: re.Match[str]) -> str:
+    c = chr(int(m.group(1), 16))
+    return c if not 0xD800 <= ord(c) <= 0xDFFF else "\ufffd"  # lone surrogates: replaced
+
+
 SPLIT_CHUNK = 65_536  # the prompt is split into tokens this much at a time (bounded memory)
 _SPACE_RE = re.compile(r"\s")
 
@@ -129,6 +137,9 @@ def _candidates(prompt: str) -> Iterator[tuple[str, str | None]]:
     if prompt.count("%") >= 4:
         for m in _URL_RE.finditer(prompt):
             yield "url", _url(m.group())
+    if prompt.count("\\u") >= 4:  # JSON/JS escapes: "\u0418\u0433..." spells text
+        unescaped = _UNICODE_ESCAPE_RE.sub(_unescape, prompt[:MAX_ENCODED])
+        yield "unicode_escape", unescaped if len(unescaped) >= MIN_TEXT else None
     head = prompt[:MAX_SPACED_SCAN]
     if _SPACED_HEX_PROBE_RE.search(head):
         for m in _HEX_RE.finditer(head):
