@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from mesh.catalog import Catalog
 from mesh.pricing import (
     Prices,
     cost_eur,
@@ -14,7 +15,6 @@ from mesh.pricing import (
     energy_kwh,
     to_cents,
 )
-from mesh.router.catalog import Catalog
 from tools.cost_estimate import estimate
 
 

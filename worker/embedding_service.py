@@ -16,12 +16,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import grpc
 import torch
 
-from mesh import tls, tracing
+from mesh.catalog import Catalog
+from mesh.catalog.model_info import model_info as catalog_info
 from mesh.errors import ContextLengthExceeded, InvalidRequest, NotFound, Unavailable
 from mesh.pb import common_pb2, worker_pb2, worker_pb2_grpc
 from mesh.rpc import add_port, build_server, set_serving
@@ -275,19 +275,12 @@ def model_info(served: EmbeddingServed) -> common_pb2.ModelInfo:
         phase="production",
     )
     try:
-        from mesh.router.catalog import Catalog  # noqa: PLC0415 - optional enrichment
-
-        entry = Catalog.load().get(served.model_id)
+        catalog = Catalog.load()
+        entry = catalog.get(served.model_id)
     except (OSError, ValueError) as exc:
         log.warning("catalog unavailable for Info: %s", exc)
         entry = None
-    if entry is not None:
-        info.owned_by, info.phase, info.dmp = entry.editor, entry.phase, entry.dmp.isoformat()
-        info.created = int(
-            datetime(entry.dmp.year, entry.dmp.month, entry.dmp.day, tzinfo=UTC).timestamp()
-        )
-        info.energy_kwh_per_mtok = float(entry.energy_kwh_per_mtok)
-    return info
+    return info if entry is None else catalog_info(entry, catalog.lifecycle(entry.id), info)
 
 
 # -- server ---------------------------------------------------------------------------
@@ -299,12 +292,9 @@ class EmbeddingWorkerServer:
     def __init__(self, model: EmbeddingModel, served: EmbeddingServed) -> None:
         self.served = served
         self.servicer = EmbeddingWorkerServicer(model, served)
-        # With LLMAAS_TLS=1: mTLS (mesh CA only, see add_port) and only the router may call,
-        # exactly as the chat worker (worker.service.WorkerServer).
-        self.server, self.health = build_server(
-            [SERVICE_NAME],
-            interceptors=[*tls.server_interceptors("worker"), tracing.TracingInterceptor()],
-        )
+        # mesh.rpc's bootstrap, as the chat worker's: with LLMAAS_TLS=1 only the router's
+        # certificate may call.
+        self.server, self.health = build_server([SERVICE_NAME], role="worker")
         worker_pb2_grpc.add_WorkerServicer_to_server(self.servicer, self.server)
         self.port = 0
 

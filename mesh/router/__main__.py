@@ -11,13 +11,13 @@ import uvloop
 
 from mesh import tls, tracing
 from mesh.alerts import Alerts
+from mesh.catalog import Catalog
 from mesh.config import ConfigError, load_file
 from mesh.metrics_http import metrics_port, start_metrics_server
 from mesh.observations import Observations
 from mesh.pb import filter_pb2_grpc, inference_pb2, inference_pb2_grpc
 from mesh.router import admin_service, registry_service
 from mesh.router.accounts import build_access
-from mesh.router.catalog import Catalog
 from mesh.router.config import RouterConfig
 from mesh.router.content import ContentRecorder
 from mesh.router.health import MeshHealth

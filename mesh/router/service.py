@@ -29,6 +29,14 @@ import grpc
 
 from mesh import metrics, tracing
 from mesh.alerts import Alerts
+from mesh.catalog import (
+    Catalog,
+    CatalogEntry,
+    experimental_allowed,
+    experimental_message,
+    retired_message,
+)
+from mesh.catalog.model_info import model_info
 from mesh.console.data import build_summary
 from mesh.errors import (
     ContextLengthExceeded,
@@ -63,13 +71,6 @@ from mesh.router.access import (
 )
 from mesh.router.accounting import TokenCounts, cost_eur, energy_kwh, format_decimal
 from mesh.router.accounts import AUDIT_UNAVAILABLE
-from mesh.router.catalog import (
-    Catalog,
-    CatalogEntry,
-    experimental_allowed,
-    experimental_message,
-    retired_message,
-)
 from mesh.router.config import RouterConfig
 from mesh.router.content import ContentRecorder
 from mesh.router.generation import generate, run_embed
@@ -857,24 +858,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     def _catalog_info(
         self, entry: CatalogEntry, worker_info: common_pb2.ModelInfo | None
     ) -> common_pb2.ModelInfo:
-        lifecycle = self._catalog.lifecycle(entry.id, self._today())
-        phase = {"retired": "retired", "notice": "deprecated"}.get(lifecycle.state, entry.phase)
-        return common_pb2.ModelInfo(
-            id=entry.id,
-            owned_by=entry.editor,
-            created=_unix(entry.dmp),
-            phase=phase,
-            dmp=entry.dmp.isoformat(),
-            dsp=entry.dsp.isoformat() if entry.dsp else "",
-            # What the worker actually accepts wins over the catalog's nominal window.
-            context_length=(worker_info.context_length if worker_info else 0)
-            or entry.context_length,
-            served=bool(worker_info and worker_info.served) and phase != "retired",
-            kind=entry.kind,
-            successor=entry.successor or "",
-            energy_kwh_per_mtok=float(entry.energy_kwh_per_mtok),
-            deprecation_date=lifecycle.notice_start.isoformat() if lifecycle.notice_start else "",
-        )
+        return model_info(entry, self._catalog.lifecycle(entry.id, self._today()), worker_info)
 
 
 def _summary_json(records, alerts, tenant: str | None, **kw) -> str:
@@ -937,7 +921,3 @@ def _describe(verdict: filter_pb2.Verdict) -> str:
     if not verdict.reasons:
         return "allowed" if verdict.allowed else f"blocked (score {verdict.score:.2f})"
     return ", ".join(f"{r.layer}/{r.rule}" for r in verdict.reasons)
-
-
-def _unix(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())

@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mesh.router.catalog import DEFAULT_PATH
-from mesh.router.lifecycle import notice_start
+from mesh.catalog import DEFAULT_PATH
+from mesh.catalog.lifecycle import notice_start
 from tools.run_mesh import MeshHandle, start_mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]

@@ -19,9 +19,9 @@ import httpx
 import openai
 import pytest
 
+from mesh.catalog import DEFAULT_PATH
 from mesh.pb import common_pb2, inference_pb2, inference_pb2_grpc
 from mesh.pricing import DEFAULT_PRICES, cost_from_usage, to_cents
-from mesh.router.catalog import DEFAULT_PATH
 from tools.make_tiny_model import make_tiny_model
 from tools.run_mesh import MeshHandle, start_mesh
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import grpc
 
+from mesh.catalog import Catalog
 from mesh.crypto import Keyring, Sealer
 from mesh.pb import common_pb2, inference_pb2, inference_pb2_grpc, worker_pb2, worker_pb2_grpc
 from mesh.router import admin_service
 from mesh.router.accounts import Accounts, Bootstrap
-from mesh.router.catalog import Catalog
 from mesh.router.config import RouterConfig
 from mesh.router.content import ContentRecorder
 from mesh.router.keys import KeyHasher

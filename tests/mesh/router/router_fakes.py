@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 
+from mesh.catalog import Catalog
 from mesh.errors import RateLimited, Unavailable
 from mesh.pb import (
     common_pb2,
@@ -20,7 +21,6 @@ from mesh.pb import (
     worker_pb2_grpc,
 )
 from mesh.router.access import Admission, Principal, RequestRecord, StaticKeys
-from mesh.router.catalog import Catalog
 from mesh.router.config import RouterConfig
 from mesh.router.service import InferenceServicer
 from mesh.router.workers import WorkerPool

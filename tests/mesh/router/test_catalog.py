@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mesh.router.catalog import DEFAULT_PATH, Catalog, CatalogError
-from mesh.router.lifecycle import months_before, retired_message
+from mesh.catalog import DEFAULT_PATH, Catalog, CatalogError
+from mesh.catalog.lifecycle import months_before, retired_message
 from tools.lifecycle_report import attach_usage, select, usage_via_sql
 
 TODAY = date(2026, 11, 26)

@@ -18,7 +18,7 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from mesh.router.catalog import CatalogEntry
+    from mesh.catalog.entries import CatalogEntry
 
 State = Literal["active", "notice", "retired"]
 NOTICE_MONTHS = 3

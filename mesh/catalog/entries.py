@@ -1,4 +1,4 @@
-"""The model catalog: parses mesh/catalog/models.csv and reloads it when operators edit it.
+"""The catalog file: parses mesh/catalog/models.csv and reloads it when operators edit it.
 
 The router holds one Catalog, calls `reload_if_changed()` periodically (an mtime/size check,
 cheap) and asks `lifecycle(model_id, today)` on each request. A file that fails to parse is
@@ -17,28 +17,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
-from mesh.router.lifecycle import (
-    Lifecycle,
-    evaluate,
-    experimental_allowed,
-    experimental_message,
-    retired_message,
-)
-
-__all__ = [
-    "Catalog",
-    "CatalogEntry",
-    "CatalogError",
-    "Lifecycle",
-    "DEFAULT_PATH",
-    "retired_message",
-    "experimental_allowed",
-    "experimental_message",
-]
+from mesh.catalog.lifecycle import Lifecycle, evaluate
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "catalog" / "models.csv"
+DEFAULT_PATH = Path(__file__).resolve().parent / "models.csv"
 PHASES = ("production", "experimental", "deprecated", "retired")
 KINDS = ("chat", "embedding")
 REQUIRED = ("id", "editor", "phase", "dmp")
