@@ -12,6 +12,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 import grpc
+from tokenizers import Tokenizer as HFTokenizer
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -30,6 +31,7 @@ from worker.errors import (
 from worker.outputs import StepOutput
 from worker.sampling_params import SamplingDefaults, SamplingParams
 from worker.sequence import FinishReason
+from worker.token_bounds import VocabLimits, vocab_limits
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +165,14 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
         self, request: worker_pb2.InfoRequest, context: grpc.aio.ServicerContext
     ) -> worker_pb2.InfoResponse:
         served = self.served
+        limits = await self._vocab_limits()
         model = common_pb2.ModelInfo(
-            id=served.model_id, context_length=served.context_length, served=True, kind="chat"
+            id=served.model_id,
+            context_length=served.context_length,
+            served=True,
+            kind="chat",
+            max_token_bytes=limits.max_token_bytes,
+            max_token_runs=limits.max_token_runs,
         )
         return worker_pb2.InfoResponse(
             worker_id=served.worker_id,
@@ -173,6 +181,25 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
             device=served.device,
             dtype=served.dtype,
         )
+
+    _limits: VocabLimits | None = None
+
+    async def _vocab_limits(self) -> VocabLimits:
+        """The vocabulary's token limits for the router's prompt-size floor (Info), computed
+        once in a thread (a pass over the vocabulary); 0s when the tokenizer is not a
+        `tokenizers` one or has no sound bound."""
+        if self._limits is None:
+            tok = getattr(
+                getattr(getattr(self.engine, "engine", None), "tokenizer", None), "tok", None
+            )
+            limits = VocabLimits(0, 0)
+            if isinstance(tok, HFTokenizer):
+                try:
+                    limits = await asyncio.to_thread(vocab_limits, tok)
+                except Exception:  # noqa: BLE001 - the router then skips the floor
+                    log.exception("could not compute the vocabulary's token limits")
+            self._limits = limits
+        return self._limits
 
     async def GetLoad(
         self, request: worker_pb2.LoadRequest, context: grpc.aio.ServicerContext

@@ -5,6 +5,10 @@ that splits every digit on its own (SmolLM2's), each ASCII digit is a token of i
 Only tokenizers where the bound is sound get one: a BPE model that never folds a run of
 unknown characters into one token, a normaliser that shrinks text by a known factor at most,
 and a pre-tokeniser that drops no input. Anything else returns None (no early refusal).
+
+`vocab_limits` gives the router the same facts (Info): the most bytes and the most runs of
+one repeated byte a token holds (mesh.prompt_bounds refuses a prompt from them before any
+tokenising); 0 for a limit that is not sound for the tokenizer.
 """
 
 from __future__ import annotations
@@ -46,6 +50,71 @@ def size_bound(tok: HFTokenizer) -> SizeBound | None:
     spec = json.loads(tok.to_str())
     alone = spec.get("normalizer") is None and _splits_digits(spec.get("pre_tokenizer"))
     return SizeBound(per_token, alone)
+
+
+@dataclass(slots=True, frozen=True)
+class VocabLimits:
+    max_token_bytes: int  # 0: no sound bound
+    max_token_runs: int  # 0: no sound bound
+
+
+def vocab_limits(tok: HFTokenizer) -> VocabLimits:
+    """What the router's byte/run floor (mesh.prompt_bounds) may assume of this vocabulary."""
+    return VocabLimits(max_bytes_per_token(tok) or 0, max_runs_per_token(tok) or 0)
+
+
+def max_runs_per_token(tok: HFTokenizer) -> int | None:
+    """-> the most runs of one repeated byte ("aab": 2) that one token's text holds, or None
+    where that does not bound the runs of the input it covers.
+
+    Sound when each token stands for a piece of the input whose runs are at most its own:
+    a BPE model that folds no unknown run, a pre-tokeniser that keeps every byte, and no
+    normaliser but the SentencePiece-style space marking (Prepend, " " -> "▁"), whose "▁" has
+    more runs (3 bytes, none of which can join a neighbour) than the space it stands for.
+    Case folding and Unicode forms can merge runs ("Aa" -> "aa"): None."""
+    spec = json.loads(tok.to_str())
+    model = spec.get("model") or {}
+    if model.get("type") != "BPE" or (model.get("unk_token") and model.get("fuse_unk")):
+        return None
+    if not _marks_spaces_only(spec.get("normalizer")):
+        return None
+    if not _keeps_every_byte(spec.get("pre_tokenizer")):
+        return None
+    byte_level = _has_byte_level(spec.get("pre_tokenizer"))
+    return max(
+        _runs(_token_text_bytes(token, byte_level))
+        for token in tok.get_vocab(with_added_tokens=True)
+    )
+
+
+def _runs(data: bytes) -> int:
+    return (1 + sum(a != b for a, b in zip(data, data[1:], strict=False))) if data else 0
+
+
+def _token_text_bytes(token: str, byte_level: bool) -> bytes:
+    """The bytes a vocabulary entry stands for (byte-level: GPT-2's table decoded); other
+    vocabularies: their text, which has at least the runs of what it stands for."""
+    raw = token.encode("utf-8", "surrogatepass")
+    if not byte_level:
+        return raw
+    table = _byte_of_char()
+    return b"".join(
+        bytes([table[c]]) if c in table else c.encode("utf-8", "surrogatepass") for c in token
+    )
+
+
+def _marks_spaces_only(spec: dict[str, Any] | None) -> bool:
+    if spec is None:
+        return True
+    kind = spec.get("type")
+    if kind == "Sequence":
+        return all(_marks_spaces_only(part) for part in spec.get("normalizers", []))
+    if kind == "Prepend":
+        return True
+    if kind == "Replace":
+        pattern = (spec.get("pattern") or {}).get("String")
+        return pattern == " " and spec.get("content") == "\u2581"
+    return False
 
 
 def max_bytes_per_token(tok: HFTokenizer) -> int | None:
