@@ -1,12 +1,14 @@
 """Mesh errors and the one table mapping them to gRPC codes, HTTP statuses and OpenAI types.
 
-A servicer raises a MeshError; the server interceptor turns it into a gRPC status with
+A servicer raises a MeshError (or an exception registered with `register_kinds`); the
+server's error interceptor (`mesh.rpc`, on every mesh server) turns it into a gRPC status with
 trailing metadata; a client turns the status back into the same MeshError
 (`from_rpc_error`); the edge renders it as an OpenAI error object.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import grpc
@@ -203,6 +205,33 @@ class RequestTooLarge(MeshError):
 
 class RequestTimeout(MeshError):
     kind = REQUEST_TIMEOUT
+
+
+# Exceptions raised below the wire layer (the worker's engine never imports this module) ->
+# the kind the caller gets, looked up along the exception's MRO. A component registers its
+# own (worker/errors.py); the server's error interceptor (mesh.rpc) maps them like MeshError.
+KIND_BY_ERROR: dict[type[BaseException], ErrorKind] = {}
+
+
+def register_kinds(table: Mapping[type[BaseException], ErrorKind]) -> None:
+    KIND_BY_ERROR.update(table)
+
+
+def as_mesh_error(exc: BaseException) -> MeshError | None:
+    """`exc` as the MeshError its caller gets: itself, or a registered exception with its
+    message and its `code` / `param` attributes when it has them; None when unknown."""
+    if isinstance(exc, MeshError):
+        return exc
+    kind = next((KIND_BY_ERROR[c] for c in type(exc).__mro__ if c in KIND_BY_ERROR), None)
+    if kind is None:
+        return None
+    code, param = getattr(exc, "code", None), getattr(exc, "param", None)
+    return MeshError(
+        str(exc),
+        kind=kind,
+        code=code if isinstance(code, str) else None,
+        param=param if isinstance(param, str) else None,
+    )
 
 
 def _seconds(value: float) -> str:

@@ -21,6 +21,7 @@ import grpc
 
 from mesh import tls
 from mesh.config import env
+from mesh.interceptor import guard_handler
 from mesh.wire import MD_MESH_TOKEN
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ class MeshTokenInterceptor(grpc.aio.ServerInterceptor):
             f"{method} is part of the mesh control plane: it needs the shared mesh token "
             f"({TOKEN_ENV}, sent as {METADATA_KEY} metadata); it was missing or wrong"
         )
-        return tls.guard_handler(handler, lambda _ctx: (grpc.StatusCode.UNAUTHENTICATED, message))
+        return guard_handler(handler, lambda _ctx: (grpc.StatusCode.UNAUTHENTICATED, message))
 
 
 def server_interceptors(environ: dict[str, str] | None = None) -> list[grpc.aio.ServerInterceptor]:

@@ -1,8 +1,9 @@
 """gRPC plumbing shared by every mesh process: server bootstrap and channels.
 
-`build_server` adds the error interceptor, the standard health service and reflection;
-`serve_until_signal` runs it until SIGTERM/SIGINT and stops gracefully; `open_channel`
-dials a peer. TLS/mTLS credentials plug in here and nowhere else.
+`build_server(names, role=...)` is the one server bootstrap of the router, the filter and
+both workers: caller checks, tracing, error mapping, health and reflection, installed here
+and nowhere else; `add_port` binds it; `serve_until_signal` runs it until SIGTERM/SIGINT
+and stops it within a bound; `open_channel` dials a peer. TLS/mTLS credentials plug in here.
 
 Trust and limits, the same for every server and channel made here:
   - message limit `mesh.config.grpc_message_limit()` (LLMAAS_MAX_BODY_BYTES + 1 MiB) both ways;
@@ -14,18 +15,20 @@ Trust and limits, the same for every server and channel made here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer as AioHealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from mesh import meshtoken
+from mesh import meshtoken, tls, tracing
 from mesh.config import grpc_message_limit
-from mesh.errors import MeshError
+from mesh.errors import as_mesh_error
+from mesh.interceptor import wrap_handler
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +48,10 @@ PORT_SETTINGS = {
 }
 
 
-class BindError(RuntimeError):
-    """A gRPC server could not listen on its address (port taken by another process)."""
+class BindError(RuntimeError, OSError):
+    """A gRPC server could not listen on its address (port taken by another process).
+
+    An OSError too: what the chat worker raised for it before the bootstraps were merged."""
 
 
 def message_limit_options(environ: dict[str, str] | None = None) -> list[tuple[str, int]]:
@@ -73,62 +78,42 @@ def channel_options(environ: dict[str, str] | None = None) -> list[tuple[str, in
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Turns MeshError into a status with metadata; anything else into a logged INTERNAL."""
+    """The one error path of every mesh server: a MeshError, or an exception registered in
+    `mesh.errors.KIND_BY_ERROR` (the worker engine's), becomes its gRPC status with trailing
+    metadata (`llmaas-error-code`, `-param`, `retry-after`...); anything else a logged
+    INTERNAL that names the method and nothing of the error."""
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        return wrap_handler(handler, _mapping_errors(handler_call_details.method))
 
 
-async def abort_with(context: grpc.aio.ServicerContext, err: MeshError) -> None:
-    await context.abort(err.kind.grpc_code, err.message, trailing_metadata=err.trailing_metadata())
+async def abort_with(context: grpc.aio.ServicerContext, err: BaseException) -> None:
+    """Aborts the call with `err`'s status and metadata (a MeshError or a registered one)."""
+    mesh_err = as_mesh_error(err)
+    if mesh_err is None:
+        raise TypeError(f"{type(err).__name__} has no entry in mesh.errors.KIND_BY_ERROR")
+    await context.abort(
+        mesh_err.kind.grpc_code, mesh_err.message, trailing_metadata=mesh_err.trailing_metadata()
+    )
 
 
-async def _handle(exc: BaseException, context, method: str) -> None:
-    if isinstance(exc, MeshError):
-        await abort_with(context, exc)
-    log.exception("unhandled error in %s", method, exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see server logs")
-
-
-def _wrap_unary(fn, method: str):
-    async def wrapper(request, context):
+def _mapping_errors(method: str):
+    @contextlib.asynccontextmanager
+    async def around(context) -> AsyncIterator[None]:
         try:
-            return await fn(request, context)
+            yield
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except Exception as exc:  # noqa: BLE001 - the one place that maps everything
-            await _handle(exc, context, method)
+            if as_mesh_error(exc) is not None:
+                await abort_with(context, exc)
+            log.exception("unhandled error in %s", method, exc_info=exc)
+            await context.abort(
+                grpc.StatusCode.INTERNAL, f"internal error in {method}; see server logs"
+            )
 
-    return wrapper
-
-
-def _wrap_stream(fn, method: str):
-    async def wrapper(request, context):
-        try:
-            async for item in fn(request, context):
-                yield item
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            raise
-        except Exception as exc:  # noqa: BLE001
-            await _handle(exc, context, method)
-
-    return wrapper
+    return around
 
 
 class ListingHealthServicer(AioHealthServicer):
@@ -150,15 +135,27 @@ class ListingHealthServicer(AioHealthServicer):
 def build_server(
     service_names: Iterable[str],
     *,
+    role: str | None = None,
     interceptors: Iterable[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, AioHealthServicer]:
-    """A grpc.aio server with error mapping, health (NOT_SERVING until set_serving) and reflection.
+    """The grpc.aio server of a mesh component, with everything every server needs.
 
-    The mesh-token check (control-plane methods, plain mode) runs before `interceptors`; the
-    message limits and SO_REUSEPORT=0 come from `server_options`.
+    In order, each call passes: the mesh-token check of the control plane (plain mode,
+    `mesh.meshtoken`); with a `role`, that role's caller check (`tls.server_interceptors`:
+    the certificate role under mTLS, the mesh token on every method when plain gRPC is
+    allowed off loopback); `interceptors` (tests); a tracing span; the error mapping
+    (`ErrorInterceptor`). Options: the message limits and SO_REUSEPORT=0 (`server_options`).
+    Services: health (NOT_SERVING until `set_serving`) and reflection. Bind with `add_port`.
     """
+    role_checks = tls.server_interceptors(role) if role is not None else []
     server = grpc.aio.server(
-        interceptors=[*meshtoken.server_interceptors(), *interceptors, ErrorInterceptor()],
+        interceptors=[
+            *meshtoken.server_interceptors(),
+            *role_checks,
+            *interceptors,
+            tracing.TracingInterceptor(),
+            ErrorInterceptor(),
+        ],
         options=server_options(),
     )
     # The asyncio health servicer: the sync one cannot be awaited through interceptors.
@@ -177,8 +174,6 @@ def add_port(server: grpc.aio.Server, host: str, port: int, role: str) -> int:
     Refuses plain gRPC on a non-loopback host (`tls.check_grpc_bind`, a ConfigError), and
     raises BindError naming the address and the setting to change when the port is taken.
     """
-    from mesh import tls  # noqa: PLC0415 - optional TLS, imported lazily
-
     tls.check_grpc_bind(host, role)
     creds = tls.server_credentials(role)
     address = f"{host}:{port}"
@@ -222,8 +217,6 @@ def open_channel(
 
     Every call carries the mesh token (LLMAAS_MESH_TOKEN) when one is set.
     """
-    from mesh import tls  # noqa: PLC0415
-
     creds = tls.channel_credentials(peer_role)
     interceptors = meshtoken.client_interceptors() or None
     base = [*channel_options(), *list(options)]
@@ -237,16 +230,63 @@ def open_channel(
 async def serve_until_signal(
     server: grpc.aio.Server,
     *,
-    grace_s: float = 5.0,
+    on_ready: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
-) -> None:
-    """Runs until SIGTERM/SIGINT; then `on_stop` (e.g. drain) and a graceful stop."""
-    await server.start()
+    stop_bound_s: float | None = None,
+    grace_s: float = 5.0,
+    slack_s: float = 2.0,
+    start: bool = True,
+) -> bool:
+    """Runs `server` until SIGTERM/SIGINT, then stops it within a bound (`stop_bounded`).
+
+    `start=False` for a server its component has started already. `on_ready` runs once the
+    signals are caught (e.g. announce to the router); a second signal cuts the stop short.
+    Returns True when the stop was graceful.
+    """
+    if start:
+        await server.start()
     stop = asyncio.Event()
+    _on_signals(stop.set)
+    if on_ready is not None:
+        await on_ready()
+    await stop.wait()
+    hurry = asyncio.Event()
+    _on_signals(hurry.set)
+    return await stop_bounded(
+        server, on_stop, hurry=hurry, bound_s=stop_bound_s, grace_s=grace_s, slack_s=slack_s
+    )
+
+
+async def stop_bounded(
+    server: grpc.aio.Server,
+    on_stop: Callable[[], Awaitable[None]] | None,
+    *,
+    hurry: asyncio.Event,
+    bound_s: float | None = None,
+    grace_s: float = 5.0,
+    slack_s: float = 2.0,
+) -> bool:
+    """The graceful stop: `on_stop()` (a drain that ends by stopping the server), or without
+    one `server.stop(grace_s)`. It gets `bound_s` (None: no bound) and ends at once when
+    `hurry` is set; then the server is stopped without grace (within `slack_s`) whatever
+    its own stop waits for (idle streams, a stuck engine). True when it finished in time."""
+    graceful = on_stop() if on_stop is not None else server.stop(grace_s)
+    work = asyncio.ensure_future(graceful)
+    cut = asyncio.ensure_future(hurry.wait())
+    done, _ = await asyncio.wait({work, cut}, timeout=bound_s, return_when=asyncio.FIRST_COMPLETED)
+    cut.cancel()
+    if work in done:
+        work.result()
+        return True
+    work.cancel()
+    log.warning("the stop did not finish in time: stopping now")
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(server.stop(None), slack_s)
+    return False
+
+
+def _on_signals(callback: Callable[[], object]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    if on_stop is not None:
-        await on_stop()
-    await server.stop(grace_s)
+        with contextlib.suppress(NotImplementedError):  # not on Windows
+            loop.add_signal_handler(sig, callback)

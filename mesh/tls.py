@@ -21,7 +21,6 @@ Edge (HTTP), `LLMAAS_EDGE_TLS` = auto (default) | on | off:
 
 from __future__ import annotations
 
-import inspect
 import ipaddress
 import logging
 import os
@@ -33,6 +32,7 @@ from typing import Any
 import grpc
 
 from mesh.config import ConfigError, env, run_dir
+from mesh.interceptor import guard_handler
 
 log = logging.getLogger(__name__)
 
@@ -195,56 +195,6 @@ class PeerRoleInterceptor(grpc.aio.ServerInterceptor):
             return handler
         allowed = self.allowed_for(method)
         return guard_handler(handler, lambda ctx: _denial(ctx, allowed))
-
-
-_Check = Callable[[Any], "tuple[grpc.StatusCode, str] | None"]
-
-_FACTORIES = {
-    "unary_unary": grpc.unary_unary_rpc_method_handler,
-    "unary_stream": grpc.unary_stream_rpc_method_handler,
-    "stream_unary": grpc.stream_unary_rpc_method_handler,
-    "stream_stream": grpc.stream_stream_rpc_method_handler,
-}
-
-
-def guard_handler(handler: grpc.RpcMethodHandler, check: _Check) -> grpc.RpcMethodHandler:
-    for kind, factory in _FACTORIES.items():
-        fn = getattr(handler, kind)
-        if fn is not None:
-            return factory(
-                _guard(fn, check),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-    return handler
-
-
-def _guard(fn: Callable, check: _Check) -> Callable:
-    """Same shape as `fn` (async generator, coroutine or sync), with the check first."""
-    if inspect.isasyncgenfunction(fn):
-
-        async def agen(request, context):
-            if denial := check(context):
-                await context.abort(*denial)
-            async for item in fn(request, context):
-                yield item
-
-        return agen
-    if inspect.iscoroutinefunction(fn):
-
-        async def coro(request, context):
-            if denial := check(context):
-                await context.abort(*denial)
-            return await fn(request, context)
-
-        return coro
-
-    def sync(request, context):  # sync handlers run on a thread pool; abort raises there
-        if denial := check(context):
-            context.abort(*denial)
-        return fn(request, context)
-
-    return sync
 
 
 # ---------------------------------------------------------------- edge HTTPS

@@ -7,8 +7,8 @@ read): tracing off costs nothing measurable. `OTEL_SERVICE_NAME` overrides the n
 (standard precedence); `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_BSP_*` and `OTEL_EXPORTER_OTLP_*`
 are read by the SDK itself. Context travels as W3C `traceparent` in gRPC metadata.
 
-- servers: `TracingInterceptor()` in `build_server(..., interceptors=[...])`; the span covers
-  the whole RPC, a server stream included;
+- servers: `TracingInterceptor()`, installed by `mesh.rpc.build_server` on every mesh
+  server; the span covers the whole RPC, a server stream included;
 - clients: `metadata=inject_metadata([...])` on each outgoing call;
 - spans timed elsewhere (the worker's engine thread): `record_span(...)` afterwards;
 - the HTTP edge: `mesh.tracing_asgi.TracingMiddleware`.
@@ -29,6 +29,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from mesh.interceptor import wrap_handler
 
 log = logging.getLogger(__name__)
 
@@ -266,9 +268,9 @@ def genai_response_attributes(
 class TracingInterceptor(grpc.aio.ServerInterceptor):
     """Starts a SERVER span per RPC, child of the caller's `traceparent`.
 
-    Pass-through when tracing is off. Place it after the error interceptor (as
-    `build_server(..., interceptors=[TracingInterceptor()])` does) so MeshErrors reach it
-    as exceptions and their status is recorded.
+    Pass-through when tracing is off. `mesh.rpc.build_server` installs it before the error
+    interceptor, which turns a MeshError into an abort; the span records the status either
+    way (`_status_code`).
     """
 
     async def intercept_service(self, continuation, handler_call_details):
@@ -278,20 +280,7 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if method.startswith(UNTRACED_PREFIXES):
             return handler
-        md = handler_call_details.invocation_metadata
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _traced_unary(handler.unary_unary, method, md),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _traced_stream(handler.unary_stream, method, md),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        return wrap_handler(handler, _rpc_span(method, handler_call_details.invocation_metadata))
 
 
 def start_server_span(name: str, carrier, attributes: Mapping[str, Any]) -> tuple[Any, object]:
@@ -345,34 +334,19 @@ def _status_code(context, exc: BaseException | None) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN if exc is not None else grpc.StatusCode.OK
 
 
-def _traced_unary(fn, method: str, md):
-    async def wrapper(request, context):
+def _rpc_span(method: str, md):
+    @contextlib.asynccontextmanager
+    async def around(context) -> AsyncIterator[None]:
+        # Entered at the first step of the call and left after its last message, so the
+        # span covers a whole stream (and the handler sees it as current throughout).
         s, token = _start_rpc_span(method, md)
         exc: BaseException | None = None
         try:
-            return await fn(request, context)
+            yield
         except BaseException as e:
             exc = e
             raise
         finally:
             _finish_server_span(s, token, context, exc)
 
-    return wrapper
-
-
-def _traced_stream(fn, method: str, md):
-    async def wrapper(request, context) -> AsyncIterator[Any]:
-        # Started at the first step of the stream and ended after its last message, so the
-        # span covers the whole stream (and the handler sees it as current throughout).
-        s, token = _start_rpc_span(method, md)
-        exc: BaseException | None = None
-        try:
-            async for item in fn(request, context):
-                yield item
-        except BaseException as e:
-            exc = e
-            raise
-        finally:
-            _finish_server_span(s, token, context, exc)
-
-    return wrapper
+    return around

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import time
+from collections.abc import Awaitable, Callable
 
 import torch
 
-from mesh import metrics, tracing
+from mesh import metrics, rpc, tracing
+from mesh.config import ConfigError
 from mesh.metrics_http import metrics_port, start_metrics_server
 from worker.async_engine import AsyncLLMEngine
 from worker.config import DTYPES, ENV_KEYS, WorkerConfig
@@ -139,10 +139,6 @@ async def serve(config: WorkerConfig) -> None:
     start_metrics_server(metrics_port("worker", port))
     if isinstance(server, WorkerServer):  # an embedding worker has no generation engine
         metrics.bind_engine_load(served.model_id, server.engine.load)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
     log.info(
         "ready: %s serves %s on %s:%d (%s, %s, %d slots, ctx %d) in %.1fs",
         config.worker_id,
@@ -155,13 +151,19 @@ async def serve(config: WorkerConfig) -> None:
         served.context_length,
         time.monotonic() - started,
     )
-    await _announce(config, served, port, "Announce")
-    await stopping.wait()
-    # A second SIGTERM / Ctrl-C cuts the drain short.
-    hurry = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, hurry.set)
-    await shutdown(server, config, served, port, hurry)
+
+    async def announce() -> None:
+        await _announce(config, served, port, "Announce")
+
+    # Until SIGTERM/SIGINT; then withdraw and drain, bounded; a second signal cuts it short.
+    await rpc.serve_until_signal(
+        server.server,
+        start=False,  # server.start() also started the engine
+        on_ready=announce,
+        on_stop=_graceful(server, config, served, port),
+        stop_bound_s=_stop_bound_s(config),
+        slack_s=SHUTDOWN_SLACK_S,
+    )
     tracing.shutdown_tracing()
     log.info("stopped: %s", config.worker_id)
 
@@ -176,29 +178,33 @@ async def shutdown(
     """Withdraw from the router, then drain (up to drain_timeout_s). The whole shutdown is
     bounded (drain_timeout_s + WITHDRAW_TIMEOUT_S + SHUTDOWN_SLACK_S, then a stop without
     grace) whatever the server's own stop waits for (idle streams, a stuck engine), and
-    `hurry` (a second signal) ends it at once. True when it finished gracefully."""
-    log.info("draining: finishing running sequences (up to %.0fs)", config.drain_timeout_s)
+    `hurry` (a second signal) ends it at once. True when it finished gracefully.
+    What `serve` runs on SIGTERM, through `mesh.rpc.serve_until_signal`."""
+    return await rpc.stop_bounded(
+        server.server,
+        _graceful(server, config, served, port),
+        hurry=hurry,
+        bound_s=_stop_bound_s(config),
+        slack_s=SHUTDOWN_SLACK_S,
+    )
 
+
+def _stop_bound_s(config: WorkerConfig) -> float:
+    return config.drain_timeout_s + WITHDRAW_TIMEOUT_S + SHUTDOWN_SLACK_S
+
+
+def _graceful(
+    server: WorkerServer | EmbeddingWorkerServer,
+    config: WorkerConfig,
+    served: ServedModel | EmbeddingServed,
+    port: int,
+) -> Callable[[], Awaitable[None]]:
     async def graceful() -> None:
+        log.info("draining: finishing running sequences (up to %.0fs)", config.drain_timeout_s)
         await _announce(config, served, port, "Withdraw", timeout_s=WITHDRAW_TIMEOUT_S)
         await server.drain_and_stop(config.drain_timeout_s)
 
-    work = asyncio.create_task(graceful())
-    cut = asyncio.create_task(hurry.wait())
-    done, _ = await asyncio.wait(
-        {work, cut},
-        timeout=config.drain_timeout_s + WITHDRAW_TIMEOUT_S + SHUTDOWN_SLACK_S,
-        return_when=asyncio.FIRST_COMPLETED,
-    )
-    cut.cancel()
-    if work in done:
-        work.result()
-        return True
-    work.cancel()
-    log.warning("shutdown did not finish in time: stopping now")
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await asyncio.wait_for(server.server.stop(None), SHUTDOWN_SLACK_S)
-    return False
+    return graceful
 
 
 async def _announce(
@@ -240,9 +246,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         import uvloop
     except ImportError:  # optional speed-up
-        asyncio.run(serve(config))
+        run = asyncio.run
     else:
-        uvloop.run(serve(config))
+        run = uvloop.run
+    try:
+        run(serve(config))
+    except (ConfigError, rpc.BindError) as exc:  # a refused bind: one clear line, no traceback
+        raise SystemExit(f"worker: {exc}") from exc
 
 
 if __name__ == "__main__":

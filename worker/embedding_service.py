@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 import grpc
 import torch
 
-from mesh import tls, tracing
 from mesh.catalog import Catalog
 from mesh.catalog.model_info import model_info as catalog_info
 from mesh.errors import ContextLengthExceeded, InvalidRequest, NotFound, Unavailable
@@ -293,12 +292,9 @@ class EmbeddingWorkerServer:
     def __init__(self, model: EmbeddingModel, served: EmbeddingServed) -> None:
         self.served = served
         self.servicer = EmbeddingWorkerServicer(model, served)
-        # With LLMAAS_TLS=1: mTLS (mesh CA only, see add_port) and only the router may call,
-        # exactly as the chat worker (worker.service.WorkerServer).
-        self.server, self.health = build_server(
-            [SERVICE_NAME],
-            interceptors=[*tls.server_interceptors("worker"), tracing.TracingInterceptor()],
-        )
+        # mesh.rpc's bootstrap, as the chat worker's: with LLMAAS_TLS=1 only the router's
+        # certificate may call.
+        self.server, self.health = build_server([SERVICE_NAME], role="worker")
         worker_pb2_grpc.add_WorkerServicer_to_server(self.servicer, self.server)
         self.port = 0
 

@@ -1,6 +1,13 @@
-"""Request errors the engine raises; service.py maps each to a gRPC status in one table."""
+"""Request errors the engine raises, and the kind each is for its caller.
+
+The engine knows nothing of gRPC: the table at the end registers each error with the mesh's
+one error table (`mesh.errors.KIND_BY_ERROR`), which the error interceptor of every mesh
+server (`mesh.rpc`) turns into a gRPC status with trailing metadata.
+"""
 
 from __future__ import annotations
+
+from mesh import errors as mesh_errors
 
 
 class RequestError(ValueError):
@@ -84,3 +91,15 @@ class Draining(RuntimeError):
 
     def __init__(self) -> None:
         super().__init__("This worker is shutting down; retry on another worker.")
+
+
+# Looked up along the MRO: ContextLengthExceeded and InvalidRequest are RequestErrors (their
+# `code` and `param` travel as metadata); Draining and EngineFailed send the router elsewhere.
+mesh_errors.register_kinds(
+    {
+        RequestError: mesh_errors.INVALID_REQUEST,
+        ModelNotFound: mesh_errors.NOT_FOUND,
+        Draining: mesh_errors.UNAVAILABLE,
+        EngineFailed: mesh_errors.UNAVAILABLE,
+    }
+)

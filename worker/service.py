@@ -1,4 +1,4 @@
-"""WorkerServicer: the Worker gRPC service over the async engine, plus server bootstrap."""
+"""WorkerServicer: the Worker gRPC service over the async engine, served by mesh.rpc's bootstrap."""
 
 from __future__ import annotations
 
@@ -13,21 +13,13 @@ from dataclasses import dataclass
 
 import grpc
 from tokenizers import Tokenizer as HFTokenizer
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
-from mesh import tls, tracing
-from mesh.config import grpc_message_limit
+from mesh import tracing
 from mesh.pb import common_pb2, worker_pb2, worker_pb2_grpc
+from mesh.rpc import add_port, build_server, set_serving
 from worker.async_engine import AsyncLLMEngine, LoadSnapshot
 from worker.engine import Prompt
-from worker.errors import (
-    ContextLengthExceeded,
-    Draining,
-    EngineFailed,
-    ModelNotFound,
-    RequestError,
-)
+from worker.errors import ModelNotFound, RequestError
 from worker.outputs import StepOutput
 from worker.sampling_params import SamplingDefaults, SamplingParams
 from worker.sequence import FinishReason
@@ -36,17 +28,6 @@ from worker.token_bounds import VocabLimits, vocab_limits
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = worker_pb2.DESCRIPTOR.services_by_name["Worker"].full_name
-ERROR_CODE_KEY = "llmaas-error-code"
-ERROR_PARAM_KEY = "llmaas-error-param"
-
-# One table: engine error -> gRPC status (looked up along the exception's MRO).
-STATUS_BY_ERROR: dict[type[BaseException], grpc.StatusCode] = {
-    ContextLengthExceeded: grpc.StatusCode.INVALID_ARGUMENT,
-    RequestError: grpc.StatusCode.INVALID_ARGUMENT,
-    ModelNotFound: grpc.StatusCode.NOT_FOUND,
-    Draining: grpc.StatusCode.UNAVAILABLE,
-    EngineFailed: grpc.StatusCode.UNAVAILABLE,
-}
 
 # Exit status of a worker whose engine is down for good (EX_SOFTWARE): the launcher restarts
 # it. The exit waits FATAL_EXIT_GRACE_S so that callers get their UNAVAILABLE first.
@@ -93,22 +74,21 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
     async def Generate(
         self, request: worker_pb2.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[worker_pb2.GenerateResponse]:
-        try:
-            self._check_model(request.model)
-            params = SamplingParams.from_pb(request.sampling, self.served.sampling_defaults)
-            stream = self.engine.generate(
-                request.request_id or uuid.uuid4().hex, _prompt_of(request), params, request.tenant
-            )
-            submitted, parent, first_token = time.monotonic(), tracing.current_context(), None
-            async with aclosing(stream):
-                async for output in stream:
-                    if first_token is None and output.num_tokens:
-                        first_token = time.monotonic()
-                    if output.is_finished:  # before the last yield: the caller may cancel after it
-                        self._trace(parent, submitted, first_token, output)
-                    yield output_to_pb(output)
-        except (RequestError, ModelNotFound, Draining, EngineFailed) as exc:
-            await abort_with(context, exc)
+        # Errors (RequestError, ModelNotFound, Draining, EngineFailed) reach the caller as
+        # statuses through the error interceptor of mesh.rpc.build_server.
+        self._check_model(request.model)
+        params = SamplingParams.from_pb(request.sampling, self.served.sampling_defaults)
+        stream = self.engine.generate(
+            request.request_id or uuid.uuid4().hex, _prompt_of(request), params, request.tenant
+        )
+        submitted, parent, first_token = time.monotonic(), tracing.current_context(), None
+        async with aclosing(stream):
+            async for output in stream:
+                if first_token is None and output.num_tokens:
+                    first_token = time.monotonic()
+                if output.is_finished:  # before the last yield: the caller may cancel after it
+                    self._trace(parent, submitted, first_token, output)
+                yield output_to_pb(output)
 
     def _trace(self, parent, submitted: float, first_token: float | None, last: StepOutput) -> None:
         """The queue / prefill / decode spans of one sequence, children of its Generate span."""
@@ -139,18 +119,14 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
         self, request: worker_pb2.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> worker_pb2.CountTokensResponse:
         """Tokenises as Generate would; creates no sequence and counts nothing."""
-        try:
-            self._check_model(request.model)
-            # off the event loop; a prompt that cannot fit is refused before tokenising
-            num_prompt, num_system = await self.engine.count_prompt_tokens(_prompt_of(request))
-            return worker_pb2.CountTokensResponse(
-                prompt_tokens=num_prompt,
-                context_length=self.engine.engine.context_length,
-                system_tokens=num_system,
-            )
-        except (RequestError, ModelNotFound) as exc:
-            await abort_with(context, exc)
-            raise  # unreachable: abort raises
+        self._check_model(request.model)
+        # off the event loop; a prompt that cannot fit is refused before tokenising
+        num_prompt, num_system = await self.engine.count_prompt_tokens(_prompt_of(request))
+        return worker_pb2.CountTokensResponse(
+            prompt_tokens=num_prompt,
+            context_length=self.engine.engine.context_length,
+            system_tokens=num_system,
+        )
 
     async def Embed(
         self, request: worker_pb2.EmbedRequest, context: grpc.aio.ServicerContext
@@ -276,26 +252,7 @@ def load_to_pb(
     )
 
 
-async def abort_with(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
-    code = next(STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR)
-    metadata: tuple[tuple[str, str], ...] = ()
-    if isinstance(exc, RequestError):
-        metadata = ((ERROR_CODE_KEY, exc.code), (ERROR_PARAM_KEY, exc.param))
-    await context.abort(code, str(exc), trailing_metadata=metadata)
-
-
 # -- server ---------------------------------------------------------------------------
-
-
-def server_options() -> list[tuple[str, int]]:
-    """The mesh's message limit both ways, and no SO_REUSEPORT: a second worker on a port
-    in use fails to bind instead of silently sharing it."""
-    limit = grpc_message_limit()
-    return [
-        ("grpc.max_receive_message_length", limit),
-        ("grpc.max_send_message_length", limit),
-        ("grpc.so_reuseport", 0),
-    ]
 
 
 class WorkerServer:
@@ -318,38 +275,19 @@ class WorkerServer:
         self.failed = asyncio.Event()  # the engine is down; health says NOT_SERVING
         self._tasks: set[asyncio.Task[None]] = set()
         engine.on_fatal = self._engine_down
-        # With LLMAAS_TLS=1: mTLS (mesh CA only, see start) and only the router may call.
-        self.server = grpc.aio.server(
-            interceptors=[*tls.server_interceptors("worker"), tracing.TracingInterceptor()],
-            options=server_options(),
-        )
-        self.health = health.aio.HealthServicer()
+        # mesh.rpc's bootstrap: with LLMAAS_TLS=1 only the router's certificate may call.
+        self.server, self.health = build_server([SERVICE_NAME], role="worker")
         worker_pb2_grpc.add_WorkerServicer_to_server(WorkerServicer(engine, served), self.server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
-        )
         self.port = 0
 
     async def start(self, address: str) -> int:
-        """Listens on `address`; raises OSError when it cannot (e.g. the port is in use)."""
-        # Plain gRPC on a non-loopback host is refused (mesh.tls; same rule as rpc.add_port).
-        tls.check_grpc_bind(address.rpartition(":")[0], "worker")
-        creds = tls.server_credentials("worker")
-        try:
-            self.port = (
-                self.server.add_secure_port(address, creds)
-                if creds is not None
-                else self.server.add_insecure_port(address)
-            )
-        except RuntimeError as exc:  # grpc's "Failed to bind"
-            raise OSError(f"the worker cannot listen on {address} (in use?): {exc}") from exc
-        if not self.port:
-            raise OSError(f"the worker cannot listen on {address} (in use?)")
+        """Listens on `address`; raises BindError (an OSError) when it cannot (port in use),
+        ConfigError for plain gRPC on a non-loopback host (mesh.rpc.add_port)."""
+        host, _, port = address.rpartition(":")
+        self.port = add_port(self.server, host, int(port), "worker")
         self.engine.start()
         await self.server.start()
-        for service in ("", SERVICE_NAME):
-            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        await set_serving(self.health, [SERVICE_NAME], True)
         return self.port
 
     def _engine_down(self, error: BaseException) -> None:
@@ -363,12 +301,9 @@ class WorkerServer:
         self.failed.set()
         self.engine.is_draining = True  # load reports say so: the router stops sending
         loop = asyncio.get_running_loop()
-        for service in ("", SERVICE_NAME):
-            task = loop.create_task(
-                self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        task = loop.create_task(set_serving(self.health, [SERVICE_NAME], False))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         loop.call_later(FATAL_EXIT_GRACE_S, self.exit_process, FATAL_EXIT_CODE)
 
     async def drain_and_stop(self, timeout_s: float) -> None:

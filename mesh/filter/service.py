@@ -13,18 +13,14 @@ the event loop keeps answering health probes and short checks meanwhile.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 import logging
-import signal
 from concurrent.futures.process import BrokenProcessPool
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
-from mesh import config, metrics, tls, tracing
+from mesh import config, metrics, rpc, tracing
+from mesh.errors import InvalidRequest, Unavailable
 from mesh.metrics_http import metrics_port, start_metrics_server
 from mesh.pb import filter_pb2, filter_pb2_grpc
 
@@ -59,20 +55,19 @@ class FilterServicer(filter_pb2_grpc.SecurityFilterServicer):
     ) -> filter_pb2.Verdict:
         prompt = request.prompt
         cap = self.max_prompt_bytes
+        # Refusals are MeshErrors: mesh.rpc's error interceptor gives them their status.
         if len(prompt) > cap or (4 * len(prompt) > cap and utf8_len(prompt) > cap):
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
+            raise InvalidRequest(
                 f"The prompt is {utf8_len(prompt)} bytes; the security filter checks prompts "
-                f"of at most {cap} bytes (LLMAAS_MAX_BODY_BYTES).",
+                f"of at most {cap} bytes (LLMAAS_MAX_BODY_BYTES)."
             )
         try:
             analysis = await self.analyser.analyse(prompt)
         except BrokenProcessPool:
             log.error("a filter pool process died; the next long prompt starts a new pool")
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                "The security filter lost a worker process while checking this prompt; retry.",
-            )
+            raise Unavailable(
+                "The security filter lost a worker process while checking this prompt; retry."
+            ) from None
         verdict = self.filter.record(analysis, prompt, tenant=request.tenant, user=request.user)
         metrics.observe_filter_check(
             "allow" if verdict.allowed else "block", [r.rule for r in verdict.reasons]
@@ -93,38 +88,13 @@ async def start(
     host: str = "127.0.0.1", port: int = 50052, prompt_filter: PromptFilter | None = None
 ) -> tuple[grpc.aio.Server, int]:
     """Start the server and return it with the bound port (``port=0`` picks one)."""
-    server = grpc.aio.server(
-        # LLMAAS_TLS=1: mTLS with the mesh CA, and only the router may call Check.
-        interceptors=[*tls.server_interceptors("filter"), tracing.TracingInterceptor()],
-        # Sized from LLMAAS_MAX_BODY_BYTES like every gRPC limit in the mesh; no SO_REUSEPORT,
-        # so a second filter on a port in use fails instead of sharing it.
-        options=[
-            ("grpc.max_receive_message_length", config.grpc_message_limit()),
-            ("grpc.max_send_message_length", config.grpc_message_limit()),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
+    # mesh.rpc's bootstrap: with LLMAAS_TLS=1 only the router's certificate may call Check;
+    # plain gRPC on a non-loopback host is refused; a port in use is a BindError.
+    server, health_servicer = rpc.build_server([SERVICE_NAME], role="filter")
     filter_pb2_grpc.add_SecurityFilterServicer_to_server(FilterServicer(prompt_filter), server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (
-            SERVICE_NAME,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
-    )
-    # Plain gRPC on a non-loopback host is refused (mesh.tls; same rule as rpc.add_port).
-    tls.check_grpc_bind(host, "filter")
-    creds = tls.server_credentials("filter")
-    address = f"{host}:{port}"
-    bound = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
-    if bound == 0:
-        raise RuntimeError(f"the security filter cannot listen on {address} (port in use?)")
+    bound = rpc.add_port(server, host, port, "filter")
     await server.start()
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await rpc.set_serving(health_servicer, [SERVICE_NAME], True)
     return server, bound
 
 
@@ -133,19 +103,16 @@ async def serve(host: str = "127.0.0.1", port: int = 50052) -> None:
     tracing.setup_tracing("llmaas-filter")  # on only with OTEL_EXPORTER_OTLP_ENDPOINT set
     start_metrics_server(metrics_port("filter"))
     server, bound = await start(host, port)
-    offload.start_all()  # spawn the pool now, not on the first long prompt
-    # The rule tables are built now and never freed: keep them out of the GC's scans, which
-    # otherwise land as multi-millisecond pauses inside checks (p99 of a 2 KB check).
-    gc.collect()
-    gc.freeze()
-    log.info("security filter listening on %s:%d", host, bound)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):  # not on Windows
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("stopping security filter")
-    await server.stop(GRACE_S)
+
+    async def ready() -> None:
+        offload.start_all()  # spawn the pool now, not on the first long prompt
+        # The rule tables are built now and never freed: keep them out of the GC's scans,
+        # which otherwise land as multi-millisecond pauses inside checks (p99 of a 2 KB check).
+        gc.collect()
+        gc.freeze()
+        log.info("security filter listening on %s:%d", host, bound)
+
+    await rpc.serve_until_signal(server, start=False, on_ready=ready, grace_s=GRACE_S)
+    log.info("security filter stopped")
     offload.close_all()
     tracing.shutdown_tracing()

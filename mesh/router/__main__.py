@@ -52,10 +52,7 @@ async def serve(config: RouterConfig) -> None:
     # must be allowed (edge/admin/client here; the Admin API for the admin role only).
     # Plain: Registry (workers announcing) needs LLMAAS_MESH_TOKEN (mesh.meshtoken).
     service_names = [SERVICE, admin_service.SERVICE_NAME, registry_service.SERVICE_NAME]
-    server, health_servicer = build_server(
-        service_names,
-        interceptors=[*tls.server_interceptors("router"), tracing.TracingInterceptor()],
-    )
+    server, health_servicer = build_server(service_names, role="router")
     port = add_port(server, config.host, config.port, "router")
     catalog = Catalog.load(config.catalog_path)
     tracing.setup_tracing("llmaas-router")  # on only with OTEL_EXPORTER_OTLP_ENDPOINT set

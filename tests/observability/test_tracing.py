@@ -15,19 +15,19 @@ import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+from tools.otlp_sink import OtlpSink
 
 from mesh import tracing
 from mesh.errors import Unavailable
 from mesh.rpc import build_server
 from mesh.tracing_asgi import TracingMiddleware
-from tools.otlp_sink import OtlpSink
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 
 
 def _server(service: str, handlers: dict) -> grpc.aio.Server:
-    server, _health = build_server([service], interceptors=[tracing.TracingInterceptor()])
+    server, _health = build_server([service])  # tracing: installed by the bootstrap
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
     return server
 

@@ -134,7 +134,7 @@ async def networked_worker(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("LLMAAS_TLS", raising=False)
     monkeypatch.setenv("LLMAAS_MESH_ALLOW_PLAIN", "1")
     monkeypatch.setenv("LLMAAS_MESH_TOKEN", TOKEN)
-    server, health = rpc.build_server(["test.Echo"], interceptors=tls.server_interceptors("worker"))
+    server, health = rpc.build_server(["test.Echo"], role="worker")
     server.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(

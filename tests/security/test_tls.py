@@ -272,7 +272,7 @@ async def test_interceptor_with_rpc_build_server(
     mesh_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The production chain: rpc.build_server's error interceptor, then the role check."""
-    server, _ = rpc.build_server(["test.Echo"], interceptors=tls.server_interceptors("router"))
+    server, _ = rpc.build_server(["test.Echo"], role="router")
     server.add_generic_rpc_handlers([_echo_handler()])
     port = rpc.add_port(server, "127.0.0.1", 0, "router")
     await server.start()

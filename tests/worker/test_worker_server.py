@@ -9,11 +9,13 @@ import grpc
 import pytest
 
 from mesh.config import grpc_message_limit
+from mesh.errors import MD_ERROR_CODE as ERROR_CODE_KEY
 from mesh.pb import common_pb2, worker_pb2, worker_pb2_grpc
+from mesh.rpc import server_options
 from tests.worker.fakes import FakeRunner, SpyTokenizer
 from worker.async_engine import AsyncLLMEngine
 from worker.engine import LLMEngine
-from worker.service import ERROR_CODE_KEY, ServedModel, WorkerServer, server_options
+from worker.service import ServedModel, WorkerServer
 
 
 def _server() -> tuple[WorkerServer, SpyTokenizer]:

@@ -9,12 +9,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mesh.errors import MD_ERROR_CODE as ERROR_CODE_KEY
+from mesh.errors import MD_ERROR_PARAM as ERROR_PARAM_KEY
 from mesh.pb import common_pb2, worker_pb2, worker_pb2_grpc
 from worker.async_engine import AsyncLLMEngine
 from worker.engine import LLMEngine
 from worker.loader import LoadedModel
 from worker.model_runner import ModelRunner
-from worker.service import ERROR_CODE_KEY, ERROR_PARAM_KEY, ServedModel, WorkerServer
+from worker.service import ServedModel, WorkerServer
 
 pytestmark = pytest.mark.slow
 
