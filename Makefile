@@ -35,9 +35,11 @@ bench: setup
 bench-soak: setup
 	$(BIN)/python -m tools.bench_soak $(SOAK_ARGS)
 
+# lint-imports: the import contracts in pyproject.toml ([tool.importlinter]).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache --no-logo
 
 clean:
 	rm -rf $(VENV) .run mesh/pb/*_pb2*.py
