@@ -16,6 +16,10 @@ covers, so the tokens of a text cover all its bytes):
 
 Several texts (the messages of a chat) are joined by the template's markup, which can join
 the last run of one text with the first run of the next: one run per boundary is dropped.
+
+The limits are the model's: each worker says its vocabulary's in Info (worker/token_bounds.py,
+0 where a limit is not sound for its tokenizer); the defaults below are for workers that do
+not say. A limit of 0 drops that bound (no guess).
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ def token_floor(
     max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
     max_token_runs: int = DEFAULT_MAX_TOKEN_RUNS,
 ) -> TokenFloor:
-    """At least how many tokens `texts` (joined by any markup) take; never an overestimate."""
+    """At least how many tokens `texts` (joined by any markup) take; never an overestimate.
+    A limit <= 0 (unknown, or not sound for the tokenizer) drops its bound."""
     num_bytes = num_runs = 0
     for text in texts:
         # surrogatepass: a lone surrogate still has a length (the edge refuses it anyway).
@@ -61,7 +66,7 @@ def token_floor(
         num_runs += count_runs(data)
     num_runs = max(0, num_runs - max(0, len(texts) - 1))
     tokens = max(
-        math.ceil(num_bytes / max(1, max_token_bytes)),
-        math.ceil(num_runs / max(1, max_token_runs)),
+        math.ceil(num_bytes / max_token_bytes) if max_token_bytes > 0 else 0,
+        math.ceil(num_runs / max_token_runs) if max_token_runs > 0 else 0,
     )
     return TokenFloor(tokens=tokens, num_bytes=num_bytes)

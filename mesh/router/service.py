@@ -592,11 +592,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             texts, param = [m.content for m in gen.chat.messages], "messages"
         else:
             texts, param = [gen.prompt], "prompt"
-        floor = token_floor(
-            texts,
-            max_token_bytes=self._config.max_token_bytes,
-            max_token_runs=self._config.max_token_runs,
-        )
+        max_bytes, max_runs = self._token_limits(call.worker_model)
+        if max_bytes <= 0 and max_runs <= 0:
+            return  # no sound bound for this vocabulary: the workers count (no guess)
+        floor = token_floor(texts, max_token_bytes=max_bytes, max_token_runs=max_runs)
         call.prompt_estimate = max(call.prompt_estimate, floor.tokens)
         if floor.tokens < window and floor.tokens + max_tokens <= window:
             return
@@ -611,6 +610,25 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             f"This model's maximum context length is {window} tokens; {size} and max_tokens "
             f"asks for {max_tokens}. Shorten the prompt or lower max_tokens.",
             param="max_tokens",
+        )
+
+    def _token_limits(self, worker_model: str) -> tuple[int, int]:
+        """Bytes and runs one token of `worker_model` may hold, for the floor: what its
+        workers said in Info (the loosest of them; a 0, no sound bound, from any drops that
+        bound), the configured defaults for a worker that did not say or when none did."""
+        defaults = (self._config.max_token_bytes, self._config.max_token_runs)
+        said = [
+            (
+                info.max_token_bytes if info.HasField("max_token_bytes") else defaults[0],
+                info.max_token_runs if info.HasField("max_token_runs") else defaults[1],
+            )
+            for w in self._pool.workers()
+            if (info := w.models.get(worker_model)) is not None
+        ]
+        if not said:
+            return defaults
+        return tuple(  # type: ignore[return-value]
+            0 if any(v <= 0 for v in values) else max(values) for values in zip(*said, strict=True)
         )
 
     async def _screen(self, call: Call, prompt: str, user: str) -> None:

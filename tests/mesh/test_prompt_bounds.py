@@ -86,3 +86,10 @@ def test_the_floor_never_exceeds_the_real_count(smollm2) -> None:
     for text in texts:
         real = len(smollm2.encode(text, add_special_tokens=False).ids)
         assert token_floor([text]).tokens <= real, text[:40]
+
+
+def test_a_limit_of_0_drops_its_bound_instead_of_guessing():
+    text = "ab" * 100  # 200 bytes, 200 runs
+    assert token_floor([text], max_token_bytes=10, max_token_runs=0).tokens == 20
+    assert token_floor([text], max_token_bytes=0, max_token_runs=10).tokens == 20
+    assert token_floor([text], max_token_bytes=0, max_token_runs=0).tokens == 0

@@ -193,3 +193,71 @@ async def test_a_count_tokens_timeout_leaves_the_refusal_to_the_worker_never_a_5
     err = await _error(mesh.stub.ChatCompletion(_chat(_varied(1100)), metadata=mesh.md()))
     assert (err.http_status, err.code) == (400, "context_length_exceeded")
     assert len(worker.count_calls) == 1 and len(worker.calls) == 1
+
+
+# -- the floor uses the serving workers' vocabulary limits (Info) -------------------------------
+
+
+class LimitsWorker(FakeWorker):
+    """Says its vocabulary's limits in Info, as real workers do (None: says nothing)."""
+
+    def __init__(self, worker_id: str, max_bytes: int | None, max_runs: int | None) -> None:
+        super().__init__(worker_id, ("chat:1m",))
+        self.context_length = 2048
+        self.limits = (max_bytes, max_runs)
+
+    async def Info(self, request, context):
+        info = await super().Info(request, context)
+        max_bytes, max_runs = self.limits
+        for model in info.models:
+            if max_bytes is not None:
+                model.max_token_bytes = max_bytes
+            if max_runs is not None:
+                model.max_token_runs = max_runs
+        return info
+
+
+# One word of 80,000 bytes in 80,000 runs: the default limits (128 bytes, 32 runs a token)
+# prove >= 2,500 tokens, over the 2,048 window; a vocabulary with longer tokens may hold it.
+LONG_TOKENS_TEXT = "ab" * 40_000
+
+
+async def test_the_default_limits_refuse_what_a_byte_level_vocabulary_cannot_hold(make_mesh):
+    mesh = await make_mesh([LimitsWorker("w1", None, None)])  # a worker that does not say
+    err = await _error(mesh.stub.ChatCompletion(_chat(LONG_TOKENS_TEXT), metadata=mesh.md()))
+    assert (err.http_status, err.code) == (400, "context_length_exceeded")
+    assert "at least 2500 tokens" in err.message
+    assert mesh.workers[0].count_calls == []
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [(100_000, 100_000), (0, 0), (100_000, 0)],
+    ids=["long tokens", "no sound bound", "bytes only"],
+)
+async def test_a_workers_own_limits_let_its_long_tokens_through(make_mesh, limits):
+    worker = LimitsWorker("w1", *limits)
+    mesh = await make_mesh([worker])
+    chunks = [
+        c async for c in mesh.stub.ChatCompletion(_chat(LONG_TOKENS_TEXT), metadata=mesh.md())
+    ]
+    assert "".join(c.text for c in chunks) == "Hello!"
+    assert len(worker.count_calls) == 1  # the worker counted: the floor did not refuse
+
+
+async def test_a_workers_tighter_limits_refuse_before_tokenising(make_mesh):
+    worker = LimitsWorker("w1", 4, 2)  # a small vocabulary: at most 2 runs a token
+    mesh = await make_mesh([worker])
+    text = _varied(1000)  # ~5,900 bytes: fits the default limits' floor (~185 tokens)
+    err = await _error(mesh.stub.ChatCompletion(_chat(text), metadata=mesh.md()))
+    assert (err.http_status, err.code) == (400, "context_length_exceeded")
+    assert worker.count_calls == [] and worker.calls == [] and mesh.filter.calls == []
+
+
+async def test_one_worker_without_a_sound_bound_drops_the_floor(make_mesh):
+    sound, unsound = LimitsWorker("w1", 81, 25), LimitsWorker("w2", 0, 0)
+    mesh = await make_mesh([sound, unsound])
+    chunks = [
+        c async for c in mesh.stub.ChatCompletion(_chat(LONG_TOKENS_TEXT), metadata=mesh.md())
+    ]
+    assert chunks and len(sound.count_calls) + len(unsound.count_calls) == 1
