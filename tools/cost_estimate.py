@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from mesh.pricing import Prices, cost_eur, energy_kwh, to_cents
-from mesh.router.catalog import Catalog, CatalogEntry
+from mesh.catalog import Catalog, CatalogEntry
 
 CHARS_PER_TOKEN = 4
 

@@ -24,8 +24,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from mesh.router.catalog import Catalog, CatalogEntry
-from mesh.router.lifecycle import evaluate, months_before, notice_start
+from mesh.catalog import Catalog, CatalogEntry
+from mesh.catalog.lifecycle import evaluate, months_before, notice_start
 
 
 @dataclass(slots=True)
