@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from mesh.pricing import Prices, cost_eur, energy_kwh, to_cents
 from mesh.catalog import Catalog, CatalogEntry
+from mesh.pricing import Prices, cost_eur, energy_kwh, to_cents
 
 CHARS_PER_TOKEN = 4
 
