@@ -18,6 +18,7 @@ stored with them was chosen on the dev split (see ``weights/MODEL_CARD.md``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -187,8 +188,13 @@ class Model:
 
 @lru_cache(maxsize=1)
 def model() -> Model | None:
-    """The packaged model, or None when the weights file is absent."""
-    return Model.load() if WEIGHTS_PATH.exists() else None
+    """The packaged model, or None (logged once) when the weights file is absent."""
+    if WEIGHTS_PATH.exists():
+        return Model.load()
+    logging.getLogger(__name__).error(
+        "learned filter layer OFF: %s is missing (package data not installed?)", WEIGHTS_PATH
+    )
+    return None
 
 
 def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "") -> list[Reason]:
