@@ -1,0 +1,37 @@
+"""The worker pool stays split in small units (issue #19): each class at most 15 methods
+(private ones included), each module at most 400 lines."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROUTER = Path(__file__).resolve().parents[3] / "mesh" / "router"
+MODULES = [
+    "workers.py",
+    "registry.py",
+    "monitor.py",
+    "dispatcher.py",
+    "fairqueue.py",
+    "placement.py",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_each_unit_is_small(name: str):
+    source = (ROUTER / name).read_text()
+    assert len(source.splitlines()) <= 400
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            methods = [
+                n for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+            ]
+            assert len(methods) <= 15, f"{node.name} has {len(methods)} methods"
+
+
+def test_load_has_one_source():
+    """The router follows each worker's WatchLoad stream and never polls GetLoad."""
+    for name in MODULES:
+        assert "GetLoad" not in (ROUTER / name).read_text(), name
