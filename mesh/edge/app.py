@@ -58,12 +58,13 @@ from mesh.tracing_asgi import TracingMiddleware
 from mesh.wire import HEALTH_FILTER as FILTER
 from mesh.wire import HEALTH_MESH as MESH
 from mesh.wire import HEALTH_MODEL_PREFIX as MODEL_PREFIX
+from mesh.wire import MD_AUTHORIZATION, MD_COPIED_PREFIXES, MD_REQUEST_ID
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Router initial metadata copied to HTTP response headers.
-COPIED_PREFIXES = ("x-ratelimit-", "x-llmaas-")
+COPIED_PREFIXES = MD_COPIED_PREFIXES
 COPIED_HEADERS = ("deprecation", "sunset", "link")
 FORWARDED_HEADERS = ("x-request-id", "traceparent", "tracestate")
 # Longest Authorization header forwarded to the router (API keys are ~50 characters): a
@@ -129,7 +130,7 @@ def _router(request: Request) -> RouterClient:
 
 
 def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
-    md = [("x-request-id", request.scope["state"]["request_id"])]
+    md = [(MD_REQUEST_ID, request.scope["state"]["request_id"])]
     auth = request.headers.get("authorization")
     if auth is not None and len(auth) > MAX_AUTHORIZATION_BYTES:
         raise Unauthenticated(
@@ -138,7 +139,7 @@ def _metadata(request: Request) -> tuple[tuple[str, str], ...]:
             code="invalid_api_key",
         )
     if auth is not None and auth.isascii():
-        md.append(("authorization", auth))
+        md.append((MD_AUTHORIZATION, auth))
     if not tracing.enabled():  # tracing on: the edge's own span context is injected instead
         md.extend(
             (h, v)
@@ -316,8 +317,8 @@ async def get_model(request: Request) -> Response:
 async def fetch_summary(request: Request, key: str) -> dict[str, Any]:
     """The console's summary from the router, scoped by the router to the caller's key."""
     md = [
-        ("authorization", f"Bearer {key}"),
-        ("x-request-id", request.scope["state"]["request_id"]),
+        (MD_AUTHORIZATION, f"Bearer {key}"),
+        (MD_REQUEST_ID, request.scope["state"]["request_id"]),
     ]
     window = _int_param(request, "window", 3600, 60, 7 * 86400)
     bucket = _int_param(request, "bucket", 60, 1, 3600)
