@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 protos: $(STAMP)
-	$(BIN)/python tools/gen_protos.py
+	$(BIN)/python tools/dev/gen_protos.py
 
 run: setup
 	$(BIN)/python -m tools.run_mesh
@@ -28,12 +28,12 @@ test: setup
 	$(BIN)/python -m pytest -q --durations=15
 
 bench: setup
-	$(BIN)/python -m tools.bench_access
+	$(BIN)/python -m tools.bench.access
 	$(BIN)/python -m tools.bench $(BENCH_ARGS)
-	$(BIN)/python -m tools.bench_overhead
+	$(BIN)/python -m tools.bench.overhead
 
 bench-soak: setup
-	$(BIN)/python -m tools.bench_soak $(SOAK_ARGS)
+	$(BIN)/python -m tools.bench.soak $(SOAK_ARGS)
 
 # lint-imports: the import contracts in pyproject.toml ([tool.importlinter]).
 lint: setup

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import gpu_check
+from tools.dev import gpu_check
 
 
 def test_gpu_check_smoke_run_writes_its_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -15,7 +15,7 @@ from mesh.pricing import (
     energy_kwh,
     to_cents,
 )
-from tools.cost_estimate import estimate
+from tools.ops.cost_estimate import estimate
 
 
 def test_one_million_of_each() -> None:

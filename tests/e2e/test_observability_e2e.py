@@ -26,7 +26,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mesh.pb import admin_pb2, admin_pb2_grpc
-from tools.chromium import find_or_install, headless_args
+from tools.dev.chromium import find_or_install, headless_args
 from tools.run_mesh import MeshHandle, start_mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]

@@ -22,7 +22,7 @@ import pytest
 from mesh.catalog import DEFAULT_PATH
 from mesh.pb import common_pb2, inference_pb2, inference_pb2_grpc
 from mesh.pricing import DEFAULT_PRICES, cost_from_usage, to_cents
-from tools.make_tiny_model import make_tiny_model
+from tools.dev.make_tiny_model import make_tiny_model
 from tools.run_mesh import MeshHandle, start_mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]

@@ -27,7 +27,7 @@ from mesh.pb import (
     worker_pb2,
     worker_pb2_grpc,
 )
-from tools.certs import ensure_dev_pki
+from tools.ops.certs import ensure_dev_pki
 from tools.run_mesh import MeshHandle, start_mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tools.otlp_sink import SpanRecord, ThreadedSink
+from tools.dev.otlp_sink import SpanRecord, ThreadedSink
 from tools.run_mesh import MeshHandle, start_mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]

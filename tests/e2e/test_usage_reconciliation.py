@@ -16,7 +16,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from tools import admin
+from tools.ops.admin import cli as admin
 from tools.run_mesh import start_mesh
 
 pytestmark = pytest.mark.e2e

@@ -20,7 +20,7 @@ from mesh.console.data import build_summary
 from mesh.console.routes import console_routes
 from mesh.errors import Unauthenticated
 from mesh.observations import RequestSample
-from tools.chromium import find_or_install, headless_args
+from tools.dev.chromium import find_or_install, headless_args
 
 KEY = "sk-console-test"
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,12 +15,12 @@ import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from tools.otlp_sink import OtlpSink
 
 from mesh import tracing
 from mesh.errors import Unavailable
 from mesh.rpc import build_server
 from mesh.tracing_asgi import TracingMiddleware
+from tools.dev.otlp_sink import OtlpSink
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"

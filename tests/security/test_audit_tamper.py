@@ -24,7 +24,7 @@ from mesh.errors import from_rpc_error
 from mesh.router.access import Principal, RequestRecord
 from mesh.router.audit import GENESIS, AuditEntry, canonical
 from mesh.router.retention import DAY_S, Retention
-from tools import admin as cli
+from tools.ops.admin import cli
 
 
 @pytest.fixture

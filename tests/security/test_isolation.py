@@ -12,7 +12,7 @@ from secure_kit import ADMIN_KEY, start_router
 
 from mesh.filter.engine import PromptFilter
 from mesh.pb import inference_pb2
-from tools import admin as cli
+from tools.ops.admin import cli
 from worker.sampling_params import SamplingParams
 from worker.sequence import Sequence
 from worker.slots import SlotTable

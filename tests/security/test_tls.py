@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
 from mesh import rpc, tls
-from tools.certs import ensure_dev_pki
+from tools.ops.certs import ensure_dev_pki
 
 ECHO = "/test.Echo/Ping"
 ECHO_STREAM = "/test.Echo/Count"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tools.make_tiny_model import make_tiny_model
+from tools.dev.make_tiny_model import make_tiny_model
 from worker.loader import LoadedModel, load_model, resolve_path
 from worker.model_runner import ModelRunner
 

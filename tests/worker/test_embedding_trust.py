@@ -15,7 +15,7 @@ import torch
 
 from mesh import rpc
 from mesh.pb import worker_pb2, worker_pb2_grpc
-from tools.certs import ensure_dev_pki
+from tools.ops.certs import ensure_dev_pki
 from worker import embedding_service
 from worker.embedding_service import EmbeddingServed, EmbeddingWorkerServer
 

@@ -17,7 +17,7 @@ from mesh.router.access import RequestRecord
 from mesh.router.accounts import Bootstrap
 from mesh.router.admin_service import SERVICE_NAME, add_to_server
 from mesh.rpc import add_port, build_server
-from tools import admin as cli
+from tools.ops.admin import cli
 
 ADMIN_KEY = "sk-admin-test-0123456789"
 

@@ -15,7 +15,7 @@ import pytest
 
 from mesh.catalog import DEFAULT_PATH, Catalog, CatalogError
 from mesh.catalog.lifecycle import months_before, retired_message
-from tools.lifecycle_report import attach_usage, select, usage_via_sql
+from tools.ops.lifecycle_report import attach_usage, select, usage_via_sql
 
 TODAY = date(2026, 11, 26)
 SHARED_CSV = Path("/work/shared/catalog.csv")

@@ -1,8 +1,8 @@
 """Estimate what one request costs in € and kWh, before sending it (SPEC §2).
 
-    python -m tools.cost_estimate "Summarise this..." --max-tokens 500 --model qwen3:8b
-    python -m tools.cost_estimate --file prompt.txt --max-tokens 1000 --reasoning 600
-    python -m tools.cost_estimate --file prompt.txt --tokenizer smollm2   # exact prompt count
+    python -m tools.ops.cost_estimate "Summarise this..." --max-tokens 500 --model qwen3:8b
+    python -m tools.ops.cost_estimate --file prompt.txt --max-tokens 1000 --reasoning 600
+    python -m tools.ops.cost_estimate --file prompt.txt --tokenizer smollm2   # exact prompt count
 
 total = input × 0.9 €/M + output × 4 €/M + reasoning × 21 €/M (or the model's catalog
 overrides). `--max-tokens` caps the completion, which includes the reasoning tokens (as
@@ -88,7 +88,7 @@ def render(e: Estimate) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m tools.cost_estimate",
+        prog="python -m tools.ops.cost_estimate",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

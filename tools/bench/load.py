@@ -6,7 +6,7 @@ prefix caches do not flatter), temperature 0, `max_tokens` 64 with `ignore_eos` 
 server generates the same length, token counts from `stream_options.include_usage` (chunk
 count when a server sends no usage), TTFT / inter-chunk gaps, aggregate output tok/s, and
 the peak RSS of a server's process tree (sampled from /proc). `python -m tools.bench`
-runs the side-by-side comparison of `tools.bench_compare` (ours vs llama.cpp's
+runs the side-by-side comparison of `tools.bench.compare` (ours vs llama.cpp's
 llama-server vs transformers); see `python -m tools.bench --help`.
 """
 
@@ -272,13 +272,3 @@ class RssSampler:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self.sample()
-
-
-def main(argv: list[str] | None = None) -> None:
-    from tools import bench_compare  # noqa: PLC0415 - bench_compare imports this module
-
-    bench_compare.main(argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from grpc_tools import protoc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # tools/dev/ -> the repository
 PROTOS = ROOT / "protos"
 OUT = ROOT / "mesh" / "pb"
 

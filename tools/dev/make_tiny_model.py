@@ -2,7 +2,7 @@
 
 config.json, model.safetensors, tokenizer.json and tokenizer_config.json (with a chat template).
 The tokenizer is SmolLM2's (exported from the bundled GGUF), so the vocabulary is real.
-Used by tests and GPU smoke checks: `python -m tools.make_tiny_model OUT_DIR [--seed N]`.
+Used by tests and GPU smoke checks: `python -m tools.dev.make_tiny_model OUT_DIR [--seed N]`.
 """
 
 from __future__ import annotations

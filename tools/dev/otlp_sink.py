@@ -1,6 +1,6 @@
 """A tiny in-memory OTLP/gRPC trace collector, for tests and for looking at traces locally.
 
-    python -m tools.otlp_sink --port 4317     # prints one line per span received
+    python -m tools.dev.otlp_sink --port 4317     # prints one line per span received
 
 then run the mesh with `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317`.
 In async tests: `sink = OtlpSink(); port = await sink.start()`; `sink.spans` are

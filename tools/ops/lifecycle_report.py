@@ -1,8 +1,8 @@
 """Quarterly lifecycle review: what is in notice, what retires soon, and who still uses it.
 
-    python -m tools.lifecycle_report                      # today, next 3 months
-    python -m tools.lifecycle_report --db run/llmaas.db   # + per-tenant usage of those models
-    python -m tools.lifecycle_report --today 2026-11-26 --months 6 --json
+    python -m tools.ops.lifecycle_report                      # today, next 3 months
+    python -m tools.ops.lifecycle_report --db run/llmaas.db   # + per-tenant usage of those models
+    python -m tools.ops.lifecycle_report --today 2026-11-26 --months 6 --json
 
 Lists every model that is in notice now, enters notice before the horizon (today + N
 months), or retired in the last N months (tenants still calling those get 410s). With
@@ -177,7 +177,7 @@ def render_text(rows: list[ReportRow], today: date, months: int, with_usage: boo
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m tools.lifecycle_report",
+        prog="python -m tools.ops.lifecycle_report",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -18,8 +18,9 @@ import time
 
 import httpx
 
-from tools.bench import BODY_TEXT, one_request, tree_hwm_bytes, tree_rss_bytes
-from tools.run_mesh import DEFAULT_MODEL, start_mesh
+from tools.bench.load import BODY_TEXT, one_request, tree_hwm_bytes, tree_rss_bytes
+from tools.launcher.children import DEFAULT_MODEL
+from tools.launcher.start import start_mesh
 
 GIB = 2**30
 
@@ -106,7 +107,7 @@ def verdict(samples: list[tuple[float, int, int, int]], hwm: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
-        prog="python -m tools.bench_soak", description=__doc__.split("\n\n")[0]
+        prog="python -m tools.bench.soak", description=__doc__.split("\n\n")[0]
     )
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--interval", type=float, default=10.0, help="seconds between samples")

@@ -2,7 +2,7 @@
 prompt, three of them at once with a short request and health probes alongside, and a
 150 KB prompt that may fit by its size (so it is tokenised, off the event loop).
 
-    .venv/bin/python -m tools.worker_big_prompt [--model smollm2:135m]
+    .venv/bin/python -m tools.dev.worker_big_prompt [--model smollm2:135m]
 
 Starts `python -m worker` on a free loopback port and prints each call's status and time.
 """

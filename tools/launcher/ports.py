@@ -1,0 +1,106 @@
+"""Which ports a mesh listens on (defaults for `make run`, free ones for tests) and the
+probe that refuses to start when one is taken."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mesh.metrics_http import metrics_port
+from tools.launcher.errors import PortInUseError
+
+DEFAULT_PORTS = {"http": 8000, "router": 50051, "filter": 50052, "worker": 50061}
+
+
+@dataclass(slots=True)
+class Ports:
+    http: int
+    router: int
+    filter: int
+    workers: list[int]
+    embed: int | None = None  # the embedding worker (embed-1), when started
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def plan_ports(
+    workers: int, http_port: int | None, default_ports: bool, env: Mapping[str, str]
+) -> Ports:
+    if default_ports:
+        base = int(env.get("LLMAAS_WORKER_BASE_PORT", DEFAULT_PORTS["worker"]))
+        return Ports(
+            http=http_port or int(env.get("LLMAAS_HTTP_PORT", DEFAULT_PORTS["http"])),
+            router=int(env.get("LLMAAS_ROUTER_PORT", DEFAULT_PORTS["router"])),
+            filter=int(env.get("LLMAAS_FILTER_PORT", DEFAULT_PORTS["filter"])),
+            workers=[base + i for i in range(workers)],
+        )
+    return Ports(
+        http=http_port or free_port(),
+        router=free_port(),
+        filter=free_port(),
+        workers=[free_port() for _ in range(workers)],
+    )
+
+
+def plan_metrics_ports(ports: Ports, default_ports: bool, env: Mapping[str, str]) -> dict[str, int]:
+    """Each gRPC child's metrics port: the documented defaults for `make run`, else free ports."""
+    if env.get("LLMAAS_METRICS_PORT", "").strip().lower() in ("off", "none", "disabled", "-1"):
+        return {}
+    workers = {f"worker-{i}": p for i, p in enumerate(ports.workers, start=1)}
+    if ports.embed is not None:
+        workers["embed-1"] = ports.embed
+    if not default_ports:
+        return {name: free_port() for name in ("filter", *workers, "router")}
+    out = {name: metrics_port(name, environ={}) for name in ("filter", "router")}
+    out.update({name: metrics_port("worker", p, environ={}) for name, p in workers.items()})
+    return {name: port for name, port in out.items() if port is not None}
+
+
+def bind_host(name: str, env: Mapping[str, str]) -> str:
+    """Where child `name` listens: the hosts the components read, loopback by default."""
+    var = {"edge": "LLMAAS_HTTP_HOST", "router": "LLMAAS_ROUTER_HOST"}.get(name.split("-")[0])
+    return (env.get(var, "") if var else "") or "127.0.0.1"
+
+
+def port_plan(
+    ports: Ports, metrics_ports: Mapping[str, int], env: Mapping[str, str]
+) -> list[tuple[str, int, str, str]]:
+    """(host, port, what, the env var that moves it) for every port the mesh listens on."""
+    plan = [
+        (bind_host("edge", env), ports.http, "edge HTTP", "LLMAAS_HTTP_PORT"),
+        (bind_host("router", env), ports.router, "router gRPC", "LLMAAS_ROUTER_PORT"),
+        ("127.0.0.1", ports.filter, "filter gRPC", "LLMAAS_FILTER_PORT"),
+    ]
+    for i, port in enumerate(ports.workers, start=1):
+        plan.append(("127.0.0.1", port, f"worker-{i} gRPC", "LLMAAS_WORKER_BASE_PORT"))
+    if ports.embed is not None:
+        plan.append(("127.0.0.1", ports.embed, "embed-1 gRPC", "LLMAAS_WORKER_BASE_PORT"))
+    metrics_host = env.get("LLMAAS_METRICS_HOST") or "127.0.0.1"
+    for name, port in metrics_ports.items():
+        plan.append((metrics_host, port, f"{name} metrics", "LLMAAS_METRICS_PORT=off"))
+    return plan
+
+
+def check_ports_free(plan: list[tuple[str, int, str, str]]) -> None:
+    """PortInUseError naming every taken port. Each is bound WITHOUT SO_REUSEPORT (gRPC
+    servers set it, and a second one would silently share the port); SO_REUSEADDR only
+    lets a port whose old connections linger in TIME_WAIT pass, never a listening one."""
+    taken: list[str] = []
+    for host, port, what, var in plan:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host.strip("[]"), port))
+            except OSError as exc:
+                taken.append(f"  {host}:{port} ({what}): {exc.strerror}; change {var}")
+    if taken:
+        raise PortInUseError(
+            "port(s) already in use, nothing started (is another mesh running?):\n"
+            + "\n".join(taken)
+        )

@@ -1,0 +1,77 @@
+"""`start_mesh`: lock, ports, secrets, then every component as a child process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from mesh.config import run_dir as default_run_dir
+from tools.launcher.children import DEFAULT_MODEL, child_env, commands, env_for, role, tls_setup
+from tools.launcher.handle import MeshHandle
+from tools.launcher.ports import (
+    check_ports_free,
+    free_port,
+    plan_metrics_ports,
+    plan_ports,
+    port_plan,
+)
+from tools.launcher.process import spawn
+from tools.launcher.rundir import lock_run_dir, private_dir
+
+
+def start_mesh(
+    env: Mapping[str, str] | None = None,
+    workers: int = 1,
+    http_port: int | None = None,
+    *,
+    model: str = DEFAULT_MODEL,
+    run_dir: Path | None = None,
+    default_ports: bool = False,
+    wait: bool = True,
+    embeddings: bool = True,
+    ready_timeout_s: float = 300.0,
+) -> MeshHandle:
+    """Starts every component; free ports unless `default_ports` (what `make run` uses).
+
+    Takes the run directory's lock first (MeshLockedError if another mesh holds it) and
+    probes every port (PortInUseError) before it writes anything else there."""
+    base = dict(os.environ if env is None else env)
+    run = Path(run_dir) if run_dir else default_run_dir(base)
+    lock_fd = lock_run_dir(run)
+    try:
+        api_key = base.get("LLMAAS_DEV_KEY") or f"sk-llmaas-dev-{secrets.token_urlsafe(24)}"
+        ports = plan_ports(workers, http_port, default_ports, base)
+        if embeddings:  # make run's embedding worker: the port after the chat workers
+            ports.embed = ports.workers[-1] + 1 if default_ports and ports.workers else free_port()
+        metrics = plan_metrics_ports(ports, default_ports, base)
+        check_ports_free(port_plan(ports, metrics, base))
+        private_dir(run / "logs")
+        ca = tls_setup(base, run)
+    except BaseException:
+        os.close(lock_fd)
+        raise
+    scheme = "https" if ca else "http"
+    handle = MeshHandle(f"{scheme}://127.0.0.1:{ports.http}", api_key, ports, run, model, ca=ca)
+    handle._lock_fd = lock_fd
+    handle.metrics_ports = metrics
+    root = Path(__file__).resolve().parents[2]  # the repository: children run `-m mesh...`
+    try:
+        shared = child_env(base, ports, model, api_key, run)
+        handle.admin_key = shared["LLMAAS_ADMIN_KEY"]
+        handle.mesh_token = shared["LLMAAS_MESH_TOKEN"]
+        for name, cmd in commands(ports, model).items():
+            # LLMAAS_TLS_ROLE: the certificate each child presents (filter, worker, router, edge).
+            env = {
+                **env_for(name, shared, handle.metrics_ports),
+                "LLMAAS_TLS_ROLE": role(name),
+            }
+            handle.launches[name] = (cmd, env, root)
+            handle.processes[name] = spawn(run, name, cmd, env, root)
+        if wait:
+            handle.wait_ready(ready_timeout_s)
+    except BaseException:
+        handle.stop()
+        raise
+    return handle

@@ -1,0 +1,102 @@
+"""llmaas-admin: tenants, keys, usage and audit against a running router.
+
+Router address from LLMAAS_ROUTER_ADDR (default 127.0.0.1:$LLMAAS_ROUTER_PORT or 50051);
+authenticates with LLMAAS_ADMIN_KEY (a tenant's own key works for its read-only commands).
+Every command takes --json. Errors print one line on stderr and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+import grpc
+
+from mesh import tls
+from mesh.config import run_dir
+from mesh.errors import MD_ERROR_CODE, from_rpc_error
+from mesh.pb import admin_pb2_grpc
+from mesh.rpc import message_limit_options
+from tools.ops.admin.commands import CliError, VerifyFailed, run
+from tools.ops.admin.parser import PROG, build_parser
+
+
+def _address(a: argparse.Namespace) -> str:
+    port = os.environ.get("LLMAAS_ROUTER_PORT") or "50051"
+    return a.addr or os.environ.get("LLMAAS_ROUTER_ADDR") or f"127.0.0.1:{port}"
+
+
+def _channel(address: str) -> grpc.Channel:
+    # LLMAAS_TLS=1: the CLI presents the admin certificate (the router's Admin API accepts
+    # only that role) unless LLMAAS_TLS_ROLE names another.
+    environ = {**os.environ, "LLMAAS_TLS_ROLE": os.environ.get("LLMAAS_TLS_ROLE") or "admin"}
+    creds = tls.channel_credentials("router", environ)
+    limits = message_limit_options()  # the router's replies may use the mesh-wide limit
+    if creds is None:
+        return grpc.insecure_channel(address, options=limits)
+    return grpc.secure_channel(
+        address, creds, options=[*tls.channel_options("router", environ), *limits]
+    )
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor):
+    def __init__(self, key: str) -> None:
+        self._md = (("authorization", f"Bearer {key}"),)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        details = details._replace(metadata=tuple(details.metadata or ()) + self._md)
+        return continuation(details, request)
+
+
+def _default_admin_key() -> str:
+    """The admin key `make run` made for the embedded default (.run/secrets/admin-key)."""
+    path = run_dir() / "secrets" / "admin-key"
+    return path.read_text().strip() if path.exists() else ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    key = args.key or os.environ.get("LLMAAS_ADMIN_KEY", "") or _default_admin_key()
+    address = _address(args)
+    if not key:
+        print(f"{PROG}: error: no API key: set LLMAAS_ADMIN_KEY (or pass --key)", file=sys.stderr)
+        return 2
+    with _channel(address) as channel:
+        stub = admin_pb2_grpc.AdminStub(grpc.intercept_channel(channel, _Bearer(key)))
+        try:
+            value, text = run(stub, args)
+        except grpc.RpcError as err:
+            return _fail(_rpc_message(err, address))
+        except VerifyFailed as err:
+            print(str(err))
+            return 1
+        except CliError as err:
+            return _fail(str(err))
+    print(json.dumps(value, indent=2, default=str) if args.json else text)
+    return 0
+
+
+def _rpc_message(err: grpc.RpcError, address: str) -> str:
+    if (
+        err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        and not err.trailing_metadata()
+    ):
+        return f"cannot reach the router at {address}: {err.details()}"
+    codes = {k for k, _v in err.trailing_metadata() or ()}
+    if err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and MD_ERROR_CODE not in codes:
+        # gRPC's own limit (a message too large), not the router's rate limiter.
+        return f"transport limit: {err.details()} (message_too_large)"
+    mesh_err = from_rpc_error(err)
+    return f"{mesh_err.message} ({mesh_err.code})"
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
