@@ -25,7 +25,7 @@ from unittest import mock
 import httpx
 import pytest
 
-from tools import admin
+from tools.ops.admin import cli as admin
 from tools.run_mesh import MeshHandle, Supervisor, start_mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
