@@ -2,7 +2,7 @@
 
 Servers (each started, measured and stopped before the next; never two loaded at once):
   ours          the mesh via `start_mesh` (or `--url` for a running one)
-  llama         llama.cpp `llama-server -np 16` on the same Q4_1 GGUF (built by tools.bench_peers)
+  llama         llama.cpp `llama-server -np 16` on the same Q4_1 GGUF (built by tools.bench.peers)
   transformers  static-batch `generate` in bf16 at batch 1 and 16, in a child process (an
                 engine-only figure, no HTTP), and optionally `transformers serve
                 --continuous-batching` (`--transformers-serve`; needs FastAPI, see below)
