@@ -225,13 +225,8 @@ CUT: list[Outcome] = []
 CUT_USAGE: list[int] = []
 
 
-@pytest.mark.xfail(
-    reason="mesh/router/service.py `_tracked`: a MeshError after tokens were streamed (worker "
-    "died mid-stream) is audited as error 503 with 0 tokens and no usage row; only the "
-    "cancel path settles what was streamed",
-    strict=False,
-)
 def test_a_stream_cut_by_a_worker_crash_is_billed_what_it_streamed(mesh):
+    # The router bills a stream its worker's death cut: the prompt and the tokens relayed.
     if not CUT_USAGE:
         pytest.skip("the worker kill test did not run")
     if not CUT:
