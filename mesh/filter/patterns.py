@@ -27,8 +27,8 @@ from . import markup, repetition
 from .matcher import (
     CJK_POS_SCALE,
     LANGS,
+    ConceptSequence,
     SeqMatch,
-    Sequence_,
     SequenceSet,
     Stream,
     cjk_stream,
@@ -45,18 +45,18 @@ BLOCKING = 0.7  # a rule at or above this score blocks on its own (= verdict thr
 
 def seq(
     *steps: str, gap: float = 4, gaps: tuple[float, ...] | None = None, unless: str = ""
-) -> Sequence_:
+) -> ConceptSequence:
     """``seq("IGN", "QUAL|YOUR", "INSTR", gap=3)``: concept sets in order."""
     parsed = tuple(frozenset(s.split("|")) for s in steps)
     blockers = frozenset(unless.split("|")) if unless else frozenset()
-    return Sequence_(parsed, gaps or (gap,) * (len(parsed) - 1), blockers)
+    return ConceptSequence(parsed, gaps or (gap,) * (len(parsed) - 1), blockers)
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
     id: str
     score: float
-    sequences: tuple[Sequence_, ...]
+    sequences: tuple[ConceptSequence, ...]
     # Case-sensitive text the raw prompt must contain (e.g. "DAN", not the name "Dan").
     raw_hint: str = ""
 
@@ -188,7 +188,7 @@ META_RE = re.compile(
 )
 META_MAX_CHARS = 400
 
-_SEQS: list[Sequence_] = [s for r in RULES for s in r.sequences]
+_SEQS: list[ConceptSequence] = [s for r in RULES for s in r.sequences]
 _SEQ_RULE: list[Rule] = [r for r in RULES for _ in r.sequences]
 _AUTOMATA = SequenceSet(_SEQS, groups=[RULES.index(r) for r in _SEQ_RULE])
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from itertools import repeat
 from operator import add, and_, eq, le, sub, truediv
 
-from .matcher import LATIN_INDEX, Hit, Stream, _from_hits
+from .hits import Hit, Stream, from_hits
+from .lexicon_index import LATIN_INDEX
 
 ATTACK_CONCEPTS = frozenset({"IGN", "IGN_WEAK", "REVEAL"})
 ATTACK_REPEATS = 3  # "forget forget forget"
@@ -52,7 +53,7 @@ def repeated_attack_word(words: Sequence[str]) -> RepeatHit | None:
 
 
 def repeated_cjk_attack(hits: Sequence[Hit]) -> RepeatHit | None:
-    return repeated_cjk_attack_stream(_from_hits(hits))
+    return repeated_cjk_attack_stream(from_hits(hits))
 
 
 _RUN3_RE = re.compile(b"\x01{2,}")
