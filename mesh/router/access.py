@@ -13,9 +13,13 @@ import hmac
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mesh.errors import PermissionDenied, Unauthenticated
+
+if TYPE_CHECKING:  # ratelimit imports this module (Ticket is an Admission)
+    from mesh.router.ratelimit import Budget
+    from mesh.router.tenants import Tier
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,15 @@ class RequestRecord:
 
 
 class AccessControl(Protocol):
+    # The month-to-date spend per tenant, where the accounts keep one (None: no budgets).
+    # The pipeline holds a request's estimated cost against it while the request runs.
+    budget: Budget | None
+
+    def tier(self, name: str) -> Tier | None:
+        """The billing tier named `name` (limits, fair-queue weight, monthly budget);
+        None where the accounts know no tiers."""
+        ...
+
     async def authenticate(self, api_key: str) -> Principal:
         """The principal of a key; raises Unauthenticated."""
         ...
@@ -109,6 +122,8 @@ def key_fingerprint(api_key: str) -> str:
 class StaticKeys:
     """Keys from configuration (the dev key): every served model, no limits, log-only records."""
 
+    budget: Budget | None = None  # no budgets
+
     def __init__(self, keys: dict[str, str]) -> None:
         # key secret -> tenant; compared in constant time by digest.
         self._digests = {hashlib.sha256(k.encode()).digest(): t for k, t in keys.items() if k}
@@ -125,6 +140,9 @@ class StaticKeys:
 
     async def admit(self, principal: Principal, model: str, estimated_tokens: int) -> Admission:
         return Admission(estimated_tokens=estimated_tokens)
+
+    def tier(self, name: str) -> Tier | None:
+        return None  # no tiers: no limits, fair-queue weight 1
 
     def ensure_recording(self) -> None:
         return None  # records go to the log only: nothing durable to fail

@@ -10,7 +10,7 @@ from router_fakes import FakeWorker, chat
 
 from mesh.errors import ContextLengthExceeded, from_rpc_error
 from mesh.pb import common_pb2, inference_pb2
-from mesh.router import service
+from mesh.router.pipeline import context_length
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -186,7 +186,7 @@ class HangingCountWorker(FakeWorker):
 async def test_a_count_tokens_timeout_leaves_the_refusal_to_the_worker_never_a_503(
     make_mesh, monkeypatch
 ):
-    monkeypatch.setattr(service, "COUNT_TOKENS_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(context_length, "COUNT_TOKENS_TIMEOUT_S", 0.05)
     worker = HangingCountWorker("w1", ("chat:1m",))
     worker.context_length = 1024
     mesh = await make_mesh([worker])

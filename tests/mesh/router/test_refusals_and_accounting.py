@@ -16,7 +16,7 @@ from router_fakes import FakeWorker, RecordingAccess, chat
 
 from mesh.errors import from_rpc_error
 from mesh.pb import common_pb2, inference_pb2
-from mesh.router import service
+from mesh.router import console_service
 from mesh.router.access import Admission, Principal
 from mesh.router.ratelimit import Budget
 from mesh.router.tenants import DEFAULT_TIERS, Tier
@@ -139,13 +139,13 @@ async def test_console_summary_is_limited_per_key(make_mesh):
 
 async def test_console_summary_is_built_off_the_event_loop(make_mesh, monkeypatch):
     threads = []
-    real = service._summary_json
+    real = console_service.summary_json
 
     def spy(*args, **kw):
         threads.append(threading.current_thread())
         return real(*args, **kw)
 
-    monkeypatch.setattr(service, "_summary_json", spy)
+    monkeypatch.setattr(console_service, "summary_json", spy)
     mesh = await make_mesh()
     await mesh.stub.GetConsoleSummary(inference_pb2.ConsoleSummaryRequest(), metadata=mesh.md())
     assert threads and threads[0] is not threading.current_thread()
@@ -258,7 +258,7 @@ async def test_no_request_is_admitted_while_recording_fails(make_mesh):
 async def test_a_failed_record_withholds_the_end_of_the_answer(make_mesh, caplog):
     mesh = await make_mesh()
     mesh.access.record_fails = True
-    with caplog.at_level(logging.ERROR, logger="mesh.router.service"):
+    with caplog.at_level(logging.ERROR, logger="mesh.router.pipeline.settle"):
         call = mesh.stub.ChatCompletion(chat(), metadata=mesh.md())
         seen = []
         with pytest.raises(grpc.aio.AioRpcError) as info:

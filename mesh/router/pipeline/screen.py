@@ -1,0 +1,56 @@
+"""Step 4: the security filter judges the prompt; it fails closed (unreachable: 503)."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from mesh import tracing
+from mesh.errors import PromptRejected, Unavailable
+from mesh.pb import filter_pb2, filter_pb2_grpc
+from mesh.router.config import RouterConfig
+from mesh.router.pipeline.call import Call
+
+log = logging.getLogger(__name__)
+
+
+def describe(verdict: filter_pb2.Verdict) -> str:
+    """The verdict as recorded in the audit: the rules that fired, else allowed/blocked."""
+    if not verdict.reasons:
+        return "allowed" if verdict.allowed else f"blocked (score {verdict.score:.2f})"
+    return ", ".join(f"{r.layer}/{r.rule}" for r in verdict.reasons)
+
+
+class Screen:
+    """Sets call.filter_verdict; raises PromptRejected (400) or Unavailable (503)."""
+
+    def __init__(self, filter_stub: filter_pb2_grpc.SecurityFilterStub, config: RouterConfig):
+        self._filter, self._config = filter_stub, config
+
+    async def __call__(self, call: Call, prompt: str, user: str) -> None:
+        tenant = call.principal.tenant
+        if not (call.principal.filter_enabled and self._config.filter_enabled_for(tenant)):
+            call.filter_verdict = "disabled"
+            return
+        check = filter_pb2.CheckRequest(
+            request_id=call.request_id, tenant=tenant, user=user, prompt=prompt
+        )
+        try:
+            verdict = await self._filter.Check(
+                check, timeout=self._config.filter_timeout_s, metadata=tracing.inject_metadata()
+            )
+        except grpc.aio.AioRpcError as err:
+            log.error("security filter unreachable (%s): failing closed", err.code().name)
+            raise Unavailable(
+                "The security filter is unavailable, so the request was refused (security filter "
+                "unavailable: prompts are never sent unchecked). Retry in a few seconds.",
+                code="filter_unavailable",
+                retry_after=2,
+            ) from None
+        call.filter_verdict = describe(verdict)
+        if not verdict.allowed:
+            raise PromptRejected(
+                f"The prompt was rejected by the security filter ({call.filter_verdict}). "
+                "Remove the flagged content and try again."
+            )
