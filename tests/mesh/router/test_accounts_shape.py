@@ -17,6 +17,11 @@ MODULES = [
     "store_retention.py",
     "audit_chain.py",
     "audit_anchor.py",
+    "accounts.py",
+    "recording.py",
+    "refusals.py",
+    "key_lifecycle.py",
+    "bootstrap.py",
 ]
 
 
