@@ -2,146 +2,46 @@
 
 Admin keys may do everything. A tenant's own (non-admin) key may call the read-only
 methods for its own tenant only: GetTenant, ListKeys, GetUsage, ListAudit, and
-GetSuccessorKey for itself only (a key fetches its own auto-rotated successor, never that
-of another key). Changes, successor retrievals and refusals are audited.
-
-ListAudit replies are bounded in bytes, not only in records: a page stops before it would
-pass the gRPC message limit (`mesh.config.grpc_message_limit()`), so a reply is never
-refused by the transport; exports page on with `after_seq` until an empty page.
+GetSuccessorKey for itself only (`admin_auth`). Changes, successor retrievals and
+refusals are audited. Field checks live in `admin_checks`, wire conversion and the
+byte-bounded audit pages in `admin_wire`.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
-from decimal import Decimal
 
 import grpc
 
-from mesh.config import grpc_message_limit
-from mesh.errors import InvalidRequest, MeshError, PermissionDenied
+from mesh.errors import InvalidRequest
 from mesh.pb import admin_pb2, admin_pb2_grpc
 from mesh.router.access import Principal
 from mesh.router.accounts import Accounts
-from mesh.router.audit import AuditEntry, clip, iso_time
-from mesh.router.keys import KeyRecord, public_id
-from mesh.router.store import UsageRow
+from mesh.router.admin_auth import authorize
+from mesh.router.admin_checks import check_patterns, check_rotation, check_tier
+from mesh.router.admin_wire import (
+    audit_pb,
+    bounded_reply,
+    key_pb,
+    parse_time,
+    tenant_pb,
+    total_of,
+    usage_pb,
+)
+from mesh.router.audit import iso_time
 from mesh.router.tenants import Tenant, valid_tenant_name
 
 SERVICE_NAME = "llmaas.v1.Admin"
 _MAX_AUDIT = 10_000
 _FAR_FUTURE = 253402300799.0  # 9999-12-31
-# Room left in a reply for framing and the fields around the records.
-_REPLY_MARGIN_BYTES = 64 * 1024
-_OVERSIZE_FIELD_CHARS = 4096  # a legacy record too large for a reply on its own is clipped
-
-
-# -- wire conversion --
-
-
-def tenant_pb(t: Tenant) -> admin_pb2.Tenant:
-    return admin_pb2.Tenant(
-        name=t.name,
-        tier=t.tier,
-        filter_enabled=t.filter_enabled,
-        experimental_opt_in=t.experimental_opt_in,
-        rotation_max_age_s=t.rotation_max_age_s,
-        rotation_overlap_s=t.rotation_overlap_s,
-        retention_days=t.retention_days,
-        content_logging=t.content_logging,
-        model_patterns=list(t.model_patterns),
-        created_at=int(t.created_at),
-    )
-
-
-def key_pb(k: KeyRecord) -> admin_pb2.ApiKey:
-    return admin_pb2.ApiKey(
-        id=k.id,
-        tenant=k.tenant,
-        model_patterns=list(k.model_patterns or ()),
-        admin=k.admin,
-        created_at=int(k.created_at),
-        expires_at=int(k.expires_at),
-        revoked_at=int(k.revoked_at),
-        predecessor_id=k.predecessor_id,
-        successor_id=k.successor_id,
-        last_used_at=int(k.last_used_at),
-    )
-
-
-def usage_pb(r: UsageRow) -> admin_pb2.UsageRow:
-    return admin_pb2.UsageRow(
-        tenant=r.tenant,
-        model=r.model,
-        day=r.day,
-        requests=r.requests,
-        input_tokens=r.input_tokens,
-        output_tokens=r.output_tokens,
-        reasoning_tokens=r.reasoning_tokens,
-        system_tokens=r.system_tokens,
-        cost_eur=str(r.cost_eur),
-        energy_kwh=str(r.energy_kwh),
-    )
-
-
-def audit_pb(e: AuditEntry) -> admin_pb2.AuditRecord:
-    return admin_pb2.AuditRecord(
-        seq=e.seq,
-        time=e.time,
-        request_id=e.request_id,
-        tenant=e.tenant,
-        key_id=e.key_id,
-        model=e.model,
-        action=e.action,
-        outcome=e.outcome,
-        status=e.status,
-        input_tokens=e.input_tokens,
-        output_tokens=e.output_tokens,
-        latency_ms=e.latency_ms,
-        reason=e.reason,
-        filter_verdict=e.filter_verdict,
-        prev_hash=e.prev_hash,
-        hash=e.hash,
-    )
-
-
-def total_of(rows: list[UsageRow], tenant: str) -> UsageRow:
-    total = UsageRow(tenant=tenant, cost_eur=Decimal(0), energy_kwh=Decimal(0))
-    for r in rows:
-        total.requests += r.requests
-        total.input_tokens += r.input_tokens
-        total.output_tokens += r.output_tokens
-        total.reasoning_tokens += r.reasoning_tokens
-        total.system_tokens += r.system_tokens
-        total.cost_eur += r.cost_eur
-        total.energy_kwh += r.energy_kwh
-    return total
-
-
-def parse_time(value: str, param: str) -> float:
-    """ISO 8601 date or datetime (UTC when no offset) as a timestamp."""
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidRequest(
-            f"'{param}' must be an ISO 8601 date or datetime, got {value!r}.", param=param
-        ) from exc
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
-
-
-def _bearer(context: grpc.aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key.lower() == "authorization" and isinstance(value, str):
-            return value.removeprefix("Bearer ").removeprefix("bearer ").strip()
-    return ""
+# Kept importable from here (the wire helpers moved to admin_wire).
+__all__ = ["SERVICE_NAME", "AdminService", "add_to_server", "audit_pb", "key_pb", "tenant_pb"]
 
 
 class AdminService(admin_pb2_grpc.AdminServicer):
     def __init__(self, accounts: Accounts) -> None:
         self.accounts = accounts
         self.directory = accounts.directory
-
-    # -- who may call --
 
     async def _caller(
         self,
@@ -152,43 +52,10 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         tenant: str | None = "",
         own_key: str | None = None,
     ) -> Principal:
-        """The authenticated caller, audited when refused.
-
-        admin=True: an admin key is required. admin=False: a tenant key passes for its own
-        `tenant` ("" = its own implicitly; None = a resource whose owner is unknown) and,
-        with `own_key`, only when it is that very key.
-        """
-        principal: Principal | None = None
-        bearer = _bearer(context)
-        try:
-            principal = await self.accounts.authenticate(bearer)
-            other_key = own_key is not None and own_key != principal.key_id
-            if not principal.admin and (
-                admin or (tenant is None or tenant not in ("", principal.tenant)) or other_key
-            ):
-                what = (
-                    "an admin key is required"
-                    if admin
-                    else "only for itself"
-                    if other_key and tenant == principal.tenant
-                    else "not for another tenant"
-                )
-                raise PermissionDenied(
-                    f"The API key {principal.key_id} may not call {action}: {what}.",
-                    code="permission_denied",
-                )
-        except MeshError as err:
-            await self.accounts.audit_event(
-                principal,
-                f"admin.{action}",
-                tenant=principal.tenant if principal else "",
-                key_id=principal.key_id if principal else public_id(bearer),
-                outcome="refused",
-                status=err.http_status,
-                reason=err.code,
-            )
-            raise
-        return principal
+        """The authenticated caller, audited when refused (see `admin_auth.authorize`)."""
+        return await authorize(
+            self.accounts, context, action, admin=admin, tenant=tenant, own_key=own_key
+        )
 
     # -- tenants --
 
@@ -206,8 +73,8 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             )
         tenant = Tenant(
             name=request.name,
-            tier=self._tier(request.tier or "standard"),
-            model_patterns=self._patterns(request.model_patterns) or ("*",),
+            tier=check_tier(self.accounts.tiers, request.tier or "standard"),
+            model_patterns=check_patterns(request.model_patterns) or ("*",),
             created_at=self.accounts.now(),
         )
         await self.directory.save_tenant(tenant)
@@ -231,9 +98,9 @@ class AdminService(admin_pb2_grpc.AdminServicer):
         tenant = self.directory.tenant(request.name)
         changes = {f.name: v for f, v in request.ListFields() if f.name != "name"}
         if "tier" in changes:
-            changes["tier"] = self._tier(changes["tier"])
+            changes["tier"] = check_tier(self.accounts.tiers, changes["tier"])
         updated = replace(tenant, **changes)
-        self._check_rotation(updated)
+        check_rotation(updated)
         await self.directory.save_tenant(updated)
         summary = ", ".join(f"{k}={v}" for k, v in sorted(changes.items()))
         await self.accounts.audit_event(p, "tenant.update", tenant=tenant.name, reason=summary)
@@ -252,7 +119,7 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             else 0.0
         )
         key, secret = await self.directory.create_key(
-            request.tenant, self._patterns(request.model_patterns) or None, expires, request.admin
+            request.tenant, check_patterns(request.model_patterns) or None, expires, request.admin
         )
         await self.accounts.audit_event(
             p,
@@ -323,9 +190,9 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             entries = await self.accounts.store.audit_page(
                 tenant, since, until, request.after_seq, limit
             )
-            return _bounded_reply(entries, newest_first=False)
+            return bounded_reply(entries, newest_first=False)
         entries = await self.accounts.store.audit(tenant, since, limit)
-        return _bounded_reply(entries, newest_first=True)
+        return bounded_reply(entries, newest_first=True)
 
     async def VerifyAudit(self, request, context):
         await self._caller(context, "VerifyAudit")
@@ -337,67 +204,6 @@ class AdminService(admin_pb2_grpc.AdminServicer):
             problem=result.problem,
             checkpoint_seq=result.start_seq,
         )
-
-    # -- validation --
-
-    def _tier(self, name: str) -> str:
-        if name not in self.accounts.tiers:
-            raise InvalidRequest(
-                f"Unknown tier '{name}' (known: {', '.join(self.accounts.tiers)}).", param="tier"
-            )
-        return name
-
-    @staticmethod
-    def _patterns(patterns) -> tuple[str, ...]:
-        cleaned = tuple(p.strip() for p in patterns)
-        if any(not p for p in cleaned):
-            raise InvalidRequest("Model patterns must not be empty.", param="model_patterns")
-        return cleaned
-
-    @staticmethod
-    def _check_rotation(t: Tenant) -> None:
-        if t.rotation_max_age_s < 0 or t.rotation_overlap_s < 0:
-            raise InvalidRequest("Rotation settings must be >= 0.", param="rotation_max_age_s")
-        if t.rotation_max_age_s and t.rotation_overlap_s >= t.rotation_max_age_s:
-            raise InvalidRequest(
-                "The rotation overlap must be shorter than the maximum key age.",
-                param="rotation_overlap_s",
-            )
-
-
-def _bounded_reply(entries: list[AuditEntry], *, newest_first: bool) -> admin_pb2.AuditResponse:
-    """As many records as fit under the gRPC message limit: the oldest ones (a chain-order
-    page, continued from its last seq) or the newest ones (the most recent listing)."""
-    budget = grpc_message_limit() - _REPLY_MARGIN_BYTES
-    kept: list[admin_pb2.AuditRecord] = []
-    used = 0
-    for e in reversed(entries) if newest_first else entries:
-        record = audit_pb(e)
-        size = record.ByteSize() + 8  # + the field's tag and length
-        if size > budget and not kept:  # a legacy oversized record: shown clipped
-            record = audit_pb(_clipped_for_reply(e))
-            size = record.ByteSize() + 8
-        if used + size > budget:
-            break
-        kept.append(record)
-        used += size
-    if newest_first:
-        kept.reverse()
-    return admin_pb2.AuditResponse(records=kept)
-
-
-def _clipped_for_reply(e: AuditEntry) -> AuditEntry:
-    n = _OVERSIZE_FIELD_CHARS
-    return replace(
-        e,
-        request_id=clip(e.request_id, n),
-        tenant=clip(e.tenant, n),
-        key_id=clip(e.key_id, n),
-        model=clip(e.model, n),
-        action=clip(e.action, n),
-        reason=clip(e.reason, n),
-        filter_verdict=clip(e.filter_verdict, n),
-    )
 
 
 def add_to_server(accounts: Accounts, server: grpc.aio.Server) -> AdminService:

@@ -22,6 +22,10 @@ MODULES = [
     "refusals.py",
     "key_lifecycle.py",
     "bootstrap.py",
+    "admin_service.py",
+    "admin_wire.py",
+    "admin_auth.py",
+    "admin_checks.py",
 ]
 
 
