@@ -1,4 +1,5 @@
-"""A lower bound on a prompt's token count, without tokenising (linear, in C via numpy).
+"""The context-length rule (`fits`), and a lower bound on a prompt's token count without
+tokenising (linear, in C via numpy).
 
 Tokenising a long prompt holds the GIL for seconds; a prompt that cannot possibly fit a
 model's window is refused from its bytes instead. Two bounds, both sound for any tokenizer
@@ -70,3 +71,10 @@ def token_floor(
         math.ceil(num_runs / max_token_runs) if max_token_runs > 0 else 0,
     )
     return TokenFloor(tokens=tokens, num_bytes=num_bytes)
+
+
+def fits(window: int, num_prompt: int, max_tokens: int | None) -> bool:
+    """The context-length rule, the same wherever a prompt is checked (the router by its
+    floor or a worker's count, the engine by its own): the prompt's tokens + max_tokens fit
+    the window; max_tokens 0 or None ("up to the window") still needs one token of room."""
+    return num_prompt + max(max_tokens or 0, 1) <= window

@@ -2,8 +2,8 @@
 window, before the security filter judges it (long filler is how clients probe the limit;
 the filter would call it repetition).
 
-The one context-length rule of the router: prompt + max_tokens must fit the window
-(max_tokens 0: the prompt must leave room to generate). First by its bytes
+The rule is mesh.prompt_bounds.fits (prompt + max_tokens within the window; max_tokens 0:
+room for one token), the one the worker's engine applies too. First by its bytes
 (mesh.prompt_bounds): a prompt whose size proves it cannot fit is refused at once, before
 anything tokenises it (tokenising a long prompt holds a worker's GIL for seconds).
 Tokenising lives on the workers: only a prompt that could overflow by its byte count asks one
@@ -22,7 +22,7 @@ import grpc
 from mesh import tracing
 from mesh.errors import ContextLengthExceeded
 from mesh.pb import worker_pb2
-from mesh.prompt_bounds import token_floor
+from mesh.prompt_bounds import fits, token_floor
 from mesh.router.pipeline.call import Call, timeout
 from mesh.router.workers import WorkerPool
 
@@ -51,18 +51,13 @@ def could_overflow(gen: worker_pb2.GenerateRequest, window: int, max_tokens: int
     return num_bytes + max_tokens >= window - margin
 
 
-def fits(window: int, num_prompt: int, max_tokens: int) -> bool:
-    """The rule: the prompt's tokens + max_tokens fit the window; max_tokens 0 (up to the
-    window): the prompt leaves at least one token to generate."""
-    return num_prompt < window and num_prompt + max_tokens <= window
-
-
 def check_fits(
     window: int, num_prompt: int, max_tokens: int, size: str, param: str, *, counted: bool
 ) -> None:
-    """Raises ContextLengthExceeded unless `fits`. `size` says how the prompt was measured;
-    a `counted` prompt (exact, as the worker says it) with max_tokens names max_tokens in the
-    message even when the prompt alone fills the window; a floor does not."""
+    """Raises ContextLengthExceeded unless the prompt `fits` (mesh.prompt_bounds). `size`
+    says how the prompt was measured; a `counted` prompt (exact, as the worker says it) with
+    max_tokens names max_tokens in the message even when the prompt alone fills the window;
+    a floor does not."""
     if fits(window, num_prompt, max_tokens):
         return
     past = num_prompt >= window

@@ -12,9 +12,10 @@ from mesh.errors import ContextLengthExceeded, InvalidRequest, MeshError, Unavai
 from mesh.observations import Observations
 from mesh.pb import common_pb2, worker_pb2
 from mesh.pricing import Prices
+from mesh.prompt_bounds import fits
 from mesh.router.config import RouterConfig
 from mesh.router.pipeline.call import Call
-from mesh.router.pipeline.context_length import ContextCheck, check_fits, could_overflow, fits
+from mesh.router.pipeline.context_length import ContextCheck, check_fits, could_overflow
 from mesh.router.pipeline.run import Pipeline, Steps
 from mesh.router.pipeline.settle import Settle, computed_before, settle
 
@@ -37,6 +38,7 @@ def _gen(text: str, max_tokens: int = 0) -> worker_pb2.GenerateRequest:
 def test_fits_is_prompt_plus_max_tokens_within_the_window():
     assert fits(100, 92, 8) and not fits(100, 93, 8)
     assert fits(100, 99, 0) and not fits(100, 100, 0)  # max_tokens 0: one token to generate
+    assert fits(100, 99, None) and not fits(100, 100, None)
 
 
 def test_check_fits_names_the_parameter_to_change():
