@@ -1,7 +1,7 @@
 """The router's view of accounts: who is calling, what they may do, what they used.
 
-`AccessControl` is the seam between the request path (service.py) and the account store.
-`StaticKeys` is the minimal implementation (keys from config, no limits);
+`AccessControl` is the seam between the request path (mesh.router.pipeline) and the account
+store. `StaticKeys` is the minimal implementation (keys from config, no limits);
 `mesh.router.accounts.Accounts` is the full one (tenants, tiers, usage, audit).
 """
 
