@@ -2,18 +2,18 @@
 
 Every change is persisted first and applied to memory after, under one lock, so memory
 never shows a state the database does not hold; cached principals are dropped on every
-change, which makes a revoke or a rotation effective for the very next request.
+change, which makes a revoke or a rotation effective for the very next request. The
+lookups (hot path, no I/O) are the `DirectoryIndex` this class extends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Callable
 from dataclasses import replace
 
 from mesh.errors import InvalidRequest, NotFound
-from mesh.router.access import Principal
+from mesh.router.directory_index import DirectoryIndex
 from mesh.router.keys import (
     KeyHasher,
     KeyRecord,
@@ -21,21 +21,16 @@ from mesh.router.keys import (
     make_successor,
     new_key_id,
     public_id,
-    rotation_due,
 )
 from mesh.router.store import Store
-from mesh.router.tenants import Tenant, effective_patterns
+from mesh.router.tenants import Tenant
 
 
-class Directory:
+class Directory(DirectoryIndex):
     def __init__(self, store: Store, hasher: KeyHasher, clock: Callable[[], float]) -> None:
+        super().__init__(hasher)
         self._store = store
-        self._hasher = hasher
         self._clock = clock
-        self._tenants: dict[str, Tenant] = {}
-        self._keys: dict[str, KeyRecord] = {}
-        self._by_hash: dict[bytes, KeyRecord] = {}
-        self._principals: dict[str, Principal] = {}
         self._last_used: dict[str, float] = {}  # not yet written to the store
         self._lock = asyncio.Lock()
 
@@ -44,67 +39,7 @@ class Directory:
         for key in await self._store.load_keys():
             self._put_key(key)
 
-    # -- lookups (hot path, no I/O) --
-
-    def find(self, api_key: str) -> KeyRecord | None:
-        """The key a presented secret belongs to: by public id, else by keyed hash."""
-        digest = self._hasher.digest(api_key)
-        key = self._keys.get(public_id(api_key))
-        if key is not None and hmac.compare_digest(key.key_hash, digest):
-            return key
-        return self._by_hash.get(digest)
-
-    def principal(self, key: KeyRecord) -> Principal:
-        principal = self._principals.get(key.id)
-        if principal is None:
-            tenant = self.tenant(key.tenant)
-            principal = Principal(
-                tenant=tenant.name,
-                key_id=key.id,
-                admin=key.admin,
-                tier=tenant.tier,
-                model_patterns=effective_patterns(tenant.model_patterns, key.model_patterns),
-                filter_enabled=tenant.filter_enabled,
-                experimental_opt_in=tenant.experimental_opt_in,
-                content_logging=tenant.content_logging,
-            )
-            self._principals[key.id] = principal
-        return principal
-
-    def find_tenant(self, name: str) -> Tenant | None:
-        return self._tenants.get(name)
-
-    def tenant(self, name: str) -> Tenant:
-        tenant = self._tenants.get(name)
-        if tenant is None:
-            raise NotFound(f"No tenant named '{name}'.", code="tenant_not_found", param="tenant")
-        return tenant
-
-    def tenants(self) -> list[Tenant]:
-        return sorted(self._tenants.values(), key=lambda t: t.name)
-
-    def find_key(self, key_id: str) -> KeyRecord | None:
-        return self._keys.get(key_id)
-
-    def key(self, key_id: str) -> KeyRecord:
-        key = self._keys.get(key_id)
-        if key is None:
-            raise NotFound(f"No API key with id '{key_id}'.", code="key_not_found", param="key_id")
-        return key
-
-    def keys_of(self, tenant: str) -> list[KeyRecord]:
-        return sorted(
-            (k for k in self._keys.values() if k.tenant == tenant), key=lambda k: k.created_at
-        )
-
-    def due_rotations(self, now: float) -> list[KeyRecord]:
-        return [k for k in self._keys.values() if self.rotation_due(k, now)]
-
-    def rotation_due(self, key: KeyRecord, now: float) -> bool:
-        tenant = self._tenants.get(key.tenant)
-        return tenant is not None and rotation_due(
-            key, tenant.rotation_max_age_s, tenant.rotation_overlap_s, now
-        )
+    # -- last use (memory, flushed in batches) --
 
     def mark_used(self, key: KeyRecord, now: float) -> None:
         # Kept in memory and flushed in batches: a write per request would cost an fsync.
@@ -120,8 +55,7 @@ class Directory:
     async def save_tenant(self, tenant: Tenant) -> Tenant:
         async with self._lock:
             await self._store.save_tenant(tenant)
-            self._tenants[tenant.name] = tenant
-            self._principals.clear()
+            self._put_tenant(tenant)
         return tenant
 
     async def create_key(
@@ -222,10 +156,3 @@ class Directory:
         for key in keys:
             self._put_key(key)
         self._principals.clear()
-
-    def _put_key(self, key: KeyRecord) -> None:
-        old = self._keys.get(key.id)
-        if old is not None:
-            self._by_hash.pop(old.key_hash, None)
-        self._keys[key.id] = key
-        self._by_hash[key.key_hash] = key

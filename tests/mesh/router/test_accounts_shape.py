@@ -26,6 +26,8 @@ MODULES = [
     "admin_wire.py",
     "admin_auth.py",
     "admin_checks.py",
+    "directory.py",
+    "directory_index.py",
 ]
 
 
