@@ -25,7 +25,7 @@ _SECRET_RE = re.compile(r"sk-[A-Za-z0-9_-]{6,}")
 # so it cannot be altered) names the checkpoint (last purged seq + its hash) the chain
 # now starts from, and verify() checks the stored checkpoint against it.
 PURGE_ACTION = "retention.purge"
-# Written by the store when it starts without a usable anchor (see store.AuditAnchor).
+# Written by the store when it starts without a usable anchor (see audit_anchor.AuditAnchor).
 ANCHOR_ACTION = "audit.anchor"
 _CHECKPOINT_RE = re.compile(r"checkpoint seq=(\d+) hash=([0-9a-f]{64})")
 # Client-chosen strings (model, request id, ...) are stored clipped to MAX_FIELD_CHARS
