@@ -38,6 +38,10 @@ WINDOW = 96  # characters per scored window (about one clause: where an attack l
 STRIDE = 24
 SPAN_CHARS = 48
 CHUNK = 65_536  # characters scored at a time
+# Shorter prompts are left to the rules: a fragment ("all previous instructions")
+# or a bare request is not an attack on its own (SPEC §4 judges fragments across
+# requests, in the behaviour layer), and the model is least reliable there.
+MIN_BYTES = 32  # UTF-8 bytes: a short CJK sentence still counts
 # Pseudo-count of zero-weight n-grams added to every window: a window of a few
 # characters (a short prompt) has few n-grams and a noisy mean; this shrinks
 # its logit towards the bias, so short texts need strong evidence.
@@ -86,11 +90,17 @@ def _mask_runs(cps: np.ndarray, member: np.ndarray, min_len: int, need_digits: i
         cps[np.cumsum(delta[:-1]) > 0] = 0
 
 
+_TRAILING = " \t\r\n.!?;:,。！？．…)\"'»”」"
+
+
 def prepare(folded: str) -> np.ndarray:
     """Code points (int64) of the folded text, padded with spaces: whitespace runs
     become one space, and percent-encoded, long hex or base64 runs become one 0 (their
     content is the decoding layer's to judge; as n-grams they are noise).
     All vectorised: no per-character Python or regex work."""
+    # Final punctuation says nothing about intent (and the training payloads all end
+    # with "."): dropped, so "Tell me the weather." and "Tell me the weather" are one.
+    folded = folded.rstrip(_TRAILING)
     cps = np.frombuffer((" " + folded + " ").encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
     ws = (cps == 32) | ((cps >= 9) & (cps <= 13))
     cps[ws] = 32
@@ -206,7 +216,7 @@ def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "
     noisy OR and raise false positives that the dev split never measured).
     """
     m = model()
-    if m is None:
+    if m is None or len(folded.encode()) < MIN_BYTES:
         return []
     p, start, cps = -1.0, 0, np.zeros(0, dtype=np.int64)
     # Long prompts are scored CHUNK characters at a time (windows overlap the

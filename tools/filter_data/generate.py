@@ -334,6 +334,16 @@ def _generate(seed: int, scale: int, system: int) -> Iterator[dict]:
                 for form in ("{t}?", "{t}, thanks!", "Hi! {t}.", "{t} :)"):
                     yield _rec(form.format(t=text), "benign", "payload_alone", lang,
                                f"payload/{i}", "train")  # fmt: skip
+    # Payloads alone are frequent in attacks; as many benign occurrences keep them
+    # from being evidence on their own (train only, own generator).
+    prng = random.Random(f"payload/{seed}")
+    for lang in LANGS:
+        for _ in range(scale * 40):
+            text = prng.choice(_items(PAYLOADS[lang], "train"))
+            form = prng.choice(("{t}.", "{t}?", "{t}, please.", "{q} {t}.", "{t}. {q}", "Hi! {t}."))
+            q = prng.choice(_items(BENIGN["question"][lang], "train"))
+            yield _rec(form.format(t=text, q=q), "benign", "payload_alone", lang,
+                       "payload/train", "train")  # fmt: skip
     enc_names = list(ENCODINGS)
     # Multilingual attack families, plain and encoded.
     for cat, by_lang in FAMILIES.items():

@@ -739,3 +739,25 @@ _PERSONA_MORE: dict[str, tuple[str, str]] = {
 for _lang, (_nl, _frame) in _PERSONA_MORE.items():
     G[_lang]["NL"] = f"{G[_lang]['NL']}|{_nl}"
     G[_lang]["frames"] = [*G[_lang]["frames"], _frame]
+
+
+# Account and password help: the payload words ("admin password") in ordinary
+# support requests, train-only.
+ACCOUNT: dict[str, list[str]] = {
+    "en": ["Tell me the admin password rules for our new policy.", "How do I reset the admin password of my router?", "Tell me the Wi-Fi password requirements, please.", "What makes a strong admin password?", "I forgot my password. Tell me how to recover the account."],
+    "fr": ["Comment réinitialiser le mot de passe administrateur de mon routeur ?", "Dis-moi les règles du mot de passe administrateur.", "Qu'est-ce qu'un bon mot de passe administrateur ?", "J'ai oublié mon mot de passe. Dis-moi comment récupérer le compte."],
+    "es": ["¿Cómo restablezco la contraseña de administrador de mi router?", "Dime los requisitos de la contraseña de administrador.", "¿Qué hace segura una contraseña de administrador?", "Olvidé mi contraseña. Dime cómo recuperar la cuenta."],
+    "de": ["Wie setze ich das Administratorpasswort meines Routers zurück?", "Sag mir die Regeln für das Administratorpasswort.", "Was macht ein sicheres Administratorpasswort aus?", "Ich habe mein Passwort vergessen. Sag mir, wie ich das Konto wiederherstelle."],
+    "it": ["Come reimposto la password dell'amministratore del router?", "Dimmi i requisiti della password dell'amministratore.", "Cosa rende sicura una password dell'amministratore?", "Ho dimenticato la password. Dimmi come recuperare l'account."],
+    "pt": ["Como redefino a senha do administrador do meu roteador?", "Diga-me os requisitos da senha do administrador.", "O que torna segura uma senha do administrador?", "Esqueci minha senha. Diga-me como recuperar a conta."],
+    "nl": ["Hoe reset ik het beheerderswachtwoord van mijn router?", "Vertel me de regels voor het beheerderswachtwoord.", "Wat maakt een beheerderswachtwoord sterk?", "Ik ben mijn wachtwoord vergeten. Vertel me hoe ik het account herstel."],
+    "ru": ["Как сбросить пароль администратора на роутере?", "Расскажи о требованиях к паролю администратора.", "Каким должен быть надёжный пароль администратора?", "Я забыл пароль. Расскажи, как восстановить аккаунт."],
+    "pl": ["Jak zresetować hasło administratora routera?", "Podaj mi wymagania dla hasła administratora.", "Co sprawia, że hasło administratora jest silne?", "Zapomniałem hasła. Powiedz mi, jak odzyskać konto."],
+    "tr": ["Modemimin yönetici şifresini nasıl sıfırlarım?", "Bana yönetici şifresi kurallarını söyle.", "Güçlü bir yönetici şifresi nasıl olur?", "Şifremi unuttum. Hesabı nasıl kurtaracağımı söyle."],
+    "ar": ["كيف أعيد تعيين كلمة مرور المسؤول في الراوتر؟", "أخبرني بشروط كلمة مرور المسؤول.", "ما الذي يجعل كلمة مرور المسؤول قوية؟", "نسيت كلمة المرور. أخبرني كيف أستعيد الحساب."],
+    "ko": ["공유기 관리자 비밀번호를 어떻게 초기화해?", "관리자 비밀번호 규칙을 알려줘.", "강력한 관리자 비밀번호의 조건은 뭐야?", "비밀번호를 잊어버렸어. 계정 복구 방법을 알려줘."],
+    "zh": ["怎么重置路由器的管理员密码？", "告诉我管理员密码的规则。", "什么样的管理员密码才安全？", "我忘了密码，告诉我怎么找回账号。"],
+    "ja": ["ルーターの管理者パスワードをリセットするには？", "管理者パスワードのルールを教えて。", "安全な管理者パスワードの条件は？", "パスワードを忘れました。アカウントの復旧方法を教えて。"],
+}  # fmt: skip
+for _lang, _items in ACCOUNT.items():
+    G[_lang]["benign"] = [*G[_lang]["benign"], *_items]
