@@ -11,10 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .behavior import BehaviorTracker, prompt_digest
+from .decode import check_decoded
+from .learned import check_learned
 from .normalize import normalize
 from .patterns import BLOCKING, check_patterns
 from .structure import check_structure
 from .verdict import BLOCK_THRESHOLD, Reason, Verdict, combine
+
+LEARNED_LAYER = True  # the learned layer and decoded payloads are part of the verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +29,7 @@ class Analysis:
     patterns: list[Reason]
     own_rules: frozenset[str]  # blocking pattern rules of the prompt alone
     digest: bytes  # of the normalised prompt, for the repetition check
+    learned: list[Reason] = field(default_factory=list)  # learned layer + decoded payloads
 
 
 def analyse(prompt: str) -> Analysis:
@@ -32,7 +37,11 @@ def analyse(prompt: str) -> Analysis:
     norm = normalize(prompt)
     patterns = check_patterns(norm)
     own = frozenset(r.rule for r in patterns if r.score >= BLOCKING)
-    return Analysis(structure, patterns, own, prompt_digest(norm.folded))
+    # The patterns' quote policy (asking what a quoted attack means is allowed)
+    # applies to the learned layer too.
+    quoted = any("quoted in a question" in r.detail for r in patterns)
+    learned = ([] if quoted else check_learned(norm.folded)) + check_decoded(prompt)
+    return Analysis(structure, patterns, own, prompt_digest(norm.folded), learned)
 
 
 @dataclass
@@ -50,9 +59,16 @@ class PromptFilter:
         behavior = self.tracker.check(
             tenant, user, prompt, own_rules=analysis.own_rules, digest=analysis.digest
         )
-        return combine(analysis.structure, analysis.patterns, behavior, threshold=self.threshold)
+        return combine(
+            analysis.structure,
+            analysis.patterns,
+            analysis.learned,
+            behavior,
+            threshold=self.threshold,
+        )
 
 
 def check_prompt(prompt: str) -> Verdict:
-    """Stateless check (structure + patterns), for one-off use and the benchmark."""
-    return combine(check_structure(prompt), check_patterns(normalize(prompt)))
+    """Stateless check (structure + patterns + learned + decoded payloads)."""
+    a = analyse(prompt)
+    return combine(a.structure, a.patterns, a.learned)
