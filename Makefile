@@ -36,10 +36,12 @@ bench-soak: setup
 	$(BIN)/python -m tools.bench.soak $(SOAK_ARGS)
 
 # lint-imports: the import contracts in pyproject.toml ([tool.importlinter]).
+# tools.dev.duplicates: pylint's duplicate-code check, 6+ lines (tests/test_duplicates.py).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache --no-logo
+	$(BIN)/python -m tools.dev.duplicates mesh worker tools
 
 clean:
 	rm -rf $(VENV) .run mesh/pb/*_pb2*.py
