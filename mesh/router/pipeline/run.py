@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from mesh import metrics, tracing
@@ -192,7 +192,7 @@ class Pipeline:
         return chunk
 
 
-def prices_of(config: RouterConfig):
+def prices_of(config: RouterConfig) -> Callable[[Call], Prices]:
     """The prices a call is billed at: its catalog entry's, else the configured ones."""
 
     def prices(call: Call) -> Prices:
