@@ -169,12 +169,14 @@ def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
         yield "rot13", codecs.decode(prompt[:MAX_ENCODED], "rot13")
 
 
-def check_decoded(prompt: str) -> list[Reason]:
-    """Blocking reasons of the rules and the learned layer on decoded payloads."""
+def check_decoded(prompt: str, *, learned: bool = True) -> list[Reason]:
+    """Blocking reasons of the rules (and, with `learned`, the learned layer) on decoded
+    payloads."""
     out: list[Reason] = []
     for kind, text in decoded_texts(prompt):
         found = [r for r in check_patterns(normalize(text)) if r.score >= BLOCKING]
-        found += check_learned(fold_text(text))
+        if learned:
+            found += check_learned(fold_text(text))
         for r in found:
             out.append(Reason(r.layer, f"{r.rule}@{kind}", r.score, r.span, f"decoded from {kind}"))
     return out

@@ -12,13 +12,17 @@ from dataclasses import dataclass, field
 
 from .behavior import BehaviorTracker, prompt_digest
 from .decode import check_decoded
-from .learned import check_learned
 from .normalize import normalize
 from .patterns import BLOCKING, check_patterns
 from .structure import check_structure
 from .verdict import BLOCK_THRESHOLD, Reason, Verdict, combine
 
-LEARNED_LAYER = True  # the learned layer and decoded payloads are part of the verdict
+# The learned layer (learned.py) is measured offline (`python -m tools.filter_heldout`) but
+# not part of the verdict yet: on its frozen test split it adds recall at 2.4 % false
+# positives, and on the repo corpus it takes false positives from 0 to 1.2 %, above the
+# issue-18 bar of 1 %. Blocking real users' prompts is the worse failure, so it joins the
+# verdict once it meets that bar. Decoded payloads are judged by the rules already.
+LEARNED_LAYER = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +33,7 @@ class Analysis:
     patterns: list[Reason]
     own_rules: frozenset[str]  # blocking pattern rules of the prompt alone
     digest: bytes  # of the normalised prompt, for the repetition check
-    learned: list[Reason] = field(default_factory=list)  # learned layer + decoded payloads
+    decoded: list[Reason] = field(default_factory=list)  # rules on decoded payloads
 
 
 def analyse(prompt: str) -> Analysis:
@@ -37,11 +41,8 @@ def analyse(prompt: str) -> Analysis:
     norm = normalize(prompt)
     patterns = check_patterns(norm)
     own = frozenset(r.rule for r in patterns if r.score >= BLOCKING)
-    # The patterns' quote policy (asking what a quoted attack means is allowed)
-    # applies to the learned layer too.
-    quoted = any("quoted in a question" in r.detail for r in patterns)
-    learned = ([] if quoted else check_learned(norm.folded)) + check_decoded(prompt)
-    return Analysis(structure, patterns, own, prompt_digest(norm.folded), learned)
+    decoded = check_decoded(prompt, learned=False)  # base64/hex/URL/rot13 payloads, by rule
+    return Analysis(structure, patterns, own, prompt_digest(norm.folded), decoded)
 
 
 @dataclass
@@ -62,13 +63,13 @@ class PromptFilter:
         return combine(
             analysis.structure,
             analysis.patterns,
-            analysis.learned,
+            analysis.decoded,
             behavior,
             threshold=self.threshold,
         )
 
 
 def check_prompt(prompt: str) -> Verdict:
-    """Stateless check (structure + patterns + learned + decoded payloads)."""
+    """Stateless check (structure + patterns + decoded payloads)."""
     a = analyse(prompt)
-    return combine(a.structure, a.patterns, a.learned)
+    return combine(a.structure, a.patterns, a.decoded)
