@@ -20,7 +20,7 @@ from mesh import tracing
 from mesh.errors import Unavailable
 from mesh.rpc import build_server
 from mesh.tracing_asgi import TracingMiddleware
-from tools.otlp_sink import OtlpSink
+from tools.dev.otlp_sink import OtlpSink
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
