@@ -10,8 +10,9 @@ of MORE than min-similarity-lines lines, so 5 there is 6+ here), with two differ
   `ast` and blank them before handing the text to pylint's `Symilar`, which then needs no
   astroid (a few seconds).
 - Declarative code is not product logic and is left out, by this narrow rule only (never by
-  a higher threshold): generated protobuf modules (`mesh/pb/`, `*_pb2*.py`), and argparse
-  declarations (the lines of an `add_argument(...)` / `add_parser(...)` call statement).
+  a higher threshold): generated protobuf modules (`mesh/pb/`, `*_pb2*.py`), argparse
+  declarations (the lines of an `add_argument(...)` / `add_parser(...)` call statement), and
+  the field declarations of a class body (`name: T = default`, as in dataclasses).
 """
 
 from __future__ import annotations
@@ -67,9 +68,14 @@ def _is_declarative(node: ast.stmt) -> bool:
 
 def ignored_lines(source: str) -> set[int]:
     """1-based lines that do not count: imports and `def` signatures (as pylint's
-    --ignore-imports/--ignore-signatures) and argparse declarations."""
+    --ignore-imports/--ignore-signatures), argparse declarations and class field declarations."""
     ignored: set[int] = set()
     for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            # Field declarations of a record (dataclass / Protocol / NamedTuple): `name: T = v`.
+            for field in node.body:
+                if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name):
+                    ignored.update(range(field.lineno, (field.end_lineno or field.lineno) + 1))
         if isinstance(node, ast.Import | ast.ImportFrom) or (
             isinstance(node, ast.stmt) and _is_declarative(node)
         ):
