@@ -113,6 +113,7 @@ class LLMEngine:
             max_model_len=min(config.max_model_len, loaded.context_length),
             dtype=config.torch_dtype,
             device=config.device,
+            kernels=loaded.kernels,
         )
         engine = cls(
             runner,

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from worker.kernels.plan import NO_KERNELS, KernelPlan
 from worker.layers.quant import QUANT_MODES, quantize_model
 from worker.models.llama import LlamaConfig, LlamaForCausalLM, hf_to_internal
 from worker.sampling_params import SamplingDefaults
@@ -57,6 +58,7 @@ class LoadedModel:
     context_length: int
     eos_token_ids: list[int]
     sampling_defaults: SamplingDefaults = SamplingDefaults()
+    kernels: KernelPlan = NO_KERNELS  # which layers run on worker.kernels (decided at load)
 
 
 def resolve_path(path_or_name: str) -> Path:
@@ -101,7 +103,8 @@ def load_model(
         cfg, tokenizer, hf_state = _read_hf_dir(path)
     else:
         cfg, tokenizer, hf_state = _read_gguf(path)
-    model = quantize_model(build_model(cfg, hf_state, dtype, device), quant)
+    plan = KernelPlan.decide(cfg, dtype, device)  # the one kernel decision, passed down
+    model = quantize_model(build_model(cfg, hf_state, dtype, device), quant, plan=plan)
     del hf_state
     release_freed_memory()
     eos = list(dict.fromkeys([*cfg.eos_token_id, *tokenizer.eos_token_ids]))
@@ -116,6 +119,7 @@ def load_model(
         cfg.max_position_embeddings,
         eos,
         _sampling_defaults(path_or_name, path),
+        plan,
     )
 
 

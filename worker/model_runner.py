@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from worker import kernels
-from worker.models.llama import AttnContext, LlamaConfig, LlamaForCausalLM
+from worker.kernels.plan import KernelPlan
+from worker.models.llama import AttnContext, KernelDecode, LlamaConfig, LlamaForCausalLM
 
 
 class ModelRunner:
@@ -22,7 +22,9 @@ class ModelRunner:
         max_model_len: int,
         dtype: torch.dtype,
         device: torch.device | str,
+        kernels: KernelPlan | None = None,
     ) -> None:
+        """kernels: the load's KernelPlan (None: decided here from the model's dtype)."""
         self.model = model
         self.config = config
         self.num_slots = max_num_seqs
@@ -46,18 +48,13 @@ class ModelRunner:
         # wants the query's dtype, which is the weights' even when `dtype` names another).
         self._arange = torch.arange(max_model_len, device=self.device)
         self._mask_dtype = next(model.parameters()).dtype
+        if kernels is None:
+            kernels = KernelPlan.decide(config, self._mask_dtype, self.device)
+        self.kernels = kernels
         # Decode attention on worker.kernels (bf16 on an AVX512-BF16 CPU): fp32 working memory for
-        # its scores, allocated once.
+        # its scores, allocated once. The kernel reads the cache as bf16.
         self._decode_scratch: torch.Tensor | None = None
-        if (
-            self.device.type == "cpu"
-            and dtype == torch.bfloat16
-            and self._mask_dtype == torch.bfloat16
-            and kernels.supports_attention(
-                config.num_attention_heads, config.num_key_value_heads, config.head_dim
-            )
-            and kernels.available()
-        ):
+        if kernels.attention and dtype == torch.bfloat16:
             self._decode_scratch = torch.empty(
                 max_num_seqs * config.num_attention_heads * max_model_len, dtype=torch.float32
             )
@@ -104,6 +101,7 @@ class ModelRunner:
             slot_index=_as_slice(slots, meta[0]),
             kv_len=kv_len,
             mask=None,
+            kernels=self.kernels,
         )
         if max(start_pos) == 0 and min(lens) == T:
             ctx.is_causal = True  # fresh prompts of one length: keys == queries, plain causal
@@ -141,9 +139,10 @@ class ModelRunner:
             slot_index=_as_slice(slots, meta[0]),
             kv_len=kv_len,
             mask=None,
+            kernels=self.kernels,
         )
         if self._decode_scratch is not None:
-            ctx.lengths, ctx.scratch = pos[:, 0] + 1, self._decode_scratch
+            ctx.kernel_decode = KernelDecode(pos[:, 0] + 1, self._decode_scratch)
         else:
             ctx.mask = self._mask(pos, kv_len)
         hidden = self.model(meta[1, :, None], self.kv_caches, ctx)  # [B, 1, D]

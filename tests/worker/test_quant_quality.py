@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from tests.worker.quality_text import TEXT
 from worker import kernels
+from worker.kernels.plan import NO_KERNELS, KernelPlan
 from worker.layers.quant import QuantLinear, quantize_model
 from worker.model_runner import ModelRunner
 
@@ -72,9 +73,10 @@ def test_quantised_decode_stays_close_to_fp32(smollm2, reference, quant, path) -
     ids, ref_logits = reference
     bf16 = copy.deepcopy(smollm2.model).to(torch.bfloat16)
     if path == "native":
-        model = quantize_model(bf16, quant, max_rows=0, native=True)
+        plan = KernelPlan(linears=True, amx=kernels.amx())  # every row on worker.kernels
+        model = quantize_model(bf16, quant, max_rows=0, plan=plan)
     else:
-        model = quantize_model(bf16, quant, max_rows=1, native=False)
+        model = quantize_model(bf16, quant, max_rows=1, plan=NO_KERNELS)
     assert any(isinstance(m, QuantLinear) for m in model.modules())
     logits = teacher_forced(model, smollm2, ids)
     target = torch.tensor(ids[PROMPT:])
@@ -98,8 +100,9 @@ def test_quant_linear_matches_dense_on_every_path() -> None:
     w = (torch.randint(0, 16, (96, 64)) - 8) * 0.125
     w[:, ::32], w[:, 1::32] = -1.0, 0.875
     w, b = w.bfloat16(), torch.randn(96).bfloat16()
+    plan = KernelPlan(linears=kernels.available(), amx=kernels.amx())
     for mode in ("int8", "int4"):
-        lin = QuantLinear(w, b, mode, max_rows=4)
+        lin = QuantLinear(w, b, mode, max_rows=4, plan=plan)
         assert (lin.packed is not None) == kernels.available()
         for rows in (1, 4, 9, 32, 33):
             x = torch.randn(rows, 64).bfloat16()

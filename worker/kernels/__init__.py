@@ -271,11 +271,6 @@ def decode_attention(
     return out
 
 
-def supports_rows(x: torch.Tensor, width: int) -> bool:
-    """x can go to rms_norm / silu_mul: bf16 on the CPU, rows a multiple of 16 wide."""
-    return x.dtype == torch.bfloat16 and x.device.type == "cpu" and width % 16 == 0 and available()
-
-
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """bf16 x [..., D] -> weight * bf16(x / rms(x)) (normalised in fp32), bf16 [..., D]."""
     D = x.shape[-1]

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from worker import kernels
+from worker.kernels.plan import NO_KERNELS, KernelPlan
 
 log = logging.getLogger(__name__)
 
@@ -76,26 +77,20 @@ class QuantLinear(nn.Module):
         bias: torch.Tensor | None,
         mode: str,
         max_rows: int | None = None,
-        native: bool | None = None,
+        plan: KernelPlan = NO_KERNELS,
     ) -> None:
         """max_rows: rows up to which torch's int kernel runs (default: MAX_QUANT_ROWS, or
-        NATIVE_FROM_ROWS - 1 with the native kernels); native: use worker.kernels above that
-        (default: when available, for bf16 weights)."""
+        NATIVE_FROM_ROWS - 1 with the native kernels); plan: the load's KernelPlan (its
+        `linears`: worker.kernels above max_rows, on AMX tiles for its `amx`)."""
         super().__init__()
         if mode not in ("int8", "int4"):
             raise ValueError(f"QuantLinear mode must be int8 or int4, not {mode!r}")
         if mode == "int4" and weight.shape[1] % GROUP_SIZE:
             raise ValueError(f"int4 needs in_features divisible by {GROUP_SIZE}")
-        if native is None:
-            native = (
-                weight.dtype == torch.bfloat16
-                and weight.device.type == "cpu"
-                and weight.shape[1] % kernels.GROUP == 0
-                and kernels.available()
-            )
+        native = plan.linears and weight.shape[1] % kernels.GROUP == 0  # the kernels' K limit
         if max_rows is None:
             max_rows = NATIVE_FROM_ROWS - 1 if native else MAX_QUANT_ROWS
-        self.mode, self.max_rows = mode, max_rows
+        self.mode, self.max_rows, self.amx = mode, max_rows, plan.amx
         self.in_features, self.out_features = weight.shape[1], weight.shape[0]
         self.weight = weight  # dense [N, K], shared with a tied embedding when there is one
         self.bias = bias
@@ -113,7 +108,7 @@ class QuantLinear(nn.Module):
         if rows <= self.max_rows:
             y = self._torch_int(x2)
         elif self.packed is not None and rows <= kernels.MAX_ROWS:
-            y = kernels.linear(x2, self.packed)
+            y = kernels.linear(x2, self.packed, use_amx=self.amx)
         else:
             return dense_linear(x, self.weight, self.bias)
         if self.bias is not None:
@@ -185,10 +180,11 @@ def quantize_model(
     *,
     head_mode: str = "int8",
     max_rows: int | None = None,
-    native: bool | None = None,
+    plan: KernelPlan | None = None,
 ) -> nn.Module:
     """Swaps every nn.Linear for a QuantLinear in place. The lm_head uses `head_mode` (int8:
     its tied embedding is Q8_0 in the GGUF, and int4 costs it more quality than it saves time).
+    plan: the load's KernelPlan (None: decided here from the model's config, dtype and device).
 
     CPU only: on other devices (CUDA, MPS) the model stays dense, logged once.
     """
@@ -202,11 +198,13 @@ def quantize_model(
             "quant=%s: the int kernels are CPU-only; keeping dense weights on %s", mode, device
         )
         return model
+    if plan is None:
+        plan = KernelPlan.decide(model.config, next(model.parameters()).dtype, device)
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Linear:
                 m = head_mode if name == "lm_head" else mode
-                setattr(parent, name, QuantLinear(child.weight, child.bias, m, max_rows, native))
+                setattr(parent, name, QuantLinear(child.weight, child.bias, m, max_rows, plan))
     if next(model.parameters()).dtype == torch.bfloat16:
         _fp32_gemm_is_faster()  # measured now, at load, not during the first request
     return model

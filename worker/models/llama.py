@@ -8,7 +8,7 @@ q/k/v and gate/up are fused into one linear each (one matmul instead of three or
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -16,105 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from worker import kernels
+from worker.kernels.plan import NO_KERNELS, KernelPlan
+from worker.models.llama_config import LlamaConfig
 
-
-@dataclass(slots=True)
-class LlamaConfig:
-    hidden_size: int = 576
-    intermediate_size: int = 1536
-    num_hidden_layers: int = 30
-    num_attention_heads: int = 9
-    num_key_value_heads: int = 3
-    vocab_size: int = 49152
-    rms_norm_eps: float = 1e-5
-    rope_theta: float = 10000.0
-    rope_scaling: dict[str, Any] | None = None
-    max_position_embeddings: int = 8192
-    tie_word_embeddings: bool = True
-    attention_bias: bool = False  # biases on q/k/v (Qwen2, some Llama checkpoints)
-    attention_out_bias: bool = False  # bias on o_proj (HF Llama's attention_bias sets both)
-    head_dim: int = 0  # 0: hidden_size // num_attention_heads
-    bos_token_id: int | None = 1
-    eos_token_id: list[int] = field(default_factory=lambda: [2])
-
-    def __post_init__(self) -> None:
-        if self.head_dim == 0:
-            self.head_dim = self.hidden_size // self.num_attention_heads
-        if self.num_attention_heads % self.num_key_value_heads:
-            raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
-        if isinstance(self.eos_token_id, int):
-            self.eos_token_id = [self.eos_token_id]
-
-    @classmethod
-    def from_hf_dict(cls, d: dict[str, Any]) -> LlamaConfig:
-        """From a Hugging Face config.json (llama, mistral, qwen2 model types)."""
-        rope = d.get("rope_scaling") or d.get("rope_parameters")
-        theta = d.get("rope_theta") or (rope or {}).get("rope_theta", 10000.0)
-        if rope and rope.get("rope_type", rope.get("type")) == "default":
-            rope = None
-        eos = d.get("eos_token_id")
-        is_qwen2 = d.get("model_type") == "qwen2"
-        return cls(
-            hidden_size=d["hidden_size"],
-            intermediate_size=d["intermediate_size"],
-            num_hidden_layers=d["num_hidden_layers"],
-            num_attention_heads=d["num_attention_heads"],
-            num_key_value_heads=d.get("num_key_value_heads") or d["num_attention_heads"],
-            vocab_size=d["vocab_size"],
-            rms_norm_eps=d.get("rms_norm_eps", 1e-6),
-            rope_theta=float(theta),
-            rope_scaling=rope,
-            max_position_embeddings=d.get("max_position_embeddings", 4096),
-            tie_word_embeddings=d.get("tie_word_embeddings", False),
-            # Qwen2 always has q/k/v biases (never on o_proj) and does not say so in its config.
-            attention_bias=is_qwen2 or d.get("attention_bias", False),
-            attention_out_bias=not is_qwen2 and d.get("attention_bias", False),
-            head_dim=d.get("head_dim") or 0,
-            bos_token_id=d.get("bos_token_id"),
-            eos_token_id=[] if eos is None else ([eos] if isinstance(eos, int) else list(eos)),
-        )
-
-    def to_hf_dict(self) -> dict[str, Any]:
-        """A config.json that transformers reads back to the same model (Qwen2 for q/k/v-only bias)."""
-        is_qwen2 = self.attention_bias and not self.attention_out_bias
-        return {
-            "architectures": ["Qwen2ForCausalLM" if is_qwen2 else "LlamaForCausalLM"],
-            "model_type": "qwen2" if is_qwen2 else "llama",
-            "hidden_size": self.hidden_size,
-            "intermediate_size": self.intermediate_size,
-            "num_hidden_layers": self.num_hidden_layers,
-            "num_attention_heads": self.num_attention_heads,
-            "num_key_value_heads": self.num_key_value_heads,
-            "head_dim": self.head_dim,
-            "vocab_size": self.vocab_size,
-            "rms_norm_eps": self.rms_norm_eps,
-            "rope_theta": self.rope_theta,
-            "rope_scaling": self.rope_scaling,
-            "max_position_embeddings": self.max_position_embeddings,
-            "tie_word_embeddings": self.tie_word_embeddings,
-            "attention_bias": self.attention_bias,
-            "hidden_act": "silu",
-            "bos_token_id": self.bos_token_id,
-            "eos_token_id": self.eos_token_id,
-        }
-
-    @classmethod
-    def tiny(cls, **overrides: Any) -> LlamaConfig:
-        """A 2-layer model for unit tests and GPU smoke checks (random weights)."""
-        kwargs: dict[str, Any] = dict(
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            vocab_size=512,
-            rope_theta=10000.0,
-            max_position_embeddings=2048,
-            tie_word_embeddings=False,
-        )
-        kwargs.update(overrides)
-        return cls(**kwargs)
-
+__all__ = ["AttnContext", "KernelDecode", "LlamaConfig", "LlamaForCausalLM"]
 
 # Hugging Face projection name -> (fused internal name, shard index).
 PACKED_MODULES = {
@@ -138,8 +43,9 @@ class AttnContext:
     fresh prefill.
     write_rows: (batch index [N], token index [N]) of the tokens whose KV is written, for a
     padded batch (prefill_batch); None: every token of every row.
-    lengths, scratch: set for a decode (one token per row) run by worker.kernels: int64 [B]
-    positions + 1, and fp32 working memory for its attention (then `mask` is unused).
+    kernels: which layers run on worker.kernels (decided once at load, see KernelPlan).
+    kernel_decode: set for a decode step (one token per row) whose attention runs on
+    worker.kernels (then `mask` is unused); None: torch's SDPA.
     """
 
     slot_ids: torch.Tensor
@@ -149,8 +55,17 @@ class AttnContext:
     mask: torch.Tensor | None
     is_causal: bool = False
     write_rows: tuple[torch.Tensor, torch.Tensor] | None = None
-    lengths: torch.Tensor | None = None
-    scratch: torch.Tensor | None = None
+    kernels: KernelPlan = NO_KERNELS
+    kernel_decode: KernelDecode | None = None
+
+
+@dataclass(slots=True)
+class KernelDecode:
+    """A decode step's attention on worker.kernels: lengths int64 [B] (positions + 1) and
+    scratch, fp32 working memory for its scores (allocated once by the runner)."""
+
+    lengths: torch.Tensor
+    scratch: torch.Tensor
 
 
 def rope_inv_freq(cfg: LlamaConfig) -> torch.Tensor:
@@ -197,11 +112,11 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
         self.eps = eps
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, plan: KernelPlan = NO_KERNELS) -> torch.Tensor:
         # Normalise in fp32 (bf16 variance loses precision), scale in the model dtype.
         if x.dtype == torch.float32:  # one fused kernel
             return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
-        if kernels.supports_rows(x, x.shape[-1]) and self.weight.dtype == torch.bfloat16:
+        if plan.rms_norm:
             return kernels.rms_norm(x, self.weight, self.eps)  # the same, in one pass
         xf = F.rms_norm(x.float(), self.weight.shape, None, self.eps)
         return self.weight * xf.to(x.dtype)
@@ -229,13 +144,15 @@ class Attention(nn.Module):
         ctx: AttnContext,
     ) -> torch.Tensor:
         B, T, _ = x.shape  # x: [B, T, D]
-        if ctx.scratch is not None:  # decode on worker.kernels: two calls instead of ~12 ops
+        if (native := ctx.kernel_decode) is not None:  # two kernel calls instead of ~12 ops
             qkv = self.qkv_proj(x).view(B, -1)
             cos, sin = (t.view(B, self.hd) for t in rope)
             q = kernels.rope_write_kv(
                 qkv, cos, sin, kv, ctx.slot_ids, ctx.positions, self.n_heads, self.n_kv
             )
-            out = kernels.decode_attention(q, kv, ctx.slot_ids, ctx.lengths, self.n_kv, ctx.scratch)
+            out = kernels.decode_attention(
+                q, kv, ctx.slot_ids, native.lengths, self.n_kv, native.scratch
+            )
             return self.o_proj(out.view(B, 1, self.n_heads * self.hd))
         qk, v = self.qkv_proj(x).split(
             [(self.n_heads + self.n_kv) * self.hd, self.n_kv * self.hd], -1
@@ -288,9 +205,9 @@ class MLP(nn.Module):
         self.gate_up_proj = nn.Linear(cfg.hidden_size, 2 * cfg.intermediate_size, bias=False)
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, plan: KernelPlan = NO_KERNELS) -> torch.Tensor:
         gate_up = self.gate_up_proj(x)
-        if kernels.supports_rows(gate_up, gate_up.shape[-1] // 2):
+        if plan.silu_mul:
             return self.down_proj(kernels.silu_mul(gate_up))  # the same, in one pass
         gate, up = gate_up.chunk(2, dim=-1)
         return self.down_proj(F.silu(gate) * up)
@@ -311,8 +228,9 @@ class DecoderLayer(nn.Module):
         kv: tuple[torch.Tensor, torch.Tensor],
         ctx: AttnContext,
     ) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), rope, kv, ctx)
-        return x + self.mlp(self.post_attention_layernorm(x))
+        plan = ctx.kernels
+        x = x + self.self_attn(self.input_layernorm(x, plan), rope, kv, ctx)
+        return x + self.mlp(self.post_attention_layernorm(x, plan), plan)
 
 
 class LlamaModel(nn.Module):
@@ -360,7 +278,7 @@ class LlamaForCausalLM(nn.Module):
         rope = self.rope(ctx.positions, x.dtype)
         for layer, kv in zip(self.model.layers, kv_caches, strict=True):
             x = layer(x, rope, kv, ctx)
-        return self.model.norm(x)
+        return self.model.norm(x, ctx.kernels)
 
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.lm_head(hidden).float()
