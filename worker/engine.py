@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import torch
 
 from worker.config import WorkerConfig
+from worker.context_window import ContextWindow
 from worker.errors import ContextLengthExceeded, InvalidRequest
 from worker.loader import LoadedModel, load_model
 from worker.model_runner import ModelRunner
@@ -88,7 +89,7 @@ class LLMEngine:
         self.tokenizer = tokenizer
         self.thinking = detect_thinking(tokenizer) if thinking is None else thinking
         self.eos_token_ids = tuple(eos_token_ids)
-        self.context_length = runner.max_model_len
+        self.window = ContextWindow(runner.max_model_len)  # the KV cache's length
         self._scheduler_args = (
             runner.num_slots,
             max_prefill_tokens,
@@ -110,7 +111,7 @@ class LLMEngine:
             loaded.model,
             loaded.config,
             max_num_seqs=config.max_num_seqs,
-            max_model_len=min(config.max_model_len, loaded.context_length),
+            max_model_len=ContextWindow.of(config.max_model_len, loaded.context_length).length,
             dtype=config.torch_dtype,
             device=config.device,
             kernels=loaded.kernels,
@@ -124,6 +125,10 @@ class LLMEngine:
             seed=config.seed,
         )
         return engine, loaded
+
+    @property
+    def context_length(self) -> int:
+        return self.window.length
 
     # -- any thread -------------------------------------------------------------------
 
@@ -139,7 +144,7 @@ class LLMEngine:
         if not isinstance(prompt, TokenizedPrompt):
             prompt = self.tokenize_prompt(prompt, params.max_tokens)
         prompt_ids, num_system_tokens = prompt.ids, prompt.num_system_tokens
-        max_tokens = self._resolve_max_tokens(len(prompt_ids), params.max_tokens)
+        max_tokens = self.window.max_tokens(len(prompt_ids), params.max_tokens)
         seq = Sequence(request_id, prompt_ids, params, max_tokens, tenant, num_system_tokens)
         checker = StopChecker(
             IncrementalDetokenizer(self.tokenizer),
@@ -288,7 +293,7 @@ class LLMEngine:
         if isinstance(prompt, str):
             if min_tokens := getattr(self.tokenizer, "min_tokens", None):
                 num_bytes = len(prompt.encode("utf-8", "surrogatepass"))
-                self._check_size(min_tokens(prompt), num_bytes, max_tokens)
+                self.window.check_size(min_tokens(prompt), num_bytes, max_tokens)
             prompt_ids, num_system_tokens = self.tokenizer.encode(prompt), 0
             param = "prompt"
         elif prompt and isinstance(prompt[0], int):
@@ -308,7 +313,7 @@ class LLMEngine:
             raise InvalidRequest("messages must contain at least one message.", "messages")
         check = {}
         if hasattr(self.tokenizer, "min_tokens"):
-            check["check_size"] = lambda at_least, num_bytes: self._check_size(
+            check["check_size"] = lambda at_least, num_bytes: self.window.check_size(
                 at_least, num_bytes, max_tokens
             )
         try:
@@ -319,25 +324,6 @@ class LLMEngine:
             raise InvalidRequest(
                 f"The chat template rejected the messages: {exc}", "messages"
             ) from exc
-
-    def _check_size(self, at_least: int, num_bytes: int, max_tokens: int | None) -> None:
-        """Refuses, before tokenising, a prompt of `num_bytes` that cannot fit: it has at
-        least `at_least` tokens (Tokenizer.min_tokens: its size over the most bytes one token
-        stands for, and more)."""
-        if at_least + (max_tokens or 1) > self.context_length:
-            raise ContextLengthExceeded(
-                self.context_length, at_least, max_tokens or None, num_bytes=num_bytes
-            )
-
-    def _resolve_max_tokens(self, num_prompt_tokens: int, requested: int | None) -> int:
-        room = self.context_length - num_prompt_tokens
-        if requested is None or requested == 0:
-            if room < 1:
-                raise ContextLengthExceeded(self.context_length, num_prompt_tokens, None)
-            return room
-        if requested > room:
-            raise ContextLengthExceeded(self.context_length, num_prompt_tokens, requested)
-        return requested
 
 
 def padding_groups(lengths: list[int]) -> list[list[int]]:

@@ -1,0 +1,44 @@
+"""The worker's one context-length rule: a sequence's prompt tokens plus the tokens it may
+generate fit in the window, `min(--max-model-len, the model's own context length)` (the KV
+cache is sized to it). Checked twice on the way in, with the same rule: before tokenising, on
+a lower bound of the prompt's tokens from its size in bytes (`check_size`), and after
+(`max_tokens`, which also resolves an unset max_tokens to the room left). Both raise
+`ContextLengthExceeded`; the router's pre-check asks the worker (CountTokens) rather than
+applying a rule of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worker.errors import ContextLengthExceeded
+
+
+@dataclass(frozen=True, slots=True)
+class ContextWindow:
+    length: int  # tokens: prompt + generated
+
+    @classmethod
+    def of(cls, max_model_len: int, model_context_length: int) -> ContextWindow:
+        """The configured bound, never past what the model was trained for."""
+        return cls(min(max_model_len, model_context_length))
+
+    def check_size(self, at_least: int, num_bytes: int, max_tokens: int | None) -> None:
+        """Refuses, before tokenising, a prompt of `num_bytes` that has at least `at_least`
+        tokens (Tokenizer.min_tokens) and so cannot fit with max_tokens (None or 0: one)."""
+        if at_least + (max_tokens or 1) > self.length:
+            raise ContextLengthExceeded(
+                self.length, at_least, max_tokens or None, num_bytes=num_bytes
+            )
+
+    def max_tokens(self, num_prompt_tokens: int, requested: int | None) -> int:
+        """-> the tokens this sequence may generate: `requested`, or (None or 0) all the room
+        left; raises when that is under one token or `requested` does not fit."""
+        room = self.length - num_prompt_tokens
+        if requested is None or requested == 0:
+            if room < 1:
+                raise ContextLengthExceeded(self.length, num_prompt_tokens, None)
+            return room
+        if requested > room:
+            raise ContextLengthExceeded(self.length, num_prompt_tokens, requested)
+        return requested
