@@ -22,9 +22,12 @@ import time
 from dataclasses import dataclass
 from unittest import mock
 
+import grpc
 import httpx
 import pytest
 
+from mesh.pb import worker_pb2, worker_pb2_grpc
+from mesh.wire import MD_MESH_TOKEN
 from tools.ops.admin import cli as admin
 from tools.run_mesh import MeshHandle, Supervisor, start_mesh
 
@@ -212,26 +215,73 @@ def test_worker_kill9_under_load_loses_no_unstarted_request_and_it_comes_back(me
     assert mesh.supervisor.restarts.get("worker-1", 0) >= 1
 
     accepted = {o.request_id for o in outcomes if o.status == 200}
-    completed = [o for o in outcomes if o.completed]
-    CUT.extend(o for o in outcomes if o.status == 200 and not o.completed)
-    # Every accepted request is audited; every completed one billed once.
+    # Every accepted request is audited and billed once (a cut one for what it streamed).
     assert wait_for(lambda: accepted <= audited_ids(handle), 60), "an accepted request is unaudited"
-    assert wait_for(lambda: usage_requests(handle) >= usage_before + len(completed), 60)
-    CUT_USAGE.append(usage_requests(handle) - usage_before - len(completed))
+    assert wait_for(lambda: usage_requests(handle) >= usage_before + len(accepted), 60)
 
 
-# Streams the worker's death cut mid-answer (filled above), and how many of them were billed.
-CUT: list[Outcome] = []
-CUT_USAGE: list[int] = []
+def usage_total(handle: MeshHandle) -> dict[str, int]:
+    total = admin_json(handle, "usage", "--tenant", "dev", "--json")["total"]
+    return {k: int(total.get(k, 0)) for k in ("requests", "input_tokens", "output_tokens")}
+
+
+def busy_worker(handle: MeshHandle) -> str | None:
+    """The child name of the worker running a sequence now (GetLoad on each)."""
+    for i, address in enumerate(handle.worker_addresses, start=1):
+        with grpc.insecure_channel(address) as channel:
+            try:
+                load = worker_pb2_grpc.WorkerStub(channel).GetLoad(
+                    worker_pb2.LoadRequest(),
+                    metadata=[(MD_MESH_TOKEN, handle.mesh_token)],
+                    timeout=5,
+                )
+            except grpc.RpcError:
+                continue
+        if load.num_running:
+            return f"worker-{i}"
+    return None
+
+
+def texts_of(line: str) -> str:
+    """The answer text an SSE line carries ('' for the role, usage, error or [DONE])."""
+    if not line.startswith("data: {"):
+        return ""
+    event = json.loads(line.removeprefix("data: "))
+    return "".join(c.get("delta", {}).get("content") or "" for c in event.get("choices", []))
 
 
 def test_a_stream_cut_by_a_worker_crash_is_billed_what_it_streamed(mesh):
-    # The router bills a stream its worker's death cut: the prompt and the tokens relayed.
-    if not CUT_USAGE:
-        pytest.skip("the worker kill test did not run")
-    if not CUT:
-        pytest.skip("no stream was cut mid-answer by the kill this time")
-    assert CUT_USAGE[0] == len(CUT)
+    """Kill the worker serving a long stream once it has streamed a few chunks: the router
+    bills the request its prompt and at least the tokens it relayed, and audits it."""
+    handle = mesh.handle
+    for i in (1, 2):  # both workers serve (the kill test above may have restarted one)
+        assert wait_for(lambda i=i: chat_ok(handle, i), 240), "the mesh does not serve"
+    before = usage_total(handle)
+
+    async def cut_stream() -> tuple[str, int, bool]:
+        chunks, victim = 0, None
+        async with (
+            client(handle) as c,
+            c.stream("POST", "/v1/chat/completions", json=body(500, max_tokens=1500)) as r,
+        ):
+            assert r.status_code == 200
+            async for line in r.aiter_lines():
+                chunks += bool(texts_of(line))  # a chunk with text holds >= 1 token
+                if chunks == 5 and victim is None:
+                    victim = busy_worker(handle)
+                    assert victim, "no worker reports the running stream"
+                    os.kill(handle.processes[victim].pid, signal.SIGKILL)
+                finished = line == "data: [DONE]"
+            return r.headers["x-request-id"], chunks, finished
+
+    request_id, chunks, finished = asyncio.run(cut_stream())
+    assert not finished, "the stream was not cut (it ran to its end)"
+    assert wait_for(lambda: usage_total(handle)["requests"] >= before["requests"] + 1, 60)
+    after = usage_total(handle)
+    assert after["requests"] == before["requests"] + 1
+    assert after["input_tokens"] > before["input_tokens"]
+    assert after["output_tokens"] - before["output_tokens"] >= chunks >= 5
+    assert request_id in audited_ids(handle)
 
 
 # -- router kill -9 ----------------------------------------------------------------------
