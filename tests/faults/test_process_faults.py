@@ -254,7 +254,7 @@ def test_a_stream_cut_by_a_worker_crash_is_billed_what_it_streamed(mesh):
     """Kill the worker serving a long stream once it has streamed a few chunks: the router
     bills the request its prompt and at least the tokens it relayed, and audits it."""
     handle = mesh.handle
-    for i in (1, 2):  # both workers serve (the kill test above may have restarted one)
+    for i in (1, 2):  # the mesh serves (the kill test above may have restarted a worker)
         assert wait_for(lambda i=i: chat_ok(handle, i), 240), "the mesh does not serve"
     before = usage_total(handle)
 
