@@ -25,3 +25,6 @@ MD_RETRY_AFTER = "retry-after"
 
 # -- response metadata the edge copies to HTTP headers ------------------------------------
 MD_COPIED_PREFIXES = ("x-ratelimit-", "x-llmaas-")
+
+# -- request bounds every entry point applies (the edge for HTTP, the router for gRPC) ----
+MAX_MODEL_ID_CHARS = 256  # a longer model id is refused 400 before authentication

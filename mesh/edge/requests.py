@@ -30,11 +30,12 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from mesh.errors import InvalidRequest
+from mesh.wire import MAX_MODEL_ID_CHARS
 
 INT32_MAX = 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Client-chosen identifiers travel in logs, audit rows and gRPC metadata: keep them short.
-MAX_MODEL_CHARS = 256
+MAX_MODEL_CHARS = MAX_MODEL_ID_CHARS  # the wire contract (mesh.wire)
 MAX_USER_CHARS = 256
 MAX_NAME_CHARS = 256
 MAX_STOP = 4

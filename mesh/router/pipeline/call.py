@@ -17,10 +17,10 @@ from mesh.errors import InvalidRequest
 from mesh.router.access import Admission, Principal, RequestRecord
 from mesh.router.accounting import TokenCounts
 from mesh.router.ratelimit import Hold
+from mesh.wire import MAX_MODEL_ID_CHARS
 
 # Model ids are short (`family:size`); a longer one is refused before anything else, and
 # never copied whole into records, logs or metadata: RECORDED_CHARS of it are kept.
-MAX_MODEL_ID_CHARS = 256
 RECORDED_CHARS = 64
 
 
