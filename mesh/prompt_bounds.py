@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mesh.errors import ContextLengthExceeded
+
 # Defaults, above what byte-level BPE vocabularies of the Llama / GPT-2 / SmolLM families
 # hold (SmolLM2-135M, measured from its GGUF vocabulary: 81 bytes, 25 runs).
 DEFAULT_MAX_TOKEN_BYTES = 128
@@ -78,3 +80,27 @@ def fits(window: int, num_prompt: int, max_tokens: int | None) -> bool:
     floor or a worker's count, the engine by its own): the prompt's tokens + max_tokens fit
     the window; max_tokens 0 or None ("up to the window") still needs one token of room."""
     return num_prompt + max(max_tokens or 0, 1) <= window
+
+
+def check_fits(
+    window: int, num_prompt: int, max_tokens: int, size: str, param: str, *, counted: bool
+) -> None:
+    """Raises ContextLengthExceeded unless the prompt `fits`: the one refusal the router's
+    pre-check and a worker's engine both give. `size` says how the prompt was measured
+    ("your prompt has N tokens"); a `counted` prompt (exact) with max_tokens names max_tokens
+    in the message even when the prompt alone fills the window; a floor does not. `param` is
+    the field holding the prompt (messages or prompt)."""
+    if fits(window, num_prompt, max_tokens):
+        return
+    past = num_prompt >= window
+    if not max_tokens or (past and not counted):
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {window} tokens; {size}, which "
+            "leaves no room to generate. Shorten the prompt.",
+            param=param,
+        )
+    raise ContextLengthExceeded(
+        f"This model's maximum context length is {window} tokens; {size} and max_tokens "
+        f"asks for {max_tokens}. Shorten the prompt or lower max_tokens.",
+        param=param if past else "max_tokens",
+    )

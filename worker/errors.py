@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from mesh import errors as mesh_errors
 
+# One class for the router's pre-check and the engine's own: the refusal is built in one
+# place (mesh.prompt_bounds.check_fits) and is a 400 like every RequestError.
+ContextLengthExceeded = mesh_errors.ContextLengthExceeded
+
 
 class RequestError(ValueError):
     """The request itself is wrong; the caller must change it (HTTP 400)."""
@@ -22,45 +26,6 @@ class RequestError(ValueError):
 
 class InvalidRequest(RequestError):
     """A field has a value the worker cannot honour."""
-
-
-class ContextLengthExceeded(RequestError):
-    """Prompt tokens + max_tokens do not fit in the model's context window."""
-
-    code = "context_length_exceeded"
-
-    def __init__(
-        self,
-        context_length: int,
-        num_prompt_tokens: int,
-        max_tokens: int | None,
-        *,
-        num_bytes: int | None = None,
-    ) -> None:
-        """num_bytes: refused by size before tokenising; num_prompt_tokens is then a lower
-        bound (the bytes over the most any one token stands for)."""
-        has = (
-            f"has {num_prompt_tokens} tokens"
-            if num_bytes is None
-            else f"of {num_bytes} bytes has at least {num_prompt_tokens} tokens"
-        )
-        if max_tokens is None:  # "up to the context window", but the prompt fills it
-            message = (
-                f"This model's maximum context length is {context_length} tokens; your prompt "
-                f"{has}, which leaves no room to generate. Shorten the prompt."
-            )
-            param = "messages"
-        else:
-            message = (
-                f"This model's maximum context length is {context_length} tokens; your prompt "
-                f"{has} and max_tokens asks for {max_tokens}. "
-                "Shorten the prompt or lower max_tokens."
-            )
-            param = "messages" if num_prompt_tokens >= context_length else "max_tokens"
-        super().__init__(message, param=param)
-        self.context_length = context_length
-        self.num_prompt_tokens = num_prompt_tokens
-        self.max_tokens = max_tokens
 
 
 class EngineFailed(RuntimeError):
@@ -93,8 +58,8 @@ class Draining(RuntimeError):
         super().__init__("This worker is shutting down; retry on another worker.")
 
 
-# Looked up along the MRO: ContextLengthExceeded and InvalidRequest are RequestErrors (their
-# `code` and `param` travel as metadata); Draining and EngineFailed send the router elsewhere.
+# Looked up along the MRO: InvalidRequest is a RequestError (its `code` and `param` travel as
+# metadata; ContextLengthExceeded is a mesh error with its own kind); Draining and EngineFailed send the router elsewhere.
 mesh_errors.register_kinds(
     {
         RequestError: mesh_errors.INVALID_REQUEST,

@@ -20,9 +20,8 @@ from collections.abc import Callable
 import grpc
 
 from mesh import tracing
-from mesh.errors import ContextLengthExceeded
 from mesh.pb import worker_pb2
-from mesh.prompt_bounds import fits, token_floor
+from mesh.prompt_bounds import check_fits, token_floor
 from mesh.router.pipeline.call import Call, timeout
 from mesh.router.workers import WorkerPool
 
@@ -49,29 +48,6 @@ def could_overflow(gen: worker_pb2.GenerateRequest, window: int, max_tokens: int
     else:
         num_bytes, margin = len(gen.prompt.encode()), TEMPLATE_MARGIN_TOKENS
     return num_bytes + max_tokens >= window - margin
-
-
-def check_fits(
-    window: int, num_prompt: int, max_tokens: int, size: str, param: str, *, counted: bool
-) -> None:
-    """Raises ContextLengthExceeded unless the prompt `fits` (mesh.prompt_bounds). `size`
-    says how the prompt was measured; a `counted` prompt (exact, as the worker says it) with
-    max_tokens names max_tokens in the message even when the prompt alone fills the window;
-    a floor does not."""
-    if fits(window, num_prompt, max_tokens):
-        return
-    past = num_prompt >= window
-    if not max_tokens or (past and not counted):
-        raise ContextLengthExceeded(
-            f"This model's maximum context length is {window} tokens; {size}, which "
-            "leaves no room to generate. Shorten the prompt.",
-            param=param,
-        )
-    raise ContextLengthExceeded(
-        f"This model's maximum context length is {window} tokens; {size} and max_tokens "
-        f"asks for {max_tokens}. Shorten the prompt or lower max_tokens.",
-        param=param if past else "max_tokens",
-    )
 
 
 def _texts(gen: worker_pb2.GenerateRequest) -> tuple[list[str], str]:
