@@ -77,3 +77,39 @@ def max_body_bytes(environ: dict[str, str] | None = None) -> int:
 def grpc_message_limit(environ: dict[str, str] | None = None) -> int:
     """The send/receive limit of every gRPC server and channel in the mesh."""
     return max_body_bytes(environ) + GRPC_HEADROOM_BYTES
+
+
+# Where the routers are: LLMAAS_ROUTER_ADDRS (a comma list) for the edge, the CLI and the
+# workers' announcements; the older single-address names still work when it is unset.
+ROUTER_ADDRS_KEY = "LLMAAS_ROUTER_ADDRS"
+LEGACY_ROUTER_KEYS = ("LLMAAS_ROUTER_ADDR", "LLMAAS_ROUTER_ADDRESS")
+# gRPC target schemes passed through as they are (e.g. dns:///router.llmaas:50051, which a
+# channel resolves to every router pod).
+_TARGET_SCHEMES = ("dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:")
+
+
+def parse_addresses(raw: str, key: str = ROUTER_ADDRS_KEY) -> tuple[str, ...]:
+    """`host:port,host:port` (or gRPC targets such as `dns:///name:port`), in order, without
+    duplicates; a malformed entry raises ConfigError naming `key`."""
+    out: list[str] = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        if not item.startswith(_TARGET_SCHEMES):
+            host, sep, port = item.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(f"{key}: expected host:port, got {item!r}")
+        if item not in out:
+            out.append(item)
+    return tuple(out)
+
+
+def router_addresses(
+    environ: dict[str, str] | None = None,
+    legacy: tuple[str, ...] = LEGACY_ROUTER_KEYS,
+    default: str = "",
+) -> tuple[str, ...]:
+    """LLMAAS_ROUTER_ADDRS, else the first of the `legacy` names that is set, else `default`."""
+    environ = os.environ if environ is None else environ
+    for key in (ROUTER_ADDRS_KEY, *legacy):
+        if environ.get(key, "").strip():
+            return parse_addresses(environ[key], key)
+    return parse_addresses(default, "the default router address")

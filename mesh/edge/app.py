@@ -5,6 +5,7 @@ request id as metadata, and render the answer (JSON, SSE, or an OpenAI error obj
 This module assembles the app; the work lives by job in:
 
 - `router_calls`: the router client, call metadata, copied headers, client disconnects;
+- `router_pool`: the routers (LLMAAS_ROUTER_ADDRS), their health, round robin and failover;
 - `generation`: chat completions, completions and embeddings;
 - `info`: models, health, the OpenAPI document and the console's summary;
 - `error_handlers`: exceptions to OpenAI error objects;
@@ -17,7 +18,6 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import grpc
-from grpc_health.v1 import health_pb2_grpc
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -39,10 +39,9 @@ from mesh.edge.limits import BodyLimitMiddleware
 from mesh.edge.openapi import openapi_document
 from mesh.edge.request_id import RequestIdMiddleware
 from mesh.edge.router_calls import ClientGone, RouterClient
+from mesh.edge.router_pool import RouterPool
 from mesh.errors import MeshError
 from mesh.metrics_http import metrics_endpoint
-from mesh.pb import inference_pb2_grpc
-from mesh.rpc import open_channel
 from mesh.tracing_asgi import TracingMiddleware
 
 __all__ = ["ClientGone", "RouterClient", "create_app"]
@@ -53,15 +52,14 @@ def create_app(config: EdgeConfig | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        channel = open_channel(config.router_address, peer_role="router")
+        pool = RouterPool.open(config.routers, timeout_s=config.health_timeout_s)
         app.state.config = config
-        app.state.router = RouterClient(
-            channel, inference_pb2_grpc.InferenceStub(channel), health_pb2_grpc.HealthStub(channel)
-        )
+        app.state.router = pool
+        pool.start()
         try:
             yield
         finally:
-            await channel.close()
+            await pool.close()
             tracing.shutdown_tracing()
 
     routes = [

@@ -16,7 +16,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from mesh.config import DEFAULT_MAX_BODY_BYTES, ConfigError, env, load_file, max_body_bytes
+from mesh.config import (
+    DEFAULT_MAX_BODY_BYTES,
+    ConfigError,
+    env,
+    load_file,
+    max_body_bytes,
+    parse_addresses,
+    router_addresses,
+)
 from mesh.edge.http_protocol import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_HEADER_BYTES
 from mesh.edge.limits import DEFAULT_BODY_TIMEOUT_S
 
@@ -29,6 +37,8 @@ class EdgeConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     router_address: str = "127.0.0.1:50051"
+    # LLMAAS_ROUTER_ADDRS: every router the edge spreads calls over (empty: router_address).
+    router_addresses: tuple[str, ...] = ()
     # Deadline sent to the router with every call; the router caps it with its own limit.
     request_timeout_s: float = 600.0
     health_timeout_s: float = 2.0
@@ -50,8 +60,14 @@ class EdgeConfig:
         ):
             if not value > 0:
                 raise ConfigError(f"{key}={value} must be positive")
+        if not self.routers:
+            raise ConfigError("LLMAAS_ROUTER_ADDRS names no router")
         if self.max_header_bytes < 1024:
             raise ConfigError(f"LLMAAS_MAX_HEADER_BYTES={self.max_header_bytes} is below 1024")
+
+    @property
+    def routers(self) -> tuple[str, ...]:
+        return self.router_addresses or parse_addresses(self.router_address, "router_address")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> EdgeConfig:
@@ -61,11 +77,10 @@ class EdgeConfig:
         return cls(
             host=env("LLMAAS_HTTP_HOST", str, str(edge.get("host", "127.0.0.1")), environ),
             port=env("LLMAAS_HTTP_PORT", int, int(edge.get("port", 8000)), environ),
-            router_address=env(
-                "LLMAAS_ROUTER_ADDR",
-                str,
-                str(edge.get("router", f"127.0.0.1:{router_port}")),
+            router_addresses=router_addresses(
                 environ,
+                ("LLMAAS_ROUTER_ADDR",),
+                _file_routers(edge) or f"127.0.0.1:{router_port}",
             ),
             request_timeout_s=env(
                 "LLMAAS_REQUEST_TIMEOUT_S",
@@ -84,3 +99,9 @@ class EdgeConfig:
             ),
             keep_alive_s=env("LLMAAS_HTTP_KEEP_ALIVE_S", float, DEFAULT_KEEP_ALIVE_S, environ),
         )
+
+
+def _file_routers(edge: dict) -> str:
+    """`[edge] routers = ["a:50051", "b:50051"]` (or the older `router = "a:50051"`)."""
+    routers = edge.get("routers") or edge.get("router") or ""
+    return ",".join(map(str, routers)) if isinstance(routers, list) else str(routers)

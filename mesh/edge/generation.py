@@ -26,17 +26,22 @@ from mesh.pb import inference_pb2
 
 
 async def _open(
-    call: grpc.aio.UnaryStreamCall,
-) -> tuple[inference_pb2.CompletionChunk, dict[str, str]]:
-    """Waits for the router's headers and first chunk: an error here is still an HTTP status."""
+    request: Request, method: str, message: Any
+) -> tuple[grpc.aio.UnaryStreamCall, inference_pb2.CompletionChunk, dict[str, str]]:
+    """The router's headers and first chunk (from the first router that answers: see
+    `router_pool`): an error here is still an HTTP status."""
     try:
-        md = await call.initial_metadata()
-        first = await read_chunk(call)
+        call, md, first = await router_of(request).open_stream(
+            method,
+            message,
+            metadata=call_metadata(request),
+            timeout=request.app.state.config.request_timeout_s,
+        )
     except grpc.aio.AioRpcError as err:
         raise from_rpc_error(err) from None
     if first is None:
         raise Unavailable("The router ended the stream without an answer; retry the request.")
-    return first, response_headers(md)
+    return call, first, response_headers(md)
 
 
 async def _collect(call: grpc.aio.UnaryStreamCall, first: inference_pb2.CompletionChunk):
@@ -53,17 +58,14 @@ async def _collect(call: grpc.aio.UnaryStreamCall, first: inference_pb2.Completi
 
 async def _generate(
     request: Request,
-    method: Callable[..., grpc.aio.UnaryStreamCall],
+    method: str,
     message: Any,
     opts: schema.StreamOptions,
     build_chunk: ChunkBuilder,
     build_response: Callable[..., dict[str, Any]],
 ) -> Response:
-    call = method(
-        message, metadata=call_metadata(request), timeout=request.app.state.config.request_timeout_s
-    )
+    call, first, headers = await until_disconnect(request, _open(request, method, message))
     try:
-        first, headers = await until_disconnect(request, _open(call))
         if opts.stream:
             body = sse_events(
                 call, first, build_chunk, opts, announce_role=build_chunk is chat_chunk
@@ -101,7 +103,7 @@ async def chat_completions(request: Request) -> Response:
     spec = schema.chat_request(schema.parse_json(await request.body()))
     return await _generate(
         request,
-        router_of(request).inference.ChatCompletion,
+        "ChatCompletion",
         spec.request,
         spec.options,
         chat_chunk,
@@ -114,7 +116,7 @@ async def completions(request: Request) -> Response:
     spec = schema.completion_request(schema.parse_json(await request.body()))
     return await _generate(
         request,
-        router_of(request).inference.Completion,
+        "Completion",
         spec.request,
         spec.options,
         text_chunk,
@@ -125,12 +127,15 @@ async def completions(request: Request) -> Response:
 async def embeddings(request: Request) -> Response:
     md = call_metadata(request)
     spec = schema.embeddings_request(schema.parse_json(await request.body()))
-    call = router_of(request).inference.Embeddings(
-        spec.request,
-        metadata=md,
-        timeout=request.app.state.config.request_timeout_s,
+    reply, call = await until_disconnect(
+        request,
+        router_of(request).unary(
+            "Embeddings",
+            spec.request,
+            metadata=md,
+            timeout=request.app.state.config.request_timeout_s,
+        ),
     )
-    reply = await until_disconnect(request, call)
     headers = response_headers(await call.initial_metadata())
     headers["x-llmaas-cost-eur"] = reply.cost.cost_eur or "0"
     headers["x-llmaas-energy-kwh"] = reply.cost.energy_kwh or "0"

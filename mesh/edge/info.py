@@ -23,8 +23,8 @@ from mesh.wire import MD_AUTHORIZATION, MD_REQUEST_ID
 
 
 async def list_models(request: Request) -> Response:
-    reply = await router_of(request).inference.ListModels(
-        inference_pb2.ListModelsRequest(), metadata=call_metadata(request), timeout=10
+    reply, _ = await router_of(request).unary(
+        "ListModels", inference_pb2.ListModelsRequest(), metadata=call_metadata(request), timeout=10
     )
     return JSONResponse({"object": "list", "data": [schema.model_json(m) for m in reply.models]})
 
@@ -37,7 +37,8 @@ async def get_model(request: Request) -> Response:
             f"{MAX_MODEL_CHARS}. List the served models with GET /v1/models.",
             param="model",
         )
-    reply = await router_of(request).inference.GetModel(
+    reply, _ = await router_of(request).unary(
+        "GetModel",
         inference_pb2.GetModelRequest(id=model_id),
         metadata=call_metadata(request),
         timeout=10,
@@ -54,7 +55,8 @@ async def fetch_summary(request: Request, key: str) -> dict[str, Any]:
     window = _int_param(request, "window", 3600, 60, 7 * 86400)
     bucket = _int_param(request, "bucket", 60, 1, 3600)
     try:
-        reply = await router_of(request).inference.GetConsoleSummary(
+        reply, _ = await router_of(request).unary(
+            "GetConsoleSummary",
             inference_pb2.ConsoleSummaryRequest(window_seconds=window, bucket_seconds=bucket),
             metadata=tuple(tracing.inject_metadata(md)),
             timeout=10,
@@ -77,25 +79,45 @@ async def openapi(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    """200 once router, filter and one worker per served model are ready (the router knows)."""
-    try:
-        reply = await router_of(request).health.List(
-            health_pb2.HealthListRequest(), timeout=request.app.state.config.health_timeout_s
-        )
-    except grpc.aio.AioRpcError as err:
-        body = {"status": "unavailable", "router": f"unreachable ({err.code().name})"}
+    """200 once a router reports router, filter and one worker per served model ready (the
+    router knows); with several routers, `routers` gives each one's own status."""
+    replies = await router_of(request).health_lists()
+    routers = {address: _router_status(reply) for address, reply in replies}
+    serving = [r for _, r in replies if not isinstance(r, grpc.aio.AioRpcError)]
+    if not serving:
+        err = replies[0][1]
+        body: dict[str, Any] = {
+            "status": "unavailable",
+            "router": f"unreachable ({err.code().name})",
+        }
+        if len(replies) > 1:
+            body["routers"] = routers
         return JSONResponse(body, status_code=503)
-    names = {
+    names = [_names(reply) for reply in serving]
+    ready = [n for n in names if n.get(MESH) == "SERVING"]
+    best = ready[0] if ready else names[0]
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "router": best.get("", "UNKNOWN"),
+        "filter": best.get(FILTER, "UNKNOWN"),
+        "models": {
+            n.removeprefix(MODEL_PREFIX): s for n, s in best.items() if n.startswith(MODEL_PREFIX)
+        },
+    }
+    if len(replies) > 1:
+        body["routers"] = routers
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def _names(reply: health_pb2.HealthListResponse) -> dict[str, str]:
+    return {
         name: health_pb2.HealthCheckResponse.ServingStatus.Name(s.status)
         for name, s in reply.statuses.items()
     }
-    ok = names.get(MESH) == "SERVING"
-    body = {
-        "status": "ok" if ok else "unavailable",
-        "router": names.get("", "UNKNOWN"),
-        "filter": names.get(FILTER, "UNKNOWN"),
-        "models": {
-            n.removeprefix(MODEL_PREFIX): s for n, s in names.items() if n.startswith(MODEL_PREFIX)
-        },
-    }
-    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def _router_status(reply: Any) -> str:
+    """One router's line in /health: its mesh readiness, or why it could not be asked."""
+    if isinstance(reply, grpc.aio.AioRpcError):
+        return f"unreachable ({reply.code().name})"
+    return _names(reply).get(MESH, "UNKNOWN")

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -17,6 +17,9 @@ from mesh import tracing
 from mesh.errors import Unauthenticated
 from mesh.pb import inference_pb2_grpc
 from mesh.wire import MD_AUTHORIZATION, MD_COPIED_PREFIXES, MD_REQUEST_ID
+
+if TYPE_CHECKING:  # the pool builds on RouterClient: imported for the annotation only
+    from mesh.edge.router_pool import RouterPool
 
 T = TypeVar("T")
 
@@ -36,13 +39,15 @@ class RouterClient:
     channel: grpc.aio.Channel
     inference: inference_pb2_grpc.InferenceStub
     health: health_pb2_grpc.HealthStub
+    address: str = ""
 
 
 class ClientGone(Exception):
     """The HTTP client disconnected before the answer was ready."""
 
 
-def router_of(request: Request) -> RouterClient:
+def router_of(request: Request) -> RouterPool:
+    """The edge's routers (`mesh.edge.router_pool.RouterPool`), set up by the app's lifespan."""
     return request.app.state.router
 
 

@@ -107,6 +107,9 @@ class FakeHealth(health_pb2_grpc.HealthServicer):
     def __init__(self) -> None:
         self.model_ok = True
 
+    def Check(self, request, context):  # what the edge's router pool watches
+        return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
     def List(self, request, context):
         serving = health_pb2.HealthCheckResponse.SERVING
         model = serving if self.model_ok else health_pb2.HealthCheckResponse.NOT_SERVING
