@@ -4,13 +4,14 @@ records are cut off the chain's start at a checkpoint, and the run is audited it
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 
 from mesh.router import audit
 from mesh.router.audit import AuditEntry
 from mesh.router.audit_chain import AuditChain
 from mesh.router.store_schema import PurgeResult
 
-_PURGE_BATCH = 50_000
+PURGE_BATCH = 50_000
 
 
 def purge(
@@ -29,16 +30,11 @@ def purge(
     iso_default = audit.iso_time(default_cutoff) if default_cutoff else None
     row = conn.execute("SELECT seq, hash FROM audit_checkpoint WHERE id = 1").fetchone()
     checkpoint = (row[0], row[1]) if row else (0, audit.GENESIS)
-    last: tuple[int, str] | None = None
     cursor = conn.execute(
         "SELECT seq, hash, tenant, time FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
-        (checkpoint[0], _PURGE_BATCH),
+        (checkpoint[0], PURGE_BATCH),
     ).fetchall()
-    for seq, hash_, tenant, time_ in cursor:
-        cutoff = iso_cutoffs.get(tenant, iso_default)
-        if cutoff is None or time_ >= cutoff:
-            break
-        last = (seq, hash_)
+    last = last_expired(cursor, iso_cutoffs, iso_default)
     audit_records = 0
     if last is not None:
         audit_records = conn.execute("DELETE FROM audit WHERE seq <= ?", (last[0],)).rowcount
@@ -49,8 +45,37 @@ def purge(
         checkpoint = last
     if not (audit_records or usage_rows or content_purged):
         return None
+    entry = purge_entry(checkpoint, audit_records, usage_rows, content_purged, cutoffs, now)
+    linked = chain.append(conn, entry, None)
+    return PurgeResult(audit_records, usage_rows, content_purged, checkpoint, linked)
+
+
+def last_expired(
+    rows: Iterable[tuple[int, str, str, str]],
+    iso_cutoffs: dict[str, str | None],
+    iso_default: str | None,
+) -> tuple[int, str] | None:
+    """The (seq, hash) ending the run of expired (seq, hash, tenant, time) rows at the start."""
+    last = None
+    for seq, hash_, tenant, time_ in rows:
+        cutoff = iso_cutoffs.get(tenant, iso_default)
+        if cutoff is None or time_ >= cutoff:
+            break
+        last = (seq, hash_)
+    return last
+
+
+def purge_entry(
+    checkpoint: tuple[int, str],
+    audit_records: int,
+    usage_rows: int,
+    content_purged: int,
+    cutoffs: dict[str, float | None],
+    now: float,
+) -> AuditEntry:
+    """The retention run's own audit record: names the checkpoint and what went."""
     kept = ", ".join(f"{t}={round((now - c) / 86400)}d" for t, c in sorted(cutoffs.items()) if c)
-    entry = AuditEntry(
+    return AuditEntry(
         time=audit.iso_time(now),
         request_id="",
         tenant="",
@@ -65,8 +90,6 @@ def purge(
             f"retention {kept or 'platform default only'} (by the router)"
         ),
     )
-    linked = chain.append(conn, entry, None)
-    return PurgeResult(audit_records, usage_rows, content_purged, checkpoint, linked)
 
 
 def _roll_up_usage(conn: sqlite3.Connection, tenant: str, cutoff: float) -> int:

@@ -241,8 +241,8 @@ def audit_of(row: tuple) -> AuditEntry:
 
 
 def last_seq(conn: sqlite3.Connection) -> int:
+    # Portable SQL (SQLite and, through a qmark adapter, PostgreSQL verify with it).
     row = conn.execute(
-        "SELECT max(coalesce((SELECT seq FROM audit_head WHERE id = 1), 0), "
-        "coalesce((SELECT max(seq) FROM audit), 0))"
+        "SELECT (SELECT seq FROM audit_head WHERE id = 1), (SELECT max(seq) FROM audit)"
     ).fetchone()
-    return row[0] or 0
+    return max(row[0] or 0, row[1] or 0)
