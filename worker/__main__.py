@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import torch
 
 from mesh import metrics, rpc, tracing
-from mesh.config import ConfigError
+from mesh.config import ConfigError, parse_addresses, router_addresses
 from mesh.metrics_http import metrics_port, start_metrics_server
 from worker.async_engine import AsyncLLMEngine
 from worker.config import DTYPES, ENV_KEYS, WorkerConfig
@@ -89,8 +89,9 @@ def parse_args(argv: list[str] | None = None) -> WorkerConfig:
     )
     p.add_argument(
         "--router-address",
-        default=defaults.router_address,
-        help="host:port of the router's Registry to announce to (empty: none)",
+        default=",".join(router_addresses(legacy=(ENV_KEYS["router_address"],))),
+        help="host:port[,host:port...] of the routers to announce to (LLMAAS_ROUTER_ADDRS; "
+        "empty: none)",
     )
     p.add_argument(
         "--seed",
@@ -214,9 +215,22 @@ async def _announce(
     method: str,
     timeout_s: float = 5.0,
 ) -> None:
-    """Tells the router's Registry about this worker; best effort (the router may probe)."""
-    if not config.router_address:
-        return
+    """Tells every router's Registry about this worker (each must see it, shared registry
+    or not); best effort (a router may probe)."""
+    routers = parse_addresses(config.router_address, "--router-address")
+    await asyncio.gather(
+        *(_announce_to(r, config, served, port, method, timeout_s) for r in routers)
+    )
+
+
+async def _announce_to(
+    router: str,
+    config: WorkerConfig,
+    served: ServedModel | EmbeddingServed,
+    port: int,
+    method: str,
+    timeout_s: float,
+) -> None:
     import grpc
 
     from mesh.pb import admin_pb2, admin_pb2_grpc
@@ -230,12 +244,12 @@ async def _announce(
     )
     try:
         # mTLS with the worker's certificate when LLMAAS_TLS=1 (Registry accepts role worker).
-        async with open_channel(config.router_address, peer_role="router") as channel:
+        async with open_channel(router, peer_role="router") as channel:
             await getattr(admin_pb2_grpc.RegistryStub(channel), method)(
                 announcement, timeout=timeout_s
             )
     except grpc.aio.AioRpcError as exc:
-        log.warning("%s to router %s failed: %s", method, config.router_address, exc.details())
+        log.warning("%s to router %s failed: %s", method, router, exc.details())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,7 @@
 """llmaas-admin: tenants, keys, usage and audit against a running router.
 
-Router address from LLMAAS_ROUTER_ADDR (default 127.0.0.1:$LLMAAS_ROUTER_PORT or 50051);
+Routers from --addr or LLMAAS_ROUTER_ADDRS (a comma list; the first that accepts a connection
+is used), else LLMAAS_ROUTER_ADDR, else 127.0.0.1:$LLMAAS_ROUTER_PORT (or 50051);
 authenticates with LLMAAS_ADMIN_KEY (a tenant's own key works for its read-only commands).
 Every command takes --json. Errors print one line on stderr and exit non-zero.
 """
@@ -16,17 +17,34 @@ from collections.abc import Sequence
 import grpc
 
 from mesh import tls
-from mesh.config import run_dir
+from mesh.config import ConfigError, parse_addresses, router_addresses, run_dir
 from mesh.errors import MD_ERROR_CODE, from_rpc_error
 from mesh.pb import admin_pb2_grpc
 from mesh.rpc import message_limit_options
 from tools.ops.admin.commands import CliError, VerifyFailed, run
 from tools.ops.admin.parser import PROG, build_parser
 
+# How long the CLI waits for each router of a list to accept a connection before the next.
+CONNECT_TIMEOUT_S = 2.0
+
 
 def _address(a: argparse.Namespace) -> str:
-    port = os.environ.get("LLMAAS_ROUTER_PORT") or "50051"
-    return a.addr or os.environ.get("LLMAAS_ROUTER_ADDR") or f"127.0.0.1:{port}"
+    if a.addr:
+        routers = parse_addresses(a.addr, "--addr")
+    else:
+        port = os.environ.get("LLMAAS_ROUTER_PORT") or "50051"
+        routers = router_addresses(legacy=("LLMAAS_ROUTER_ADDR",), default=f"127.0.0.1:{port}")
+    if not routers:
+        raise ConfigError("--addr names no router")
+    if len(routers) > 1:  # only a connection is tried: nothing is sent twice
+        for address in routers:
+            with _channel(address) as channel:
+                try:
+                    grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT_S)
+                except grpc.FutureTimeoutError:
+                    continue
+                return address
+    return routers[0]  # none answered: the call's own error names it
 
 
 def _channel(address: str) -> grpc.Channel:
@@ -60,7 +78,11 @@ def _default_admin_key() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     key = args.key or os.environ.get("LLMAAS_ADMIN_KEY", "") or _default_admin_key()
-    address = _address(args)
+    try:
+        address = _address(args)
+    except ConfigError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
     if not key:
         print(f"{PROG}: error: no API key: set LLMAAS_ADMIN_KEY (or pass --key)", file=sys.stderr)
         return 2

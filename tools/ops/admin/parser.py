@@ -18,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
     parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION)
-    parser.add_argument("--addr", help="router host:port (default: $LLMAAS_ROUTER_ADDR)")
+    parser.add_argument(
+        "--addr", help="router host:port[,host:port...] (default: $LLMAAS_ROUTER_ADDRS)"
+    )
     parser.add_argument("--key", help="API key (default: $LLMAAS_ADMIN_KEY)")
     groups = parser.add_subparsers(dest="group", required=True)
 
