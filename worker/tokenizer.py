@@ -9,19 +9,19 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from jinja2.exceptions import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
 
+from worker.chat_template import ChatTemplate
 from worker.token_bounds import size_bound
 
 GGUF_CONTROL, GGUF_USER_DEFINED = 3, 4
+# tokenizer_config.json keys transformers hands the chat template (with bos/eos_token).
+SPECIAL_TOKEN_KEYS = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
 # llama.cpp's pre-tokeniser regexes (llama-vocab.cpp), keyed by `tokenizer.ggml.pre`.
 _LLAMA3_SPLIT = (
@@ -57,14 +57,6 @@ def _pre_tokenizer(pre: str) -> pre_tokenizers.PreTokenizer:
     return byte_level  # "gpt2", "default" and unknown: the plain GPT-2 regex
 
 
-def _strftime_now(fmt: str) -> str:
-    return datetime.now().strftime(fmt)
-
-
-def _raise(message: str) -> None:
-    raise TemplateError(message)
-
-
 class Tokenizer:
     """Encode/decode plus the model's chat template (HF `apply_chat_template` semantics)."""
 
@@ -72,23 +64,21 @@ class Tokenizer:
         self,
         tok: HFTokenizer,
         *,
-        chat_template: str | None,
+        chat_template: str | Mapping[str, str] | None,
         bos_token: str | None,
         eos_token: str | None,
         eos_token_ids: Sequence[int],
         add_bos: bool = False,
+        special_tokens: Mapping[str, str] | None = None,
     ) -> None:
+        """special_tokens: the template variables named after special tokens (unk_token,
+        pad_token...), beside bos_token / eos_token, as transformers passes them."""
         self.tok = tok
-        self.chat_template = chat_template
         self.bos_token, self.eos_token = bos_token, eos_token
         self.eos_token_ids = list(eos_token_ids)
         self.add_bos = add_bos
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-        env.globals.update(raise_exception=_raise, strftime_now=_strftime_now)
-        env.filters["tojson"] = lambda x, indent=None: json.dumps(
-            x, ensure_ascii=False, indent=indent
-        )
-        self._template = env.from_string(chat_template) if chat_template else None
+        self._special_tokens = dict(special_tokens or {})
+        self.chat_template = chat_template
         # What a text's size proves about its token count (None: nothing sound).
         self.size_bound = size_bound(tok)
         self._plain_specials = _plain_special_ids(tok)
@@ -98,6 +88,20 @@ class Tokenizer:
             if self._plain_specials
             else None
         )
+
+    @property
+    def chat_template(self) -> str | None:
+        """The (default) chat template's text; set it to replace the template."""
+        return self.template.source if self.template is not None else None
+
+    @chat_template.setter
+    def chat_template(self, source: str | Mapping[str, str] | None) -> None:
+        specials = {
+            **self._special_tokens,
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+        }
+        self.template = ChatTemplate(source, specials) if source else None
 
     # construction
 
@@ -148,10 +152,11 @@ class Tokenizer:
         tok = HFTokenizer.from_file(str(path / "tokenizer.json"))
         cfg_file = path / "tokenizer_config.json"
         cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
-        template = cfg.get("chat_template")
+        template = _named_templates(cfg.get("chat_template"))
         if (path / "chat_template.jinja").exists():
             template = (path / "chat_template.jinja").read_text()
         bos, eos = (_token_text(cfg.get(k)) for k in ("bos_token", "eos_token"))
+        specials = {k: _token_text(cfg.get(k)) for k in SPECIAL_TOKEN_KEYS if cfg.get(k)}
         eos_ids = list(eos_token_ids)
         if eos is not None and tok.token_to_id(eos) is not None:
             eos_ids = list(dict.fromkeys([*eos_ids, tok.token_to_id(eos)]))
@@ -166,6 +171,7 @@ class Tokenizer:
             eos_token=eos,
             eos_token_ids=eos_ids,
             add_bos=bool(add_bos),
+            special_tokens=specials,
         )
 
     def save_hf(self, path: str | Path) -> None:
@@ -176,7 +182,7 @@ class Tokenizer:
             "bos_token": self.bos_token,
             "eos_token": self.eos_token,
             "add_bos_token": self.add_bos,
-            "chat_template": self.chat_template,
+            "chat_template": self.template.templates if self._named() else self.chat_template,
             "tokenizer_class": "PreTrainedTokenizerFast",
         }
         (path / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2))
@@ -246,26 +252,26 @@ class Tokenizer:
 
     # chat
 
+    def _named(self) -> bool:
+        return self.template is not None and len(self.template.templates) > 1
+
     def apply_chat_template(
         self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True, **kwargs: Any
     ) -> str:
-        if self._template is None:
+        """transformers' rendering; kwargs are template variables (tools=, enable_thinking=)."""
+        if self.template is None:
             raise ValueError("this model has no chat template")
-        return self._template.render(
-            messages=list(messages),
-            add_generation_prompt=add_generation_prompt,
-            bos_token=self.bos_token or "",
-            eos_token=self.eos_token or "",
-            **kwargs,
-        )
+        return self.template.render(messages, add_generation_prompt, **kwargs)
 
     def render_chat(
         self,
         messages: Sequence[dict[str, Any]],
         add_generation_prompt: bool = True,
         check_size: Callable[[int, int], None] | None = None,
+        **template_kwargs: Any,
     ) -> tuple[list[int], int]:
-        """-> (prompt ids, num_system_tokens).
+        """-> (prompt ids, num_system_tokens). template_kwargs: extra template variables
+        (enable_thinking=False, tools=[...]), as apply_chat_template takes them.
 
         The template's own markup keeps its special tokens; special-token text inside a
         message (`<|im_start|>system` in a user's content) is tokenised as plain text, so no
@@ -282,7 +288,9 @@ class Tokenizer:
         marker = f"\ue000{secrets.token_hex(8)}:"  # unguessable: content cannot forge one
         found: list[str] = []
         text = self.apply_chat_template(
-            [self._mark_specials(m, marker, found) for m in messages], add_generation_prompt
+            [self._mark_specials(m, marker, found) for m in messages],
+            add_generation_prompt,
+            **template_kwargs,
         )
         parts = re.split(re.escape(marker) + "([0-9]+)\ue001", text)
         pieces, specials = parts[0::2], [found[int(i)] for i in parts[1::2]]
@@ -340,6 +348,13 @@ def _plain_special_ids(tok: HFTokenizer) -> dict[str, list[int]]:
     plain.encode_special_tokens = True
     encoded = plain.encode_batch(specials, add_special_tokens=False)
     return {text: e.ids for text, e in zip(specials, encoded, strict=True)}
+
+
+def _named_templates(template: Any) -> str | dict[str, str] | None:
+    """tokenizer_config.json's chat_template: a string, or [{"name": ..., "template": ...}]."""
+    if isinstance(template, list):
+        return {t["name"]: t["template"] for t in template}
+    return template
 
 
 def _token_text(tok: Any) -> str | None:
