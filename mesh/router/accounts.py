@@ -26,7 +26,7 @@ from mesh.router.bootstrap import ADMIN_TENANT, DEV_TENANT, Bootstrap, apply_boo
 from mesh.router.directory import Directory
 from mesh.router.key_lifecycle import KeyLifecycle
 from mesh.router.keys import KeyHasher, KeyRecord, load_audit_key, load_pepper
-from mesh.router.ratelimit import Budget, Limiter, Ticket
+from mesh.router.ratelimit import Budget, Limiter
 from mesh.router.recording import (
     AGGREGATE_ACTION,
     AUDIT_UNAVAILABLE,
@@ -37,6 +37,9 @@ from mesh.router.recording import (
     usage_of,
 )
 from mesh.router.refusals import UNAUTH_RECORDS_PER_MINUTE, RefusalSampler
+from mesh.router.shared import SharedState
+from mesh.router.shared.budget import RedisBudget
+from mesh.router.shared.limits import RedisLimiter
 from mesh.router.store import Store
 from mesh.router.store_backends import build_store
 from mesh.router.tenants import DEFAULT_TIERS, Tier, load_tiers
@@ -85,12 +88,15 @@ class Accounts:
         bootstrap: Bootstrap = Bootstrap(),
         probe_interval_s: float = 2.0,
         unauth_per_minute: int = UNAUTH_RECORDS_PER_MINUTE,
+        shared: SharedState | None = None,
     ) -> None:
         self.store = store
         self.tiers = dict(tiers or DEFAULT_TIERS)
         self.directory = Directory(store, hasher, clock)
-        self.limiter = Limiter(clock)
-        self.budget = Budget(clock)
+        # Limits and budget: in process, or in Redis shared by every router (LLMAAS_REDIS_URL).
+        self.shared = shared
+        self.limiter: Limiter | RedisLimiter = shared.limiter if shared else Limiter(clock)
+        self.budget: Budget | RedisBudget = shared.budget if shared else Budget(clock)
         self.refusals = RefusalSampler(unauth_per_minute)
         self._recorder = Recorder(store, self.budget, self.refusals, clock, probe_interval_s)
         self._keys = KeyLifecycle(self.directory, store, self._recorder, clock)
@@ -133,6 +139,8 @@ class Accounts:
             await self._keys.flush_last_used()
             await self.store.close()
             self._started = False
+        if self.shared is not None:
+            await self.shared.close()
 
     # -- AccessControl --
 
@@ -144,7 +152,7 @@ class Accounts:
     async def admit(self, principal: Principal, model: str, estimated_tokens: int) -> Admission:
         tier = self.tier(principal.tier)
         self.budget.check(principal.tenant, tier)
-        return self.limiter.acquire(principal.tenant, tier, max(0, estimated_tokens))
+        return await self.limiter.admit(principal.tenant, tier, max(0, estimated_tokens))
 
     def ensure_recording(self) -> None:
         """Raises 503 `audit_unavailable` while audit/usage writes fail (fail closed).
@@ -165,9 +173,8 @@ class Accounts:
     async def release(
         self, principal: Principal, admission: Admission, record: RequestRecord
     ) -> None:
-        if isinstance(admission, Ticket):
-            actual = record.input_tokens + record.output_tokens + record.reasoning_tokens
-            self.limiter.release(admission, actual)
+        actual = record.input_tokens + record.output_tokens + record.reasoning_tokens
+        await self.limiter.settle(admission, actual)
 
     async def record(self, record: RequestRecord) -> None:
         """Appends the audit record (and usage when billed); durable when this returns.
@@ -271,4 +278,5 @@ def build_access(
         clock=clock,
         rotation_check_s=check_s,
         bootstrap=bootstrap,
+        shared=SharedState.from_env(environ),
     )

@@ -171,18 +171,30 @@ class Limiter:
     def _headers(tier: Tier, w: _Window, now: float) -> dict[str, str]:
         # reset = time until the window is back to its full allowance (OpenAI's meaning).
         reset = w.slots[-1].at + WINDOW_S - now if w.slots else 0.0
-        headers: dict[str, str] = {}
-        if tier.requests_per_minute:
-            headers["x-ratelimit-limit-requests"] = str(tier.requests_per_minute)
-            headers["x-ratelimit-remaining-requests"] = str(
-                max(0, tier.requests_per_minute - len(w.slots))
-            )
-            headers["x-ratelimit-reset-requests"] = format_reset(reset)
-        if tier.tokens_per_minute:
-            headers["x-ratelimit-limit-tokens"] = str(tier.tokens_per_minute)
-            headers["x-ratelimit-remaining-tokens"] = str(max(0, tier.tokens_per_minute - w.tokens))
-            headers["x-ratelimit-reset-tokens"] = format_reset(reset)
-        return headers
+        return limit_headers(tier, len(w.slots), w.tokens, reset)
+
+    async def admit(self, tenant: str, tier: Tier, estimated_tokens: int) -> Ticket:
+        """`acquire` with the shared limiter's signature (mesh.router.shared.limits)."""
+        return self.acquire(tenant, tier, estimated_tokens)
+
+    async def settle(self, admission: Admission, actual_tokens: int | None) -> None:
+        """`release` with the shared limiter's signature; other admissions are ignored."""
+        if isinstance(admission, Ticket):
+            self.release(admission, actual_tokens)
+
+
+def limit_headers(tier: Tier, requests: int, tokens: int, reset: float) -> dict[str, str]:
+    """x-ratelimit-* for `requests` and `tokens` used in the window, full again in `reset` s."""
+    headers: dict[str, str] = {}
+    if tier.requests_per_minute:
+        headers["x-ratelimit-limit-requests"] = str(tier.requests_per_minute)
+        headers["x-ratelimit-remaining-requests"] = str(max(0, tier.requests_per_minute - requests))
+        headers["x-ratelimit-reset-requests"] = format_reset(reset)
+    if tier.tokens_per_minute:
+        headers["x-ratelimit-limit-tokens"] = str(tier.tokens_per_minute)
+        headers["x-ratelimit-remaining-tokens"] = str(max(0, tier.tokens_per_minute - tokens))
+        headers["x-ratelimit-reset-tokens"] = format_reset(reset)
+    return headers
 
 
 def month_of(ts: float) -> str:
@@ -196,6 +208,7 @@ class Hold:
     tenant: str
     amount: Decimal
     released: bool = False
+    hold_id: str = ""  # the shared budget's lease (mesh.router.shared.budget)
 
 
 class Budget:
@@ -236,6 +249,10 @@ class Budget:
         self._held[tenant] = self.held(tenant) + amount
         return Hold(tenant, amount)
 
+    async def reserve(self, tenant: str, tier: Tier, amount: Decimal) -> Hold:
+        """`hold` with the shared budget's signature (the check was made at admission)."""
+        return self.hold(tenant, amount)
+
     def release(self, hold: Hold) -> None:
         """Ends a reservation (after the real cost was added); idempotent."""
         if hold.released:
@@ -259,13 +276,17 @@ class Budget:
             return
         spent, held = self.spent(tenant), self.held(tenant)
         if spent + held >= budget:
-            in_flight = f" ({held:.6f} EUR of it reserved for requests in flight)" if held else ""
-            raise QuotaExceeded(
-                f"You exceeded your monthly budget of {budget} EUR for tenant '{tenant}' "
-                f"(tier {tier.name}){in_flight}; it renews on the 1st. Ask your administrator "
-                "for a higher tier.",
-                code="insufficient_quota",
-            )
+            raise over_budget(tenant, tier, held)
+
+
+def over_budget(tenant: str, tier: Tier, held: Decimal) -> QuotaExceeded:
+    in_flight = f" ({held:.6f} EUR of it reserved for requests in flight)" if held else ""
+    return QuotaExceeded(
+        f"You exceeded your monthly budget of {tier.monthly_budget_eur} EUR for tenant "
+        f"'{tenant}' (tier {tier.name}){in_flight}; it renews on the 1st. Ask your "
+        "administrator for a higher tier.",
+        code="insufficient_quota",
+    )
 
 
 class CallLimiter:

@@ -86,13 +86,18 @@ class Admit:
             metrics.observe_ratelimit_refusal(call.principal.tenant, refusal_reason(err))
             raise
         call.headers.update({k.lower(): v for k, v in call.admission.headers.items()})
-        self._hold_budget(call, output)
+        try:
+            await self._hold_budget(call, output)
+        except QuotaExceeded as err:  # a shared budget decides at the hold (atomic)
+            metrics.observe_ratelimit_refusal(call.principal.tenant, refusal_reason(err))
+            raise
 
-    def _hold_budget(self, call: Call, output: int) -> None:
+    async def _hold_budget(self, call: Call, output: int) -> None:
         """Holds the request's estimated cost against the tenant's budget until settle, so
         the next admission counts what requests in flight will cost."""
         budget = self._access.budget
         if budget is None or call.principal is None:
             return
         estimate = cost_eur(TokenCounts(call.prompt_estimate, output), self._prices(call))
-        call.hold = budget.hold(call.principal.tenant, estimate)
+        tier = tier_of(self._access, call.principal)
+        call.hold = await budget.reserve(call.principal.tenant, tier, estimate)

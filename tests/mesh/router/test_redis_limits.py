@@ -1,0 +1,278 @@
+"""Limits shared through Redis (#17): several routers, one tenant, one set of limits.
+
+"Routers" here are separate admission stacks (each its own Redis client, pool and lease
+renewal) over one Redis and one key prefix, as two router processes would be. The limit
+rules themselves run against both backends (in process and Redis), parametrised. Clocks are
+injected: nothing here depends on wall-clock time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+import grpc
+import pytest
+from accounts_testkit import T0, FakeClock
+from redis_testkit import REDIS_URL, TcpProxy, target_of, unique_prefix
+
+from mesh.errors import QuotaExceeded, RateLimited, Unavailable
+from mesh.redis_state import SHARED_STATE_UNAVAILABLE
+from mesh.router.access import RequestRecord
+from mesh.router.accounts import build_access
+from mesh.router.keys import format_key
+from mesh.router.ratelimit import Budget, Limiter
+from mesh.router.shared import SharedState
+from mesh.router.tenants import DEFAULT_TIERS, Tenant, Tier
+
+RPM20 = replace(
+    DEFAULT_TIERS["free"], requests_per_minute=20, tokens_per_minute=0, concurrent_requests=0
+)
+CONC2 = replace(RPM20, requests_per_minute=0, concurrent_requests=2)
+TPM = replace(RPM20, requests_per_minute=0, tokens_per_minute=1000)
+
+
+@dataclass
+class Stack:
+    """One router's admission parts."""
+
+    limiter: Limiter | object
+    budget: Budget | object
+
+
+@pytest.fixture
+async def redis_routers() -> AsyncIterator:
+    """make(n, clock, lease_ttl_s) -> n routers sharing one Redis prefix."""
+    states: list[SharedState] = []
+    async with unique_prefix() as prefix:
+
+        def make(n: int, clock: FakeClock, lease_ttl_s: float = 30.0) -> list[Stack]:
+            out = []
+            for _ in range(n):
+                state = SharedState.connect(REDIS_URL, prefix, lease_ttl_s=lease_ttl_s, clock=clock)
+                states.append(state)
+                out.append(Stack(state.limiter, state.budget))
+            return out
+
+        yield make
+        for state in states:
+            await state.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def routers(request, redis_routers):
+    """The same limit rules on both backends: make(n, clock) -> n stacks (in process: the
+    one router's parts n times, since in-process state cannot be shared)."""
+    if request.param == "redis":
+        return redis_routers
+
+    def make(n: int, clock: FakeClock, lease_ttl_s: float = 30.0) -> list[Stack]:
+        one = Stack(Limiter(clock), Budget(clock))
+        return [one] * n
+
+    return make
+
+
+async def _reserve(stack: Stack, tier: Tier, cost: Decimal):
+    """As a request does: the check at admission, then the hold (atomic in Redis)."""
+    stack.budget.check("acme", tier)
+    return await stack.budget.reserve("acme", tier, cost)
+
+
+# -- the rules, on both backends ---------------------------------------------------------------
+
+
+async def test_sixty_requests_over_two_routers_admit_exactly_twenty(routers) -> None:
+    a, b = routers(2, FakeClock())
+    tries = [(a if i % 2 else b).limiter.admit("acme", RPM20, 1) for i in range(60)]
+    results = await asyncio.gather(*tries, return_exceptions=True)
+    admitted = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, RateLimited)]
+    assert len(admitted) == 20 and len(refused) == 40
+    assert "requests per minute" in refused[0].message and refused[0].http_status == 429
+    assert refused[0].headers["x-ratelimit-remaining-requests"] == "0"
+
+
+async def test_the_window_slides(routers) -> None:
+    clock = FakeClock()
+    a, b = routers(2, clock)
+    for i in range(20):
+        await (a, b)[i % 2].limiter.admit("acme", RPM20, 1)
+        clock.advance(1)
+    with pytest.raises(RateLimited) as refused:
+        await b.limiter.admit("acme", RPM20, 1)
+    assert refused.value.retry_after == pytest.approx(40.0)  # the first leaves at T0+60
+    clock.advance(40)
+    ticket = await a.limiter.admit("acme", RPM20, 1)
+    assert ticket.headers["x-ratelimit-remaining-requests"] == "0"
+
+
+async def test_concurrency_two_holds_across_routers(routers) -> None:
+    a, b = routers(2, FakeClock())
+    first = await a.limiter.admit("acme", CONC2, 1)
+    await b.limiter.admit("acme", CONC2, 1)
+    for stack in (a, b):
+        with pytest.raises(RateLimited, match="concurrent"):
+            await stack.limiter.admit("acme", CONC2, 1)
+    await a.limiter.settle(first, 1)
+    await b.limiter.admit("acme", CONC2, 1)
+    with pytest.raises(RateLimited, match="concurrent"):
+        await a.limiter.admit("acme", CONC2, 1)
+
+
+async def test_tokens_per_minute_count_the_real_usage(routers) -> None:
+    a, b = routers(2, FakeClock())
+    ticket = await a.limiter.admit("acme", TPM, 900)
+    with pytest.raises(RateLimited, match="tokens per minute"):
+        await b.limiter.admit("acme", TPM, 200)
+    await a.limiter.settle(ticket, 100)  # the real usage replaces the estimate
+    assert (await b.limiter.admit("acme", TPM, 800)).headers[
+        "x-ratelimit-remaining-tokens"
+    ] == "100"
+    with pytest.raises(RateLimited, match="too large"):
+        await b.limiter.admit("acme", TPM, 1001)
+
+
+async def test_budget_is_never_overshot_by_more_than_one_request(routers) -> None:
+    clock = FakeClock()
+    tier = replace(RPM20, requests_per_minute=0, monthly_budget_eur=Decimal("1"))
+    a, b = routers(2, clock)
+    cost = Decimal("0.3")
+    admitted = 0
+    for _round in range(5):  # concurrent reservations from both routers, then settle
+        tries = [_reserve((a, b)[i % 2], tier, cost) for i in range(6)]
+        results = await asyncio.gather(*tries, return_exceptions=True)
+        holds = [
+            (s, h)
+            for s, h in zip([a, b] * 3, results, strict=True)
+            if not isinstance(h, BaseException)
+        ]
+        assert all(isinstance(r, QuotaExceeded) for r in results if isinstance(r, BaseException))
+        for stack, hold in holds:
+            stack.budget.add("acme", cost, clock())
+            stack.budget.release(hold)
+        admitted += len(holds)
+        for stack in (a, b):
+            if hasattr(stack.budget, "flush"):
+                await stack.budget.flush()
+    # 0.3 a request against 1 EUR: the 4th request is the one admitted last (1.2 EUR).
+    assert admitted == 4
+    spent = admitted * cost
+    assert Decimal(1) <= spent <= Decimal(1) + cost
+
+
+# -- Redis only: leases, outages -----------------------------------------------------------------
+
+
+async def test_a_dead_routers_leases_free_themselves_within_the_ttl(redis_routers) -> None:
+    clock = FakeClock()
+    a, b = redis_routers(2, clock, lease_ttl_s=5.0)
+    await a.limiter.admit("acme", CONC2, 1)
+    await a.limiter.admit("acme", CONC2, 1)
+    await a.limiter.leases.close()  # router A dies: no release, no more renewals
+    clock.advance(4.9)
+    with pytest.raises(RateLimited, match="concurrent"):
+        await b.limiter.admit("acme", CONC2, 1)
+    clock.advance(0.2)  # past the TTL: both leases lapsed
+    await b.limiter.admit("acme", CONC2, 1)
+    await b.limiter.admit("acme", CONC2, 1)
+
+
+async def test_a_live_router_renews_its_leases(redis_routers) -> None:
+    clock = FakeClock()
+    a, b = redis_routers(2, clock, lease_ttl_s=5.0)
+    await a.limiter.admit("acme", CONC2, 1)
+    await a.limiter.admit("acme", CONC2, 1)
+    for _ in range(4):  # 20 s of a long request, renewed as the renewal task does
+        clock.advance(4)
+        await a.limiter.leases.renew()
+    with pytest.raises(RateLimited, match="concurrent"):
+        await b.limiter.admit("acme", CONC2, 1)
+
+
+async def test_a_dead_routers_budget_holds_expire(redis_routers) -> None:
+    clock = FakeClock()
+    tier = replace(RPM20, requests_per_minute=0, monthly_budget_eur=Decimal("1"))
+    a, b = redis_routers(2, clock, lease_ttl_s=5.0)
+    await a.budget.reserve("acme", tier, Decimal("1"))
+    await a.budget.close()  # dies holding the whole budget
+    with pytest.raises(QuotaExceeded, match="reserved for requests in flight"):
+        await b.budget.reserve("acme", tier, Decimal("0.1"))
+    clock.advance(5.1)
+    await b.budget.reserve("acme", tier, Decimal("0.1"))
+
+
+async def test_redis_unreachable_fails_closed_with_503_and_resumes() -> None:
+    proxy = TcpProxy(*target_of(REDIS_URL))
+    await proxy.start()
+    async with unique_prefix() as prefix:
+        state = SharedState.connect(proxy.url, prefix, clock=FakeClock())
+        try:
+            await state.limiter.admit("acme", RPM20, 1)
+            await proxy.cut()
+            for what, call in (
+                ("rate limits", lambda: state.limiter.admit("acme", RPM20, 1)),
+                ("budget", lambda: state.budget.reserve("acme", RPM20, Decimal("0.1"))),
+            ):
+                with pytest.raises(Unavailable) as down:
+                    await call()
+                err = down.value
+                assert err.code == SHARED_STATE_UNAVAILABLE and what in err.message
+                assert err.http_status == 503 and err.kind.grpc_code == grpc.StatusCode.UNAVAILABLE
+                assert err.to_openai()["error"]["type"] == "service_unavailable"
+            await proxy.restore()
+            # the same client, no restart: the pool reconnects on the next call
+            ticket = await state.limiter.admit("acme", RPM20, 1)
+            assert ticket.headers["x-ratelimit-remaining-requests"] == "18"
+        finally:
+            await proxy.cut()
+            await state.close()
+
+
+# -- wired into the accounts by LLMAAS_REDIS_URL -----------------------------------------------
+
+
+async def test_two_routers_accounts_share_the_limits(tmp_path) -> None:
+    """build_access with LLMAAS_REDIS_URL: admit/release of two routers' Accounts (each
+    with its own store here) meet in Redis; without it the in-process limiter is used."""
+    plain = build_access({}, {"LLMAAS_RUN_DIR": str(tmp_path / "plain")})
+    assert isinstance(plain.limiter, Limiter) and plain.shared is None
+    config = {"tiers": {"free": {"requests_per_minute": 3, "concurrent_requests": 2}}}
+    async with unique_prefix() as prefix:
+        routers = []
+        for name in ("a", "b"):
+            environ = {
+                "LLMAAS_RUN_DIR": str(tmp_path / name),
+                "LLMAAS_KEY_PEPPER": "p" * 32,
+                "LLMAAS_REDIS_URL": REDIS_URL,
+                "LLMAAS_REDIS_PREFIX": prefix,
+            }
+            acc = build_access(config, environ)
+            await acc.start()
+            await acc.directory.save_tenant(Tenant("acme", tier="free", created_at=T0))
+            routers.append(acc)
+        try:
+            a, b = routers
+            secret = format_key("acme0000000001")
+            for acc in routers:
+                await acc.directory.ensure_key("acme", secret, admin=False)
+            pa, pb = await a.authenticate(secret), await b.authenticate(secret)
+            first = await a.admit(pa, "m", 10)
+            second = await b.admit(pb, "m", 10)
+            with pytest.raises(RateLimited, match="concurrent"):
+                await a.admit(pa, "m", 10)
+            record = RequestRecord("r1", "chat.completions", "m", "ok", 200, principal=pa)
+            await a.release(pa, first, record)
+            third = await b.admit(pb, "m", 10)  # the third request of the minute
+            await b.release(pb, first, record)  # released once only
+            with pytest.raises(RateLimited, match="concurrent"):
+                await a.admit(pa, "m", 10)
+            for ticket in (second, third):
+                await b.release(pb, ticket, record)
+            with pytest.raises(RateLimited, match="requests per minute"):
+                await a.admit(pa, "m", 10)
+        finally:
+            for acc in routers:
+                await acc.close()
