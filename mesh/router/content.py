@@ -4,8 +4,10 @@
 versioned master keys, old versions kept for reading) for the router: opened on first use
 (so a mesh where no tenant logs content never creates keys or files), and every database
 call runs off the event loop. The file is `LLMAAS_CONTENT_DB` (default
-`<run dir>/content.sqlite3`); master keys come from `LLMAAS_MASTER_KEY_FILE` /
-`LLMAAS_MASTER_KEY` (see mesh.crypto). Only ciphertext ever reaches the file.
+`<run dir>/content.sqlite3`), or with LLMAAS_DATABASE_URL the `content_log` table of the
+PostgreSQL accounts database (mesh.router.pg.content); master keys come from
+`LLMAAS_MASTER_KEY_FILE` / `LLMAAS_MASTER_KEY` (see mesh.crypto). Only ciphertext ever
+reaches the file or the database.
 """
 
 from __future__ import annotations
@@ -15,16 +17,24 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mesh.config import env, run_dir
 from mesh.crypto import ContentLog, Sealer
+from mesh.router.store_backends import database_url
+
+if TYPE_CHECKING:
+    from mesh.router.pg.content import PgContentLog
 
 
 class ContentRecorder:
-    def __init__(self, path: str | Path, sealer: Callable[[], Sealer]) -> None:
+    def __init__(
+        self, path: str | Path, sealer: Callable[[], Sealer], database_url: str = ""
+    ) -> None:
         self.path = Path(path)
         self._make_sealer = sealer
-        self._log: ContentLog | None = None
+        self.database_url = database_url  # set: PostgreSQL, `path` unused
+        self._log: ContentLog | PgContentLog | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -32,10 +42,14 @@ class ContentRecorder:
         environ = dict(os.environ if environ is None else environ)
         runs = run_dir(environ)
         path = env("LLMAAS_CONTENT_DB", str, str(runs / "content.sqlite3"), environ)
-        return cls(path, lambda: Sealer.from_env(runs, environ))
+        return cls(path, lambda: Sealer.from_env(runs, environ), database_url(environ))
 
-    def _open(self) -> ContentLog:
+    def _open(self) -> ContentLog | PgContentLog:
         with self._lock:
+            if self._log is None and self.database_url:
+                from mesh.router.pg.content import PgContentLog  # noqa: PLC0415 - when used
+
+                self._log = PgContentLog(self.database_url, self._make_sealer())
             if self._log is None:
                 if not self.path.parent.exists():
                     self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -54,7 +68,7 @@ class ContentRecorder:
 
     async def purge(self, tenant: str, older_than_s: float) -> int:
         """Retention: deletes the tenant's records older than `older_than_s`; returns how many."""
-        if self._log is None and not self.path.exists():
+        if self._log is None and not self.database_url and not self.path.exists():
             return 0
         return await asyncio.to_thread(lambda: self._open().purge_older_than(older_than_s, tenant))
 

@@ -145,6 +145,9 @@ class PgStore(PgAccountRows, PgReports):
             max_size=self._pool_size,
             open=False,
             timeout=self.timeout_s,
+            # Reconnection gives up soon, so the next call after an outage tries at once
+            # (psycopg_pool's backoff would otherwise delay recovery to minutes).
+            reconnect_timeout=max(1.0, self.timeout_s),
             check=AsyncConnectionPool.check_connection,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(self.timeout_s))},
             name="llmaas-store",

@@ -9,10 +9,12 @@ from dataclasses import asdict
 from decimal import Decimal
 
 import pytest
-from pg_testkit import AUDIT_KEY, BACKENDS, Backend, backend
+from pg_testkit import AUDIT_KEY, BACKENDS, Backend, backend, sql, url_of
 
+from mesh.crypto import Keyring, Sealer
 from mesh.router import audit
 from mesh.router.audit import AuditEntry
+from mesh.router.content import ContentRecorder
 from mesh.router.keys import KeyRecord
 from mesh.router.store import Store, UsageEntry
 from mesh.router.tenants import Tenant
@@ -235,3 +237,31 @@ async def test_both_backends_give_identical_results(tmp_path) -> None:
     assert sqlite["verify"].ok and sqlite["purge"] is not None
     for name in sqlite:
         assert pg[name] == sqlite[name], name
+
+
+async def test_the_content_log_seals_what_it_stores(kit: Backend, store: Store, tmp_path) -> None:
+    """The content log lives in the accounts database with PostgreSQL (a file with SQLite);
+    either way only ciphertext is stored, and retention deletes it."""
+    ring = tmp_path / "keys.json"
+    url = "" if kit.kind == "sqlite" else url_of(kit.dbname)
+    content = ContentRecorder(
+        tmp_path / "content.sqlite3", lambda: Sealer(Keyring.create(ring)), url
+    )
+    try:
+        await content.record("acme", "r1", "the secret prompt", "the secret answer")
+        await content.record("beta", "r1", "other prompt", "other answer")
+        assert await content.read("acme", "r1") == ("the secret prompt", "the secret answer")
+        assert await content.read("beta", "r2") is None
+        if kit.kind == "sqlite":
+            raw = (tmp_path / "content.sqlite3").read_bytes()
+        else:
+            raw = b"".join(
+                bytes(p) + bytes(a)
+                for p, a in sql(kit.dbname, "SELECT prompt, answer FROM content_log")
+            )
+        assert b"secret" not in raw and b"other" not in raw
+        assert await content.purge("acme", 0) == 1
+        assert await content.read("acme", "r1") is None
+        assert await content.read("beta", "r1") == ("other prompt", "other answer")
+    finally:
+        content.close()
