@@ -82,9 +82,26 @@ llmaas mesh is ready on {handle.url}  ({key_line})
     -H "Authorization: Bearer {handle.api_key}" -H "Content-Type: application/json" \\
     -d '{{"model": "{handle.model}", "messages": [{{"role": "user", "content": "Hello!"}}], "max_tokens": 32}}'
 
-logs: {handle.run_dir / "logs"}   A child that dies is restarted (with backoff).
+{_routers_line(handle)}logs: {handle.run_dir / "logs"}   A child that dies is restarted (with backoff).
 Ctrl-C stops everything (within 10 s; a second Ctrl-C at once).
 ready"""
+
+
+def _routers_line(handle: MeshHandle) -> str:
+    """LLMAAS_ROUTERS=N: where the routers are, and what they share (or not)."""
+    if len(handle.router_addresses) == 1:
+        return ""
+    env = handle.launches[next(iter(handle.launches))][1]
+    shared = [
+        n for n, var in (("store", "DATABASE"), ("limits", "REDIS")) if env.get(f"LLMAAS_{var}_URL")
+    ]
+    note = (
+        f"sharing {' and '.join(shared)}"
+        if shared
+        else "each with its own SQLite store and limits (set LLMAAS_DATABASE_URL and "
+        "LLMAAS_REDIS_URL to share them)"
+    )
+    return f"routers: {', '.join(handle.router_addresses)}, {note}\n"
 
 
 def _tls_lines(handle: MeshHandle) -> str:
@@ -136,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("LLMAAS_WORKERS", "1")))
     parser.add_argument("--model", default=os.environ.get("LLMAAS_MODEL", DEFAULT_MODEL))
     parser.add_argument(
+        "--routers",
+        type=int,
+        default=int(os.environ.get("LLMAAS_ROUTERS") or "1"),
+        help="routers behind the edge (LLMAAS_ROUTERS; default 1)",
+    )
+    parser.add_argument(
         "--no-embeddings",
         dest="embeddings",
         action="store_false",
@@ -147,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     signals = _Signals()
     signals.install()
     embed = f", 1 embedding worker for {EMBEDDING_MODEL}" if args.embeddings else ""
+    routers = "router" if args.routers == 1 else f"{args.routers} routers"
     print(
-        f"starting filter, {args.workers} worker(s) for {args.model}{embed}, router and edge ...",
+        f"starting filter, {args.workers} worker(s) for {args.model}{embed}, {routers} and "
+        "edge ...",
         flush=True,
     )
     env = dict(os.environ)
@@ -161,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             default_ports=True,
             wait=False,
             embeddings=args.embeddings,
+            routers=args.routers,
         )
     except MeshStartError as exc:
         print(f"failed to start: {exc}", file=sys.stderr)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mesh import tls
-from tools.launcher.ports import Ports
+from tools.launcher.ports import Ports, router_names
 from tools.launcher.rundir import admin_key, mesh_token
 
 DEFAULT_MODEL = "smollm2:135m"
@@ -41,7 +41,8 @@ def commands(ports: Ports, model: str) -> dict[str, list[str]]:
             "--worker-id",
             "embed-1",
         ]
-    cmds["router"] = [py, "-m", "mesh.router"]
+    for name in router_names(len(ports.routers)):
+        cmds[name] = [py, "-m", "mesh.router"]
     cmds["edge"] = [py, "-m", "mesh.edge"]
     return cmds
 
@@ -110,6 +111,9 @@ def child_env(
             "LLMAAS_ROUTER_ADDR": f"127.0.0.1:{ports.router}",
             # Workers announce themselves to the router's Registry (and withdraw on SIGTERM).
             "LLMAAS_ROUTER_ADDRESS": f"127.0.0.1:{ports.router}",
+            # Every router (LLMAAS_ROUTERS=N): the edge spreads calls over them, the CLI uses
+            # the first that answers, workers announce to each. Wins over the two above.
+            "LLMAAS_ROUTER_ADDRS": ",".join(f"127.0.0.1:{p}" for p in ports.routers),
             "LLMAAS_FILTER_ADDR": f"127.0.0.1:{ports.filter}",
             "LLMAAS_WORKER_ADDRS": ",".join(
                 [f"{served_model_id(model)}=127.0.0.1:{p}" for p in ports.workers]
@@ -122,4 +126,15 @@ def child_env(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    return env
+
+
+def router_env(name: str, port: int, shared: Mapping[str, str], run: Path) -> dict[str, str]:
+    """What differs between routers (LLMAAS_ROUTERS=N): the port, and without a shared
+    database (LLMAAS_DATABASE_URL) a store of its own under <run>/<name>/, since two routers
+    must not append to one SQLite audit chain. Without LLMAAS_REDIS_URL limits are per router."""
+    env = {"LLMAAS_ROUTER_PORT": str(port)}
+    if name != "router" and not shared.get("LLMAAS_DATABASE_URL"):
+        env["LLMAAS_ACCOUNTS_DB"] = str(run / name / "accounts.sqlite3")
+        env["LLMAAS_CONTENT_DB"] = str(run / name / "content.sqlite3")
     return env

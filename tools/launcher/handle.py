@@ -55,6 +55,11 @@ class MeshHandle:
         return f"127.0.0.1:{self.ports.router}"
 
     @property
+    def router_addresses(self) -> list[str]:
+        """Every router (LLMAAS_ROUTERS=N); router_address is the first."""
+        return [f"127.0.0.1:{p}" for p in self.ports.routers]
+
+    @property
     def worker_addresses(self) -> list[str]:
         return [f"127.0.0.1:{p}" for p in self.ports.workers]
 
@@ -97,13 +102,18 @@ class MeshHandle:
                 reply = httpx.get(
                     f"{self.url}/health", timeout=2, verify=str(self.ca) if self.ca else True
                 )
-                if reply.status_code == 200:
+                if reply.status_code == 200 and self._all_routers_ready(reply.json()):
                     return
                 last = reply.text
             except httpx.HTTPError as exc:
                 last = str(exc)
             time.sleep(0.5)
         raise MeshStartError(f"mesh not ready after {timeout_s:.0f}s; last /health: {last}")
+
+    @staticmethod
+    def _all_routers_ready(health: dict) -> bool:
+        """Several routers: /health lists each; ready once every one is (not just one)."""
+        return all(status == "SERVING" for status in health.get("routers", {}).values())
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stops every child within one deadline: SIGTERM stage by stage (callers first, each

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mesh.metrics_http import metrics_port
 from tools.launcher.errors import PortInUseError
 
 DEFAULT_PORTS = {"http": 8000, "router": 50051, "filter": 50052, "worker": 50061}
+# LLMAAS_ROUTERS=N under `make run`: router-1 on LLMAAS_ROUTER_PORT (50051, metrics 9101),
+# router-2.. on 50053, 50054, ... (metrics 9103, 9104, ...), between the filter and workers.
+MORE_ROUTERS_BASE_PORT = 50053
+MORE_ROUTERS_METRICS_BASE_PORT = 9103
 
 
 @dataclass(slots=True)
@@ -20,6 +24,16 @@ class Ports:
     filter: int
     workers: list[int]
     embed: int | None = None  # the embedding worker (embed-1), when started
+    more_routers: list[int] = field(default_factory=list)  # router-2..N (LLMAAS_ROUTERS=N)
+
+    @property
+    def routers(self) -> list[int]:
+        return [self.router, *self.more_routers]
+
+
+def router_names(count: int) -> list[str]:
+    """One router is "router" (as always); several are router-1..router-N."""
+    return ["router"] if count == 1 else [f"router-{i}" for i in range(1, count + 1)]
 
 
 def free_port() -> int:
@@ -29,7 +43,11 @@ def free_port() -> int:
 
 
 def plan_ports(
-    workers: int, http_port: int | None, default_ports: bool, env: Mapping[str, str]
+    workers: int,
+    http_port: int | None,
+    default_ports: bool,
+    env: Mapping[str, str],
+    routers: int = 1,
 ) -> Ports:
     if default_ports:
         base = int(env.get("LLMAAS_WORKER_BASE_PORT", DEFAULT_PORTS["worker"]))
@@ -38,12 +56,14 @@ def plan_ports(
             router=int(env.get("LLMAAS_ROUTER_PORT", DEFAULT_PORTS["router"])),
             filter=int(env.get("LLMAAS_FILTER_PORT", DEFAULT_PORTS["filter"])),
             workers=[base + i for i in range(workers)],
+            more_routers=[MORE_ROUTERS_BASE_PORT + i for i in range(routers - 1)],
         )
     return Ports(
         http=http_port or free_port(),
         router=free_port(),
         filter=free_port(),
         workers=[free_port() for _ in range(workers)],
+        more_routers=[free_port() for _ in range(routers - 1)],
     )
 
 
@@ -54,9 +74,13 @@ def plan_metrics_ports(ports: Ports, default_ports: bool, env: Mapping[str, str]
     workers = {f"worker-{i}": p for i, p in enumerate(ports.workers, start=1)}
     if ports.embed is not None:
         workers["embed-1"] = ports.embed
+    routers = router_names(len(ports.routers))
     if not default_ports:
-        return {name: free_port() for name in ("filter", *workers, "router")}
+        return {name: free_port() for name in ("filter", *workers, *routers)}
     out = {name: metrics_port(name, environ={}) for name in ("filter", "router")}
+    if len(routers) > 1:
+        out[routers[0]] = out.pop("router")
+        out.update({n: MORE_ROUTERS_METRICS_BASE_PORT + i for i, n in enumerate(routers[1:])})
     out.update({name: metrics_port("worker", p, environ={}) for name, p in workers.items()})
     return {name: port for name, port in out.items() if port is not None}
 
@@ -73,7 +97,10 @@ def port_plan(
     """(host, port, what, the env var that moves it) for every port the mesh listens on."""
     plan = [
         (bind_host("edge", env), ports.http, "edge HTTP", "LLMAAS_HTTP_PORT"),
-        (bind_host("router", env), ports.router, "router gRPC", "LLMAAS_ROUTER_PORT"),
+        *(
+            (bind_host("router", env), port, f"{name} gRPC", "LLMAAS_ROUTER_PORT")
+            for name, port in zip(router_names(len(ports.routers)), ports.routers, strict=True)
+        ),
         ("127.0.0.1", ports.filter, "filter gRPC", "LLMAAS_FILTER_PORT"),
     ]
     for i, port in enumerate(ports.workers, start=1):

@@ -8,7 +8,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mesh.config import run_dir as default_run_dir
-from tools.launcher.children import DEFAULT_MODEL, child_env, commands, env_for, role, tls_setup
+from tools.launcher.children import (
+    DEFAULT_MODEL,
+    child_env,
+    commands,
+    env_for,
+    role,
+    router_env,
+    tls_setup,
+)
+from tools.launcher.errors import MeshStartError
 from tools.launcher.handle import MeshHandle
 from tools.launcher.ports import (
     check_ports_free,
@@ -16,6 +25,7 @@ from tools.launcher.ports import (
     plan_metrics_ports,
     plan_ports,
     port_plan,
+    router_names,
 )
 from tools.launcher.process import spawn
 from tools.launcher.rundir import lock_run_dir, private_dir
@@ -32,17 +42,21 @@ def start_mesh(
     wait: bool = True,
     embeddings: bool = True,
     ready_timeout_s: float = 300.0,
+    routers: int = 1,
 ) -> MeshHandle:
     """Starts every component; free ports unless `default_ports` (what `make run` uses).
 
     Takes the run directory's lock first (MeshLockedError if another mesh holds it) and
-    probes every port (PortInUseError) before it writes anything else there."""
+    probes every port (PortInUseError) before it writes anything else there. `routers` > 1
+    starts router-1..router-N (see `children.router_env`) behind one edge."""
+    if routers < 1:
+        raise MeshStartError(f"LLMAAS_ROUTERS={routers}: at least one router is needed")
     base = dict(os.environ if env is None else env)
     run = Path(run_dir) if run_dir else default_run_dir(base)
     lock_fd = lock_run_dir(run)
     try:
         api_key = base.get("LLMAAS_DEV_KEY") or f"sk-llmaas-dev-{secrets.token_urlsafe(24)}"
-        ports = plan_ports(workers, http_port, default_ports, base)
+        ports = plan_ports(workers, http_port, default_ports, base, routers)
         if embeddings:  # make run's embedding worker: the port after the chat workers
             ports.embed = ports.workers[-1] + 1 if default_ports and ports.workers else free_port()
         metrics = plan_metrics_ports(ports, default_ports, base)
@@ -61,12 +75,17 @@ def start_mesh(
         shared = child_env(base, ports, model, api_key, run)
         handle.admin_key = shared["LLMAAS_ADMIN_KEY"]
         handle.mesh_token = shared["LLMAAS_MESH_TOKEN"]
+        router_ports = dict(zip(router_names(routers), ports.routers, strict=True))
         for name, cmd in commands(ports, model).items():
             # LLMAAS_TLS_ROLE: the certificate each child presents (filter, worker, router, edge).
             env = {
                 **env_for(name, shared, handle.metrics_ports),
                 "LLMAAS_TLS_ROLE": role(name),
             }
+            if role(name) == "router":
+                env.update(router_env(name, router_ports[name], shared, run))
+                if "LLMAAS_ACCOUNTS_DB" in env and name != "router":
+                    private_dir(Path(env["LLMAAS_ACCOUNTS_DB"]).parent)
             handle.launches[name] = (cmd, env, root)
             handle.processes[name] = spawn(run, name, cmd, env, root)
         if wait:
