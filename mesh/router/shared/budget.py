@@ -111,6 +111,8 @@ class RedisBudget:
         """Checks spend + holds < budget and holds `amount`, atomically across routers;
         raises QuotaExceeded, or 503 while Redis is unreachable."""
         amount = max(Decimal(0), amount)
+        if not tier.monthly_budget_eur:
+            return Hold(tenant, amount)  # no budget: nothing to hold (the spend still adds up)
         month = self.month
         hold_id = f"{self._router}-{next(self._ids)}"
         keys = self._keys(tenant, month)
@@ -143,7 +145,8 @@ class RedisBudget:
 
     def release(self, hold: Hold) -> None:
         """Ends a reservation (after its real cost was added); idempotent."""
-        if hold.released:
+        if hold.released or not hold.hold_id:
+            hold.released = True
             return
         hold.released = True
         self._leases.drop(hold.hold_id)
@@ -164,28 +167,34 @@ class RedisBudget:
 
     async def _write_forever(self) -> None:
         while True:
-            op = await self._queue.get()
+            ops = [await self._queue.get()]
+            while not self._queue.empty() and len(ops) < 500:
+                ops.append(self._queue.get_nowait())
             while True:
                 try:
-                    await self._apply(op)
-                    self._queue.task_done()
+                    await self._apply(ops)
                     break
                 except Exception:  # noqa: BLE001 - Redis away: retry until it answers
-                    log.warning("budget write %s to Redis failed; retrying", op[0], exc_info=True)
+                    log.warning(
+                        "%d budget writes to Redis failed; retrying", len(ops), exc_info=True
+                    )
                     await asyncio.sleep(0.5)
+            for _ in ops:
+                self._queue.task_done()
 
-    async def _apply(self, op: tuple) -> None:
-        kind = op[0]
-        if kind == "seed":
-            await self._redis.set(op[1], op[2], nx=True, ex=40 * 86400)
-        elif kind == "spend":
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incrby(op[1], op[2]).expire(op[1], 40 * 86400)
-                await pipe.execute()
-        else:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.zrem(op[1], op[3]).hdel(op[2], op[3])
-                await pipe.execute()
+    async def _apply(self, ops: list[tuple]) -> None:
+        """One round trip (MULTI/EXEC), in order. A batch that failed is sent again: harmless
+        for seeds and unholds; a spend counts twice only if the connection died after Redis
+        applied it (the store's usage stays exact)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for op in ops:
+                if op[0] == "seed":
+                    pipe.set(op[1], op[2], nx=True, ex=40 * 86400)
+                elif op[0] == "spend":
+                    pipe.incrby(op[1], op[2]).expire(op[1], 40 * 86400)
+                else:
+                    pipe.zrem(op[1], op[3]).hdel(op[2], op[3])
+            await pipe.execute()
 
     async def flush(self) -> None:
         """Waits until every queued write is applied (tests, shutdown)."""
