@@ -18,7 +18,7 @@ from mesh.router.config import RouterConfig
 from mesh.router.content import ContentRecorder
 from mesh.router.keys import KeyHasher
 from mesh.router.service import InferenceServicer
-from mesh.router.store import SqliteStore
+from mesh.router.store import SqliteStore, Store
 from mesh.router.tenants import Tenant
 from mesh.router.workers import WorkerPool
 from mesh.rpc import add_port, build_server, set_serving
@@ -92,10 +92,13 @@ class Router:
         self.content.close()
 
 
-async def start_router(tmp_path: Path, clock: Clock | None = None) -> Router:
+async def start_router(
+    tmp_path: Path, clock: Clock | None = None, store: Store | None = None
+) -> Router:
+    """`store`: another store than the SQLite file (the PostgreSQL tests pass theirs)."""
     db = tmp_path / "accounts.sqlite3"
     accounts = Accounts(
-        SqliteStore(db),
+        store or SqliteStore(db),
         KeyHasher(b"security-test-pepper-0123456789"),
         clock=clock or Clock(),
         rotation_check_s=3600,

@@ -1,0 +1,180 @@
+"""PostgreSQL-only store behaviour: several routers (stores with their own pools) writing
+one audit chain, concurrent starts, a bad record in a shared commit, durability across
+SIGKILL, and the database going away and coming back (through a TCP proxy the test cuts:
+the machine's shared server is never touched). Bounded retry loops below are hang guards,
+not timing assertions. Skips, saying why, when 127.0.0.1:5432 does not answer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+from pg_testkit import AUDIT_KEY, scratch_database, sql, url_of
+
+from mesh.router.audit import AuditEntry
+from mesh.router.pg.store import PgStore, StoreUnavailable
+from mesh.router.store import UsageEntry
+from tests.netproxy import NetProxy
+
+ROOT = Path(__file__).resolve().parents[3]
+T0 = 1_767_225_600.0
+
+
+def _entry(i: int, model: str = "m") -> AuditEntry:
+    return AuditEntry(
+        time="2026-01-01T00:00:00.000Z",
+        request_id=f"r{i}",
+        tenant="t",
+        key_id="key_a",
+        model=model,
+        action="chat.completions",
+        outcome="ok",
+        status=200,
+    )
+
+
+def _usage(i: int, tokens: int = 1) -> UsageEntry:
+    return UsageEntry(T0, f"r{i}", "t", "key_a", "m", input_tokens=tokens, cost_eur=Decimal("0.01"))
+
+
+@pytest.fixture
+def db():
+    with scratch_database() as name:
+        yield name
+
+
+async def test_two_routers_appending_together_write_one_chain(db) -> None:
+    a, b = PgStore(url_of(db), audit_key=AUDIT_KEY), PgStore(url_of(db), audit_key=AUDIT_KEY)
+    await asyncio.gather(a.open(), b.open())  # concurrent first starts: one migration
+    try:
+        versions = sql(db, "SELECT version FROM schema_version ORDER BY version")
+        assert versions == [(1,), (2,)]
+        chained = await asyncio.gather(
+            *((a if i % 2 else b).append(_entry(i), _usage(i)) for i in range(400))
+        )
+        seqs = sorted(e.seq for e in chained)
+        assert seqs == list(range(1, 401))  # no fork, no gap, no duplicate
+        result = await b.verify_audit()
+        assert result.ok and result.checked == 400, result
+        rows = await a.usage("t", 0, 1e12)
+        assert rows[0].requests == 400 and rows[0].cost_eur == Decimal("4")
+        head = sql(db, "SELECT seq FROM audit_head")
+        anchor = sql(db, "SELECT seq, keyed_from FROM audit_anchor")
+        assert head == [(400,)] and anchor == [(400, 1)]
+    finally:
+        await asyncio.gather(a.close(), b.close())
+
+
+async def test_a_bad_record_in_a_shared_commit_fails_alone(db) -> None:
+    store = PgStore(url_of(db), audit_key=AUDIT_KEY)
+    await store.open()
+    try:
+        results = await asyncio.gather(
+            store.append(_entry(1), _usage(1)),
+            store.append(_entry(2), _usage(2, tokens=2**70)),  # out of BIGINT range
+            store.append(_entry(3, model="nul\x00byte"), _usage(3)),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], psycopg.DataError), results
+        assert [r.seq for r in (results[0], results[2])] == [1, 2]
+        assert results[2].model == "nul\ufffdbyte"  # PostgreSQL text holds no NUL
+        assert (await store.verify_audit()).checked == 2
+    finally:
+        await store.close()
+
+
+async def test_lost_database_fails_calls_then_recovers_without_restart(db) -> None:
+    with NetProxy("127.0.0.1", 5432) as proxy:
+        store = PgStore(url_of(db, proxy.port), audit_key=AUDIT_KEY, timeout_s=2)
+        await store.open()
+        try:
+            acknowledged = [await store.append(_entry(i), _usage(i)) for i in range(3)]
+            proxy.cut()
+            with pytest.raises(StoreUnavailable, match="unavailable"):
+                await store.append(_entry(10), _usage(10))
+            with pytest.raises(StoreUnavailable):
+                await store.usage("t", 0, 1e12)
+            proxy.restore()
+            for _ in range(60):  # hang guard: the pool reconnects on the next call
+                try:
+                    acknowledged.append(await store.append(_entry(11), _usage(11)))
+                    break
+                except StoreUnavailable:
+                    await asyncio.sleep(0.5)
+            assert len(acknowledged) == 4
+            result = await store.verify_audit()
+            assert result.ok, result
+            stored = {r[0] for r in sql(db, "SELECT request_id FROM audit")}
+            assert {e.request_id for e in acknowledged} <= stored
+        finally:
+            await store.close()
+
+
+async def test_an_unreachable_database_at_start_is_a_clear_error(db) -> None:
+    with NetProxy("127.0.0.1", 5432) as proxy:
+        proxy.cut()
+        store = PgStore(url_of(db, proxy.port), audit_key=AUDIT_KEY, timeout_s=1)
+        with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{proxy.port}/{db}"):
+            await store.open()
+
+
+_CHILD = textwrap.dedent("""
+    import asyncio, sys
+    from decimal import Decimal
+    from mesh.router.audit import AuditEntry
+    from mesh.router.pg.store import PgStore
+    from mesh.router.store import UsageEntry
+
+    async def main(url):
+        store = PgStore(url, audit_key=b"k" * 32)
+        await store.open()
+        i = 0
+        while True:
+            i += 1
+            entry = AuditEntry(time="2026-01-01T00:00:00.000Z", request_id=f"r{i}", tenant="t",
+                               key_id="key_a", model="m", action="chat", outcome="ok", status=200)
+            await store.append(entry, UsageEntry(1767225600.0, f"r{i}", "t", "key_a", "m",
+                                                 input_tokens=1, cost_eur=Decimal("0.0000009")))
+            print(i, flush=True)  # acknowledged: the response may now be sent
+
+    asyncio.run(main(sys.argv[1]))
+""")
+
+
+async def test_sigkill_loses_no_acknowledged_record(db) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, url_of(db)],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        text=True,
+    )
+    acknowledged = 0
+    assert child.stdout is not None
+    try:
+        while acknowledged < 40:
+            line = child.stdout.readline()
+            assert line, "child died before acknowledging 40 records"
+            acknowledged = int(line)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    store = PgStore(url_of(db), audit_key=AUDIT_KEY)
+    await store.open()
+    try:
+        result = await store.verify_audit()
+        assert result.ok, result
+        assert result.checked >= acknowledged
+        usage = await store.usage("t", 0, 1e12)
+        assert usage[0].requests == result.checked
+        assert usage[0].cost_eur == Decimal("0.0000009") * result.checked
+    finally:
+        await store.close()
