@@ -119,6 +119,8 @@ class Accounts:
                 datetime.strptime(self.budget.month, "%Y-%m").replace(tzinfo=UTC).timestamp()
             )
             self.budget.seed(self.budget.month, await self.store.month_spend(month_start))
+            if self.shared is not None:  # key/tenant changes of every router reach this one
+                await self.shared.watch(self.directory)
             await apply_bootstrap(self._bootstrap, self.directory, self._clock)
             self._task = asyncio.create_task(
                 _maintain(self._rotation_check_s, self._keys, self._recorder),

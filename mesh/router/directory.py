@@ -9,7 +9,7 @@ lookups (hot path, no I/O) are the `DirectoryIndex` this class extends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from mesh.errors import InvalidRequest, NotFound
@@ -33,11 +33,24 @@ class Directory(DirectoryIndex):
         self._clock = clock
         self._last_used: dict[str, float] = {}  # not yet written to the store
         self._lock = asyncio.Lock()
+        # Called after every change is persisted and applied (mesh.router.shared.changes
+        # tells the other routers); None with one router.
+        self.on_change: Callable[[], Awaitable[None]] | None = None
 
     async def load(self) -> None:
         self._tenants = {t.name: t for t in await self._store.load_tenants()}
         for key in await self._store.load_keys():
             self._put_key(key)
+
+    async def reload(self) -> None:
+        """Everything again from the store (another router changed a key or tenant)."""
+        async with self._lock:
+            tenants = {t.name: t for t in await self._store.load_tenants()}
+            keys = await self._store.load_keys()
+            self._tenants, self._keys, self._by_hash = tenants, {}, {}
+            for key in keys:
+                self._put_key(key)
+            self._principals.clear()
 
     # -- last use (memory, flushed in batches) --
 
@@ -56,6 +69,8 @@ class Directory(DirectoryIndex):
         async with self._lock:
             await self._store.save_tenant(tenant)
             self._put_tenant(tenant)
+        if self.on_change is not None:
+            await self.on_change()
         return tenant
 
     async def create_key(
@@ -156,3 +171,5 @@ class Directory(DirectoryIndex):
         for key in keys:
             self._put_key(key)
         self._principals.clear()
+        if self.on_change is not None:  # bounded (sub-second timeouts), never raises
+            await self.on_change()

@@ -11,7 +11,9 @@ when a key or tenant changed. Failure modes, one per part (details in each modul
 - leases (`leases`): a dead router's concurrency slots and budget holds expire within
   LLMAAS_REDIS_LEASE_TTL_S (default 30 s).
 - settle writes (`budget`): queued and retried in order until Redis answers.
-- change notices (`changes`): missed while Redis is away; the version poll catches up.
+- change notices (`changes`): a key or tenant change reaches every router within 0.5 s
+  (pub/sub, a version poll as fallback); while Redis is away it applies on the router that
+  made it and is announced once Redis answers.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mesh.config import ConfigError, env
 from mesh.redis_state import connect, redis_prefix, redis_url
+from mesh.router.directory import Directory
 from mesh.router.shared.budget import RedisBudget
+from mesh.router.shared.changes import ChangeFeed
 from mesh.router.shared.leases import Leases
 from mesh.router.shared.limits import RedisLimiter
 
@@ -38,6 +42,7 @@ class SharedState:
     prefix: str
     limiter: RedisLimiter
     budget: RedisBudget
+    changes: ChangeFeed | None = field(default=None)
 
     @classmethod
     def connect(
@@ -67,7 +72,15 @@ class SharedState:
         log.info("shared state in Redis (%s, prefix %s)", url.split("@")[-1], redis_prefix(environ))
         return cls.connect(url, redis_prefix(environ), lease_ttl_s=ttl)
 
+    async def watch(self, directory: Directory) -> None:
+        """Announces `directory`'s changes to the other routers and reloads theirs."""
+        self.changes = ChangeFeed(self.client, self.prefix, directory.reload)
+        directory.on_change = self.changes.announce
+        await self.changes.start()
+
     async def close(self) -> None:
+        if self.changes is not None:
+            await self.changes.close()
         await self.limiter.close()
         await self.budget.close()
         await self.client.aclose()
