@@ -1,4 +1,5 @@
-"""llmaas-admin: tenants, keys, usage and audit against a running router.
+"""llmaas-admin: tenants, keys, usage and audit against a running router; `migrate`
+moves an embedded SQLite store into PostgreSQL (tools/ops/admin/migrate.py).
 
 Routers from --addr or LLMAAS_ROUTER_ADDRS (a comma list; the first that accepts a connection
 is used), else LLMAAS_ROUTER_ADDR, else 127.0.0.1:$LLMAAS_ROUTER_PORT (or 50051);
@@ -77,6 +78,8 @@ def _default_admin_key() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.group == "migrate":  # works on the databases themselves, not through a router
+        return _migrate(args)
     key = args.key or os.environ.get("LLMAAS_ADMIN_KEY", "") or _default_admin_key()
     try:
         address = _address(args)
@@ -98,6 +101,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         except CliError as err:
             return _fail(str(err))
     print(json.dumps(value, indent=2, default=str) if args.json else text)
+    return 0
+
+
+def _migrate(a: argparse.Namespace) -> int:
+    # Imported here: the router commands need no database driver.
+    from tools.ops.admin.migrate import MigrateError, migrate  # noqa: PLC0415
+
+    try:
+        print(migrate(a.source, a.content_from, a.to))
+    except (MigrateError, ConfigError) as err:
+        return _fail(str(err))
     return 0
 
 

@@ -81,4 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--until", default="", help="export: records before this time")
     audit.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="export format")
     audit.add_argument("--limit", type=int, default=100)
+    p = groups.add_parser(
+        "migrate", help="move the SQLite store into PostgreSQL (offline: no router needed)"
+    )
+    p.add_argument("--from", dest="source", default="", help="SQLite accounts database")
+    p.add_argument("--content-from", default="", help="SQLite content log (if any)")
+    p.add_argument("--to", default="", help="postgresql:// URL (default: LLMAAS_DATABASE_URL)")
     return parser
