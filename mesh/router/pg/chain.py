@@ -73,19 +73,15 @@ def _no_nul(entry: AuditEntry) -> AuditEntry:
     return replace(entry, **changes) if changes else entry
 
 
+_USAGE_TEXT = ("request_id", "tenant", "key_id", "model")
+_USAGE_COUNTS = ("input_tokens", "output_tokens", "reasoning_tokens", "system_tokens")
+
+
 def usage_params(u: UsageEntry) -> tuple:
-    text = [s.replace("\x00", "\ufffd") for s in (u.request_id, u.tenant, u.key_id, u.model)]
-    return (
-        u.time,
-        day_of(u.time),
-        *text,
-        u.input_tokens,
-        u.output_tokens,
-        u.reasoning_tokens,
-        u.system_tokens,
-        to_units(u.cost_eur),
-        to_units(u.energy_kwh),
-    )
+    """INSERT_USAGE's parameters (money and energy as integer units, NUL replaced)."""
+    text = (getattr(u, f).replace("\x00", "\ufffd") for f in _USAGE_TEXT)
+    counts = (getattr(u, f) for f in _USAGE_COUNTS)
+    return (u.time, day_of(u.time), *text, *counts, to_units(u.cost_eur), to_units(u.energy_kwh))
 
 
 class PgChain:
@@ -111,13 +107,8 @@ class PgChain:
         if anchor is not None:
             candidates.append((anchor.seq, anchor.hash))
             if anchor.seq > table_end:
-                log.error(
-                    "audit chain TAMPERED: the table ends at seq %d but the anchor says %d; "
-                    "new records continue after seq %d (verify will show the gap)",
-                    table_end,
-                    anchor.seq,
-                    anchor.seq,
-                )
+                why = "the anchored head is past the table's end: records were cut off"
+                log.error("audit chain TAMPERED (%s, %d > %d)", why, anchor.seq, table_end)
         return max(candidates, default=(0, audit.GENESIS))
 
     async def link(self, conn: AsyncConnection, jobs: Sequence[Job]) -> list[AuditEntry]:

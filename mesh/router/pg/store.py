@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -169,20 +170,12 @@ class PgStore(PgAccountRows, PgReports):
         if self._chain.start_event is not None:
             outcome, reason = self._chain.start_event
             self._chain.start_event = None
-            await self.append(
-                AuditEntry(
-                    time=audit.iso_time(datetime.now(UTC).timestamp()),
-                    request_id="",
-                    tenant="",
-                    key_id="",
-                    model="",
-                    action=audit.ANCHOR_ACTION,
-                    outcome=outcome,
-                    status=200 if outcome == "ok" else 500,
-                    reason=f"{reason} (by the router)",
-                ),
-                None,
-            )
+            # A permanent, chained trace of how this start found the chain (no request,
+            # tenant, key or model: time, four blanks, then action, outcome, status).
+            now = audit.iso_time(datetime.now(UTC).timestamp())
+            status = 200 if outcome == "ok" else 500
+            event = AuditEntry(now, "", "", "", "", audit.ANCHOR_ACTION, outcome, status)
+            await self.append(replace(event, reason=f"{reason} (by the router)"), None)
 
     async def close(self) -> None:
         if self._appender is not None:

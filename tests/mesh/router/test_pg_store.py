@@ -178,3 +178,26 @@ async def test_sigkill_loses_no_acknowledged_record(db) -> None:
         assert usage[0].cost_eur == Decimal("0.0000009") * result.checked
     finally:
         await store.close()
+
+
+async def test_a_removed_or_forged_anchor_row_is_reported_and_chained(db) -> None:
+    store = PgStore(url_of(db), audit_key=AUDIT_KEY)
+    await store.open()
+    for i in range(3):
+        await store.append(_entry(i), None)
+    sql(db, "UPDATE audit_anchor SET seq = 2")  # moved back without the key
+    bad = await store.verify_audit()
+    assert not bad.ok and "not signed with this audit key" in bad.problem, bad
+    sql(db, "DELETE FROM audit_anchor")
+    bad = await store.verify_audit()
+    assert not bad.ok and "audit_anchor table is missing" in bad.problem, bad
+    await store.close()
+    again = PgStore(url_of(db), audit_key=AUDIT_KEY)
+    await again.open()  # the start says so, in the chain, and anchors the head again
+    try:
+        (event,) = await again.audit("", "", 1)
+        assert (event.seq, event.action, event.outcome) == (4, "audit.anchor", "error")
+        assert "missing: records up to seq 3" in event.reason
+        assert (await again.verify_audit()).ok
+    finally:
+        await again.close()
