@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .behavior import BehaviorTracker, prompt_digest
+from .behavior_redis import RedisBehavior
 from .decode import check_decoded
 from .normalize import normalize
 from .patterns import BLOCKING, check_patterns
@@ -51,6 +52,8 @@ class PromptFilter:
 
     tracker: BehaviorTracker = field(default_factory=BehaviorTracker)
     threshold: float = BLOCK_THRESHOLD
+    # The history in Redis instead (LLMAAS_REDIS_URL): one for every filter replica.
+    shared: RedisBehavior | None = None
 
     def check(self, prompt: str, tenant: str = "", user: str = "") -> Verdict:
         return self.record(analyse(prompt), prompt, tenant=tenant, user=user)
@@ -60,6 +63,20 @@ class PromptFilter:
         behavior = self.tracker.check(
             tenant, user, prompt, own_rules=analysis.own_rules, digest=analysis.digest
         )
+        return self._verdict(analysis, behavior)
+
+    async def record_async(
+        self, analysis: Analysis, prompt: str, tenant: str = "", user: str = ""
+    ) -> Verdict:
+        """`record`, with the shared history where there is one (503 while it is away)."""
+        if self.shared is None:
+            return self.record(analysis, prompt, tenant=tenant, user=user)
+        behavior = await self.shared.check(
+            tenant, user, prompt, analysis.own_rules, analysis.digest
+        )
+        return self._verdict(analysis, behavior)
+
+    def _verdict(self, analysis: Analysis, behavior: list[Reason]) -> Verdict:
         return combine(
             analysis.structure,
             analysis.patterns,

@@ -25,6 +25,7 @@ from mesh.metrics_http import metrics_port, start_metrics_server
 from mesh.pb import filter_pb2, filter_pb2_grpc
 
 from . import offload
+from .behavior_redis import RedisBehavior
 from .engine import PromptFilter
 
 log = logging.getLogger("llmaas.filter")
@@ -44,7 +45,8 @@ class FilterServicer(filter_pb2_grpc.SecurityFilterServicer):
         analyser: offload.Analyser | None = None,
         max_prompt_bytes: int | None = None,
     ) -> None:
-        self.filter = prompt_filter or PromptFilter()
+        # LLMAAS_REDIS_URL: the behaviour history in Redis, shared by every filter replica.
+        self.filter = prompt_filter or PromptFilter(shared=RedisBehavior.from_env())
         self.analyser = analyser or offload.Analyser()
         self.max_prompt_bytes = (
             config.max_body_bytes() if max_prompt_bytes is None else max_prompt_bytes
@@ -68,7 +70,9 @@ class FilterServicer(filter_pb2_grpc.SecurityFilterServicer):
             raise Unavailable(
                 "The security filter lost a worker process while checking this prompt; retry."
             ) from None
-        verdict = self.filter.record(analysis, prompt, tenant=request.tenant, user=request.user)
+        verdict = await self.filter.record_async(
+            analysis, prompt, tenant=request.tenant, user=request.user
+        )
         metrics.observe_filter_check(
             "allow" if verdict.allowed else "block", [r.rule for r in verdict.reasons]
         )
