@@ -33,8 +33,9 @@ def migrations(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
         number, _, name = path.stem.partition("_")
         found.append(Migration(int(number), name, path.read_text()))
     found.sort(key=lambda m: m.version)
-    if [m.version for m in found] != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migrations in {folder} are not numbered 1..{len(found)}")
+    if not found or [m.version for m in found] != list(range(1, len(found) + 1)):
+        # An install without the package's .sql files must not start on an empty schema.
+        raise RuntimeError(f"migrations in {folder} missing or not numbered 1..{len(found)}")
     return found
 
 
