@@ -95,6 +95,8 @@ async def serve(config: RouterConfig) -> None:
         interval_s=config.health_interval_s,
     )
     await pool.start()
+    if accounts.shared is not None:  # LLMAAS_REDIS_URL: workers announced to any router
+        accounts.shared.share_workers(pool)
     mesh_health.start()
     reload_task = asyncio.create_task(_reload_catalog(catalog, config.catalog_reload_s))
     alerts.start()

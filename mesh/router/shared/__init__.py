@@ -14,6 +14,8 @@ when a key or tenant changed. Failure modes, one per part (details in each modul
 - change notices (`changes`): a key or tenant change reaches every router within 0.5 s
   (pub/sub, a version poll as fallback); while Redis is away it applies on the router that
   made it and is announced once Redis answers.
+- worker registry (`workers`): fails open; each router serves with the workers it knows
+  and adopts the others' again once Redis answers.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from mesh.router.shared.budget import RedisBudget
 from mesh.router.shared.changes import ChangeFeed
 from mesh.router.shared.leases import Leases
 from mesh.router.shared.limits import RedisLimiter
+from mesh.router.shared.workers import Pool, SharedWorkers
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class SharedState:
     limiter: RedisLimiter
     budget: RedisBudget
     changes: ChangeFeed | None = field(default=None)
+    workers: SharedWorkers | None = field(default=None)
 
     @classmethod
     def connect(
@@ -78,7 +82,16 @@ class SharedState:
         directory.on_change = self.changes.announce
         await self.changes.start()
 
+    def share_workers(self, pool: Pool) -> SharedWorkers:
+        """Heartbeats the workers announced to this router, adopts the others' (see
+        mesh.router.shared.workers)."""
+        self.workers = SharedWorkers(self.client, self.prefix, pool)
+        self.workers.start()
+        return self.workers
+
     async def close(self) -> None:
+        if self.workers is not None:
+            await self.workers.close()
         if self.changes is not None:
             await self.changes.close()
         await self.limiter.close()
