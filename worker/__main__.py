@@ -8,6 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import torch
 
@@ -19,6 +20,7 @@ from worker.config import DTYPES, ENV_KEYS, WorkerConfig
 from worker.embedding_service import EmbeddingServed, EmbeddingWorkerServer, is_embedding_model
 from worker.engine import LLMEngine
 from worker.loader import LoadedModel
+from worker.memory_plan import format_bytes
 from worker.service import ServedModel, WorkerServer
 
 log = logging.getLogger("worker")
@@ -32,6 +34,11 @@ def parse_args(argv: list[str] | None = None) -> WorkerConfig:
     p = argparse.ArgumentParser(prog="python -m worker", description=__doc__)
     d = " (default: %(default)s)"
     p.add_argument("--model", default=defaults.model, help="catalog alias, GGUF file or HF dir" + d)
+    p.add_argument(
+        "--served-model-name",
+        default=defaults.served_model_name,
+        help="the model id to announce and answer to; default: the alias, file stem or dir name",
+    )
     p.add_argument("--port", type=int, default=defaults.port, help="gRPC port" + d)
     p.add_argument("--host", default=defaults.host, help="listen address" + d)
     p.add_argument(
@@ -49,6 +56,19 @@ def parse_args(argv: list[str] | None = None) -> WorkerConfig:
         type=int,
         default=defaults.max_num_seqs,
         help="KV-cache slots: sequences run at once, others queue" + d,
+    )
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--kv-cache-memory",
+        default=defaults.kv_cache_memory,
+        help="memory budget of the KV cache (4GiB, 512MiB, bytes): fewer slots if it holds fewer",
+    )
+    budget.add_argument(
+        "--memory-fraction",
+        type=float,
+        default=defaults.memory_fraction,
+        help="share of the device's memory for this worker (weights + KV cache), as vLLM's "
+        "gpu_memory_utilization; 0: no budget" + d,
     )
     p.add_argument(
         "--max-model-len",
@@ -100,7 +120,10 @@ def parse_args(argv: list[str] | None = None) -> WorkerConfig:
         help="seed of the generator for unseeded requests" + d,
     )
     args = vars(p.parse_args(argv))
-    return WorkerConfig(**{k: v for k, v in args.items() if v is not None})
+    try:
+        return WorkerConfig(**{k: v for k, v in args.items() if v is not None})
+    except ValueError as exc:  # a bad value: one clear line, no traceback
+        p.error(str(exc))
 
 
 def load_server(
@@ -109,6 +132,8 @@ def load_server(
     """The gRPC server for `--model`: the embedding servicer for an embedding model
     (all-minilm:22m), else the generation engine (catalog alias, GGUF file or HF dir)."""
     if is_embedding_model(config.model):
+        if config.served_model_name and config.served_model_name != config.model:
+            raise ConfigError(f"--served-model-name does not apply to {config.model}")
         embedding = EmbeddingWorkerServer.load(config.model, config.worker_id, config.device)
         return embedding, embedding.served
     models: list[LoadedModel] = []
@@ -121,15 +146,30 @@ def load_server(
     async_engine = AsyncLLMEngine(build_engine, stream_interval_s=config.stream_interval_ms / 1000)
     engine, loaded = async_engine.engine, models[0]
     served = ServedModel(
-        model_id=loaded.model_id,
+        model_id=config.served_model_name or loaded.model_id,
         context_length=engine.context_length,
         worker_id=config.worker_id,
-        max_num_seqs=config.max_num_seqs,
+        max_num_seqs=engine.runner.num_slots,  # what the memory budget holds
         device=config.device,
         dtype=config.dtype,
         sampling_defaults=loaded.sampling_defaults,
     )
+    _log_kv_cache(config, engine.runner)
     return WorkerServer(async_engine, served), served
+
+
+def _log_kv_cache(config: WorkerConfig, runner: Any) -> None:
+    slots, size = runner.num_slots, format_bytes(runner.kv_cache_bytes)
+    if slots < config.max_num_seqs:
+        log.warning(
+            "the memory budget holds %d KV-cache slots of the %d asked for (--max-num-seqs): "
+            "%s; more concurrent requests queue",
+            slots,
+            config.max_num_seqs,
+            size,
+        )
+    else:
+        log.info("KV cache: %d slots x %d tokens, %s", slots, runner.max_model_len, size)
 
 
 async def serve(config: WorkerConfig) -> None:
@@ -148,7 +188,7 @@ async def serve(config: WorkerConfig) -> None:
         port,
         config.device,
         config.dtype,
-        config.max_num_seqs,
+        served.max_num_seqs,
         served.context_length,
         time.monotonic() - started,
     )
@@ -240,7 +280,7 @@ async def _announce_to(
         worker_id=config.worker_id,
         address=f"{config.host}:{port}",
         models=[served.model_id],
-        max_num_seqs=config.max_num_seqs,
+        max_num_seqs=served.max_num_seqs,
     )
     try:
         # mTLS with the worker's certificate when LLMAAS_TLS=1 (Registry accepts role worker).

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from worker.memory_plan import Budget, parse_bytes
+
 DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
@@ -45,6 +47,9 @@ ENV_KEYS: dict[str, str] = {
     "stream_interval_ms": "LLMAAS_WORKER_STREAM_INTERVAL_MS",
     "router_address": "LLMAAS_ROUTER_ADDRESS",
     "seed": "LLMAAS_WORKER_SEED",
+    "served_model_name": "LLMAAS_WORKER_SERVED_MODEL_NAME",
+    "kv_cache_memory": "LLMAAS_WORKER_KV_CACHE_MEMORY",
+    "memory_fraction": "LLMAAS_WORKER_MEMORY_FRACTION",
 }
 
 
@@ -72,6 +77,12 @@ class WorkerConfig:
     stream_interval_ms: int = 100
     router_address: str = ""  # host:port of the router's Registry; empty: no announcement
     seed: int | None = None  # worker-level generator for unseeded requests
+    # The model id announced and answered to; empty: the catalog alias, file stem or dir name.
+    served_model_name: str = ""
+    # A memory budget bounding the KV-cache slots (worker/memory_plan.py); at most one:
+    # bytes for the KV cache ("4GiB"), or the share of the device's memory for the worker.
+    kv_cache_memory: str = ""
+    memory_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         _check(bool(self.model), "model", self.model, "must name a model")
@@ -105,8 +116,22 @@ class WorkerConfig:
             self.stream_interval_ms,
             "must be >= 0",
         )
+        try:
+            kv = parse_bytes(self.kv_cache_memory) if self.kv_cache_memory else 0
+        except ValueError as exc:
+            raise ValueError(
+                f"worker config kv_cache_memory ({ENV_KEYS['kv_cache_memory']}): {exc}"
+            ) from None
+        fraction = self.memory_fraction
+        _check(0.0 <= fraction <= 1.0, "memory_fraction", fraction, "must be in [0, 1]")
+        _check(not (kv and fraction), "memory_fraction", fraction, "excludes kv_cache_memory")
         if not self.worker_id:
             self.worker_id = f"worker-{self.port}"
+
+    @property
+    def budget(self) -> Budget:
+        kv = parse_bytes(self.kv_cache_memory) if self.kv_cache_memory else 0
+        return Budget(kv_cache_bytes=kv, memory_fraction=self.memory_fraction)
 
     @property
     def torch_dtype(self) -> torch.dtype:

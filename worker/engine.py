@@ -15,25 +15,32 @@ from typing import Any, Protocol
 
 import torch
 
+from worker.choices import ChoiceGroups, check_choices, fork_choices, make_choices
 from worker.config import WorkerConfig
 from worker.context_window import ContextWindow
 from worker.errors import ContextLengthExceeded, InvalidRequest
+from worker.grammar import GrammarCache
 from worker.loader import LoadedModel, load_model
+from worker.logprobs import TokenLogprobs
+from worker.memory_plan import plan_kv_cache
 from worker.model_runner import ModelRunner
-from worker.outputs import StepOutput, Usage
+from worker.outputs import StepOutput
 from worker.reasoning import ReasoningSplitter, is_thinking_model, prompt_opens_think
 from worker.sampler import Sampler
 from worker.sampling_params import SamplingParams
-from worker.scheduler import PrefillChunk, ScheduledBatch, Scheduler
+from worker.scheduler import PrefillChunk, ScheduledBatch, Scheduler, padding_groups
 from worker.sequence import FinishReason, Sequence
 from worker.stop import StopChecker
 from worker.tokenizer import IncrementalDetokenizer, Tokenizer
 
-__all__ = ["ContextLengthExceeded", "EngineStats", "LLMEngine", "Prompt", "TokenizedPrompt"]
-
-# padding_groups: a prefill row may be padded by up to PAD_SLACK tokens, about what one more
-# forward costs (SmolLM2-135M, 2 CPU threads: ~45 ms fixed per forward, ~0.3 ms per token).
-PAD_SLACK = 128
+__all__ = [
+    "ContextLengthExceeded",
+    "EngineStats",
+    "LLMEngine",
+    "Prompt",
+    "TokenizedPrompt",
+    "padding_groups",
+]
 
 # Raw text (tokenised as is), chat messages (templated), or token ids.
 Prompt = str | SequenceOf[Mapping[str, Any]] | list[int]
@@ -99,19 +106,34 @@ class LLMEngine:
         self.scheduler = Scheduler(*self._scheduler_args)
         self.sampler = Sampler(seed)
         self.stats = EngineStats()
-        self._new: queue.SimpleQueue[tuple[Sequence, StopChecker]] = queue.SimpleQueue()
+        self._new: queue.SimpleQueue[list[tuple[Sequence, StopChecker]]] = queue.SimpleQueue()
         self._aborts: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._stop_checkers: dict[str, StopChecker] = {}
+        self._stop_checkers: dict[tuple[str, int], StopChecker] = {}  # (request id, choice)
+        self._groups = ChoiceGroups()  # n > 1
+        # the logits' width (a model may pad its vocabulary past the tokenizer's)
+        config = getattr(runner, "config", None)
+        self.vocab_size: int | None = getattr(config, "vocab_size", None) or getattr(
+            tokenizer, "vocab_size", None
+        )
+        self._grammars: GrammarCache | None = None
 
     @classmethod
     def from_config(cls, config: WorkerConfig) -> tuple[LLMEngine, LoadedModel]:
         """Loads the model and sizes the KV cache from the config."""
         loaded = load_model(config.model, config.torch_dtype, config.device)
+        max_model_len = ContextWindow.of(config.max_model_len, loaded.context_length).length
+        plan = plan_kv_cache(  # the slots the memory budget holds; refuses what cannot fit
+            loaded,
+            max_num_seqs=config.max_num_seqs,
+            max_model_len=max_model_len,
+            dtype=config.torch_dtype,
+            budget=config.budget,
+        )
         runner = ModelRunner(
             loaded.model,
             loaded.config,
-            max_num_seqs=config.max_num_seqs,
-            max_model_len=ContextWindow.of(config.max_model_len, loaded.context_length).length,
+            max_num_seqs=plan.num_slots,
+            max_model_len=max_model_len,
             dtype=config.torch_dtype,
             device=config.device,
             kernels=loaded.kernels,
@@ -130,6 +152,14 @@ class LLMEngine:
     def context_length(self) -> int:
         return self.window.length
 
+    @property
+    def grammars(self) -> GrammarCache:
+        """The compiled-grammar cache for constrained requests (built on first use, ~0.1 s;
+        any thread: two first uses at once build two, one is kept)."""
+        if self._grammars is None:
+            self._grammars = GrammarCache.for_tokenizer(self.tokenizer, self.vocab_size)
+        return self._grammars
+
     # -- any thread -------------------------------------------------------------------
 
     def add_request(
@@ -145,17 +175,26 @@ class LLMEngine:
             prompt = self.tokenize_prompt(prompt, params.max_tokens)
         prompt_ids, num_system_tokens = prompt.ids, prompt.num_system_tokens
         max_tokens = self.window.max_tokens(len(prompt_ids), params.max_tokens)
-        seq = Sequence(request_id, prompt_ids, params, max_tokens, tenant, num_system_tokens)
-        checker = StopChecker(
+        check_choices(params, self.vocab_size, self.runner.num_slots)
+        seqs = make_choices(request_id, prompt_ids, params, max_tokens, tenant, num_system_tokens)
+        # a constrained sequence ends where its grammar lets EOS through, ignore_eos or not
+        ignore_eos = params.ignore_eos and params.grammar is None
+        self._new.put(
+            [(seq, self._checker(params, prompt_ids, max_tokens, ignore_eos)) for seq in seqs]
+        )
+        return seqs[0]
+
+    def _checker(
+        self, params: SamplingParams, prompt_ids: list[int], max_tokens: int, ignore_eos: bool
+    ) -> StopChecker:
+        return StopChecker(
             IncrementalDetokenizer(self.tokenizer),
             params.stop,
             self.eos_token_ids,
-            params.ignore_eos,
+            ignore_eos,
             max_tokens,
             self._reasoning_splitter(prompt_ids),
         )
-        self._new.put((seq, checker))
-        return seq
 
     def tokenize_prompt(self, prompt: Prompt, max_tokens: int | None = None) -> TokenizedPrompt:
         """Renders and tokenises `prompt`; any thread (it touches no engine state), so the
@@ -185,10 +224,11 @@ class LLMEngine:
         dropped = [seq.request_id for seq in self.scheduler.waiting]
         dropped += [seq.request_id for seq in self.scheduler.running]
         while not self._new.empty():
-            dropped.append(self._new.get()[0].request_id)
+            dropped.append(self._new.get()[0][0].request_id)
         # queued aborts stay: one of a dropped id is a no-op, one of a newer request is not
         self.scheduler = Scheduler(*self._scheduler_args)
         self._stop_checkers.clear()
+        self._groups.clear()
         return list(dict.fromkeys(dropped))
 
     # -- the engine thread -------------------------------------------------------------
@@ -232,9 +272,15 @@ class LLMEngine:
             seq.num_computed = seq.num_tokens
         sampled = [chunk.seq for chunk in batch.prefills if chunk.is_last] + batch.decodes
         outputs = [self._cancelled_output(seq) for seq in batch.aborted]
-        if logits is not None:
-            token_ids = self.sampler(logits, sampled)
-            outputs += [self._append_token(s, t) for s, t in zip(sampled, token_ids, strict=True)]
+        if logits is None:
+            return outputs
+        if forked := fork_choices(self.scheduler, sampled):  # n > 1: they share the logits row
+            rows = [row for row, _ in forked]
+            logits = torch.cat([logits, logits[rows]])
+            sampled = sampled + [child for _, child in forked]
+        token_ids, logprobs = self.sampler.sample(logits, sampled)
+        for seq, token_id, entry in zip(sampled, token_ids, logprobs, strict=True):
+            outputs.append(self._append_token(seq, token_id, entry))
         return outputs
 
     # -- helpers -----------------------------------------------------------------------
@@ -254,31 +300,43 @@ class LLMEngine:
 
     def _take_inboxes(self) -> None:
         while not self._new.empty():
-            seq, checker = self._new.get()
-            self._stop_checkers[seq.request_id] = checker
-            self.scheduler.add(seq)
+            choices = self._new.get()
+            for seq, checker in choices:
+                self._stop_checkers[(seq.request_id, seq.index)] = checker
+            self.scheduler.add(choices[0][0])  # the other choices fork from it
+            self._groups.add([seq for seq, _ in choices])
             self.stats.num_requests_total += 1
         while not self._aborts.empty():
             if self.scheduler.abort(self._aborts.get()) is not None:
                 self.stats.num_cancelled_total += 1
 
-    def _append_token(self, seq: Sequence, token_id: int) -> StepOutput:
+    def _append_token(
+        self, seq: Sequence, token_id: int, logprobs: TokenLogprobs | None = None
+    ) -> StepOutput:
         seq.append_token(token_id)
         self.stats.num_generated_tokens_total += 1
-        checker = self._stop_checkers[seq.request_id]
+        key = (seq.request_id, seq.index)
+        checker = self._stop_checkers[key]
         text, reasoning, finish_reason = checker.step(token_id, seq.num_output_tokens)
         seq.num_reasoning_tokens = checker.reasoning_tokens
-        output = StepOutput(seq.request_id, text, 1, finish_reason, reasoning_text=reasoning)
+        if seq.matcher is not None and finish_reason is None and seq.matcher.done_after(token_id):
+            finish_reason = FinishReason.STOP  # the grammar is complete (or refused the token)
+        output = StepOutput(
+            seq.request_id, text, 1, finish_reason, reasoning_text=reasoning, index=seq.index
+        )
+        if logprobs is not None:
+            output.logprobs.append(logprobs)
         if finish_reason is not None:
             self.scheduler.finish(seq, finish_reason)
-            del self._stop_checkers[seq.request_id]
-            output.usage = Usage.of(seq)
+            del self._stop_checkers[key]
+            output.usage = self._groups.usage_of_last(seq)
             output.scheduled_at = seq.scheduled_at
         return output
 
     def _cancelled_output(self, seq: Sequence) -> StepOutput:
-        self._stop_checkers.pop(seq.request_id, None)
-        return StepOutput(seq.request_id, "", 0, FinishReason.CANCELLED, Usage.of(seq))
+        self._stop_checkers.pop((seq.request_id, seq.index), None)
+        usage = self._groups.usage_of_last(seq)
+        return StepOutput(seq.request_id, "", 0, FinishReason.CANCELLED, usage, index=seq.index)
 
     def _reasoning_splitter(self, prompt_ids: list[int]) -> ReasoningSplitter | None:
         """A splitter per sequence of a thinking model; it starts inside reasoning when the
@@ -324,23 +382,6 @@ class LLMEngine:
             raise InvalidRequest(
                 f"The chat template rejected the messages: {exc}", "messages"
             ) from exc
-
-
-def padding_groups(lengths: list[int]) -> list[list[int]]:
-    """Splits prefill rows (by index) into forwards: `prefill_batch` pads every row to the
-    longest, so a row joins a group when it is at most PAD_SLACK tokens shorter than the
-    group's longest. Prompts of similar length (a burst of chat requests) make one forward; a
-    512-token chunk and a 20-token prompt make two. Each group in index order."""
-    groups: list[list[int]] = []
-    longest = 0
-    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        n = lengths[i]
-        if groups and longest - n <= PAD_SLACK:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-            longest = n
-    return [sorted(group) for group in groups]
 
 
 def detect_thinking(tokenizer: Any) -> bool:
