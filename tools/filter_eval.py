@@ -9,7 +9,9 @@ language. Exits 1 if recall < 95 % or FPR > 2 %.
 Corpus: JSONL files; a record is either a single prompt
 ``{"text", "label": "attack"|"benign", "category", "language"}`` or a
 sequence ``{"prompts": [...], "users"?: [...], ...}`` sent in order by one
-tenant (and user); a sequence counts as blocked if any of its prompts is.
+tenant (and user); a sequence counts as blocked if any of its prompts is. A single
+prompt may carry ``"tool_definitions"`` and ``"tool_results"`` (lists of strings),
+checked as the request's typed tool fields.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python tools/filter_eval.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mesh.filter import BLOCK_THRESHOLD, PromptFilter, Verdict  # noqa: E402
+from mesh.filter import BLOCK_THRESHOLD, PromptFilter, ToolFields, Verdict  # noqa: E402
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "tests" / "filter" / "corpus"
 LAYERS = ("structure", "patterns", "behavior")
@@ -110,8 +112,10 @@ def evaluate_record(record: dict) -> Outcome:
     prompts = record.get("prompts") or [record["text"]]
     users = record.get("users") or [""] * len(prompts)
     blocked, layers, last = False, set(), None
+    # tool definitions and tool results (typed fields of the request) go with a single prompt
+    tools = ToolFields.of(record.get("tool_definitions", ()), record.get("tool_results", ()))
     for prompt, user in zip(prompts, users, strict=True):
-        verdict = flt.check(prompt, tenant="eval", user=user)
+        verdict = flt.check(prompt, tenant="eval", user=user, tools=tools)
         last = verdict if not blocked else last
         blocked = blocked or not verdict.allowed
         layers |= {ly for ly in LAYERS if verdict.layer_score(ly) >= BLOCK_THRESHOLD}

@@ -12,6 +12,7 @@ from .behavior import BehaviorTracker
 from .engine import PromptFilter, check_prompt
 from .patterns import check_patterns
 from .structure import check_structure
+from .tool_fields import ToolFields
 from .verdict import BLOCK_THRESHOLD, Reason, Verdict, combine
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "BehaviorTracker",
     "PromptFilter",
     "Reason",
+    "ToolFields",
     "Verdict",
     "check_behavior",
     "check_patterns",

@@ -16,6 +16,7 @@ from .decode import check_decoded
 from .normalize import normalize
 from .patterns import BLOCKING, check_patterns
 from .structure import check_structure
+from .tool_fields import ToolFields, check_tool_fields
 from .verdict import BLOCK_THRESHOLD, Reason, Verdict, combine
 
 # The learned layer (learned.py) is measured offline (`python -m tools.filter_heldout`) but
@@ -24,6 +25,7 @@ from .verdict import BLOCK_THRESHOLD, Reason, Verdict, combine
 # issue-18 bar of 1 %. Blocking real users' prompts is the worse failure, so it joins the
 # verdict once it meets that bar. Decoded payloads are judged by the rules already.
 LEARNED_LAYER = False
+NO_TOOLS = ToolFields()
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +39,20 @@ class Analysis:
     decoded: list[Reason] = field(default_factory=list)  # rules on decoded payloads
 
 
-def analyse(prompt: str) -> Analysis:
+def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
+    """The prompt's layers, plus its tool definitions and results screened as content."""
     structure = check_structure(prompt)
     norm = normalize(prompt)
     patterns = check_patterns(norm)
-    own = frozenset(r.rule for r in patterns if r.score >= BLOCKING)
     decoded = check_decoded(prompt, learned=False)  # base64/hex/URL/rot13 payloads, by rule
+    if tools:
+        found = check_tool_fields(tools)
+        structure, patterns, decoded = (
+            structure + found.structure,
+            patterns + found.patterns,
+            decoded + found.decoded,
+        )
+    own = frozenset(r.rule for r in patterns if r.score >= BLOCKING)
     return Analysis(structure, patterns, own, prompt_digest(norm.folded), decoded)
 
 
@@ -55,8 +65,10 @@ class PromptFilter:
     # The history in Redis instead (LLMAAS_REDIS_URL): one for every filter replica.
     shared: RedisBehavior | None = None
 
-    def check(self, prompt: str, tenant: str = "", user: str = "") -> Verdict:
-        return self.record(analyse(prompt), prompt, tenant=tenant, user=user)
+    def check(
+        self, prompt: str, tenant: str = "", user: str = "", tools: ToolFields = NO_TOOLS
+    ) -> Verdict:
+        return self.record(analyse(prompt, tools), prompt, tenant=tenant, user=user)
 
     def record(self, analysis: Analysis, prompt: str, tenant: str = "", user: str = "") -> Verdict:
         """The verdict for ``prompt`` given its :func:`analyse` result; records it in the history."""
@@ -86,7 +98,7 @@ class PromptFilter:
         )
 
 
-def check_prompt(prompt: str) -> Verdict:
+def check_prompt(prompt: str, tools: ToolFields = NO_TOOLS) -> Verdict:
     """Stateless check (structure + patterns + decoded payloads)."""
-    a = analyse(prompt)
+    a = analyse(prompt, tools)
     return combine(a.structure, a.patterns, a.decoded)

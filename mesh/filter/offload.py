@@ -29,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from . import engine
 from .engine import Analysis
+from .tool_fields import ToolFields
 
 OFFLOAD_CHARS = 64 * 1024
 WORKERS = 2
@@ -55,9 +56,9 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
-def analyse_off_loop(prompt: str) -> Analysis:
+def analyse_off_loop(prompt: str, tools: ToolFields = engine.NO_TOOLS) -> Analysis:
     """Runs in a pool process."""
-    return engine.analyse(prompt)
+    return engine.analyse(prompt, tools)
 
 
 class Analyser:
@@ -69,19 +70,19 @@ class Analyser:
         self._pool: ProcessPoolExecutor | None = None
         _live.add(self)
 
-    def offloads(self, prompt: str) -> bool:
-        return len(prompt) >= self.offload_chars
+    def offloads(self, prompt: str, tools: ToolFields = engine.NO_TOOLS) -> bool:
+        return len(prompt) + tools.num_chars >= self.offload_chars
 
     def start(self) -> None:
         """Spawns a pool process now (else on the first long prompt), rule tables built."""
         self._executor().submit(analyse_off_loop, "warm up")
 
-    async def analyse(self, prompt: str) -> Analysis:
-        if not self.offloads(prompt):
-            return engine.analyse(prompt)
+    async def analyse(self, prompt: str, tools: ToolFields = engine.NO_TOOLS) -> Analysis:
+        if not self.offloads(prompt, tools):
+            return engine.analyse(prompt, tools)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor(), analyse_off_loop, prompt)
+            return await loop.run_in_executor(self._executor(), analyse_off_loop, prompt, tools)
         except BrokenProcessPool:
             self._pool = None  # a pool process died (OOM kill?): the next prompt gets a new pool
             raise

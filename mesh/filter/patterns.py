@@ -193,10 +193,12 @@ _SEQ_RULE: list[Rule] = [r for r in RULES for _ in r.sequences]
 _AUTOMATA = SequenceSet(_SEQS, groups=[RULES.index(r) for r in _SEQ_RULE])
 
 
-def check_patterns(prompt: str | Normalized) -> list[Reason]:
+def check_patterns(prompt: str | Normalized, *, quote_policy: bool = True) -> list[Reason]:
+    """quote_policy: demote hits quoted in a "what does X mean" question (off for content
+    the user did not write, e.g. tool results)."""
     norm = prompt if isinstance(prompt, Normalized) else normalize(prompt)
     reasons = _scan(norm)
-    if reasons and len(norm.raw) <= META_MAX_CHARS:
+    if quote_policy and reasons and len(norm.raw) <= META_MAX_CHARS:
         reasons = _apply_quote_policy(norm, reasons)
     return reasons
 

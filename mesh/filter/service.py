@@ -27,6 +27,7 @@ from mesh.pb import filter_pb2, filter_pb2_grpc
 from . import offload
 from .behavior_redis import RedisBehavior
 from .engine import PromptFilter
+from .tool_fields import ToolFields
 
 log = logging.getLogger("llmaas.filter")
 SERVICE_NAME = filter_pb2.DESCRIPTOR.services_by_name["SecurityFilter"].full_name
@@ -56,15 +57,17 @@ class FilterServicer(filter_pb2_grpc.SecurityFilterServicer):
         self, request: filter_pb2.CheckRequest, context: grpc.aio.ServicerContext
     ) -> filter_pb2.Verdict:
         prompt = request.prompt
+        tools = ToolFields.of(request.tool_definitions, request.tool_results)
         cap = self.max_prompt_bytes
+        size = len(prompt) + tools.num_chars
         # Refusals are MeshErrors: mesh.rpc's error interceptor gives them their status.
-        if len(prompt) > cap or (4 * len(prompt) > cap and utf8_len(prompt) > cap):
+        if size > cap or (4 * size > cap and self._num_bytes(prompt, tools) > cap):
             raise InvalidRequest(
-                f"The prompt is {utf8_len(prompt)} bytes; the security filter checks prompts "
-                f"of at most {cap} bytes (LLMAAS_MAX_BODY_BYTES)."
+                f"The prompt and tool fields are {self._num_bytes(prompt, tools)} bytes; the "
+                f"security filter checks at most {cap} bytes (LLMAAS_MAX_BODY_BYTES)."
             )
         try:
-            analysis = await self.analyser.analyse(prompt)
+            analysis = await self.analyser.analyse(prompt, tools)
         except BrokenProcessPool:
             log.error("a filter pool process died; the next long prompt starts a new pool")
             raise Unavailable(
@@ -86,6 +89,10 @@ class FilterServicer(filter_pb2_grpc.SecurityFilterServicer):
                 verdict.score,
             )
         return verdict.to_pb()
+
+    @staticmethod
+    def _num_bytes(prompt: str, tools: ToolFields) -> int:
+        return utf8_len(prompt) + sum(map(utf8_len, tools.definitions + tools.results))
 
 
 async def start(

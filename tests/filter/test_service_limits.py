@@ -37,9 +37,9 @@ def spy(monkeypatch):
     calls: list[tuple[int, int]] = []
     real = engine.analyse
 
-    def analyse(prompt: str) -> engine.Analysis:
+    def analyse(prompt: str, *tools: object) -> engine.Analysis:
         calls.append((threading.get_ident(), os.getpid()))
-        return real(prompt)
+        return real(prompt, *tools)
 
     monkeypatch.setattr(engine, "analyse", analyse)
     return calls

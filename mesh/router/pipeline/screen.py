@@ -8,7 +8,7 @@ import grpc
 
 from mesh import tracing
 from mesh.errors import PromptRejected, Unavailable
-from mesh.pb import filter_pb2, filter_pb2_grpc
+from mesh.pb import filter_pb2, filter_pb2_grpc, worker_pb2
 from mesh.router.config import RouterConfig
 from mesh.router.pipeline.call import Call
 
@@ -22,20 +22,49 @@ def describe(verdict: filter_pb2.Verdict) -> str:
     return ", ".join(f"{r.layer}/{r.rule}" for r in verdict.reasons)
 
 
+def check_request(prompt: str, gen: worker_pb2.GenerateRequest | None) -> filter_pb2.CheckRequest:
+    """What the filter screens. A chat's messages are the prompt (the calls an assistant turn
+    made as `name(arguments)` text), except `tool` messages, which go to `tool_results`:
+    untrusted content, screened for injections but not as structure (their JSON keys are
+    expected); the offered tools go to `tool_definitions` as `name: description` and their
+    parameters schema. Other requests: `prompt` as given."""
+    if gen is None or gen.WhichOneof("input") != "chat":
+        return filter_pb2.CheckRequest(prompt=prompt)
+    parts, results = [], []
+    for m in gen.chat.messages:
+        if m.role == "tool":
+            results.append(m.content)
+            continue
+        calls = [f"{c.name}({c.arguments})" for c in m.tool_calls]
+        parts.append("\n".join([m.content, *calls]) if calls else m.content)
+    definitions = [
+        f"{t.name}: {t.description}\n{t.parameters}"
+        if t.parameters
+        else f"{t.name}: {t.description}"
+        for t in gen.chat.options.tools
+    ]
+    return filter_pb2.CheckRequest(
+        prompt="\n".join(parts), tool_definitions=definitions, tool_results=results
+    )
+
+
 class Screen:
     """Sets call.filter_verdict; raises PromptRejected (400) or Unavailable (503)."""
 
     def __init__(self, filter_stub: filter_pb2_grpc.SecurityFilterStub, config: RouterConfig):
         self._filter, self._config = filter_stub, config
 
-    async def __call__(self, call: Call, prompt: str, user: str) -> None:
+    async def __call__(
+        self, call: Call, prompt: str, user: str, gen: worker_pb2.GenerateRequest | None = None
+    ) -> None:
+        """`gen`: the request as the worker gets it; a chat's tool definitions and tool
+        results then reach the filter as typed fields (see check_request)."""
         tenant = call.principal.tenant
         if not (call.principal.filter_enabled and self._config.filter_enabled_for(tenant)):
             call.filter_verdict = "disabled"
             return
-        check = filter_pb2.CheckRequest(
-            request_id=call.request_id, tenant=tenant, user=user, prompt=prompt
-        )
+        check = check_request(prompt, gen)
+        check.request_id, check.tenant, check.user = call.request_id, tenant, user
         try:
             verdict = await self._filter.Check(
                 check, timeout=self._config.filter_timeout_s, metadata=tracing.inject_metadata()

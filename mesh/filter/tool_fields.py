@@ -1,0 +1,80 @@
+"""Tool definitions and tool results: screened as content, not as structure.
+
+A request that offers tools carries their definitions (name, description, parameters schema)
+and, on later turns, what the tools returned (`tool` messages). Both reach the filter as typed
+fields (``CheckRequest.tool_definitions`` / ``tool_results``), apart from the prompt:
+
+- tool results are untrusted third-party content (a web page, an e-mail, an API answer): the
+  pattern layer and the decoded-payload check screen each one as they screen prompts, so an
+  injection planted in a search result is still caught, and without the quote policy (a
+  result cannot ask "what does X mean" on the user's behalf);
+- tool definitions are screened the same way;
+- the structure layer's JSON rules (role / system / instructions keys) do not apply to either:
+  a JSON result with `role` or `system` keys, or a schema with a `prompt` property, is ordinary
+  tool traffic. Deceptive Unicode is still checked, as in prompts.
+
+Each reason's detail says where it was found. One reason per rule is kept across all the
+fields, so many results with the same weak hint do not add up to a block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from .decode import check_decoded
+from .normalize import normalize
+from .patterns import check_patterns
+from .structure import check_unicode
+from .verdict import Reason
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFields:
+    """The tool parts of one request (picklable: it travels to the offload pool)."""
+
+    definitions: tuple[str, ...] = ()
+    results: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, definitions: Sequence[str] = (), results: Sequence[str] = ()) -> ToolFields:
+        return cls(tuple(definitions), tuple(results))
+
+    def __bool__(self) -> bool:
+        return bool(self.definitions or self.results)
+
+    @property
+    def num_chars(self) -> int:
+        return sum(map(len, self.definitions)) + sum(map(len, self.results))
+
+    def texts(self) -> list[tuple[str, str]]:
+        """(where, text) for every field."""
+        return [("tool definition", t) for t in self.definitions] + [
+            ("tool result", t) for t in self.results
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolReasons:
+    structure: list[Reason]
+    patterns: list[Reason]
+    decoded: list[Reason]
+
+
+def check_tool_fields(fields: ToolFields) -> ToolReasons:
+    structure: dict[str, Reason] = {}
+    patterns: dict[str, Reason] = {}
+    decoded: dict[str, Reason] = {}
+    for where, text in fields.texts():
+        if not text.isascii():
+            _keep(structure, check_unicode(text), where)
+        _keep(patterns, check_patterns(normalize(text), quote_policy=False), where)
+        _keep(decoded, check_decoded(text, learned=False), where)
+    return ToolReasons(list(structure.values()), list(patterns.values()), list(decoded.values()))
+
+
+def _keep(best: dict[str, Reason], reasons: list[Reason], where: str) -> None:
+    for r in reasons:
+        if r.rule not in best or r.score > best[r.rule].score:
+            detail = f"{r.detail}; in a {where}" if r.detail else f"in a {where}"
+            best[r.rule] = replace(r, detail=detail)
