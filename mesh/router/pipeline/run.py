@@ -91,7 +91,7 @@ class Pipeline:
                 )
             )
             await steps.context(call, gen, context)  # validation, before the filter
-            await steps.screen(call, prompt, user)
+            await steps.screen(call, prompt, user, gen)  # tool parts as typed fields
             await context.send_initial_metadata(initial_metadata(call))
             gen.request_id, gen.tenant = call.request_id, call.principal.tenant
             gen.model = call.worker_model  # the weights the operator mapped this id to
