@@ -375,7 +375,9 @@ class LLMEngine:
                 at_least, num_bytes, max_tokens
             )
         try:
-            return self.tokenizer.render_chat([dict(m) for m in messages], **check)
+            # template variables (tools=...) ride on the list (worker.tool_prompt.TemplatedChat)
+            extra = getattr(messages, "template_kwargs", {})
+            return self.tokenizer.render_chat([dict(m) for m in messages], **check, **extra)
         except ContextLengthExceeded:
             raise
         except Exception as exc:  # the template rejects the conversation (jinja raise_exception)
