@@ -6,6 +6,8 @@ shared services are never stopped).
         url = f"postgresql://127.0.0.1:{proxy.port}/db"
         proxy.cut()       # open connections dropped, new ones accepted then closed at once
         proxy.restore()   # new connections forwarded again
+        proxy.freeze()    # connections stay open but nothing gets through (a silent
+        proxy.thaw()      # partition: no reset, the peers only notice by timeouts)
 
 It runs its own event loop on a daemon thread, so sync and async clients alike can use it
 (a test's blocking client cannot starve it). Every wait is bounded; `stop()` (or leaving
@@ -35,6 +37,8 @@ class NetProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     def __enter__(self) -> NetProxy:
         self.start()
@@ -63,6 +67,13 @@ class NetProxy:
     def restore(self) -> None:
         self._cut = False
 
+    def freeze(self) -> None:
+        """Holds every byte in both directions; nothing is closed."""
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
+    def thaw(self) -> None:
+        self._loop.call_soon_threadsafe(self._flowing.set)
+
     def stop(self) -> None:
         if not self._thread.is_alive():
             return
@@ -84,6 +95,7 @@ class NetProxy:
         if self._server is not None:
             self._server.close()
         await self._drop_all()
+        self._flowing.set()  # held pipes go on, find their links closed and end
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -98,14 +110,19 @@ class NetProxy:
             writer.transport.abort()
             return
         self._links.update((writer, up_writer))
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        await asyncio.gather(
+            _pipe(reader, up_writer, self._flowing), _pipe(up_reader, writer, self._flowing)
+        )
         self._links.difference_update((writer, up_writer))
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event
+) -> None:
     """Copies one direction until EOF or an error, then closes the other side too."""
     with contextlib.suppress(OSError, asyncio.CancelledError):
         while data := await reader.read(_CHUNK):
+            await flowing.wait()  # frozen: held here (stop() aborts the link)
             writer.write(data)
             await writer.drain()
     writer.transport.abort()

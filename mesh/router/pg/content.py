@@ -14,6 +14,7 @@ import time
 from psycopg_pool import ConnectionPool
 
 from mesh.crypto import Sealer
+from mesh.router.pg.store import session_options
 
 _UPSERT = (
     "INSERT INTO content_log (tenant, request_id, created_at, prompt, answer) "
@@ -32,7 +33,7 @@ class PgContentLog:
             timeout=timeout_s,
             reconnect_timeout=max(1.0, timeout_s),
             check=ConnectionPool.check_connection,
-            kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout_s))},
+            kwargs=session_options(timeout_s),
             name="llmaas-content",
             open=True,
         )

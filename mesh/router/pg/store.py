@@ -56,6 +56,23 @@ def describe(url: str) -> str:
     return f"{d.get('host', 'localhost')}:{d.get('port', 5432)}/{d.get('dbname', '')}"
 
 
+def session_options(timeout_s: float) -> dict[str, Any]:
+    """Connection settings that keep one lost router from stalling the others: a session
+    idle inside a transaction (a router cut off while it holds the chain's lock) is ended
+    by the server, waiting for a lock fails after `timeout_s`, and keepalives find a dead
+    peer."""
+    ms = max(1000, round(timeout_s * 1000))
+    return {
+        "autocommit": True,
+        "connect_timeout": max(1, round(timeout_s)),
+        "options": f"-c idle_in_transaction_session_timeout={2 * ms} -c lock_timeout={ms}",
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
+
+
 class _Appender:
     """Group commit: one task drains queued appends into shared transactions."""
 
@@ -150,7 +167,7 @@ class PgStore(PgAccountRows, PgReports):
             # (psycopg_pool's backoff would otherwise delay recovery to minutes).
             reconnect_timeout=max(1.0, self.timeout_s),
             check=AsyncConnectionPool.check_connection,
-            kwargs={"autocommit": True, "connect_timeout": max(1, round(self.timeout_s))},
+            kwargs=session_options(self.timeout_s),
             name="llmaas-store",
         )
         try:

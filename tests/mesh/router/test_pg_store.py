@@ -20,7 +20,8 @@ import pytest
 from pg_testkit import AUDIT_KEY, scratch_database, sql, url_of
 
 from mesh.router.audit import AuditEntry
-from mesh.router.pg.store import PgStore, StoreUnavailable
+from mesh.router.pg.schema import CHAIN_LOCK
+from mesh.router.pg.store import PgStore, StoreUnavailable, session_options
 from mesh.router.store import UsageEntry
 from tests.netproxy import NetProxy
 
@@ -201,3 +202,35 @@ async def test_a_removed_or_forged_anchor_row_is_reported_and_chained(db) -> Non
         assert (await again.verify_audit()).ok
     finally:
         await again.close()
+
+
+async def test_a_router_gone_silent_holding_the_chain_lock_stalls_nobody_for_long(db) -> None:
+    """A router cut off without a reset (a silent partition) while it holds the chain's lock:
+    the others' appends fail fast (lock_timeout, so 503, never a hang) until the server ends
+    the idle transaction, then go on; the chain has no gap."""
+    other = PgStore(url_of(db), audit_key=AUDIT_KEY, timeout_s=1)
+    await other.open()
+    try:
+        await other.append(_entry(1), None)
+        with NetProxy("127.0.0.1", 5432) as proxy:
+            lost = await psycopg.AsyncConnection.connect(
+                url_of(db, proxy.port), **session_options(1)
+            )
+            await lost.execute("BEGIN")
+            await lost.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
+            proxy.freeze()
+            with pytest.raises(StoreUnavailable, match="lock"):
+                await other.append(_entry(2), None)
+            for _ in range(60):  # hang guard: the server ends the idle transaction
+                try:
+                    await other.append(_entry(3), None)
+                    break
+                except StoreUnavailable:
+                    await asyncio.sleep(0.5)
+            else:
+                pytest.fail("the lost router's lock was never released")
+            await lost.close()
+        result = await other.verify_audit()
+        assert result.ok and result.checked == 2, result
+    finally:
+        await other.close()
