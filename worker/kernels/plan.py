@@ -4,7 +4,8 @@ Made once, at load (`KernelPlan.decide`, from the model's config, dtype and devi
 passed down explicitly: `quantize_model` packs the int linears for `linears` (and runs them
 on AMX tiles for `amx`), `ModelRunner` runs decode attention on the kernels for `attention`,
 and every forward carries the plan to the layers in `AttnContext.kernels` (RMSNorm for
-`rms_norm`, SwiGLU for `silu_mul`). Nothing below the loader asks the CPU or the environment
+`rms_norm`, SwiGLU for `silu_mul`). Every family gets the same decision, from its config:
+a part whose shapes or semantics a family does not fit is off for that family, here. Nothing below the loader asks the CPU or the environment
 again. The switches (`LLMAAS_NATIVE_KERNELS=0`, `LLMAAS_NATIVE_AMX=0`) and the CPU checks
 are read by `worker.kernels.available()` / `amx()`, which `decide` calls.
 """
@@ -45,11 +46,15 @@ class KernelPlan:
         return cls(
             linears=True,
             amx=kernels.amx(),
+            # The decode kernel attends over every cached key at 1/sqrt(head_dim): not for a
+            # family with another scale (Granite, Gemma 3) or sliding-window layers.
             attention=kernels.supports_attention(
                 config.num_attention_heads, config.num_key_value_heads, config.head_dim
-            ),
+            )
+            and config.attention_scale is None
+            and not config.has_sliding_layers,
             rms_norm=config.hidden_size % 16 == 0,
-            silu_mul=config.intermediate_size % 16 == 0,
+            silu_mul=config.intermediate_size % 16 == 0 and config.hidden_act == "silu",
         )
 
 
