@@ -101,11 +101,10 @@ class RedisBudget:
         return seen[2] if seen and seen[0] == self.month else Decimal(0)
 
     def check(self, tenant: str, tier: Tier) -> None:
-        """A fast refusal from the last figures seen; `reserve` decides."""
-        if tier.monthly_budget_eur and self.spent(tenant) + self.held(tenant) >= (
-            tier.monthly_budget_eur
-        ):
-            raise over_budget(tenant, tier, self.held(tenant))
+        """A fast refusal once the spend seen reached the budget (a month's spend only
+        grows, so this never goes stale; holds come and go: `reserve` counts them)."""
+        if tier.monthly_budget_eur and self.spent(tenant) >= tier.monthly_budget_eur:
+            raise over_budget(tenant, tier, Decimal(0))
 
     async def reserve(self, tenant: str, tier: Tier, amount: Decimal) -> Hold:
         """Checks spend + holds < budget and holds `amount`, atomically across routers;
