@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from mesh.edge import openai_schema as schema
+from mesh.edge.choices import Answer
 from mesh.edge.router_calls import call_metadata, response_headers, router_of, until_disconnect
 from mesh.edge.streaming import (
     SSE_HEADERS,
@@ -44,16 +45,22 @@ async def _open(
     return call, first, response_headers(md)
 
 
-async def _collect(call: grpc.aio.UnaryStreamCall, first: inference_pb2.CompletionChunk):
-    parts, thoughts, chunk = [first.text], [first.reasoning_text], first
+async def _collect(
+    call: grpc.aio.UnaryStreamCall, first: inference_pb2.CompletionChunk, opts: schema.StreamOptions
+) -> Answer:
+    """Every choice to its end (each choice's last chunk has a finish_reason)."""
+    answer = Answer(opts.n, opts.logprobs)
     try:
-        while not chunk.finish_reason and (nxt := await read_chunk(call)) is not None:
-            chunk = nxt
-            parts.append(chunk.text)
-            thoughts.append(chunk.reasoning_text)
+        done = answer.add(first)
+        while not done and (chunk := await read_chunk(call)) is not None:
+            done = answer.add(chunk)
     except grpc.aio.AioRpcError as err:
         raise from_rpc_error(err) from None
-    return "".join(parts), "".join(thoughts), chunk
+    except ValueError as err:  # a choice index out of range: a router bug, not the client's
+        raise Unavailable(
+            f"The router's answer was malformed ({err}); retry the request."
+        ) from None
+    return answer
 
 
 async def _generate(
@@ -62,7 +69,7 @@ async def _generate(
     message: Any,
     opts: schema.StreamOptions,
     build_chunk: ChunkBuilder,
-    build_response: Callable[..., dict[str, Any]],
+    build_response: Callable[[Answer, inference_pb2.CompletionChunk], dict[str, Any]],
 ) -> Response:
     call, first, headers = await until_disconnect(request, _open(request, method, message))
     try:
@@ -73,14 +80,15 @@ async def _generate(
             return StreamingResponse(
                 body, media_type="text/event-stream", headers={**SSE_HEADERS, **headers}
             )
-        text, reasoning, last = await until_disconnect(request, _collect(call, first))
+        answer = await until_disconnect(request, _collect(call, first, opts))
     except BaseException:
         call.cancel()
         raise
+    last = answer.last or first
     headers["x-llmaas-cost-eur"] = last.cost.cost_eur or "0"
     headers["x-llmaas-energy-kwh"] = last.cost.energy_kwh or "0"
     return JSONResponse(
-        build_response(first, text, last, reasoning),
+        build_response(answer, first),
         headers=headers,
         background=BackgroundTask(_await_end, call),
     )
@@ -107,7 +115,7 @@ async def chat_completions(request: Request) -> Response:
         spec.request,
         spec.options,
         chat_chunk,
-        schema.chat_completion_json,
+        Answer.chat_json,
     )
 
 
@@ -120,7 +128,7 @@ async def completions(request: Request) -> Response:
         spec.request,
         spec.options,
         text_chunk,
-        schema.text_completion_json,
+        Answer.text_json,
     )
 
 

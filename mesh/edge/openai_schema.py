@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mesh.edge import requests
+from mesh.edge import agent_schema, requests
 from mesh.edge.requests import MAX_STOP, ROLES  # noqa: F401 - re-exported
 from mesh.errors import InvalidRequest
 from mesh.pb import common_pb2, inference_pb2
@@ -26,13 +26,19 @@ FINISH_REASONS = {
     common_pb2.FINISH_REASON_LENGTH: "length",
     common_pb2.FINISH_REASON_CONTENT_FILTER: "content_filter",
     common_pb2.FINISH_REASON_CANCELLED: "stop",
+    common_pb2.FINISH_REASON_TOOL_CALLS: "tool_calls",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class StreamOptions:
+    """How the answer is shaped: streamed or not, the usage chunk, the number of choices and
+    whether they carry `logprobs`."""
+
     stream: bool = False
     include_usage: bool = False
+    n: int = 1
+    logprobs: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,46 +104,56 @@ def _sampling(req: requests._Sampling, default_max_tokens: int = 0) -> common_pb
     )
     if req.seed is not None:
         sampling.seed = req.seed
+    agent_schema.add_sampling(req, sampling)
     return sampling
 
 
-def _stream_options(req: requests._Sampling) -> StreamOptions:
+def _stream_options(req: requests._Sampling, logprobs: bool) -> StreamOptions:
     stream = bool(req.stream)
     usage = bool(req.stream_options and req.stream_options.include_usage)
-    return StreamOptions(stream=stream, include_usage=usage and stream)
+    return StreamOptions(stream, usage and stream, req.n or 1, logprobs)
 
 
 def _message(msg: requests.ChatMessage) -> common_pb2.ChatMessage:
     content = msg.content
     if isinstance(content, list):
         content = "".join(part.text for part in content)
-    return common_pb2.ChatMessage(
+    out = common_pb2.ChatMessage(
         role="system" if msg.role == "developer" else msg.role,
-        content=content or "",
+        content=content or msg.refusal or "",
         name=msg.name or "",
     )
+    agent_schema.add_message_calls(msg, out)
+    return out
 
 
 def chat_request(body: dict[str, Any]) -> ChatCall:
     req = requests.validate(requests.ChatCompletionRequest, body)
+    sampling = _sampling(req)
+    agent_schema.add_chat_sampling(req, sampling)
     request = inference_pb2.ChatCompletionRequest(
         model=req.model,
         messages=[_message(m) for m in req.messages],
-        sampling=_sampling(req),
-        user=req.user or "",
+        sampling=sampling,
+        # OpenAI's newer name for the end-user id; `user` wins when both are sent.
+        user=req.user or req.safety_identifier or "",
+        options=agent_schema.chat_options(req),
     )
-    return ChatCall(request, _stream_options(req))
+    return ChatCall(request, _stream_options(req, bool(req.logprobs)))
 
 
 def completion_request(body: dict[str, Any]) -> CompletionCall:
     req = requests.validate(requests.CompletionRequest, body)
+    sampling = _sampling(req, COMPLETIONS_DEFAULT_MAX_TOKENS)
+    agent_schema.add_completion_sampling(req, sampling)
     request = inference_pb2.CompletionRequest(
         model=req.model,
         prompt=req.prompt if isinstance(req.prompt, str) else req.prompt[0],
-        sampling=_sampling(req, COMPLETIONS_DEFAULT_MAX_TOKENS),
+        sampling=sampling,
         user=req.user or "",
+        echo=bool(req.echo),
     )
-    return CompletionCall(request, _stream_options(req))
+    return CompletionCall(request, _stream_options(req, req.logprobs is not None))
 
 
 def embeddings_request(body: dict[str, Any]) -> EmbeddingsCall:
@@ -175,53 +191,6 @@ def reasoning_fields(reasoning: str) -> dict[str, str]:
 
 def finish_reason(value: int) -> str | None:
     return FINISH_REASONS.get(value)
-
-
-def chat_completion_json(
-    first: inference_pb2.CompletionChunk,
-    text: str,
-    last: inference_pb2.CompletionChunk,
-    reasoning: str = "",
-) -> dict[str, Any]:
-    return {
-        "id": f"chatcmpl-{first.id}",
-        "object": "chat.completion",
-        "created": first.created,
-        "model": first.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text, **reasoning_fields(reasoning)},
-                "finish_reason": finish_reason(last.finish_reason),
-                "logprobs": None,
-            }
-        ],
-        "usage": usage_json(last.usage),
-    }
-
-
-def text_completion_json(
-    first: inference_pb2.CompletionChunk,
-    text: str,
-    last: inference_pb2.CompletionChunk,
-    reasoning: str = "",
-) -> dict[str, Any]:
-    return {
-        "id": f"cmpl-{first.id}",
-        "object": "text_completion",
-        "created": first.created,
-        "model": first.model,
-        "choices": [
-            {
-                "index": 0,
-                "text": text,
-                "finish_reason": finish_reason(last.finish_reason),
-                "logprobs": None,
-                **reasoning_fields(reasoning),
-            }
-        ],
-        "usage": usage_json(last.usage),
-    }
 
 
 def embeddings_json(

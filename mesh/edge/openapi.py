@@ -76,7 +76,57 @@ def _completion(kind: str, choice: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_FINISH = _nullable({"enum": ["stop", "length", "content_filter"]})
+_FINISH = _nullable({"enum": ["stop", "length", "content_filter", "tool_calls"]})
+_TOOL_CALL = {
+    "type": "object",
+    "required": ["id", "type", "function"],
+    "properties": {
+        "id": _STR,
+        "type": {"const": "function"},
+        "function": {
+            "type": "object",
+            "required": ["name", "arguments"],
+            "properties": {"name": _STR, "arguments": {**_STR, "description": "JSON text"}},
+        },
+    },
+}
+_TOKEN = {
+    "type": "object",
+    "required": ["token", "logprob", "bytes"],
+    "properties": {
+        "token": _STR,
+        "logprob": {"type": "number"},
+        "bytes": {"type": "array", "items": _INT},
+    },
+}
+_CHAT_LOGPROBS = {
+    "type": "object",
+    "description": "With `logprobs: true`: log-softmax of the logits after logit_bias and the "
+    "grammar mask, before temperature, top-k, top-p and min-p.",
+    "required": ["content"],
+    "properties": {
+        "content": {
+            "type": "array",
+            "items": {
+                **_TOKEN,
+                "properties": {
+                    **_TOKEN["properties"],
+                    "top_logprobs": {"type": "array", "items": _TOKEN},
+                },
+            },
+        }
+    },
+}
+_TEXT_LOGPROBS = {
+    "type": "object",
+    "required": ["tokens", "token_logprobs", "top_logprobs", "text_offset"],
+    "properties": {
+        "tokens": {"type": "array", "items": _STR},
+        "token_logprobs": {"type": "array", "items": {"type": "number"}},
+        "top_logprobs": {"type": "array", "items": {"type": "object"}},
+        "text_offset": {"type": "array", "items": _INT},
+    },
+}
 _RESPONSES = {
     "Error": _ERROR,
     "Usage": _USAGE,
@@ -90,9 +140,14 @@ _RESPONSES = {
                 "message": {
                     "type": "object",
                     "required": ["role", "content"],
-                    "properties": {"role": {"const": "assistant"}, "content": _STR},
+                    "properties": {
+                        "role": {"const": "assistant"},
+                        "content": {**_nullable(_STR), "description": "null: only tool calls"},
+                        "tool_calls": {"type": "array", "items": _TOOL_CALL},
+                    },
                 },
                 "finish_reason": _FINISH,
+                "logprobs": _nullable(_CHAT_LOGPROBS),
             },
         },
     ),
@@ -101,7 +156,12 @@ _RESPONSES = {
         {
             "type": "object",
             "required": ["index", "text", "finish_reason"],
-            "properties": {"index": _INT, "text": _STR, "finish_reason": _FINISH},
+            "properties": {
+                "index": _INT,
+                "text": _STR,
+                "finish_reason": _FINISH,
+                "logprobs": _nullable(_TEXT_LOGPROBS),
+            },
         },
     ),
     "Embeddings": {
@@ -163,7 +223,11 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 _ERRORS = {
     "4XX": {
         "description": (
-            "Refused, as an OpenAI error object: 400 invalid body (`param` names the field), "
+            "Refused, as an OpenAI error object: 400 invalid body (`param` names the field; "
+            "code `invalid_parameter_combination` or `invalid_json_schema` for the rules this "
+            "document cannot express: a named tool_choice must name one of the tools, tool "
+            "names are unique, best_of equals n, JSON schemas are valid against their "
+            "meta-schema and compile to a grammar), "
             "401 missing or invalid key, 403 model not allowed, 404 unknown model or URL, "
             "408 body or headers too slow (LLMAAS_BODY_TIMEOUT_S, LLMAAS_HEADER_TIMEOUT_S), "
             "410 model retired, 413 body over LLMAAS_MAX_BODY_BYTES (8 MiB by default), "

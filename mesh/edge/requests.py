@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -29,11 +28,23 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from mesh.edge import agent_requests as agent
+from mesh.edge.compat_fields import ChatCompatibility
+from mesh.edge.request_types import (
+    INT32_MAX,
+    INT64_MAX,
+    INT64_MIN,
+    Text,
+    _integral_float,
+    only,
+    unsupported,
+)
+from mesh.edge.request_types import Strict as _Strict
+from mesh.edge.request_types import bounded_int as _int
+from mesh.edge.request_types import bounded_text as _text
 from mesh.errors import InvalidRequest
 from mesh.wire import MAX_MODEL_ID_CHARS
 
-INT32_MAX = 2**31 - 1
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Client-chosen identifiers travel in logs, audit rows and gRPC metadata: keep them short.
 MAX_MODEL_CHARS = MAX_MODEL_ID_CHARS  # the wire contract (mesh.wire)
 MAX_USER_CHARS = 256
@@ -45,49 +56,10 @@ MAX_CONTENT_PARTS = 1024
 # OpenAI's own limit on inputs per embeddings request.
 MAX_EMBEDDING_INPUTS = 2048
 ROLES = ("system", "developer", "user", "assistant", "tool")
-
-
-def _valid_unicode(value: str) -> str:
-    # pydantic refuses lone surrogates in constrained strings only, not in plain ones.
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise PydanticCustomError("string_unicode", "invalid Unicode") from None
-    return value
-
-
-def _integral_float(value: Any) -> Any:
-    """2.0 is the integer 2 (JSON has one number type); 2.5 stays a float and is refused."""
-    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**64:
-        return int(value)
-    return value
-
-
-Text = Annotated[str, AfterValidator(_valid_unicode)]
-
-
-def _int(lo: int, hi: int) -> Any:
-    # Bounds inside the before-validator, so the JSON schema says minimum / maximum.
-    return Annotated[int, Field(ge=lo, le=hi), BeforeValidator(_integral_float)]
-
-
-def _text(max_chars: int | None = None, min_chars: int = 0) -> Any:
-    return Annotated[
-        str, Field(min_length=min_chars, max_length=max_chars), AfterValidator(_valid_unicode)
-    ]
-
-
-def _only_n_1(value: int | None) -> int | None:
-    if value not in (None, 1):
-        raise PydanticCustomError(
-            "n_unsupported", "only n=1 is supported: send one request per completion"
-        )
-    return value
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
+# Choices per request: each is its own sequence on one worker, so n multiplies its load.
+MAX_N = 16
+MAX_TOP_LOGPROBS = 20  # OpenAI's bound (chat)
+MAX_COMPLETION_LOGPROBS = 5  # OpenAI's bound (legacy completions)
 
 
 class TextPart(_Strict):
@@ -97,10 +69,25 @@ class TextPart(_Strict):
 
 class ChatMessage(_Strict):
     # Published too: the prompt's own messages need content; assistant and tool may omit it.
+    # A tool turn names the call it answers.
     model_config = ConfigDict(
         json_schema_extra={
-            "if": {"properties": {"role": {"enum": ["system", "developer", "user"]}}},
-            "then": {"required": ["content"], "properties": {"content": {"not": {"type": "null"}}}},
+            "allOf": [
+                {
+                    "if": {"properties": {"role": {"enum": ["system", "developer", "user"]}}},
+                    "then": {
+                        "required": ["content"],
+                        "properties": {"content": {"not": {"type": "null"}}},
+                    },
+                },
+                {
+                    "if": {"properties": {"role": {"const": "tool"}}},
+                    "then": {
+                        "required": ["tool_call_id"],
+                        "properties": {"tool_call_id": {"type": "string", "minLength": 1}},
+                    },
+                },
+            ]
         }
     )
     role: Literal["system", "developer", "user", "assistant", "tool"]
@@ -109,6 +96,13 @@ class ChatMessage(_Strict):
         Field(validate_default=True),
     ] = None
     name: _text(MAX_NAME_CHARS) | None = None
+    # Assistant turns: the calls the model made; tool turns: the call answered.
+    tool_calls: agent.ToolCalls | None = None
+    tool_call_id: _text(agent.MAX_ID_CHARS) | None = None
+    # An earlier refusal of the assistant (OpenAI's field): sent back as its content.
+    refusal: Text | None = None
+    function_call: unsupported("deprecated: send 'tool_calls' instead of 'function_call'") = None
+    audio: unsupported("audio is not supported") = None
 
     @field_validator("content")
     @classmethod
@@ -120,21 +114,38 @@ class ChatMessage(_Strict):
 
 class StreamOptions(_Strict):
     include_usage: bool | None = None
+    include_obfuscation: bool | None = None  # padding of streamed events; none sent here
+
+
+def _n_bound(value: int) -> int:
+    if value > MAX_N:
+        raise PydanticCustomError(
+            "n_too_large",
+            "n is at most {max_n}: each choice is its own sequence on one worker, so a larger "
+            "n would hold a worker's batch for one request; send several requests instead",
+            {"max_n": MAX_N},
+        )
+    return value
 
 
 class _Sampling(_Strict):
     model: _text(MAX_MODEL_CHARS, 1)
+    # 0 means greedy decoding; so does top_p 0 (only the most likely token is left).
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     top_k: _int(0, INT32_MAX) | None = None
+    # Extensions (as in vLLM): min-p sampling and HF's repetition penalty.
+    min_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    repetition_penalty: Annotated[float, Field(gt=0, le=10)] | None = None
     max_tokens: _int(1, INT32_MAX) | None = None
-    max_completion_tokens: _int(1, INT32_MAX) | None = None
+    max_completion_tokens: _int(1, INT32_MAX) | None = None  # OpenAI's newer name; wins
     n: (
         Annotated[
             int,
+            Field(ge=1),
             BeforeValidator(_integral_float),
-            AfterValidator(_only_n_1),
-            WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 1}),
+            AfterValidator(_n_bound),
+            WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_N}),
         ]
         | None
     ) = None
@@ -146,19 +157,92 @@ class _Sampling(_Strict):
     ) = None
     presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    logit_bias: agent.LogitBias | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     # Extension (as in vLLM and llama.cpp's server): keep generating past end-of-sequence.
     ignore_eos: bool | None = None
     user: _text(MAX_USER_CHARS) | None = None
 
+    def check(self) -> None:
+        """Rules across fields (400 naming the field); the subclasses add theirs."""
 
-class ChatCompletionRequest(_Sampling):
+
+class ChatCompletionRequest(_Sampling, ChatCompatibility):
+    # Published rules across fields (those JSON schema can say; `check` enforces them all).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {
+                        "required": ["top_logprobs"],
+                        "properties": {"top_logprobs": {"type": "integer", "minimum": 1}},
+                    },
+                    "then": {"required": ["logprobs"], "properties": {"logprobs": {"const": True}}},
+                },
+                {
+                    "if": {
+                        "required": ["tool_choice"],
+                        "properties": {
+                            "tool_choice": {"anyOf": [{"const": "required"}, {"type": "object"}]}
+                        },
+                    },
+                    "then": {
+                        "required": ["tools"],
+                        "properties": {"tools": {"type": "array", "minItems": 1}},
+                    },
+                },
+            ]
+        }
+    )
     messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=MAX_MESSAGES)]
+    logprobs: bool | None = None
+    top_logprobs: _int(0, MAX_TOP_LOGPROBS) | None = None
+    response_format: agent.ResponseFormat | None = None
+    tools: Annotated[list[agent.Tool], Field(max_length=agent.MAX_TOOLS)] | None = None
+    tool_choice: agent.ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning_effort: Literal[agent.REASONING_EFFORTS] | None = None
+    # Extension (as in vLLM): extra chat-template variables, e.g. {"enable_thinking": false}.
+    chat_template_kwargs: Annotated[dict[str, Any], Field(max_length=64)] | None = None
+
+    def check(self) -> None:
+        fmt = self.response_format
+        if fmt is not None and fmt.type == "json_schema" and fmt.json_schema is None:
+            raise _bad("response_format.json_schema", "'json_schema' needs a 'json_schema' object")
+        if self.top_logprobs and not self.logprobs:
+            raise _bad("top_logprobs", "'top_logprobs' needs 'logprobs': true")
+        names = [t.function.name for t in self.tools or ()]
+        if len(set(names)) != len(names):
+            raise _bad("tools", "each tool needs its own function name", COMBINATION)
+        choice = self.tool_choice
+        if choice not in (None, "none", "auto") and not names:
+            raise _bad("tool_choice", "'tool_choice' needs 'tools'")
+        if isinstance(choice, agent.NamedToolChoice) and choice.function.name not in names:
+            raise _bad("tool_choice", f"no tool is named {choice.function.name!r}", COMBINATION)
+        for i, msg in enumerate(self.messages):
+            if msg.role == "tool" and not msg.tool_call_id:
+                raise InvalidRequest(
+                    f"Missing required parameter: 'messages[{i}].tool_call_id'.",
+                    param=f"messages[{i}].tool_call_id",
+                    code="missing_required_parameter",
+                )
 
 
 class CompletionRequest(_Sampling):
     prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=1)]
+    echo: bool | None = None
+    logprobs: _int(0, MAX_COMPLETION_LOGPROBS) | None = None
+    suffix: only(lambda v: v == "", "'suffix' (insertion) is not supported", {"const": ""}) = None
+    best_of: _int(1, MAX_N) | None = None
+
+    def check(self) -> None:
+        if self.best_of is not None and self.best_of != (self.n or 1):
+            raise _bad(
+                "best_of",
+                "'best_of' other than n is not supported: ask for n choices and pick one",
+                COMBINATION,
+            )
 
 
 class EmbeddingsRequest(_Strict):
@@ -195,11 +279,35 @@ _UNION_HINTS = {
         "non-empty strings"
     ),
 }
+_MODELS = (
+    TextPart,
+    ChatMessage,
+    StreamOptions,
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingsRequest,
+    agent.FunctionDef,
+    agent.ToolDef,
+    agent.FunctionRef,
+    agent.NamedToolChoice,
+    agent.CalledFunction,
+    agent.ToolCallIn,
+    agent.JsonSchemaFormat,
+    agent.ResponseFormat,
+)
 _FIELD_NAMES = frozenset(
-    name
-    for m in (TextPart, ChatMessage, StreamOptions, ChatCompletionRequest, CompletionRequest)
-    for name in m.model_fields
-) | frozenset(EmbeddingsRequest.model_fields)
+    field.alias or name for m in _MODELS for name, field in m.model_fields.items()
+)
+
+
+# Error codes of the refusals the published JSON schema cannot express (it cannot compare
+# one field with another, nor check a JSON schema against its meta-schema).
+COMBINATION = "invalid_parameter_combination"
+INVALID_JSON_SCHEMA = "invalid_json_schema"
+
+
+def _bad(param: str, message: str, code: str | None = None) -> InvalidRequest:
+    return InvalidRequest(f"Invalid '{param}': {message}.", param=param, code=code)
 
 
 def _param(loc: Iterable[str | int]) -> str:
@@ -247,11 +355,15 @@ def to_invalid_request(exc: ValidationError) -> InvalidRequest:
         )
     elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
         message = "Input should be a JSON object"
-    return InvalidRequest(f"Invalid '{param}': {message}.", param=param)
+    code = INVALID_JSON_SCHEMA if err["type"] == "json_schema" else None
+    return InvalidRequest(f"Invalid '{param}': {message}.", param=param, code=code)
 
 
 def validate(model: type[_Strict], body: dict[str, Any]) -> Any:
     try:
-        return model.model_validate(body)
+        req = model.model_validate(body)
     except ValidationError as exc:
         raise to_invalid_request(exc) from None
+    if isinstance(req, _Sampling):
+        req.check()
+    return req

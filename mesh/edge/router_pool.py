@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 HEALTH_INTERVAL_S = 1.0
+# A router back from a restart is reconnected within seconds (gRPC's default backoff grows
+# to 2 minutes, which would leave a healthy router unused that long).
+RECONNECT_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 5000),
+)
 
 
 def retryable(err: grpc.aio.AioRpcError) -> bool:
@@ -61,7 +67,7 @@ class RouterPool:
     def open(cls, addresses: Iterable[str], **kwargs: Any) -> RouterPool:
         clients = []
         for address in addresses:
-            channel = open_channel(address, peer_role="router")
+            channel = open_channel(address, peer_role="router", options=RECONNECT_OPTIONS)
             clients.append(
                 RouterClient(
                     channel,

@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 
+from mesh.edge.choices import TextOffsets, chat_logprobs, tool_call_deltas
 from mesh.edge.openai_schema import StreamOptions, finish_reason, reasoning_fields, usage_json
 from mesh.errors import from_rpc_error
 from mesh.pb import common_pb2, inference_pb2
@@ -44,7 +45,9 @@ def chat_chunk(
         "object": "chat.completion.chunk",
         "created": chunk.created,
         "model": chunk.model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        "choices": [
+            {"index": chunk.index, "delta": delta, "finish_reason": finish, "logprobs": None}
+        ],
         "usage": None,
     }
 
@@ -57,7 +60,9 @@ def text_chunk(
         "object": "text_completion",
         "created": chunk.created,
         "model": chunk.model,
-        "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+        "choices": [
+            {"index": chunk.index, "text": text, "finish_reason": finish, "logprobs": None}
+        ],
         "usage": None,
     }
 
@@ -80,21 +85,56 @@ def reasoning_event(chunk: inference_pb2.CompletionChunk, build: ChunkBuilder) -
     return event
 
 
-def _events(
-    chunk: inference_pb2.CompletionChunk, build: ChunkBuilder, opts: StreamOptions
-) -> list[bytes]:
-    out: list[bytes] = []
-    finish = finish_reason(chunk.finish_reason)
-    if chunk.reasoning_text:
-        out.append(encode(reasoning_event(chunk, build)))
-    if chunk.text:
-        out.append(encode(build(chunk, chunk.text, None)))
-    if finish is not None:
-        last = build(chunk, "", finish)
-        out.append(encode(last))
-        if opts.include_usage:
-            out.append(encode(usage_chunk(last, chunk.usage, chunk.cost)))
-    return out
+class _Events:
+    """The SSE events of one stream's router chunks: per choice (`index`) the role
+    announcement (chat), reasoning, text with its logprobs, tool calls and the finish; after
+    the last choice's finish, the usage chunk (`include_usage`)."""
+
+    def __init__(self, build: ChunkBuilder, opts: StreamOptions, *, announce_role: bool) -> None:
+        self._build, self._opts, self._chat = build, opts, announce_role
+        self._announced: set[int] = set()
+        self._offsets: dict[int, TextOffsets] = {}
+        self.finished = 0
+
+    def of(self, chunk: inference_pb2.CompletionChunk) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if self._chat and chunk.index not in self._announced:
+            self._announced.add(chunk.index)
+            out.append(chat_chunk(chunk, "", None, role=True))
+        if chunk.reasoning_text:
+            out.append(reasoning_event(chunk, self._build))
+        if chunk.text or (chunk.logprobs and not chunk.tool_calls):
+            out.append(self._with_logprobs(self._build(chunk, chunk.text, None), chunk))
+        if chunk.tool_calls:
+            event = chat_chunk(chunk, "", None)
+            event["choices"][0]["delta"] = {"tool_calls": tool_call_deltas(chunk.tool_calls)}
+            out.append(event if chunk.text else self._with_logprobs(event, chunk))
+        finish = finish_reason(chunk.finish_reason)
+        if finish is not None:
+            self.finished += 1
+            last = self._build(chunk, "", finish)
+            out.append(last)
+            if self.done and self._opts.include_usage:
+                out.append(usage_chunk(last, chunk.usage, chunk.cost))
+        return out
+
+    @property
+    def done(self) -> bool:
+        return self.finished >= self._opts.n
+
+    def _with_logprobs(
+        self, event: dict[str, Any], chunk: inference_pb2.CompletionChunk
+    ) -> dict[str, Any]:
+        if self._opts.logprobs and chunk.logprobs:
+            choice = event["choices"][0]
+            if self._chat:
+                choice["logprobs"] = chat_logprobs(chunk.logprobs)
+            else:
+                offsets = self._offsets.setdefault(chunk.index, TextOffsets())
+                choice["logprobs"] = offsets.logprobs(chunk.text, chunk.logprobs)
+        elif not self._chat and chunk.text:  # text_offset counts every character sent
+            self._offsets.setdefault(chunk.index, TextOffsets()).logprobs(chunk.text, [])
+        return event
 
 
 async def sse_events(
@@ -109,13 +149,12 @@ async def sse_events(
 
     The events of one router chunk go out as one body part, so one socket write: the role
     announcement with the first text, and the last text with its finish, usage and [DONE]."""
+    state = _Events(build, opts, announce_role=announce_role)
     try:
         chunk: inference_pb2.CompletionChunk | None = first
-        role = [encode(chat_chunk(first, "", None, role=True))] if announce_role else []
         while chunk is not None:
-            events = [*role, *_events(chunk, build, opts)]
-            role = []
-            if chunk.finish_reason:
+            events = [encode(e) for e in state.of(chunk)]
+            if state.done:
                 yield b"".join([*events, DONE])
                 return
             if events:

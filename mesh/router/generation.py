@@ -72,7 +72,8 @@ async def generate(
     weight: float = 1.0,
     on_dispatch: Callable[[], None] | None = None,
 ) -> AsyncIterator[worker_pb2.GenerateResponse]:
-    """The worker's messages; the last one carries finish_reason and usage.
+    """The worker's messages; each choice's last one carries finish_reason, the stream's
+    last one (after every choice finished) usage.
 
     The first worker comes from `pool.acquire` (placement with prefix affinity; a fair wait
     when the model is saturated; `weight` is the tenant's fair-queue weight). A failover
@@ -81,13 +82,14 @@ async def generate(
     """
     deadline = time.monotonic() + timeout
     hashes = request_hashes(request)
+    choices = max(1, request.sampling.n)
     tried: list[str] = []
     worker = await pool.acquire(
         request.model, tenant=request.tenant, weight=weight, hashes=hashes, timeout=timeout
     )
     while worker is not None:
         tried.append(worker.address)
-        num_seen = 0
+        num_seen = finished = 0
         if on_dispatch is not None:
             on_dispatch()
         call = worker.stub.Generate(
@@ -100,7 +102,9 @@ async def generate(
                 num_seen += 1
                 yield resp
                 if resp.finish_reason != common_pb2.FINISH_REASON_UNSPECIFIED:
-                    return
+                    finished += 1
+                    if finished >= choices:
+                        return
             raise Unavailable(
                 f"The worker {worker.address} ended the stream without finishing; retry the request.",
                 code="worker_failed",

@@ -70,7 +70,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     ) -> AsyncIterator[inference_pb2.CompletionChunk]:
         gen = worker_pb2.GenerateRequest(
             model=request.model,
-            chat=worker_pb2.ChatPrompt(messages=request.messages),
+            chat=worker_pb2.ChatPrompt(messages=request.messages, options=request.options),
             sampling=request.sampling,
         )
         prompt = "\n".join(m.content for m in request.messages)
@@ -81,7 +81,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
 
     async def Completion(self, request, context) -> AsyncIterator[inference_pb2.CompletionChunk]:
         gen = worker_pb2.GenerateRequest(
-            model=request.model, prompt=request.prompt, sampling=request.sampling
+            model=request.model, prompt=request.prompt, sampling=request.sampling, echo=request.echo
         )
         async for chunk in self._pipeline.complete(
             "completions", gen, request.prompt, request.user, context

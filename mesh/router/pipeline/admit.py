@@ -71,13 +71,16 @@ class Admit:
     ) -> None:
         self._access, self._window, self._prices = access, window, prices
 
-    async def __call__(self, call: Call, max_tokens: int | None) -> None:
-        """`max_tokens` None: no output (embeddings). Raises RateLimited / QuotaExceeded."""
+    async def __call__(self, call: Call, max_tokens: int | None, *, choices: int = 1) -> None:
+        """`max_tokens` None: no output (embeddings); `choices` (n) sequences may each
+        generate it. Raises RateLimited / QuotaExceeded."""
         output = 0
         if max_tokens is not None:
             tier = tier_of(self._access, call.principal) if not max_tokens else None
             window = self._window(call) if not max_tokens else 0
             output = output_estimate(call, max_tokens, window, tier)
+            if max_tokens:  # an unbounded request's estimate stays within the tier's limit
+                output *= max(1, choices)
         try:
             call.admission = await self._access.admit(
                 call.principal, call.model, call.prompt_estimate + output

@@ -44,6 +44,16 @@ def could_overflow(gen: worker_pb2.GenerateRequest, window: int, max_tokens: int
         num_bytes = sum(
             len(m.role.encode()) + len(m.name.encode()) + len(m.content.encode()) for m in messages
         )
+        # Tool definitions and calls are rendered into the prompt too.
+        num_bytes += sum(
+            len(c.id.encode()) + len(c.name.encode()) + len(c.arguments.encode())
+            for m in messages
+            for c in m.tool_calls
+        )
+        num_bytes += sum(
+            len(t.name.encode()) + len(t.description.encode()) + len(t.parameters.encode())
+            for t in gen.chat.options.tools
+        )
         margin = TEMPLATE_MARGIN_TOKENS + MESSAGE_MARGIN_TOKENS * len(messages)
     else:
         num_bytes, margin = len(gen.prompt.encode()), TEMPLATE_MARGIN_TOKENS

@@ -74,8 +74,13 @@ class Pipeline:
         call, steps = begin(context, action, gen.model), self._steps
         async with steps.settle.tracked(call):
             call.prompt_estimate = len(prompt) // 4 + 1  # ~4 characters per token
+            choices = max(1, gen.sampling.n)  # each its own sequence; the prompt is shared
             await self._prepare(
-                call, context, kind="chat", max_tokens=max(0, gen.sampling.max_tokens)
+                call,
+                context,
+                kind="chat",
+                max_tokens=max(0, gen.sampling.max_tokens),
+                choices=choices,
             )
             if call.principal.content_logging and self._content_log is not None:
                 call.prompt_text, call.answer_parts = prompt, []
@@ -102,7 +107,8 @@ class Pipeline:
                 weight=fair_weight(self._access, call.principal),
                 on_dispatch=lambda: setattr(call, "dispatched", True),
             ):
-                chunk = self._to_chunk(call, resp)
+                choices -= resp.finish_reason != FINISHED
+                chunk = self._to_chunk(call, resp, last=choices == 0)
                 if call.settled:
                     # Usage and audit are on disk before the client sees the end of the answer,
                     # so a router crash right after cannot lose a completed request's record;
@@ -142,8 +148,11 @@ class Pipeline:
                 cost=cost_pb(call),
             )
 
-    async def _prepare(self, call: Call, context, *, kind: str, max_tokens: int | None) -> None:
-        """Everything before the request's own work; `max_tokens` None: no output (embed)."""
+    async def _prepare(
+        self, call: Call, context, *, kind: str, max_tokens: int | None, choices: int = 1
+    ) -> None:
+        """Everything before the request's own work; `max_tokens` None: no output (embed);
+        `choices` (n) multiplies the output the limits and the budget hold count."""
         check_model_id(call)
         call.principal = await authenticate(self._access, context)
         tracing.set_attributes({tracing.LLMAAS_TENANT: call.principal.tenant})
@@ -151,12 +160,13 @@ class Pipeline:
         self._steps.models.resolve(call, kind)
         self._steps.models.authorise(call)
         self._steps.models.check_served(call)
-        await self._steps.admit(call, max_tokens)
+        await self._steps.admit(call, max_tokens, choices=choices)
 
     def _to_chunk(
-        self, call: Call, resp: worker_pb2.GenerateResponse
+        self, call: Call, resp: worker_pb2.GenerateResponse, *, last: bool
     ) -> inference_pb2.CompletionChunk:
-        """One worker message as the client's chunk; the final one settles the call."""
+        """One worker message as the client's chunk; the `last` one (every choice finished)
+        settles the call with the usage of all choices."""
         call.num_streamed += resp.num_tokens
         if resp.usage.prompt_tokens:  # said early: billed if the stream breaks off later
             call.reported_prompt = resp.usage.prompt_tokens
@@ -172,14 +182,18 @@ class Pipeline:
             text=resp.text,
             reasoning_text=resp.reasoning_text,
             finish_reason=resp.finish_reason,
+            index=resp.index,
+            logprobs=resp.logprobs,
+            tool_calls=resp.tool_calls,
         )
         if resp.finish_reason != FINISHED:
+            reason = common_pb2.FinishReason.Name(resp.finish_reason)
+            call.finish_reasons.append(reason.removeprefix("FINISH_REASON_").lower())
+        if last:
             self._steps.settle.settle(call, resp.usage)
             call.settled = True
             chunk.usage.CopyFrom(resp.usage)
             chunk.cost.CopyFrom(cost_pb(call))
-            reason = common_pb2.FinishReason.Name(resp.finish_reason)
-            call.finish_reasons.append(reason.removeprefix("FINISH_REASON_").lower())
             tracing.set_attributes(
                 tracing.genai_response_attributes(
                     call.model,

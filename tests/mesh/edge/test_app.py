@@ -46,7 +46,7 @@ def test_chat_completion_json_headers_and_metadata(client, router):
     assert body["choices"] == [
         {
             "index": 0,
-            "message": {"role": "assistant", "content": "Hello"},
+            "message": {"role": "assistant", "content": "Hello", "refusal": None},
             "finish_reason": "stop",
             "logprobs": None,
         }

@@ -116,7 +116,7 @@ def test_malformed_json_is_400():
         ({"model": "m", "messages": MSG, "max_tokens": 1.5}, "max_tokens"),
         ({"model": "m", "messages": MSG, "max_tokens": True}, "max_tokens"),
         ({"model": "m", "messages": MSG, "max_completion_tokens": -1}, "max_completion_tokens"),
-        ({"model": "m", "messages": MSG, "n": 2}, "n"),
+        ({"model": "m", "messages": MSG, "n": 17}, "n"),
         ({"model": "m", "messages": MSG, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
         ({"model": "m", "messages": MSG, "stop": [1]}, "stop[0]"),
         ({"model": "m", "messages": MSG, "stream": "yes"}, "stream"),

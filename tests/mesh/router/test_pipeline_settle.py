@@ -210,7 +210,7 @@ async def test_the_steps_run_in_order_and_a_refusal_stops_the_rest(refuse):
     log: list[str] = []
     spy, access = _Spy(log, refuse), _SpyAccess(log)
 
-    async def admit(call, max_tokens):
+    async def admit(call, max_tokens, choices=1):
         spy.step("admit")
 
     async def context(call, gen, ctx):
