@@ -1,7 +1,8 @@
 """Per-tenant limits: a sliding-window log for requests and tokens, concurrency, budget.
 
-In memory, per router process (the embedded default runs one router); a multi-router
-deployment would move the windows to a shared store. The window is exact: with 5 requests
+In memory, per router process (the embedded default runs one router); with LLMAAS_REDIS_URL
+the same rules run in Redis, shared by every router (mesh.router.shared: `RedisLimiter` and
+`RedisBudget` offer the async `admit`/`settle` and `reserve` used here too). The window is exact: with 5 requests
 per minute the 6th within 60 s is refused, and it passes once the oldest request is 60 s
 old, which is what `retry_after` says.
 """
