@@ -82,7 +82,7 @@ llmaas mesh is ready on {handle.url}  ({key_line})
     -H "Authorization: Bearer {handle.api_key}" -H "Content-Type: application/json" \\
     -d '{{"model": "{handle.model}", "messages": [{{"role": "user", "content": "Hello!"}}], "max_tokens": 32}}'
 
-{_routers_line(handle)}logs: {handle.run_dir / "logs"}   A child that dies is restarted (with backoff).
+{_routers_line(handle)}{_models_lines(handle)}logs: {handle.run_dir / "logs"}   A child that dies is restarted (with backoff).
 Ctrl-C stops everything (within 10 s; a second Ctrl-C at once).
 ready"""
 
@@ -102,6 +102,11 @@ def _routers_line(handle: MeshHandle) -> str:
         "LLMAAS_REDIS_URL to share them)"
     )
     return f"routers: {', '.join(handle.router_addresses)}, {note}\n"
+
+
+def _models_lines(handle: MeshHandle) -> str:
+    """LLMAAS_MODELS: the other models served, each by its own worker."""
+    return "".join(f"  also serving {m.name} ({m.path}, {m.child})\n" for m in handle.extra_models)
 
 
 def _tls_lines(handle: MeshHandle) -> str:

@@ -46,6 +46,8 @@ class MeshHandle:
     launches: dict[str, tuple[list[str], dict[str, str], Path]] = field(default_factory=dict)
     admin_key: str = ""  # LLMAAS_ADMIN_KEY, or the one made in .run/secrets/admin-key
     mesh_token: str = ""  # LLMAAS_MESH_TOKEN, or the one made in .run/secrets/mesh-token
+    # LLMAAS_MODELS: the models served beside the default one (tools/launcher/models.py)
+    extra_models: list = field(default_factory=list)
     _lock_fd: int | None = None  # the run directory's flock, held until stop()
     killed: list[str] = field(default_factory=list)  # children the last stop() had to SIGKILL
     _hurry: threading.Event = field(default_factory=threading.Event)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mesh.config import run_dir as default_run_dir
+from tools.launcher import models as extra_models
 from tools.launcher.children import (
     DEFAULT_MODEL,
     child_env,
@@ -15,6 +16,7 @@ from tools.launcher.children import (
     env_for,
     role,
     router_env,
+    served_model_id,
     tls_setup,
 )
 from tools.launcher.errors import MeshStartError
@@ -52,6 +54,9 @@ def start_mesh(
     if routers < 1:
         raise MeshStartError(f"LLMAAS_ROUTERS={routers}: at least one router is needed")
     base = dict(os.environ if env is None else env)
+    # LLMAAS_MODELS and the memory budget are checked before anything is touched
+    extra = extra_models.parse_models(base.get("LLMAAS_MODELS", ""), served_model_id(model))
+    shares = extra_models.memory_shares(base, workers + len(extra))  # each chat worker's
     run = Path(run_dir) if run_dir else default_run_dir(base)
     lock_fd = lock_run_dir(run)
     try:
@@ -60,7 +65,9 @@ def start_mesh(
         if embeddings:  # make run's embedding worker: the port after the chat workers
             ports.embed = ports.workers[-1] + 1 if default_ports and ports.workers else free_port()
         metrics = plan_metrics_ports(ports, default_ports, base)
-        check_ports_free(port_plan(ports, metrics, base))
+        extra = extra_models.place(extra, ports, default_ports)
+        metrics.update(extra_models.metrics_ports(extra, default_ports))
+        check_ports_free(port_plan(ports, metrics, base) + extra_models.port_plan(extra))
         private_dir(run / "logs")
         ca = tls_setup(base, run)
     except BaseException:
@@ -70,18 +77,23 @@ def start_mesh(
     handle = MeshHandle(f"{scheme}://127.0.0.1:{ports.http}", api_key, ports, run, model, ca=ca)
     handle._lock_fd = lock_fd
     handle.metrics_ports = metrics
+    handle.extra_models = extra
     root = Path(__file__).resolve().parents[2]  # the repository: children run `-m mesh...`
     try:
         shared = child_env(base, ports, model, api_key, run)
         handle.admin_key = shared["LLMAAS_ADMIN_KEY"]
         handle.mesh_token = shared["LLMAAS_MESH_TOKEN"]
+        addrs = [shared["LLMAAS_WORKER_ADDRS"], *extra_models.worker_addrs(extra)]
+        shared["LLMAAS_WORKER_ADDRS"] = ",".join(a for a in addrs if a)
         router_ports = dict(zip(router_names(routers), ports.routers, strict=True))
-        for name, cmd in commands(ports, model).items():
+        for name, cmd in {**commands(ports, model), **extra_models.commands(extra)}.items():
             # LLMAAS_TLS_ROLE: the certificate each child presents (filter, worker, router, edge).
             env = {
                 **env_for(name, shared, handle.metrics_ports),
                 "LLMAAS_TLS_ROLE": role(name),
             }
+            if name.startswith("worker-"):  # a chat worker: its share of the memory
+                env.update(shares)
             if role(name) == "router":
                 env.update(router_env(name, router_ports[name], shared, run))
                 if "LLMAAS_ACCOUNTS_DB" in env and name != "router":

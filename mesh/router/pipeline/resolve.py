@@ -6,6 +6,7 @@ a model only workers announce is served as is. Listing (GET /v1/models) uses the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -24,12 +25,23 @@ from mesh.router.access import Principal, check_model_allowed
 from mesh.router.pipeline.call import Call
 from mesh.router.workers import WorkerPool
 
+# Who owns (in `GET /v1/models`) a model workers serve that the catalog does not name: the
+# operator that serves it (LLMAAS_MODELS, `python -m worker --served-model-name`).
+OPERATOR_ENV, DEFAULT_OPERATOR = "LLMAAS_OPERATOR", "operator"
+
 
 class Models:
     """The catalog and the workers' announcements, as one view of the models."""
 
-    def __init__(self, pool: WorkerPool, catalog: Catalog, today: Callable[[], date]) -> None:
+    def __init__(
+        self,
+        pool: WorkerPool,
+        catalog: Catalog,
+        today: Callable[[], date],
+        operator: str | None = None,
+    ) -> None:
         self._pool, self._catalog, self._today = pool, catalog, today
+        self._operator = operator or os.environ.get(OPERATOR_ENV) or DEFAULT_OPERATOR
 
     def resolve(self, call: Call, kind: str) -> None:
         """Sets call.entry/worker_model; 404 unknown, 410 retired, 400 wrong kind."""
@@ -122,7 +134,12 @@ class Models:
             if include_retired or info.phase != "retired":
                 out.append(info)
         listed = {m.id for m in out}
-        out.extend(m for m in served.values() if m.id not in listed and principal.may_use(m.id))
+        for m in served.values():
+            if m.id not in listed and principal.may_use(m.id):
+                info = common_pb2.ModelInfo()
+                info.CopyFrom(m)
+                info.owned_by = info.owned_by or self._operator
+                out.append(info)
         return out
 
     def find(self, principal: Principal, model_id: str) -> common_pb2.ModelInfo:

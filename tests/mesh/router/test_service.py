@@ -207,6 +207,7 @@ async def test_list_models_marks_served_and_adds_worker_only_models(make_mesh):
     by_id = {m.id: m for m in reply.models}
     assert by_id["chat:1m"].served and not by_id["big:70b"].served
     assert by_id["extra:1m"].served and "old:1m" not in by_id
+    assert by_id["extra:1m"].owned_by == "operator"  # not in the catalog: the operator's (#16)
     assert by_id["soon:1m"].phase == "deprecated"
     info = await mesh.stub.GetModel(inference_pb2.GetModelRequest(id="chat:1m"), metadata=mesh.md())
     assert info.owned_by == "Acme" and info.context_length == 2048
