@@ -16,6 +16,7 @@ import hmac
 import logging
 from collections.abc import Sequence
 from dataclasses import fields, replace
+from typing import Any
 
 from psycopg import AsyncConnection
 
@@ -63,10 +64,15 @@ def checked_anchor(key: bytes, row: Sequence | None) -> Anchor | None:
     return Anchor(seq, hash_, keyed_from)
 
 
+def no_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL: a string is stored, hashed and looked up with
+    U+FFFD in its place (other values pass through)."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 def _no_nul(entry: AuditEntry) -> AuditEntry:
-    """PostgreSQL text cannot hold NUL: stored (and hashed) as U+FFFD instead."""
     changes = {
-        f.name: v.replace("\x00", "\ufffd")
+        f.name: no_nul(v)
         for f in fields(entry)
         if isinstance(v := getattr(entry, f.name), str) and "\x00" in v
     }
@@ -79,7 +85,7 @@ _USAGE_COUNTS = ("input_tokens", "output_tokens", "reasoning_tokens", "system_to
 
 def usage_params(u: UsageEntry) -> tuple:
     """INSERT_USAGE's parameters (money and energy as integer units, NUL replaced)."""
-    text = (getattr(u, f).replace("\x00", "\ufffd") for f in _USAGE_TEXT)
+    text = (no_nul(getattr(u, f)) for f in _USAGE_TEXT)
     counts = (getattr(u, f) for f in _USAGE_COUNTS)
     return (u.time, day_of(u.time), *text, *counts, to_units(u.cost_eur), to_units(u.energy_kwh))
 

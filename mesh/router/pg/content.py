@@ -14,6 +14,7 @@ import time
 from psycopg_pool import ConnectionPool
 
 from mesh.crypto import Sealer
+from mesh.router.pg.chain import no_nul
 from mesh.router.pg.store import session_options
 
 _UPSERT = (
@@ -43,13 +44,14 @@ class PgContentLog:
         sealed_prompt = self.sealer.seal(tenant, f"{request_id}/prompt", prompt.encode())
         sealed_answer = self.sealer.seal(tenant, f"{request_id}/answer", answer.encode())
         with self._pool.connection() as conn:
-            conn.execute(_UPSERT, (tenant, request_id, time.time(), sealed_prompt, sealed_answer))
+            row = (no_nul(tenant), no_nul(request_id), time.time(), sealed_prompt, sealed_answer)
+            conn.execute(_UPSERT, row)
 
     def read(self, tenant: str, request_id: str) -> tuple[str, str] | None:
         with self._pool.connection() as conn:
             row = conn.execute(
                 "SELECT prompt, answer FROM content_log WHERE tenant = %s AND request_id = %s",
-                (tenant, request_id),
+                (no_nul(tenant), no_nul(request_id)),
             ).fetchone()
         if row is None:
             return None
@@ -61,7 +63,7 @@ class PgContentLog:
         """Retention: deletes records older than `seconds` (one tenant or all); returns how many."""
         sql, args = "DELETE FROM content_log WHERE created_at < %s", [time.time() - seconds]
         if tenant is not None:
-            sql, args = sql + " AND tenant = %s", [*args, tenant]
+            sql, args = sql + " AND tenant = %s", [*args, no_nul(tenant)]
         with self._pool.connection() as conn:
             return conn.execute(sql, args).rowcount
 

@@ -28,7 +28,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from mesh.router import audit
 from mesh.router.audit import AuditEntry, VerifyResult
 from mesh.router.pg import verify
-from mesh.router.pg.chain import Job, PgChain
+from mesh.router.pg.chain import Job, PgChain, no_nul
 from mesh.router.pg.queries import PgAccountRows, PgReports
 from mesh.router.pg.retention import purge
 from mesh.router.pg.schema import migrate
@@ -220,14 +220,14 @@ class PgStore(PgAccountRows, PgReports):
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         async def run(conn: AsyncConnection) -> list[tuple]:
-            return await (await conn.execute(sql, params)).fetchall()
+            return await (await conn.execute(sql, [no_nul(v) for v in params])).fetchall()
 
         return await self._use(run)
 
     async def _write_many(self, sql: str, rows: Sequence[tuple]) -> None:
         async def run(conn: AsyncConnection) -> None:
             async with conn.transaction(), conn.cursor() as cur:
-                await cur.executemany(sql, rows)
+                await cur.executemany(sql, [tuple(no_nul(v) for v in row) for row in rows])
 
         if rows:
             await self._use(run)

@@ -265,3 +265,26 @@ async def test_the_content_log_seals_what_it_stores(kit: Backend, store: Store, 
         assert await content.read("beta", "r1") == ("other prompt", "other answer")
     finally:
         content.close()
+
+
+async def test_nul_characters_never_break_a_call(kit: Backend, store: Store, tmp_path) -> None:
+    """PostgreSQL text holds no NUL (stored as U+FFFD there): every call still works, and a
+    lookup with the same string finds what was stored with it."""
+    odd = "a\x00b"
+    await store.save_tenant(Tenant(odd, created_at=T0))
+    assert len(await store.load_tenants()) == 1
+    await store.append(_entry(1, odd), _usage(1, odd))
+    assert [r.requests for r in await store.usage(odd, 0, 1e12)] == [1]
+    assert [e.seq for e in await store.audit(odd, "", 5)] == [1]
+    assert [e.seq for e in await store.audit_page(odd, "", "", 0, 5)] == [1]
+    assert (await store.verify_audit()).ok
+    url = "" if kit.kind == "sqlite" else url_of(kit.dbname)
+    content = ContentRecorder(
+        tmp_path / "content.sqlite3", lambda: Sealer(Keyring.create(tmp_path / "k.json")), url
+    )
+    try:
+        await content.record(odd, "r\x001", "p", "a")
+        assert await content.read(odd, "r\x001") == ("p", "a")
+        assert await content.purge(odd, 0) == 1
+    finally:
+        content.close()
