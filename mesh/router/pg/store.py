@@ -157,6 +157,14 @@ class PgStore(PgAccountRows, PgReports):
         self._appender: _Appender | None = None
 
     async def open(self) -> None:
+        try:  # one direct connection first: its error says why (the pool's only "timeout")
+            probe = await psycopg.AsyncConnection.connect(
+                self.url, **session_options(self.timeout_s)
+            )
+        except psycopg.OperationalError as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise StoreUnavailable(f"PostgreSQL at {self.where} cannot be used: {reason}") from exc
+        await probe.close()
         pool = AsyncConnectionPool(
             self.url,
             min_size=1,

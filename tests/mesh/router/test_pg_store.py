@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pg_testkit import AUDIT_KEY, scratch_database, sql, url_of
+from pg_testkit import AUDIT_KEY, require_pg, scratch_database, sql, url_of
 
 from mesh.router.audit import AuditEntry
 from mesh.router.pg.schema import CHAIN_LOCK
@@ -234,3 +234,10 @@ async def test_a_router_gone_silent_holding_the_chain_lock_stalls_nobody_for_lon
         assert result.ok and result.checked == 2, result
     finally:
         await other.close()
+
+
+async def test_a_missing_database_is_named_at_start() -> None:
+    require_pg()
+    store = PgStore(url_of("llmaas_test_no_such_database"), audit_key=AUDIT_KEY, timeout_s=2)
+    with pytest.raises(StoreUnavailable, match='database "llmaas_test_no_such_database" does not'):
+        await store.open()
