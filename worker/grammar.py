@@ -183,6 +183,18 @@ class GrammarCache:
 
         return self._get(("structural_tag", key), compile_tag, param, "structural tag")
 
+    def structural(self, tag: Mapping[str, Any], *, param: str = "tools") -> CompiledGrammar:
+        """An xgrammar structural tag in its JSON form ({"type": "structural_tag", "format":
+        ...}: tags, triggered tags, tags with a separator, alternatives); worker.tool_choice
+        builds the tool-call ones. Its size is bounded by the request's (tools, schemas)."""
+        key = json.dumps(tag, sort_keys=True)
+        return self._get(
+            ("structural", key),
+            lambda: self._compiler.compile_structural_tag(key),
+            param,
+            "tool-call grammar",
+        )
+
     def from_pb(
         self, constraint: common_pb2.OutputConstraint, *, param: str = "response_format"
     ) -> CompiledGrammar | None:
