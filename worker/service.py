@@ -18,6 +18,7 @@ from mesh import tracing
 from mesh.pb import common_pb2, worker_pb2, worker_pb2_grpc
 from mesh.rpc import add_port, build_server, set_serving
 from worker.async_engine import AsyncLLMEngine, LoadSnapshot
+from worker.chat_tools import ChatTools, uses_tools
 from worker.engine import Prompt
 from worker.errors import ModelNotFound, RequestError
 from worker.outputs import StepOutput
@@ -78,8 +79,15 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
         # statuses through the error interceptor of mesh.rpc.build_server.
         self._check_model(request.model)
         params = SamplingParams.from_pb(request.sampling, self.served.sampling_defaults)
+        tools = self._chat_tools(request)
+        if tools is not None:  # tool_choice's grammar; the answer's calls parsed below
+            params = await tools.constrain(params, lambda: self.engine.engine.grammars)
+        calls = tools.answer_stream() if tools is not None else None
         stream = self.engine.generate(
-            request.request_id or uuid.uuid4().hex, _prompt_of(request), params, request.tenant
+            request.request_id or uuid.uuid4().hex,
+            _prompt_of(request, tools),
+            params,
+            request.tenant,
         )
         submitted, parent, first_token = time.monotonic(), tracing.current_context(), None
         async with aclosing(stream):
@@ -88,7 +96,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
                     first_token = time.monotonic()
                 if output.is_finished:  # before the last yield: the caller may cancel after it
                     self._trace(parent, submitted, first_token, output)
-                yield output_to_pb(output)
+                yield output_to_pb(output) if calls is None else calls.apply(output_to_pb(output))
 
     def _trace(self, parent, submitted: float, first_token: float | None, last: StepOutput) -> None:
         """The queue / prefill / decode spans of one sequence, children of its Generate span."""
@@ -121,7 +129,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
         """Tokenises as Generate would; creates no sequence and counts nothing."""
         self._check_model(request.model)
         # off the event loop; a prompt that cannot fit is refused before tokenising
-        num_prompt, num_system = await self.engine.count_prompt_tokens(_prompt_of(request))
+        prompt = _prompt_of(request, self._chat_tools(request))
+        num_prompt, num_system = await self.engine.count_prompt_tokens(prompt)
         return worker_pb2.CountTokensResponse(
             prompt_tokens=num_prompt,
             context_length=self.engine.engine.context_length,
@@ -188,6 +197,10 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
         async for report in watch_load(self._load_report, request.interval_ms):
             yield report
 
+    def _chat_tools(self, request: worker_pb2.GenerateRequest) -> ChatTools | None:
+        """A chat with tools: its rendering, grammar and call parsing (worker.chat_tools)."""
+        return ChatTools.of(request, self.engine.engine.tokenizer) if uses_tools(request) else None
+
     def _check_model(self, requested: str) -> None:
         if requested and requested != self.served.model_id:
             raise ModelNotFound(requested, self.served.model_id)
@@ -204,7 +217,9 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
 # -- conversions (pure) ---------------------------------------------------------------
 
 
-def _prompt_of(request: worker_pb2.GenerateRequest) -> Prompt:
+def _prompt_of(request: worker_pb2.GenerateRequest, tools: ChatTools | None = None) -> Prompt:
+    if tools is not None:
+        return tools.messages
     if request.WhichOneof("input") == "prompt":
         return request.prompt
     if request.WhichOneof("input") == "chat":
