@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mesh.router.accounts import Accounts, Bootstrap
 from mesh.router.keys import KeyHasher
-from mesh.router.store import SqliteStore
+from mesh.router.store import SqliteStore, Store
 from mesh.router.tenants import DEFAULT_TIERS, Tier
 
 PEPPER = b"test-pepper-0123456789abcdef"
@@ -29,9 +29,11 @@ def make_accounts(
     clock: FakeClock,
     tiers: dict[str, Tier] | None = None,
     bootstrap: Bootstrap = Bootstrap(),
+    store: Store | None = None,
 ) -> Accounts:
+    """`store`: another store than the SQLite file (the PostgreSQL variants pass theirs)."""
     return Accounts(
-        SqliteStore(tmp_path / "accounts.sqlite3"),
+        store or SqliteStore(tmp_path / "accounts.sqlite3"),
         KeyHasher(PEPPER),
         tiers or dict(DEFAULT_TIERS),
         clock=clock,
