@@ -276,3 +276,25 @@ async def test_two_routers_accounts_share_the_limits(tmp_path) -> None:
         finally:
             for acc in routers:
                 await acc.close()
+
+
+async def test_settle_writes_made_while_redis_is_away_land_when_it_is_back() -> None:
+    proxy = TcpProxy(*target_of(REDIS_URL))
+    await proxy.start()
+    tier = replace(RPM20, monthly_budget_eur=Decimal("1"))
+    clock = FakeClock()
+    async with unique_prefix() as prefix:
+        state = SharedState.connect(proxy.url, prefix, clock=clock)
+        try:
+            hold = await state.budget.reserve("acme", tier, Decimal("0.4"))
+            await proxy.cut()
+            state.budget.add("acme", Decimal("0.7"), clock())  # the request settles meanwhile
+            state.budget.release(hold)
+            await proxy.restore()
+            await state.budget.flush()  # retried until Redis answered
+            await state.budget.reserve("acme", tier, Decimal("0.4"))  # 0.7 spent, no hold left
+            with pytest.raises(QuotaExceeded):  # 0.7 + 0.4 held >= 1
+                await state.budget.reserve("acme", tier, Decimal("0.1"))
+        finally:
+            await proxy.cut()
+            await state.close()
