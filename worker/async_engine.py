@@ -39,19 +39,20 @@ log = logging.getLogger(__name__)
 
 
 class RequestStream:
-    """One request's outputs. While the consumer is behind, new deltas merge into one."""
+    """One request's outputs. While the consumer is behind, new deltas of a choice merge
+    into one (n > 1: one pending output per choice, handed out in the order they came)."""
 
     def __init__(self) -> None:
-        self._pending: StepOutput | None = None
+        self._pending: dict[int, StepOutput] = {}
         self._error: BaseException | None = None
         self._ready = asyncio.Event()
         self._done = asyncio.Event()  # the final output (or an error) is in
 
     def put(self, output: StepOutput) -> None:
-        if self._pending is None:
-            self._pending = output
+        if (pending := self._pending.get(output.index)) is None:
+            self._pending[output.index] = output
         else:
-            self._pending.merge(output)
+            pending.merge(output)
         self._ready.set()
         if output.is_finished:
             self._done.set()
@@ -69,11 +70,11 @@ class RequestStream:
         if delay > 0 and not self._done.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._done.wait(), delay)
-        if self._pending is None and self._error is not None:
+        if not self._pending and self._error is not None:
             raise self._error
-        output, self._pending = self._pending, None
-        assert output is not None  # _ready is only set with an output or an error
-        if self._error is None:  # else stay ready: the next get raises it
+        assert self._pending  # _ready is only set with an output or an error
+        output = self._pending.pop(next(iter(self._pending)))
+        if self._error is None and not self._pending:  # else stay ready: more to get
             self._ready.clear()
         return output
 
@@ -175,7 +176,8 @@ class AsyncLLMEngine:
     async def generate(
         self, request_id: str, prompt: Prompt, params: SamplingParams, tenant: str = ""
     ) -> AsyncIterator[StepOutput]:
-        """Yields deltas until the one with finish_reason. Closing early aborts the sequence."""
+        """Yields deltas until the one with finish_reason (n > 1: until every choice's, the
+        last one carrying the usage). Closing early aborts the request (every choice)."""
         self._check_accepting()
         # engine ids are unique even when callers reuse theirs
         request_id = f"{request_id}#{next(self._ids)}"
@@ -189,11 +191,13 @@ class AsyncLLMEngine:
             del self._streams[request_id]
             raise
         self._wake.set()
-        finished, hold_until, loop = False, 0.0, asyncio.get_running_loop()
+        finished, unfinished = False, params.n
+        hold_until, loop = 0.0, asyncio.get_running_loop()
         try:
             while not finished:
                 output = await stream.get(hold_until)
-                finished = output.is_finished
+                unfinished -= output.is_finished
+                finished = not unfinished
                 yield output
                 busy = len(self._streams) >= COALESCE_FROM_STREAMS
                 hold_until = loop.time() + self.stream_interval_s if busy else 0.0

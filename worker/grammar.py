@@ -25,6 +25,7 @@ says which request field carried it: "response_format", "tools", ...).
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 CompiledGrammar = xg.CompiledGrammar
+log = logging.getLogger(__name__)
 
 # Compiled grammars kept (LRU); one is ~100 KB-1 MB for a 49k vocabulary.
 DEFAULT_CACHE_ENTRIES = 128
@@ -250,6 +252,17 @@ class Matcher:
     def accept(self, token_id: int) -> bool:
         """Advances by one token -> False (state unchanged) when the grammar refuses it."""
         return bool(self._matcher.accept_token(token_id))
+
+    def done_after(self, token_id: int) -> bool:
+        """The engine's step: advances by the token the sequence accepted -> True when the
+        answer must end: the grammar accepted EOS where it may end (terminated), or refused
+        the token (the mask allows only accepted tokens: only when every token was masked;
+        ending beats emitting text the grammar refuses). A stop string or max_tokens ends a
+        sequence before this is asked, so a matcher never needs rolling back."""
+        if not self.accept(token_id):
+            log.warning("the grammar refused token %d: the answer ends", token_id)
+            return True
+        return self.is_terminated
 
     def rollback(self, num_tokens: int = 1) -> None:
         self._matcher.rollback(num_tokens)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
+from worker.logprobs import TokenLogprobs
 from worker.sequence import FinishReason, Sequence
 
 
@@ -25,6 +27,19 @@ class Usage:
             reasoning_tokens=seq.num_reasoning_tokens,
         )
 
+    @classmethod
+    def of_choices(cls, seqs: Iterable[Sequence]) -> Usage:
+        """n > 1: the prompt once (as the first choice computed it), the outputs summed."""
+        seqs = list(seqs)
+        first = seqs[0]
+        return cls(
+            prompt_tokens=first.num_prompt_tokens,
+            completion_tokens=sum(s.num_output_tokens for s in seqs),
+            system_tokens=first.num_system_tokens,
+            cached_tokens=first.num_cached,
+            reasoning_tokens=sum(s.num_reasoning_tokens for s in seqs),
+        )
+
 
 @dataclass(slots=True)
 class StepOutput:
@@ -35,6 +50,8 @@ class StepOutput:
     usage: Usage | None = None  # set on the last output
     scheduled_at: float | None = None  # last output: when the sequence was first scheduled
     reasoning_text: str = ""  # new hidden reasoning text (thinking models)
+    index: int = 0  # the choice (n > 1); usage comes with the request's last output only
+    logprobs: list[TokenLogprobs] = field(default_factory=list)  # params.logprobs: per token
 
     @property
     def is_finished(self) -> bool:
@@ -45,6 +62,7 @@ class StepOutput:
         self.text += later.text
         self.reasoning_text += later.reasoning_text
         self.num_tokens += later.num_tokens
+        self.logprobs += later.logprobs
         self.finish_reason = later.finish_reason or self.finish_reason
         self.usage = later.usage or self.usage
         self.scheduled_at = later.scheduled_at or self.scheduled_at

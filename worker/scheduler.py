@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from worker.sequence import FinishReason, Sequence, SequenceStatus
 from worker.slots import SlotTable
 
+# padding_groups: a prefill row may be padded by up to PAD_SLACK tokens, about what one more
+# forward costs (SmolLM2-135M, 2 CPU threads: ~45 ms fixed per forward, ~0.3 ms per token).
+PAD_SLACK = 128
+
 
 @dataclass(slots=True)
 class PrefillChunk:
@@ -80,18 +84,35 @@ class Scheduler:
         self.waiting.append(seq)
 
     def abort(self, request_id: str) -> Sequence | None:
-        """Frees the sequence's slot now; it is reported once in the next batch."""
-        seq = self._find(request_id)
-        if seq is None:
-            return None
-        if seq.status is SequenceStatus.WAITING:
-            self.waiting.remove(seq)
-            seq.status = SequenceStatus.FINISHED
-            seq.finish_reason = FinishReason.CANCELLED
-        else:
-            self.finish(seq, FinishReason.CANCELLED)
-        self._aborted.append(seq)
-        return seq
+        """Frees the request's slots now (every choice of it, forks not yet made included);
+        each sequence is reported once in the next batch. -> the first one (None: unknown)."""
+        seqs = [s for s in (*self.running, *self.waiting) if s.request_id == request_id]
+        for seq in seqs:
+            if seq.status is SequenceStatus.WAITING:
+                self.waiting.remove(seq)
+                seq.status = SequenceStatus.FINISHED
+                seq.finish_reason = FinishReason.CANCELLED
+            else:
+                self.finish(seq, FinishReason.CANCELLED)
+            self._aborted.append(seq)
+            for fork in seq.forks:  # never scheduled: reported as cancelled too
+                fork.status, fork.finish_reason = SequenceStatus.FINISHED, FinishReason.CANCELLED
+                self._aborted.append(fork)
+            seq.forks = []
+        return seqs[0] if seqs else None
+
+    def fork(self, parent: Sequence, child: Sequence) -> bool:
+        """n > 1, once parent's prompt is computed: child runs from a copy of its K/V when a
+        slot is free (-> True: it samples its first token from parent's logits); else it
+        waits first in line and is admitted like any prompt (the prefix cache then copies
+        the prompt's K/V from the parent, or from its freed slot)."""
+        if not self.slots.can_allocate():
+            self.waiting.appendleft(child)
+            return False
+        self.slots.fork(parent, child)
+        child.status = SequenceStatus.RUNNING
+        self.running.append(child)
+        return True
 
     def finish(self, seq: Sequence, reason: FinishReason) -> None:
         seq.status = SequenceStatus.FINISHED
@@ -125,8 +146,19 @@ class Scheduler:
         batch.prefills.append(PrefillChunk(seq, start, end))
         return end - start
 
-    def _find(self, request_id: str) -> Sequence | None:
-        for seq in (*self.running, *self.waiting):
-            if seq.request_id == request_id:
-                return seq
-        return None
+
+def padding_groups(lengths: list[int]) -> list[list[int]]:
+    """Splits prefill rows (by index) into forwards: `prefill_batch` pads every row to the
+    longest, so a row joins a group when it is at most PAD_SLACK tokens shorter than the
+    group's longest. Prompts of similar length (a burst of chat requests) make one forward; a
+    512-token chunk and a 20-token prompt make two. Each group in index order."""
+    groups: list[list[int]] = []
+    longest = 0
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        n = lengths[i]
+        if groups and longest - n <= PAD_SLACK:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+            longest = n
+    return [sorted(group) for group in groups]

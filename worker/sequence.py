@@ -6,10 +6,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum, auto
+from typing import TYPE_CHECKING
 
 import torch
 
 from worker.sampling_params import SamplingParams
+
+if TYPE_CHECKING:
+    from worker.grammar import Matcher
 
 
 class SequenceStatus(Enum):
@@ -44,10 +48,16 @@ class Sequence:
     output_counts: Counter[int] = field(default_factory=Counter)  # for penalties
     arrival_time: float = field(default_factory=time.monotonic)
     scheduled_at: float | None = None  # time.monotonic() of its first prefill step (tracing)
+    index: int = 0  # the choice (n > 1: the sequences of one request share its id)
+    matcher: Matcher | None = None  # its place in params.grammar (constrained decoding)
+    # n > 1: the other choices, waiting for this one's prompt; forked when it is computed
+    forks: list[Sequence] = field(default_factory=list)
+    _prompt_ids_tensor: torch.Tensor | None = None  # repetition_penalty: the prompt's ids
 
     def __post_init__(self) -> None:
         if self.params.seed is not None and self.generator is None:
-            self.generator = torch.Generator().manual_seed(self.params.seed)
+            # choice i of a seeded request draws from seed + i
+            self.generator = torch.Generator().manual_seed(self.params.seed + self.index)
 
     @property
     def num_prompt_tokens(self) -> int:
@@ -76,6 +86,15 @@ class Sequence:
     @property
     def last_token_id(self) -> int:
         return self.output_ids[-1] if self.output_ids else self.prompt_ids[-1]
+
+    def seen_token_ids(self) -> torch.Tensor:
+        """The distinct ids of the prompt and output so far (repetition_penalty)."""
+        if self._prompt_ids_tensor is None:
+            self._prompt_ids_tensor = torch.tensor(sorted(set(self.prompt_ids)), dtype=torch.long)
+        if not self.output_counts:
+            return self._prompt_ids_tensor
+        output = torch.tensor(list(self.output_counts), dtype=torch.long)
+        return torch.cat([self._prompt_ids_tensor, output]).unique()
 
     def append_token(self, token_id: int) -> None:
         self.output_ids.append(token_id)

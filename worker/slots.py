@@ -65,6 +65,19 @@ class SlotTable:
         seq.num_computed = seq.num_cached = num_reused
         return num_reused
 
+    def fork(self, parent: Sequence, child: Sequence) -> None:
+        """n > 1: gives `child` a free slot holding a copy of parent's computed K/V (its
+        prompt, just prefilled), queued like a prefix copy. Needs a free slot."""
+        slot = self._coldest_free_slot()
+        self._free.remove(slot)
+        self._cached.pop(slot, None)
+        self._active[slot] = child
+        assert parent.slot is not None  # the parent runs: it has a slot
+        self._copies.append(PrefixCopy(parent.slot, slot, parent.num_computed))
+        child.slot = slot
+        child.num_computed = parent.num_computed
+        child.num_cached = 0  # computed once, for the parent: not a cache hit
+
     def take_copies(self) -> list[PrefixCopy]:
         """The copies queued since the last call, in order (a later one may read what an
         earlier one wrote): run them before the next forward."""

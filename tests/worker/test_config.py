@@ -35,13 +35,16 @@ def test_out_of_range_value_is_rejected() -> None:
 
 
 def test_sampling_from_pb_maps_proto_zeroes_to_off() -> None:
-    params = SamplingParams.from_pb(common_pb2.SamplingParams(temperature=0, top_p=0, stop=["\n"]))
+    params = SamplingParams.from_pb(common_pb2.SamplingParams(temperature=0, stop=["\n"]))
     assert (params.temperature, params.top_p, params.seed, params.max_tokens) == (
         0.0,
         1.0,
         None,
         None,
     )
+    # top_p 0 is sent as given: only the most likely token is left (greedy), not "off"
+    top_p_zero = SamplingParams.from_pb(common_pb2.SamplingParams(temperature=1, top_p=0))
+    assert top_p_zero.top_p == 0.0 and top_p_zero.is_greedy
     assert SamplingParams.from_pb(common_pb2.SamplingParams(seed=0)).seed == 0
 
 
