@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 
+import httpx
+import openai
 import pytest
+from langchain_openai import ChatOpenAI
 from openai.types import completion_create_params as text_params
 from openai.types.chat import completion_create_params as chat_params
+from pydantic import BaseModel
 
 from mesh.edge import openai_schema as schema
 from mesh.errors import InvalidRequest
@@ -279,3 +283,47 @@ def test_n_beyond_the_bound_says_why():
     with pytest.raises(InvalidRequest) as info:
         chat(n=17)
     assert "at most 16" in info.value.message and "several requests" in info.value.message
+
+
+def sent_bodies(answer: dict) -> tuple[list[dict], object]:
+    """The request bodies a client sends, captured by an httpx transport that answers
+    `answer` as the chat completion's message."""
+    bodies: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        choice = {"index": 0, "message": answer, "finish_reason": "stop", "logprobs": None}
+        usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+        body = {"id": "x", "object": "chat.completion", "created": 1, "model": "m"}
+        return httpx.Response(200, json={**body, "choices": [choice], "usage": usage})
+
+    return bodies, httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def test_what_the_sdk_and_langchain_send_maps_to_the_proto():
+    class City(BaseModel):
+        name: str
+
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": "{}"},
+    }
+    bodies, http = sent_bodies(
+        {"role": "assistant", "content": '{"name": "Lyon"}', "tool_calls": [call]}
+    )
+    client = openai.OpenAI(base_url="http://x/v1", api_key="k", http_client=http)
+    client.chat.completions.parse(model="m", messages=MSG, response_format=City)
+    reply = client.chat.completions.create(model="m", messages=MSG, tools=[TOOL])
+    # The SDK's own message object sent back, and a tool result.
+    tool_turn = {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
+    client.chat.completions.create(model="m", messages=[*MSG, reply.choices[0].message, tool_turn])
+    llm = ChatOpenAI(model="m", base_url="http://x/v1", api_key="k", http_client=http)
+    llm.bind_tools([TOOL], tool_choice="any").invoke("weather?")
+    llm.with_structured_output(City).invoke("a city")
+    parsed, _, round_trip, bound, structured = (schema.chat_request(b).request for b in bodies)
+    assert json.loads(parsed.sampling.constraint.json_schema)["required"] == ["name"]
+    assert [c.name for c in round_trip.messages[1].tool_calls] == ["get_weather"]
+    assert round_trip.messages[2].tool_call_id == "call_1"
+    assert bound.options.tool_choice.mode == common_pb2.TOOL_CHOICE_REQUIRED
+    assert structured.sampling.constraint.json_schema
