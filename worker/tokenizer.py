@@ -290,7 +290,8 @@ class Tokenizer:
         text = self.apply_chat_template(
             [self._mark_specials(m, marker, found) for m in messages],
             add_generation_prompt,
-            **template_kwargs,
+            # template variables are request data too (tools=: names, descriptions, schemas)
+            **self._marked(template_kwargs, marker, found),
         )
         parts = re.split(re.escape(marker) + "([0-9]+)\ue001", text)
         pieces, specials = parts[0::2], [found[int(i)] for i in parts[1::2]]
@@ -305,26 +306,27 @@ class Tokenizer:
         self, message: dict[str, Any], marker: str, found: list[str]
     ) -> dict[str, Any]:
         """The message with each special-token text in its content replaced by a numbered
-        marker (its text in `found`), which render_chat tokenises as plain text."""
+        marker (its text in `found`), which render_chat tokenises as plain text; other fields
+        (name, a tool call's arguments) and OpenAI content parts too."""
+        return self._marked(message, marker, found)
+
+    def _marked(self, value: Any, marker: str, found: list[str]) -> Any:
+        """`value` with special-token text in its strings (nested too: a tool call's
+        arguments, tools=) replaced by numbered markers (see _mark_specials)."""
         if self._special_re is None:
-            return message
+            return value
+        if isinstance(value, str):
 
-        def mark(match: re.Match[str]) -> str:
-            found.append(match.group(0))
-            return f"{marker}{len(found) - 1}\ue001"
+            def mark(match: re.Match[str]) -> str:
+                found.append(match.group(0))
+                return f"{marker}{len(found) - 1}\ue001"
 
-        def marked(value: Any) -> Any:
-            return self._special_re.sub(mark, value) if isinstance(value, str) else value
-
-        out = {k: marked(v) for k, v in message.items() if k != "content"}
-        content = message.get("content")
-        if isinstance(content, list):  # OpenAI content parts
-            out["content"] = [
-                {**p, "text": marked(p.get("text"))} if isinstance(p, dict) else p for p in content
-            ]
-        else:
-            out["content"] = marked(content)
-        return out
+            return self._special_re.sub(mark, value)
+        if isinstance(value, dict):
+            return {k: self._marked(v, marker, found) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._marked(v, marker, found) for v in value]
+        return value
 
 
 def _content_text(message: dict[str, Any]) -> str:
