@@ -4,8 +4,10 @@ The model writes calls as `<tool_call>{"name": ..., "arguments": {...}}</tool_ca
 worker.tool_prompt; the grammar of worker.tool_choice enforces it when a call is required or
 started). `ToolCallParser` takes the decoded text deltas of one choice and gives back the text
 outside calls plus `ToolCallDelta`s, as OpenAI streams `delta.tool_calls`: the call's index,
-id (`call_<24 hex>`) and name first, as soon as the name is complete, then its arguments (the
-JSON object, re-serialised compactly, when the call closes). A marker split across deltas
+id (`call_<24 hex>`) and name first, as soon as the name is complete, then its arguments
+object as the model writes it, fragment by fragment (the fragments joined are the object's
+JSON text). Arguments written another way (a JSON string of an object, or before the name)
+go out whole, re-serialised compactly, when the call closes. A marker split across deltas
 (`<tool_` + `call>`) is held back until the next delta resolves it.
 
 Whitespace that only separates calls (or leads into one) is not answer text: trailing
@@ -62,6 +64,36 @@ def parse_call(body: str) -> tuple[str, str] | None:
     return obj["name"], json.dumps(args, ensure_ascii=False, separators=(",", ":"))
 
 
+class _ObjectEnd:
+    """Where a JSON object ends, fed piece by piece (strings and escapes aware)."""
+
+    __slots__ = ("depth", "done", "escaped", "in_string")
+
+    def __init__(self) -> None:
+        self.depth, self.in_string, self.escaped, self.done = 0, False, False, False
+
+    def scan(self, text: str) -> int:
+        """How many characters of `text` belong to the object (all, until it closes)."""
+        for i, ch in enumerate(text):
+            if self.in_string:
+                if self.escaped:
+                    self.escaped = False
+                elif ch == "\\":
+                    self.escaped = True
+                elif ch == '"':
+                    self.in_string = False
+            elif ch == '"':
+                self.in_string = True
+            elif ch in "{[":
+                self.depth += 1
+            elif ch in "}]":
+                self.depth -= 1
+                if self.depth <= 0:
+                    self.done = True
+                    return i + 1
+        return len(text)
+
+
 class ToolCallParser:
     """One choice's text -> (text outside calls, ToolCallDelta list), delta by delta."""
 
@@ -70,9 +102,16 @@ class ToolCallParser:
         self._pending = ""  # outside: a possible partial `<tool_call>`; inside: the body so far
         self._scanned = 0  # inside: body characters already searched for `</tool_call>`
         self._inside = False
-        self._named = False  # the current call's id/name delta went out
         self._ws = ""  # trailing whitespace held back
         self._ws_before = ""  # whitespace before the open call (text if it is not a call)
+        self._start_call()
+
+    def _start_call(self) -> None:
+        self._named = False  # the call's id/name delta went out
+        self._name_end = 0  # where the name ends in the body
+        self._args_at: int | None = None  # where the arguments object starts; -1: not streamed
+        self._args_sent = 0  # body index up to which argument text went out
+        self._args_end = _ObjectEnd()
 
     def feed(self, text: str) -> tuple[str, list[common_pb2.ToolCallDelta]]:
         self._pending += text
@@ -83,7 +122,7 @@ class ToolCallParser:
                 j = self._pending.find(CALL_CLOSE, self._scanned)
                 if j < 0:
                     self._scanned = max(0, len(self._pending) - len(CALL_CLOSE) + 1)
-                    self._name_first(deltas)
+                    self._progress(self._pending, deltas)
                     break
                 self._close(self._pending[:j], out, deltas)
                 self._pending = self._pending[j + len(CALL_CLOSE) :]
@@ -97,7 +136,8 @@ class ToolCallParser:
             self._text(self._pending[:i], out)
             self._ws_before, self._ws = self._ws, ""  # whitespace leading into a call: not text
             self._pending = self._pending[i + len(CALL_OPEN) :]
-            self._inside, self._named, self._scanned = True, False, 0
+            self._inside, self._scanned = True, 0
+            self._start_call()
         return "".join(out), deltas
 
     def flush(self) -> tuple[str, list[common_pb2.ToolCallDelta]]:
@@ -107,10 +147,12 @@ class ToolCallParser:
         pending, self._pending = self._pending, ""
         if self._inside:
             self._inside = False
-            self._name_first(deltas, pending)
-            if self._named:
-                match = ARGUMENTS_KEY_RE.search(pending)
-                self._emit_arguments(pending[match.end() :] if match else "", deltas)
+            self._progress(pending, deltas)
+            if self._streamed:
+                self._end_call("", deltas)
+            elif self._named:
+                match = ARGUMENTS_KEY_RE.search(pending, self._name_end)
+                self._end_call(pending[match.end() :] if match else "", deltas)
             else:
                 self._text(self._ws_before + CALL_OPEN + pending, out)
         else:
@@ -129,16 +171,34 @@ class ToolCallParser:
             self._ws = ""
         self._ws += text[len(body) :]
 
-    def _name_first(self, deltas: list[common_pb2.ToolCallDelta], body: str | None = None) -> None:
-        if self._named:
-            return
-        match = NAME_FIRST_RE.match(self._pending if body is None else body)
-        if match is not None:
+    @property
+    def _streamed(self) -> bool:
+        return self._args_at is not None and self._args_at >= 0
+
+    def _progress(self, body: str, deltas: list[common_pb2.ToolCallDelta]) -> None:
+        """The call's name once complete, then its arguments object as it grows."""
+        if not self._named:
+            match = NAME_FIRST_RE.match(body)
+            if match is None:
+                return
             try:
                 name = json.loads(f'"{match.group(1)}"')
             except ValueError:
                 return
+            self._name_end = match.end()
             self._open(name, deltas)
+        if self._args_at is None:
+            match = ARGUMENTS_KEY_RE.search(body, self._name_end)
+            if match is None or match.end() >= len(body):
+                return
+            # an object streams; anything else (a JSON string of one) goes whole at the close
+            self._args_at = self._args_sent = match.end() if body[match.end()] == "{" else -1
+        if self._streamed and not self._args_end.done:
+            n = self._args_end.scan(body[self._args_sent :])
+            if n:
+                piece = body[self._args_sent : self._args_sent + n]
+                deltas.append(common_pb2.ToolCallDelta(index=self.num_calls, arguments=piece))
+                self._args_sent += n
 
     def _open(self, name: str, deltas: list[common_pb2.ToolCallDelta]) -> None:
         deltas.append(common_pb2.ToolCallDelta(index=self.num_calls, id=new_call_id(), name=name))
@@ -146,27 +206,28 @@ class ToolCallParser:
 
     def _close(self, body: str, out: list[str], deltas: list[common_pb2.ToolCallDelta]) -> None:
         self._inside = False
+        self._progress(body, deltas)
+        if self._streamed:  # its arguments went out as they came
+            self._end_call("", deltas)
+            return
         parsed = parse_call(body)
         if parsed is None:
-            self._name_first(deltas, body)
             if not self._named:  # not a call after all: it stays text
                 self._text(self._ws_before + CALL_OPEN + body + CALL_CLOSE, out)
                 return
-            match = ARGUMENTS_KEY_RE.search(body)
-            self._emit_arguments(
-                body[match.end() :].rstrip().removesuffix("}") if match else "", deltas
-            )
+            match = ARGUMENTS_KEY_RE.search(body, self._name_end)
+            self._end_call(body[match.end() :].rstrip().removesuffix("}") if match else "", deltas)
             return
         name, arguments = parsed
         if not self._named:
             self._open(name, deltas)
-        self._emit_arguments(arguments, deltas)
+        self._end_call(arguments, deltas)
 
-    def _emit_arguments(self, arguments: str, deltas: list[common_pb2.ToolCallDelta]) -> None:
+    def _end_call(self, arguments: str, deltas: list[common_pb2.ToolCallDelta]) -> None:
         if arguments:
             deltas.append(common_pb2.ToolCallDelta(index=self.num_calls, arguments=arguments))
         self.num_calls += 1
-        self._named = False
+        self._start_call()
 
 
 class ToolCallStream:

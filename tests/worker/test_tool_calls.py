@@ -65,12 +65,26 @@ def test_character_by_character() -> None:
     assert calls[0]["id"] != calls[1]["id"]
 
 
-def test_name_comes_before_the_arguments_close() -> None:
+def test_name_first_then_argument_fragments_as_they_come() -> None:
     parser = ToolCallParser()
-    _, got = parser.feed('<tool_call>\n{"name": "get_weather", "arguments": {"ci')
+    _, got = parser.feed('<tool_call>\n{"name": "get_weather", "argu')
     assert [(d.index, d.name, d.arguments) for d in got] == [(0, "get_weather", "")]
-    _, got = parser.feed('ty": "Oslo"}}\n</tool_call>')
-    assert [(d.index, d.id, d.arguments) for d in got] == [(0, "", '{"city":"Oslo"}')]
+    _, got = parser.feed('ments": {"ci')
+    assert [(d.index, d.id, d.name, d.arguments) for d in got] == [(0, "", "", '{"ci')]
+    _, got = parser.feed('ty": "a}b"}')
+    assert [d.arguments for d in got] == ['ty": "a}b"}']  # a brace inside a string
+    _, got = parser.feed("}\n</tool_call>")
+    assert got == [] and parser.num_calls == 1
+
+
+def test_arguments_as_a_json_string_go_whole_at_the_close() -> None:
+    text, calls = run(['<tool_call>{"name": "f", "arguments": "{\\"x\\": 1}"}</tool_call>'])
+    assert text == "" and calls[0]["arguments"] == '{"x":1}'
+
+
+def test_arguments_before_the_name_go_whole_at_the_close() -> None:
+    text, calls = run(['<tool_call>{"arguments": {"x": [1]}, "name": "f"}</tool_call>'])
+    assert text == "" and (calls[0]["name"], calls[0]["arguments"]) == ("f", '{"x":[1]}')
 
 
 def test_text_without_calls_is_unchanged() -> None:
