@@ -18,10 +18,12 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from mesh.config import ConfigError, env
 from mesh.errors import Unavailable
 
 REDIS_URL_ENV = "LLMAAS_REDIS_URL"
 REDIS_PREFIX_ENV = "LLMAAS_REDIS_PREFIX"
+REDIS_TIMEOUT_ENV = "LLMAAS_REDIS_TIMEOUT_S"
 DEFAULT_PREFIX = "llmaas"
 SHARED_STATE_UNAVAILABLE = "shared_state_unavailable"
 DEFAULT_TIMEOUT_S = 0.25
@@ -34,6 +36,14 @@ def redis_url(environ: Mapping[str, str]) -> str:
 
 def redis_prefix(environ: Mapping[str, str]) -> str:
     return environ.get(REDIS_PREFIX_ENV, "").strip() or DEFAULT_PREFIX
+
+
+def redis_timeout(environ: Mapping[str, str]) -> float:
+    """LLMAAS_REDIS_TIMEOUT_S: the longest one Redis call may take (default 0.25 s)."""
+    timeout = env(REDIS_TIMEOUT_ENV, float, DEFAULT_TIMEOUT_S, dict(environ))
+    if timeout <= 0:
+        raise ConfigError(f"{REDIS_TIMEOUT_ENV} must be positive, got {timeout}")
+    return timeout
 
 
 def connect(url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, max_connections: int = 64):

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from operator import eq
 
-from mesh.redis_state import connect, failing_closed, redis_prefix, redis_url
+from mesh.redis_state import connect, failing_closed, redis_prefix, redis_timeout, redis_url
 
 from .behavior import MAX_USER_CHARS, NO_RULES, BehaviorTracker, Entry, user_key
 from .verdict import Reason
@@ -100,7 +100,9 @@ class RedisBehavior:
         """None without LLMAAS_REDIS_URL (the in-process history)."""
         environ = os.environ if environ is None else environ
         url = redis_url(environ)
-        return cls(connect(url), redis_prefix(environ)) if url else None
+        if not url:
+            return None
+        return cls(connect(url, timeout_s=redis_timeout(environ)), redis_prefix(environ))
 
     def _keys(self, tenant: str, user: str) -> list[str]:
         base = f"{self._prefix}:{{flt:{_part(user_key(tenant))}}}"

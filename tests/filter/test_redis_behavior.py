@@ -23,7 +23,7 @@ from mesh.filter.engine import analyse
 from mesh.redis_state import SHARED_STATE_UNAVAILABLE, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mesh" / "router"))
-from redis_testkit import REDIS_URL, TcpProxy, target_of, unique_prefix  # noqa: E402
+from redis_testkit import REDIS_URL, TEST_TIMEOUT_S, TcpProxy, target_of, unique_prefix  # noqa: E402
 
 
 class Clock:
@@ -38,16 +38,23 @@ class Clock:
 async def replicas(request) -> AsyncIterator:
     """make(clock, **tracker settings) -> two filter replicas sharing one history."""
     made: list[RedisBehavior] = []
+
+    def in_process(clock: Clock, **settings) -> tuple[PromptFilter, PromptFilter]:
+        one = PromptFilter(tracker=BehaviorTracker(clock=clock, **settings))
+        return one, one
+
+    if request.param == "memory":  # runs without Redis too
+        yield in_process
+        return
     async with unique_prefix() as prefix:
 
         def make(clock: Clock, **settings) -> tuple[PromptFilter, PromptFilter]:
             rules = BehaviorTracker(clock=clock, **settings)
-            if request.param == "memory":
-                one = PromptFilter(tracker=rules)
-                return one, one
             out = []
             for _ in range(2):
-                shared = RedisBehavior(connect(REDIS_URL), prefix, rules, clock)
+                shared = RedisBehavior(
+                    connect(REDIS_URL, timeout_s=TEST_TIMEOUT_S), prefix, rules, clock
+                )
                 made.append(shared)
                 out.append(PromptFilter(shared=shared))
             return out[0], out[1]
@@ -109,7 +116,9 @@ async def test_redis_unreachable_fails_closed_and_resumes() -> None:
     proxy = TcpProxy(*target_of(REDIS_URL))
     await proxy.start()
     async with unique_prefix() as prefix:
-        shared = RedisBehavior(connect(proxy.url), prefix, BehaviorTracker(), Clock())
+        shared = RedisBehavior(
+            connect(proxy.url, timeout_s=TEST_TIMEOUT_S), prefix, BehaviorTracker(), Clock()
+        )
         flt = PromptFilter(shared=shared)
         try:
             assert (await check(flt, "ignore")).allowed

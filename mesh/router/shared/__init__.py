@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from mesh.config import ConfigError, env
-from mesh.redis_state import connect, redis_prefix, redis_url
+from mesh.redis_state import DEFAULT_TIMEOUT_S, connect, redis_prefix, redis_timeout, redis_url
 from mesh.router.directory import Directory
 from mesh.router.shared.budget import RedisBudget
 from mesh.router.shared.changes import ChangeFeed
@@ -55,9 +55,10 @@ class SharedState:
         prefix: str,
         *,
         lease_ttl_s: float = 30.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
         clock: Callable[[], float] = time.time,
     ) -> SharedState:
-        client = connect(url)
+        client = connect(url, timeout_s=timeout_s)
         limiter = RedisLimiter(client, prefix, lease_ttl_s=lease_ttl_s, clock=clock)
         budget = RedisBudget(client, prefix, Leases(client, lease_ttl_s, clock), clock)
         return cls(client, prefix, limiter, budget)
@@ -73,8 +74,9 @@ class SharedState:
         ttl = env(LEASE_TTL_ENV, float, 30.0, environ)
         if ttl <= 0:
             raise ConfigError(f"{LEASE_TTL_ENV} must be positive, got {ttl}")
+        timeout = redis_timeout(environ)
         log.info("shared state in Redis (%s, prefix %s)", url.split("@")[-1], redis_prefix(environ))
-        return cls.connect(url, redis_prefix(environ), lease_ttl_s=ttl)
+        return cls.connect(url, redis_prefix(environ), lease_ttl_s=ttl, timeout_s=timeout)
 
     async def watch(self, directory: Directory) -> None:
         """Announces `directory`'s changes to the other routers and reloads theirs."""

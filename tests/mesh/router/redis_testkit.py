@@ -14,6 +14,9 @@ import pytest
 import redis.asyncio as aioredis
 
 REDIS_URL = os.environ.get("LLMAAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Per Redis call in tests: generous, so a loaded machine never turns calls into 503s (the
+# outage tests cut a proxy: refused connections fail at once, whatever the timeout).
+TEST_TIMEOUT_S = 5.0
 
 
 async def redis_or_skip() -> aioredis.Redis:

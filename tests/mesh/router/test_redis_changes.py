@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from accounts_testkit import PEPPER, T0
-from redis_testkit import REDIS_URL, TcpProxy, target_of, unique_prefix
+from redis_testkit import REDIS_URL, TEST_TIMEOUT_S, TcpProxy, target_of, unique_prefix
 
 from mesh.errors import PermissionDenied, Unauthenticated
 from mesh.router.access import check_model_allowed
@@ -40,7 +40,7 @@ async def _routers(tmp_path: Path, url: str, prefix: str, n: int = 2) -> list[Ac
             KeyHasher(PEPPER),
             dict(DEFAULT_TIERS),
             rotation_check_s=3600,
-            shared=SharedState.connect(url, prefix),
+            shared=SharedState.connect(url, prefix, timeout_s=TEST_TIMEOUT_S),
         )
         await acc.start()
         out.append(acc)

@@ -9,6 +9,7 @@ injected: nothing here depends on wall-clock time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -16,7 +17,7 @@ from decimal import Decimal
 import grpc
 import pytest
 from accounts_testkit import T0, FakeClock
-from redis_testkit import REDIS_URL, TcpProxy, target_of, unique_prefix
+from redis_testkit import REDIS_URL, TEST_TIMEOUT_S, TcpProxy, target_of, unique_prefix
 
 from mesh.errors import QuotaExceeded, RateLimited, Unavailable
 from mesh.redis_state import SHARED_STATE_UNAVAILABLE
@@ -42,8 +43,8 @@ class Stack:
     budget: Budget | object
 
 
-@pytest.fixture
-async def redis_routers() -> AsyncIterator:
+@contextlib.asynccontextmanager
+async def _redis_stacks() -> AsyncIterator:
     """make(n, clock, lease_ttl_s) -> n routers sharing one Redis prefix."""
     states: list[SharedState] = []
     async with unique_prefix() as prefix:
@@ -51,28 +52,45 @@ async def redis_routers() -> AsyncIterator:
         def make(n: int, clock: FakeClock, lease_ttl_s: float = 30.0) -> list[Stack]:
             out = []
             for _ in range(n):
-                state = SharedState.connect(REDIS_URL, prefix, lease_ttl_s=lease_ttl_s, clock=clock)
+                state = SharedState.connect(
+                    REDIS_URL,
+                    prefix,
+                    lease_ttl_s=lease_ttl_s,
+                    clock=clock,
+                    timeout_s=TEST_TIMEOUT_S,
+                )
                 states.append(state)
                 out.append(Stack(state.limiter, state.budget))
             return out
 
+        try:
+            yield make
+        finally:
+            for state in states:
+                await state.close()
+
+
+@pytest.fixture
+async def redis_routers() -> AsyncIterator:
+    async with _redis_stacks() as make:
         yield make
-        for state in states:
-            await state.close()
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def routers(request, redis_routers):
+async def routers(request) -> AsyncIterator:
     """The same limit rules on both backends: make(n, clock) -> n stacks (in process: the
-    one router's parts n times, since in-process state cannot be shared)."""
+    one router's parts n times, since in-process state cannot be shared). Only the Redis
+    cases skip when Redis does not answer."""
     if request.param == "redis":
-        return redis_routers
+        async with _redis_stacks() as make:
+            yield make
+        return
 
     def make(n: int, clock: FakeClock, lease_ttl_s: float = 30.0) -> list[Stack]:
         one = Stack(Limiter(clock), Budget(clock))
         return [one] * n
 
-    return make
+    yield make
 
 
 async def _reserve(stack: Stack, tier: Tier, cost: Decimal):
@@ -208,7 +226,7 @@ async def test_redis_unreachable_fails_closed_with_503_and_resumes() -> None:
     proxy = TcpProxy(*target_of(REDIS_URL))
     await proxy.start()
     async with unique_prefix() as prefix:
-        state = SharedState.connect(proxy.url, prefix, clock=FakeClock())
+        state = SharedState.connect(proxy.url, prefix, clock=FakeClock(), timeout_s=TEST_TIMEOUT_S)
         try:
             await state.limiter.admit("acme", RPM20, 1)
             await proxy.cut()
@@ -248,6 +266,7 @@ async def test_two_routers_accounts_share_the_limits(tmp_path) -> None:
                 "LLMAAS_KEY_PEPPER": "p" * 32,
                 "LLMAAS_REDIS_URL": REDIS_URL,
                 "LLMAAS_REDIS_PREFIX": prefix,
+                "LLMAAS_REDIS_TIMEOUT_S": str(TEST_TIMEOUT_S),
             }
             acc = build_access(config, environ)
             await acc.start()
@@ -284,7 +303,7 @@ async def test_settle_writes_made_while_redis_is_away_land_when_it_is_back() -> 
     tier = replace(RPM20, monthly_budget_eur=Decimal("1"))
     clock = FakeClock()
     async with unique_prefix() as prefix:
-        state = SharedState.connect(proxy.url, prefix, clock=clock)
+        state = SharedState.connect(proxy.url, prefix, clock=clock, timeout_s=TEST_TIMEOUT_S)
         try:
             hold = await state.budget.reserve("acme", tier, Decimal("0.4"))
             await proxy.cut()

@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 from accounts_testkit import PEPPER, T0, FakeClock
-from redis_testkit import REDIS_URL, TcpProxy, target_of, unique_prefix
+from redis_testkit import REDIS_URL, TEST_TIMEOUT_S, TcpProxy, target_of, unique_prefix
 from router_fakes import KEY, FakeWorker, chat
 
 from mesh.errors import from_rpc_error
@@ -51,7 +51,7 @@ async def _accounts(
         TIERS,
         clock=clock,
         rotation_check_s=3600,
-        shared=SharedState.connect(url, prefix, clock=clock),
+        shared=SharedState.connect(url, prefix, clock=clock, timeout_s=TEST_TIMEOUT_S),
     )
     await acc.start()
     await acc.directory.save_tenant(Tenant("acme", tier="rpm20", created_at=T0))

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from accounts_testkit import FakeClock
-from redis_testkit import REDIS_URL, TcpProxy, target_of, unique_prefix
+from redis_testkit import REDIS_URL, TEST_TIMEOUT_S, TcpProxy, target_of, unique_prefix
 
 from mesh.pb import common_pb2
 from mesh.redis_state import connect
@@ -56,7 +56,9 @@ async def prefix() -> AsyncIterator[str]:
 
 def _router(prefix: str, clock: FakeClock, url: str = REDIS_URL) -> tuple[SharedWorkers, FakePool]:
     pool = FakePool()
-    return SharedWorkers(connect(url), prefix, pool, ttl_s=10, clock=clock), pool
+    return SharedWorkers(
+        connect(url, timeout_s=TEST_TIMEOUT_S), prefix, pool, ttl_s=10, clock=clock
+    ), pool
 
 
 async def test_a_worker_announced_to_one_router_is_adopted_by_the_other(prefix) -> None:
