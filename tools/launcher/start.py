@@ -20,7 +20,7 @@ from tools.launcher.children import (
     tls_setup,
 )
 from tools.launcher.errors import MeshStartError
-from tools.launcher.handle import MeshHandle
+from tools.launcher.handle import MeshHandle, wait_serving
 from tools.launcher.ports import (
     check_ports_free,
     free_port,
@@ -100,6 +100,10 @@ def start_mesh(
                     private_dir(Path(env["LLMAAS_ACCOUNTS_DB"]).parent)
             handle.launches[name] = (cmd, env, root)
             handle.processes[name] = spawn(run, name, cmd, env, root)
+            if name == "router-1":
+                # The others start once router-1 is up: it applies the schema migrations and
+                # bootstraps the dev and admin keys in a shared database first.
+                wait_serving(handle, name, f"127.0.0.1:{router_ports[name]}", ready_timeout_s)
         if wait:
             handle.wait_ready(ready_timeout_s)
     except BaseException:
