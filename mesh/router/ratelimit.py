@@ -217,6 +217,8 @@ class Budget:
     plus what requests in flight are expected to cost (`hold`), so that concurrent requests
     cannot each pass the check against the same remaining budget."""
 
+    remote = False  # checks are local (no round trip): see mesh.router.shared.budget
+
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._month = month_of(clock())

@@ -6,7 +6,9 @@ The limiter counts an estimate of the request's tokens until the real usage repl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
 
 from mesh import metrics
 from mesh.errors import MeshError, QuotaExceeded, RateLimited
@@ -14,7 +16,10 @@ from mesh.pricing import Prices
 from mesh.router.access import AccessControl, Principal
 from mesh.router.accounting import TokenCounts, cost_eur
 from mesh.router.pipeline.call import Call
+from mesh.router.ratelimit import Hold
 from mesh.router.tenants import Tier
+
+T = TypeVar("T")
 
 # Without max_tokens and without a known window, the output estimate for the rate limiter.
 DEFAULT_OUTPUT_ESTIMATE = 256
@@ -61,7 +66,8 @@ def refusal_reason(err: MeshError) -> str:
 
 
 class Admit:
-    """Admits a resolved, authorised call: limits first, then the budget hold."""
+    """Admits a resolved, authorised call: the limits, then the budget hold (both at once
+    where they are round trips to shared state)."""
 
     def __init__(
         self,
@@ -81,26 +87,49 @@ class Admit:
             output = output_estimate(call, max_tokens, window, tier)
             if max_tokens:  # an unbounded request's estimate stays within the tier's limit
                 output *= max(1, choices)
-        try:
-            call.admission = await self._access.admit(
-                call.principal, call.model, call.prompt_estimate + output
+        admitting = self._access.admit(call.principal, call.model, call.prompt_estimate + output)
+        budget = self._access.budget
+        if budget is not None and budget.remote:
+            # Shared state (Redis): the limits and the budget hold are a round trip each,
+            # taken together; whichever is refused undoes the other (finish() frees the
+            # admission, the hold is released here).
+            admitted, held = await asyncio.gather(
+                admitting, self._hold_budget(call, output), return_exceptions=True
             )
-        except (RateLimited, QuotaExceeded) as err:
-            metrics.observe_ratelimit_refusal(call.principal.tenant, refusal_reason(err))
-            raise
+            if isinstance(admitted, BaseException) and isinstance(held, Hold):
+                budget.release(held)
+        else:
+            admitted, held = await _outcome(admitting), None
+        if isinstance(admitted, BaseException):
+            self._refused(call, admitted)
+        call.admission = admitted
         call.headers.update({k.lower(): v for k, v in call.admission.headers.items()})
-        try:
-            await self._hold_budget(call, output)
-        except QuotaExceeded as err:  # a shared budget decides at the hold (atomic)
-            metrics.observe_ratelimit_refusal(call.principal.tenant, refusal_reason(err))
-            raise
+        if budget is not None and not budget.remote:
+            held = await _outcome(self._hold_budget(call, output))
+        if isinstance(held, BaseException):
+            self._refused(call, held)  # a shared budget decides at the hold (atomic)
+        call.hold = held
 
-    async def _hold_budget(self, call: Call, output: int) -> None:
+    @staticmethod
+    def _refused(call: Call, err: BaseException) -> NoReturn:
+        if isinstance(err, RateLimited | QuotaExceeded):
+            metrics.observe_ratelimit_refusal(call.principal.tenant, refusal_reason(err))
+        raise err
+
+    async def _hold_budget(self, call: Call, output: int) -> Hold | None:
         """Holds the request's estimated cost against the tenant's budget until settle, so
         the next admission counts what requests in flight will cost."""
         budget = self._access.budget
         if budget is None or call.principal is None:
-            return
+            return None
         estimate = cost_eur(TokenCounts(call.prompt_estimate, output), self._prices(call))
         tier = tier_of(self._access, call.principal)
-        call.hold = await budget.reserve(call.principal.tenant, tier, estimate)
+        return await budget.reserve(call.principal.tenant, tier, estimate)
+
+
+async def _outcome(awaitable: Awaitable[T]) -> T | BaseException:
+    """What `gather(..., return_exceptions=True)` gives, for one awaitable."""
+    try:
+        return await awaitable
+    except Exception as err:  # noqa: BLE001 - handed back, raised by the caller
+        return err

@@ -68,6 +68,8 @@ class RedisBudget:
     `spent`/`held`/`check` read the last figures this router saw (metrics, fast refusals);
     `reserve` is the authoritative check."""
 
+    remote = True  # a round trip per reserve: the pipeline takes it with the limits at once
+
     def __init__(
         self, client, prefix: str, leases: Leases, clock: Callable[[], float] = time.time
     ) -> None:
