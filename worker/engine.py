@@ -31,6 +31,7 @@ from worker.sampling_params import SamplingParams
 from worker.scheduler import PrefillChunk, ScheduledBatch, Scheduler, padding_groups
 from worker.sequence import FinishReason, Sequence
 from worker.stop import StopChecker
+from worker.template_switches import render_kwargs
 from worker.tokenizer import IncrementalDetokenizer, Tokenizer
 
 __all__ = [
@@ -374,9 +375,10 @@ class LLMEngine:
             check["check_size"] = lambda at_least, num_bytes: self.window.check_size(
                 at_least, num_bytes, max_tokens
             )
+        # template variables (tools=, chat_template_kwargs...) ride on the list
+        # (worker.tool_prompt.TemplatedChat); a bad switch is refused naming its field
+        extra = render_kwargs(messages, getattr(self.tokenizer, "template", None))
         try:
-            # template variables (tools=...) ride on the list (worker.tool_prompt.TemplatedChat)
-            extra = getattr(messages, "template_kwargs", {})
             return self.tokenizer.render_chat([dict(m) for m in messages], **check, **extra)
         except ContextLengthExceeded:
             raise

@@ -24,6 +24,7 @@ from worker.errors import ModelNotFound, RequestError
 from worker.outputs import StepOutput
 from worker.sampling_params import SamplingDefaults, SamplingParams
 from worker.sequence import FinishReason
+from worker.template_switches import with_switches
 from worker.token_bounds import VocabLimits, vocab_limits
 
 log = logging.getLogger(__name__)
@@ -167,24 +168,27 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
             dtype=served.dtype,
         )
 
-    _limits: VocabLimits | None = None
+    _limits: asyncio.Future[VocabLimits] | None = None
 
     async def _vocab_limits(self) -> VocabLimits:
         """The vocabulary's token limits for the router's prompt-size floor (Info), computed
-        once in a thread (a pass over the vocabulary); 0s when the tokenizer is not a
-        `tokenizers` one or has no sound bound."""
+        once in a thread (a pass over the vocabulary, seconds on a busy machine); calls
+        meanwhile wait for that one computation, and one that times out leaves it running
+        for the next (the router's probe would never see it done otherwise)."""
         if self._limits is None:
-            tok = getattr(
-                getattr(getattr(self.engine, "engine", None), "tokenizer", None), "tok", None
-            )
-            limits = VocabLimits(0, 0)
-            if isinstance(tok, HFTokenizer):
-                try:
-                    limits = await asyncio.to_thread(vocab_limits, tok)
-                except Exception:  # noqa: BLE001 - the router then skips the floor
-                    log.exception("could not compute the vocabulary's token limits")
-            self._limits = limits
-        return self._limits
+            self._limits = asyncio.ensure_future(self._compute_limits())
+        return await asyncio.shield(self._limits)
+
+    async def _compute_limits(self) -> VocabLimits:
+        """0s when the tokenizer is not a `tokenizers` one or has no sound bound."""
+        tok = getattr(getattr(getattr(self.engine, "engine", None), "tokenizer", None), "tok", None)
+        if not isinstance(tok, HFTokenizer):
+            return VocabLimits(0, 0)
+        try:
+            return await asyncio.to_thread(vocab_limits, tok)
+        except Exception:  # noqa: BLE001 - the router then skips the floor
+            log.exception("could not compute the vocabulary's token limits")
+            return VocabLimits(0, 0)
 
     async def GetLoad(
         self, request: worker_pb2.LoadRequest, context: grpc.aio.ServicerContext
@@ -218,15 +222,16 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
 
 
 def _prompt_of(request: worker_pb2.GenerateRequest, tools: ChatTools | None = None) -> Prompt:
-    if tools is not None:
-        return tools.messages
+    if tools is not None:  # chat_template_kwargs / reasoning_effort ride along
+        return with_switches(tools.messages, request.chat.options)
     if request.WhichOneof("input") == "prompt":
         return request.prompt
     if request.WhichOneof("input") == "chat":
-        return [
+        messages = [
             {"role": m.role, "content": m.content} | ({"name": m.name} if m.name else {})
             for m in request.chat.messages
         ]
+        return with_switches(messages, request.chat.options)
     raise RequestError("The request has neither chat messages nor a prompt.", "messages")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from worker.chat_template import RESERVED, ChatTemplate
 from worker.errors import InvalidRequest
+from worker.tool_prompt import TemplatedChat
 
 KWARGS, EFFORT = "chat_template_kwargs", "reasoning_effort"
 THINKING_SWITCHES = ("enable_thinking", "thinking")  # Qwen3 / R1 distills, Granite 3.x
@@ -81,3 +82,22 @@ def _effort(effort: str, template: ChatTemplate) -> dict[str, Any]:
         "leave it out.",
         EFFORT,
     )
+
+
+def with_switches(messages: Any, options: Any) -> Any:
+    """The chat's messages carrying the request's ChatOptions (when it sets a switch), for the
+    engine's renderer, which maps them with `template_switches` against its template."""
+    if not options.chat_template_kwargs.strip() and not options.reasoning_effort:
+        return messages
+    chat = TemplatedChat(messages, **getattr(messages, "template_kwargs", {}))
+    chat.switches = options
+    return chat
+
+
+def render_kwargs(messages: Any, template: ChatTemplate | None) -> dict[str, Any]:
+    """All the template variables riding on `messages`: tools= and the mapped switches."""
+    extra = dict(getattr(messages, "template_kwargs", {}))
+    switches = getattr(messages, "switches", None)
+    if switches is not None:
+        extra.update(template_switches(switches, template))
+    return extra
