@@ -82,6 +82,7 @@ class DecoderForCausalLM(nn.Module):
         self._rotary = Rotary(
             cfg.head_dim, cfg.rope_theta, cfg.rope_scaling, cfg.max_position_embeddings
         )
+        self._has_sliding = cfg.has_sliding_layers  # asked once, not in every forward
         self._local_rotary = None  # sliding layers' own rope (Gemma 3)
         if cfg.rope_local_theta is not None:
             self._local_rotary = Rotary(
@@ -108,7 +109,7 @@ class DecoderForCausalLM(nn.Module):
             x = x * torch.tensor(self.config.embedding_multiplier, dtype=x.dtype)
         rope = self.rope(ctx.positions, x.dtype, ctx.kv_len)
         local_rope, local_ctx = rope, ctx
-        if self.config.has_sliding_layers:
+        if self._has_sliding:
             local_ctx = self._sliding_context(ctx, x.dtype)
             if self._local_rotary is not None:
                 local_rope = self._local_rotary(ctx.positions, x.dtype, ctx.kv_len)
