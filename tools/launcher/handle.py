@@ -11,14 +11,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 import httpx
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from mesh import tls
 from tools.launcher.errors import MeshStartError
 from tools.launcher.ports import Ports
 from tools.launcher.process import signal_group, spawn, stop_group, wait_all
+from tools.ops.probe import health_status
 
 STOP_ORDER = (
     "edge",
@@ -173,23 +171,14 @@ def wait_serving(handle: MeshHandle, name: str, address: str, timeout_s: float) 
     """Until child `name`'s gRPC health answers SERVING at `address` (as the edge would ask,
     with the edge's certificate under LLMAAS_TLS=1); MeshStartError if it dies or times out."""
     environ = {**handle.launches[name][1], "LLMAAS_TLS_ROLE": "edge"}
-    creds = tls.channel_credentials("router", environ)
-    channel = (
-        grpc.secure_channel(address, creds, options=tls.channel_options("router", environ))
-        if creds
-        else grpc.insecure_channel(address)
-    )
     deadline = time.monotonic() + timeout_s
-    with channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if (rc := handle.processes[name].poll()) is not None:
-                raise MeshStartError(
-                    f"{name} exited with code {rc} during start:\n{handle.log_tail(name)}"
-                )
-            with contextlib.suppress(grpc.RpcError):
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            time.sleep(0.2)
-    raise MeshStartError(f"{name} not serving at {address} after {timeout_s:.0f}s")
+    status = ""
+    while time.monotonic() < deadline:
+        if (rc := handle.processes[name].poll()) is not None:
+            raise MeshStartError(
+                f"{name} exited with code {rc} during start:\n{handle.log_tail(name)}"
+            )
+        if (status := health_status(address, name.split("-")[0], environ)) == "SERVING":
+            return
+        time.sleep(0.2)
+    raise MeshStartError(f"{name} not serving at {address} after {timeout_s:.0f}s: {status}")
