@@ -59,6 +59,12 @@ return {1, spent, held}
 """
 
 
+def budget_keys(prefix: str, tenant: str, month: str) -> tuple[str, str, str]:
+    """The month's spend, the holds (id -> expiry) and their amounts (one hash tag)."""
+    base = f"{prefix}:{{{tenant}}}"
+    return f"{base}:spent:{month}", f"{base}:holds", f"{base}:holdamt"
+
+
 def nano(amount: Decimal) -> int:
     return int((amount * NANO).to_integral_value())
 
@@ -81,10 +87,6 @@ class RedisBudget:
         self._queue: asyncio.Queue[tuple] = asyncio.Queue(MAX_QUEUED)
         self._writer: asyncio.Task | None = None
 
-    def _keys(self, tenant: str, month: str) -> tuple[str, str, str]:
-        base = f"{self._prefix}:{{{tenant}}}"
-        return f"{base}:spent:{month}", f"{base}:holds", f"{base}:holdamt"
-
     @property
     def month(self) -> str:
         return month_of(self._clock())
@@ -92,7 +94,7 @@ class RedisBudget:
     def seed(self, month: str, spent: dict[str, Decimal]) -> None:
         """The store's month-to-date spend, written where Redis has no counter yet."""
         for tenant, amount in spent.items():
-            self._enqueue(("seed", self._keys(tenant, month)[0], nano(amount)))
+            self._enqueue(("seed", budget_keys(self._prefix, tenant, month)[0], nano(amount)))
 
     def spent(self, tenant: str) -> Decimal:
         seen = self._seen.get(tenant)
@@ -116,7 +118,7 @@ class RedisBudget:
             return Hold(tenant, amount)  # no budget: nothing to hold (the spend still adds up)
         month = self.month
         hold_id = f"{self._router}-{next(self._ids)}"
-        keys = self._keys(tenant, month)
+        keys = budget_keys(self._prefix, tenant, month)
         args = (
             int(self._clock() * 1000),
             nano(tier.monthly_budget_eur),
@@ -133,16 +135,13 @@ class RedisBudget:
         self._leases.hold(hold_id, keys[1])
         return Hold(tenant, amount, hold_id=hold_id)
 
-    def hold(self, tenant: str, amount: Decimal) -> Hold:
-        raise TypeError("RedisBudget holds through `await reserve(...)` (atomic across routers)")
-
     def add(self, tenant: str, cost: Decimal, at: float) -> None:
         """A settled request's real cost (queued, written in order)."""
         month = month_of(at)
         seen = self._seen.get(tenant)
         if seen and seen[0] == month:
             self._seen[tenant] = (month, seen[1] + cost, seen[2])
-        self._enqueue(("spend", self._keys(tenant, month)[0], nano(cost)))
+        self._enqueue(("spend", budget_keys(self._prefix, tenant, month)[0], nano(cost)))
 
     def release(self, hold: Hold) -> None:
         """Ends a reservation (after its real cost was added); idempotent."""
@@ -154,7 +153,7 @@ class RedisBudget:
         seen = self._seen.get(hold.tenant)
         if seen:
             self._seen[hold.tenant] = (seen[0], seen[1], max(Decimal(0), seen[2] - hold.amount))
-        _spent, holds, amounts = self._keys(hold.tenant, self.month)
+        _spent, holds, amounts = budget_keys(self._prefix, hold.tenant, self.month)
         self._enqueue(("unhold", holds, amounts, hold.hold_id))
 
     def _enqueue(self, op: tuple) -> None:
