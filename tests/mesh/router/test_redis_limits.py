@@ -317,3 +317,41 @@ async def test_settle_writes_made_while_redis_is_away_land_when_it_is_back() -> 
         finally:
             await proxy.cut()
             await state.close()
+
+
+async def test_redis_answers_exactly_as_the_in_process_limiter(redis_routers) -> None:
+    """The same script of admissions, settlements and clock steps on both limiters: the
+    same headers, refusals, messages and retry-after at every step."""
+    tier = replace(
+        DEFAULT_TIERS["free"], requests_per_minute=4, tokens_per_minute=1000, concurrent_requests=2
+    )
+    clock = FakeClock()
+    local = Limiter(clock)
+    (shared,) = redis_routers(1, clock)
+    tickets: dict[str, list] = {"local": [], "shared": []}
+
+    async def step(estimate: int) -> list:
+        out = []
+        for name, limiter in (("local", local), ("shared", shared.limiter)):
+            try:
+                ticket = await limiter.admit("acme", tier, estimate)
+            except RateLimited as err:
+                out.append(("refused", err.message, round(err.retry_after, 3), err.headers))
+            else:
+                tickets[name].append(ticket)
+                out.append(("admitted", ticket.headers))
+        return out
+
+    async def settle(actual: int) -> None:
+        await local.settle(tickets["local"].pop(0), actual)
+        await shared.limiter.settle(tickets["shared"].pop(0), actual)
+
+    for estimate, actual, advance in (
+        (300, None, 1), (300, None, 1), (300, 250, 2), (100, 100, 5), (900, None, 1),
+        (500, 50, 10), (100, None, 1), (10, 10, 30), (10, None, 15), (10, None, 1),
+    ):  # fmt: skip
+        local_out, shared_out = await step(estimate)
+        assert local_out == shared_out, (estimate, local_out, shared_out)
+        if actual is not None and tickets["local"]:
+            await settle(actual)
+        clock.advance(advance)
