@@ -14,10 +14,26 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mesh.pb import common_pb2, worker_pb2
+from worker.reasoning import OPEN_TAG, prompt_opens_think
 from worker.sampling_params import SamplingParams
 from worker.tool_calls import ToolCallStream
 from worker.tool_choice import tool_format
 from worker.tool_prompt import chat_messages, offers_tools, parse_tools
+
+
+def _reasoning(tokenizer: Any, messages: list[dict[str, Any]]) -> str:
+    """How a thinking model's answer starts: "open" when the rendered prompt already opened
+    `<think>` (R1-style), "optional" when the model may write one, "" for other models."""
+    source = getattr(tokenizer, "chat_template", None) or ""
+    if OPEN_TAG not in source:
+        return ""
+    try:
+        text = tokenizer.apply_chat_template(
+            messages, True, **getattr(messages, "template_kwargs", {})
+        )
+    except Exception:  # noqa: BLE001 - the engine reports a template error when it renders
+        return "optional"
+    return "open" if prompt_opens_think(text) else "optional"
 
 
 def uses_tools(request: worker_pb2.GenerateRequest) -> bool:
@@ -47,8 +63,10 @@ class ChatTools:
         parallel = options.parallel_tool_calls if options.HasField("parallel_tool_calls") else True
         constraint = request.sampling.constraint
         response_format = constraint if constraint.WhichOneof("kind") else None
-        grammar = tool_format(tools, options.tool_choice, parallel, response_format)
-        return cls(chat_messages(chat, tokenizer, offered), grammar, bool(offered))
+        messages = chat_messages(chat, tokenizer, offered)
+        reasoning = _reasoning(tokenizer, messages) if tools else ""
+        grammar = tool_format(tools, options.tool_choice, parallel, response_format, reasoning)
+        return cls(messages, grammar, bool(offered))
 
     async def constrain(
         self, params: SamplingParams, grammars: Callable[[], Any]

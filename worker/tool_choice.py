@@ -14,6 +14,10 @@ asks for and worker.tool_calls parses).
 
 With `required` or a named function the tool grammar replaces any `response_format`: a call is
 what the request asked for.
+
+Thinking models reason first: `reasoning="optional"` lets the answer start with a
+`<think>...</think>` block, `reasoning="open"` (the prompt already opened `<think>`, R1-style)
+makes it start with the rest of one; the constraint applies after it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from mesh.pb import common_pb2
 from worker.errors import InvalidRequest
+from worker.reasoning import CLOSE_TAG, OPEN_TAG
 from worker.tool_prompt import CALL_CLOSE, CALL_OPEN, ToolSpec
 
 CALL_SEPARATOR = "\n"
@@ -78,6 +83,7 @@ def tool_format(
     choice: common_pb2.ToolChoice,
     parallel: bool = True,
     response_format: common_pb2.OutputConstraint | None = None,
+    reasoning: str = "",
 ) -> dict[str, Any] | None:
     """The structural tag (xgrammar's JSON form) for the request, or None when tools add no
     constraint. Raises InvalidRequest(param="tool_choice") for a choice the tools cannot meet."""
@@ -113,7 +119,21 @@ def tool_format(
                 "tags": tags,
                 "stop_after_first": not parallel,
             }
-    return {"type": "structural_tag", "format": fmt}
+            if reasoning == "optional":  # free text already allows a think block
+                reasoning = ""
+    return {"type": "structural_tag", "format": _after_reasoning(fmt, reasoning)}
+
+
+def _after_reasoning(fmt: dict[str, Any], reasoning: str) -> dict[str, Any]:
+    think = {"type": "tag", "begin": OPEN_TAG, "content": {"type": "any_text"}, "end": CLOSE_TAG}
+    if reasoning == "open":  # the prompt opened it: the rest of the block
+        prefix: dict[str, Any] = {**think, "begin": ""}
+    elif reasoning == "optional":
+        prefix = {"type": "optional", "content": think}
+    else:
+        return fmt
+    spacing = {"type": "regex", "pattern": r"\s{0,4}"}
+    return {"type": "sequence", "elements": [prefix, spacing, fmt]}
 
 
 def _calls(tags: list[dict[str, Any]], parallel: bool) -> dict[str, Any]:

@@ -276,3 +276,58 @@ def test_special_tokens_in_tools_and_calls_cannot_forge_a_role(
 
     plain = count("Weather.", '{"city": "Paris"}')
     assert count(forged, json.dumps({"city": forged})) == plain
+
+
+# -- thinking models: the constraint starts after the reasoning ------------------------------
+
+
+def test_required_after_a_think_block() -> None:
+    choice = common_pb2.ToolChoice(mode=common_pb2.TOOL_CHOICE_REQUIRED)
+    opened = xg.Grammar.from_structural_tag(
+        json.dumps(tool_format(TOOLS, choice, reasoning="open"))
+    )
+    assert accepts(opened, f"Paris, so get_weather.</think>\n\n{CALL_W}")
+    assert not accepts(opened, CALL_W)  # the prompt opened <think>: it must be closed first
+    optional = xg.Grammar.from_structural_tag(
+        json.dumps(tool_format(TOOLS, choice, reasoning="optional"))
+    )
+    assert accepts(optional, f"<think>Paris.</think>\n\n{CALL_W}") and accepts(optional, CALL_W)
+    assert not accepts(optional, f"Sure! {CALL_W}")
+
+
+# R1-style: the generation prompt opens the think block
+OPENS_THINK = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "reasoning"),
+    [
+        (OPENS_THINK, "open"),
+        # llama.cpp's R1 template closes the block unless enable_thinking is passed
+        ("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", "optional"),
+        ("Qwen-Qwen3-0.6B", "optional"),
+        ("Qwen-Qwen2.5-7B-Instruct", ""),
+    ],
+)
+def test_chat_tools_start_the_grammar_after_reasoning(
+    smollm2_tokenizer: Tokenizer, name: str, reasoning: str
+) -> None:
+    from worker.chat_tools import ChatTools  # noqa: PLC0415
+
+    if name == OPENS_THINK:
+        tokenizer = copy.copy(smollm2_tokenizer)
+        tokenizer.chat_template = OPENS_THINK
+    else:
+        tokenizer = _with_template(smollm2_tokenizer, name)
+    choice = common_pb2.ToolChoice(mode=common_pb2.TOOL_CHOICE_REQUIRED)
+    request = worker_pb2.GenerateRequest(
+        chat=worker_pb2.ChatPrompt(
+            messages=ROUND_TRIP[:2],
+            options=common_pb2.ChatOptions(tools=[WEATHER], tool_choice=choice),
+        )
+    )
+    tools = ChatTools.of(request, tokenizer)
+    assert tools.grammar == tool_format(parse_tools([WEATHER]), choice, reasoning=reasoning)
