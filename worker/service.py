@@ -21,6 +21,7 @@ from worker.async_engine import AsyncLLMEngine, LoadSnapshot
 from worker.chat_tools import ChatTools, uses_tools
 from worker.engine import Prompt
 from worker.errors import ModelNotFound, RequestError
+from worker.generate_options import Echo, LogprobTexts, constrain
 from worker.outputs import StepOutput
 from worker.sampling_params import SamplingDefaults, SamplingParams
 from worker.sequence import FinishReason
@@ -72,6 +73,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
     def __init__(self, engine: AsyncLLMEngine, served: ServedModel) -> None:
         self.engine = engine
         self.served = served
+        tokenizer = getattr(getattr(engine, "engine", None), "tokenizer", None)
+        self._logprob_texts = LogprobTexts(tokenizer, lambda: engine.engine.grammars)
 
     async def Generate(
         self, request: worker_pb2.GenerateRequest, context: grpc.aio.ServicerContext
@@ -83,6 +86,10 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
         tools = self._chat_tools(request)
         if tools is not None:  # tool_choice's grammar; the answer's calls parsed below
             params = await tools.constrain(params, lambda: self.engine.engine.grammars)
+        params = await constrain(params, request, lambda: self.engine.engine.grammars)
+        echo = Echo(request, params)
+        if params.logprobs:
+            await self._logprob_texts.ready()
         calls = tools.answer_stream() if tools is not None else None
         stream = self.engine.generate(
             request.request_id or uuid.uuid4().hex,
@@ -95,9 +102,11 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
             async for output in stream:
                 if first_token is None and output.num_tokens:
                     first_token = time.monotonic()
-                if output.is_finished:  # before the last yield: the caller may cancel after it
+                if output.usage is not None:  # before the last yield: the caller may cancel
                     self._trace(parent, submitted, first_token, output)
-                yield output_to_pb(output) if calls is None else calls.apply(output_to_pb(output))
+                response = output_to_pb(echo.apply(output))
+                self._logprob_texts.fill(response, output)
+                yield response if calls is None else calls.apply(response)
 
     def _trace(self, parent, submitted: float, first_token: float | None, last: StepOutput) -> None:
         """The queue / prefill / decode spans of one sequence, children of its Generate span."""
@@ -237,7 +246,10 @@ def _prompt_of(request: worker_pb2.GenerateRequest, tools: ChatTools | None = No
 
 def output_to_pb(output: StepOutput) -> worker_pb2.GenerateResponse:
     response = worker_pb2.GenerateResponse(
-        text=output.text, num_tokens=output.num_tokens, reasoning_text=output.reasoning_text
+        text=output.text,
+        num_tokens=output.num_tokens,
+        reasoning_text=output.reasoning_text,
+        index=output.index,
     )
     if output.finish_reason is not None:
         response.finish_reason = FINISH_REASON_TO_PB[output.finish_reason]
