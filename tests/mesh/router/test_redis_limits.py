@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from pathlib import Path
 
 import grpc
 import pytest
@@ -355,3 +357,50 @@ async def test_redis_answers_exactly_as_the_in_process_limiter(redis_routers) ->
         if actual is not None and tickets["local"]:
             await settle(actual)
         clock.advance(advance)
+
+
+async def test_a_killed_routers_leases_free_themselves(tmp_path) -> None:
+    """A real process holds two leases (renewing them), is killed with SIGKILL, and its
+    slots come back by themselves; bounded waits, no timing asserts."""
+    async with unique_prefix() as prefix:
+        script = tmp_path / "router.py"
+        script.write_text(
+            "import asyncio, sys\n"
+            "from dataclasses import replace\n"
+            "from mesh.router.shared import SharedState\n"
+            "from mesh.router.tenants import DEFAULT_TIERS\n"
+            "async def main():\n"
+            f"    state = SharedState.connect({REDIS_URL!r}, {prefix!r}, lease_ttl_s=5.0,\n"
+            f"                                timeout_s={TEST_TIMEOUT_S})\n"
+            "    tier = replace(DEFAULT_TIERS['free'], requests_per_minute=0,\n"
+            "                   concurrent_requests=2)\n"
+            "    for _ in range(2):\n"
+            "        await state.limiter.admit('acme', tier, 1)\n"
+            "    print('held', flush=True)\n"
+            "    await asyncio.sleep(600)\n"
+            "asyncio.run(main())\n"
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(script), stdout=asyncio.subprocess.PIPE, cwd=Path.cwd()
+        )
+        state = SharedState.connect(REDIS_URL, prefix, timeout_s=TEST_TIMEOUT_S)
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), 120)
+            assert line.strip() == b"held"
+            with pytest.raises(RateLimited, match="concurrent"):
+                await state.limiter.admit("acme", CONC2, 1)
+            proc.kill()  # kill -9: no release, no more renewals
+            await proc.wait()
+            for _ in range(300):  # the TTL is 5 s; 60 s is a bound, not an expectation
+                try:
+                    await state.limiter.admit("acme", CONC2, 1)
+                    break
+                except RateLimited:
+                    await asyncio.sleep(0.2)
+            else:
+                raise AssertionError("the killed router's leases never expired")
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await state.close()
