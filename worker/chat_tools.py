@@ -16,21 +16,22 @@ from typing import Any
 from mesh.pb import common_pb2, worker_pb2
 from worker.reasoning import OPEN_TAG, prompt_opens_think
 from worker.sampling_params import SamplingParams
+from worker.template_switches import render_kwargs, with_switches
 from worker.tool_calls import ToolCallStream
 from worker.tool_choice import tool_format
 from worker.tool_prompt import chat_messages, offers_tools, parse_tools
 
 
 def _reasoning(tokenizer: Any, messages: list[dict[str, Any]]) -> str:
-    """How a thinking model's answer starts: "open" when the rendered prompt already opened
-    `<think>` (R1-style), "optional" when the model may write one, "" for other models."""
+    """How a thinking model's answer starts: "open" when the rendered prompt (template
+    switches applied) already opened `<think>` (R1-style), "optional" when the model may
+    write one, "" for other models."""
     source = getattr(tokenizer, "chat_template", None) or ""
     if OPEN_TAG not in source:
         return ""
     try:
-        text = tokenizer.apply_chat_template(
-            messages, True, **getattr(messages, "template_kwargs", {})
-        )
+        kwargs = render_kwargs(messages, getattr(tokenizer, "template", None))
+        text = tokenizer.apply_chat_template(messages, True, **kwargs)
     except Exception:  # noqa: BLE001 - the engine reports a template error when it renders
         return "optional"
     return "open" if prompt_opens_think(text) else "optional"
@@ -64,7 +65,7 @@ class ChatTools:
         constraint = request.sampling.constraint
         response_format = constraint if constraint.WhichOneof("kind") else None
         messages = chat_messages(chat, tokenizer, offered)
-        reasoning = _reasoning(tokenizer, messages) if tools else ""
+        reasoning = _reasoning(tokenizer, with_switches(messages, options)) if tools else ""
         grammar = tool_format(tools, options.tool_choice, parallel, response_format, reasoning)
         return cls(messages, grammar, bool(offered))
 

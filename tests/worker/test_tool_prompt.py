@@ -308,6 +308,7 @@ OPENS_THINK = (
         (OPENS_THINK, "open"),
         # llama.cpp's R1 template closes the block unless enable_thinking is passed
         ("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", "optional"),
+        ("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B+thinking", "open"),
         ("Qwen-Qwen3-0.6B", "optional"),
         ("Qwen-Qwen2.5-7B-Instruct", ""),
     ],
@@ -321,13 +322,13 @@ def test_chat_tools_start_the_grammar_after_reasoning(
         tokenizer = copy.copy(smollm2_tokenizer)
         tokenizer.chat_template = OPENS_THINK
     else:
-        tokenizer = _with_template(smollm2_tokenizer, name)
+        tokenizer = _with_template(smollm2_tokenizer, name.removesuffix("+thinking"))
     choice = common_pb2.ToolChoice(mode=common_pb2.TOOL_CHOICE_REQUIRED)
+    options = common_pb2.ChatOptions(tools=[WEATHER], tool_choice=choice)
+    if name.endswith("+thinking"):  # the request's template switch applies
+        options.chat_template_kwargs = '{"enable_thinking": true}'
     request = worker_pb2.GenerateRequest(
-        chat=worker_pb2.ChatPrompt(
-            messages=ROUND_TRIP[:2],
-            options=common_pb2.ChatOptions(tools=[WEATHER], tool_choice=choice),
-        )
+        chat=worker_pb2.ChatPrompt(messages=ROUND_TRIP[:2], options=options)
     )
     tools = ChatTools.of(request, tokenizer)
     assert tools.grammar == tool_format(parse_tools([WEATHER]), choice, reasoning=reasoning)
