@@ -49,7 +49,7 @@ class ContentRecorder:
             if self._log is None and self.database_url:
                 from mesh.router.pg.content import PgContentLog  # noqa: PLC0415 - when used
 
-                self._log = PgContentLog(self.database_url, self._make_sealer())
+                self._log = PgContentLog(self.database_url, self._make_sealer)
             if self._log is None:
                 if not self.path.parent.exists():
                     self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

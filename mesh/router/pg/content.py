@@ -9,7 +9,9 @@ off the event loop) over a small psycopg pool that reconnects by itself.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 
 from psycopg_pool import ConnectionPool
 
@@ -25,8 +27,14 @@ _UPSERT = (
 
 
 class PgContentLog:
-    def __init__(self, url: str, sealer: Sealer, timeout_s: float = 5.0) -> None:
-        self.sealer = sealer
+    """`sealer`: the Sealer, or a function making it on first need (a retention run, which
+    only deletes, then creates no master keys)."""
+
+    def __init__(
+        self, url: str, sealer: Sealer | Callable[[], Sealer], timeout_s: float = 5.0
+    ) -> None:
+        self._sealer = sealer
+        self._sealer_lock = threading.Lock()
         self._pool = ConnectionPool(
             url,
             min_size=1,
@@ -39,6 +47,13 @@ class PgContentLog:
             open=True,
         )
         self._pool.wait(timeout_s)
+
+    @property
+    def sealer(self) -> Sealer:
+        with self._sealer_lock:  # callers run on several threads: one Sealer
+            if not isinstance(self._sealer, Sealer):
+                self._sealer = self._sealer()
+            return self._sealer
 
     def append(self, tenant: str, request_id: str, prompt: str, answer: str) -> None:
         sealed_prompt = self.sealer.seal(tenant, f"{request_id}/prompt", prompt.encode())

@@ -20,6 +20,7 @@ import pytest
 from pg_testkit import AUDIT_KEY, require_pg, scratch_database, sql, url_of
 
 from mesh.router.audit import AuditEntry
+from mesh.router.content import ContentRecorder
 from mesh.router.pg.schema import CHAIN_LOCK
 from mesh.router.pg.store import PgStore, StoreUnavailable, session_options
 from mesh.router.store import UsageEntry
@@ -131,6 +132,7 @@ _CHILD = textwrap.dedent("""
     import asyncio, sys
     from decimal import Decimal
     from mesh.router.audit import AuditEntry
+from mesh.router.content import ContentRecorder
     from mesh.router.pg.store import PgStore
     from mesh.router.store import UsageEntry
 
@@ -241,3 +243,16 @@ async def test_a_missing_database_is_named_at_start() -> None:
     store = PgStore(url_of("llmaas_test_no_such_database"), audit_key=AUDIT_KEY, timeout_s=2)
     with pytest.raises(StoreUnavailable, match='database "llmaas_test_no_such_database" does not'):
         await store.open()
+
+
+async def test_a_retention_run_on_the_content_log_makes_no_master_keys(db, tmp_path) -> None:
+    store = PgStore(url_of(db), audit_key=AUDIT_KEY)
+    await store.open()  # the schema, content_log included
+    await store.close()
+    made = []
+    content = ContentRecorder(tmp_path / "unused", lambda: made.append(1) or None, url_of(db))
+    try:
+        assert await content.purge("acme", 0) == 0
+        assert made == []  # only deletes: no keyring read or created
+    finally:
+        content.close()
