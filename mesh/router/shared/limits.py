@@ -146,6 +146,9 @@ class RedisLimiter:
     async def admit(self, tenant: str, tier: Tier, estimated_tokens: int) -> SharedTicket:
         """Admits one request or raises RateLimited (refusals consume nothing); 503 while
         Redis is unreachable."""
+        if not (tier.requests_per_minute or tier.tokens_per_minute or tier.concurrent_requests):
+            # Nothing to count (an unlimited tier): no round trip, nothing to fail closed on.
+            return SharedTicket(estimated_tokens=estimated_tokens, tenant=tenant, released=True)
         now = self._clock()
         lease_id = f"{self._router}-{next(self._ids)}"
         keys = tenant_keys(self._prefix, tenant)

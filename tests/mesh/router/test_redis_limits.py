@@ -404,3 +404,11 @@ async def test_a_killed_routers_leases_free_themselves(tmp_path) -> None:
                 proc.kill()
                 await proc.wait()
             await state.close()
+
+
+async def test_an_unlimited_tier_needs_no_redis(redis_routers) -> None:
+    (stack,) = redis_routers(1, FakeClock())
+    free = replace(RPM20, requests_per_minute=0)
+    await stack.limiter.settle(await stack.limiter.admit("acme", free, 5), 5)
+    limiter = stack.limiter
+    assert await limiter.leases._redis.keys(f"{limiter._prefix}:*") == []  # nothing written
