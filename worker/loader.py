@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from worker.generation_config import read_generation_config
 from worker.gguf_reader import read_gguf, read_gguf_metadata, unpermute_rope
 from worker.kernels.plan import NO_KERNELS, KernelPlan
 from worker.layers.quant import QUANT_MODES, quantize_model
@@ -96,7 +97,9 @@ def load_model(
     model = quantize_model(model, quant, plan=plan)
     del hf_state
     release_freed_memory()
-    eos = list(dict.fromkeys([*cfg.eos_token_id, *tokenizer.eos_token_ids]))
+    generation = read_generation_config(path)  # its end-of-turn ids stop generation too
+    eos = [*cfg.eos_token_id, *tokenizer.eos_token_ids, *generation.eos_token_ids]
+    eos = list(dict.fromkeys(eos))
     model_id = (
         path_or_name if path_or_name in ALIASES else path.stem if path.is_file() else path.name
     )
@@ -107,22 +110,9 @@ def load_model(
         model_id,
         cfg.max_position_embeddings,
         eos,
-        _sampling_defaults(path_or_name, path),
+        MODEL_CARD_SAMPLING.get(path_or_name) or generation.sampling or SamplingDefaults(),
         plan,
     )
-
-
-def _sampling_defaults(path_or_name: str, path: Path) -> SamplingDefaults:
-    """The model's recommended sampling: generation_config.json, or the model card's."""
-    if path_or_name in MODEL_CARD_SAMPLING:
-        return MODEL_CARD_SAMPLING[path_or_name]
-    gen = path / "generation_config.json" if path.is_dir() else None
-    if gen is None or not gen.exists():
-        return SamplingDefaults()
-    cfg = json.loads(gen.read_text())
-    if not cfg.get("do_sample", True):
-        return SamplingDefaults(temperature=0.0)
-    return SamplingDefaults(float(cfg.get("temperature", 1.0)), float(cfg.get("top_p", 1.0)))
 
 
 def release_freed_memory() -> None:

@@ -23,6 +23,7 @@ class SamplingDefaults:
 
     temperature: float = 1.0
     top_p: float = 1.0
+    top_k: int = 0  # 0: off; a request's top_k (an extension field) wins
 
 
 @dataclass(slots=True, frozen=True)
@@ -122,7 +123,7 @@ class SamplingParams:
         return cls(
             temperature=pb.temperature if pb.HasField("temperature") else defaults.temperature,
             top_p=pb.top_p if pb.HasField("top_p") else defaults.top_p,
-            top_k=pb.top_k,
+            top_k=pb.top_k or defaults.top_k,
             seed=pb.seed if pb.HasField("seed") else None,
             max_tokens=pb.max_tokens or None,
             stop=tuple(pb.stop),
