@@ -182,7 +182,7 @@ class Tokenizer:
             "bos_token": self.bos_token,
             "eos_token": self.eos_token,
             "add_bos_token": self.add_bos,
-            "chat_template": self.template.templates if self._named() else self.chat_template,
+            "chat_template": self._saved_template(),
             "tokenizer_class": "PreTrainedTokenizerFast",
         }
         (path / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2))
@@ -252,8 +252,11 @@ class Tokenizer:
 
     # chat
 
-    def _named(self) -> bool:
-        return self.template is not None and len(self.template.templates) > 1
+    def _saved_template(self) -> str | list[dict[str, str]] | None:
+        """tokenizer_config.json's form: the text, or [{"name", "template"}] when named."""
+        if self.template is None or len(self.template.templates) == 1:
+            return self.chat_template
+        return [{"name": k, "template": v} for k, v in self.template.templates.items()]
 
     def apply_chat_template(
         self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True, **kwargs: Any

@@ -78,3 +78,15 @@ def test_raise_exception_and_sandbox() -> None:
     with pytest.raises(SecurityError):
         ChatTemplate("{{ messages.__class__.__mro__ }}", {}).render([])
     assert ChatTemplate("{{ strftime_now('%Y') | length }}", {}).render([]) == "4"
+
+
+def test_named_templates_round_trip_through_tokenizer_config(tmp_path) -> None:
+    from worker.loader import load_tokenizer
+    from worker.tokenizer import Tokenizer
+
+    tok = load_tokenizer()
+    tok.chat_template = {"default": "plain", "tool_use": "with tools"}
+    tok.save_hf(tmp_path)
+    again = Tokenizer.from_hf_dir(tmp_path)
+    assert again.template is not None
+    assert again.template.templates == {"default": "plain", "tool_use": "with tools"}
