@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -30,9 +31,11 @@ log = logging.getLogger(__name__)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 HEALTH_INTERVAL_S = 1.0
-# A router back from a restart is reconnected within seconds (gRPC's default backoff grows
-# to 2 minutes, which would leave a healthy router unused that long).
-RECONNECT_OPTIONS = (
+# Round robin over every address a target resolves to (dns:///router.<ns>.svc:50051 names
+# each router pod behind a headless Service; gRPC's default would pin one). A router back
+# from a restart is reconnected within seconds (the default backoff grows to 2 minutes).
+CHANNEL_OPTIONS = (
+    ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
     ("grpc.initial_reconnect_backoff_ms", 500),
     ("grpc.max_reconnect_backoff_ms", 5000),
 )
@@ -67,7 +70,7 @@ class RouterPool:
     def open(cls, addresses: Iterable[str], **kwargs: Any) -> RouterPool:
         clients = []
         for address in addresses:
-            channel = open_channel(address, peer_role="router", options=RECONNECT_OPTIONS)
+            channel = open_channel(address, peer_role="router", options=CHANNEL_OPTIONS)
             clients.append(
                 RouterClient(
                     channel,
@@ -92,7 +95,10 @@ class RouterPool:
 
     def candidates(self) -> list[RouterClient]:
         """Every router once, in the order to try: the healthy ones round robin, then the
-        others (one marked down may be back; trying it beats refusing the request)."""
+        others (one marked down may be back; trying it beats refusing the request). A single
+        target is tried twice: its channel's round robin sends the retry to its next address."""
+        if len(self.clients) == 1:
+            return self.clients * 2
         start = next(self._turn) % len(self.clients)
         ring = self.clients[start:] + self.clients[:start]
         return [c for c in ring if self.healthy[c.address]] + [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from concurrent import futures
 
 import grpc
 import httpx
@@ -15,9 +16,9 @@ import pytest
 from mesh.config import ConfigError, parse_addresses, router_addresses
 from mesh.edge.config import EdgeConfig
 from mesh.edge.router_pool import RouterPool, retryable
-from mesh.pb import inference_pb2
+from mesh.pb import inference_pb2, inference_pb2_grpc
 from tests.mesh.edge.conftest import serve_edge
-from tests.mesh.edge.fakes import AUTH, fake_router
+from tests.mesh.edge.fakes import AUTH, FakeRouter, fake_router
 from tools.launcher.ports import free_port
 
 
@@ -192,3 +193,58 @@ def test_a_stream_cut_after_its_first_chunk_ends_with_an_error_and_is_not_restar
     assert any("error" in json.loads(e) for e in events if e != "[DONE]")
     assert plain.status_code == 503
     assert a.calls + b.calls == 2  # each request reached one router once
+
+
+# -- one target naming several routers (a headless Service's DNS name in Kubernetes) -----
+
+
+@contextlib.contextmanager
+def fake_router_at(host: str, port: int):
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    fake = FakeRouter()
+    inference_pb2_grpc.add_InferenceServicer_to_server(fake, server)
+    server.add_insecure_port(f"{host}:{port}")
+    server.start()
+    try:
+        yield fake, server
+    finally:
+        server.stop(0)
+
+
+def test_one_multi_address_target_is_balanced_and_fails_over_within_its_channel():
+    port = free_port()
+
+    async def ask(pool: RouterPool, n: int) -> list[str]:
+        out = []
+        for _ in range(n):
+            reply, _ = await pool.unary(
+                "Embeddings",
+                inference_pb2.EmbeddingsRequest(model="m", inputs=["x"]),
+                metadata=tuple(AUTH_MD),
+                timeout=10,
+            )
+            out.append(reply.model)
+        return out
+
+    async def scenario(second_server) -> tuple[list[str], list[str]]:
+        pool = RouterPool.open([f"ipv4:127.0.0.1:{port},127.0.0.2:{port}"])
+        try:
+            before = await ask(pool, 6)
+            second_server.stop(0)  # one router gone: its calls go to the other address
+            after = await ask(pool, 6)
+            return before, after
+        finally:
+            await pool.close()
+
+    with (
+        fake_router_at("127.0.0.1", port) as (a, _),
+        fake_router_at("127.0.0.2", port) as (
+            b,
+            server_b,
+        ),
+    ):
+        before, after = asyncio.run(scenario(server_b))
+        calls_b = b.calls
+    assert before == ["m"] * 6 and after == ["m"] * 6
+    assert a.calls > 0 and calls_b > 0  # round robin over both addresses
+    assert a.calls + calls_b == 12
