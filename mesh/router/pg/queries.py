@@ -30,12 +30,15 @@ from mesh.router.tenants import Tenant
 _Rows = Callable[..., Awaitable[list[tuple]]]
 
 
-def upsert(table: str, cols: tuple[str, ...]) -> str:
-    """SQLite's INSERT OR REPLACE: the row with this primary key (the first column) is set."""
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols[1:])
+def upsert(table: str, cols: tuple[str, ...], unique: str) -> str:
+    """SQLite's INSERT OR REPLACE: the row that has this `unique` value becomes this row.
+    Keys use their hash (not their id): two routers bootstrapping one env key at once
+    (each with its own new id) end with one row, the last, as in SQLite; an id never
+    changes its hash, so the id needs no conflict rule of its own."""
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != unique)
     return (
         f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
-        f"ON CONFLICT ({cols[0]}) DO UPDATE SET {updates}"
+        f"ON CONFLICT ({unique}) DO UPDATE SET {updates}"
     )
 
 
@@ -57,11 +60,11 @@ class PgAccountRows:
         ]
 
     async def save_tenant(self, tenant: Tenant) -> None:
-        await self._write_many(upsert("tenants", TENANT_COLS), [tenant_row(tenant)])
+        await self._write_many(upsert("tenants", TENANT_COLS, "name"), [tenant_row(tenant)])
 
     async def save_keys(self, keys: Sequence[KeyRecord]) -> None:
         """Upserts keys atomically (a rotation writes the old key and its successor)."""
-        await self._write_many(upsert("api_keys", KEY_COLS), [key_row(k) for k in keys])
+        await self._write_many(upsert("api_keys", KEY_COLS, "key_hash"), [key_row(k) for k in keys])
 
     async def touch_keys(self, last_used: dict[str, float]) -> None:
         await self._write_many(

@@ -288,3 +288,11 @@ async def test_nul_characters_never_break_a_call(kit: Backend, store: Store, tmp
         assert await content.purge(odd, 0) == 1
     finally:
         content.close()
+
+
+async def test_one_key_hash_is_one_row_the_last_saved(store: Store) -> None:
+    """Two routers bootstrapping the same env key at once give it two ids: one row stays."""
+    first = KeyRecord(id="key_1", tenant="admin", key_hash=b"\x07" * 32, admin=True)
+    await store.save_keys([first])
+    await store.save_keys([KeyRecord(id="key_2", tenant="admin", key_hash=b"\x07" * 32)])
+    assert [(k.id, k.admin) for k in await store.load_keys()] == [("key_2", False)]
