@@ -190,3 +190,42 @@ def test_template_errors_match(dirs: Path) -> None:
         hf.apply_chat_template(bad, tokenize=False)
     with pytest.raises(TemplateError, match="alternate"):
         ours.apply_chat_template(bad)
+
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city, «today».",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "description": "e.g. Paris"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+TOOL_TURNS = [
+    USER,
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "18°C, sunny"},
+]
+
+
+@pytest.mark.parametrize("family", ["qwen3", "qwq", "granite3.3"])
+def test_tools_render_like_transformers(dirs: Path, family: str) -> None:
+    """The `tools=` variable (tojson of the schemas) and tool turns, as transformers renders."""
+    ours, hf = both(dirs, family)
+    text = check_same(ours, hf, TOOL_TURNS, tools=TOOLS)
+    assert "get_weather" in text and "18°C" in text
