@@ -21,6 +21,7 @@ import pytest
 from accounts_testkit import T0, FakeClock
 from redis_testkit import REDIS_URL, TEST_TIMEOUT_S, TcpProxy, target_of, unique_prefix
 
+from mesh.config import ConfigError
 from mesh.errors import QuotaExceeded, RateLimited, Unavailable
 from mesh.redis_state import SHARED_STATE_UNAVAILABLE
 from mesh.router.access import RequestRecord
@@ -412,3 +413,15 @@ async def test_an_unlimited_tier_needs_no_redis(redis_routers) -> None:
     await stack.limiter.settle(await stack.limiter.admit("acme", free, 5), 5)
     limiter = stack.limiter
     assert await limiter.leases._redis.keys(f"{limiter._prefix}:*") == []  # nothing written
+
+
+def test_bad_redis_settings_are_refused_by_name() -> None:
+    assert SharedState.from_env({}) is None  # unset: in-process state
+    for environ, name in (
+        ({"LLMAAS_REDIS_URL": "http://127.0.0.1:6379"}, "LLMAAS_REDIS_URL"),
+        ({"LLMAAS_REDIS_URL": REDIS_URL, "LLMAAS_REDIS_LEASE_TTL_S": "0"}, "LEASE_TTL"),
+        ({"LLMAAS_REDIS_URL": REDIS_URL, "LLMAAS_REDIS_TIMEOUT_S": "-1"}, "TIMEOUT"),
+        ({"LLMAAS_REDIS_URL": REDIS_URL, "LLMAAS_REDIS_TIMEOUT_S": "soon"}, "TIMEOUT"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            SharedState.from_env(environ)
