@@ -1,7 +1,8 @@
 """A router on PostgreSQL losing its database (through a TCP proxy the test cuts; the
 machine's shared server is never touched): requests fail closed with 503 while it is gone,
 no request answered successfully lacks its records, and service resumes by itself once
-the database is back; `llmaas-admin audit verify` (the real CLI) passes against it.
+the database is back (admin calls get a clear 503 meanwhile); `llmaas-admin audit verify`
+(the real CLI) passes against it.
 Bounded retry loops are hang guards, not timing assertions. Skips, saying why, when
 PostgreSQL does not answer on 127.0.0.1:5432."""
 
@@ -49,6 +50,12 @@ async def test_router_fails_closed_503_while_postgresql_is_away_and_recovers(
             last = refused[-1]
             assert (last.http_status, last.code) == (503, "audit_unavailable"), last
             assert "PostgreSQL" in last.message and "unavailable" in last.message
+            # An admin call meanwhile gets a clear 503 too (not an internal error).
+            monkeypatch.setenv("LLMAAS_ROUTER_ADDR", router.address)
+            monkeypatch.setenv("LLMAAS_ADMIN_KEY", ADMIN_KEY)
+            assert await asyncio.to_thread(cli.main, ["usage", "--json"]) == 1
+            err = capsys.readouterr().err
+            assert "PostgreSQL" in err and "(database_unavailable)" in err, err
             proxy.restore()
             for i in range(60):  # hang guard: a probe write brings the service back
                 clock.now += 5  # the probe runs at most every probe interval (router clock)
@@ -62,8 +69,6 @@ async def test_router_fails_closed_503_while_postgresql_is_away_and_recovers(
             stored = {r[0] for r in sql(db, "SELECT request_id FROM audit")}
             billed = {r[0] for r in sql(db, "SELECT request_id FROM usage")}
             assert set(served) <= stored and set(served) <= billed
-            monkeypatch.setenv("LLMAAS_ROUTER_ADDR", router.address)
-            monkeypatch.setenv("LLMAAS_ADMIN_KEY", ADMIN_KEY)
             code = await asyncio.to_thread(cli.main, ["audit", "verify", "--json"])
             result = json.loads(capsys.readouterr().out)
             assert code == 0 and result["ok"] is True, result

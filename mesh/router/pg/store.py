@@ -25,6 +25,7 @@ from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from mesh.errors import Unavailable
 from mesh.router import audit
 from mesh.router.audit import AuditEntry, VerifyResult
 from mesh.router.pg import verify
@@ -42,9 +43,12 @@ DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_POOL_SIZE = 8
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(Unavailable):
     """PostgreSQL cannot be reached (or did not answer in time); nothing was committed
-    that the caller was told about."""
+    that the caller was told about. A 503 wherever it reaches a caller (admin calls too)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="database_unavailable", retry_after=2.0)
 
 
 def describe(url: str) -> str:

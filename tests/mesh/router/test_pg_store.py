@@ -132,7 +132,6 @@ _CHILD = textwrap.dedent("""
     import asyncio, sys
     from decimal import Decimal
     from mesh.router.audit import AuditEntry
-from mesh.router.content import ContentRecorder
     from mesh.router.pg.store import PgStore
     from mesh.router.store import UsageEntry
 
