@@ -61,15 +61,19 @@ def describe(url: str) -> str:
 
 
 def session_options(timeout_s: float) -> dict[str, Any]:
-    """Connection settings that keep one lost router from stalling the others: a session
-    idle inside a transaction (a router cut off while it holds the chain's lock) is ended
-    by the server, waiting for a lock fails after `timeout_s`, and keepalives find a dead
-    peer."""
+    """Connection settings. A commit returns once it is on disk, whatever the server's
+    default (synchronous_commit on: the durability promise). One lost router cannot stall
+    the others: a session idle inside a transaction (a router cut off while it holds the
+    chain's lock) is ended by the server, waiting for a lock fails after `timeout_s`, and
+    keepalives find a dead peer."""
     ms = max(1000, round(timeout_s * 1000))
     return {
         "autocommit": True,
         "connect_timeout": max(1, round(timeout_s)),
-        "options": f"-c idle_in_transaction_session_timeout={2 * ms} -c lock_timeout={ms}",
+        "options": (
+            f"-c synchronous_commit=on -c idle_in_transaction_session_timeout={2 * ms} "
+            f"-c lock_timeout={ms}"
+        ),
         "keepalives": 1,
         "keepalives_idle": 10,
         "keepalives_interval": 5,

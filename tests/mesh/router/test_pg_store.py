@@ -255,3 +255,13 @@ async def test_a_retention_run_on_the_content_log_makes_no_master_keys(db, tmp_p
         assert made == []  # only deletes: no keyring read or created
     finally:
         content.close()
+
+
+async def test_commits_are_synchronous_whatever_the_server_default(db) -> None:
+    sql(db, f'ALTER DATABASE "{db}" SET synchronous_commit = off')  # an operator's shortcut
+    store = PgStore(url_of(db), audit_key=AUDIT_KEY)
+    await store.open()
+    try:
+        assert await store._rows("SHOW synchronous_commit") == [("on",)]
+    finally:
+        await store.close()
