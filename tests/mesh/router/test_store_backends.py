@@ -5,7 +5,8 @@ cases skip, saying why, when 127.0.0.1:5432 does not answer."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import hashlib
+from dataclasses import asdict, replace
 from decimal import Decimal
 
 import pytest
@@ -296,3 +297,36 @@ async def test_one_key_hash_is_one_row_the_last_saved(store: Store) -> None:
     await store.save_keys([first])
     await store.save_keys([KeyRecord(id="key_2", tenant="admin", key_hash=b"\x07" * 32)])
     assert [(k.id, k.admin) for k in await store.load_keys()] == [("key_2", False)]
+
+
+async def test_a_chain_relinked_without_the_key_shows(kit: Backend, store: Store) -> None:
+    """Someone with write access to the database, not to the audit key, edits a record and
+    re-links the whole chain (plain SHA-256) and its head row."""
+    for i in range(5):
+        await store.append(_entry(i), None)
+    prev = audit.GENESIS
+    for e in await store.audit_page("", "", "", 0, 100):
+        forged = replace(e, model="forged" if e.seq == 2 else e.model, prev_hash=prev, hash="")
+        link = hashlib.sha256(prev.encode() + audit.canonical(forged)).hexdigest()
+        kit.tamper(
+            "UPDATE audit SET model = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+            (forged.model, prev, link, e.seq),
+        )
+        prev = link
+    kit.tamper("UPDATE audit_head SET hash = ?", (prev,))
+    bad = await store.verify_audit()
+    assert not bad.ok and bad.first_bad_seq == 1 and bad.problem.startswith("edited"), bad
+
+
+async def test_a_moved_retention_checkpoint_shows(kit: Backend, store: Store) -> None:
+    for i in range(6):
+        await store.append(_entry(i), None)
+    now = T0 + 40 * DAY
+    result = await store.purge_expired({"t": T0 + 3}, None, now)  # seq 1..3 expire
+    assert result is not None and result.checkpoint[0] == 3
+    assert (await store.verify_audit()).ok
+    (fourth,) = await store.audit_page("", "", "", 3, 1)
+    kit.tamper("UPDATE audit_checkpoint SET seq = 4, hash = ?", (fourth.hash,))
+    kit.tamper("DELETE FROM audit WHERE seq = 4")  # one more record hidden
+    bad = await store.verify_audit()
+    assert not bad.ok and "checkpoint" in bad.problem, bad
