@@ -1,5 +1,7 @@
-"""Retention in PostgreSQL: the SQLite store's rules (mesh.router.store_retention), one
-transaction under the chain lock, so routers running it together purge once."""
+"""Retention in PostgreSQL: the SQLite store's rules (mesh.router.store_retention), in one
+transaction. One router at a time runs it (a retention lock; another router finding it
+taken skips its run: the work is being done); the usage roll-up runs before the chain's
+lock is taken, so appends wait only for the audit cut and the purge record."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from psycopg import AsyncConnection
 
 from mesh.router import audit
 from mesh.router.pg.chain import PgChain, lock_chain
+from mesh.router.pg.schema import RETENTION_LOCK
 from mesh.router.store_retention import PURGE_BATCH, last_expired, purge_entry
 from mesh.router.store_schema import PurgeResult
 
@@ -21,11 +24,15 @@ async def purge(
 ) -> PurgeResult | None:
     """One retention run (see `SqliteStore.purge_expired`)."""
     async with conn.transaction():
-        await lock_chain(conn)
+        cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (RETENTION_LOCK,))
+        row = await cur.fetchone()
+        if not (row and row[0]):
+            return None  # another router is running retention right now
         usage_rows = 0
         for tenant, cutoff in cutoffs.items():
             if cutoff:
                 usage_rows += await _roll_up_usage(conn, tenant, cutoff)
+        await lock_chain(conn)
         iso_cutoffs = {t: (audit.iso_time(c) if c else None) for t, c in cutoffs.items()}
         iso_default = audit.iso_time(default_cutoff) if default_cutoff else None
         cur = await conn.execute("SELECT seq, hash FROM audit_checkpoint WHERE id = 1")

@@ -14,9 +14,11 @@ from pathlib import Path
 from psycopg import AsyncConnection
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-# Advisory lock keys (one 64-bit namespace per database): schema changes, chain appends.
+# Advisory lock keys (one 64-bit namespace per database): schema changes, chain appends,
+# retention runs.
 MIGRATION_LOCK = 0x6C6C6D61_61730001  # "llmaas" 1
 CHAIN_LOCK = 0x6C6C6D61_61730002
+RETENTION_LOCK = 0x6C6C6D61_61730003
 
 
 @dataclass(frozen=True, slots=True)

@@ -265,3 +265,26 @@ async def test_commits_are_synchronous_whatever_the_server_default(db) -> None:
         assert await store._rows("SHOW synchronous_commit") == [("on",)]
     finally:
         await store.close()
+
+
+async def test_routers_running_retention_together_purge_once(db) -> None:
+    a, b = PgStore(url_of(db), audit_key=AUDIT_KEY), PgStore(url_of(db), audit_key=AUDIT_KEY)
+    await asyncio.gather(a.open(), b.open())
+    try:
+        for i in range(40):
+            await a.append(_entry(i), _usage(i))
+        now = T0 + 40 * 86400.0
+        cutoffs = {"t": now - 86400.0}
+        results = await asyncio.gather(
+            *(s.purge_expired(cutoffs, None, now) for s in (a, b, a, b)), return_exceptions=True
+        )
+        done = [r for r in results if r is not None]
+        assert len(done) == 1 and not isinstance(done[0], BaseException), results
+        assert done[0].usage_rows == 40 and done[0].audit_records == 40
+        usage = await b.usage("t", 0, 1e12)
+        assert [(r.requests, r.input_tokens, r.cost_eur) for r in usage] == [
+            (40, 40, Decimal("0.4"))
+        ]  # rolled up once: nothing counted twice
+        assert (await a.verify_audit()).ok
+    finally:
+        await asyncio.gather(a.close(), b.close())
