@@ -45,6 +45,9 @@ async def migrate(conn: AsyncConnection) -> int:
     """Applies pending migrations (one transaction, under the lock); returns the version."""
     wanted = migrations()
     async with conn.transaction():
+        # A start may wait for another router's migration, however long it takes (the
+        # sessions' lock_timeout is for the request path).
+        await conn.execute("SET LOCAL lock_timeout = 0")
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
