@@ -1,4 +1,6 @@
-"""Account state behind one small `Store` protocol; `SqliteStore` is the embedded default.
+"""Account state behind one small `Store` protocol; `SqliteStore` is the embedded default,
+`mesh.router.pg.store.PgStore` the PostgreSQL one (LLMAAS_DATABASE_URL; the choice is made
+in mesh/router/store_backends.py).
 
 SQLite in WAL mode with synchronous=FULL: a record is on disk when `append` returns, so a
 router killed with SIGKILL loses no record of a request it already answered. All database
