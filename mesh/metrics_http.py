@@ -51,6 +51,7 @@ WORKER_GRPC_BASE = 50061
 DEFAULT_UPSTREAMS = ("http://127.0.0.1:9101/metrics",)
 SCRAPE_TIMEOUT_S = 2.0  # well under Prometheus' default 10 s scrape timeout
 _MESH_PREFIXES = ("llmaas_", "vllm:")
+_ADDITIVE_TYPES = ("counter", "histogram", "summary")
 METRICS_TOKEN_ENV = "LLMAAS_METRICS_TOKEN"
 _CHALLENGE = 'Bearer realm="llmaas-metrics"'
 
@@ -201,25 +202,34 @@ def merge_texts(local_text: str, upstream_texts: list[str]) -> list[Metric]:
     Samples are concatenated per family; for an identical (name, labels) sample the first
     one wins, the local one before any upstream (the edge imports `mesh.metrics` too, so it
     holds every family, mostly empty). Parsing the local text too keeps family names
-    consistent (the parser and the registry name counters differently).
+    consistent (the parser and the registry name counters differently). Between upstreams,
+    counters and histograms with the same labels are added up: several routers
+    (LLMAAS_ROUTERS) each count their own requests; a gauge (a worker's load, which every
+    router reports) keeps the first value.
     """
     families: dict[str, Metric] = {}
-    seen: set[tuple] = set()
+    seen: dict[tuple, tuple[Metric, int, int]] = {}  # key -> (family, sample index, source)
 
-    def add(fam: Metric) -> None:
+    def add(fam: Metric, source: int) -> None:
         target = families.setdefault(fam.name, Metric(fam.name, fam.documentation, fam.type))
         for s in fam.samples:
             key = (s.name, tuple(sorted(s.labels.items())))
             if key not in seen:
-                seen.add(key)
+                seen[key] = (target, len(target.samples), source)
                 target.samples.append(s)
+                continue
+            into, index, first = seen[key]
+            if 0 < first != source and fam.type in _ADDITIVE_TYPES:
+                into.samples[index] = into.samples[index]._replace(
+                    value=into.samples[index].value + s.value
+                )
 
     for fam in text_string_to_metric_families(local_text):
-        add(fam)
-    for text in upstream_texts:
+        add(fam, 0)
+    for source, text in enumerate(upstream_texts, start=1):
         for fam in text_string_to_metric_families(text):
             if fam.name.startswith(_MESH_PREFIXES):
-                add(fam)
+                add(fam, source)
     return list(families.values())
 
 
