@@ -136,3 +136,52 @@ def test_from_pb(smollm2: LoadedModel, cache: GrammarCache):
     assert feed(smollm2, Matcher(cache.from_pb(common_pb2.OutputConstraint(regex="x+"))), "xx")
     grammar = cache.from_pb(common_pb2.OutputConstraint(grammar='root ::= "ok"'))
     assert feed(smollm2, Matcher(grammar), "ok")
+
+
+# -- in the engine -----------------------------------------------------------------------
+
+BOUNDED = {
+    "type": "object",
+    "properties": {
+        "color": {"enum": ["red", "green", "blue"]},
+        "count": {"type": "integer", "minimum": 0, "maximum": 99},
+    },
+    "required": ["color", "count"],
+}
+
+
+def test_engine_constrained_rows_finish_valid_and_free_rows_are_untouched(
+    smollm2: LoadedModel, make_runner
+) -> None:
+    from worker.engine import LLMEngine
+    from worker.sampling_params import SamplingParams
+    from worker.sequence import FinishReason
+
+    engine = LLMEngine(make_runner(smollm2), smollm2.tokenizer, smollm2.eos_token_ids, seed=0)
+    prompt = "Pick a color and a count, as JSON: "
+    free = SamplingParams(max_tokens=12, ignore_eos=True)
+
+    texts: dict[tuple[str, int], str] = {}
+    finishes: dict[tuple[str, int], object] = {}
+
+    def run(requests: dict[str, SamplingParams]) -> dict[str, list[int]]:
+        seqs = {rid: engine.add_request(rid, prompt, p) for rid, p in requests.items()}
+        while engine.has_unfinished():
+            for out in engine.step():
+                key = (out.request_id, out.index)
+                texts[key] = texts.get(key, "") + out.text
+                finishes[key] = out.finish_reason
+        return {rid: seq.output_ids for rid, seq in seqs.items()}
+
+    alone = run({"free": free})["free"]
+    grammar = engine.grammars.json_schema(json.dumps(BOUNDED))
+    # ignore_eos does not keep a constrained answer going past its grammar's end
+    constrained = SamplingParams(max_tokens=40, grammar=grammar, ignore_eos=True)
+    sampled = SamplingParams(max_tokens=40, grammar=grammar, temperature=1.0, seed=5, n=2)
+    together = run({"free": free, "json": constrained, "json-t1": sampled})
+    assert together["free"] == alone  # a plain row in a constrained batch: unchanged
+    for key in (("json", 0), ("json-t1", 0), ("json-t1", 1)):
+        answer = json.loads(texts[key])
+        assert answer["color"] in BOUNDED["properties"]["color"]["enum"]
+        assert 0 <= answer["count"] <= 99
+        assert finishes[key] is FinishReason.STOP

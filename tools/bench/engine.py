@@ -13,6 +13,11 @@ tokens (one `prefill_batch` forward) and decode ms/step + tok/s at batch 1, 16 a
 range: the machine may be shared, compare rows of one run only.
 
     .venv/bin/python -m tools.bench.engine concurrency --num-seqs 16 --max-tokens 64 --prompt-tokens 132 --repeats 3
+    .venv/bin/python -m tools.bench.engine concurrency --constrained --repeats 5
+
+`--constrained`: per repeat, a batch of N plain requests then N constrained by a JSON schema
+(an object holding an array of at least 64 strings, so no row finishes before max_tokens):
+the median decode step (steps with no prefill) of each, and their ratio.
     .venv/bin/python -m tools.bench.engine quant --quant none,int8,int4 --threads 2
 
 (Formerly `python -m worker.bench` and `python -m tools.engine_bench`.)
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import resource
 import statistics
 import time
@@ -82,6 +88,55 @@ def run(engine: LLMEngine, num_seqs: int, max_tokens: int, prompt_tokens: int, t
     return rate
 
 
+# --constrained: an answer no row can finish within max_tokens (so every step has N rows)
+LONG_JSON = json.dumps(
+    {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": {"type": "string"}, "minItems": 64}},
+        "required": ["items"],
+    }
+)
+
+
+def decode_steps(
+    engine: LLMEngine, num_seqs: int, max_tokens: int, tag: str, grammar=None
+) -> list[float]:
+    """Seconds of each step of N greedy requests once all have their first token."""
+    params = SamplingParams(max_tokens=max_tokens, ignore_eos=True, grammar=grammar)
+    for i, prompt in enumerate(prompts(engine, num_seqs, 0, tag)):
+        engine.add_request(f"steps-{tag}-{i}", prompt, params)
+    started: set[str] = set()
+    steps = []
+    while engine.has_unfinished():
+        t = time.perf_counter()
+        outputs = engine.step()
+        if len(started) == num_seqs and len(outputs) == num_seqs:
+            steps.append(time.perf_counter() - t)
+        started.update(out.request_id for out in outputs)
+    return steps
+
+
+def constrained_runs(engine: LLMEngine, args: argparse.Namespace) -> None:
+    """The fastest decode step of each batch (the least disturbed by other load on the
+    machine) and the median, plain vs constrained, interleaved."""
+    grammar = engine.grammars.json_schema(LONG_JSON)
+    ratios = []
+    for r in range(args.repeats):
+        plain = decode_steps(engine, args.num_seqs, args.max_tokens, f"p{r}-")
+        held = decode_steps(engine, args.num_seqs, args.max_tokens, f"c{r}-", grammar)
+        ratios.append(min(held) / min(plain))
+        print(
+            f"N={args.num_seqs} decode step min/p50: plain={min(plain) * 1e3:.1f}/"
+            f"{statistics.median(plain) * 1e3:.1f}ms constrained={min(held) * 1e3:.1f}/"
+            f"{statistics.median(held) * 1e3:.1f}ms (min: {(ratios[-1] - 1) * 100:+.1f}%)",
+            flush=True,
+        )
+    print(
+        f"constrained/plain fastest step: median x{statistics.median(ratios):.3f} "
+        f"[{min(ratios):.3f}-{max(ratios):.3f}] over {len(ratios)} repeats"
+    )
+
+
 def concurrency_main(args: argparse.Namespace, _p: argparse.ArgumentParser) -> None:
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
@@ -99,6 +154,9 @@ def concurrency_main(args: argparse.Namespace, _p: argparse.ArgumentParser) -> N
         f"max_prefill_chunk={config.max_prefill_chunk}"
     )
     run(engine, 1, 8, 0, "warm")
+    if args.constrained:
+        constrained_runs(engine, args)
+        return
     for r in range(args.repeats):
         single = run(engine, 1, args.max_tokens, args.prompt_tokens, f"s{r}-")
         batched = run(engine, args.num_seqs, args.max_tokens, args.prompt_tokens, f"b{r}-")
@@ -218,6 +276,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-prefill-chunk", type=int, default=defaults.max_prefill_chunk)
     p.add_argument("--num-threads", type=int, default=defaults.num_threads)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument(
+        "--constrained", action="store_true", help="per-step cost of JSON-schema-constrained rows"
+    )
     p.set_defaults(measure=concurrency_main)
     p = sub.add_parser("quant", help="ModelRunner prefill/decode speed per quant mode")
     p.add_argument("--quant", default="none,int8,int4", help="comma-separated: none, int8, int4")
