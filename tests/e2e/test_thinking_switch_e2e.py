@@ -61,7 +61,7 @@ def answer(mesh: MeshHandle, **extra: object) -> tuple[str, str, int, int]:
     assert reply.status_code == 200, reply.text
     body = reply.json()
     message, usage = body["choices"][0]["message"], body["usage"]
-    assert body["model"] == MODEL and usage["completion_tokens"] == MAX_TOKENS
+    assert body["model"] == MODEL and 0 < usage["completion_tokens"] <= MAX_TOKENS
     return (
         message.get("reasoning_content") or "",
         message.get("content") or "",
@@ -79,7 +79,7 @@ def test_thinking_on_counts_the_tokens_before_think_close_as_reasoning(mesh, swi
     reasoning, content, num_reasoning, num_completion = answer(mesh, **switch)
     assert reasoning  # the prompt opened <think>: the model's first tokens are reasoning
     if not content:  # </think> never came: every generated token is reasoning
-        assert num_reasoning == num_completion == MAX_TOKENS
+        assert num_reasoning == num_completion
     else:  # it closed: the tokens up to it are reasoning, the rest answer
         assert 0 < num_reasoning < num_completion
 
@@ -96,9 +96,9 @@ def test_thinking_off_is_all_answer(mesh, switch) -> None:
         assert (reasoning, num_reasoning) == ("", 0)
 
 
-def test_the_same_generation_is_split_differently(mesh) -> None:
-    """Greedy on the same weights: thinking on and off differ only by the prompt's markers,
-    so both answers are real generations of this model (not a fixture)."""
+def test_effort_and_kwargs_are_one_switch(mesh) -> None:
+    """Greedy on the same weights: reasoning_effort "medium" renders the prompt that
+    enable_thinking true does, so the answers are the same."""
     on = answer(mesh, chat_template_kwargs={"enable_thinking": True})
     assert on == answer(mesh, reasoning_effort="medium")  # the same switch, two spellings
 
