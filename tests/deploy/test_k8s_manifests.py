@@ -40,10 +40,15 @@ def of_kind(kind: str) -> dict[str, dict]:
     return {d["metadata"]["name"]: d for d in DOCS if d["kind"] == kind}
 
 
-def containers() -> Iterator[tuple[str, dict, dict]]:
-    """(deployment name, pod spec, container) for every container."""
-    for name, dep in of_kind("Deployment").items():
-        spec = dep["spec"]["template"]["spec"]
+def containers(jobs: bool = True) -> Iterator[tuple[str, dict, dict]]:
+    """(workload name, pod spec, container) of every Deployment (and CronJob) container."""
+    pods = [(n, d["spec"]["template"]["spec"]) for n, d in of_kind("Deployment").items()]
+    if jobs:
+        pods += [
+            (n, c["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+            for n, c in of_kind("CronJob").items()
+        ]
+    for name, spec in pods:
         for container in spec["containers"]:
             yield name, spec, container
 
@@ -94,7 +99,7 @@ def test_workers_request_a_gpu_and_run_on_it():
 
 
 def test_grpc_components_are_probed_on_their_health_service_with_their_certificate():
-    for name, _, container in containers():
+    for name, _, container in containers(jobs=False):
         for kind in ("readinessProbe", "livenessProbe"):
             assert kind in container, f"{name} has no {kind}"
         if name not in GRPC_PORTS:
@@ -184,6 +189,17 @@ def test_every_command_names_a_module_that_exists():
         assert command[:2] == ["python", "-m"], name
         assert importlib.util.find_spec(command[2]) is not None, command
     assert importlib.util.find_spec("tools.ops.probe") is not None
+
+
+def test_the_nightly_audit_check_runs_the_admin_cli_with_the_admin_certificate():
+    (job,) = of_kind("CronJob").values()
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert container["command"][-2:] == ["audit", "verify"]
+    assert env_of(container)["LLMAAS_TLS_ROLE"]["value"] == "admin"
+    # The router's network policy lets the admin role in, as its Admin API does.
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "admin"
+    assert "admin" in tls.METHOD_CALLERS["router"]["/llmaas.v1.Admin/"]
 
 
 def test_the_dockerfile_builds_one_slim_image_with_the_cpu_wheel_by_default():
