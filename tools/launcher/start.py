@@ -102,7 +102,7 @@ def start_mesh(
             handle.processes[name] = spawn(run, name, cmd, env, root)
             if name == "router-1":
                 # The others start once router-1 is up: it applies the schema migrations and
-                # bootstraps the dev and admin keys in a shared database first.
+                # bootstraps the dev and admin keys in a shared database, once, first.
                 wait_serving(handle, name, f"127.0.0.1:{router_ports[name]}", ready_timeout_s)
         if wait:
             handle.wait_ready(ready_timeout_s)
