@@ -128,6 +128,19 @@ class ChatTemplate:
             for name, text in self.templates.items()
         }
 
+    @staticmethod
+    def from_config(value: Any) -> str | dict[str, str] | None:
+        """tokenizer_config.json's chat_template: a string, or [{"name", "template"}, ...]."""
+        if isinstance(value, list):
+            return {t["name"]: t["template"] for t in value}
+        return value
+
+    def to_config(self) -> str | list[dict[str, str]]:
+        """The form tokenizer_config.json holds (from_config's inverse)."""
+        if len(self.templates) == 1:
+            return self.source
+        return [{"name": k, "template": v} for k, v in self.templates.items()]
+
     @property
     def source(self) -> str:
         """The default template's text."""

@@ -152,7 +152,7 @@ class Tokenizer:
         tok = HFTokenizer.from_file(str(path / "tokenizer.json"))
         cfg_file = path / "tokenizer_config.json"
         cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
-        template = _named_templates(cfg.get("chat_template"))
+        template = ChatTemplate.from_config(cfg.get("chat_template"))
         if (path / "chat_template.jinja").exists():
             template = (path / "chat_template.jinja").read_text()
         bos, eos = (_token_text(cfg.get(k)) for k in ("bos_token", "eos_token"))
@@ -182,7 +182,7 @@ class Tokenizer:
             "bos_token": self.bos_token,
             "eos_token": self.eos_token,
             "add_bos_token": self.add_bos,
-            "chat_template": self._saved_template(),
+            "chat_template": self.template.to_config() if self.template else None,
             "tokenizer_class": "PreTrainedTokenizerFast",
         }
         (path / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2))
@@ -251,12 +251,6 @@ class Tokenizer:
         return self.tok.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
     # chat
-
-    def _saved_template(self) -> str | list[dict[str, str]] | None:
-        """tokenizer_config.json's form: the text, or [{"name", "template"}] when named."""
-        if self.template is None or len(self.template.templates) == 1:
-            return self.chat_template
-        return [{"name": k, "template": v} for k, v in self.template.templates.items()]
 
     def apply_chat_template(
         self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True, **kwargs: Any
@@ -353,13 +347,6 @@ def _plain_special_ids(tok: HFTokenizer) -> dict[str, list[int]]:
     plain.encode_special_tokens = True
     encoded = plain.encode_batch(specials, add_special_tokens=False)
     return {text: e.ids for text, e in zip(specials, encoded, strict=True)}
-
-
-def _named_templates(template: Any) -> str | dict[str, str] | None:
-    """tokenizer_config.json's chat_template: a string, or [{"name": ..., "template": ...}]."""
-    if isinstance(template, list):
-        return {t["name"]: t["template"] for t in template}
-    return template
 
 
 def _token_text(tok: Any) -> str | None:
