@@ -63,3 +63,16 @@ def test_ready_means_every_router_is_ready():
     assert ready({"status": "ok"})  # one router: /health lists none
     assert ready({"routers": {"a": "SERVING", "b": "SERVING"}})
     assert not ready({"routers": {"a": "SERVING", "b": "unreachable (UNAVAILABLE)"}})
+
+
+def test_the_banner_says_what_several_routers_share(tmp_path):
+    from tools.run_mesh import _routers_line  # noqa: PLC0415 - the command module
+
+    handle = MeshHandle("http://x", "k", plan_ports(1, None, True, {}, routers=2), tmp_path, "m")
+    handle.launches["edge"] = ([], {}, tmp_path)
+    assert "127.0.0.1:50051, 127.0.0.1:50053; each its own SQLite store" in _routers_line(handle)
+    handle.launches["edge"] = ([], {"LLMAAS_DATABASE_URL": "postgresql://h/d"}, tmp_path)
+    line = _routers_line(handle)
+    assert "one PostgreSQL store; limits per router (set LLMAAS_REDIS_URL" in line
+    one = MeshHandle("http://x", "k", plan_ports(1, None, True, {}), tmp_path, "m")
+    assert _routers_line(one) == ""

@@ -92,16 +92,17 @@ def _routers_line(handle: MeshHandle) -> str:
     if len(handle.router_addresses) == 1:
         return ""
     env = handle.launches[next(iter(handle.launches))][1]
-    shared = [
-        n for n, var in (("store", "DATABASE"), ("limits", "REDIS")) if env.get(f"LLMAAS_{var}_URL")
-    ]
-    note = (
-        f"sharing {' and '.join(shared)}"
-        if shared
-        else "each with its own SQLite store and limits (set LLMAAS_DATABASE_URL and "
-        "LLMAAS_REDIS_URL to share them)"
+    store = (
+        "one PostgreSQL store"
+        if env.get("LLMAAS_DATABASE_URL")
+        else "each its own SQLite store (set LLMAAS_DATABASE_URL to share one)"
     )
-    return f"routers: {', '.join(handle.router_addresses)}, {note}\n"
+    limits = (
+        "limits in Redis"
+        if env.get("LLMAAS_REDIS_URL")
+        else "limits per router (set LLMAAS_REDIS_URL to share them)"
+    )
+    return f"routers: {', '.join(handle.router_addresses)}; {store}; {limits}\n"
 
 
 def _models_lines(handle: MeshHandle) -> str:
