@@ -28,6 +28,7 @@ class Registry(admin_pb2_grpc.RegistryServicer):
 
 class Served:
     model_id = "smollm2:135m"
+    max_num_seqs = 16
 
 
 async def _announce_to_two_routers_and_a_dead_one() -> list[list[tuple[str, str]]]:
