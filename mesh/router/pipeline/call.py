@@ -36,8 +36,10 @@ class Call:
     principal: Principal | None = None
     admission: Admission | None = None
     entry: CatalogEntry | None = None
-    # What the workers announce for `model`: the catalog's `weights` mapping, else the id itself.
-    worker_model: str = ""
+    # The name workers serve `model` under (their --served-model-name): the catalog's
+    # `weights` mapping for a catalog id, else the id itself. One name per concept:
+    # `model` is what the client asked for, `served_name` what the workers are asked for.
+    served_name: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     outcome: str = "error"
     status: int = 500

@@ -100,7 +100,7 @@ class ContextCheck:
     ) -> None:
         """Refuses a prompt whose bytes prove it has too many tokens (never tokenises)."""
         texts, param = _texts(gen)
-        max_bytes, max_runs = self.token_limits(call.worker_model)
+        max_bytes, max_runs = self.token_limits(call.served_name)
         if max_bytes <= 0 and max_runs <= 0:
             return  # no sound bound for this vocabulary: the workers count (no guess)
         floor = token_floor(texts, max_token_bytes=max_bytes, max_token_runs=max_runs)
@@ -108,8 +108,8 @@ class ContextCheck:
         size = f"your prompt has at least {floor.tokens} tokens ({floor.num_bytes} bytes)"
         check_fits(window, floor.tokens, max_tokens, size, param, counted=False)
 
-    def token_limits(self, worker_model: str) -> tuple[int, int]:
-        """Bytes and runs one token of `worker_model` may hold, for the floor: what its
+    def token_limits(self, served_name: str) -> tuple[int, int]:
+        """Bytes and runs one token of `served_name` may hold, for the floor: what its
         workers said in Info (the loosest of them; a 0, no sound bound, from any drops that
         bound), the configured defaults for a worker that did not say or when none did."""
         defaults = self._defaults
@@ -119,7 +119,7 @@ class ContextCheck:
                 info.max_token_runs if info.HasField("max_token_runs") else defaults[1],
             )
             for w in self._pool.workers()
-            if (info := w.models.get(worker_model)) is not None
+            if (info := w.models.get(served_name)) is not None
         ]
         if not said:
             return defaults
@@ -131,12 +131,12 @@ class ContextCheck:
         self, call: Call, gen: worker_pb2.GenerateRequest, context
     ) -> worker_pb2.CountTokensResponse | None:
         """A worker's exact count, or None (no worker, or it did not answer in time)."""
-        worker = self._pool.pick(call.worker_model)
+        worker = self._pool.pick(call.served_name)
         if worker is None:
             return None
         count = worker_pb2.GenerateRequest()
         count.CopyFrom(gen)
-        count.request_id, count.model = call.request_id, call.worker_model
+        count.request_id, count.model = call.request_id, call.served_name
         count.tenant = call.principal.tenant
         try:
             return await worker.stub.CountTokens(

@@ -44,9 +44,9 @@ class Models:
         self._operator = operator or os.environ.get(OPERATOR_ENV) or DEFAULT_OPERATOR
 
     def resolve(self, call: Call, kind: str) -> None:
-        """Sets call.entry/worker_model; 404 unknown, 410 retired, 400 wrong kind."""
+        """Sets call.entry/served_name; 404 unknown, 410 retired, 400 wrong kind."""
         call.entry = entry = self._catalog.get(call.model)
-        call.worker_model = self.worker_model(call.model, entry)
+        call.served_name = self.served_name(call.model, entry)
         if entry is None and not self._pool.knows(call.model):
             raise NotFound(
                 f"The model '{call.model}' does not exist. List the available models with GET /v1/models.",
@@ -80,9 +80,9 @@ class Models:
 
     def check_served(self, call: Call) -> None:
         """503 model_unavailable when no healthy worker serves the call's model."""
-        if self._pool.is_served(call.worker_model):
+        if self._pool.is_served(call.served_name):
             return
-        if self._pool.knows(call.worker_model):
+        if self._pool.knows(call.served_name):
             raise Unavailable(
                 f"No healthy worker serves '{call.model}' right now; retry in a few seconds.",
                 code="model_unavailable",
@@ -96,7 +96,7 @@ class Models:
             param="model",
         )
 
-    def worker_model(self, model_id: str, entry: CatalogEntry | None) -> str:
+    def served_name(self, model_id: str, entry: CatalogEntry | None) -> str:
         """The model id workers announce for `model_id`. A catalog entry is served by the
         weights its `weights` column names (a builtin id such as 'smollm2:135m', or a path,
         announced by its file stem / directory name); without a mapping, only by a worker
@@ -114,7 +114,7 @@ class Models:
 
     def window(self, call: Call) -> int:
         """The model's context window: what its workers enforce, else the catalog's; 0 unknown."""
-        return self._pool.context_length(call.worker_model) or (
+        return self._pool.context_length(call.served_name) or (
             call.entry.context_length if call.entry else 0
         )
 
@@ -130,7 +130,7 @@ class Models:
             if not experimental_allowed(entry, principal.experimental_opt_in):
                 continue
             lifecycle = self._catalog.lifecycle(entry.id, self._today())
-            info = model_info(entry, lifecycle, served.get(self.worker_model(entry.id, entry)))
+            info = model_info(entry, lifecycle, served.get(self.served_name(entry.id, entry)))
             if include_retired or info.phase != "retired":
                 out.append(info)
         listed = {m.id for m in out}

@@ -99,7 +99,7 @@ class Pipeline:
             await steps.screen(call, prompt, user, gen)  # tool parts as typed fields
             await context.send_initial_metadata(initial_metadata(call))
             gen.request_id, gen.tenant = call.request_id, call.principal.tenant
-            gen.model = call.worker_model  # the weights the operator mapped this id to
+            gen.model = call.served_name  # the weights the operator mapped this id to
             async for resp in generate(
                 self._pool,
                 gen,
@@ -129,7 +129,7 @@ class Pipeline:
             tracing.set_attributes(tracing.genai_request_attributes("embeddings", call.model))
             await context.send_initial_metadata(initial_metadata(call))
             embed = worker_pb2.EmbedRequest(
-                request_id=call.request_id, model=call.worker_model, inputs=request.inputs
+                request_id=call.request_id, model=call.served_name, inputs=request.inputs
             )
             reply = await run_embed(
                 self._pool,

@@ -68,7 +68,7 @@ def _check(pool: FakePool, window: int = 1024) -> ContextCheck:
 
 async def test_a_prompt_its_bytes_prove_too_long_is_refused_without_asking_a_worker():
     pool = FakePool()
-    call = _call(worker_model="chat:1m", principal=PRINCIPAL)
+    call = _call(served_name="chat:1m", principal=PRINCIPAL)
     text = " ".join(f"w{i}" for i in range(3000))  # ~6,000 runs: at least 180 tokens per 32
     with pytest.raises(ContextLengthExceeded) as info:
         await _check(pool, window=100)(call, _gen(text), FakeContext())
@@ -79,7 +79,7 @@ async def test_a_prompt_its_bytes_prove_too_long_is_refused_without_asking_a_wor
 
 async def test_a_prompt_that_could_overflow_asks_a_worker_and_none_leaves_it_to_generate():
     pool = FakePool()
-    call = _call(worker_model="chat:1m", principal=PRINCIPAL)
+    call = _call(served_name="chat:1m", principal=PRINCIPAL)
     await _check(pool, window=1024)(call, _gen("x" * 1000, 8), FakeContext())
     assert pool.picks == ["chat:1m"]
 
@@ -216,7 +216,7 @@ async def test_the_steps_run_in_order_and_a_refusal_stops_the_rest(refuse):
     async def context(call, gen, ctx):
         spy.step("context_length")
 
-    async def screen(call, prompt, user):
+    async def screen(call, prompt, user, gen=None):
         spy.step("screen")
 
     steps = Steps(spy, admit, context, screen, _settle(access))  # type: ignore[arg-type]

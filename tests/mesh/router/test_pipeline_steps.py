@@ -111,10 +111,10 @@ def _models(served: tuple[str, ...] = ("chat:1m",), **infos: common_pb2.ModelInf
     return Models(pool, catalog(), lambda: TODAY)
 
 
-def test_resolve_sets_the_entry_and_worker_model():
+def test_resolve_sets_the_entry_and_served_name():
     call = _call()
     _models().resolve(call, "chat")
-    assert call.entry is not None and call.worker_model == "chat:1m"
+    assert call.entry is not None and call.served_name == "chat:1m"
 
 
 def test_resolve_refuses_unknown_retired_and_wrong_kind():
@@ -131,7 +131,7 @@ def test_resolve_serves_a_model_only_workers_announce():
     infos = {"extra:1m": common_pb2.ModelInfo(id="extra:1m", kind="embedding")}
     call = _call("extra:1m")
     _models(**infos).resolve(call, "embedding")
-    assert call.entry is None and call.worker_model == "extra:1m"
+    assert call.entry is None and call.served_name == "extra:1m"
 
 
 def test_authorise_refuses_a_model_outside_the_key():
@@ -143,11 +143,11 @@ def test_authorise_refuses_a_model_outside_the_key():
 def test_check_served_says_whether_the_model_is_down_or_not_served_here():
     models = _models(served=())
     with pytest.raises(Unavailable) as info:
-        models.check_served(_call(worker_model="chat:1m"))
+        models.check_served(_call(served_name="chat:1m"))
     assert "not served on this platform" in info.value.message
     pool = FakePool(infos={"chat:1m": common_pb2.ModelInfo(id="chat:1m")})  # known, unhealthy
     with pytest.raises(Unavailable) as info:
-        Models(pool, catalog(), lambda: TODAY).check_served(_call(worker_model="chat:1m"))
+        Models(pool, catalog(), lambda: TODAY).check_served(_call(served_name="chat:1m"))
     assert info.value.retry_after == 5
 
 
