@@ -13,8 +13,9 @@ from typing import Any
 import torch
 
 from mesh import metrics, rpc, tracing
-from mesh.config import ConfigError, parse_addresses, router_addresses
+from mesh.config import ConfigError, router_addresses
 from mesh.metrics_http import metrics_port, start_metrics_server
+from worker.announcer import Reannouncer, announce_targets
 from worker.async_engine import AsyncLLMEngine
 from worker.config import DTYPES, ENV_KEYS, WorkerConfig
 from worker.embedding_service import EmbeddingServed, EmbeddingWorkerServer, is_embedding_model
@@ -193,15 +194,20 @@ async def serve(config: WorkerConfig) -> None:
         time.monotonic() - started,
     )
 
+    # Told again every few seconds (worker/announcer.py), until the stop withdraws it.
+    again = Reannouncer(lambda: _announce(config, served, port, "Announce"))
+
     async def announce() -> None:
         await _announce(config, served, port, "Announce")
+        if config.router_address:
+            again.start()
 
     # Until SIGTERM/SIGINT; then withdraw and drain, bounded; a second signal cuts it short.
     await rpc.serve_until_signal(
         server.server,
         start=False,  # server.start() also started the engine
         on_ready=announce,
-        on_stop=_graceful(server, config, served, port),
+        on_stop=_graceful(server, config, served, port, before=again.stop),
         stop_bound_s=_stop_bound_s(config),
         slack_s=SHUTDOWN_SLACK_S,
     )
@@ -239,8 +245,11 @@ def _graceful(
     config: WorkerConfig,
     served: ServedModel | EmbeddingServed,
     port: int,
+    before: Callable[[], Awaitable[None]] | None = None,
 ) -> Callable[[], Awaitable[None]]:
     async def graceful() -> None:
+        if before is not None:  # no announcement may follow the withdrawal
+            await before()
         log.info("draining: finishing running sequences (up to %.0fs)", config.drain_timeout_s)
         await _announce(config, served, port, "Withdraw", timeout_s=WITHDRAW_TIMEOUT_S)
         await server.drain_and_stop(config.drain_timeout_s)
@@ -257,7 +266,7 @@ async def _announce(
 ) -> None:
     """Tells every router's Registry about this worker (each must see it, shared registry
     or not); best effort (a router may probe)."""
-    routers = parse_addresses(config.router_address, "--router-address")
+    routers = await announce_targets(config.router_address)
     await asyncio.gather(
         *(_announce_to(r, config, served, port, method, timeout_s) for r in routers)
     )
