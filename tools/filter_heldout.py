@@ -28,8 +28,8 @@ if __package__ in (None, ""):
 
 from mesh.filter import PromptFilter, Verdict, engine  # noqa: E402
 from mesh.filter.decode import check_decoded  # noqa: E402
-from mesh.filter.learned import check_learned  # noqa: E402
-from mesh.filter.normalize import fold_text  # noqa: E402
+from mesh.filter.learned import check_learned_prompt  # noqa: E402
+from mesh.filter.normalize import normalize  # noqa: E402
 from tools.filter_eval import DEFAULT_CORPUS, Tally, format_table, load_corpus  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,7 @@ def full_check(flt: PromptFilter, prompt: str, tenant: str = "eval", user: str =
     verdict = flt.check(prompt, tenant=tenant, user=user)
     if getattr(engine, "LEARNED_LAYER", False):
         return verdict
-    extra = check_learned(fold_text(prompt)) + check_decoded(prompt)
+    extra = check_learned_prompt(normalize(prompt)) + check_decoded(prompt)
     return Verdict.from_reasons(verdict.reasons + extra, flt.threshold)
 
 

@@ -79,6 +79,14 @@ def _batch(grids: list[np.ndarray], labels: np.ndarray, idx: np.ndarray):
     return torch.from_numpy(ids), torch.from_numpy(starts), torch.from_numpy(ends), y
 
 
+def _bucketed(order: np.ndarray, grids: list[np.ndarray], batch: int) -> np.ndarray:
+    """The shuffled order, sorted by length within runs of 32 batches: a batch is
+    padded to its longest text, so long templates share batches (deterministic)."""
+    run = batch * 32
+    parts = [order[i : i + run] for i in range(0, len(order), run)]
+    return np.concatenate([p[np.argsort([len(grids[j]) for j in p], kind="stable")] for p in parts])
+
+
 def predict(weights: np.ndarray, bias: float, threshold: float, texts: list[str]) -> np.ndarray:
     m = learned.Model(weights.astype(np.float16).astype(np.float32), bias, threshold)
     return np.array([m.score(t) for t in texts])
@@ -108,7 +116,7 @@ def _train(args: argparse.Namespace) -> dict:
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
-    records = list(generate(args.seed, args.scale, args.system))
+    records = list(generate(args.seed, args.scale, args.system, bool(args.public)))
     train_set = [r for r in records if r["split"] == "train"]
     dev_set = [r for r in records if r["split"] == "dev"]
     print(f"train {len(train_set)}  dev {len(dev_set)} (test split not used)")
@@ -121,7 +129,7 @@ def _train(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed)
     t0 = time.time()
     for epoch in range(args.epochs):
-        order = rng.permutation(len(train_set))
+        order = _bucketed(rng.permutation(len(train_set)), grids, args.batch)
         total = 0.0
         for b in range(0, len(order), args.batch):
             ids, starts, ends, y = _batch(grids, labels, order[b : b + args.batch])
@@ -175,6 +183,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scale", type=int, default=4, help="variants per family and language")
     p.add_argument("--system", type=int, default=1200, help="catalog messages per language")
+    p.add_argument("--public", type=int, default=1, help="1: PyRIT templates + package prose")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.1)

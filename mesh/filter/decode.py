@@ -44,6 +44,78 @@ _HEX_RE = re.compile(
 _URL_RE = re.compile(r"(?:%[0-9A-Fa-f]{2}[^\s%]{0,16}){4,}")
 _ROT13_HINT_RE = re.compile(r"\brot[\s_-]?13\b|\bcaesar\b|\bcésar\b|\bcäsar\b", re.IGNORECASE)
 _HEX_JUNK_RE = re.compile(r"\\x|0x|[\s:,]")
+# Rot13 has no alphabet of its own: besides a prompt that names it, it is recognised
+# by the rot13 forms of frequent function words ("gur", "naq", "lbh" for "the",
+# "and", "you"...): three different ones in the first ROT13_SCAN characters.
+_FUNCTION_WORDS = [
+    "the",
+    "and",
+    "you",
+    "your",
+    "all",
+    "this",
+    "that",
+    "with",
+    "for",
+    "what",
+    "from",
+    "now",
+    "tell",
+    "give",
+    "show",
+    "les",
+    "des",
+    "une",
+    "est",
+    "pour",
+    "vous",
+    "tous",
+    "ton",
+    "tes",
+    "los",
+    "las",
+    "que",
+    "por",
+    "para",
+    "todo",
+    "todas",
+    "und",
+    "die",
+    "der",
+    "das",
+    "ist",
+    "nicht",
+    "alle",
+    "deine",
+    "non",
+    "per",
+    "tutte",
+    "sono",
+    "uma",
+    "voce",
+    "suas",
+    "het",
+    "een",
+    "niet",
+    "jouw",
+    "nie",
+    "jest",
+    "wszystkie",
+    "tüm",
+    "prompt",
+    "system",
+    "mode",
+    "rules",
+    "previous",
+    "instructions",
+    *("de", "la", "le", "en", "el", "to", "of", "is", "it", "me", "my", "do", "da", "je"),
+    *("ik", "mi", "di", "il", "et"),
+]
+_ROT13_WORDS = frozenset(codecs.encode(w, "rot13") for w in _FUNCTION_WORDS) - frozenset(
+    _FUNCTION_WORDS
+)
+ROT13_SCAN = 4096
+_PUNCT_TO_SPACE = str.maketrans({c: " " for c in ".,;:!?'\"()[]{}<>*_-/"})
 
 
 def _readable(data: bytes) -> str | None:
@@ -165,8 +237,14 @@ def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
                 yield f"{kind}+{inner_kind}", inner
         if found >= MAX_CANDIDATES:
             return
-    if depth == 1 and _ROT13_HINT_RE.search(prompt[:MAX_ENCODED]):
+    if depth == 1 and (_ROT13_HINT_RE.search(prompt[:MAX_ENCODED]) or _looks_rot13(prompt)):
         yield "rot13", codecs.decode(prompt[:MAX_ENCODED], "rot13")
+
+
+def _looks_rot13(prompt: str) -> bool:
+    # str methods only (C loops): this runs on every prompt
+    words = prompt[:ROT13_SCAN].lower().translate(_PUNCT_TO_SPACE).split()
+    return len(_ROT13_WORDS.intersection(words)) >= 3
 
 
 def check_decoded(prompt: str, *, learned: bool = True) -> list[Reason]:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .normalize import fold_text
+from .normalize import Normalized, fold_text
+from .patterns import META_MAX_CHARS, META_RE, QUOTE_RE
 from .verdict import BLOCK_THRESHOLD, Reason
 
 LAYER = "learned"
@@ -231,3 +232,15 @@ def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "
     score = BLOCK_THRESHOLD + (1.0 - BLOCK_THRESHOLD) * (p - m.threshold) / (1.0 - m.threshold)
     why = f"p={p:.3f} >= {m.threshold:.3f}" + (f"; {detail}" if detail else "")
     return [Reason(LAYER, rule, round(min(score, 1.0), 4), m.span(cps, start), why)]
+
+
+def check_learned_prompt(norm: Normalized) -> list[Reason]:
+    """The layer on a whole prompt, with the patterns' quote policy: in a short "what
+    does '...' mean" question, what is inside the quotes is asked about, not said, so
+    only the text outside the quotes is judged."""
+    raw = norm.raw
+    if len(raw) <= META_MAX_CHARS and QUOTE_RE.search(raw):
+        outside = QUOTE_RE.sub(" ", raw)
+        if META_RE.search(outside.casefold()):
+            return check_learned(fold_text(outside))
+    return check_learned(norm.folded)

@@ -17,10 +17,13 @@ import argparse
 import json
 import random
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 
+from .attack_more import BENIGN_SETUPS, MORE, SETUPS_ML
 from .attacks import FAMILIES, LANGS, PAYLOADS, PERSONA_NAMES
 from .benign import BENIGN, SHORT, TRANSLATE_FRAMES
+from .benign_more import DOC_WRAPPERS, everyday
 from .carriers import (
     CODE,
     DELIMITERS,
@@ -42,6 +45,7 @@ from .encodings import BENIGN_ENCODINGS, ENCODINGS, LATIN, TEXT_ENCODINGS, encod
 from .families import SPLITS, split_of
 from .families import items as _items
 from .grammar import G, realise
+from .public import jailbreak_templates, package_prose, split_of_source
 from .system_text import system_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,14 +77,59 @@ def _rec(text, label, category, language, family, split, encoding="none") -> dic
             "family": family, "split": split, "encoding": encoding}  # fmt: skip
 
 
-def generate(seed: int = 0, scale: int = 4, system: int = 1200) -> Iterator[dict]:
+def generate(
+    seed: int = 0, scale: int = 4, system: int = 1200, public: bool = True
+) -> Iterator[dict]:
     """All records of all splits, exact duplicates dropped. ``system``: ordinary
-    messages per language from the system's gettext catalogs (train/dev only)."""
+    messages per language from the system's gettext catalogs (train/dev only);
+    ``public``: PyRIT's jailbreak templates and installed packages' prose (train/dev)."""
     seen: set[str] = set()
-    for r in _generate(seed, scale, system):
+    for r in chain(_generate(seed, scale, system), _more(seed, scale, public)):
         if r["text"] not in seen:
             seen.add(r["text"])
             yield r
+
+
+def _more(seed: int, scale: int, public: bool) -> Iterator[dict]:
+    """Train/dev-only sections added later, on their own generator (the frozen test
+    split cannot change): more phrasings (train), public templates and prose."""
+    rng = random.Random(f"more/{seed}")
+    enc_names = list(ENCODINGS)
+    for lang, tpls in MORE.items():
+        for i, tpl in enumerate(tpls):
+            for _ in range(scale):
+                text = _fill(tpl, lang, "train", rng)
+                yield _rec(text, "attack", "more", lang, f"more/{i}", "train")
+                enc = rng.choice(enc_names)
+                if ENCODINGS[enc][1] and lang not in LATIN:
+                    enc = rng.choice(("base64", "hex", "url", "zero_width"))
+                text = encode(text, enc, rng, "attack", "train")
+                yield _rec(text, "attack", "more", lang, f"more/{i}", "train", enc)
+    for i, text in enumerate(BENIGN_SETUPS):
+        split = "dev" if i % 6 == 5 else "train"
+        yield _rec(text, "benign", "setup_benign", "en", f"setup/{i}", split)
+    for lang, items in SETUPS_ML.items():
+        for i, text in enumerate(items):
+            yield _rec(text, "benign", "setup_benign", lang, f"setup_ml/{i}", "train")
+            q = rng.choice(_items(BENIGN["question"][lang], "train"))
+            yield _rec(f"{text} {q}", "benign", "setup_benign", lang, f"setup_ml/{i}", "train")
+    for cat, text in everyday(rng, scale * 40):
+        yield _rec(text, "benign", cat, "en", f"{cat}/more", "train")
+    if not public:
+        return
+    for name, tpl in jailbreak_templates():
+        split = split_of_source(name)
+        for _ in range(2 if split == "train" else 1):
+            lang = rng.choice(LANGS) if rng.random() < 0.3 else "en"
+            text = _fill(tpl, lang, split, rng)
+            yield _rec(text, "attack", "public_jailbreak", "en", f"pyrit/{name}", split)
+    for name, para in package_prose():
+        split = split_of_source(name)
+        yield _rec(para, "benign", "prose", "en", f"prose/{name}", split)
+        if split == "train" and rng.random() < 0.5:  # a document handed over with a task
+            lang = rng.choice(sorted(DOC_WRAPPERS))
+            text = rng.choice(DOC_WRAPPERS[lang]).format(d=para)
+            yield _rec(text, "benign", "prose", lang, f"prose/{name}", split)
 
 
 def _generate(seed: int, scale: int, system: int) -> Iterator[dict]:
@@ -231,10 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--system", type=int, default=1200)
+    parser.add_argument("--public", type=int, default=1)
     parser.add_argument("--write-test", type=Path, default=None, help="freeze the test split")
     parser.add_argument("--write-dev", type=Path, default=None, help="write the dev split")
     args = parser.parse_args(argv)
-    records = list(generate(args.seed, args.scale, args.system))
+    records = list(generate(args.seed, args.scale, args.system, bool(args.public)))
     counts: dict[tuple[str, str], int] = {}
     for r in records:
         counts[r["split"], r["label"]] = counts.get((r["split"], r["label"]), 0) + 1
