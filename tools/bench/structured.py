@@ -7,7 +7,8 @@
 finished (`finish_reason: stop`), parsed (the SDK returned the model) and validated (the JSON
 also validates against the schema that was sent, by `jsonschema`). Then tool calls with
 `tool_choice: "required"` and named, each call's arguments validated against its tool's
-parameters; the same requests streamed, assembled and compared; and a round trip with a
+parameters; the same requests streamed, their deltas assembled and validated the same way
+(and, at temperature 0, compared with the non-streamed answers); and a round trip with a
 `tool` message. Exits 1 unless every answer passed.
 """
 
@@ -171,6 +172,7 @@ def _choices(name: str | None) -> Any:
 async def tool_calls(client: openai.AsyncOpenAI, model: str, args) -> tuple[Tally, Tally]:
     """Non-streamed calls, then the same requests streamed (assembled and compared)."""
     plain, streamed = Tally(), Tally()
+    same: list[bool] = []  # greedy, streamed == non-streamed
 
     async def one(prompt: str, name: str | None, temperature: float) -> None:
         what = f"{name or 'required'} @ {temperature}: {prompt!r}"
@@ -197,11 +199,9 @@ async def tool_calls(client: openai.AsyncOpenAI, model: str, args) -> tuple[Tall
                 entry[0] += (c.function.name or "") if c.function else ""
                 entry[1] += (c.function.arguments or "") if c.function else ""
         got = [tuple(assembled[i]) for i in sorted(assembled)]
-        if temperature == 0 and got != calls:  # greedy: the stream must say the same
-            streamed.total += 1
-            streamed.failures.append(f"streamed {what}: {got} != {calls}")
-        else:
-            _check_calls(got, streamed, f"streamed {what}", name)
+        _check_calls(got, streamed, f"streamed {what}", name)
+        if temperature == 0:
+            same.append(got == calls)
 
     jobs = [
         (lambda p=p, n=n, t=t: one(p, n, t))
@@ -210,6 +210,9 @@ async def tool_calls(client: openai.AsyncOpenAI, model: str, args) -> tuple[Tall
         for t in TEMPERATURES
     ]
     await _bounded(jobs, args.concurrency)
+    # Greedy is deterministic for one batch composition only (bf16 sums differ with the
+    # batch), so under concurrency a stream may take another path: counted, not failed.
+    print(f"greedy streamed answers equal to the non-streamed ones: {sum(same)}/{len(same)}")
     return plain, streamed
 
 
@@ -246,7 +249,7 @@ async def main_async(args) -> int:
         print(schemas.line(f"JSON schemas ({len(CASES)} x temperatures {TEMPERATURES})"))
         plain, streamed = await tool_calls(client, args.model, args)
         print(plain.line("tool_choice required/named"))
-        print(streamed.line("the same, streamed (temperature 0: equal to the non-streamed)"))
+        print(streamed.line("the same, streamed (deltas assembled)"))
         print(await round_trip(client, args.model))
         print(f"wall time: {time.perf_counter() - started:.1f} s")
     failures = [*schemas.failures, *plain.failures, *streamed.failures]
