@@ -16,7 +16,10 @@ the pick. Applying a mask to 16 rows of logits costs about 3 ms either way (see 
 
 JSON is compiled with `any_whitespace=False`: separators are exactly ", " and ": " and there is
 no other whitespace between JSON tokens, so a small model cannot pad an answer with newlines
-past its token budget.
+past its token budget. For the same reason a number the schema leaves unbounded gets the
+bounds of a double's exact integers, +-(2**53 - 1) (`bounded_numbers`): without them a small
+model at temperature 0 can write `1111...` until max_tokens, and JSON numbers past those
+bounds lose precision in most parsers anyway; the bounds also cap fraction digits.
 
 Errors: an invalid schema, regex or grammar raises InvalidRequest naming `param` (the caller
 says which request field carried it: "response_format", "tools", ...).
@@ -127,7 +130,7 @@ class GrammarCache:
         if not isinstance(schema, dict):
             raise InvalidRequest("The JSON schema must be a JSON object.", param=param)
         # not sort_keys: the order of `properties` is the order the output must follow
-        canonical = json.dumps(schema, separators=(",", ":"))
+        canonical = json.dumps(bounded_numbers(schema), separators=(",", ":"))
         return self._get(
             ("json_schema" if strict else "json_schema_loose", canonical),
             lambda: self._compiler.compile_json_schema(
@@ -282,6 +285,30 @@ class Matcher:
     def is_completed(self) -> bool:
         """What was accepted so far is a complete match (EOS would be allowed now)."""
         return bool(self._matcher.is_completed())
+
+
+MAX_EXACT_INT = 2**53 - 1
+_VALUES = frozenset({"const", "enum", "default", "examples"})  # JSON values, not schemas
+
+
+def bounded_numbers(schema: Any) -> Any:
+    """The schema with every integer or number that lacks a bound given +-MAX_EXACT_INT
+    (a copy; explicit bounds, exclusive ones included, are kept)."""
+    if isinstance(schema, list):
+        return [bounded_numbers(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {
+        key: value if key in _VALUES else bounded_numbers(value) for key, value in schema.items()
+    }
+    kinds = out.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "integer" in kinds or "number" in kinds:
+        if "maximum" not in out and "exclusiveMaximum" not in out:
+            out["maximum"] = MAX_EXACT_INT
+        if "minimum" not in out and "exclusiveMinimum" not in out:
+            out["minimum"] = -MAX_EXACT_INT
+    return out
 
 
 def allocate_bitmask(batch_size: int, vocab_size: int) -> torch.Tensor:

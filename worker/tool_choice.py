@@ -28,6 +28,7 @@ from typing import Any
 
 from mesh.pb import common_pb2
 from worker.errors import InvalidRequest
+from worker.grammar import bounded_numbers
 from worker.reasoning import CLOSE_TAG, OPEN_TAG
 from worker.tool_prompt import CALL_CLOSE, CALL_OPEN, ToolSpec
 
@@ -50,7 +51,7 @@ def _tag(tool: ToolSpec) -> dict[str, Any]:
         "begin": call_begin(tool.name),
         "content": {
             "type": "json_schema",
-            "json_schema": tool.parameters,
+            "json_schema": bounded_numbers(tool.parameters),
             "max_whitespace_cnt": MAX_WHITESPACE,
         },
         "end": CALL_END,
@@ -75,7 +76,11 @@ def _response_format(constraint: common_pb2.OutputConstraint) -> dict[str, Any] 
         return {"type": "grammar", "grammar": constraint.grammar}
     else:
         return None
-    return {"type": "json_schema", "json_schema": schema, "max_whitespace_cnt": MAX_WHITESPACE}
+    return {
+        "type": "json_schema",
+        "json_schema": bounded_numbers(schema),
+        "max_whitespace_cnt": MAX_WHITESPACE,
+    }
 
 
 def tool_format(

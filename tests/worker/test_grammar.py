@@ -185,3 +185,39 @@ def test_engine_constrained_rows_finish_valid_and_free_rows_are_untouched(
         assert answer["color"] in BOUNDED["properties"]["color"]["enum"]
         assert 0 <= answer["count"] <= 99
         assert finishes[key] is FinishReason.STOP
+
+
+def test_unbounded_numbers_get_a_doubles_exact_integer_bounds() -> None:
+    from worker.grammar import MAX_EXACT_INT, bounded_numbers  # noqa: PLC0415
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "n": {"type": "integer"},
+            "x": {"type": ["number", "null"], "exclusiveMinimum": 0},
+            "kept": {"type": "integer", "minimum": 1, "maximum": 5},
+            "type": {"const": {"type": "integer"}},
+        },
+        "items": [{"type": "number"}],
+    }
+    out = bounded_numbers(schema)
+    props = out["properties"]
+    assert props["n"] == {"type": "integer", "minimum": -MAX_EXACT_INT, "maximum": MAX_EXACT_INT}
+    assert props["x"]["maximum"] == MAX_EXACT_INT and "minimum" not in props["x"]
+    assert props["kept"] == schema["properties"]["kept"]
+    assert props["type"] == {"const": {"type": "integer"}}  # a value, not a schema
+    assert out["items"][0]["minimum"] == -MAX_EXACT_INT
+    assert schema["properties"]["n"] == {"type": "integer"}  # the caller's copy is untouched
+
+
+def test_a_compiled_integer_stops_after_a_doubles_digits() -> None:
+    import xgrammar as xg  # noqa: PLC0415
+
+    from worker.grammar import bounded_numbers  # noqa: PLC0415
+
+    grammar = xg.Grammar.from_json_schema(
+        json.dumps(bounded_numbers({"type": "integer"})), any_whitespace=False
+    )
+    accepts = xg.testing._is_grammar_accept_string
+    assert accepts(grammar, "9007199254740991") and accepts(grammar, "-42")
+    assert not accepts(grammar, "1" * 17)
