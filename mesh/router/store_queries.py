@@ -17,6 +17,7 @@ from mesh.router.store_schema import (
     TENANT_COLS,
     UsageRow,
     audit_of,
+    audit_page_sql,
     from_units,
     key_of,
     key_row,
@@ -111,16 +112,6 @@ class Reports:
         self, tenant: str, since: str, until: str, after_seq: int, limit: int
     ) -> list[AuditEntry]:
         """Records after `after_seq` in chain order (exports page through with it)."""
-        where, args = ["seq > ?", "time >= ?"], [after_seq, since]
-        if until:
-            where.append("time < ?")
-            args.append(until)
-        if tenant:
-            where.append("tenant = ?")
-            args.append(tenant)
-        sql = (
-            f"SELECT {', '.join(AUDIT_COLS)} FROM audit WHERE {' AND '.join(where)} "
-            "ORDER BY seq LIMIT ?"
-        )
-        rows = await self._call(lambda c: c.execute(sql, [*args, limit]).fetchall())
+        sql, args = audit_page_sql(tenant, since, until, after_seq, limit, "?")
+        rows = await self._call(lambda c: c.execute(sql, args).fetchall())
         return [audit_of(r) for r in rows]

@@ -10,6 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from mesh.router.audit import AuditEntry
 from mesh.router.keys import KeyRecord
@@ -246,3 +247,22 @@ def last_seq(conn: sqlite3.Connection) -> int:
         "SELECT (SELECT seq FROM audit_head WHERE id = 1), (SELECT max(seq) FROM audit)"
     ).fetchone()
     return max(row[0] or 0, row[1] or 0)
+
+
+def audit_page_sql(
+    tenant: str, since: str, until: str, after_seq: int, limit: int, mark: str
+) -> tuple[str, list[Any]]:
+    """The query and parameters of one audit page (records after `after_seq` in chain order),
+    with `mark` as the driver's placeholder (SQLite `?`, PostgreSQL `%s`)."""
+    where, args = [f"seq > {mark}", f"time >= {mark}"], [after_seq, since]
+    if until:
+        where.append(f"time < {mark}")
+        args.append(until)
+    if tenant:
+        where.append(f"tenant = {mark}")
+        args.append(tenant)
+    sql = (
+        f"SELECT {', '.join(AUDIT_COLS)} FROM audit WHERE {' AND '.join(where)} "
+        f"ORDER BY seq LIMIT {mark}"
+    )
+    return sql, [*args, limit]

@@ -19,6 +19,7 @@ from mesh.router.store_schema import (
     TENANT_COLS,
     UsageRow,
     audit_of,
+    audit_page_sql,
     from_units,
     key_of,
     key_row,
@@ -123,16 +124,5 @@ class PgReports:
         self, tenant: str, since: str, until: str, after_seq: int, limit: int
     ) -> list[AuditEntry]:
         """Records after `after_seq` in chain order (exports page through with it)."""
-        where, args = ["seq > %s", "time >= %s"], [after_seq, since]
-        if until:
-            where.append("time < %s")
-            args.append(until)
-        if tenant:
-            where.append("tenant = %s")
-            args.append(tenant)
-        rows = await self._rows(
-            f"SELECT {', '.join(AUDIT_COLS)} FROM audit WHERE {' AND '.join(where)} "
-            "ORDER BY seq LIMIT %s",
-            [*args, limit],
-        )
+        rows = await self._rows(*audit_page_sql(tenant, since, until, after_seq, limit, "%s"))
         return [audit_of(r) for r in rows]
