@@ -14,7 +14,6 @@ the next evaluation but never loses state: firing()/history() stay right.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -27,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from mesh.aio import cancel_and_wait
 from mesh.alert_rules import AlertRule, Labels, evaluate, load_rules
 from mesh.config import env
 from mesh.observations import Observations
@@ -168,11 +168,8 @@ class Alerts:
         return self._task
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if isinstance(self.notifier, WebhookNotifier):
             await self.notifier.aclose()
 

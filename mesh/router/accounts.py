@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mesh.aio import cancel_and_wait
 from mesh.config import ConfigError, env, run_dir
 from mesh.router.access import Admission, Principal, RequestRecord
 from mesh.router.bootstrap import ADMIN_TENANT, DEV_TENANT, Bootstrap, apply_bootstrap
@@ -130,10 +131,7 @@ class Accounts:
 
     async def close(self) -> None:
         for task in (self._task, self._recorder.probe_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         self._task = self._recorder.probe_task = None
         if self._started:
             with contextlib.suppress(Exception):  # logged by the recorder; closing goes on

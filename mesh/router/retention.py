@@ -15,11 +15,11 @@ same transaction as the audit/usage deletion) naming the checkpoint and the coun
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Mapping
 
+from mesh.aio import cancel_and_wait
 from mesh.config import env
 from mesh.router.accounts import Accounts
 from mesh.router.content import ContentRecorder
@@ -88,11 +88,8 @@ class Retention:
         self._task = asyncio.create_task(self._loop(), name="retention")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

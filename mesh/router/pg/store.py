@@ -13,7 +13,6 @@ the next call after it is back succeeds, without a restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -25,6 +24,7 @@ from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from mesh.aio import cancel_and_wait
 from mesh.errors import Unavailable
 from mesh.router import audit
 from mesh.router.audit import AuditEntry, VerifyResult
@@ -95,9 +95,7 @@ class _Appender:
         return await fut
 
     async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         while not self._queue.empty():
             _job, fut = self._queue.get_nowait()
             if not fut.done():

@@ -20,6 +20,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from mesh.aio import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 
@@ -105,7 +107,5 @@ class ChangeFeed:
 
     async def close(self) -> None:
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks = []

@@ -10,10 +10,11 @@ cannot reach Redis is retried next round; past the TTL the lease lapses (never h
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
+
+from mesh.aio import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,5 @@ class Leases:
 
     async def close(self) -> None:
         """Stops renewing (the leases then expire unless released)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

@@ -16,13 +16,13 @@ shared load view resume when Redis answers. Logged once per outage.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
 
+from mesh.aio import cancel_and_wait
 from mesh.router.registry import WorkerHandle
 
 log = logging.getLogger(__name__)
@@ -135,8 +135,5 @@ class SharedWorkers:
             await asyncio.sleep(self.interval_s)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
