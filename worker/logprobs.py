@@ -85,8 +85,11 @@ def to_pb(entries: Sequence[TokenLogprobs], texts: TokenTexts) -> list[common_pb
             token=texts.text(entry.token_id),
             logprob=entry.logprob,
             bytes=texts.bytes(entry.token_id),
+            token_id=entry.token_id,
             top_logprobs=[
-                common_pb2.TopLogprob(token=texts.text(tid), logprob=lp, bytes=texts.bytes(tid))
+                common_pb2.TopLogprob(
+                    token=texts.text(tid), logprob=lp, bytes=texts.bytes(tid), token_id=tid
+                )
                 for tid, lp in entry.top
             ],
         )
