@@ -2,60 +2,36 @@
 config and Hugging Face-named weights, dequantised by the `gguf` package (f32, f16, bf16 and
 the quantisations it reads: q8_0, q4_0, q4_1, k-quants...).
 
-Per architecture: the tensor names that differ from Llama's (`GGUF_TO_HF_BY_ARCH`), the
-metadata the config needs (`gguf_config`), and whether the converter permuted Q/K rows (its
-Llama path only). Gemma 3's norms come out of the converter with the `+1` already added,
-which is the form our model holds, so its HF renaming is not applied here.
+The fields every architecture shares are read here; what differs per architecture (tensor
+names, Q/K permutation, Granite's multipliers, experts, rope factors) is in
+worker/gguf_families.py. Gemma 3's norms come out of the converter with the `+1` already
+added, which is the form our model holds, so its HF renaming is not applied here.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from worker.models.llama_config import FULL, SLIDING, LlamaConfig
-from worker.models.registry import Family, UnsupportedArchitecture, family_by_name
+from worker.gguf_families import (
+    GGUF_EXPERTS,
+    GGUF_FAMILIES,
+    GGUF_GLOBAL_TO_HF,
+    GGUF_TO_HF,
+    GGUF_TO_HF_BY_ARCH,
+    PERMUTED_QK,
+    ROPE_FACTOR_TENSORS,
+    apply_arch_config,
+    check_supported,
+    rope_scaling,
+)
+from worker.models.llama_config import LlamaConfig
+from worker.models.registry import Family, family_by_name
 from worker.tokenizer import Tokenizer
-
-# GGUF tensor name (after `blk.N.`) -> HF name (after `model.layers.N.`).
-GGUF_TO_HF = {
-    "attn_norm": "input_layernorm",
-    "ffn_norm": "post_attention_layernorm",
-    "attn_q": "self_attn.q_proj",
-    "attn_k": "self_attn.k_proj",
-    "attn_v": "self_attn.v_proj",
-    "attn_output": "self_attn.o_proj",
-    "attn_q_norm": "self_attn.q_norm",
-    "attn_k_norm": "self_attn.k_norm",
-    "ffn_gate": "mlp.gate_proj",
-    "ffn_up": "mlp.up_proj",
-    "ffn_down": "mlp.down_proj",
-}
-GGUF_TO_HF_BY_ARCH = {
-    "gemma3": GGUF_TO_HF
-    | {
-        "ffn_norm": "pre_feedforward_layernorm",
-        "post_attention_norm": "post_attention_layernorm",
-        "post_ffw_norm": "post_feedforward_layernorm",
-    },
-}
-GGUF_GLOBAL_TO_HF = {
-    "token_embd": "model.embed_tokens",
-    "output_norm": "model.norm",
-    "output": "lm_head",
-}
-# general.architecture -> our family.
-GGUF_FAMILIES = {
-    "llama": "llama",
-    "mistral": "llama",
-    "qwen2": "llama",
-    "qwen3": "qwen3",
-    "gemma3": "gemma3",
-}
-GEMMA3_27B_LAYERS = 62  # llama.cpp scales Gemma 3 27B's queries by hidden/heads, not head_dim
 
 
 def read_gguf_metadata(reader: Any) -> dict[str, Any]:
@@ -69,22 +45,27 @@ def read_gguf(path: Path) -> tuple[Family, LlamaConfig, Tokenizer, dict[str, tor
     reader = GGUFReader(str(path))
     meta = read_gguf_metadata(reader)
     arch = meta["general.architecture"]
-    if arch not in GGUF_FAMILIES:
-        raise UnsupportedArchitecture(
-            f"unsupported GGUF architecture {arch!r}; supported: {', '.join(GGUF_FAMILIES)}"
-        )
-    cfg = gguf_config(meta, {t.name for t in reader.tensors})
-    # Only the converter's Llama path (llama, mistral) permutes Q/K rows; the others do not.
-    permuted = arch in ("llama", "mistral")
-    names = GGUF_TO_HF_BY_ARCH.get(arch, GGUF_TO_HF)
-    state = {
-        _gguf_name_to_hf(t.name, names): _gguf_tensor(t, cfg, permuted) for t in reader.tensors
+    check_supported(meta)
+    factors = {
+        t.name.removesuffix(".weight"): _dequantize(t).tolist()
+        for t in reader.tensors
+        if t.name.removesuffix(".weight") in ROPE_FACTOR_TENSORS
     }
+    cfg = gguf_config(meta, {t.name for t in reader.tensors}, factors)
+    permuted = arch in PERMUTED_QK
+    names = GGUF_TO_HF_BY_ARCH.get(arch, GGUF_TO_HF)
+    state: dict[str, torch.Tensor] = {}
+    for t in reader.tensors:
+        if t.name.removesuffix(".weight") not in ROPE_FACTOR_TENSORS:
+            state.update(_hf_tensors(t.name, _gguf_tensor(t, cfg, permuted), names))
     family = family_by_name(GGUF_FAMILIES[arch])
     return family, cfg, Tokenizer.from_gguf_fields(meta), state
 
 
-def gguf_config(meta: dict[str, Any], tensor_names: set[str]) -> LlamaConfig:
+def gguf_config(
+    meta: dict[str, Any], tensor_names: set[str], factors: dict[str, list[float]] | None = None
+) -> LlamaConfig:
+    """factors: the rope factor tensors' values by name (`rope_freqs`, ...), if any."""
     arch = meta["general.architecture"]
 
     def get(key: str, default: Any = None) -> Any:
@@ -94,6 +75,7 @@ def gguf_config(meta: dict[str, Any], tensor_names: set[str]) -> LlamaConfig:
     hidden = get("embedding_length")
     head_dim = get("attention.key_length") or hidden // n_heads
     eos = meta.get("tokenizer.ggml.eos_token_id")
+    max_positions = get("context_length", 4096)
     cfg = LlamaConfig(
         hidden_size=hidden,
         intermediate_size=get("feed_forward_length"),
@@ -103,8 +85,8 @@ def gguf_config(meta: dict[str, Any], tensor_names: set[str]) -> LlamaConfig:
         vocab_size=get("vocab_size") or len(meta["tokenizer.ggml.tokens"]),
         rms_norm_eps=get("attention.layer_norm_rms_epsilon", 1e-5),
         rope_theta=get("rope.freq_base", 10000.0),
-        rope_scaling=_rope_scaling(get),
-        max_position_embeddings=get("context_length", 4096),
+        rope_scaling=rope_scaling(get, factors or {}, max_positions),
+        max_position_embeddings=max_positions,
         tie_word_embeddings="output.weight" not in tensor_names,
         attention_bias="blk.0.attn_q.bias" in tensor_names,
         attention_out_bias="blk.0.attn_output.bias" in tensor_names,
@@ -113,43 +95,20 @@ def gguf_config(meta: dict[str, Any], tensor_names: set[str]) -> LlamaConfig:
         eos_token_id=[eos] if eos is not None else [],
         qk_norm="blk.0.attn_q_norm.weight" in tensor_names,
     )
-    if arch == "gemma3":
-        _gemma3(cfg, get)
-    elif get("attention.sliding_window"):  # Mistral v0.1: every layer
-        cfg.sliding_window = int(get("attention.sliding_window"))
-        cfg.layer_types = [SLIDING] * cfg.num_hidden_layers
+    apply_arch_config(arch, cfg, get, tensor_names)
     return cfg
 
 
-def _rope_scaling(get: Any) -> dict[str, Any] | None:
-    kind = get("rope.scaling.type")
-    if kind in (None, "none"):
-        return None
-    if kind != "linear":
-        raise ValueError(f"unsupported GGUF rope scaling {kind!r}")
-    return {"rope_type": "linear", "factor": float(get("rope.scaling.factor"))}
-
-
-def _gemma3(cfg: LlamaConfig, get: Any) -> None:
-    """What llama.cpp's Gemma 3 reads or assumes: a global layer every 6 (unless the file
-    says otherwise), sliding layers at rope base `freq_base_swa` (10000 when absent)."""
-    n = cfg.num_hidden_layers
-    pattern = get("attention.sliding_window_pattern")
-    if isinstance(pattern, list):  # one flag per layer: True = sliding
-        types = [SLIDING if p else FULL for p in pattern]
+def _hf_tensors(
+    name: str, w: torch.Tensor, names: dict[str, str]
+) -> Iterator[tuple[str, torch.Tensor]]:
+    """One GGUF tensor -> its HF-named tensor(s): stacked experts become one per expert."""
+    m = re.fullmatch(r"blk\.(\d+)\.(\w+)\.weight", name)
+    if m and m[2] in GGUF_EXPERTS:
+        for e, expert in enumerate(w.unbind(0)):
+            yield f"model.layers.{m[1]}.mlp.experts.{e}.{GGUF_EXPERTS[m[2]]}.weight", expert
     else:
-        every = int(pattern or 6)
-        types = [SLIDING if (i + 1) % every else FULL for i in range(n)]
-    scale_by = (
-        cfg.hidden_size // cfg.num_attention_heads if n == GEMMA3_27B_LAYERS else cfg.head_dim
-    )
-    cfg.hidden_act = "gelu_pytorch_tanh"
-    cfg.attention_scale = float(scale_by) ** -0.5
-    cfg.embedding_multiplier = cfg.hidden_size**0.5
-    cfg.final_logit_softcapping = get("final_logit_softcapping")
-    cfg.sliding_window = get("attention.sliding_window")
-    cfg.layer_types = types
-    cfg.rope_local_theta = float(get("rope.freq_base_swa", 10000.0))
+        yield _gguf_name_to_hf(name, names), w
 
 
 def _gguf_name_to_hf(name: str, names: dict[str, str]) -> str:
@@ -164,12 +123,17 @@ def _gguf_name_to_hf(name: str, names: dict[str, str]) -> str:
     return f"{GGUF_GLOBAL_TO_HF[base]}.{kind}"
 
 
-def _gguf_tensor(t: Any, cfg: LlamaConfig, permuted: bool) -> torch.Tensor:
+def _dequantize(t: Any) -> torch.Tensor:
     from gguf.quants import dequantize
 
-    # gguf lists shapes innermost-first; dequantize returns the numpy (row-major) shape [out, in].
+    # gguf lists shapes innermost-first; dequantize returns the numpy (row-major) shape
+    # [out, in] ([experts, out, in] for stacked experts).
     w = torch.from_numpy(dequantize(t.data, t.tensor_type).copy())
-    w = w.reshape(tuple(int(d) for d in reversed(t.shape)))
+    return w.reshape(tuple(int(d) for d in reversed(t.shape)))
+
+
+def _gguf_tensor(t: Any, cfg: LlamaConfig, permuted: bool) -> torch.Tensor:
+    w = _dequantize(t)
     if not permuted:
         return w
     if re.search(r"\.attn_q\.(weight|bias)$", t.name):
