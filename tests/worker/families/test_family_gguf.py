@@ -27,6 +27,7 @@ from unittest import mock
 
 import pytest
 import torch
+from gguf import GGUFWriter
 
 from tests.llamacpp_sources import llamacpp_root
 from tests.worker.families import tiny
@@ -34,6 +35,7 @@ from tests.worker.families.test_family_parity import forced_steps, runner
 from tests.worker.families.tiny import GREEDY_TOKENS, PROMPT, Family
 from worker.layers.mlp import Router
 from worker.loader import LoadedModel, load_model
+from worker.models.registry import UnsupportedArchitecture
 
 CONVERT_TIMEOUT_S = 600
 # Logits of every greedy step against transformers' fp32 ones, |diff| / the step's scale.
@@ -173,3 +175,29 @@ def _routes(lm: LoadedModel, ids: list[int]) -> list[torch.Tensor]:
         for h in hooks:
             h.remove()
     return routes
+
+
+@pytest.mark.parametrize(
+    ("arch", "fields", "says"),
+    [
+        ("phimoe", {}, "unsupported GGUF architecture 'phimoe'"),
+        ("granitemoe", {"expert_shared_feed_forward_length": 32}, "'granitemoe' with shared"),
+        ("phi3", {"rope.dimension_count": 8}, "'phi3' with partial rotary (8 of 16)"),
+    ],
+)
+def test_gguf_of_what_no_family_serves_is_refused_naming_it(
+    arch: str, fields: dict[str, int], says: str, tmp_path: Path
+) -> None:
+    path = tmp_path / f"{arch}.gguf"
+    writer = GGUFWriter(str(path), arch)
+    shapes = {"block_count": 2, "embedding_length": 64, "feed_forward_length": 128}
+    shapes |= {"attention.head_count": 4, "vocab_size": 256, "expert_count": 8}
+    for key, value in (shapes | fields).items():
+        writer.add_uint32(f"{arch}.{key}", value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(UnsupportedArchitecture) as refused:
+        load_model(str(path), dtype=torch.float32)
+    assert says in str(refused.value)
