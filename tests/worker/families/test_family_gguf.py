@@ -55,11 +55,6 @@ FAMILIES = [
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "qwen3_moe": ("qwen3_moe", {"mlp_only_layers": []}),
     "mistral": ("mistral", {"sliding_window": None}),
-    # The prompt (14 tokens) already past the original context: the long factors and the
-    # attention factor throughout. (transformers keeps the top-level original context over
-    # the rope dict's, so it is set there; crossing it mid-run, transformers recomputes the
-    # whole cache with the long factors, which a serving engine does not.)
-    "phi3_long": ("phi3", {"original_max_position_embeddings": 8}),
 }
 GPT2_VOCAB = {"phi3", "phi3_long"}  # the converter's input names GPT2Tokenizer
 # q8_0 of MoE: quantised weights may tip a near-tie between experts; a step whose token is
