@@ -1,13 +1,15 @@
 """Train the learned filter layer (hashed char n-grams + logistic regression).
 
-    python -m tools.train_filter [--seed 0] [--scale 4] [--epochs 8] [--out PATH]
+    python -m tools.train_filter [--seed 0] [--scale 4] [--epochs 8] [--semantic 1] [--out PATH]
 
 Reproducible: the data comes from ``tools.filter_data.generate`` (template
 families, fixed seed), training runs on one CPU thread with fixed seeds, so the
 same arguments give the same weights (``weights_digest`` is printed). The
 block threshold is chosen on the dev split only (largest dev false-positive
 rate <= ``--dev-fpr``); the frozen test split and ``tests/filter/corpus`` are
-never read here.
+never read here. With ``--semantic 1`` the semantic half (static tokens of a
+multilingual sentence encoder, ``tools/train_filter_semantic.py``) is trained
+too, and its fusion weight is chosen on dev with the threshold.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mesh.filter import learned  # noqa: E402
+from mesh.filter.learned_semantic import SEMANTIC_PATH, TOKENIZER_PATH, Semantic  # noqa: E402
 from tools.filter_data.generate import generate  # noqa: E402
+from tools.train_filter_semantic import (  # noqa: E402
+    fold_head,
+    save_semantic,
+    train_head,
+    window_features,
+)
 
 PAD = 2**learned.BITS  # an extra, always-zero bucket for padding
 
@@ -87,11 +96,6 @@ def _bucketed(order: np.ndarray, grids: list[np.ndarray], batch: int) -> np.ndar
     return np.concatenate([p[np.argsort([len(grids[j]) for j in p], kind="stable")] for p in parts])
 
 
-def predict(weights: np.ndarray, bias: float, threshold: float, texts: list[str]) -> np.ndarray:
-    m = learned.Model(weights.astype(np.float16).astype(np.float32), bias, threshold)
-    return np.array([m.score(t) for t in texts])
-
-
 def choose_threshold(benign_scores: np.ndarray, max_fpr: float, floor: float = 0.5) -> float:
     """Lowest threshold whose false-positive rate on ``benign_scores`` is <= max_fpr."""
     s = np.sort(benign_scores)[::-1]
@@ -143,24 +147,68 @@ def _train(args: argparse.Namespace) -> dict:
         print(f"epoch {epoch + 1}: loss {total / len(train_set):.4f} ({time.time() - t0:.0f}s)")
     weights = model.emb.weight.detach().numpy()[:PAD, 0].astype(np.float16)
     bias = float(model.bias.detach()[0])
-    dev_texts = [r["text"] for r in dev_set]
-    dev_scores = predict(weights, bias, 0.5, dev_texts)
+    digest = hashlib.sha256(weights.tobytes() + np.float64(bias).tobytes()).hexdigest()[:16]
+    char = learned.Model(weights.astype(np.float32), bias, 0.5)
+    sem, head, tok = None, None, None
+    if args.semantic:
+        from tools.train_filter_distil import distil
+
+        tok, vectors = distil()
+        feats, offsets = window_features(tok, vectors, [r["text"] for r in train_set])
+        w, b = train_head(feats, offsets, labels, seed=args.seed, epochs=args.sem_epochs)
+        head = fold_head(w, b, vectors)
+        sem = Semantic(tok, head["token_weight"].astype(np.float32), head["length_weight"], b)
+        digest += head["digest"]
     dev_y = np.array([r["label"] == "attack" for r in dev_set])
     # Two bounds: the hand-written hard negatives (few, hard) and the catalog
     # text (many, ordinary); the catalogs alone would set a threshold that the
     # hard negatives break.
     catalog = np.array([r["category"] == "system_text" for r in dev_set])
-    threshold = max(
-        choose_threshold(dev_scores[~dev_y & ~catalog], args.dev_fpr),
-        choose_threshold(dev_scores[~dev_y & catalog], args.dev_fpr_catalog),
-    )
-    recall = float((dev_scores[dev_y] >= threshold).mean())
-    fpr = float((dev_scores[~dev_y] >= threshold).mean())
-    digest = hashlib.sha256(weights.tobytes() + np.float64(bias).tobytes()).hexdigest()[:16]
-    print(f"dev: threshold {threshold}  recall {recall:.3f}  FPR {fpr:.4f}")
+    z_char, z_sem = _dev_logits(char, sem, [r["text"] for r in dev_set])
+    best = None
+    for alpha in args.alphas if sem is not None else [0.0]:
+        scores = 1.0 / (1.0 + np.exp(-(z_char + alpha * z_sem)))
+        # alpha: the best mean recall at three operating points (the two dev bounds
+        # x1, x2, x4); the threshold: the bounds x1. One operating point alone moves
+        # with one or two dev false positives.
+        recalls = []
+        for k in (1, 2, 4):
+            t = max(
+                choose_threshold(scores[~dev_y & ~catalog], k * args.dev_fpr),
+                choose_threshold(scores[~dev_y & catalog], k * args.dev_fpr_catalog),
+            )
+            recalls.append(float((scores[dev_y] >= t).mean()))
+        threshold = max(
+            choose_threshold(scores[~dev_y & ~catalog], args.dev_fpr),
+            choose_threshold(scores[~dev_y & catalog], args.dev_fpr_catalog),
+        )
+        recall, mean = recalls[0], float(np.mean(recalls))
+        fpr = float((scores[~dev_y] >= threshold).mean())
+        print(f"dev: alpha {alpha}  threshold {threshold}  recall {recall:.3f}  FPR {fpr:.4f}"
+              f"  recall at bounds x1/x2/x4 {' '.join(f'{r:.3f}' for r in recalls)}")  # fmt: skip
+        if best is None or mean > best[4]:
+            best = (alpha, threshold, recall, fpr, mean)
+    alpha, threshold, recall, fpr, _ = best
+    print(f"chosen: alpha {alpha}  threshold {threshold}")
     print(f"weights_digest {digest}")
     return {"weights": weights, "bias": bias, "threshold": threshold, "digest": digest,
+            "alpha": alpha, "semantic": head, "tokenizer": tok,
             "dev_recall": recall, "dev_fpr": fpr, "n_train": len(train_set)}  # fmt: skip
+
+
+def _dev_logits(
+    char: learned.Model, sem: Semantic | None, texts: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best n-gram window logit and best semantic window logit of each dev text,
+    computed by the runtime code (the fusion is their weighted sum)."""
+    fused = learned.Model(char.weights, char.bias, 0.5, 1.0, sem)
+    zc, zs = [], []
+    for text in texts:
+        cps = learned.prepare(learned.fold_text(text))
+        logits, starts = char.window_logits(cps)
+        zc.append(float(logits.max()))
+        zs.append(fused.semantic_best(cps, logits, starts)[0] if sem is not None else 0.0)
+    return np.array(zc), np.array(zs)
 
 
 def save(result: dict, path: Path, args: argparse.Namespace) -> None:
@@ -174,8 +222,11 @@ def save(result: dict, path: Path, args: argparse.Namespace) -> None:
         orders=np.array(learned.ORDERS, dtype=np.int64),
         seed=np.int64(args.seed),
         scale=np.int64(args.scale),
+        alpha=np.float64(result["alpha"]),
     )
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    if result["semantic"] is not None:
+        save_semantic(result["semantic"], result["tokenizer"], args.sem_out, args.tokenizer_out)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -190,7 +241,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--dev-fpr", type=float, default=0.005, help="dev FPR bound, hard negatives")
     p.add_argument("--dev-fpr-catalog", type=float, default=0.003, help="dev FPR bound, catalogs")
+    p.add_argument("--semantic", type=int, default=0, help="1: train the semantic half too")
+    p.add_argument("--sem-epochs", type=int, default=3)
+    p.add_argument("--alphas", type=lambda v: [float(x) for x in v.split(",")],
+                   default=[0.1, 0.2, 0.35, 0.5], help="fusion weights tried on dev")  # fmt: skip
     p.add_argument("--out", type=Path, default=learned.WEIGHTS_PATH)
+    p.add_argument("--sem-out", type=Path, default=SEMANTIC_PATH)
+    p.add_argument("--tokenizer-out", type=Path, default=TOKENIZER_PATH)
     return p.parse_args(argv)
 
 

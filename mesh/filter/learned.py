@@ -14,6 +14,9 @@ comes for free.
 
 The weights live in ``weights/learned.npz`` next to this module; the threshold
 stored with them was chosen on the dev split (see ``weights/MODEL_CARD.md``).
+When that file carries a fusion weight ``alpha`` > 0, the semantic half
+(``learned_semantic.py``: static tokens of a multilingual sentence encoder) adds
+its best window's logit; the committed file has none (measured, not adopted).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .learned_semantic import Semantic, semantic, sliding_windows
 from .normalize import Normalized, fold_text
 from .patterns import META_MAX_CHARS, META_RE, QUOTE_RE
 from .verdict import BLOCK_THRESHOLD, Reason
@@ -47,6 +51,12 @@ MIN_BYTES = 32  # UTF-8 bytes: a short CJK sentence still counts
 # characters (a short prompt) has few n-grams and a noisy mean; this shrinks
 # its logit towards the bias, so short texts need strong evidence.
 PRIOR = 20.0
+# The semantic half reads prompts up to SEM_FULL_CHARS prepared characters whole;
+# in longer ones, SEM_REGIONS stretches around the n-gram model's best windows
+# (SEM_MARGIN characters each side), so its cost stays bounded.
+SEM_FULL_CHARS = 4096
+SEM_REGIONS = 4
+SEM_MARGIN = 448
 
 
 def _signed(x: int) -> np.int64:
@@ -120,6 +130,12 @@ def prepare(folded: str) -> np.ndarray:
     return cps
 
 
+def cps_text(cps: np.ndarray) -> str:
+    """The prepared code points as a string (masked runs become spaces): what the
+    semantic half reads."""
+    return cps.astype(np.uint32).tobytes().decode("utf-32-le").replace("\x00", " ")
+
+
 def ngram_ids(cps: np.ndarray) -> list[np.ndarray]:
     """Bucket ids per order; ``ids[k][i]`` is the n-gram of order ORDERS[k] starting at i."""
     out = []
@@ -141,25 +157,32 @@ def features(text: str) -> np.ndarray:
 
 def windows(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Start and end positions of the scored windows of a text of ``n`` code points."""
-    if n <= WINDOW:
-        return np.zeros(1, dtype=np.int64), np.full(1, n, dtype=np.int64)
-    starts = np.arange(0, n - WINDOW + STRIDE, STRIDE, dtype=np.int64)
-    starts[-1] = min(starts[-1], n - WINDOW)
-    return starts, starts + WINDOW
+    return sliding_windows(n, WINDOW, STRIDE)
 
 
 @dataclass(frozen=True)
 class Model:
+    """Character n-grams, fused with the semantic half when there is one: the
+    prompt's logit is the best n-gram window's plus ``alpha`` times the best token
+    window's (each half takes its own maximum; alpha and the threshold were chosen
+    together on the dev split)."""
+
     weights: np.ndarray  # float32 [2**BITS]
     bias: float
     threshold: float  # probability at or above which the layer blocks
+    alpha: float = 0.0  # weight of the semantic half (0: n-grams alone)
+    semantic: Semantic | None = None
 
     @classmethod
-    def load(cls, path: Path = WEIGHTS_PATH) -> Model:
+    def load(cls, path: Path = WEIGHTS_PATH, sem: Semantic | None = None) -> Model:
         with np.load(path) as z:
             if int(z["bits"]) != BITS or tuple(z["orders"].tolist()) != ORDERS:
                 raise ValueError(f"{path}: feature definition differs from this code")
-            return cls(z["weights"].astype(np.float32), float(z["bias"]), float(z["threshold"]))
+            alpha = float(z["alpha"]) if "alpha" in z.files else 0.0
+            if alpha and sem is None and (sem := semantic()) is None:
+                raise ValueError(f"{path}: needs the semantic weights, which are missing")
+            weights = z["weights"].astype(np.float32)
+            return cls(weights, float(z["bias"]), float(z["threshold"]), alpha, sem)
 
     def contributions(self, cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per start position: summed weights of its n-grams, and how many there are."""
@@ -171,15 +194,52 @@ class Model:
             count[: len(ids)] += 1
         return contrib, count
 
-    def score_cps(self, cps: np.ndarray) -> tuple[float, int]:
-        """Max window probability, and the start of the best window."""
+    def window_logits(self, cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The n-gram logit of every window, and the windows' starts."""
         contrib, count = self.contributions(cps)
         c = np.concatenate(([0.0], np.cumsum(contrib, dtype=np.float64)))
         k = np.concatenate(([0.0], np.cumsum(count, dtype=np.float64)))
         starts, ends = windows(len(cps))
-        logits = (c[ends] - c[starts]) / (k[ends] - k[starts] + PRIOR) + self.bias
+        return (c[ends] - c[starts]) / (k[ends] - k[starts] + PRIOR) + self.bias, starts
+
+    def score_cps(self, cps: np.ndarray) -> tuple[float, int, str]:
+        """Fused probability of prepared code points, the start of the best n-gram
+        window, and the semantic span when that half drove the score (else "")."""
+        logits, starts = self.window_logits(cps)
         best = int(np.argmax(logits))
-        return float(1.0 / (1.0 + np.exp(-logits[best]))), int(starts[best])
+        z, span = float(logits[best]), ""
+        if self.alpha and self.semantic is not None:
+            zs, a, b, piece = self.semantic_best(cps, logits, starts)
+            if self.alpha * zs > z:
+                span = piece[a : min(b, a + SPAN_CHARS)].strip()
+            z += self.alpha * zs
+        return float(1.0 / (1.0 + np.exp(-z))), int(starts[best]), span
+
+    def semantic_best(
+        self, cps: np.ndarray, logits: np.ndarray, starts: np.ndarray
+    ) -> tuple[float, int, int, str]:
+        """Best semantic window: over the whole text when it is short, else around
+        the n-gram model's SEM_REGIONS best windows (tokenising 100 KB would cost
+        more than the whole filter's budget)."""
+        out = (float("-inf"), 0, 0, "")
+        if self.semantic is None:
+            return out
+        if len(cps) <= SEM_FULL_CHARS:
+            text = cps_text(cps)
+            return (*self.semantic.best(text), text)
+        taken: list[int] = []
+        for i in np.argsort(-logits, kind="stable"):
+            s = int(starts[i])
+            if any(abs(s - t) < SEM_MARGIN for t in taken):
+                continue
+            taken.append(s)
+            text = cps_text(cps[max(s - SEM_MARGIN, 0) : s + WINDOW + SEM_MARGIN])
+            found = self.semantic.best(text)
+            if found[0] > out[0]:
+                out = (*found, text)
+            if len(taken) == SEM_REGIONS:
+                break
+        return out
 
     def score(self, text: str, folded: str | None = None) -> float:
         return self.score_cps(prepare(folded if folded is not None else fold_text(text)))[0]
@@ -219,19 +279,20 @@ def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "
     m = model()
     if m is None or len(folded.encode()) < MIN_BYTES:
         return []
-    p, start, cps = -1.0, 0, np.zeros(0, dtype=np.int64)
+    p, start, span, cps = -1.0, 0, "", np.zeros(0, dtype=np.int64)
     # Long prompts are scored CHUNK characters at a time (windows overlap the
     # cuts), so memory stays bounded: ~10 arrays of CHUNK int64/float32.
     for offset in range(0, max(len(folded), 1), CHUNK):
         piece = prepare(folded[max(offset - WINDOW, 0) : offset + CHUNK])
-        q, s = m.score_cps(piece)
+        q, s, sem_span = m.score_cps(piece)
         if q > p:
-            p, start, cps = q, s, piece
+            p, start, span, cps = q, s, sem_span, piece
     if p < m.threshold:
         return []
     score = BLOCK_THRESHOLD + (1.0 - BLOCK_THRESHOLD) * (p - m.threshold) / (1.0 - m.threshold)
     why = f"p={p:.3f} >= {m.threshold:.3f}" + (f"; {detail}" if detail else "")
-    return [Reason(LAYER, rule, round(min(score, 1.0), 4), m.span(cps, start), why)]
+    span = span or m.span(cps, start)
+    return [Reason(LAYER, rule, round(min(score, 1.0), 4), span, why)]
 
 
 def check_learned_prompt(norm: Normalized) -> list[Reason]:
