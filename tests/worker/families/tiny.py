@@ -3,6 +3,7 @@ safetensors) with SmolLM2's tokenizer, and transformers' greedy reference on the
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,9 +123,13 @@ SPECS = {
 }
 
 
-def make_checkpoint(out: Path, name: str, seed: int = 0) -> Path:
-    """Writes family `name`'s tiny checkpoint into `out` (config, weights, tokenizer)."""
+def make_checkpoint(
+    out: Path, name: str, seed: int = 0, changes: dict[str, Any] | None = None
+) -> Path:
+    """Writes family `name`'s tiny checkpoint into `out` (config, weights, tokenizer), its
+    config updated by `changes` (a variant another format can hold)."""
     spec = SPECS[name]
+    spec = dataclasses.replace(spec, config=spec.config | (changes or {}))
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = _tokenizer()
     tokenizer.save_hf(out)
