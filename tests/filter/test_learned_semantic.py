@@ -131,9 +131,9 @@ def test_a_fused_verdict_keeps_the_reason_shape(fused, monkeypatch):
 
 def test_semantic_training_is_reproducible_on_a_tiny_config(tmp_path):
     from tools.train_filter import parse, train
-    from tools.train_filter_distil import wheel_available
+    from tools.train_filter_distil import USE
 
-    if not wheel_available():
+    if not USE.available():
         pytest.skip("the encoder wheel is not in ~/.cache/llmaas-filter (training fetches it)")
     args = ["--scale", "1", "--system", "0", "--public", "0", "--epochs", "1"]
     args += ["--semantic", "1", "--sem-epochs", "1", "--alphas", "0.25"]

@@ -16,23 +16,22 @@ Both split by source file (crc32 of its name): ~15 % dev, the rest train.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import subprocess
-import sys
 import zipfile
 import zlib
 from email.parser import Parser
 from importlib import metadata
-from pathlib import Path
 
 import yaml
 
-PYRIT = "pyrit==1.1.0"
-PYRIT_FILE = "pyrit-1.1.0-py3-none-any.whl"
-PYRIT_SHA256 = "84581036bace7ff2aa92712e1e3f472a3a3bccc77567d5fbe642540c0ba20b0a"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "llmaas-filter"
+from tools.pinned_wheel import PinnedWheel
+
+PYRIT = PinnedWheel(
+    "pyrit==1.1.0",
+    "pyrit-1.1.0-py3-none-any.whl",
+    "84581036bace7ff2aa92712e1e3f472a3a3bccc77567d5fbe642540c0ba20b0a",
+    env_var="LLMAAS_PYRIT_WHEEL",
+)
 TEMPLATE_DIR = "pyrit/datasets/jailbreak/"
 MAX_CHARS = 3000  # of a template (training cost; the persona set-up comes first)
 _SLOT_RE = re.compile(r"\{\{\s*\w+\s*\}\}")
@@ -43,24 +42,10 @@ def split_of_source(name: str) -> str:
     return "dev" if zlib.crc32(name.encode()) % 100 < 15 else "train"
 
 
-def pyrit_wheel() -> Path:
-    """The pinned PyRIT wheel: $LLMAAS_PYRIT_WHEEL, the cache, or pip download."""
-    path = Path(os.environ.get("LLMAAS_PYRIT_WHEEL", CACHE / PYRIT_FILE))
-    if not path.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", PYRIT, "--no-deps", "-d", str(CACHE)]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        path = CACHE / PYRIT_FILE
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != PYRIT_SHA256:
-        raise RuntimeError(f"{path}: sha256 {digest} is not the pinned {PYRIT_SHA256}")
-    return path
-
-
 def jailbreak_templates() -> list[tuple[str, str]]:
     """(file name, template text with one ``{p}`` slot), sorted by name."""
     out = []
-    with zipfile.ZipFile(pyrit_wheel()) as z:
+    with zipfile.ZipFile(PYRIT.path()) as z:
         for name in sorted(z.namelist()):
             if not (name.startswith(TEMPLATE_DIR) and name.endswith(".yaml")):
                 continue
