@@ -1,5 +1,6 @@
 """Every family served by one real mesh (`LLMAAS_MODELS`, one worker per family, float32 by
-`LLMAAS_WORKER_DTYPE`): transformers' greedy `generate` on the same checkpoint is matched
+`LLMAAS_WORKER_DTYPE`, no default chat worker): transformers' greedy `generate` on the same
+checkpoint is matched
 - token id for token id at the worker's gRPC level (`logprobs` carry each chosen token's id),
 - text for text through the edge's `/v1/completions` at temperature 0 (filter, router, edge),
 for GREEDY_TOKENS tokens (`ignore_eos`: the tiny checkpoints have no end-of-sequence)."""
@@ -45,7 +46,7 @@ def mesh(
     }
     run_dir = tmp_path_factory.mktemp("family-mesh")
     handle = start_mesh(
-        env, workers=1, embeddings=False, run_dir=run_dir, ready_timeout_s=READY_TIMEOUT_S
+        env, workers=0, embeddings=False, run_dir=run_dir, ready_timeout_s=READY_TIMEOUT_S
     )
     try:
         yield handle
