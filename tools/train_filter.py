@@ -171,18 +171,15 @@ def _train(args: argparse.Namespace) -> dict:
         # alpha: the best mean recall at three operating points (the two dev bounds
         # x1, x2, x4); the threshold: the bounds x1. One operating point alone moves
         # with one or two dev false positives.
-        recalls = []
-        for k in (1, 2, 4):
-            t = max(
+        thresholds = [
+            max(
                 choose_threshold(scores[~dev_y & ~catalog], k * args.dev_fpr),
                 choose_threshold(scores[~dev_y & catalog], k * args.dev_fpr_catalog),
             )
-            recalls.append(float((scores[dev_y] >= t).mean()))
-        threshold = max(
-            choose_threshold(scores[~dev_y & ~catalog], args.dev_fpr),
-            choose_threshold(scores[~dev_y & catalog], args.dev_fpr_catalog),
-        )
-        recall, mean = recalls[0], float(np.mean(recalls))
+            for k in (1, 2, 4)
+        ]
+        recalls = [float((scores[dev_y] >= t).mean()) for t in thresholds]
+        threshold, recall, mean = thresholds[0], recalls[0], float(np.mean(recalls))
         fpr = float((scores[~dev_y] >= threshold).mean())
         print(f"dev: alpha {alpha}  threshold {threshold}  recall {recall:.3f}  FPR {fpr:.4f}"
               f"  recall at bounds x1/x2/x4 {' '.join(f'{r:.3f}' for r in recalls)}")  # fmt: skip

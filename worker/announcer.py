@@ -16,6 +16,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 
+from mesh.aio import cancel_and_wait
 from mesh.config import parse_addresses
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,7 @@ class Reannouncer:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)  # its CancelledError
+        await cancel_and_wait(task)
 
     async def _loop(self) -> None:
         while True:

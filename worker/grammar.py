@@ -289,6 +289,10 @@ class Matcher:
 
 MAX_EXACT_INT = 2**53 - 1
 _VALUES = frozenset({"const", "enum", "default", "examples"})  # JSON values, not schemas
+# Keys whose value maps names to schemas: a property may be called "default" or "enum".
+_NAMED_SCHEMAS = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+)
 
 
 def bounded_numbers(schema: Any) -> Any:
@@ -298,9 +302,12 @@ def bounded_numbers(schema: Any) -> Any:
         return [bounded_numbers(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {
-        key: value if key in _VALUES else bounded_numbers(value) for key, value in schema.items()
-    }
+    out = {}
+    for key, value in schema.items():
+        if key in _NAMED_SCHEMAS and isinstance(value, dict):
+            out[key] = {name: bounded_numbers(sub) for name, sub in value.items()}
+        else:
+            out[key] = value if key in _VALUES else bounded_numbers(value)
     kinds = out.get("type")
     kinds = kinds if isinstance(kinds, list) else [kinds]
     if "integer" in kinds or "number" in kinds:

@@ -105,16 +105,6 @@ class RouterPool:
             c for c in ring if not self.healthy[c.address]
         ]
 
-    @property
-    def inference(self) -> inference_pb2_grpc.InferenceStub:
-        """The next router's stub, as with one router (no failover: use `unary` and
-        `open_stream` for that)."""
-        return self.candidates()[0].inference
-
-    @property
-    def health(self) -> health_pb2_grpc.HealthStub:
-        return self.candidates()[0].health
-
     def _failed(self, client: RouterClient, err: grpc.aio.AioRpcError) -> None:
         self.healthy[client.address] = False
         self.failovers += 1

@@ -15,25 +15,12 @@ from pydantic import BaseModel
 
 from tools.bench.structured import TOOLS, WEATHER
 from tools.bench.structured_schemas import SYSTEM, Sentiment
-from tools.run_mesh import MeshHandle, start_mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 MODEL = "smollm2:135m"
 PARAMETERS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
 ASK_WEATHER = [{"role": "user", "content": "What is the weather in Lyon?"}]
-
-
-@pytest.fixture(scope="module")
-def mesh(tmp_path_factory) -> MeshHandle:
-    handle = start_mesh(workers=1, run_dir=tmp_path_factory.mktemp("mesh"), ready_timeout_s=300)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture(scope="module")
-def client(mesh) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{mesh.url}/v1", api_key=mesh.api_key, max_retries=0)
 
 
 # -- structured outputs ---------------------------------------------------------------------

@@ -12,27 +12,12 @@ import openai
 import pytest
 
 from mesh.pb import common_pb2, inference_pb2, inference_pb2_grpc, worker_pb2, worker_pb2_grpc
-from tools.run_mesh import MeshHandle, start_mesh
 from worker.loader import load_tokenizer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 MODEL = "smollm2:135m"
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-@pytest.fixture(scope="module")
-def mesh(tmp_path_factory) -> MeshHandle:
-    handle = start_mesh(workers=1, run_dir=tmp_path_factory.mktemp("mesh"), ready_timeout_s=300)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture(scope="module")
-def client(mesh) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=f"{mesh.url}/v1", api_key=mesh.api_key, max_retries=0, timeout=120
-    )
 
 
 def greedy(client: openai.OpenAI, max_tokens: int = 16):

@@ -197,8 +197,10 @@ def test_unbounded_numbers_get_a_doubles_exact_integer_bounds() -> None:
             "x": {"type": ["number", "null"], "exclusiveMinimum": 0},
             "kept": {"type": "integer", "minimum": 1, "maximum": 5},
             "type": {"const": {"type": "integer"}},
+            "default": {"type": "integer"},  # a property's name, not the keyword
         },
         "items": [{"type": "number"}],
+        "$defs": {"enum": {"type": "number"}},
     }
     out = bounded_numbers(schema)
     props = out["properties"]
@@ -207,6 +209,7 @@ def test_unbounded_numbers_get_a_doubles_exact_integer_bounds() -> None:
     assert props["kept"] == schema["properties"]["kept"]
     assert props["type"] == {"const": {"type": "integer"}}  # a value, not a schema
     assert out["items"][0]["minimum"] == -MAX_EXACT_INT
+    assert props["default"]["maximum"] == out["$defs"]["enum"]["maximum"] == MAX_EXACT_INT
     assert schema["properties"]["n"] == {"type": "integer"}  # the caller's copy is untouched
 
 

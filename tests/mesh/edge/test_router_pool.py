@@ -248,24 +248,3 @@ def test_one_multi_address_target_is_balanced_and_fails_over_within_its_channel(
     assert before == ["m"] * 6 and after == ["m"] * 6
     assert a.calls > 0 and calls_b > 0  # round robin over both addresses
     assert a.calls + calls_b == 12
-
-
-def test_the_pool_still_offers_the_stubs_of_a_single_router_client():
-    async def scenario(ports: list[int]) -> list[str]:
-        pool = RouterPool.open([f"127.0.0.1:{p}" for p in ports])
-        try:
-            return [
-                (
-                    await pool.inference.GetModel(
-                        inference_pb2.GetModelRequest(id="smollm2:135m"),
-                        metadata=tuple(AUTH_MD),
-                        timeout=10,
-                    )
-                ).id
-                for _ in range(4)
-            ]
-        finally:
-            await pool.close()
-
-    with fake_router() as a, fake_router() as b:
-        assert asyncio.run(scenario([a.port, b.port])) == ["smollm2:135m"] * 4
