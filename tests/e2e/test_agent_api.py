@@ -85,7 +85,7 @@ def calls_of(message) -> list[tuple[str, dict]]:
     "tool_choice", ["required", {"type": "function", "function": {"name": "search_web"}}]
 )
 def test_required_and_named_tool_choice_give_valid_calls(client, tool_choice):
-    reply = client.chat.completions.create(
+    request = dict(
         model=MODEL,
         messages=ASK_WEATHER,
         tools=TOOLS,
@@ -93,6 +93,7 @@ def test_required_and_named_tool_choice_give_valid_calls(client, tool_choice):
         temperature=0,
         max_tokens=200,
     )
+    reply = client.chat.completions.create(**request)
     choice = reply.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
     calls = calls_of(choice.message)
@@ -102,15 +103,7 @@ def test_required_and_named_tool_choice_give_valid_calls(client, tool_choice):
     if isinstance(tool_choice, dict):
         assert {name for name, _ in calls} == {"search_web"}
 
-    stream = client.chat.completions.create(
-        model=MODEL,
-        messages=ASK_WEATHER,
-        tools=TOOLS,
-        tool_choice=tool_choice,
-        temperature=0,
-        max_tokens=200,
-        stream=True,
-    )
+    stream = client.chat.completions.create(**request, stream=True)
     assembled: dict[int, list[str]] = {}
     finish = None
     for chunk in stream:
