@@ -180,7 +180,8 @@ class SequenceSet:
                     if group in done:
                         continue
                     if step == 0:
-                        if unless and _blocked(pos, unless, last_seen):
+                        # last_seen is empty unless a blocker concept occurred: skip the call
+                        if unless and last_seen and _blocked(pos, unless, last_seen):
                             continue
                         if new_origin is None:
                             new_origin = (pos, via, token)

@@ -296,5 +296,20 @@ class BehaviorTracker:
 
 def prompt_digest(folded: str) -> bytes:
     """Identical up to case, lookalikes, invisibles and whitespace."""
-    canon = " ".join(folded.split())
+    canon = _collapse_spaces(folded)
     return hashlib.blake2b(canon.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _collapse_spaces(text: str) -> str:
+    """``" ".join(text.split())``, without splitting when the text is already so.
+
+    In ASCII text the only whitespace ``split`` knows besides " " are these few control
+    characters (one memchr each); without them and without a double space, the result
+    is the text stripped of spaces. Splitting costs one string per word.
+    """
+    if text.isascii() and "  " not in text and not any(map(text.__contains__, _ASCII_WS)):
+        return text.strip(" ")
+    return " ".join(text.split())
+
+
+_ASCII_WS = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"  # str.split()'s ASCII whitespace, less " "

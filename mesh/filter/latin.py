@@ -45,14 +45,15 @@ def latin_stream(norm: Normalized) -> Stream:
     parts = [
         Stream(list(map(float, where)), tokens, list(map(LATIN_INDEX.__getitem__, tokens)), vias)
     ]
-    distinct: set[str] | None = None
+    # The distinct tokens (their hashes are cached, so one C-level pass): the obfuscation
+    # streams below look at each distinct token once, and skip the full passes over
+    # ``words`` when no distinct token can be theirs.
+    distinct = set(words)
     if not norm.is_ascii:
-        distinct = set(words)
         parts.append(_accent_stream(words, distinct))
     if norm.leet_words is not None:
-        distinct = distinct if distinct is not None else set(words)
         parts.append(_leet_stream(words, distinct))
-    parts.append(_glued_stream(words, norm))
+    parts.append(_glued_stream(words, norm, distinct))
     parts.append(_hyphen_stream(words, distinct))
     return merge(parts)
 
@@ -95,12 +96,14 @@ def _leet_stream(words: Sequence[str], distinct: set[str]) -> Stream:
     return _occurrences(words, {w: f for w, f in folded.items() if f in LATIN_INDEX}, "leet")
 
 
-def _glued_stream(words: Sequence[str], norm: Normalized) -> Stream:
+def _glued_stream(words: Sequence[str], norm: Normalized, distinct: set[str]) -> Stream:
     """Lexicon words inside long tokens and inside words joined from spaced letters.
 
     Python work once per *distinct* candidate word, so thousands of joined copies
     of one spaced-out word cost C-level passes.
     """
+    if not norm.joined and max(map(len, distinct), default=0) < SEGMENT_MIN:
+        return EMPTY
     long_ones = indices_where(map(SEGMENT_MIN.__le__, map(len, words)))
     if not long_ones and not norm.joined:
         return EMPTY
@@ -152,11 +155,8 @@ def _hyphen_parts(word: str) -> list[tuple[float, str, Concepts, str]]:
 _OFFSET, _TOKEN, _CONCEPTS, _VIA = (itemgetter(k) for k in range(4))  # of a _hyphen_parts item
 
 
-def _hyphen_stream(words: Sequence[str], distinct: set[str] | None) -> Stream:
-    if distinct is None:
-        hyphenated = set(compress(words, map(str.__contains__, words, repeat("-"))))
-    else:
-        hyphenated = {w for w in distinct if "-" in w}
+def _hyphen_stream(words: Sequence[str], distinct: set[str]) -> Stream:
+    hyphenated = {w for w in distinct if "-" in w}
     found = {w: p for w in hyphenated if w not in LATIN_INDEX and (p := _hyphen_parts(w))}
     if not found:
         return EMPTY

@@ -188,6 +188,13 @@ META_RE = re.compile(
 )
 META_MAX_CHARS = 400
 
+
+def _may_have_template(folded: str) -> bool:
+    # Every TEMPLATE_RE match holds one of these literals: substring tests are far
+    # cheaper than a regex scan of the whole prompt.
+    return "<|" in folded or "<<" in folded or "inst]" in folded
+
+
 _SEQS: list[ConceptSequence] = [s for r in RULES for s in r.sequences]
 _SEQ_RULE: list[Rule] = [r for r in RULES for _ in r.sequences]
 _AUTOMATA = SequenceSet(_SEQS, groups=[RULES.index(r) for r in _SEQ_RULE])
@@ -217,7 +224,7 @@ def _scan(norm: Normalized) -> list[Reason]:
     reasons += _sequence_reasons(norm, cjk, partial(_cjk_span, cjk_src))
     reasons += _markup_reasons(norm.folded)
     reasons += _repetition_reasons(norm, cjk)
-    template = TEMPLATE_RE.search(norm.folded)
+    template = TEMPLATE_RE.search(norm.folded) if _may_have_template(norm.folded) else None
     if template:
         reasons.append(
             Reason(LAYER, "patterns.chat_template", 0.6, template.group(), "control token")

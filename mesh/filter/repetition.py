@@ -33,7 +33,14 @@ class RepeatHit:
     detail: str
 
 
+# Lexicon words with an attack concept: only those can start an attack-word run.
+ATTACK_WORDS = frozenset(w for w, c in LATIN_INDEX.items() if c & ATTACK_CONCEPTS)
+SAMPLED_CONFIRM_MAX = 64  # sampled candidates checked one by one; past that, the full pass
+
+
 def repeated_attack_word(words: Sequence[str]) -> RepeatHit | None:
+    if ATTACK_WORDS.isdisjoint(words):  # hashes are cached: cheaper than the marks pass
+        return None
     marks = bytes(map(eq, words, words[1:]))
     needle = b"\x01" * (ATTACK_REPEATS - 1)
     start, seen = marks.find(needle), 0
@@ -83,9 +90,40 @@ def repeated_cjk_attack_stream(s: Stream) -> RepeatHit | None:
     return None
 
 
+def _may_repeat(words: Sequence[str], period: int, length: int) -> bool:
+    """False only when ``words[i] == words[i + period]`` never holds ``length`` times in a row.
+
+    Such a run covers a multiple of ``length``: comparing at those positions only (1/length
+    of the full pass) rules most texts out. Each sampled equality is then confirmed on the
+    window of ``length - 1`` positions either side, which holds ``length`` of the run if
+    there is one.
+    """
+    n = len(words) - period
+    if n < length:
+        return False
+    sampled = bytes(map(eq, words[0:n:length], words[period::length]))
+    hits = sampled.count(1)
+    if hits == 0:
+        return False
+    if hits > SAMPLED_CONFIRM_MAX:
+        return True
+    needle = b"\x01" * length
+    k = sampled.find(1)
+    while k >= 0:
+        i = k * length
+        lo, hi = max(0, i - length + 1), min(n, i + length)
+        if needle in bytes(map(eq, words[lo:hi], words[lo + period : hi + period])):
+            return True
+        k = sampled.find(1, k + 1)
+    return False
+
+
 def repeated_phrase(words: Sequence[str]) -> RepeatHit | None:
     best: RepeatHit | None = None
     for period in range(1, MAX_PERIOD + 1):
+        # A run needs period * (WEAK_REPEATS - 1) equalities in a row (STRONG needs more).
+        if not _may_repeat(words, period, period * (WEAK_REPEATS - 1)):
+            continue
         marks = bytes(map(eq, words, words[period:]))
         for repeats, score in ((STRONG_REPEATS, 0.75), (WEAK_REPEATS, 0.35)):
             start = _find_wordy_run(words, marks, period, repeats)
