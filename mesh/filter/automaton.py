@@ -14,6 +14,7 @@ of the same sequence. Cost: O(hits x entries per set), linear in the input.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -146,10 +147,15 @@ class SequenceSet:
         table = self._table(present_sets, active)
         live = sum(map(len, table.values()))  # steps left in ``table``
         # Blocker concepts each concept set carries (only those are remembered).
-        watch = {cs: tuple(cs & blockers) for cs in present_sets} if blockers else {}
+        # (Only sets that carry one: with none, the walk skips this bookkeeping.)
+        watch = {cs: b for cs in present_sets if (b := tuple(cs & blockers))} if blockers else {}
         relevant = {cs for cs in present_sets if table[cs] or watch.get(cs)}
         if len(relevant) < len(present_sets):
-            stream = stream.select(map(relevant.__contains__, stream.con))
+            # Hits of the other sets change nothing in the walk: drop them when that
+            # saves more than the copy costs.
+            keep = bytes(map(relevant.__contains__, stream.con))
+            if keep.count(0) * 4 > len(keep):
+                stream = stream.select(keep)
         return self._walk(stream, table, live, watch)
 
     def _walk(
@@ -159,7 +165,12 @@ class SequenceSet:
         live: int,
         watch: dict[Concepts, tuple[str, ...]],
     ) -> list[SeqMatch]:
-        """The hot loop: plain locals and tuple unpacking, no attribute lookups per hit."""
+        """The hot loop: plain locals and tuple unpacking, no attribute lookups per hit.
+
+        Each concept set's steps are planned (see :func:`_plan`): the later steps first,
+        then the starts, which in the common case (no blocker seen yet, no match in this
+        hit) are plain stores of this hit into their slots.
+        """
         nslots = self._first_slot[-1]
         # Per slot, for the latest prefix match: the position of its last hit, and
         # where it started (position, via, first token).
@@ -169,47 +180,90 @@ class SequenceSet:
         pruned = 0  # len(done) when ``table`` was last pruned
         matched: list[SeqMatch] = []
         last_seen: dict[str, float] = {}  # blocker concept → its latest position
+        # The latest of them: no start further than BLOCK_GAP after it can be blocked.
+        recent = -math.inf
+        plans: dict[Concepts, Plan] = {}
         # Hits are made lazily: a walk that stops early never builds the rest.
         for pos, token, concepts, via in zip(
             stream.pos, stream.tok, stream.con, stream.vias(), strict=False
         ):
-            steps = table[concepts]
-            if steps:
-                new_origin = None  # shared by every sequence this hit starts
-                for slot, step, gap, last, unless, group, si in steps:
-                    if group in done:
-                        continue
-                    if step == 0:
-                        # last_seen is empty unless a blocker concept occurred: skip the call
+            plan = plans.get(concepts)
+            if plan is None:  # planned on first use: many sets never recur after a match
+                plan = plans[concepts] = _plan(table[concepts])
+            advance, starts, start_slots, start_unless = plan
+            for slot, gap, last, group, si in advance:
+                prev = at[slot - 1]
+                if prev is None or not 0 < pos - prev <= gap or group in done:
+                    continue
+                p_start, p_via, p_first = origin[slot - 1]
+                at[slot] = pos
+                origin[slot] = (p_start, p_via or via, p_first)
+                if last:
+                    done.add(group)
+                    matched.append(SeqMatch(si, p_start, pos, p_via or via, p_first, token))
+            if starts:
+                if (
+                    start_slots is not None
+                    and len(done) == pruned
+                    and not (start_unless and pos - recent <= BLOCK_GAP)
+                ):
+                    new_origin = (pos, via, token)  # shared by every sequence this hit starts
+                    for slot in start_slots:
+                        at[slot] = pos
+                        origin[slot] = new_origin
+                else:  # blockers to check, a one-step sequence, or a match in this hit
+                    new_origin = None
+                    for slot, _step, _gap, last, unless, group, si in starts:
+                        if group in done:
+                            continue
                         if unless and last_seen and _blocked(pos, unless, last_seen):
                             continue
                         if new_origin is None:
                             new_origin = (pos, via, token)
                         at[slot] = pos
-                        start = origin[slot] = new_origin
-                    else:
-                        prev = at[slot - 1]
-                        if prev is None or not 0 < pos - prev <= gap:
-                            continue
-                        p_start, p_via, p_first = origin[slot - 1]
-                        at[slot] = pos
-                        start = origin[slot] = (p_start, p_via or via, p_first)
-                    if last:
-                        done.add(group)
-                        matched.append(SeqMatch(si, start[0], pos, start[1], start[2], token))
-                if len(done) != pruned:  # a rule matched: drop its sequences
-                    live -= _drop_groups(table, done)
-                    pruned = len(done)
-                    if not live:
-                        break  # nothing left that could match
+                        origin[slot] = new_origin
+                        if last:
+                            done.add(group)
+                            matched.append(SeqMatch(si, pos, pos, via, token, token))
+            if len(done) != pruned:  # a rule matched: drop its sequences
+                live -= _drop_groups(table, done, plans)
+                pruned = len(done)
+                if not live:
+                    break  # nothing left that could match
             if watch:
                 for c in watch.get(concepts, ()):
-                    last_seen[c] = pos
+                    last_seen[c] = recent = pos
         return matched
 
 
-def _drop_groups(table: dict[Concepts, list[Step]], done: set[int]) -> int:
-    """Remove the steps of matched groups from ``table``; return how many went.
+Plan = tuple[
+    tuple[tuple[int, float, bool, int, int], ...],  # later steps: slot, gap, last, group, seq
+    tuple[Step, ...],  # step 0 entries
+    tuple[int, ...] | None,  # their slots, None when one completes a sequence
+    bool,  # whether any of them has blockers
+]
+
+
+def _plan(steps: list[Step]) -> Plan:
+    """A concept set's steps, split for the walk (same order: later steps come first)."""
+    advance, starts, slots = [], [], []
+    ends = blockers = False
+    for s in steps:
+        if s.step:
+            advance.append((s.slot, s.gap, s.last, s.group, s.seq_index))
+        else:
+            starts.append(s)
+            slots.append(s.slot)
+            ends = ends or s.last
+            blockers = blockers or bool(s.unless)
+    return tuple(advance), tuple(starts), None if ends else tuple(slots), blockers
+
+
+def _drop_groups(
+    table: dict[Concepts, list[Step]], done: set[int], plans: dict[Concepts, Plan]
+) -> int:
+    """Remove the steps of matched groups from ``table`` (and forget their plans); return
+    how many went.
 
     Only the lists holding steps of a matched group change, rebuilt as new lists
     (the walk may be iterating over one of them).
@@ -220,6 +274,7 @@ def _drop_groups(table: dict[Concepts, list[Step]], done: set[int]) -> int:
             kept = [s for s in steps if s.group not in done]
             dropped += len(steps) - len(kept)
             table[cs] = kept
+            plans.pop(cs, None)
     return dropped
 
 
