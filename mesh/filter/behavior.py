@@ -49,6 +49,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import is_
 
 from mesh.config import ConfigError, env
@@ -289,9 +290,23 @@ class BehaviorTracker:
                 r.span,
                 f"{r.rule} across {len(previous) + 1} {scope}prompts",
             )
-            for r in check_patterns(joined)
-            if r.score >= BLOCKING and r.rule not in known
+            for r in blocking_pattern_reasons(joined)
+            if r.rule not in known
         ]
+
+
+FRAGMENT_CACHE = 512  # rejoined texts remembered (about 1 KB each)
+
+
+@lru_cache(maxsize=FRAGMENT_CACHE)
+def blocking_pattern_reasons(joined: str) -> tuple[Reason, ...]:
+    """The blocking pattern reasons of a rejoined text (a pure function of the text).
+
+    Cached: a sender who repeats a prompt (retries, or the floods the repetition rule is
+    for) rejoins the same tails and head each time, for its own history and for the
+    tenant-wide one; that is the rejoin's cost gone for every repeat.
+    """
+    return tuple(r for r in check_patterns(joined) if r.score >= BLOCKING)
 
 
 def prompt_digest(folded: str) -> bytes:

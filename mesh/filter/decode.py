@@ -23,6 +23,8 @@ import codecs
 import re
 import urllib.parse
 from collections.abc import Iterator
+from itertools import compress
+from operator import methodcaller
 
 from .learned import check_learned
 from .normalize import fold_text, normalize
@@ -165,6 +167,30 @@ MAX_SPACED_SCAN = 16_384  # hex written with separators ("e8 a8 80") is looked f
 _SPACED_HEX_PROBE_RE = re.compile(r"[0-9A-Fa-f]{2}[\s:,][0-9A-Fa-f]{2}[\s:,][0-9A-Fa-f]{2}")
 
 
+# The probe on a byte "shape" of ASCII text: hex digit → h, a separator → s, anything
+# else → o. One translate and one substring search instead of a regex attempt at every
+# hex letter.
+_PROBE_SHAPE = (
+    bytes(
+        ord("h")
+        if c in "0123456789abcdefABCDEF"
+        else ord("s")
+        if c.isspace() or c in ":,"
+        else ord("o")
+        for c in map(chr, range(128))
+    )
+    + b"o" * 128
+)
+
+
+def _has_spaced_hex(head: str) -> bool:
+    """``_SPACED_HEX_PROBE_RE.search(head)``, on the byte shape for ASCII text (beyond
+    ASCII, ``\\s`` also matches Unicode spaces: the regex itself)."""
+    if not head.isascii():
+        return _SPACED_HEX_PROBE_RE.search(head) is not None
+    return b"hhshhshh" in head.encode().translate(_PROBE_SHAPE)
+
+
 _UNICODE_ESCAPE_RE = re.compile(r"\\u([0-9A-Fa-f]{4})")
 
 
@@ -173,22 +199,33 @@ def _unescape(m: re.Match[str]) -> str:
     return c if not 0xD800 <= ord(c) <= 0xDFFF else "\ufffd"  # lone surrogates: replaced
 
 
+_group = methodcaller("group")
+_SHORTER = 15  # tokens longer than this may hold a contiguous encoded run
 SPLIT_CHUNK = 65_536  # the prompt is split into tokens this much at a time (bounded memory)
 _SPACE_RE = re.compile(r"\s")
 
 
+_LONG_TOKEN_RE = re.compile(r"\S{16,}")  # matches start at token starts: whole tokens
+
+
 def _long_tokens(prompt: str) -> Iterator[str]:
     """Whitespace-separated tokens of 16+ characters, split chunk by chunk (cut at
-    whitespace) so a multi-megabyte prompt never becomes one huge token list."""
+    whitespace) so a multi-megabyte prompt never becomes one huge token list.
+
+    Text that is mostly spaces ("i g n o r e") would be split into one string per
+    letter: there a regex scan finds the same tokens in the same order, cheaper.
+    """
+    if prompt.count(" ") * 4 > len(prompt):
+        yield from map(_group, _LONG_TOKEN_RE.finditer(prompt))
+        return
     pos, n = 0, len(prompt)
     while pos < n:
         end = pos + SPLIT_CHUNK
         if end < n:
             ws = _SPACE_RE.search(prompt, end)
             end = ws.start() if ws else n
-        for w in prompt[pos:end].split():
-            if len(w) >= 16:
-                yield w
+        words = prompt[pos:end].split()
+        yield from compress(words, map(_SHORTER.__lt__, map(len, words)))  # C-level filter
         pos = max(end, pos + 1)
 
 
@@ -212,7 +249,7 @@ def _candidates(prompt: str) -> Iterator[tuple[str, str | None]]:
         unescaped = _UNICODE_ESCAPE_RE.sub(_unescape, prompt[:MAX_ENCODED])
         yield "unicode_escape", unescaped if len(unescaped) >= MIN_TEXT else None
     head = prompt[:MAX_SPACED_SCAN]
-    if _SPACED_HEX_PROBE_RE.search(head):
+    if _has_spaced_hex(head):
         for m in _HEX_RE.finditer(head):
             if " " in m.group() or ":" in m.group() or "," in m.group():
                 yield "hex", _hex(m.group())

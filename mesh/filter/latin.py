@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import chain, compress, repeat
+from itertools import chain, compress, filterfalse, repeat
 from operator import add, itemgetter
 
 from .hits import EMPTY, Stream, indices_where, merge
@@ -75,8 +75,9 @@ def _occurrences(words: Sequence[str], found: dict[str, str], via: str) -> Strea
 def _accent_stream(words: Sequence[str], distinct: set[str]) -> Stream:
     # "ìgnòrè": accents used as obfuscation; lexicon words are indexed unaccented.
     bare: dict[str, str] = {}
-    for w in distinct:
-        if w.isascii() or w[0] >= NON_LATIN or w in LATIN_INDEX:  # not Latin / already a hit
+    # C-level filters first: most tokens are ASCII (nothing to strip) or lexicon words.
+    for w in filterfalse(LATIN_INDEX.__contains__, filterfalse(str.isascii, distinct)):
+        if w[0] >= NON_LATIN:  # not Latin script
             continue
         b = _strip_cached(w)
         if b in LATIN_INDEX:

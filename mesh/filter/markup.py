@@ -99,6 +99,8 @@ AI_WORDS_CJK = (
     "ai",
 )
 
+_AI_WORDS_WIDE = tuple(w for w in AI_WORDS_CJK if not w.isascii())  # only in non-ASCII text
+
 LINK_RE = re.compile(
     r"\]\s{0,5}\(\s{0,5}<?"  # Markdown inline link/image target
     r"|^\s{0,3}\[[^\]\n]{1,100}\]:\s{0,5}"  # Markdown reference definition
@@ -165,7 +167,9 @@ def _element_text(text: str, start: int) -> str:
 
 def _content_score(content: str) -> tuple[float, str]:
     words = set(_NON_WORD_RE.sub(" ", content).split())
-    if words & AI_WORDS or any(w in content for w in AI_WORDS_CJK if not w.isascii()):
+    if words & AI_WORDS or (
+        not content.isascii() and any(map(content.__contains__, _AI_WORDS_WIDE))
+    ):
         return 0.9, "hidden text addressed to the model"
     if len(words) >= 4:
         return 0.45, "hidden element with text"

@@ -282,7 +282,7 @@ def has_leet_hint(tokens: list[str]) -> bool:
     A letter and a leet symbol next to each other are both token characters, so
     they sit in one token; pure-letter tokens (most of them) cannot match.
     """
-    odd = [t for t in set(tokens) if not t.isalpha()]
+    odd = list(filterfalse(str.isalpha, set(tokens)))
     return bool(odd) and _LEET_HINT_FAST_RE.search(" ".join(odd)) is not None
 
 
