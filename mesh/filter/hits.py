@@ -10,9 +10,10 @@ are only built for the hits the automaton actually walks.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from functools import partial
-from itertools import chain, compress, repeat
+from itertools import chain, compress, count, repeat
 from operator import and_, eq, le, sub
 from typing import NamedTuple
 
@@ -71,6 +72,10 @@ def merge(parts: list[Stream]) -> Stream:
     parts = [p for p in parts if p.tok]
     if len(parts) <= 1:
         return parts[0] if parts else EMPTY
+    sizes = [len(p.tok) for p in parts]
+    big = sizes.index(max(sizes))
+    if (sum(sizes) - sizes[big]) * _INSERT_RATIO <= sizes[big]:
+        return _insert_into(parts, big)
     pos = list(chain.from_iterable(p.pos for p in parts))
     tok = list(chain.from_iterable(p.tok for p in parts))
     con = list(chain.from_iterable(p.con for p in parts))
@@ -86,6 +91,51 @@ def merge(parts: list[Stream]) -> Stream:
         list(map(con.__getitem__, order)),
         None if via is None else list(map(via.__getitem__, order)),
     )
+
+
+_INSERT_RATIO = 16  # up to 1/16 as many other hits as the largest part has: insert them
+
+
+def _insert_into(parts: list[Stream], big: int) -> Stream:
+    """:func:`merge` when one part holds nearly all the hits: the others are placed by
+    binary search and the big part is copied in slices, instead of sorting everything.
+
+    Each other hit goes before the big part's hits at its position if its part comes
+    first, after them otherwise (what the stable sort does); hits with the same place
+    keep the order of the sort (position, part, order in the part).
+    """
+    b = parts[big]
+    placed = []  # (index in b, position, part, index in part)
+    for pi, p in enumerate(parts):
+        if pi != big:
+            find = bisect_left if pi < big else bisect_right
+            placed += zip(map(find, repeat(b.pos), p.pos), p.pos, repeat(pi), count())
+    placed.sort()
+    with_via = any(p.via is not None for p in parts)
+    b_via = [""] * len(b.tok) if with_via and b.via is None else b.via
+    pos: list[float] = []
+    tok: list[str] = []
+    con: list[Concepts] = []
+    via: list[str] = []
+    done = 0
+    for at, x, pi, k in placed:
+        p = parts[pi]
+        pos += b.pos[done:at]
+        tok += b.tok[done:at]
+        con += b.con[done:at]
+        pos.append(x)
+        tok.append(p.tok[k])
+        con.append(p.con[k])
+        if with_via:
+            via += b_via[done:at]
+            via.append("" if p.via is None else p.via[k])
+        done = at
+    pos += b.pos[done:]
+    tok += b.tok[done:]
+    con += b.con[done:]
+    if with_via:
+        via += b_via[done:]
+    return Stream(pos, tok, con, via if with_via else None)
 
 
 def from_hits(hits: Iterable[tuple]) -> Stream:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from itertools import chain, compress, filterfalse, repeat
+from itertools import chain, compress, count, filterfalse, islice, repeat
 from operator import add, itemgetter
 
 from .hits import EMPTY, Stream, indices_where, merge
@@ -42,9 +42,8 @@ def latin_stream(norm: Normalized) -> Stream:
     if norm.joined:
         spaced = dict.fromkeys(norm.joined, "spacing")
         vias = list(map(spaced.get, where, repeat("")))
-    parts = [
-        Stream(list(map(float, where)), tokens, list(map(LATIN_INDEX.__getitem__, tokens)), vias)
-    ]
+    # Whole-token positions stay ints (an int compares and subtracts as its float does).
+    parts = [Stream(where, tokens, list(map(LATIN_INDEX.__getitem__, tokens)), vias)]
     # The distinct tokens (their hashes are cached, so one C-level pass): the obfuscation
     # streams below look at each distinct token once, and skip the full passes over
     # ``words`` when no distinct token can be theirs.
@@ -65,7 +64,7 @@ def _occurrences(words: Sequence[str], found: dict[str, str], via: str) -> Strea
     where = indices_where(map(found.__contains__, words))
     tokens = list(map(found.__getitem__, map(words.__getitem__, where)))
     return Stream(
-        list(map(float, where)),
+        where,
         tokens,
         list(map(LATIN_INDEX.__getitem__, tokens)),
         None if not via else [via] * len(where),
@@ -105,10 +104,12 @@ def _glued_stream(words: Sequence[str], norm: Normalized, distinct: set[str]) ->
     """
     if not norm.joined and max(map(len, distinct), default=0) < SEGMENT_MIN:
         return EMPTY
-    long_ones = indices_where(map(SEGMENT_MIN.__le__, map(len, words)))
+    # Only the first MAX_SEGMENTED long tokens are candidates: stop looking there.
+    is_long = map(SEGMENT_MIN.__le__, map(len, words))
+    long_ones = list(islice(compress(count(), is_long), MAX_SEGMENTED))
     if not long_ones and not norm.joined:
         return EMPTY
-    candidates = sorted(set(long_ones[:MAX_SEGMENTED]) | norm.joined)
+    candidates = sorted(set(long_ones) | norm.joined)
     cand_words = list(map(words.__getitem__, candidates))
     leet = norm.leet_words is not None
     found: dict[str, list[str]] = {}  # candidate word → the lexicon words inside it

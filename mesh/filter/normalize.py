@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import deque
 from dataclasses import dataclass, field
-from itertools import accumulate, chain, filterfalse, repeat
-from operator import add
+from itertools import accumulate, chain, compress, count, cycle, filterfalse, repeat
+from operator import add, not_, sub
 
 # Zero-width, joiners, bidi embeddings/overrides/isolates, invisible operators,
 # soft hyphen, Mongolian vowel separator, BOM, variation selectors, Hangul fillers.
@@ -254,8 +255,9 @@ def join_spaced(words: list[str]) -> tuple[list[str], set[int]]:
 
     Everything is C-level, whatever the number of runs: one regex search rules out text
     without runs; otherwise one regex ``split`` of the space-joined tokens gives the runs
-    (spaces removed with ``str.replace``) and the text between them (split into tokens,
-    stop words filtered out with ``filterfalse``), interleaved with ``chain``.
+    (spaces removed with ``str.replace``) and, by counting spaces, how many tokens each
+    part holds; the tokens between runs are sliced out of ``words``, stop words filtered
+    out with ``filterfalse``, and all interleaved with ``chain``.
     """
     line = f" {' '.join(words)} "
     if _HAS_RUN_RE.search(line) is None:
@@ -264,8 +266,33 @@ def join_spaced(words: list[str]) -> tuple[list[str], set[int]]:
     runs = list(map(str.replace, parts[1::2], repeat(" "), repeat("")))
     if max(map(len, runs)) > MAX_JOINED:
         runs = [r[:MAX_JOINED] for r in runs]  # the rest of an over-long run is dropped
-    between = list(map(list, map(filterfalse, repeat(_is_stopword), map(str.split, parts[0::2]))))
+    if len(runs) >= _MANY_RUNS:
+        return _join_many(words, parts, runs)
+    # Tokens per part: one per space in a "between" part (each follows a space; the last
+    # part also holds the closing pad), one more than its spaces in a run.
+    counts = list(map(add, map(str.count, parts, repeat(" ")), cycle((0, 1))))
+    counts[-1] -= 1
+    ends = list(accumulate(counts))
+    cuts = map(slice, [0, *ends[1::2]], ends[0::2])
+    between = list(map(list, map(filterfalse, repeat(_is_stopword), map(words.__getitem__, cuts))))
     return _interleave(between, runs)
+
+
+_MANY_RUNS = 64  # from this many runs on, no list per part (their allocation dominates)
+
+
+def _join_many(words: list[str], parts: list[str], runs: list[str]) -> tuple[list[str], set[int]]:
+    """:func:`join_spaced` for a flood of runs, over flat lists only: the line is rebuilt
+    with each run joined and split once; stop words go by a keep mask in which the joined
+    tokens are forced on, and their new indices come from the running count of kept ones."""
+    parts[1::2] = map(add, repeat(" "), runs)  # every "between" part starts with a space
+    tokens = "".join(parts).split()
+    # Run j follows the tokens of between parts 0..j (one per space) and the j runs before.
+    at = list(map(add, accumulate(map(str.count, parts[0:-1:2], repeat(" "))), count()))
+    keep = bytearray(map(not_, map(_is_stopword, tokens)))
+    deque(map(keep.__setitem__, at, repeat(1)), maxlen=0)
+    kept_before = list(accumulate(keep))
+    return list(compress(tokens, keep)), set(map(sub, map(kept_before.__getitem__, at), repeat(1)))
 
 
 def _interleave(between: list[list[str]], runs: list[str]) -> tuple[list[str], set[int]]:
