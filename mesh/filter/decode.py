@@ -21,6 +21,7 @@ import base64
 import binascii
 import codecs
 import re
+import string
 import urllib.parse
 from collections.abc import Iterator
 from itertools import compress
@@ -229,19 +230,40 @@ def _long_tokens(prompt: str) -> Iterator[str]:
         pos = max(end, pos + 1)
 
 
+def _byte_class(chars: str) -> bytes:
+    """A translate table: the (ASCII) ``chars`` → 1, every other byte → 0."""
+    return bytes(int(chr(b) in chars) for b in range(256))
+
+
+# A contiguous hex run (prefixes and ':'/',' separators included: no whitespace inside a
+# token) or base64 run holds 16 consecutive characters of its alphabet: where the whole
+# prompt has no such stretch (two byte translates and two searches), no token's regex
+# can match and the token scan is skipped.
+_HEX_SHAPE = _byte_class("0123456789abcdefABCDEFx\\:,")
+_B64_SHAPE = _byte_class(string.ascii_letters + string.digits + "+/_-")
+_RUN_OF_16 = b"\x01" * 16
+
+
 def _candidates(prompt: str) -> Iterator[tuple[str, str | None]]:
     """(encoding, decoded text or None) per encoded-looking run.
 
     Contiguous runs (base64, hex) are looked for only inside whitespace-separated
-    tokens of 16+ characters (one C-level ``split``: most prompts have none);
+    tokens of 16+ characters (one C-level ``split``: most prompts have none), and
+    only when the prompt has 16 characters of that alphabet in a row;
     percent-encoding only when the prompt has 4+ '%'; separated hex only in the
     first ``MAX_SPACED_SCAN`` characters.
     """
-    for token in _long_tokens(prompt):
-        for m in _HEX_RE.finditer(token):
-            yield "hex", _hex(m.group())
-        for m in _B64_RE.finditer(token):
-            yield "base64", _b64(m.group())
+    data = prompt.encode("utf-8", "surrogatepass")
+    may_hex = _RUN_OF_16 in data.translate(_HEX_SHAPE)
+    may_b64 = _RUN_OF_16 in data.translate(_B64_SHAPE)
+    if may_hex or may_b64:
+        for token in _long_tokens(prompt):
+            if may_hex:
+                for m in _HEX_RE.finditer(token):
+                    yield "hex", _hex(m.group())
+            if may_b64:
+                for m in _B64_RE.finditer(token):
+                    yield "base64", _b64(m.group())
     if prompt.count("%") >= 4:
         for m in _URL_RE.finditer(prompt):
             yield "url", _url(m.group())
