@@ -15,6 +15,7 @@ from operator import mul
 from .hits import Stream, merge
 from .lexicon import CJK_EXTRA_LATIN
 from .lexicon_index import CJK_INDEX, capturing
+from .normalize import is_latin1
 
 CJK_POS_SCALE = 0.3  # CJK distances: about three characters per "word"
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
@@ -34,19 +35,10 @@ _ASCII_SPLIT_RE = capturing(_ASCII_TERMS) if _ASCII_TERMS else None
 _LATIN_SPLIT_RE = capturing(CJK_EXTRA_LATIN)
 
 
-def _latin1(text: str) -> bool:
-    # No character past U+00FF, so no CJK: a C-level copy, far cheaper than the regex scan.
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def cjk_text(folded: str) -> str:
     """The text the CJK stream runs on: spaces between CJK characters removed
     ("忽 略 指 令" is "忽略指令"); empty when there is no CJK at all."""
-    if _latin1(folded) or not CJK_ANY_RE.search(folded):
+    if is_latin1(folded) or not CJK_ANY_RE.search(folded):  # CJK is beyond Latin-1
         return ""
     return _CJK_SPACE_RE.sub(r"\1", folded)
 

@@ -61,8 +61,20 @@ _BMP_INVISIBLE = "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in INVISIBLE_RANGES i
 SPECIAL_RE = re.compile(f"[{_BMP_INVISIBLE}\\u2066-\\u2069\\U00010000-\\U0010ffff]")
 
 
+def is_latin1(text: str) -> bool:
+    """No character past U+00FF: one C-level copy (or an early failure), far cheaper than
+    a regex scan for characters that are all beyond Latin-1."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def has_special(text: str) -> bool:
     """False when ``text`` has no invisible, bidi, tag or astral character."""
+    if is_latin1(text):  # the soft hyphen is the only one below U+0100
+        return "\xad" in text
     return SPECIAL_RE.search(text) is not None
 
 
@@ -208,9 +220,14 @@ def fold_text(raw: str) -> str:
             text = TAG_RE.sub(_decode_tags, text)
         text = INVISIBLE_RE.sub("", text)
     text = text.casefold()
-    if CONFUSABLE_RE.search(text):
+    if has_confusable(text):
         text = text.translate(_CONFUSABLE_TABLE)
     return text
+
+
+def has_confusable(text: str) -> bool:
+    """``CONFUSABLE_RE.search(text)``: every lookalike is beyond Latin-1."""
+    return not is_latin1(text) and CONFUSABLE_RE.search(text) is not None
 
 
 def _decode_tags(match: re.Match[str]) -> str:
@@ -234,11 +251,19 @@ _ASCII_SEPARATORS = str.maketrans(
 )
 
 
+# Latin-1 text, the same way on its bytes: token bytes kept, every other byte → space.
+_LATIN1_SEPARATORS = bytes(b if _TOKEN_RE.fullmatch(chr(b)) else 0x20 for b in range(256))
+
+
 def tokenize(folded: str) -> list[str]:
     """Word tokens; "-" stays inside words ("ci-dessus", "ig-no-re"): see matcher."""
     if folded.isascii():
         return folded.translate(_ASCII_SEPARATORS).split()
-    return _TOKEN_RE.findall(folded)
+    try:
+        data = folded.encode("latin-1")
+    except UnicodeEncodeError:
+        return _TOKEN_RE.findall(folded)
+    return data.translate(_LATIN1_SEPARATORS).decode("latin-1").split()
 
 
 # On the tokens joined by single spaces (tokens hold no spaces): a run of four single-

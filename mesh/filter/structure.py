@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-from .normalize import CONFUSABLE_RE, INVISIBLE_RE, SCRIPT_CONFUSABLES, TAG_RE, has_special
+from .normalize import INVISIBLE_RE, SCRIPT_CONFUSABLES, TAG_RE, has_confusable, has_special
 from .verdict import Reason
 
 LAYER = "structure"
@@ -231,7 +231,7 @@ def check_unicode(prompt: str) -> list[Reason]:
     reasons = _invisible_reasons(prompt) if has_special(prompt) else []
     # Homoglyph attacks use ordinary Cyrillic/Greek letters: no NFKC needed here.
     folded = prompt.casefold()
-    mixed = _mixed_script_words(folded) if CONFUSABLE_RE.search(folded) else []
+    mixed = _mixed_script_words(folded) if has_confusable(folded) else []
     if mixed:
         score = 0.45 if len(mixed) == 1 else 0.75
         reasons.append(
