@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, compress, count, cycle, filterfalse, repeat
 from operator import add, not_, sub
+from typing import Generic, TypeVar
 
 # Zero-width, joiners, bidi embeddings/overrides/isolates, invisible operators,
 # soft hyphen, Mongolian vowel separator, BOM, variation selectors, Hangul fillers.
@@ -71,11 +72,55 @@ def is_latin1(text: str) -> bool:
     return True
 
 
+T = TypeVar("T")
+
+
+class _LastText(Generic[T]):
+    """What one function computed for the last text it saw, by identity: the structure
+    layer and the normaliser look at the same prompt object in turn (and, for an
+    NFKC-normalised prompt without invisible characters, fold that very object), so
+    the second full pass is a lookup. One entry, no hashing of the text."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self) -> None:
+        self.entry: tuple[str, T] | None = None
+
+    def get(self, text: str) -> T | None:
+        entry = self.entry  # one read: another thread may replace it meanwhile
+        return entry[1] if entry is not None and entry[0] is text else None
+
+    def put(self, text: str, value: T) -> T:
+        self.entry = (text, value)
+        return value
+
+
+_special_of: _LastText[bool] = _LastText()
+_casefold_of: _LastText[str] = _LastText()
+_confusable_of: _LastText[bool] = _LastText()
+
+
+def forget_last() -> None:
+    """Start a new prompt: nothing is reused from the previous one (the structure layer
+    calls this first, so only the passes of one check share their work)."""
+    _special_of.entry = _casefold_of.entry = _confusable_of.entry = None
+
+
 def has_special(text: str) -> bool:
     """False when ``text`` has no invisible, bidi, tag or astral character."""
-    if is_latin1(text):  # the soft hyphen is the only one below U+0100
-        return "\xad" in text
-    return SPECIAL_RE.search(text) is not None
+    found = _special_of.get(text)
+    if found is not None:
+        return found
+    # The soft hyphen is the only one below U+0100.
+    return _special_of.put(
+        text, "\xad" in text if is_latin1(text) else SPECIAL_RE.search(text) is not None
+    )
+
+
+def casefold(text: str) -> str:
+    """``text.casefold()`` (remembered for the last text: see :class:`_LastText`)."""
+    folded = _casefold_of.get(text)
+    return folded if folded is not None else _casefold_of.put(text, text.casefold())
 
 
 # Lowercase lookalikes (the text is casefolded first). NFKC already folds
@@ -219,7 +264,7 @@ def fold_text(raw: str) -> str:
         if TAG_RE.search(text):
             text = TAG_RE.sub(_decode_tags, text)
         text = INVISIBLE_RE.sub("", text)
-    text = text.casefold()
+    text = casefold(text)
     if has_confusable(text):
         text = text.translate(_CONFUSABLE_TABLE)
     return text
@@ -227,7 +272,10 @@ def fold_text(raw: str) -> str:
 
 def has_confusable(text: str) -> bool:
     """``CONFUSABLE_RE.search(text)``: every lookalike is beyond Latin-1."""
-    return not is_latin1(text) and CONFUSABLE_RE.search(text) is not None
+    found = _confusable_of.get(text)
+    if found is not None:
+        return found
+    return _confusable_of.put(text, not is_latin1(text) and CONFUSABLE_RE.search(text) is not None)
 
 
 def _decode_tags(match: re.Match[str]) -> str:

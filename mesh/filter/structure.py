@@ -16,7 +16,15 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-from .normalize import INVISIBLE_RE, SCRIPT_CONFUSABLES, TAG_RE, has_confusable, has_special
+from .normalize import (
+    INVISIBLE_RE,
+    SCRIPT_CONFUSABLES,
+    TAG_RE,
+    casefold,
+    forget_last,
+    has_confusable,
+    has_special,
+)
 from .verdict import Reason
 
 LAYER = "structure"
@@ -98,6 +106,7 @@ MIN_MIXED_WORD = 4  # "αx", "βy" in maths are not disguised words
 
 
 def check_structure(prompt: str) -> list[Reason]:
+    forget_last()  # the first pass over a new prompt
     reasons: list[Reason] = []
     if prompt.lstrip().startswith("{"):
         reasons += check_json(prompt)
@@ -230,7 +239,7 @@ def check_unicode(prompt: str) -> list[Reason]:
     # scan rules the whole family out for ordinary text.
     reasons = _invisible_reasons(prompt) if has_special(prompt) else []
     # Homoglyph attacks use ordinary Cyrillic/Greek letters: no NFKC needed here.
-    folded = prompt.casefold()
+    folded = casefold(prompt)  # the normaliser folds the same object next: one pass
     mixed = _mixed_script_words(folded) if has_confusable(folded) else []
     if mixed:
         score = 0.45 if len(mixed) == 1 else 0.75

@@ -222,3 +222,14 @@ def test_template_gate_holds_every_literal_the_regex_needs():
     samples = ["<|im_start|>", "<< sys >>", "<<sys>>", "[inst]", "[/inst]", "<|eot_id|>"]
     for text in samples + _texts(11, 3000, list("<|>[]/inst sy_"), 14):
         assert bool(TEMPLATE_RE.search(text)) <= _may_have_template(text), repr(text)
+
+
+def test_the_last_text_memos_answer_for_that_very_object_only():
+    texts = ["Straße µ", "Straße µ".encode().decode(), "раураl", "ok\u200b", "ok"]
+    for _ in range(2):
+        for text in texts + texts[::-1]:
+            assert normalize.casefold(text) == text.casefold()
+            assert normalize.has_special(text) == bool(normalize.SPECIAL_RE.search(text))
+            assert normalize.has_confusable(text) == bool(normalize.CONFUSABLE_RE.search(text))
+        normalize.forget_last()
+        assert normalize._casefold_of.entry is None
