@@ -232,7 +232,8 @@ class SequenceSet:
                     break  # nothing left that could match
             if watch:
                 for c in watch.get(concepts, ()):
-                    last_seen[c] = recent = pos
+                    last_seen[c] = pos
+                    recent = max(recent, pos)
         return matched
 
 
