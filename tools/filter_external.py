@@ -38,7 +38,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mesh.filter import PromptFilter, ToolFields, Verdict  # noqa: E402
+from mesh.filter import PromptFilter, ToolFields, Verdict, learned  # noqa: E402
 from mesh.filter.learned import check_learned_prompt  # noqa: E402
 from mesh.filter.normalize import normalize  # noqa: E402
 from tools.filter_eval import Tally, format_table  # noqa: E402
@@ -151,7 +151,10 @@ def verdicts(case: Case) -> tuple[bool, bool]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", "-v", action="store_true", help="list the misclassified")
+    parser.add_argument("--weights", type=Path, help="the learned layer's weights (a retrain)")
     args = parser.parse_args(argv)
+    if args.weights:
+        learned.use_weights(args.weights)
     tables: dict[str, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
     misses: list[str] = []
     for case in [*bastion_cases(), *spikee_cases(), *mini_cases()]:

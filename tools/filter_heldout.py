@@ -26,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mesh.filter import PromptFilter, Verdict, engine  # noqa: E402
+from mesh.filter import PromptFilter, Verdict, engine, learned  # noqa: E402
 from mesh.filter.decode import check_decoded  # noqa: E402
 from mesh.filter.learned import check_learned_prompt  # noqa: E402
 from mesh.filter.normalize import normalize  # noqa: E402
@@ -121,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", type=Path, default=DEFAULT_SPLIT)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--verbose", "-v", action="store_true")
+    parser.add_argument("--weights", type=Path, help="the learned layer's weights (a retrain)")
     args = parser.parse_args(argv)
+    if args.weights:
+        learned.use_weights(args.weights)
     split = evaluate_split(load_jsonl(args.split))
     print(render(f"frozen test split {args.split.name}", split, args.verbose))
     corpus = evaluate_corpus(load_corpus(args.corpus))

@@ -19,6 +19,7 @@ import hashlib
 import random
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,22 @@ def _bucketed(order: np.ndarray, grids: list[np.ndarray], batch: int) -> np.ndar
     return np.concatenate([p[np.argsort([len(grids[j]) for j in p], kind="stable")] for p in parts])
 
 
+def balance_weights(records: list[dict], power: float) -> np.ndarray:
+    """Per-record loss weights: each label carries half the total weight, and within a
+    label a language's records weigh ``count ** -power`` each (0: as many as there
+    are; 1: every language alike). English has most of the data (the public
+    collections); unbalanced, the model learns English words and the threshold chosen
+    on dev leaves the other languages behind."""
+    keys = [(r["label"], r["language"]) for r in records]
+    counts = Counter(keys)
+    w = np.array([counts[k] ** -power for k in keys], dtype=np.float64)
+    attack = np.array([r["label"] == "attack" for r in records])
+    for mask in (attack, ~attack):
+        if mask.any():
+            w[mask] *= 0.5 * len(records) / w[mask].sum()
+    return w.astype(np.float32)
+
+
 def choose_threshold(benign_scores: np.ndarray, max_fpr: float, floor: float = 0.5) -> float:
     """Lowest threshold whose false-positive rate on ``benign_scores`` is <= max_fpr."""
     s = np.sort(benign_scores)[::-1]
@@ -124,8 +141,7 @@ def _train(args: argparse.Namespace) -> dict:
     train_set = [r for r in records if r["split"] == "train"]
     dev_set = [r for r in records if r["split"] == "dev"]
     print(f"train {len(train_set)}  dev {len(dev_set)} (test split not used)")
-    n_att = sum(r["label"] == "attack" for r in train_set)
-    pos_weight = (len(train_set) - n_att) / max(n_att, 1)
+    sample_w = torch.from_numpy(balance_weights(train_set, args.lang_balance))
     grids = [encode_text(r["text"]) for r in train_set]
     labels = np.array([r["label"] == "attack" for r in train_set])
     model = WindowLogReg()
@@ -138,7 +154,7 @@ def _train(args: argparse.Namespace) -> dict:
         for b in range(0, len(order), args.batch):
             ids, starts, ends, y = _batch(grids, labels, order[b : b + args.batch])
             logits = model(ids, starts, ends)
-            w = torch.where(y > 0, torch.tensor(pos_weight), torch.tensor(1.0))
+            w = sample_w[order[b : b + args.batch]]
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=w)
             opt.zero_grad()
             loss.backward()
@@ -160,10 +176,10 @@ def _train(args: argparse.Namespace) -> dict:
         sem = Semantic(tok, head["token_weight"].astype(np.float32), head["length_weight"], b)
         digest += head["digest"]
     dev_y = np.array([r["label"] == "attack" for r in dev_set])
-    # Two bounds: the hand-written hard negatives (few, hard) and the catalog
-    # text (many, ordinary); the catalogs alone would set a threshold that the
-    # hard negatives break.
-    catalog = np.array([r["category"] == "system_text" for r in dev_set])
+    # Two bounds: the hand-written hard negatives (few, hard) and ordinary text
+    # (many: catalogs, package code, the public collections' benign prompts); the
+    # ordinary text alone would set a threshold that the hard negatives break.
+    catalog = np.array([_ordinary(r["category"]) for r in dev_set])
     z_char, z_sem = _dev_logits(char, sem, [r["text"] for r in dev_set])
     best = None
     for alpha in args.alphas if sem is not None else [0.0]:
@@ -178,11 +194,16 @@ def _train(args: argparse.Namespace) -> dict:
             )
             for k in (1, 2, 4)
         ]
-        recalls = [float((scores[dev_y] >= t).mean()) for t in thresholds]
+        # Recall is averaged over languages: pooled, English (most dev attacks)
+        # would decide alone.
+        recalls = [macro_recall(scores, dev_set, t) for t in thresholds]
         threshold, recall, mean = thresholds[0], recalls[0], float(np.mean(recalls))
         fpr = float((scores[~dev_y] >= threshold).mean())
-        print(f"dev: alpha {alpha}  threshold {threshold}  recall {recall:.3f}  FPR {fpr:.4f}"
+        pooled = float((scores[dev_y] >= threshold).mean())
+        print(f"dev: alpha {alpha}  threshold {threshold}  recall by language {recall:.3f}"
+              f" (pooled {pooled:.3f})  FPR {fpr:.4f}"
               f"  recall at bounds x1/x2/x4 {' '.join(f'{r:.3f}' for r in recalls)}")  # fmt: skip
+        print("  " + " ".join(f"{k} {v:.2f}" for k, v in per_language(scores, dev_set, threshold)))
         if best is None or mean > best[4]:
             best = (alpha, threshold, recall, fpr, mean)
     alpha, threshold, recall, fpr, _ = best
@@ -191,6 +212,23 @@ def _train(args: argparse.Namespace) -> dict:
     return {"weights": weights, "bias": bias, "threshold": threshold, "digest": digest,
             "alpha": alpha, "semantic": head, "tokenizer": tok,
             "dev_recall": recall, "dev_fpr": fpr, "n_train": len(train_set)}  # fmt: skip
+
+
+def per_language(scores: np.ndarray, records: list[dict], t: float) -> list[tuple[str, float]]:
+    """Recall at ``t`` of each language with at least 10 attacks."""
+    by_lang: dict[str, list[bool]] = {}
+    for score, r in zip(scores, records, strict=True):
+        if r["label"] == "attack":
+            by_lang.setdefault(r["language"], []).append(bool(score >= t))
+    return [(k, float(np.mean(v))) for k, v in sorted(by_lang.items()) if len(v) >= 10]
+
+
+def macro_recall(scores: np.ndarray, records: list[dict], t: float) -> float:
+    return float(np.mean([v for _, v in per_language(scores, records, t)]))
+
+
+def _ordinary(category: str) -> bool:
+    return category in ("system_text", "code_docs") or category.startswith("public_")
 
 
 def _dev_logits(
@@ -231,13 +269,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scale", type=int, default=4, help="variants per family and language")
     p.add_argument("--system", type=int, default=1200, help="catalog messages per language")
-    p.add_argument("--public", type=int, default=1, help="1: PyRIT templates + package prose")
+    p.add_argument("--public", type=int, default=1, help="1: public collections")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--lang-balance", type=float, default=0.5, help="0: none, 1: languages alike")
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--dev-fpr", type=float, default=0.005, help="dev FPR bound, hard negatives")
-    p.add_argument("--dev-fpr-catalog", type=float, default=0.003, help="dev FPR bound, catalogs")
+    p.add_argument("--dev-fpr-catalog", type=float, default=0.003, help="dev FPR bound, ordinary")
     p.add_argument("--semantic", type=int, default=0, help="1: train the semantic half too")
     p.add_argument("--sem-epochs", type=int, default=3)
     p.add_argument("--alphas", type=lambda v: [float(x) for x in v.split(",")],

