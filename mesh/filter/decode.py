@@ -168,7 +168,7 @@ MAX_SPACED_SCAN = 16_384  # hex written with separators ("e8 a8 80") is looked f
 _SPACED_HEX_PROBE_RE = re.compile(r"[0-9A-Fa-f]{2}[\s:,][0-9A-Fa-f]{2}[\s:,][0-9A-Fa-f]{2}")
 
 
-# The probe on a byte "shape" of ASCII text: hex digit → h, a separator → s, anything
+# The probe on a byte "shape" of the text: hex digit → h, a separator → s, anything
 # else → o. One translate and one substring search instead of a regex attempt at every
 # hex letter.
 _PROBE_SHAPE = (
@@ -185,11 +185,24 @@ _PROBE_SHAPE = (
 
 
 def _has_spaced_hex(head: str) -> bool:
-    """``_SPACED_HEX_PROBE_RE.search(head)``, on the byte shape for ASCII text (beyond
-    ASCII, ``\\s`` also matches Unicode spaces: the regex itself)."""
-    if not head.isascii():
+    """``_SPACED_HEX_PROBE_RE.search(head)``, on the byte shape of the text (every byte of a
+    non-ASCII character is "other"), exact unless the text holds a Unicode space, which
+    ``\\s`` matches too: then the regex itself."""
+    if not head.isascii() and _may_have_wide_space(head):
         return _SPACED_HEX_PROBE_RE.search(head) is not None
-    return b"hhshhshh" in head.encode().translate(_PROBE_SHAPE)
+    return b"hhshhshh" in head.encode("utf-8", "surrogatepass").translate(_PROBE_SHAPE)
+
+
+def _may_have_wide_space(text: str) -> bool:
+    # Whitespace beyond ASCII is either a line break (U+0085, U+2028, U+2029) or a
+    # non-printable space (U+00A0, U+3000...): lines (cut at every line break) that are
+    # all printable hold none. A tab makes its line non-printable: the regex then.
+    return (
+        "\x85" in text
+        or "\u2028" in text
+        or "\u2029" in text
+        or not all(map(str.isprintable, text.splitlines()))
+    )
 
 
 _UNICODE_ESCAPE_RE = re.compile(r"\\u([0-9A-Fa-f]{4})")

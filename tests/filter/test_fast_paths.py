@@ -135,7 +135,8 @@ def test_repeated_phrases_and_attack_words_are_found_as_without_the_gates():
 def test_long_tokens_spaced_hex_probe_and_alphabet_gates_match_the_plain_scans():
     rng = random.Random(8)
     pieces = ["aGVsbG8gd29ybGQgdGhpcyBpcyBh", "69676e6f726520616c6c", "\\x69\\x67", "0x41:0x42,",
-              " ", "\n", "\t", "é", "系统", "e8 a8 80 e8", "ab:cd:ef:01", "x", "-_", "\u3000"]  # fmt: skip
+              " ", "\n", "\t", "é", "系统", "e8 a8 80 e8", "ab:cd:ef:01", "x", "-_", "\u3000",
+              "\xa0", "\x85", "\u2028", "\u2009", "\u200b", "\x1c"]  # fmt: skip
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 14)))
         assert list(decode._long_tokens(text)) == [w for w in text.split() if len(w) >= 16]
