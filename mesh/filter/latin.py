@@ -102,8 +102,15 @@ def _glued_stream(words: Sequence[str], norm: Normalized, distinct: set[str]) ->
     Python work once per *distinct* candidate word, so thousands of joined copies
     of one spaced-out word cost C-level passes.
     """
-    if not norm.joined and max(map(len, distinct), default=0) < SEGMENT_MIN:
-        return EMPTY
+    leet = norm.leet_words is not None
+    if not norm.joined:
+        # Every candidate is a long token: when the few distinct long tokens hold no
+        # lexicon word, neither does any occurrence (no positions to compute).
+        long_distinct = list(compress(distinct, map(SEGMENT_MIN.__le__, map(len, distinct))))
+        if len(long_distinct) <= _FEW_LONG and not any(
+            _glue_parts(w[:SEGMENT_MAX], leet) for w in long_distinct
+        ):
+            return EMPTY
     # Only the first MAX_SEGMENTED long tokens are candidates: stop looking there.
     is_long = map(SEGMENT_MIN.__le__, map(len, words))
     long_ones = list(islice(compress(count(), is_long), MAX_SEGMENTED))
@@ -111,14 +118,9 @@ def _glued_stream(words: Sequence[str], norm: Normalized, distinct: set[str]) ->
         return EMPTY
     candidates = sorted(set(long_ones) | norm.joined)
     cand_words = list(map(words.__getitem__, candidates))
-    leet = norm.leet_words is not None
-    found: dict[str, list[str]] = {}  # candidate word → the lexicon words inside it
+    found: dict[str, tuple[str, ...]] = {}  # candidate word → the lexicon words inside it
     for w in set(cand_words):
-        word = w[:SEGMENT_MAX]
-        # Only Latin-script glue: CJK runs have their own stream.
-        if word in LATIN_INDEX or word[0] >= NON_LATIN:
-            continue
-        parts = segment(leet_fold(word) if leet else word)
+        parts = _glue_parts(w[:SEGMENT_MAX], leet)
         if parts:
             found[w] = parts
     if not found:
@@ -136,6 +138,18 @@ def _glued_stream(words: Sequence[str], norm: Normalized, distinct: set[str]) ->
     was_joined = map(norm.joined.__contains__, where)
     via = list(chain.from_iterable(map(repeat, map(_GLUE_VIA.__getitem__, was_joined), counts)))
     return Stream(pos, tok, list(map(LATIN_INDEX.__getitem__, tok)), via)
+
+
+_FEW_LONG = 32  # distinct long tokens looked at before any position is computed
+
+
+@lru_cache(maxsize=8192)
+def _glue_parts(word: str, leet: bool) -> tuple[str, ...]:
+    """The lexicon words glued inside ``word`` (cut at SEGMENT_MAX); none for a lexicon
+    word itself or a non-Latin one (CJK runs have their own stream)."""
+    if word in LATIN_INDEX or word[0] >= NON_LATIN:
+        return ()
+    return tuple(segment(leet_fold(word) if leet else word))
 
 
 def _hyphen_parts(word: str) -> list[tuple[float, str, Concepts, str]]:
