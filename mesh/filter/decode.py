@@ -312,10 +312,19 @@ def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
         yield "rot13", codecs.decode(prompt[:MAX_ENCODED], "rot13")
 
 
+# What a "caesar" match (any case; the regex also takes "ſ" for "s") leaves in the
+# lower-cased text: without "13", only such a match can make the regex succeed.
+_CAESAR_LOWER = ("aesar", "aeſar", "ésar", "éſar", "äsar", "äſar")
+
+
 def _names_rot13(head: str) -> bool:
     # The regex only where it can match: scanning every word boundary of a long prompt
-    # costs ~25x the two substring tests that rule most prompts out.
-    return ("13" in head or "sar" in head.lower()) and bool(_ROT13_HINT_RE.search(head))
+    # costs ~25x the substring tests that rule most prompts out.
+    if "13" not in head:
+        low = head.lower()
+        if "sar" not in low or not any(map(low.__contains__, _CAESAR_LOWER)):
+            return False
+    return bool(_ROT13_HINT_RE.search(head))
 
 
 def _looks_rot13(prompt: str) -> bool:

@@ -234,3 +234,15 @@ def test_the_last_text_memos_answer_for_that_very_object_only():
             assert normalize.has_confusable(text) == bool(normalize.CONFUSABLE_RE.search(text))
         normalize.forget_last()
         assert normalize._casefold_of.entry is None
+
+
+def test_the_rot13_name_gate_matches_the_plain_test():
+    def plain(head: str) -> bool:
+        return ("13" in head or "sar" in head.lower()) and bool(decode._ROT13_HINT_RE.search(head))
+
+    rng = random.Random(12)
+    pieces = ["rot", "ROT", "13", " ", "-", "caesar", "CAESAR", "caeſar", "césar", "CÉSAR",
+              "cäsar", "sar", "SAR", "ſ", "x", "Rot-13", "é", "a", "c"]  # fmt: skip
+    for _ in range(20000):
+        head = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 8)))
+        assert decode._names_rot13(head) == plain(head), repr(head)
