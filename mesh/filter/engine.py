@@ -8,11 +8,12 @@ cheap, stateful part (the behaviour history), always in the serving process.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .behavior import BehaviorTracker, prompt_digest
 from .behavior_redis import RedisBehavior
 from .decode import check_decoded
+from .exfil import check_exfil
 from .learned import check_learned_fields, check_learned_prompt
 from .normalize import normalize
 from .patterns import BLOCKING, check_patterns
@@ -43,7 +44,7 @@ class Analysis:
 
 def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
     """The prompt's layers, plus its tool definitions and results screened as content."""
-    structure = check_structure(prompt)
+    structure = check_structure(prompt) + check_exfil(prompt)
     norm = normalize(prompt)
     patterns = check_patterns(norm)
     # base64/hex/URL/rot13 payloads: by rule, and by the learned layer when it is on
@@ -56,6 +57,11 @@ def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
             patterns + found.patterns,
             decoded + found.decoded,
         )
+        structure += [
+            replace(r, detail=f"{r.detail}; in a {where}")
+            for where, text in tools.texts()
+            for r in check_exfil(text)
+        ]
         if LEARNED_LAYER:
             learned += check_learned_fields(tools.texts())
     own = frozenset(r.rule for r in patterns if r.score >= BLOCKING)
