@@ -103,14 +103,13 @@ def _glued_stream(words: Sequence[str], norm: Normalized, distinct: set[str]) ->
     of one spaced-out word cost C-level passes.
     """
     leet = norm.leet_words is not None
-    if not norm.joined:
-        # Every candidate is a long token: when the few distinct long tokens hold no
-        # lexicon word, neither does any occurrence (no positions to compute).
-        long_distinct = list(compress(distinct, map(SEGMENT_MIN.__le__, map(len, distinct))))
-        if len(long_distinct) <= _FEW_LONG and not any(
-            _glue_parts(w[:SEGMENT_MAX], leet) for w in long_distinct
-        ):
-            return EMPTY
+    # Every candidate is a long token or a joined one: when the few distinct such words
+    # hold no lexicon word, neither does any occurrence (no positions to compute).
+    few = set(compress(distinct, map(SEGMENT_MIN.__le__, map(len, distinct))))
+    if norm.joined:
+        few.update(map(words.__getitem__, norm.joined))
+    if len(few) <= _FEW_LONG and not any(_glue_parts(w[:SEGMENT_MAX], leet) for w in few):
+        return EMPTY
     # Only the first MAX_SEGMENTED long tokens are candidates: stop looking there.
     is_long = map(SEGMENT_MIN.__le__, map(len, words))
     long_ones = list(islice(compress(count(), is_long), MAX_SEGMENTED))
