@@ -20,9 +20,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, compress, count, cycle, filterfalse, repeat
-from operator import add, not_, sub
+from operator import add
 from typing import Generic, TypeVar
 
 # Zero-width, joiners, bidi embeddings/overrides/isolates, invisible operators,
@@ -322,6 +323,11 @@ _RUN_SPLIT_RE = re.compile(" ([^ ](?: [^ ]){3,})(?= )")
 _is_stopword = STOPWORDS.__contains__
 
 
+def indices_where(flags: Iterable[object]) -> list[int]:
+    """Positions of the true flags (``compress`` over a counter: one C-level pass)."""
+    return list(compress(count(), flags))
+
+
 def join_spaced(words: list[str]) -> tuple[list[str], set[int]]:
     """Join runs of >= 4 single-letter tokens ("i g n o r e" → "ignore") and drop stop
     words; returns the tokens and the indices of the joined ones (never dropped).
@@ -356,16 +362,17 @@ _MANY_RUNS = 64  # from this many runs on, no list per part (their allocation do
 
 def _join_many(words: list[str], parts: list[str], runs: list[str]) -> tuple[list[str], set[int]]:
     """:func:`join_spaced` for a flood of runs, over flat lists only: the line is rebuilt
-    with each run joined and split once; stop words go by a keep mask in which the joined
-    tokens are forced on, and their new indices come from the running count of kept ones."""
-    parts[1::2] = map(add, repeat(" "), runs)  # every "between" part starts with a space
-    tokens = "".join(parts).split()
-    # Run j follows the tokens of between parts 0..j (one per space) and the j runs before.
-    at = list(map(add, accumulate(map(str.count, parts[0:-1:2], repeat(" "))), count()))
-    keep = bytearray(map(not_, map(_is_stopword, tokens)))
-    deque(map(keep.__setitem__, at, repeat(1)), maxlen=0)
-    kept_before = list(accumulate(keep))
-    return list(compress(tokens, keep)), set(map(sub, map(kept_before.__getitem__, at), repeat(1)))
+    with each run joined behind a marker (a character no token holds, so no joined run
+    is taken for a stop word) and split once; after the stop words go, the marked
+    tokens are found and replaced by their runs."""
+    parts[1::2] = map(add, repeat(" " + _RUN_MARK), runs)  # "between" parts start with " "
+    kept = list(filterfalse(_is_stopword, "".join(parts).split()))
+    at = indices_where(map(str.startswith, kept, repeat(_RUN_MARK)))
+    deque(map(kept.__setitem__, at, runs), maxlen=0)
+    return kept, set(at)
+
+
+_RUN_MARK = "\x00"  # tokens are word characters: never this
 
 
 def _interleave(between: list[list[str]], runs: list[str]) -> tuple[list[str], set[int]]:
