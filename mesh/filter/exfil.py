@@ -18,6 +18,7 @@ a 100 KB adversarial input stays cheap.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from urllib.parse import unquote
 
@@ -25,7 +26,7 @@ from .verdict import Reason
 
 LAYER = "structure"
 RULE = "structure.markdown_exfil"
-MAX_SITES = 128  # URLs with a slot hint judged per text (each at most 300 characters)
+MAX_SITES = 64  # URLs with a slot hint judged per text (each at most 300 characters)
 STRONG, WEAK = 0.9, 0.45
 MAX_SLOTS = 16  # distinct slots judged per URL (a real one has one to three)
 
@@ -37,6 +38,8 @@ _HTML_IMAGE = re.compile(
     r"<img\b[^<>]{0,400}?\bsrc\s{0,3}=\s{0,3}(?:\"([^\"\n]{1,300})\"|'([^'\n]{1,300})'|([^\s>]{1,300}))",
     re.IGNORECASE,
 )
+# A Markdown link (not an image) needs a click: only a slot naming data counts there.
+_INLINE_LINK = re.compile(r"(?<!!)\[[^\[\]\n]{0,300}\]\(\s{0,5}<?((?:https?:)?//[^)\n]{1,300})")
 _REF_USE = re.compile(_ALT + r"\[([^\[\]\n]{1,100})\]")
 _REF_DEF = re.compile(
     r"^[ \t]{0,3}\[([^\[\]\n]{1,100})\]:[ \t]{0,10}<?((?:https?:)?//[^\n]{1,300})", re.MULTILINE
@@ -44,8 +47,9 @@ _REF_DEF = re.compile(
 _SLOT = re.compile(
     r"\{\{?[^{}\n]{1,80}\}\}?|<[^<>\n]{1,80}>|\[[^\[\]\n]{1,80}\]|\$\{?[A-Za-z_]{2,40}\}?"
     r"|%s|\bX{3,}\b|\bINSERT\w*|\bREPLACE\w*|\.{3}|…"
+    r"|=[A-Z][A-Z0-9_]{3,40}(?![a-z0-9])"  # an upper-case placeholder value: ?q=CHAT_HISTORY
 )
-_SLOT_HINT = re.compile(r"[{<\[$…]|%s|%7b|%3c|%5b|XXX|INSERT|REPLACE|\.\.\.", re.IGNORECASE)
+_SLOT_HINT = re.compile(r"[{<\[$…]|%s|%7[bB]|%3[cC]|%5[bB]|XXX|INSERT|REPLACE|\.\.\.|=[A-Z]{4}")
 _CODE_SLOT = re.compile(r"[\w\]]\.\w|\w\(|_id\b|\bid\b")
 # Words naming what an attacker wants out of the chat, in the languages the
 # filter covers (slots are written in the attacker's language).
@@ -53,7 +57,7 @@ DATA_WORDS = re.compile(
     "|".join(
         [
             r"conversation|chat|history|transcript|messages?|summary|summari[sz]e|context",
-            r"memory|secret|password|passwd|credential|token|api[_ -]?key|cookie",
+            r"memory|secret|password|passwd|credential",
             r"e-?mail|phone|personal|pii|prompt|instructions?|previous|\bdata\b",
             r"historique|résumé|mot de passe|données|historial|resumen|contraseña|datos",
             r"verlauf|zusammenfassung|passwort|daten|cronologia|riassunto|dati",
@@ -68,11 +72,12 @@ DATA_WORDS = re.compile(
 
 def check_exfil(text: str) -> list[Reason]:
     """One reason (the strongest) when an image URL in ``text`` has a data slot."""
-    if "![" not in text and "<img" not in text.lower():
+    if "](" not in text and "<img" not in text.lower() and "][" not in text:
         return []
     best: Reason | None = None
-    for url in _image_urls(text):
-        reason = _judge(url)
+    links = [(u, False) for u in islice(_slotted(_INLINE_LINK.finditer(text)), MAX_SITES)]
+    for url, image in [(u, True) for u in _image_urls(text)] + links:
+        reason = _judge(url, image)
         if reason and (best is None or reason.score > best.score):
             best = reason
             if best.score >= STRONG:
@@ -92,7 +97,11 @@ def _image_urls(text: str) -> list[str]:
     return list(islice((u for u in urls if _SLOT_HINT.search(u)), MAX_SITES))
 
 
-def _judge(url: str) -> Reason | None:
+def _slotted(matches: Iterable[re.Match[str]]) -> Iterator[str]:
+    return (m.group(1) for m in matches if _SLOT_HINT.search(m.group(1)))
+
+
+def _judge(url: str, image: bool = True) -> Reason | None:
     decoded = unquote(url)
     if not _SLOT.search(decoded):
         return None
@@ -102,6 +111,10 @@ def _judge(url: str) -> Reason | None:
     named = DATA_WORDS.search("\n".join(slots).lower()) is not None and any(
         DATA_WORDS.search(s.lower()) and not _CODE_SLOT.search(s) for s in slots
     )
+    kind = "image" if image else "link"
     if named:
-        return Reason(LAYER, RULE, STRONG, url[:80], "image URL with a slot for the chat's data")
+        return Reason(LAYER, RULE, STRONG, url[:80], f"{kind} URL with a slot for the chat's data")
+    # A bare upper-case value (?style=FLAT) is a hint only when it names data.
+    if not image or all(s.startswith("=") for s in slots):
+        return None
     return Reason(LAYER, RULE, WEAK, url[:80], "image URL with a template slot")
