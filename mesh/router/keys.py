@@ -8,11 +8,13 @@ found by their HMAC instead.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import re
 import secrets
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -87,14 +89,25 @@ class KeyHasher:
 
 
 def _secret_file(path: Path) -> bytes:
-    """The secret in `path`, created once (random, 0600, in a 0700 directory)."""
+    """The secret in `path`, created once (random, 0600, in a 0700 directory).
+
+    Written whole to a temporary file, then hard-linked into place: a link either
+    creates the name with the full secret or fails because another process (a second
+    router starting on the same run directory) got there first, and then its
+    complete secret is read. Creating `path` and writing it after would let the other
+    process read it empty.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return path.read_text().strip().encode()
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(32))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:  # mkstemp: 0600
+            f.write(secrets.token_hex(32))
+        with contextlib.suppress(FileExistsError):  # the other process's secret stands
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
     return path.read_text().strip().encode()
 
 

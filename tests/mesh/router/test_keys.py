@@ -109,3 +109,17 @@ def test_tenant_names() -> None:
     assert (
         not valid_tenant_name("") and not valid_tenant_name("Acme") and not valid_tenant_name("-x")
     )
+
+
+def test_racing_processes_read_one_whole_secret(tmp_path):
+    """Two routers starting on one run directory: neither reads the secret file before it
+    is written (it is linked into place whole), and both get the same secret."""
+    import multiprocessing
+
+    from mesh.router.keys import load_pepper
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        peppers = pool.starmap(load_pepper, [({}, tmp_path)] * 16)
+    assert len(set(peppers)) == 1 and len(peppers[0]) == 64
+    assert sorted(p.name for p in (tmp_path / "secrets").iterdir()) == ["pepper"]
