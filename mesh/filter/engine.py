@@ -21,12 +21,11 @@ from .structure import check_structure
 from .tool_fields import ToolFields, check_tool_fields
 from .verdict import BLOCK_THRESHOLD, Reason, Verdict, combine
 
-# The learned layer (learned.py) is measured offline (`python -m tools.filter_heldout`) but
-# not part of the verdict yet: it stays off until it meets its false-positive bar (frozen
-# split <= 2 %, repo corpus <= 1 %; see weights/MODEL_CARD.md). Blocking real users'
-# prompts is the worse failure. Decoded payloads are judged by the rules already. When on,
-# analyse() runs it on the prompt (with the quote policy) and on decoded payloads.
-LEARNED_LAYER = False
+# The learned layer (learned.py) is part of the verdict at a strict threshold, chosen on the
+# dev split (<= 0.1 % dev false positives): dev rates grew about six-fold on hand-written
+# held-out prompts, and blocking real users' prompts is the worse failure. It judges the
+# prompt (with the quote policy), decoded payloads and tool fields; False turns it off.
+LEARNED_LAYER = True
 NO_TOOLS = ToolFields()
 
 

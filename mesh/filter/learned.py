@@ -71,6 +71,7 @@ _SALT = _signed(0x632BE59BD9B4E019)
 _SHIFT = np.int64(64 - BITS)
 _MASK = np.int64(2**BITS - 1)
 MIN_HEX_RUN = 16  # hex digits in a row that count as an encoded run
+MAX_RUN = 3  # one character repeated: kept at most this many times in a row
 
 
 MIN_B64_RUN = 24  # base64 alphabet in a row (with >= 2 digits or +/) = an encoded run
@@ -127,6 +128,14 @@ def prepare(folded: str) -> np.ndarray:
     dup = (cps[1:] == cps[:-1]) & ((cps[1:] == 32) | (cps[1:] == 0))
     if dup.any():
         cps = cps[np.concatenate(([True], ~dup))]
+    # Runs of one character ("aaaa...", "!!!!!!", "pleeeease") say nothing about intent:
+    # cut to MAX_RUN, so a flood of one letter is not read as its n-grams' weights.
+    if len(cps) > MAX_RUN:
+        same = cps[MAX_RUN:] == cps[MAX_RUN - 1 : -1]
+        for k in range(1, MAX_RUN):
+            same &= cps[MAX_RUN - k : len(cps) - k] == cps[MAX_RUN - k - 1 : len(cps) - k - 1]
+        if same.any():
+            cps = cps[np.concatenate((np.ones(MAX_RUN, dtype=bool), ~same))]
     return cps
 
 

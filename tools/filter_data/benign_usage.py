@@ -1,6 +1,6 @@
 """Hard negatives, train only: the filter's trigger words in their everyday senses, in
 14 languages. Product and exam instructions, house rules, a correction of one's own
-previous message, an app's system settings, a game's cheat mode. A model fed many
+previous message, an app's system settings, what a system prompt is. A model fed many
 short public attacks ("reveal your instructions", "ignore the rules") learns that
 "instructions" or "rules" alone mean an attack; these say otherwise."""
 
@@ -101,6 +101,42 @@ USAGE: dict[str, list[str]] = {
            "ラベルの指示に従い、涼しい場所で保管してください。"],
 }  # fmt: skip
 
+# What prompts, system prompts and instructions are: glossary and documentation prose
+# (search results, docs pages, tutorials) that uses the attack vocabulary to explain it.
+GLOSSARY: dict[str, list[str]] = {
+    "en": ["Prompt engineering is the practice of writing clear instructions for a language model.",
+           "A system prompt is the text a developer puts before the conversation to set the assistant's tone and scope.",
+           "Instruction tuning trains a model on pairs of instructions and good answers.",
+           "Jailbreaking a phone means removing the manufacturer's restrictions on installing apps.",
+           "Our docs explain how the system message and the user messages are combined into one prompt."],
+    "fr": ["Le prompt système est le texte placé avant la conversation pour fixer le rôle de l'assistant.",
+           "L'ingénierie de prompt consiste à rédiger des instructions claires pour un modèle de langage."],
+    "es": ["El prompt del sistema es el texto que el desarrollador coloca antes de la conversación para fijar el tono.",
+           "La ingeniería de prompts consiste en escribir instrucciones claras para un modelo de lenguaje."],
+    "de": ["Der Systemprompt ist der Text, den Entwickler vor das Gespräch setzen, um Ton und Aufgabe festzulegen.",
+           "Prompt Engineering bedeutet, klare Anweisungen für ein Sprachmodell zu formulieren."],
+    "it": ["Il prompt di sistema è il testo che lo sviluppatore mette prima della conversazione per definire il ruolo.",
+           "Il prompt engineering consiste nello scrivere istruzioni chiare per un modello linguistico."],
+    "pt": ["O prompt de sistema é o texto que o desenvolvedor coloca antes da conversa para definir o tom.",
+           "Engenharia de prompt é a prática de escrever instruções claras para um modelo de linguagem."],
+    "nl": ["De systeemprompt is de tekst die een ontwikkelaar vóór het gesprek zet om de rol vast te leggen.",
+           "Prompt engineering is het schrijven van duidelijke instructies voor een taalmodel."],
+    "ru": ["Системный промпт — это текст, который разработчик ставит перед диалогом, чтобы задать роль ассистента.",
+           "Промпт-инжиниринг — это умение писать понятные инструкции для языковой модели."],
+    "pl": ["Prompt systemowy to tekst, który programista umieszcza przed rozmową, aby ustalić rolę asystenta.",
+           "Inżynieria promptów polega na pisaniu jasnych instrukcji dla modelu językowego."],
+    "tr": ["Sistem istemi, geliştiricinin asistanın rolünü belirlemek için sohbetin başına koyduğu metindir.",
+           "İstem mühendisliği, bir dil modeli için açık talimatlar yazma pratiğidir."],
+    "ar": ["موجه النظام هو النص الذي يضعه المطوّر قبل المحادثة لتحديد دور المساعد.",
+           "هندسة الأوامر هي كتابة تعليمات واضحة لنموذج لغوي."],
+    "ko": ["시스템 프롬프트는 개발자가 대화 앞에 두어 어시스턴트의 역할을 정하는 텍스트입니다.",
+           "프롬프트 엔지니어링은 언어 모델에게 명확한 지시를 작성하는 일입니다."],
+    "zh": ["系统提示词是开发者放在对话之前、用来设定助手角色的文字。",
+           "提示工程就是为语言模型编写清晰指令的做法。"],
+    "ja": ["システムプロンプトとは、開発者が会話の前に置いてアシスタントの役割を決める文章です。",
+           "プロンプトエンジニアリングとは、言語モデルへの明確な指示を書く技術です。"],
+}  # fmt: skip
+
 # The same sentence handed over with a task, as users do.
 TASKS: dict[str, list[str]] = {
     "en": ["Translate into Italian: {s}", "Translate this into Spanish: {s}",
@@ -125,8 +161,8 @@ TASKS: dict[str, list[str]] = {
 def usage(rng: random.Random, per_sentence: int = 2) -> list[tuple[str, str]]:
     """(language, text): each sentence alone and with ``per_sentence`` random tasks."""
     out = []
-    for lang, sentences in USAGE.items():
-        for s in sentences:
+    for lang in USAGE:
+        for s in USAGE[lang] + GLOSSARY[lang]:
             out.append((lang, s))
             for _ in range(per_sentence):
                 out.append((lang, rng.choice(TASKS[lang]).format(s=s)))
