@@ -12,7 +12,7 @@ from itertools import chain
 
 import pytest
 
-from mesh.filter import behavior, decode, normalize, repetition
+from mesh.filter import behavior, decode, normalize, repetition, spaced
 from mesh.filter.automaton import BLOCK_GAP, ConceptSequence, SequenceSet
 from mesh.filter.hits import Stream, merge
 from mesh.filter.lexicon_index import LATIN_INDEX
@@ -47,12 +47,12 @@ def _join_reference(words: list[str]) -> tuple[list[str], set[int]]:
         while j < len(words) and len(words[j]) == 1:
             j += 1
         if j - i >= 4:
-            out.append(("".join(words[i:j])[: normalize.MAX_JOINED], True))
+            out.append(("".join(words[i:j])[: spaced.MAX_JOINED], True))
             i = j
         else:
             out.append((words[i], False))
             i += 1
-    kept = [(w, joined) for w, joined in out if joined or w not in normalize.STOPWORDS]
+    kept = [(w, joined) for w, joined in out if joined or w not in spaced.STOPWORDS]
     return [w for w, _ in kept], {k for k, (_, joined) in enumerate(kept) if joined}
 
 
@@ -64,7 +64,7 @@ def test_spaced_letters_are_joined_as_the_reference_does(many):
         words = [rng.choice(vocab) for _ in range(rng.randrange(600 if many else 40))]
         if rng.random() < 0.1:
             words[rng.randrange(len(words) + 1) :] = ["a"] * rng.randrange(250, 400)
-        assert normalize.join_spaced(words) == _join_reference(words), words
+        assert spaced.join_spaced(words) == _join_reference(words), words
 
 
 def _merge_reference(parts: list[Stream]) -> tuple:
