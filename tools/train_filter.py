@@ -1,13 +1,14 @@
 """Train the learned filter layer (hashed char n-grams + logistic regression).
 
-    python -m tools.train_filter [--seed 0] [--scale 4] [--epochs 8] [--semantic 1] [--out PATH]
+    python -m tools.train_filter [--seed 0] [--scale 4] [--epochs 12] [--semantic 1] [--out PATH]
 
 Reproducible: the data comes from ``tools.filter_data.generate`` (template
-families, fixed seed), training runs on one CPU thread with fixed seeds, so the
-same arguments give the same weights (``weights_digest`` is printed). The
-block threshold is chosen on the dev split only (largest dev false-positive
-rate <= ``--dev-fpr``); the frozen test split and ``tests/filter/corpus`` are
-never read here. With ``--semantic 1`` the semantic half (static tokens of a
+families, fixed seed, public collections pinned by digest), training runs on one
+CPU thread with fixed seeds, so the same arguments give the same weights
+(``weights_digest`` is printed). The block threshold is chosen on the dev split
+only (the lowest with dev false-positive rates <= ``--dev-fpr`` on hand-written
+negatives and <= ``--dev-fpr-catalog`` on ordinary text); the held-out splits in
+``tests/filter/heldout`` and ``tests/filter/corpus`` are never read here. With ``--semantic 1`` the semantic half (static tokens of a
 multilingual sentence encoder, ``tools/train_filter_semantic.py``) is trained
 too, and its fusion weight is chosen on dev with the threshold.
 """
