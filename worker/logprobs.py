@@ -73,6 +73,15 @@ class TokenTexts:
     def text(self, token_id: int) -> str:
         return self._tokenizer.decode([token_id], skip_special_tokens=False)
 
+    def emitted(self, token_id: int) -> tuple[str, bytes]:
+        """What a sampled token adds to the output text, which skips special tokens (an
+        end-of-turn token sampled under ``ignore_eos`` adds nothing): its text and bytes,
+        so the chosen tokens of a response join to exactly its text."""
+        shown = self._tokenizer.decode([token_id], skip_special_tokens=True)
+        if not shown and self.text(token_id):
+            return "", b""
+        return shown, self.bytes(token_id)
+
     def bytes(self, token_id: int) -> bytes:
         if self._bytes is not None and 0 <= token_id < len(self._bytes):
             return self._bytes[token_id]
@@ -80,11 +89,13 @@ class TokenTexts:
 
 
 def to_pb(entries: Sequence[TokenLogprobs], texts: TokenTexts) -> list[common_pb2.TokenLogprob]:
+    """The chosen token as the output shows it (a special token: empty, its id kept);
+    the alternatives with their own text, special tokens included."""
     return [
         common_pb2.TokenLogprob(
-            token=texts.text(entry.token_id),
+            token=(shown := texts.emitted(entry.token_id))[0],
             logprob=entry.logprob,
-            bytes=texts.bytes(entry.token_id),
+            bytes=shown[1],
             token_id=entry.token_id,
             top_logprobs=[
                 common_pb2.TopLogprob(

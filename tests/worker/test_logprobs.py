@@ -16,7 +16,7 @@ from mesh.pb import common_pb2, worker_pb2, worker_pb2_grpc
 from worker.async_engine import AsyncLLMEngine
 from worker.engine import LLMEngine
 from worker.loader import LoadedModel
-from worker.logprobs import TokenLogprobs
+from worker.logprobs import TokenLogprobs, TokenTexts, to_pb
 from worker.model_runner import ModelRunner
 from worker.sampling_params import SamplingParams
 from worker.service import ServedModel, WorkerServer
@@ -179,3 +179,23 @@ async def test_logit_bias_ids_are_checked_against_the_vocabulary(
     request = _request(max_tokens=2, logit_bias={10**6: 1.0})
     assert await _param_of_error(stub, request) == "logit_bias"
     assert await _param_of_error(stub, _request(max_tokens=2, min_p=2.0)) == "min_p"
+
+
+class _FakeTokenizer:
+    """Token 0 is "Hi", 1 is a special end-of-turn token, 2 is " there"."""
+
+    TEXT = {0: "Hi", 1: "<|im_end|>", 2: " there"}
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return "".join("" if skip_special_tokens and i == 1 else self.TEXT[i] for i in ids)
+
+
+def test_a_sampled_special_token_adds_nothing_to_the_text_but_keeps_its_id() -> None:
+    """Under ignore_eos an end-of-turn token is sampled; the output text skips it, so its
+    logprob entry shows empty text (its id and logprob kept), and the chosen tokens of a
+    response join to exactly its text. Alternatives keep their own text."""
+    entries = [TokenLogprobs(t, -0.5, [(1, -0.5), (2, -1.0)]) for t in (0, 1, 2)]
+    pb = to_pb(entries, TokenTexts(_FakeTokenizer()))
+    assert "".join(e.token for e in pb) == "Hi there"
+    assert [(e.token, e.bytes, e.token_id) for e in pb][1] == ("", b"", 1)
+    assert pb[0].top_logprobs[0].token == "<|im_end|>"
