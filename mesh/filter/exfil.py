@@ -18,7 +18,7 @@ a 100 KB adversarial input stays cheap.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from itertools import islice
 from urllib.parse import unquote
 
@@ -33,16 +33,17 @@ MAX_SLOTS = 16  # distinct slots judged per URL (a real one has one to three)
 # Bounded captures, each stopping at the next opening literal, so a text made of many
 # openings ("![![![...", "<img<img...") is scanned once, not once per opening.
 _ALT = r"!\[[^\[\]\n]{0,300}\]"
-_INLINE_IMAGE = re.compile(_ALT + r"\(\s{0,5}<?((?:https?:)?//[^)\n]{1,300})")
+_SCHEME = r"(?:[hH][tT][tT][pP][sS]?:)?//"  # any case: "HTTPS://" renders as well
+_INLINE_IMAGE = re.compile(_ALT + r"\(\s{0,5}<?(" + _SCHEME + r"[^)\n]{1,300})")
 _HTML_IMAGE = re.compile(
     r"<img\b[^<>]{0,400}?\bsrc\s{0,3}=\s{0,3}(?:\"([^\"\n]{1,300})\"|'([^'\n]{1,300})'|([^\s>]{1,300}))",
     re.IGNORECASE,
 )
 # A Markdown link (not an image) needs a click: only a slot naming data counts there.
-_INLINE_LINK = re.compile(r"(?<!!)\[[^\[\]\n]{0,300}\]\(\s{0,5}<?((?:https?:)?//[^)\n]{1,300})")
+_INLINE_LINK = re.compile(r"(?<!!)\[[^\[\]\n]{0,300}\]\(\s{0,5}<?(" + _SCHEME + r"[^)\n]{1,300})")
 _REF_USE = re.compile(_ALT + r"\[([^\[\]\n]{1,100})\]")
 _REF_DEF = re.compile(
-    r"^[ \t]{0,3}\[([^\[\]\n]{1,100})\]:[ \t]{0,10}<?((?:https?:)?//[^\n]{1,300})", re.MULTILINE
+    r"^[ \t]{0,3}\[([^\[\]\n]{1,100})\]:[ \t]{0,10}<?(" + _SCHEME + r"[^\n]{1,300})", re.MULTILINE
 )
 _SLOT = re.compile(
     r"\{\{?[^{}\n]{1,80}\}\}?|<[^<>\n]{1,80}>|\[[^\[\]\n]{1,80}\]|\$\{?[A-Za-z_]{2,40}\}?"
@@ -71,12 +72,12 @@ DATA_WORDS = re.compile(
 
 
 def check_exfil(text: str) -> list[Reason]:
-    """One reason (the strongest) when an image URL in ``text`` has a data slot."""
+    """One reason (the strongest) when an image or link URL in ``text`` has a data slot."""
     if "](" not in text and "<img" not in text.lower() and "][" not in text:
         return []
     best: Reason | None = None
-    links = [(u, False) for u in islice(_slotted(_INLINE_LINK.finditer(text)), MAX_SITES)]
-    for url, image in [(u, True) for u in _image_urls(text)] + links:
+    links = _slotted(m.group(1) for m in _INLINE_LINK.finditer(text))
+    for url, image in [(u, True) for u in _image_urls(text)] + [(u, False) for u in links]:
         reason = _judge(url, image)
         if reason and (best is None or reason.score > best.score):
             best = reason
@@ -94,20 +95,20 @@ def _image_urls(text: str) -> list[str]:
     if "][" in text:
         used = {m.group(1).strip().lower() for m in _REF_USE.finditer(text)}
         urls += [m.group(2) for m in _REF_DEF.finditer(text) if m.group(1).strip().lower() in used]
+    return _slotted(urls)
+
+
+def _slotted(urls: Iterable[str]) -> list[str]:
+    """The first MAX_SITES URLs with a slot-like character."""
     return list(islice((u for u in urls if _SLOT_HINT.search(u)), MAX_SITES))
 
 
-def _slotted(matches: Iterable[re.Match[str]]) -> Iterator[str]:
-    return (m.group(1) for m in matches if _SLOT_HINT.search(m.group(1)))
-
-
 def _judge(url: str, image: bool = True) -> Reason | None:
-    decoded = unquote(url)
-    if not _SLOT.search(decoded):
+    slots = list(dict.fromkeys(_SLOT.findall(unquote(url))))[:MAX_SLOTS]
+    if not slots:
         return None
     # Template code fills slots from variables (``{{ item.image_url }}``, ``{user_id}``);
     # an attacker's slot names the data in words (``{conversation summary}``, ``[DATA]``).
-    slots = list(dict.fromkeys(_SLOT.findall(decoded)))[:MAX_SLOTS]
     named = DATA_WORDS.search("\n".join(slots).lower()) is not None and any(
         DATA_WORDS.search(s.lower()) and not _CODE_SLOT.search(s) for s in slots
     )
