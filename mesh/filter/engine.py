@@ -8,13 +8,13 @@ cheap, stateful part (the behaviour history), always in the serving process.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .behavior import BehaviorTracker, prompt_digest
 from .behavior_redis import RedisBehavior
 from .decode import check_decoded
 from .exfil import check_exfil
-from .learned import check_learned_fields, check_learned_prompt
+from .learned import check_learned_prompt
 from .normalize import normalize
 from .patterns import BLOCKING, check_patterns
 from .structure import check_structure
@@ -50,19 +50,13 @@ def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
     decoded = check_decoded(prompt, learned=LEARNED_LAYER)
     learned = check_learned_prompt(norm) if LEARNED_LAYER else []
     if tools:
-        found = check_tool_fields(tools)
+        found = check_tool_fields(tools, learned=LEARNED_LAYER)
         structure, patterns, decoded = (
             structure + found.structure,
             patterns + found.patterns,
             decoded + found.decoded,
         )
-        structure += [
-            replace(r, detail=f"{r.detail}; in a {where}")
-            for where, text in tools.texts()
-            for r in check_exfil(text)
-        ]
-        if LEARNED_LAYER:
-            learned += check_learned_fields(tools.texts())
+        learned += found.learned
     own = frozenset(r.rule for r in patterns if r.score >= BLOCKING)
     return Analysis(structure, patterns, own, prompt_digest(norm.folded), decoded, learned)
 

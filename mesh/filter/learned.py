@@ -332,15 +332,3 @@ def check_learned_prompt(norm: Normalized) -> list[Reason]:
         if META_RE.search(outside.casefold()):
             return check_learned(fold_text(outside))
     return check_learned(norm.folded)
-
-
-def check_learned_fields(fields: list[tuple[str, str]]) -> list[Reason]:
-    """The layer on tool definitions and results ``(where, text)``: no quote policy (a
-    tool result cannot ask a question on the user's behalf); the strongest reason, with
-    where it was found."""
-    best: Reason | None = None
-    for where, text in fields:
-        for r in check_learned(fold_text(text), detail=f"in a {where}"):
-            if best is None or r.score > best.score:
-                best = r
-    return [best] if best else []

@@ -23,7 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .decode import check_decoded
-from .normalize import normalize
+from .exfil import check_exfil
+from .learned import check_learned
+from .normalize import fold_text, normalize
 from .patterns import check_patterns
 from .structure import check_unicode
 from .verdict import Reason
@@ -59,18 +61,25 @@ class ToolReasons:
     structure: list[Reason]
     patterns: list[Reason]
     decoded: list[Reason]
+    learned: list[Reason]
 
 
-def check_tool_fields(fields: ToolFields) -> ToolReasons:
+def check_tool_fields(fields: ToolFields, learned: bool = False) -> ToolReasons:
+    """Each field screened as content; with ``learned``, by the learned layer too (no
+    quote policy: a tool result cannot ask a question on the user's behalf)."""
     structure: dict[str, Reason] = {}
     patterns: dict[str, Reason] = {}
     decoded: dict[str, Reason] = {}
+    by_model: dict[str, Reason] = {}
     for where, text in fields.texts():
         if not text.isascii():
             _keep(structure, check_unicode(text), where)
+        _keep(structure, check_exfil(text), where)
         _keep(patterns, check_patterns(normalize(text), quote_policy=False), where)
         _keep(decoded, check_decoded(text, learned=False), where)
-    return ToolReasons(list(structure.values()), list(patterns.values()), list(decoded.values()))
+        if learned:
+            _keep(by_model, check_learned(fold_text(text)), where)
+    return ToolReasons(*(list(d.values()) for d in (structure, patterns, decoded, by_model)))
 
 
 def _keep(best: dict[str, Reason], reasons: list[Reason], where: str) -> None:

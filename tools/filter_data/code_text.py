@@ -33,6 +33,8 @@ def package_code() -> Iterator[tuple[str, str]]:
         rng.shuffle(files)
         kept = 0
         for rel in files:
+            if kept == MAX_FILES:
+                break
             path = dist.locate_file(rel)
             try:
                 if path.stat().st_size > MAX_FILE_BYTES:
@@ -41,8 +43,6 @@ def package_code() -> Iterator[tuple[str, str]]:
             except (OSError, UnicodeDecodeError):
                 continue
             kept += 1
-            if kept > MAX_FILES:
-                break
             texts = _texts(source)
             rng.shuffle(texts)
             for text in texts[:PER_FILE]:
