@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from itertools import compress
 from operator import methodcaller
 
+from .exfil import check_exfil
 from .learned import check_learned
 from .normalize import fold_text, normalize
 from .patterns import BLOCKING, check_patterns
@@ -44,7 +45,7 @@ _B64_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_RE = re.compile(
     r"(?<![0-9A-Fa-fx\\])(?:\\x|0x)?[0-9A-Fa-f]{2}(?:[\s:,]?(?:\\x|0x)?[0-9A-Fa-f]{2}){7,}"
 )
-_URL_RE = re.compile(r"(?:%[0-9A-Fa-f]{2}[^\s%]{0,16}){4,}")
+_URL_RE = re.compile(r"(?:%[0-9A-Fa-f]{2}[^\s%]{0,48}){4,}")  # a host name fits in a gap
 _ROT13_HINT_RE = re.compile(r"\brot[\s_-]?13\b|\bcaesar\b|\bcésar\b|\bcäsar\b", re.IGNORECASE)
 _HEX_JUNK_RE = re.compile(r"\\x|0x|[\s:,]")
 # Rot13 has no alphabet of its own: besides a prompt that names it, it is recognised
@@ -340,6 +341,7 @@ def check_decoded(prompt: str, *, learned: bool = True) -> list[Reason]:
     out: list[Reason] = []
     for kind, text in decoded_texts(prompt):
         found = [r for r in check_patterns(normalize(text)) if r.score >= BLOCKING]
+        found += [r for r in check_exfil(text) if r.score >= BLOCKING]
         if learned:
             found += check_learned(fold_text(text))
         for r in found:

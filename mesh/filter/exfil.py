@@ -18,6 +18,7 @@ a 100 KB adversarial input stays cheap.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from itertools import islice
 from urllib.parse import unquote
@@ -29,6 +30,7 @@ RULE = "structure.markdown_exfil"
 MAX_SITES = 64  # URLs with a slot hint judged per text (each at most 300 characters)
 STRONG, WEAK = 0.9, 0.45
 MAX_SLOTS = 16  # distinct slots judged per URL (a real one has one to three)
+CONTEXT_CHARS = 160  # after a URL, where "put the chat's summary after d=" is said
 
 # Bounded captures, each stopping at the next opening literal, so a text made of many
 # openings ("![![![...", "<img<img...") is scanned once, not once per opening.
@@ -41,44 +43,70 @@ _HTML_IMAGE = re.compile(
 )
 # A Markdown link (not an image) needs a click: only a slot naming data counts there.
 _INLINE_LINK = re.compile(r"(?<!!)\[[^\[\]\n]{0,300}\]\(\s{0,5}<?(" + _SCHEME + r"[^)\n]{1,300})")
+_AUTOLINK = re.compile(r"<((?:[hH][tT][tT][pP][sS]?:)//[^<>\s]{1,300})>")
 _REF_USE = re.compile(_ALT + r"\[([^\[\]\n]{1,100})\]")
+# A definition starts a line, or follows a space ("![logo][1] and [1]: https://...").
 _REF_DEF = re.compile(
-    r"^[ \t]{0,3}\[([^\[\]\n]{1,100})\]:[ \t]{0,10}<?(" + _SCHEME + r"[^\n]{1,300})", re.MULTILINE
+    r"(?:^[ \t]{0,3}|(?<=\s))\[([^\[\]\n]{1,100})\]:[ \t]{0,10}<?(" + _SCHEME + r"[^\s>]{1,300})",
+    re.MULTILINE,
 )
+_HTML_LINK = re.compile(
+    r"<a\b[^<>]{0,400}?\bhref\s{0,3}=\s{0,3}(?:\"([^\"\n]{1,300})\"|'([^'\n]{1,300})')",
+    re.IGNORECASE,
+)
+# A bare URL ending in an empty query value, left for the model to complete.
+_BARE_URL = re.compile(r"(?<![(<\"'=\w])[hH][tT][tT][pP][sS]?://[^\s<>()\"']{1,300}")
+_OPEN_END = re.compile(r"[?&][\w-]{1,30}=$")
 _SLOT = re.compile(
     r"\{\{?[^{}\n]{1,80}\}\}?|<[^<>\n]{1,80}>|\[[^\[\]\n]{1,80}\]|\$\{?[A-Za-z_]{2,40}\}?"
     r"|%s|\bX{3,}\b|\bINSERT\w*|\bREPLACE\w*|\.{3}|…"
-    r"|=[A-Z][A-Z0-9_]{3,40}(?![a-z0-9])"  # an upper-case placeholder value: ?q=CHAT_HISTORY
+    # an upper-case placeholder value: ?q=CHAT_HISTORY, ?x=СЮДА_СООБЩЕНИЯ
+    r"|=[A-ZА-ЯЁ][A-Z0-9_А-ЯЁ]{3,40}(?![a-zа-яё0-9])"
+    r"|=$|=(?=&)"  # an empty value left for the model to fill: ?d=
 )
-_SLOT_HINT = re.compile(r"[{<\[$…]|%s|%7[bB]|%3[cC]|%5[bB]|XXX|INSERT|REPLACE|\.\.\.|=[A-Z]{4}")
+_SLOT_HINT = re.compile(
+    r"[{<\[$…]|%s|%7[bB]|%3[cC]|%5[bB]|XXX|INSERT|REPLACE|\.\.\.|=[A-ZА-ЯЁ]{4}|=$|=&|=[^\x00-\x7f]"
+    r"|[?&]\w{1,30}=\w{1,40}$"  # one plain value: judged when the text names it as a slot
+)
 _CODE_SLOT = re.compile(r"[\w\]]\.\w|\w\(|_id\b|\bid\b")
 # Words naming what an attacker wants out of the chat, in the languages the
 # filter covers (slots are written in the attacker's language).
+# A query parameter and its value: ?d=, ?q=..., ?s=STORIA, ?h=المحادثة
+_QUERY_VALUE = re.compile(r"[?&]([\w-]{1,30})=(\.\.\.|…|[^\W_]\w{0,40}|)(?=$|&|[\s)>\"'])")
 DATA_WORDS = re.compile(
     "|".join(
         [
             r"conversation|chat|history|transcript|messages?|summary|summari[sz]e|context",
-            r"memory|secret|password|passwd|credential",
-            r"e-?mail|phone|personal|pii|prompt|instructions?|previous|\bdata\b",
-            r"historique|résumé|mot de passe|données|historial|resumen|contraseña|datos",
-            r"verlauf|zusammenfassung|passwort|daten|cronologia|riassunto|dati",
-            r"histórico|resumo|senha|dados|geschiedenis|samenvatting|wachtwoord|gegevens",
-            r"истори|перепис|парол|данн|сводк|histori|podsumowanie|hasło|dane",
-            r"geçmiş|özet|şifre|parola|veri|المحادثة|السجل|كلمة المرور|البيانات|ملخص",
-            "대화|기록|비밀번호|요약|데이터|对话|聊天|历史|密码|摘要|数据|会話|履歴|パスワード|要約|データ",
+            r"memory|secret|password|passwd|credential|address|phone|account|card number",
+            r"e-?mail|personal|pii|prompt|instructions?|previous|\bdata\b",
+            r"historique|échange|résumé|mot de passe|données|adresse|téléphone|consignes",
+            r"conversación|historial|resumen|mensajes|contraseña|datos|dirección|teléfono",
+            r"instrucciones|tarjeta|gespräch|verlauf|zusammenfassung|nachricht|passwort|daten",
+            r"telefon|anweisung|conversazione|cronologia|storia|riassunto|messaggi|\bdati\b",
+            r"indirizzo|istruzioni|conversa|histórico|resumo|mensage|senha|dados|endereço",
+            r"instruções|gesprek|geschiedenis|samenvatting|bericht|wachtwoord|gegevens|adres",
+            r"instructie|разговор|перепис|истори|сообщени|парол|данн|сводк|выжимк|адрес",
+            r"телефон|инструкци|rozmow|histori|podsumowanie|wiadomo|hasło|\bdane\b|instrukcj",
+            r"sohbet|konuşma|geçmiş|özet|mesaj|şifre|parola|veri|talimat|e-posta",
+            r"محادثة|المحادثة|السجل|كلمة المرور|البيانات|ملخص|رسائل|رسالة|تعليمات|عنوان|هاتف|بريد",
+            "대화|기록|비밀번호|요약|데이터|메시지|지침|주소|전화|이메일",
+            "对话|聊天|历史|密码|摘要|数据|消息|指令|地址|电话|手机号|邮箱|银行卡",
+            "会話|履歴|パスワード|要約|データ|メッセージ|指示|住所|電話|メール",
         ]
     )
 )
 
 
 def check_exfil(text: str) -> list[Reason]:
-    """One reason (the strongest) when an image or link URL in ``text`` has a data slot."""
-    if "](" not in text and "<img" not in text.lower() and "][" not in text:
+    """One reason (the strongest) when an image or link URL in ``text`` has a data slot.
+    Full-width look-alikes (``！［］（ｈｔｔｐｓ：…``) are folded first (NFKC)."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    if "](" not in text and "]" not in text and "<" not in text and "=" not in text:
         return []
     best: Reason | None = None
-    links = _slotted(m.group(1) for m in _INLINE_LINK.finditer(text))
-    for url, image in [(u, True) for u in _image_urls(text)] + [(u, False) for u in links]:
-        reason = _judge(url, image)
+    for (url, end), image in _image_urls(text) + _link_urls(text):
+        reason = _judge(url, image, _around(text, end))
         if reason and (best is None or reason.score > best.score):
             best = reason
             if best.score >= STRONG:
@@ -86,27 +114,77 @@ def check_exfil(text: str) -> list[Reason]:
     return [best] if best else []
 
 
-def _image_urls(text: str) -> list[str]:
+Site = tuple[tuple[str, int], bool]  # ((url, where it ends in the text), is an image)
+
+
+def _image_urls(text: str) -> list[Site]:
     """Image URLs with something like a slot in them (ordinary images are skipped, so
     padding a prompt with them cannot push the real one past MAX_SITES)."""
-    urls = [m.group(1) for m in _INLINE_IMAGE.finditer(text)]
+    urls = [(m.group(1), m.end()) for m in _INLINE_IMAGE.finditer(text)]
     if "<img" in text.lower():
-        urls += [m.group(m.lastindex or 1) for m in _HTML_IMAGE.finditer(text)]
+        urls += [(m.group(m.lastindex or 1), m.end()) for m in _HTML_IMAGE.finditer(text)]
     if "][" in text:
         used = {m.group(1).strip().lower() for m in _REF_USE.finditer(text)}
-        urls += [m.group(2) for m in _REF_DEF.finditer(text) if m.group(1).strip().lower() in used]
-    return _slotted(urls)
+        urls += [
+            (m.group(2), m.end())
+            for m in _REF_DEF.finditer(text)
+            if m.group(1).strip().lower() in used
+        ]
+    return [(u, True) for u in _slotted(urls)]
 
 
-def _slotted(urls: Iterable[str]) -> list[str]:
+def _link_urls(text: str) -> list[Site]:
+    """Links (inline, autolinks, reference definitions) with a slot-like character."""
+    sites = [(m.group(1), m.end()) for m in _INLINE_LINK.finditer(text)]
+    if "<http" in text or "<HTTP" in text:
+        sites += [(m.group(1), m.end()) for m in _AUTOLINK.finditer(text)]
+    if "<a" in text or "<A" in text:
+        sites += [(m.group(m.lastindex or 1), m.end()) for m in _HTML_LINK.finditer(text)]
+    if "=" in text:
+        bare = ((m.group(0).rstrip(".,;"), m.end()) for m in _BARE_URL.finditer(text))
+        sites += islice((u for u in bare if _OPEN_END.search(u[0])), MAX_SITES)
+    if "]:" in text:
+        sites += [(m.group(2), m.end()) for m in _REF_DEF.finditer(text)]
+    return [(u, False) for u in _slotted(sites)]
+
+
+def _slotted(urls: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
     """The first MAX_SITES URLs with a slot-like character."""
-    return list(islice((u for u in urls if _SLOT_HINT.search(u)), MAX_SITES))
+    return list(islice((u for u in urls if _SLOT_HINT.search(u[0])), MAX_SITES))
 
 
-def _judge(url: str, image: bool = True) -> Reason | None:
-    slots = list(dict.fromkeys(_SLOT.findall(unquote(url))))[:MAX_SLOTS]
-    if not slots:
-        return None
+def _filled_from_context(url: str, slots: list[str], context: str, image: bool) -> bool:
+    """An open slot (an empty or elided query value, a placeholder value) and the words
+    after the URL say to fill it with the chat's data: the instruction is spelled out
+    beside the URL ("?d= and put a summary of this chat after d="; "?d=STORICO,
+    replacing STORICO with the conversation") instead of inside it. A link needs the
+    words to point at the slot (its parameter or its placeholder): "see
+    <https://docs.x/?q=...> for the chat API" is not an instruction."""
+    if not DATA_WORDS.search(context.lower()):
+        return False
+    values = [v for _, v in _QUERY_VALUE.findall(url)]
+    pointers = [k for k, v in _QUERY_VALUE.findall(url) if v in ("", "...", "…")]
+    pointers += [v for v in values if v not in ("", "...", "…") and _mentions(context, v)]
+    if image and (pointers or any(v in ("", "...", "…") for v in values) or "..." in slots):
+        return True
+    return any(_mentions(context, p) for p in pointers)
+
+
+def _mentions(context: str, word: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", context) is not None
+
+
+def _around(text: str, end: int) -> str:
+    """The sentence-sized context after a URL, where an attacker says what goes in its
+    slot ("... ?d= and put a summary of this chat after d=")."""
+    return text[end : end + CONTEXT_CHARS]
+
+
+def _judge(url: str, image: bool = True, context: str = "") -> Reason | None:
+    plain = unquote(url)
+    # Values in a script without case are placeholders only by their words: ?h=المحادثة
+    foreign = [v for _, v in _QUERY_VALUE.findall(plain) if not v.isascii()]
+    slots = list(dict.fromkeys(_SLOT.findall(plain) + foreign))[:MAX_SLOTS]
     # Template code fills slots from variables (``{{ item.image_url }}``, ``{user_id}``);
     # an attacker's slot names the data in words (``{conversation summary}``, ``[DATA]``).
     named = DATA_WORDS.search("\n".join(slots).lower()) is not None and any(
@@ -115,6 +193,11 @@ def _judge(url: str, image: bool = True) -> Reason | None:
     kind = "image" if image else "link"
     if named:
         return Reason(LAYER, RULE, STRONG, url[:80], f"{kind} URL with a slot for the chat's data")
+    if _filled_from_context(plain, slots, context, image):
+        why = f"{kind} URL with a slot the text asks to fill with the chat's data"
+        return Reason(LAYER, RULE, STRONG, url[:80], why)
+    if not slots:
+        return None
     # A bare upper-case value (?style=FLAT) is a hint only when it names data.
     if not image or all(s.startswith("=") for s in slots):
         return None
