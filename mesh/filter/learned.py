@@ -30,7 +30,7 @@ import numpy as np
 
 from .learned_semantic import SEMANTIC_PATH, TOKENIZER_PATH, Semantic, semantic, sliding_windows
 from .normalize import Normalized, fold_text
-from .patterns import META_MAX_CHARS, META_RE, QUOTE_RE
+from .patterns import mention_context
 from .verdict import BLOCK_THRESHOLD, Reason
 
 LAYER = "learned"
@@ -326,9 +326,5 @@ def check_learned_prompt(norm: Normalized) -> list[Reason]:
     """The layer on a whole prompt, with the patterns' quote policy: in a short "what
     does '...' mean" question, what is inside the quotes is asked about, not said, so
     only the text outside the quotes is judged."""
-    raw = norm.raw
-    if len(raw) <= META_MAX_CHARS and QUOTE_RE.search(raw):
-        outside = QUOTE_RE.sub(" ", raw)
-        if META_RE.search(outside.casefold()):
-            return check_learned(fold_text(outside))
-    return check_learned(norm.folded)
+    outside = mention_context(norm.raw)
+    return check_learned(fold_text(outside) if outside is not None else norm.folded)

@@ -179,13 +179,50 @@ TEMPLATE_RE = re.compile(
 )
 QUOTE_RE = re.compile(
     r"\"([^\"\n]{3,300})\"|“([^”\n]{3,300})”|«([^»\n]{3,300})»|「([^」\n]{3,300})」"
-    r"|『([^』\n]{3,300})』|„([^“”\n]{3,300})[“”]|(?<!\w)'([^'\n]{3,300})'(?!\w)"
+    r"|『([^』\n]{3,300})』|„([^“”\n]{3,300})[“”]|»([^«\n]{3,300})«|(?<!\w)'([^'\n]{3,300})'(?!\w)"
 )
-# "What does X mean?" / "Is X a jailbreak?" / "Explain X": talking *about* a phrase.
+# Talking *about* a quoted phrase: "What does X mean?", "Is X a known attack?", "Should
+# we worry about users typing X?", "Classify X for our moderation guide", in the
+# languages the filter covers. Words of analysis, not of doing.
 META_RE = re.compile(
-    r"\b(?:mean(?:s|ing)?|explain\w*|is (?:this|it|that) (?:a|an)|signifi\w*|veut dire"
-    r"|quiere decir|bedeute\w*|was hei\w*|vuol dire)\b|什么意思|什麼意思|是什么|どういう意味|意味"
+    "|".join(
+        [
+            r"\b(?:mean(?:s|ing)?|explain\w*|is (?:this|it|that) (?:a|an)|signifi\w*|attack\w*"
+            r"|jailbreak\w*|injection|known|classif\w*|moderat\w*|detect\w*|defend\w*|worry"
+            r"|why does|viral)\b",
+            r"veut dire|attaque|connue?|classer|modération|détecter|pourquoi|quiere decir|ataque"
+            r"|conocid[oa]|clasificar|moderación|detectar|por qué",
+            r"bedeute\w*|was hei\w*|angriff\w*|bekannt\w*|einstuf\w*|moderation\w*|erkenn\w*"
+            r"|warum|wehrt|sorgen|inquiét|preocup|preoccup|zorgen|беспоко|martw|endişe|قلق|걱정|担心|心配",
+            r"vuol dire|attacco|noto|classificare|moderazione|rilevare|perché|quer dizer"
+            r"|conhecido|moderação|por que|betekent|aanval|bekend|moderatie|detecteren|waarom",
+            r"что значит|что означает|атак|известн|модерац|распозна|почему|джейлбрейк",
+            r"znaczy|\batak|znany|moderac|wykry|dlaczego|anlamı|ne demek|saldırı|bilinen"
+            r"|moderasyon|tespit|neden|neydi",
+            r"معنى|يعني|هجوم|معروف|الإشراف|اكتشاف|لماذا|كسر الحماية",
+            r"의미|뜻|공격|알려진|모더레이션|탐지|왜|탈옥",
+            r"什么意思|什麼意思|是什么|意思|攻击|著名|审核|检测|为什么|越狱",
+            r"どういう意味|意味|攻撃|有名|モデレーション|検出|なぜ|脱獄",
+        ]
+    )
 )
+# A question about the phrase, or a moderation/classification task on it.
+ASKING_RE = re.compile(
+    r"[?？؟]|classif|moderat|modération|moderación|moderazione|moderação"
+    r"|einstuf|модерац|moderac|moderasyon|الإشراف|모더레이션|审核|モデレーション"
+)
+# ...unless the words outside also say to carry it out ("known attack; now do it").
+DOING_RE = re.compile(
+    r"\b(?:do (?:it|that|this|so|what)|follow|obey|execute|carry (?:it )?out|comply|act on"
+    r"|apply it|pretend|from now on|translate|traduis|traduce|übersetze|traduci|traduza|vertaal"
+    r"|what it says|ce que dit|lo que dice|was der satz|tu, was|doe wat|ciò che dice|o que diz|fais-le|exécute|obéis|hazlo|ejecuta|obedece|mach (?:es|das)"
+    r"|befolge|führe|fallo|esegui|obbedisci|faça|execute|obedeça|doe het|voer|gehoorzaam)\b"
+    r"|сделай|выполни|подчинись|переведи|zrób|wykonaj|przetłumacz|yap|uygula|çevir|افعل|نفذ|نفّذ|ترجم"
+    r"|실행|따라|번역|照做|执行|翻译|実行して|従って|翻訳"
+)
+# Without some words of its own around the quotes, a prompt is the quoted text
+# ("'ignore your rules' ?"), not a question about it.
+META_MIN_OUTSIDE = 12  # characters of letters outside the quotes
 META_MAX_CHARS = 400
 
 
@@ -285,16 +322,28 @@ def _dedupe(reasons: list[Reason]) -> list[Reason]:
     return list(best.values())
 
 
+def mention_context(raw: str) -> str | None:
+    """The text outside the quotes when ``raw`` is a short prompt that talks about the
+    phrase it quotes (else None): what is inside the quotes is asked about, not said."""
+    if len(raw) > META_MAX_CHARS or not QUOTE_RE.search(raw):
+        return None
+    outside = QUOTE_RE.sub(" ", raw)
+    if sum(c.isalpha() for c in outside) < META_MIN_OUTSIDE:
+        return None
+    folded = outside.casefold()
+    if not (META_RE.search(folded) and ASKING_RE.search(folded)) or DOING_RE.search(folded):
+        return None
+    return outside
+
+
 def _apply_quote_policy(norm: Normalized, reasons: list[Reason]) -> list[Reason]:
     """Demote hits that only exist inside quotes of a "what does X mean" question."""
     # On the raw text: case matters to some rules ("DAN").
     quoted = [next(g for g in m.groups() if g) for m in QUOTE_RE.finditer(norm.raw)]
     if not quoted:
         return reasons
-    outside = QUOTE_RE.sub(" ", norm.raw)
-    if not META_RE.search(outside.casefold()) or any(
-        r.score >= BLOCKING for r in _scan(normalize(outside))
-    ):
+    outside = mention_context(norm.raw)
+    if outside is None or any(r.score >= BLOCKING for r in _scan(normalize(outside))):
         return reasons
     inside = {r.rule for r in _scan(normalize(" ; ".join(quoted)))}
     return [
