@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .addressed import check_addressed
 from .behavior import BehaviorTracker, prompt_digest
 from .behavior_redis import RedisBehavior
 from .decode import check_decoded
@@ -43,8 +44,8 @@ class Analysis:
 
 def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
     """The prompt's layers, plus its tool definitions and results screened as content."""
-    structure = check_structure(prompt) + check_exfil(prompt)
     norm = normalize(prompt)
+    structure = check_structure(prompt) + check_exfil(prompt) + check_addressed(prompt, norm.folded)
     patterns = check_patterns(norm)
     # base64/hex/URL/rot13 payloads: by rule, and by the learned layer when it is on
     decoded = check_decoded(prompt, learned=LEARNED_LAYER)

@@ -8,7 +8,10 @@ fields (``CheckRequest.tool_definitions`` / ``tool_results``), apart from the pr
   pattern layer and the decoded-payload check screen each one as they screen prompts, so an
   injection planted in a search result is still caught, and without the quote policy (a
   result cannot ask "what does X mean" on the user's behalf);
-- tool definitions are screened the same way;
+- tool results are also checked for text addressed to the model reading them ("AI assistant
+  reading this page: ...", ``addressed.py``), the mark of an indirect injection; tool
+  definitions are not (they are the operator's, and may rightly address the model);
+- tool definitions are otherwise screened the same way;
 - the structure layer's JSON rules (role / system / instructions keys) do not apply to either:
   a JSON result with `role` or `system` keys, or a schema with a `prompt` property, is ordinary
   tool traffic. Deceptive Unicode is still checked, as in prompts.
@@ -22,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from .addressed import check_addressed
 from .decode import check_decoded
 from .exfil import check_exfil
 from .learned import check_learned
@@ -75,6 +79,8 @@ def check_tool_fields(fields: ToolFields, learned: bool = False) -> ToolReasons:
         if not text.isascii():
             _keep(structure, check_unicode(text), where)
         _keep(structure, check_exfil(text), where)
+        if where == "tool result":  # a definition is the operator's: it may address the model
+            _keep(structure, check_addressed(text, normalize(text).folded), where)
         _keep(patterns, check_patterns(normalize(text), quote_policy=False), where)
         _keep(decoded, check_decoded(text, learned=False), where)
         if learned:
