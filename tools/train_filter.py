@@ -98,15 +98,17 @@ def _bucketed(order: np.ndarray, grids: list[np.ndarray], batch: int) -> np.ndar
     return np.concatenate([p[np.argsort([len(grids[j]) for j in p], kind="stable")] for p in parts])
 
 
-def balance_weights(records: list[dict], power: float) -> np.ndarray:
+def balance_weights(records: list[dict], power: float, hand: float = 1.0) -> np.ndarray:
     """Per-record loss weights: each label carries half the total weight, and within a
     label a language's records weigh ``count ** -power`` each (0: as many as there
     are; 1: every language alike). English has most of the data (the public
     collections); unbalanced, the model learns English words and the threshold chosen
-    on dev leaves the other languages behind."""
+    on dev leaves the other languages behind. Hand-written records (``hand_``
+    categories: few, but the shapes real prompts take) weigh ``hand`` times more."""
     keys = [(r["label"], r["language"]) for r in records]
     counts = Counter(keys)
     w = np.array([counts[k] ** -power for k in keys], dtype=np.float64)
+    w *= np.array([hand if _hand(r["category"]) else 1.0 for r in records])
     attack = np.array([r["label"] == "attack" for r in records])
     for mask in (attack, ~attack):
         if mask.any():
@@ -142,7 +144,7 @@ def _train(args: argparse.Namespace) -> dict:
     train_set = [r for r in records if r["split"] == "train"]
     dev_set = [r for r in records if r["split"] == "dev"]
     print(f"train {len(train_set)}  dev {len(dev_set)} (test split not used)")
-    sample_w = torch.from_numpy(balance_weights(train_set, args.lang_balance))
+    sample_w = torch.from_numpy(balance_weights(train_set, args.lang_balance, args.hand_weight))
     grids = [encode_text(r["text"]) for r in train_set]
     labels = np.array([r["label"] == "attack" for r in train_set])
     model = WindowLogReg()
@@ -177,10 +179,12 @@ def _train(args: argparse.Namespace) -> dict:
         sem = Semantic(tok, head["token_weight"].astype(np.float32), head["length_weight"], b)
         digest += head["digest"]
     dev_y = np.array([r["label"] == "attack" for r in dev_set])
-    # Two bounds: the hand-written hard negatives (few, hard) and ordinary text
-    # (many: catalogs, package code, the public collections' benign prompts); the
-    # ordinary text alone would set a threshold that the hard negatives break.
+    # Three bounds: the template hard negatives, ordinary text (many: catalogs,
+    # package code, the public collections' benign prompts) and the hand-written
+    # prompts (the shapes real users send); any one alone sets a threshold that
+    # another breaks.
     catalog = np.array([_ordinary(r["category"]) for r in dev_set])
+    hand = np.array([_hand(r["category"]) for r in dev_set])
     z_char, z_sem = _dev_logits(char, sem, [r["text"] for r in dev_set])
     best = None
     for alpha in args.alphas if sem is not None else [0.0]:
@@ -190,8 +194,9 @@ def _train(args: argparse.Namespace) -> dict:
         # with one or two dev false positives.
         thresholds = [
             max(
-                choose_threshold(scores[~dev_y & ~catalog], k * args.dev_fpr),
+                choose_threshold(scores[~dev_y & ~catalog & ~hand], k * args.dev_fpr),
                 choose_threshold(scores[~dev_y & catalog], k * args.dev_fpr_catalog),
+                choose_threshold(scores[~dev_y & hand], k * args.dev_fpr_hand),
             )
             for k in (1, 2, 4)
         ]
@@ -201,9 +206,11 @@ def _train(args: argparse.Namespace) -> dict:
         threshold, recall, mean = thresholds[0], recalls[0], float(np.mean(recalls))
         fpr = float((scores[~dev_y] >= threshold).mean())
         pooled = float((scores[dev_y] >= threshold).mean())
+        hand_rates = [float((scores[m] >= threshold).mean()) for m in (dev_y & hand, ~dev_y & hand)]
         print(f"dev: alpha {alpha}  threshold {threshold}  recall by language {recall:.3f}"
               f" (pooled {pooled:.3f})  FPR {fpr:.4f}"
-              f"  recall at bounds x1/x2/x4 {' '.join(f'{r:.3f}' for r in recalls)}")  # fmt: skip
+              f"  recall at bounds x1/x2/x4 {' '.join(f'{r:.3f}' for r in recalls)}"
+              f"  hand-written recall {hand_rates[0]:.3f} FPR {hand_rates[1]:.4f}")  # fmt: skip
         print("  " + " ".join(f"{k} {v:.2f}" for k, v in per_language(scores, dev_set, threshold)))
         if best is None or mean > best[4]:
             best = (alpha, threshold, recall, fpr, mean)
@@ -226,6 +233,10 @@ def per_language(scores: np.ndarray, records: list[dict], t: float) -> list[tupl
 
 def macro_recall(scores: np.ndarray, records: list[dict], t: float) -> float:
     return float(np.mean([v for _, v in per_language(scores, records, t)]))
+
+
+def _hand(category: str) -> bool:
+    return category.startswith("hand_")
 
 
 def _ordinary(category: str) -> bool:
@@ -279,6 +290,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     # Strict: dev false-positive rates grew about six-fold on hand-written held-out prompts.
     p.add_argument("--dev-fpr", type=float, default=0.001, help="dev FPR bound, hard negatives")
     p.add_argument("--dev-fpr-catalog", type=float, default=0.0005, help="dev FPR bound, ordinary")
+    p.add_argument("--dev-fpr-hand", type=float, default=0.005, help="dev FPR bound, hand-written")
+    p.add_argument(
+        "--hand-weight", type=float, default=4.0, help="loss weight of hand-written rows"
+    )
     p.add_argument("--semantic", type=int, default=0, help="1: train the semantic half too")
     p.add_argument("--sem-epochs", type=int, default=3)
     p.add_argument("--alphas", type=lambda v: [float(x) for x in v.split(",")],

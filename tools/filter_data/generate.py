@@ -47,6 +47,7 @@ from .encodings import BENIGN_ENCODINGS, ENCODINGS, LATIN, TEXT_ENCODINGS, encod
 from .families import SPLITS, split_of
 from .families import items as _items
 from .grammar import G, realise
+from .handwritten import handwritten_records
 from .public import jailbreak_templates, package_prose, split_of_source
 from .public_labelled import labelled_collections
 from .system_text import system_text
@@ -122,6 +123,7 @@ def _more(seed: int, scale: int, public: bool) -> Iterator[dict]:
         yield _rec(text, "benign", cat, "en", f"{cat}/more", "train")
     for lang, text in usage(rng, scale):
         yield _rec(text, "benign", "everyday_usage", lang, "usage/more", "train")
+    yield from handwritten_records()
     if not public:
         return
     for name, tpl in jailbreak_templates():

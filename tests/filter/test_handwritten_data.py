@@ -1,0 +1,33 @@
+"""The hand-written training rows (tools/filter_data/handwritten.py): valid, split by
+family, and never the split that still measures the filter."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from tools.filter_data.handwritten import HELDOUT_DIR, SPENT, handwritten_records
+
+MEASURING = HELDOUT_DIR / "fresh_test_3.jsonl"
+
+
+def test_rows_are_valid_and_split_by_family():
+    records = list(handwritten_records())
+    assert len(records) > 2000
+    splits: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        assert r["text"].strip() and r["label"] in ("attack", "benign"), r
+        assert r["category"].startswith("hand_") and r["language"]
+        splits[r["family"]].add(r["split"])
+    # every family lies wholly in one split, so no dev row has a twin in training
+    assert all(len(s) == 1 for s in splits.values())
+    dev = sum(1 for r in records if r["split"] == "dev")
+    assert 0.1 < dev / len(records) < 0.3
+
+
+def test_the_measuring_split_is_never_trained_on():
+    assert MEASURING.name not in SPENT
+    trained = {" ".join(r["text"].split()) for r in handwritten_records()}
+    with MEASURING.open(encoding="utf-8") as f:
+        held_out = [" ".join(json.loads(line)["text"].split()) for line in f if line.strip()]
+    assert held_out and not trained.intersection(held_out)

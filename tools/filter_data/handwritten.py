@@ -1,0 +1,50 @@
+"""Hand-written prompts for training (train/dev only).
+
+- ``tools/filter_data/handwritten/*.jsonl``: attacks and hard negatives written by hand
+  for training, in 14 languages, in the shapes public collections lack (injections
+  buried in documents and tool results, markdown exfiltration, paraphrased overrides,
+  refusal suppression, many-shot, texts that quote or discuss an attack).
+- The **spent** fresh splits of ``tests/filter/heldout`` (``SPENT``): written by hand as
+  frozen evaluation splits, each looked at for decisions until it could no longer give
+  a clean measure (see ``weights/MODEL_CARD.md``). The split that still measures
+  (``fresh_test_3.jsonl``) is never read here.
+
+Split by family (crc32 of the family name): ~20 % of families dev, the rest train, so a
+dev row's near-copies in other languages or encodings are never trained on. Their dev
+rows carry the hard negatives the threshold is chosen against.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDWRITTEN_DIR = Path(__file__).resolve().parent / "handwritten"
+HELDOUT_DIR = ROOT / "tests" / "filter" / "heldout"
+SPENT = ("fresh_test.jsonl", "fresh_test_2.jsonl")
+DEV_PERCENT = 20
+
+
+def split_of_family(family: str) -> str:
+    return "dev" if zlib.crc32(family.encode()) % 100 < DEV_PERCENT else "train"
+
+
+def handwritten_records() -> Iterator[dict]:
+    """Records ``{text, label, category, language, family, split, encoding}``, category
+    prefixed ``hand_`` (the source stays visible in per-category reports)."""
+    paths = sorted(HANDWRITTEN_DIR.glob("*.jsonl")) + [HELDOUT_DIR / name for name in SPENT]
+    for path in paths:
+        source = path.stem
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                family = f"{source}/{row['family']}"
+                yield {"text": row["text"], "label": row["label"],
+                       "category": f"hand_{row['category']}", "language": row["language"],
+                       "family": family, "split": split_of_family(family),
+                       "encoding": row.get("encoding", "none")}  # fmt: skip
