@@ -269,6 +269,13 @@ def _scan(norm: Normalized) -> list[Reason]:
     return _dedupe(reasons)
 
 
+# A first-person possessive on the object: the user's own earlier words, not the model's.
+_OWN_RE = re.compile(
+    r"\b(?:my|mine|our|ma|mon|mes|notre|nos|mi|mis|nuestr[ao]s?|mein\w*|unser\w*|mio|mia|miei|mie"
+    r"|nostr[aoie]|mijn|onze|meu|minha|meus|minhas|nosso|nossa)\b|我的|私の|僕の"
+)
+
+
 def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Reason]:
     if hits is None or not hits.tok:
         return []
@@ -277,10 +284,13 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
         rule = _SEQ_RULE[m.seq_index]
         if rule.raw_hint and rule.raw_hint not in norm.raw:
             continue
+        span = span_of(norm, m)
+        if rule.id == "ignore_instructions" and _OWN_RE.search(span):
+            continue  # "forget my previous order": the user takes back their own words
         detail = "lang=" + _language(m)
         if m.via:
             detail += f"; obfuscation={m.via}"
-        out.append(Reason(LAYER, f"patterns.{rule.id}", rule.score, span_of(norm, m), detail))
+        out.append(Reason(LAYER, f"patterns.{rule.id}", rule.score, span, detail))
     return out
 
 
