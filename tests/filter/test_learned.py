@@ -15,7 +15,6 @@ import pytest
 from mesh.filter import PromptFilter, learned
 from mesh.filter.decode import check_decoded, decoded_texts
 from tools.filter_heldout import (
-    DEFAULT_SPLIT,
     GENERATED_SPLIT,
     evaluate_split,
     full_check,
@@ -25,8 +24,6 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.43, 0.02),
-    DEFAULT_SPLIT.with_name("fresh_test_2.jsonl"): (0.15, 0.03),
     GENERATED_SPLIT: (0.45, 0.03),
 }
 
