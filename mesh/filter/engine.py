@@ -18,6 +18,7 @@ from .exfil import check_exfil
 from .learned import check_learned_prompt
 from .normalize import normalize
 from .patterns import BLOCKING, check_patterns
+from .refusal import check_refusal_suppression
 from .structure import check_structure
 from .tool_fields import ToolFields, check_tool_fields
 from .verdict import BLOCK_THRESHOLD, Reason, Verdict, combine
@@ -46,7 +47,7 @@ def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
     """The prompt's layers, plus its tool definitions and results screened as content."""
     norm = normalize(prompt)
     structure = check_structure(prompt) + check_exfil(prompt) + check_addressed(prompt, norm.folded)
-    patterns = check_patterns(norm)
+    patterns = check_patterns(norm) + check_refusal_suppression(prompt)
     # base64/hex/URL/rot13 payloads: by rule, and by the learned layer when it is on
     decoded = check_decoded(prompt, learned=LEARNED_LAYER)
     learned = check_learned_prompt(norm) if LEARNED_LAYER else []
