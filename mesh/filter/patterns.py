@@ -193,7 +193,7 @@ META_RE = re.compile(
             r"veut dire|attaque|connue?|classer|modération|détecter|pourquoi|quiere decir|ataque"
             r"|conocid[oa]|clasificar|moderación|detectar|por qué",
             r"bedeute\w*|was hei\w*|angriff\w*|bekannt\w*|einstuf\w*|moderation\w*|erkenn\w*"
-            r"|warum|wehrt|sorgen|inquiét|preocup|preoccup|zorgen|беспоко|martw|endişe|قلق|걱정|担心|心配",
+            r"|warum|wehrt|sorgen|inquiét|preocup|preoccup|zorgen|беспоко|martw|niepokoj|endişe|قلق|걱정|担心|心配",
             r"vuol dire|attacco|noto|classificare|moderazione|rilevare|perché|quer dizer"
             r"|conhecido|moderação|por que|betekent|aanval|bekend|moderatie|detecteren|waarom",
             r"что значит|что означает|атак|известн|модерац|распозна|почему|джейлбрейк",
@@ -208,8 +208,11 @@ META_RE = re.compile(
 )
 # A question about the phrase, or a moderation/classification task on it.
 ASKING_RE = re.compile(
-    r"[?？؟]|classif|moderat|modération|moderación|moderazione|moderação"
-    r"|einstuf|модерац|moderac|moderasyon|الإشراف|모더레이션|审核|モデレーション"
+    r"[?？؟]|classif|moderat|modération|moderación|moderazione|moderação|einstuf|модерац|moderac"
+    r"|moderasyon|الإشراف|모더레이션|审核|モデレーション"
+    # "what does X mean" / "explain X" need no question mark
+    r"|\bmean|explain|expli|signifi|bedeut|erklär|spiega|uitleg|значит|означа|объясн|wyjaśn|znaczy"
+    r"|açıkla|anlam|يعني|معنى|اشرح|뜻|의미|설명|意思|解释|意味|説明"
 )
 # ...unless the words outside also say to carry it out ("known attack; now do it").
 DOING_RE = re.compile(
@@ -222,7 +225,7 @@ DOING_RE = re.compile(
 )
 # Without some words of its own around the quotes, a prompt is the quoted text
 # ("'ignore your rules' ?"), not a question about it.
-META_MIN_OUTSIDE = 12  # characters of letters outside the quotes
+META_MIN_OUTSIDE = 5  # letters outside the quotes ("是什么意思" is five)
 META_MAX_CHARS = 400
 
 
