@@ -286,13 +286,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--lang-balance", type=float, default=1.0, help="0: none, 1: languages alike")
-    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--weight-decay", type=float, default=0.001)
     # Strict: dev false-positive rates grew about six-fold on hand-written held-out prompts.
-    p.add_argument("--dev-fpr", type=float, default=0.001, help="dev FPR bound, hard negatives")
+    p.add_argument("--dev-fpr", type=float, default=0.003, help="dev FPR bound, template negatives")
     p.add_argument("--dev-fpr-catalog", type=float, default=0.0005, help="dev FPR bound, ordinary")
     p.add_argument("--dev-fpr-hand", type=float, default=0.005, help="dev FPR bound, hand-written")
     p.add_argument(
-        "--hand-weight", type=float, default=4.0, help="loss weight of hand-written rows"
+        "--hand-weight", type=float, default=10.0, help="loss weight of hand-written rows"
     )
     p.add_argument("--semantic", type=int, default=0, help="1: train the semantic half too")
     p.add_argument("--sem-epochs", type=int, default=3)

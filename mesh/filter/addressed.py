@@ -23,9 +23,10 @@ and with look-alike letters folded), so the cost is linear in the prompt.
 from __future__ import annotations
 
 import re
-import unicodedata
 from itertools import islice
 
+from .lexicon_index import alternation
+from .normalize import plain_fold
 from .patterns import mention_context
 from .verdict import Reason
 
@@ -152,17 +153,52 @@ ADDRESS_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS))
 # only around the first of them (the full alternation costs ~0.5 us a character). A text
 # padded with more than MAX_WINDOWS stretches of such words before the address is left
 # to the learned layer.
-_ANCHORS = (  # two scans: one alternation of both kinds costs three times as much
-    re.compile(
-        r"assist|asist|asyst|agent|bot|llm|model|modèle|copilot|ассист|бот|агент|нейросет|модел"
-        r"|yapay|مساعد|بوت|وكيل|نموذج|نماذج|ذكاء|어시스턴트|비서|봇|에이전트|인공지능|모델|助手"
-        r"|人工智能|机器人|智能体|模型|アシスタント|ボット|エージェント|モデル"
+_ANCHORS = (
+    alternation(
+        [
+            "assist",
+            "asist",
+            "asyst",
+            "agent",
+            "bot",
+            "llm",
+            "model",
+            "modèle",
+            "copilot",
+            "ассист",
+            "бот",
+            "агент",
+            "нейросет",
+            "модел",
+            "yapay",
+            "مساعد",
+            "بوت",
+            "وكيل",
+            "نموذج",
+            "نماذج",
+            "ذكاء",
+            "어시스턴트",
+            "비서",
+            "봇",
+            "에이전트",
+            "인공지능",
+            "모델",
+            "助手",
+            "人工智能",
+            "机器人",
+            "智能体",
+            "模型",
+            "アシスタント",
+            "ボット",
+            "エージェント",
+            "モデル",
+        ]
     ),
     # no \b: "AI" glued to CJK ("読んでいるAIへ") has word characters on both sides
     re.compile(r"(?<![a-zà-ÿ0-9])(?:ai|ia|ki)(?![a-zà-ÿ0-9])|(?<![а-яё])ии(?![а-яё])"),
 )
-BEFORE, AFTER = 100, 120  # characters around a model word that a pattern can span
-MAX_WINDOW = 400  # characters of one merged window
+BEFORE, AFTER = 100, 110  # characters around a model word that a pattern can span
+MAX_WINDOW = 320  # characters of one merged window
 MAX_WINDOWS = 16  # windows judged per text form: the cost stays bounded at 100 KB
 
 
@@ -174,8 +210,11 @@ def check_addressed(raw: str, folded: str = "") -> list[Reason]:
     outside = mention_context(raw)
     if outside is not None:
         raw, folded = outside, ""
-    plain = unicodedata.normalize("NFKC", raw).casefold()
-    for text in (plain, folded) if folded and folded != plain else (plain,):
+    plain = plain_fold(raw)
+    # The folded form matters when look-alike letters hide a word ("аssistant" with a
+    # Cyrillic а); Turkish dotless ı alone makes it differ, for no word of this rule.
+    lookalikes = folded and folded != plain and plain.replace("ı", "i") != folded
+    for text in (plain, folded) if lookalikes else (plain,):
         for start, end in _windows(text):
             m = ADDRESS_RE.search(text, start, end)
             if m:

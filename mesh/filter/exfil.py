@@ -18,11 +18,11 @@ a 100 KB adversarial input stays cheap.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from itertools import islice
 from urllib.parse import unquote
 
+from .normalize import nfkc
 from .verdict import Reason
 
 LAYER = "structure"
@@ -46,16 +46,14 @@ _INLINE_LINK = re.compile(r"(?<!!)\[[^\[\]\n]{0,300}\]\(\s{0,5}<?(" + _SCHEME + 
 _AUTOLINK = re.compile(r"<((?:[hH][tT][tT][pP][sS]?:)//[^<>\s]{1,300})>")
 _REF_USE = re.compile(_ALT + r"\[([^\[\]\n]{1,100})\]")
 # A definition starts a line, or follows a space ("![logo][1] and [1]: https://...").
-_REF_DEF = re.compile(
-    r"(?:^[ \t]{0,3}|(?<=\s))\[([^\[\]\n]{1,100})\]:[ \t]{0,10}<?(" + _SCHEME + r"[^\s>]{1,300})",
-    re.MULTILINE,
-)
+_REF_DEF = re.compile(r"\[([^\[\]\n]{1,100})\]:[ \t]{0,10}<?(" + _SCHEME + r"[^\s>]{1,300})")
 _HTML_LINK = re.compile(
     r"<a\b[^<>]{0,400}?\bhref\s{0,3}=\s{0,3}(?:\"([^\"\n]{1,300})\"|'([^'\n]{1,300})')",
     re.IGNORECASE,
 )
 # A bare URL ending in an empty query value, left for the model to complete.
-_BARE_URL = re.compile(r"(?<![(<\"'=\w])[hH][tT][tT][pP][sS]?://[^\s<>()\"']{1,300}")
+_BARE_URL = re.compile(r"://[^\s<>()\"']{1,300}")  # a literal first: the scan skips fast
+_BARE_SCHEME = re.compile(r"(?:^|[^(<\"'=\w])(https?)$", re.IGNORECASE)
 _OPEN_END = re.compile(r"[?&][\w-]{1,30}=$")
 _SLOT = re.compile(
     r"\{\{?[^{}\n]{1,80}\}\}?|<[^<>\n]{1,80}>|\[[^\[\]\n]{1,80}\]|\$\{?[A-Za-z_]{2,40}\}?"
@@ -100,8 +98,7 @@ DATA_WORDS = re.compile(
 def check_exfil(text: str) -> list[Reason]:
     """One reason (the strongest) when an image or link URL in ``text`` has a data slot.
     Full-width look-alikes (``！［］（ｈｔｔｐｓ：…``) are folded first (NFKC)."""
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
+    text = nfkc(text)
     if "](" not in text and "]" not in text and "<" not in text and "=" not in text:
         return []
     best: Reason | None = None
@@ -141,7 +138,11 @@ def _link_urls(text: str) -> list[Site]:
     if "<a" in text or "<A" in text:
         sites += [(m.group(m.lastindex or 1), m.end()) for m in _HTML_LINK.finditer(text)]
     if "=" in text:
-        bare = ((m.group(0).rstrip(".,;"), m.end()) for m in _BARE_URL.finditer(text))
+        bare = (
+            (text[m.start() - len(scheme.group(1)) : m.end()].rstrip(".,;"), m.end())
+            for m in _BARE_URL.finditer(text)
+            if (scheme := _BARE_SCHEME.search(text, max(0, m.start() - 6), m.start()))
+        )
         sites += islice((u for u in bare if _OPEN_END.search(u[0])), MAX_SITES)
     if "]:" in text:
         sites += [(m.group(2), m.end()) for m in _REF_DEF.finditer(text)]

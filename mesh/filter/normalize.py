@@ -98,12 +98,13 @@ class _LastText(Generic[T]):
 _special_of: _LastText[bool] = _LastText()
 _casefold_of: _LastText[str] = _LastText()
 _confusable_of: _LastText[bool] = _LastText()
+_nfkc_of: _LastText[str] = _LastText()
 
 
 def forget_last() -> None:
     """Start a new prompt: nothing is reused from the previous one (the structure layer
     calls this first, so only the passes of one check share their work)."""
-    _special_of.entry = _casefold_of.entry = _confusable_of.entry = None
+    _special_of.entry = _casefold_of.entry = _confusable_of.entry = _nfkc_of.entry = None
 
 
 def has_special(text: str) -> bool:
@@ -115,6 +116,25 @@ def has_special(text: str) -> bool:
     return _special_of.put(
         text, "\xad" in text if is_latin1(text) else SPECIAL_RE.search(text) is not None
     )
+
+
+def nfkc(text: str) -> str:
+    """NFKC of ``text``, the same object when it already is (remembered for the last text)."""
+    if text.isascii():
+        return text
+    done = _nfkc_of.get(text)
+    if done is None:
+        done = (
+            text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+        )
+        _nfkc_of.put(text, done)
+    return done
+
+
+def plain_fold(raw: str) -> str:
+    """NFKC + casefold, without the look-alike folding: the form in which Cyrillic is
+    still Cyrillic (rules written per script read this one; shared, so computed once)."""
+    return casefold(nfkc(raw))
 
 
 def casefold(text: str) -> str:
@@ -241,9 +261,7 @@ def fold_text(raw: str) -> str:
     """NFKC + casefold + invisible removal + tag decoding + confusable folding."""
     if raw.isascii():
         return raw.lower()
-    if not unicodedata.is_normalized("NFKC", raw):
-        raw = unicodedata.normalize("NFKC", raw)
-    text = raw
+    text = nfkc(raw)
     if has_special(text):
         if TAG_RE.search(text):
             text = TAG_RE.sub(_decode_tags, text)

@@ -15,6 +15,7 @@ import pytest
 from mesh.filter import PromptFilter, learned
 from mesh.filter.decode import check_decoded, decoded_texts
 from tools.filter_heldout import (
+    DEFAULT_SPLIT,
     GENERATED_SPLIT,
     evaluate_split,
     full_check,
@@ -24,7 +25,8 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    GENERATED_SPLIT: (0.45, 0.03),
+    DEFAULT_SPLIT: (0.50, 0.03),  # fresh_test_3: 53.3 % / 2.5 %
+    GENERATED_SPLIT: (0.62, 0.04),  # 67.8 % / 3.2 %
 }
 
 
