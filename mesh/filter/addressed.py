@@ -202,12 +202,13 @@ MAX_WINDOW = 320  # characters of one merged window
 MAX_WINDOWS = 16  # windows judged per text form: the cost stays bounded at 100 KB
 
 
-def check_addressed(raw: str, folded: str = "") -> list[Reason]:
+def check_addressed(raw: str, folded: str = "", *, quote_policy: bool = True) -> list[Reason]:
     """One reason when ``raw`` speaks to the model that reads it. ``folded``: the same
     text with look-alike letters folded (``normalize``), tried when it differs. A short
     question about a quoted address ("is '<!-- AI: ... -->' an injection?") is judged on
-    the words outside the quotes (the patterns' quote policy)."""
-    outside = mention_context(raw)
+    the words outside the quotes (the patterns' quote policy; off for tool results,
+    which cannot ask a question on the user's behalf)."""
+    outside = mention_context(raw) if quote_policy else None
     if outside is not None:
         raw, folded = outside, ""
     plain = plain_fold(raw)

@@ -80,7 +80,9 @@ def check_tool_fields(fields: ToolFields, learned: bool = False) -> ToolReasons:
             _keep(structure, check_unicode(text), where)
         _keep(structure, check_exfil(text), where)
         if where == "tool result":  # a definition is the operator's: it may address the model
-            _keep(structure, check_addressed(text, normalize(text).folded), where)
+            _keep(
+                structure, check_addressed(text, normalize(text).folded, quote_policy=False), where
+            )
         _keep(patterns, check_patterns(normalize(text), quote_policy=False), where)
         _keep(decoded, check_decoded(text, learned=False), where)
         if learned:
