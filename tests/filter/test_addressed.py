@@ -49,6 +49,8 @@ def test_text_speaking_to_the_model_reading_it_is_caught(text):
         "If you're an AI enthusiast, this meetup is for you! Doors open at 6pm.",
         '{"role": "assistant", "content": "Sure, here is the summary."}',
         "The support agent handling this ticket will reply within 24 hours.",
+        "We need an AI agent that reads these reviews and flags spam. What architecture?",
+        "Je veux une IA qui lit ces mails et les trie par urgence.",
         "프롬프트 엔지니어링은 언어 모델에게 명확한 지시를 작성하는 일입니다.",
     ],
 )
