@@ -203,13 +203,22 @@ META_RE = re.compile(
             r"의미|뜻|공격|알려진|모더레이션|탐지|왜|탈옥",
             r"什么意思|什麼意思|是什么|意思|攻击|著名|审核|检测|为什么|越狱",
             r"どういう意味|意味|攻撃|有名|モデレーション|検出|なぜ|脱獄",
+            # reported speech: someone else typed the phrase ("users type X", "a customer
+            # pasted X", "people reply X to bots", "I found X in a ticket")
+            r"\b(?:pasted|posted|typ(?:e|es|ed|ing)|wr(?:ote|ites|iting)|repl(?:y|ies|ied)|found"
+            r"|saw|viral|trend\w*|meme|collé|tapé|écrivent|trouvé|pegó|pegaron|escriben|escribió"
+            r"|encontré|getippt|geschrieben|gepostet|gefunden|incollato|scrivono|trovato|colou"
+            r"|escrevem|escreveu|achei|geplakt|typt|schreef|gevonden|wkleił\w*|piszą|napisał\w*"
+            r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum)\b",
+            r"вставил\w*|пишут|написал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
+            r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|流行|見つけ",
         ]
     )
 )
 # A question about the phrase, or a moderation/classification task on it.
 ASKING_RE = re.compile(
     r"[?？؟]|classif|moderat|modération|moderación|moderazione|moderação|einstuf|модерац|moderac"
-    r"|moderasyon|الإشراف|모더레이션|审核|モデレーション"
+    r"|moderasyon|الإشراف|모더레이션|モデレーション"
     # "what does X mean" / "explain X" need no question mark
     r"|\bmean|explain|expli|signifi|bedeut|erklär|spiega|uitleg|значит|означа|объясн|wyjaśn|znaczy"
     r"|açıkla|anlam|يعني|معنى|اشرح|뜻|의미|설명|意思|解释|意味|説明"
