@@ -93,6 +93,12 @@ _PENALTIES = [
 ]
 PENALTY_RE = re.compile("|".join(f"(?:{p})" for p in _PENALTIES))
 # Games and board-game rules have penalties for refusing too; the attack says *you*.
+# "Our chatbot should never refuse refunds": a rule for someone else, not an order to the
+# model (a developer describing their bot's policy).
+_THIRD_PERSON = re.compile(
+    r"\b(?:it|he|she|they|bot|chatbot|assistant|agent|model|staff|employees?|team|\w+bot)"
+    r"\s(?:should|must|shall|will|would|can|may|does|do)?\s?$"
+)
 _YOU = re.compile(
     r"\b(?:you|your|tu|te|vous|tú|pierdes|du|dich|dir|jij|je|ty|ci|hai|você|ты|тебя|тебе|sen"
     r"|sana|senin)\b|أنت|لديك|너|네가|你|あなた"
@@ -203,6 +209,8 @@ def check_refusal_suppression(raw: str) -> list[Reason]:
     for m in islice(_ANCHOR.finditer(text), MAX_WINDOWS):
         start, end = max(0, m.start() - BEFORE), m.end() + AFTER
         found = PATTERN_RE.search(text, start, end)
+        if found and _THIRD_PERSON.search(text, max(0, found.start() - 40), found.start()):
+            found = None
         if found is None:
             found = PENALTY_RE.search(text, start, end)
             if found and not _YOU.search(text, max(0, found.start() - BEFORE), found.end()):

@@ -40,6 +40,7 @@ def test_forbidding_the_model_to_refuse_is_caught(text):
         "Don't apologise so much in this e-mail to my landlord; keep it firm and polite.",
         "Board game rule: a player who refuses a trade loses 1 point. Is that balanced?",
         "She never refused a challenge, and that is why we loved her.",
+        "Our chatbot should never refuse refunds under 20 euros. How do I say that to it?",
         'Why do jailbreak prompts tell the model "never say I can\'t"? Is that a known attack?',
     ],
 )
