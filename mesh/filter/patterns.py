@@ -288,6 +288,12 @@ _OWN_RE = re.compile(
 )
 
 
+_PLACE_RE = re.compile(
+    r"\b(?:in|into|inside|to|dans|en|im|ins|nel|nella|no|na|w|в)\s(?:the\s|a\s|le\s|la\s|el\s|il\s"
+    r"|den\s|dem\s|o\s|a\s)?(?:system|système|sistema|systeem|systemowym|систем)"
+)
+
+
 def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Reason]:
     if hits is None or not hits.tok:
         return []
@@ -297,8 +303,10 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
         if rule.raw_hint and rule.raw_hint not in norm.raw:
             continue
         span = span_of(norm, m)
-        if rule.id == "ignore_instructions" and _OWN_RE.search(span):
-            continue  # "forget my previous order": the user takes back their own words
+        if rule.id in ("ignore_instructions", "system_prompt_leak") and _OWN_RE.search(span):
+            continue  # "forget my previous order", "review my system prompt": the user's own
+        if rule.id == "system_prompt_leak" and _PLACE_RE.search(span):
+            continue  # "how do I write that in the system prompt": a place, not the object
         detail = "lang=" + _language(m)
         if m.via:
             detail += f"; obfuscation={m.via}"
