@@ -73,9 +73,12 @@ _AI_ANY = (
     r"|エージェント|(?:ai|ki|ia)-\w+|\w+-?(?:assistent|assistant|bot|agent))"
 )
 # "an AI agent that reads these reviews" describes one; the address has no indefinite article.
-_NOT_A = "".join(
-    rf"(?<!\b{a} )" for a in ("a", "an", "un", "une", "una", "uma", "um", "ein", "eine", "een")
-) + r"(?<!\bun')"
+_NOT_A = (
+    "".join(
+        rf"(?<!\b{a} )" for a in ("a", "an", "un", "une", "una", "uma", "um", "ein", "eine", "een")
+    )
+    + r"(?<!\bun')"
+)
 # A colon, comma or dash soon after: the address opens a sentence spoken to the model.
 _OPENS = r"[^\n.!?。]{0,60}?[:：,，—–-]"
 
