@@ -12,16 +12,13 @@ Conventions:
 
 from __future__ import annotations
 
+from .lexicon_more import MORE_LANGS
+
 Lexicon = dict[str, dict[str, str]]
 
 LEXICON: Lexicon = {
     # Strong "throw away what you were told" verbs.
     "IGN": {
-        "ar": "تجاهل تجاهلي وتجاهل انس انسى وانس أهمل",
-        "nl": "negeer negeren vergeet",
-        "pt": "ignore ignora ignorar esqueça esqueca esquece desconsidere desconsidera",
-        "pl": "zignoruj ignoruj zapomnij pomiń",
-        "tr": "unut unutun yoksay",
         "en": "ignor{e,es,ing} disregard{,s,ing} forget{,s,ting} "
         "overrid{e,es,ing} overrule{,s} bypass{,es,ing} circumvent{,ing} discard{,s,ing} "
         "dismiss{,ing} neglect{,ing} unlearn{,ing} nullify abandon{,ing} ditch "
@@ -119,10 +116,6 @@ LEXICON: Lexicon = {
     },
     # Strong objects: what the model was told.
     "INSTR": {
-        "nl": "instructies instructie richtlijnen",
-        "pt": "instruções instrucoes instrução diretrizes orientações",
-        "pl": "instrukcje instrukcji wytyczne polecenia",
-        "tr": "talimatları talimatlari talimatlar talimatı yönergeleri",
         "en": "instruction{,s} directive{,s} guideline{,s} guidance programming "
         "guardrail{,s} safeguard{,s} preprompt pre-prompt sysprompt",
         "fr": "instruction{,s} consigne{,s} directive{,s} programmation",
@@ -135,7 +128,6 @@ LEXICON: Lexicon = {
     },
     # Weak objects: also ordinary words ("eslint rules"), so they need a qualifier.
     "INSTR_WEAK": {
-        "ar": "التعليمات تعليمات تعليماتك الإرشادات التوجيهات",  # everyday: needs a qualifier
         "en": "rule{,s} prompt{,s} restriction{,s} constraint{,s} polic{y,ies} command{,s} "
         "order{,s} limitation{,s} filter{,s} training context directions",
         "fr": "règle{,s} restriction{,s} contrainte{,s} limite{,s} ordre{,s} commande{,s} "
@@ -151,11 +143,6 @@ LEXICON: Lexicon = {
     },
     # Qualifiers that make an object refer to the model's own setup.
     "QUAL": {
-        "ar": "السابقة السابق الأصلية",
-        "nl": "vorige eerdere bovenstaande oorspronkelijke jouw uw systeem",
-        "pt": "anteriores anterior acima originais iniciais suas seus sistema",
-        "pl": "poprzednie wcześniejsze powyższe swoje twoje systemowe",
-        "tr": "önceki yukarıdaki sistem",
         "en": "previous previously prior preceding above earlier former initial original "
         "old existing system your foregoing aforementioned safety ethical content "
         "built-in builtin moral developer openai",
@@ -171,11 +158,6 @@ LEXICON: Lexicon = {
         "ja": "以前 前の これまで 上記 先ほど 元の 最初の システム あなたの すべての 全ての 全部",
     },
     "ALL": {
-        "ar": "كل جميع",
-        "nl": "alle",
-        "pt": "todas todos",
-        "pl": "wszystkie wszystkich",
-        "tr": "tüm bütün",
         "en": "all any every",
         "fr": "tout toutes tous",
         "es": "todas todos toda todo cualquier",
@@ -198,11 +180,6 @@ LEXICON: Lexicon = {
         "it": "prima sopra precedente detto",
     },
     "REVEAL": {
-        "ar": "اكشف واكشف أظهر وأظهر اعرض واعرض اطبع واطبع",
-        "nl": "toon geef vertel",
-        "pt": "mostre revele diga",
-        "pl": "pokaż ujawnij podaj wypisz",
-        "tr": "göster söyle",
         "en": "reveal{,s} show print display output repeat tell give share leak dump "
         "expose disclose recite spell paste write list provide return echo",
         "fr": "révèle{,z} montre{,z} affiche{,z} imprime{,z} répète{,z} "
@@ -227,11 +204,6 @@ LEXICON: Lexicon = {
     },
     # Adjectives that make "prompt"/"instructions" the model's own.
     "SYS": {
-        "ar": "النظام",
-        "nl": "systeem verborgen geheime",
-        "pt": "sistema ocultas secretas",
-        "pl": "systemowy systemowe ukryte tajne",
-        "tr": "sistem gizli",
         "en": "system initial hidden secret internal confidential developer pre",
         "fr": "système initial{,es} cachée{,s} secrète{,s} internes confidentielles originales",
         "es": "sistema inicial{,es} ocult{a,as,o,os} secret{a,as,o,os} internas "
@@ -242,11 +214,6 @@ LEXICON: Lexicon = {
         "ja": "最初 隠し 初期 システム 内部",
     },
     "PROMPTW": {
-        "ar": "موجه موجّه",
-        "nl": "prompt instructies",
-        "pt": "prompt instruções",
-        "pl": "prompt instrukcje",
-        "tr": "istemi istem talimatları",
         "en": "prompt{,s} instruction{,s} directive{,s} guideline{,s} preprompt pre-prompt",
         "fr": "prompt{,s} instruction{,s} consignes invite directives",
         "es": "prompt{,s} instrucciones indicaciones directrices",
@@ -270,10 +237,6 @@ LEXICON: Lexicon = {
         "it": "testo parole contenuto",
     },
     "YOUR": {
-        "nl": "jouw uw",
-        "pt": "suas seus sua seu",
-        "pl": "twoje swoje twoich swoich",
-        "tr": "senin",
         "en": "your yours",
         "fr": "tes vos ton votre ta",
         "es": "tus tu su sus",
@@ -422,4 +385,7 @@ LEXICON: Lexicon = {
 CJK_EXTRA_LATIN = {"dan": ("DAN",), "prompt": ("SYSP",), "jailbreak": ("PERSONA",)}
 
 LATIN_LANGS = ("en", "fr", "es", "de", "it", "nl", "pt", "pl", "tr", "ar")  # spaced scripts
+
+for _concept, _by_lang in MORE_LANGS.items():  # nl, pt, pl, tr, ar: lexicon_more.py
+    LEXICON[_concept].update(_by_lang)
 CJK_LANGS = ("zh", "ja")
