@@ -16,15 +16,16 @@ language model, copilot and their translations):
   *to the AI assistant:*;
 - a condition: *if you are an AI / a language model*.
 
-Every pattern's gaps are bounded, and the text is scanned once per form (as written,
-and with look-alike letters folded), so the cost is linear in the prompt.
+Every pattern's gaps are bounded and holds a word for the model: the patterns run only
+around those words (``anchored.windows``), on the text as written and, when look-alike
+letters are present, folded.
 """
 
 from __future__ import annotations
 
 import re
-from itertools import islice
 
+from .anchored import windows
 from .lexicon_index import alternation
 from .normalize import plain_fold
 from .patterns import mention_context
@@ -223,26 +224,9 @@ def check_addressed(raw: str, folded: str = "", *, quote_policy: bool = True) ->
     # Cyrillic а); Turkish dotless ı alone makes it differ, for no word of this rule.
     lookalikes = folded and folded != plain and plain.replace("ı", "i") != folded
     for text in (plain, folded) if lookalikes else (plain,):
-        for start, end in _windows(text):
+        for start, end in windows(text, _ANCHORS, BEFORE, AFTER, MAX_WINDOW, MAX_WINDOWS):
             m = ADDRESS_RE.search(text, start, end)
             if m:
                 span = m.group()[:80]
                 return [Reason(LAYER, RULE, SCORE, span, "text addressed to the AI reading it")]
     return []
-
-
-def _windows(text: str) -> list[tuple[int, int]]:
-    """Stretches around the words for the model, merged while they overlap."""
-    spans: list[list[int]] = []
-    anchors = sorted(
-        m.span() for rx in _ANCHORS for m in islice(rx.finditer(text), MAX_WINDOWS * 8)
-    )
-    for m_start, m_end in anchors:
-        start, end = max(0, m_start - BEFORE), m_end + AFTER
-        if spans and start <= spans[-1][1] and end - spans[-1][0] <= MAX_WINDOW:
-            spans[-1][1] = end
-        elif len(spans) < MAX_WINDOWS:
-            spans.append([start, end])
-        else:
-            break
-    return [(a, min(b, len(text))) for a, b in spans]

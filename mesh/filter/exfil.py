@@ -99,7 +99,7 @@ def check_exfil(text: str) -> list[Reason]:
     """One reason (the strongest) when an image or link URL in ``text`` has a data slot.
     Full-width look-alikes (``！［］（ｈｔｔｐｓ：…``) are folded first (NFKC)."""
     text = nfkc(text)
-    if "](" not in text and "]" not in text and "<" not in text and "=" not in text:
+    if "]" not in text and "<" not in text and "=" not in text:
         return []
     best: Reason | None = None
     for (url, end), image in _image_urls(text) + _link_urls(text):
@@ -154,6 +154,9 @@ def _slotted(urls: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
     return list(islice((u for u in urls if _SLOT_HINT.search(u[0])), MAX_SITES))
 
 
+_OPEN_VALUES = ("", "...", "…")
+
+
 def _filled_from_context(url: str, slots: list[str], context: str, image: bool) -> bool:
     """An open slot (an empty or elided query value, a placeholder value) and the words
     after the URL say to fill it with the chat's data: the instruction is spelled out
@@ -163,10 +166,10 @@ def _filled_from_context(url: str, slots: list[str], context: str, image: bool) 
     <https://docs.x/?q=...> for the chat API" is not an instruction."""
     if not DATA_WORDS.search(context.lower()):
         return False
-    values = [v for _, v in _QUERY_VALUE.findall(url)]
-    pointers = [k for k, v in _QUERY_VALUE.findall(url) if v in ("", "...", "…")]
-    pointers += [v for v in values if v not in ("", "...", "…") and _mentions(context, v)]
-    if image and (pointers or any(v in ("", "...", "…") for v in values) or "..." in slots):
+    params = _QUERY_VALUE.findall(url)
+    # an open value is pointed at by its parameter ("after d="), a placeholder by itself
+    pointers = [k if v in _OPEN_VALUES else v for k, v in params]
+    if image and (any(v in _OPEN_VALUES for _, v in params) or "..." in slots):
         return True
     return any(_mentions(context, p) for p in pointers)
 

@@ -19,8 +19,8 @@ for compliant openings), in bounded windows.
 from __future__ import annotations
 
 import re
-from itertools import islice
 
+from .anchored import windows
 from .lexicon_index import alternation
 from .normalize import plain_fold
 from .patterns import mention_context
@@ -105,97 +105,89 @@ _YOU = re.compile(
 )
 # Literal stems of the words above, one factored alternation: a cheap scan finds where
 # the patterns can match (the patterns themselves cost ~0.5 us a character).
-_ANCHOR = alternation(
-    [
-        *[
-            "refus",
-            "declin",
-            "rechaz",
-            "negarte",
-            "niegues",
-            "verweiger",
-            "ablehn",
-            "rifiut",
-            "recus",
-            "weiger",
-            "odmaw",
-        ],
-        *[
-            "odmów",
-            "отказ",
-            "reddet",
-            "ترفض",
-            "رفض",
-            "거절",
-            "拒绝",
-            "拒絕",
-            "断ら",
-            "断る",
-            "can't",
-            "cannot",
-            "unable",
-            "sorry",
-        ],
-        *[
-            "yapamam",
-            "أستطيع",
-            "يمكنني",
-            "我不能",
-            "我无法",
-            "できません",
-            "sure",
-            "absolutely",
-            "certainly",
-            "claro",
-        ],
-        *[
-            "natürlich",
-            "certo",
-            "natuurlijk",
-            "конечно",
-            "oczywiście",
-            "jasne",
-            "tabii",
-            "elbette",
-            "بالتأكيد",
-        ],
-        *[
-            "물론",
-            "当然",
-            "もちろん",
-            "token",
-            "point",
-            "jeton",
-            "punkt",
-            "punt",
-            "очк",
-            "жизн",
-            "puan",
-            "نقاط",
-            "토큰",
-            "积分",
-        ],
-        *["ポイント", "トークン", "ライフ", "lives", "vies", "vidas"],
-        "ne peux pas",
-        "no puedo",
-        "kann nicht",
-        "non posso",
-        "não posso",
-        "kan niet",
-        "nie mogę",
-        "не могу",
-        "할 수 없",
-        "of course",
-        "bien sûr",
-        "as an ai",
-    ]
+_ANCHORS = (
+    alternation(
+        [
+            *[
+                "refus",
+                "declin",
+                "rechaz",
+                "negarte",
+                "niegues",
+                "verweiger",
+                "ablehn",
+                "rifiut",
+                "recus",
+                "weiger",
+                "odmaw",
+                "odmów",
+                "отказ",
+                "reddet",
+                "ترفض",
+                "رفض",
+                "거절",
+                "拒绝",
+                "拒絕",
+                "断ら",
+                "断る",
+                "can't",
+                "cannot",
+                "unable",
+                "sorry",
+                "yapamam",
+                "أستطيع",
+                "يمكنني",
+                "我不能",
+                "我无法",
+                "できません",
+                "sure",
+                "absolutely",
+                "certainly",
+                "claro",
+                "natürlich",
+                "certo",
+                "natuurlijk",
+                "конечно",
+                "oczywiście",
+                "jasne",
+                "tabii",
+                "elbette",
+                "بالتأكيد",
+                "물론",
+                "当然",
+                "もちろん",
+                "token",
+                "point",
+                "jeton",
+                "punkt",
+                "punt",
+                "очк",
+                "жизн",
+                "puan",
+                "نقاط",
+                "토큰",
+                "积分",
+                "ポイント",
+                "トークン",
+                "ライフ",
+                "lives",
+                "vies",
+                "vidas",
+            ],
+            *("ne peux pas", "no puedo", "kann nicht", "non posso", "não posso", "kan niet"),
+            *("nie mogę", "не могу", "할 수 없", "of course", "bien sûr", "as an ai"),
+        ]
+    ),
 )
-BEFORE, AFTER = 100, 120
-MAX_WINDOWS = 16
 # A user's own words, where the attack is written: the head and the tail of a long
 # prompt are read (a 100 KB document costs ~0.5 ms, not ~6); inside documents and tool
 # results the learned layer and ``addressed`` judge.
 HEAD, TAIL = 8_192, 4_096
+BEFORE, AFTER = 100, 120
+MAX_WINDOW = 400
+# Enough windows to cover all of HEAD + TAIL: padding with anchor words ("sure", "point")
+# cannot push the real ban out of reach.
+MAX_WINDOWS = (HEAD + TAIL) // (BEFORE + AFTER) + 1
 
 
 def check_refusal_suppression(raw: str) -> list[Reason]:
@@ -206,8 +198,7 @@ def check_refusal_suppression(raw: str) -> list[Reason]:
     if len(raw) > HEAD + TAIL:
         raw = raw[:HEAD] + "\n" + raw[-TAIL:]
     text = plain_fold(raw)
-    for m in islice(_ANCHOR.finditer(text), MAX_WINDOWS):
-        start, end = max(0, m.start() - BEFORE), m.end() + AFTER
+    for start, end in windows(text, _ANCHORS, BEFORE, AFTER, MAX_WINDOW, MAX_WINDOWS):
         found = PATTERN_RE.search(text, start, end)
         if found and _THIRD_PERSON.search(text, max(0, found.start() - 40), found.start()):
             found = None

@@ -79,11 +79,10 @@ def check_tool_fields(fields: ToolFields, learned: bool = False) -> ToolReasons:
         if not text.isascii():
             _keep(structure, check_unicode(text), where)
         _keep(structure, check_exfil(text), where)
+        norm = normalize(text)
         if where == "tool result":  # a definition is the operator's: it may address the model
-            _keep(
-                structure, check_addressed(text, normalize(text).folded, quote_policy=False), where
-            )
-        _keep(patterns, check_patterns(normalize(text), quote_policy=False), where)
+            _keep(structure, check_addressed(text, norm.folded, quote_policy=False), where)
+        _keep(patterns, check_patterns(norm, quote_policy=False), where)
         _keep(decoded, check_decoded(text, learned=False), where)
         if learned:
             _keep(by_model, check_learned(fold_text(text)), where)

@@ -1,0 +1,38 @@
+"""Run a costly alternation only around cheap anchors.
+
+A rule written as one big regex alternation costs ~0.5 us a character when searched over a
+whole prompt. When every one of its patterns holds an anchor word (a word for the model, a
+word for refusing), literal scans find the anchors first and the alternation runs only on
+the stretches around them, merged while they overlap. The number of stretches is bounded,
+so the cost is too; text beyond the last stretch is left to the other layers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from heapq import merge
+
+
+def windows(
+    text: str,
+    anchors: Iterable[re.Pattern[str]],
+    before: int,
+    after: int,
+    max_window: int,
+    max_windows: int,
+) -> list[tuple[int, int]]:
+    """Stretches of ``text`` around the anchors' matches, merged while they overlap
+    (each at most ``max_window`` long), the first ``max_windows`` of them. The anchors are
+    read lazily, in text order: dense anchors fill windows, they do not exhaust a count."""
+    found = merge(*((m.span() for m in rx.finditer(text)) for rx in anchors))
+    spans: list[list[int]] = []
+    for a_start, a_end in found:
+        start, end = max(0, a_start - before), a_end + after
+        if spans and start <= spans[-1][1] and end - spans[-1][0] <= max_window:
+            spans[-1][1] = end
+        elif len(spans) < max_windows:
+            spans.append([start, end])
+        else:
+            break
+    return [(a, min(b, len(text))) for a, b in spans]
