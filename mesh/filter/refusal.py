@@ -60,9 +60,12 @@ _START = (
     r"|начни|başla|ابدأ|يجب أن يبدأ|يبدأ|시작|开头|开始|始め)"
 )
 
+# A word between the ban and the refusal, within one clause ("не указана; отказ" is two).
+_WORD = r"(?:[^\s.;:!?。]+\s)"
+
 _PATTERNS = [
     # a ban on refusing: "never refuse", "you must not decline", "нельзя отказывать"
-    rf"{_NEG}(?:\S+\s){{0,3}}?{_REFUSE}",
+    rf"{_NEG}{_WORD}{{0,3}}?{_REFUSE}",
     rf"(?:forbidden|prohibited|banned|proibid\w*|prohibid\w*|interdit\w*|verboten|vietat\w*"
     rf"|verboden|zakazan\w*|запрещ\w*|ممنوع)\s(?:\S+\s){{0,2}}?{_REFUSE}",
     rf"{_REFUSE}[^\n.]{{0,40}}?(?:안\s?돼|안\s?된다|말아|하지\s?마)|断らな|断らず",
@@ -73,7 +76,7 @@ _PATTERNS = [
     rf"{_REFUSE}[^\n.]{{0,60}}?(?:zero|zéro|cero|zer[oa]|ноль|nul punten|null punkte|sıfır|صفر"
     rf"|0\s?점|零分|0点)",
     # the words of a refusal banned: "never say 'I can't'", "the words 'sorry', 'cannot' are banned"
-    rf"{_NEG}(?:\S+\s){{0,4}}?[\"'«„“‘「『]?{_CANT}",
+    rf"{_NEG}{_WORD}{{0,4}}?[\"'«„“‘「『]?{_CANT}",
     rf"(?:banned|forbidden|prohibited|interdit\w*|prohibid\w*|verboten|vietat\w*|proibid\w*"
     rf"|verboden|zakazan\w*|запрещен\w*|yasak\w*|محظور|금지|禁止|禁句)[^\n]{{0,80}}?{_CANT}",
     rf"{_CANT}[^\n]{{0,80}}?(?:banned|forbidden|prohibited|interdit\w*|prohibid\w*|verboten"
