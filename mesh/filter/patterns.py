@@ -206,12 +206,12 @@ META_RE = re.compile(
             # reported speech: someone else typed the phrase ("users type X", "a customer
             # pasted X", "people reply X to bots", "I found X in a ticket")
             r"\b(?:pasted|posted|typ(?:e|es|ed|ing)|wr(?:ote|ites|iting)|repl(?:y|ies|ied)|found"
-            r"|saw|viral|trend\w*|meme|collé|tapé|écrivent|trouvé|pegó|pegaron|escriben|escribió"
+            r"|saw|trend\w*|meme|collé|tapé|écrivent|trouvé|pegó|pegaron|escriben|escribió"
             r"|encontré|getippt|geschrieben|gepostet|gefunden|incollato|scrivono|trovato|colou"
             r"|escrevem|escreveu|achei|geplakt|typt|schreef|gevonden|wkleił\w*|piszą|napisał\w*"
             r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum)\b",
             r"вставил\w*|пишут|написал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
-            r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|流行|見つけ",
+            r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|見つけ",
         ]
     )
 )
@@ -228,7 +228,7 @@ DOING_RE = re.compile(
     r"\b(?:do (?:it|that|this|so|what)|follow|obey|execute|carry (?:it )?out|comply|act on"
     r"|apply it|pretend|from now on|translate|traduis|traduce|übersetze|traduci|traduza|vertaal"
     r"|what it says|ce que dit|lo que dice|was der satz|tu, was|doe wat|ciò che dice|o que diz|fais-le|exécute|obéis|hazlo|ejecuta|obedece|mach (?:es|das)"
-    r"|befolge|führe|fallo|esegui|obbedisci|faça|execute|obedeça|doe het|voer|gehoorzaam)\b"
+    r"|befolge|führe|fallo|esegui|obbedisci|faça|obedeça|doe het|voer|gehoorzaam)\b"
     r"|сделай|выполни|подчинись|переведи|zrób|wykonaj|przetłumacz|yap|uygula|çevir|افعل|نفذ|نفّذ|ترجم"
     r"|실행|따라|번역|照做|执行|翻译|実行して|従って|翻訳"
 )
