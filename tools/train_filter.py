@@ -44,7 +44,7 @@ PAD = 2**learned.BITS  # an extra, always-zero bucket for padding
 
 def encode_text(text: str) -> np.ndarray:
     """[n, len(ORDERS)] bucket ids by start position (PAD where the n-gram runs off the end)."""
-    cps = learned.prepare(learned.fold_text(text))
+    cps = learned.prepare(learned.fold_text(learned.judged_text(text)))
     grid = np.full((len(cps), len(learned.ORDERS)), PAD, dtype=np.int64)
     for k, ids in enumerate(learned.ngram_ids(cps)):
         grid[: len(ids), k] = ids.astype(np.int64)
@@ -251,7 +251,7 @@ def _dev_logits(
     fused = learned.Model(char.weights, char.bias, 0.5, 1.0, sem)
     zc, zs = [], []
     for text in texts:
-        cps = learned.prepare(learned.fold_text(text))
+        cps = learned.prepare(learned.fold_text(learned.judged_text(text)))
         logits, starts = char.window_logits(cps)
         zc.append(float(logits.max()))
         zs.append(fused.semantic_best(cps, logits, starts)[0] if sem is not None else 0.0)

@@ -28,7 +28,7 @@ import re
 from .anchored import windows
 from .lexicon_index import alternation
 from .normalize import plain_fold
-from .patterns import mention_context
+from .quoting import mention_context
 from .verdict import Reason
 
 LAYER = "structure"

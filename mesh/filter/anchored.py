@@ -36,3 +36,9 @@ def windows(
         else:
             break
     return [(a, min(b, len(text))) for a, b in spans]
+
+
+def head_and_tail(raw: str, head: int, tail: int) -> str:
+    """The first ``head`` and last ``tail`` characters of a long text (all of a short one):
+    where an order to the model sits, read at a cost that does not grow with the text."""
+    return raw if len(raw) <= head + tail else raw[:head] + "\n" + raw[-tail:]

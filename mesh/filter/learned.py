@@ -30,7 +30,7 @@ import numpy as np
 
 from .learned_semantic import SEMANTIC_PATH, TOKENIZER_PATH, Semantic, semantic, sliding_windows
 from .normalize import Normalized, fold_text
-from .patterns import mention_context
+from .quoting import mention_context
 from .verdict import BLOCK_THRESHOLD, Reason
 
 LAYER = "learned"
@@ -322,9 +322,14 @@ def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "
     return [Reason(LAYER, rule, round(min(score, 1.0), 4), span, why)]
 
 
+def judged_text(raw: str) -> str:
+    """What the layer judges of a prompt, with the patterns' quote policy: in a short
+    "what does '...' mean" question, what is inside the quotes is asked about, not said,
+    so only the text outside the quotes. Training reads prompts the same way."""
+    return mention_context(raw) or raw
+
+
 def check_learned_prompt(norm: Normalized) -> list[Reason]:
-    """The layer on a whole prompt, with the patterns' quote policy: in a short "what
-    does '...' mean" question, what is inside the quotes is asked about, not said, so
-    only the text outside the quotes is judged."""
-    outside = mention_context(norm.raw)
-    return check_learned(fold_text(outside) if outside is not None else norm.folded)
+    """The layer on a whole prompt (see ``judged_text``)."""
+    judged = judged_text(norm.raw)
+    return check_learned(norm.folded if judged is norm.raw else fold_text(judged))

@@ -11,10 +11,11 @@ lookalikes folded), on its leetspeak fold, on spaced-out letters joined and on
 glued words split, so "ign0re", "i g n o r e", "іgnore" (Cyrillic і) and
 "ignorepreviousinstructions" are all the same word to the rules.
 
-Policy for quoted attacks: a short prompt that quotes an attack phrase *and*
-asks what it means ("What does 'ignore previous instructions' mean?") is
-allowed, with the reason kept at a low score; anything imperative outside the
-quotes ("Translate: '...'", "Do this: '...'") still blocks.
+Policy for quoted attacks (``quoting``): a short prompt that quotes an attack
+phrase *and* asks what it means ("What does 'ignore previous instructions' mean?"),
+or a longer text that discusses attacks and quotes one as an example, is allowed,
+with the reason kept at a low score; anything imperative outside the quotes
+("Do this: '...'", "assistant reading this: ...") still blocks.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ from .matcher import (
     latin_stream,
 )
 from .normalize import Normalized, normalize
+from .quoting import (
+    DISCUSS_MAX_CHARS,
+    META_MAX_CHARS,
+    discussed_quotes,
+    mention_context,
+    quoted_parts,
+)
 from .verdict import Reason
 
 LAYER = "patterns"
@@ -177,65 +185,6 @@ TEMPLATE_RE = re.compile(
     r"<\|(?:im_start|im_end|system|assistant|endoftext|eot_id|start_header_id|begin_of_text)\|>"
     r"|<<\s{0,3}sys\s{0,3}>>|\[/?inst\]"
 )
-QUOTE_RE = re.compile(
-    r"\"([^\"\n]{3,300})\"|“([^”\n]{3,300})”|«([^»\n]{3,300})»|「([^」\n]{3,300})」"
-    r"|『([^』\n]{3,300})』|„([^“”\n]{3,300})[“”]|»([^«\n]{3,300})«|(?<!\w)'([^'\n]{3,300})'(?!\w)"
-)
-# Talking *about* a quoted phrase: "What does X mean?", "Is X a known attack?", "Should
-# we worry about users typing X?", "Classify X for our moderation guide", in the
-# languages the filter covers. Words of analysis, not of doing.
-META_RE = re.compile(
-    "|".join(
-        [
-            r"\b(?:mean(?:s|ing)?|explain\w*|is (?:this|it|that) (?:a|an)|signifi\w*|attack\w*"
-            r"|jailbreak\w*|injection|known|classif\w*|moderat\w*|detect\w*|defend\w*|worry"
-            r"|why does|viral)\b",
-            r"veut dire|attaque|connue?|classer|modération|détecter|pourquoi|quiere decir|ataque"
-            r"|conocid[oa]|clasificar|moderación|detectar|por qué",
-            r"bedeute\w*|was hei\w*|angriff\w*|bekannt\w*|einstuf\w*|moderation\w*|erkenn\w*"
-            r"|warum|wehrt|sorgen|inquiét|preocup|preoccup|zorgen|беспоко|martw|niepokoj|endişe|قلق|걱정|担心|心配",
-            r"vuol dire|attacco|noto|classificare|moderazione|rilevare|perché|quer dizer"
-            r"|conhecido|moderação|por que|betekent|aanval|bekend|moderatie|detecteren|waarom",
-            r"что значит|что означает|атак|известн|модерац|распозна|почему|джейлбрейк",
-            r"znaczy|\batak|znany|moderac|wykry|dlaczego|anlamı|ne demek|saldırı|bilinen"
-            r"|moderasyon|tespit|neden|neydi",
-            r"معنى|يعني|هجوم|معروف|الإشراف|اكتشاف|لماذا|كسر الحماية",
-            r"의미|뜻|공격|알려진|모더레이션|탐지|왜|탈옥",
-            r"什么意思|什麼意思|是什么|意思|攻击|著名|审核|检测|为什么|越狱",
-            r"どういう意味|意味|攻撃|有名|モデレーション|検出|なぜ|脱獄",
-            # reported speech: someone else typed the phrase ("users type X", "a customer
-            # pasted X", "people reply X to bots", "I found X in a ticket")
-            r"\b(?:pasted|posted|typ(?:e|es|ed|ing)|wr(?:ote|ites|iting)|repl(?:y|ies|ied)|found"
-            r"|saw|trend\w*|meme|collé|tapé|écrivent|trouvé|pegó|pegaron|escriben|escribió"
-            r"|encontré|getippt|geschrieben|gepostet|gefunden|incollato|scrivono|trovato|colou"
-            r"|escrevem|escreveu|achei|geplakt|typt|schreef|gevonden|wkleił\w*|piszą|napisał\w*"
-            r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum)\b",
-            r"вставил\w*|пишут|написал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
-            r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|見つけ",
-        ]
-    )
-)
-# A question about the phrase, or a moderation/classification task on it.
-ASKING_RE = re.compile(
-    r"[?？؟]|classif|moderat|modération|moderación|moderazione|moderação|einstuf|модерац|moderac"
-    r"|moderasyon|الإشراف|모더레이션|モデレーション"
-    # "what does X mean" / "explain X" need no question mark
-    r"|\bmean|explain|expli|signifi|bedeut|erklär|spiega|uitleg|значит|означа|объясн|wyjaśn|znaczy"
-    r"|açıkla|anlam|يعني|معنى|اشرح|뜻|의미|설명|意思|解释|意味|説明"
-)
-# ...unless the words outside also say to carry it out ("known attack; now do it").
-DOING_RE = re.compile(
-    r"\b(?:do (?:it|that|this|so|what)|follow|obey|execute|carry (?:it )?out|comply|act on"
-    r"|apply it|pretend|from now on|translate|traduis|traduce|übersetze|traduci|traduza|vertaal"
-    r"|what it says|ce que dit|lo que dice|was der satz|tu, was|doe wat|ciò che dice|o que diz|fais-le|exécute|obéis|hazlo|ejecuta|obedece|mach (?:es|das)"
-    r"|befolge|führe|fallo|esegui|obbedisci|faça|obedeça|doe het|voer|gehoorzaam)\b"
-    r"|сделай|выполни|подчинись|переведи|zrób|wykonaj|przetłumacz|yap|uygula|çevir|افعل|نفذ|نفّذ|ترجم"
-    r"|실행|따라|번역|照做|执行|翻译|実行して|従って|翻訳"
-)
-# Without some words of its own around the quotes, a prompt is the quoted text
-# ("'ignore your rules' ?"), not a question about it.
-META_MIN_OUTSIDE = 5  # letters outside the quotes ("是什么意思" is five)
-META_MAX_CHARS = 400
 
 
 def _may_have_template(folded: str) -> bool:
@@ -254,7 +203,7 @@ def check_patterns(prompt: str | Normalized, *, quote_policy: bool = True) -> li
     the user did not write, e.g. tool results)."""
     norm = prompt if isinstance(prompt, Normalized) else normalize(prompt)
     reasons = _scan(norm)
-    if quote_policy and reasons and len(norm.raw) <= META_MAX_CHARS:
+    if quote_policy and reasons and len(norm.raw) <= DISCUSS_MAX_CHARS:
         reasons = _apply_quote_policy(norm, reasons)
     return reasons
 
@@ -288,6 +237,18 @@ _OWN_RE = re.compile(
 )
 
 
+# ...or a first-person clause right after it: "the instructions I gave you", "que je t'ai
+# données", "die ich dir gegeben habe" (read on the words after the match).
+_OWN_AFTER_RE = re.compile(
+    r"^(?:(?:i|we) (?:\w+ )?(?:gave|sent|wrote|posted|typed|added|provided|mentioned|shared)"
+    r"|je (?:\w+ )?ai|(?:te |le |les )?(?:mandé|escribí|pasé|envié|dije)"
+    r"|ich (?:\w+ ){0,2}(?:gegeben|geschickt|geschrieben|gab|schickte|schrieb|genannt)"
+    r"|(?:ti |vi )?ho (?:dato|scritto|mandato|inviato)|(?:eu )?(?:te |lhe )?(?:dei|mandei|escrevi|enviei)"
+    r"|ik (?:\w+ )?(?:gaf|stuurde|schreef|gegeven|gestuurd)"
+    r"|(?:które )?(?:ci |wam )?(?:dałe|dała|wysłałe|wysłała|napisałe|napisała)m)\b"
+)
+
+
 _PLACE_RE = re.compile(
     r"\b(?:in|into|inside|to|dans|en|im|ins|nel|nella|no|na|w|в)\s(?:the\s|a\s|le\s|la\s|el\s|il\s"
     r"|den\s|dem\s|o\s|a\s)?(?:system|système|sistema|systeem|systemowym|систем)"
@@ -303,7 +264,9 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
         if rule.raw_hint and rule.raw_hint not in norm.raw:
             continue
         span = span_of(norm, m)
-        if rule.id in ("ignore_instructions", "system_prompt_leak") and _OWN_RE.search(span):
+        if rule.id in ("ignore_instructions", "system_prompt_leak") and (
+            _OWN_RE.search(span) or (span_of is _latin_span and _own_after(norm, m))
+        ):
             continue  # "forget my previous order", "review my system prompt": the user's own
         if rule.id == "system_prompt_leak" and _PLACE_RE.search(span):
             continue  # "how do I write that in the system prompt": a place, not the object
@@ -312,6 +275,22 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
             detail += f"; obfuscation={m.via}"
         out.append(Reason(LAYER, f"patterns.{rule.id}", rule.score, span, detail))
     return out
+
+
+def _own_after(norm: Normalized, m: SeqMatch) -> bool:
+    end = int(m.end)
+    after = norm.words[end + 1 : end + 5]
+    if not _OWN_AFTER_RE.match(" ".join(after)):
+        return False
+    # Same clause only: "the instructions. I gave up" is not a relative clause. Find this
+    # occurrence of the match's last word and read the text up to the next kept word.
+    last = norm.words[end]
+    nth = norm.words[: end + 1].count(last) - 1
+    found = list(re.finditer(rf"\b{re.escape(last)}\b", norm.folded))
+    if nth >= len(found):
+        return False
+    gap = norm.folded[found[nth].end() : found[nth].end() + 32].split(after[0], 1)[0]
+    return not re.search(r"[.!?;:\n。！？]", gap)
 
 
 def _language(m: SeqMatch) -> str:
@@ -352,38 +331,18 @@ def _dedupe(reasons: list[Reason]) -> list[Reason]:
     return list(best.values())
 
 
-def mention_context(raw: str) -> str | None:
-    """The text outside the quotes when ``raw`` is a short prompt that talks about the
-    phrase it quotes (else None): what is inside the quotes is asked about, not said."""
-    if len(raw) > META_MAX_CHARS or not QUOTE_RE.search(raw):
-        return None
-    outside = QUOTE_RE.sub(" ", raw)
-    if sum(c.isalpha() for c in outside) < META_MIN_OUTSIDE:
-        return None
-    folded = outside.casefold()
-    if not (META_RE.search(folded) and ASKING_RE.search(folded)) or DOING_RE.search(folded):
-        return None
-    return outside
-
-
 def _apply_quote_policy(norm: Normalized, reasons: list[Reason]) -> list[Reason]:
-    """Demote hits that only exist inside quotes of a "what does X mean" question."""
-    # On the raw text: case matters to some rules ("DAN").
-    quoted = [next(g for g in m.groups() if g) for m in QUOTE_RE.finditer(norm.raw)]
-    if not quoted:
-        return reasons
-    outside = mention_context(norm.raw)
+    """Demote hits that only exist inside the quotes of a text that talks about them:
+    a short "what does X mean" question, or a longer text discussing attacks."""
+    short = len(norm.raw) <= META_MAX_CHARS
+    outside = mention_context(norm.raw) if short else discussed_quotes(norm.raw)
     if outside is None or any(r.score >= BLOCKING for r in _scan(normalize(outside))):
         return reasons
-    inside = {r.rule for r in _scan(normalize(" ; ".join(quoted)))}
+    # On the raw text: case matters to some rules ("DAN").
+    inside = {r.rule for r in _scan(normalize(" ; ".join(quoted_parts(norm.raw, code=not short))))}
+    note = "; quoted in a question (allowed)" if short else "; quoted in a discussion (allowed)"
     return [
-        Reason(
-            r.layer,
-            r.rule,
-            min(r.score, 0.3),
-            r.span,
-            r.detail + "; quoted in a question (allowed)",
-        )
+        Reason(r.layer, r.rule, min(r.score, 0.3), r.span, r.detail + note)
         if r.rule in inside
         else r
         for r in reasons

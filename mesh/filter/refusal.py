@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import re
 
-from .anchored import windows
+from .anchored import head_and_tail, windows
 from .lexicon_index import alternation
 from .normalize import plain_fold
-from .patterns import mention_context
+from .quoting import mention_context
 from .verdict import Reason
 
 LAYER = "patterns"
@@ -198,9 +198,7 @@ def check_refusal_suppression(raw: str) -> list[Reason]:
     it: judged on the words outside the quotes)."""
     outside = mention_context(raw)
     raw = outside if outside is not None else raw
-    if len(raw) > HEAD + TAIL:
-        raw = raw[:HEAD] + "\n" + raw[-TAIL:]
-    text = plain_fold(raw)
+    text = plain_fold(head_and_tail(raw, HEAD, TAIL))
     for start, end in windows(text, _ANCHORS, BEFORE, AFTER, MAX_WINDOW, MAX_WINDOWS):
         found = PATTERN_RE.search(text, start, end)
         if found and _THIRD_PERSON.search(text, max(0, found.start() - 40), found.start()):

@@ -14,7 +14,10 @@ fields (``CheckRequest.tool_definitions`` / ``tool_results``), apart from the pr
 - tool definitions are otherwise screened the same way;
 - the structure layer's JSON rules (role / system / instructions keys) do not apply to either:
   a JSON result with `role` or `system` keys, or a schema with a `prompt` property, is ordinary
-  tool traffic. Deceptive Unicode is still checked, as in prompts.
+  tool traffic. Deceptive Unicode is still checked, as in prompts;
+- the learned layer reads what a JSON field *says*: its string values, one per line, not its
+  keys and punctuation (n-grams of `{"author": "root", "message": ...}` are the shape of JSON
+  injections too, and flagged an ordinary commit record).
 
 Each reason's detail says where it was found. One reason per rule is kept across all the
 fields, so many results with the same weak hint do not add up to a block.
@@ -22,7 +25,8 @@ fields, so many results with the same weak hint do not add up to a block.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from .addressed import check_addressed
@@ -85,7 +89,7 @@ def check_tool_fields(fields: ToolFields, learned: bool = False) -> ToolReasons:
         _keep(patterns, check_patterns(norm, quote_policy=False), where)
         _keep(decoded, check_decoded(text, learned=False), where)
         if learned:
-            _keep(by_model, check_learned(fold_text(text)), where)
+            _keep(by_model, check_learned(fold_text(json_strings(text))), where)
     return ToolReasons(*(list(d.values()) for d in (structure, patterns, decoded, by_model)))
 
 
@@ -94,3 +98,28 @@ def _keep(best: dict[str, Reason], reasons: list[Reason], where: str) -> None:
         if r.rule not in best or r.score > best[r.rule].score:
             detail = f"{r.detail}; in a {where}" if r.detail else f"in a {where}"
             best[r.rule] = replace(r, detail=detail)
+
+
+def json_strings(text: str) -> str:
+    """The string values of ``text`` one per line when it is a JSON document, else ``text``."""
+    stripped = text.strip()
+    if not stripped.startswith(("{", "[")):
+        return text
+    try:
+        doc = json.loads(stripped)
+    except (ValueError, RecursionError):
+        return text
+    return "\n".join(_strings(doc))
+
+
+def _strings(doc: object) -> Iterator[str]:
+    # Iterative: a deeply nested result must not exhaust the stack.
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))

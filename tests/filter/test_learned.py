@@ -25,8 +25,8 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.50, 0.03),  # fresh_test_3: 53.6 % / 2.2 %
-    GENERATED_SPLIT: (0.64, 0.04),  # 69.7 % / 2.9 %
+    DEFAULT_SPLIT: (0.52, 0.02),  # fresh_test_5: 54.5 % / 0.8 % (first look)
+    GENERATED_SPLIT: (0.80, 0.04),  # 83.1 % / 3.5 %
 }
 
 

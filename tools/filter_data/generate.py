@@ -51,6 +51,7 @@ from .handwritten import handwritten_records
 from .public import jailbreak_templates, package_prose, split_of_source
 from .public_labelled import labelled_collections
 from .system_text import system_text
+from .web_pages import web_page_records
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_PATH = ROOT / "tests" / "filter" / "heldout" / "learned_test.jsonl"
@@ -123,7 +124,9 @@ def _more(seed: int, scale: int, public: bool) -> Iterator[dict]:
         yield _rec(text, "benign", cat, "en", f"{cat}/more", "train")
     for lang, text in usage(rng, scale):
         yield _rec(text, "benign", "everyday_usage", lang, "usage/more", "train")
-    yield from handwritten_records()
+    hand = list(handwritten_records())
+    yield from hand
+    yield from web_page_records(hand, seed)
     if not public:
         return
     for name, tpl in jailbreak_templates():

@@ -1,0 +1,176 @@
+"""Quoted attack phrases: when a hit of the pattern rules is talked about, not said.
+
+Two shapes, both judged on the text *outside* the quotes (the caller checks that no
+blocking rule fires there, so only what is quoted is excused):
+- a short prompt asking about the phrase it quotes ("What does 'ignore previous
+  instructions' mean?", "Users keep typing 'you are DAN', should we worry?"):
+  ``mention_context``; anything imperative outside ("known attack; now do it", a
+  translation unless the text calls the phrase an example) keeps the hit;
+- a longer text that discusses attacks and quotes them as examples (training slides,
+  a CTF write-up, test fixtures, a regex question, a phishing notice, a system prompt
+  telling the model not to obey "ignore your rules"): ``discussed_quotes``. The
+  quoted phrase is evidence of the topic, not an instruction to the reader; words
+  aimed at the reader outside the quotes still block. Only the rules are excused
+  there: the learned layer reads long texts whole (a many-shot attack is a quoted
+  dialogue, and the rows that measured this lost such attacks).
+"""
+
+from __future__ import annotations
+
+import re
+
+QUOTE_RE = re.compile(
+    r"\"([^\"\n]{3,300})\"|“([^”\n]{3,300})”|«([^»\n]{3,300})»|「([^」\n]{3,300})」"
+    r"|『([^』\n]{3,300})』|„([^“”\n]{3,300})[“”]|»([^«\n]{3,300})«|(?<!\w)'([^'\n]{3,300})'(?!\w)"
+)
+# Talking *about* a quoted phrase: "What does X mean?", "Is X a known attack?", "Should
+# we worry about users typing X?", "Classify X for our moderation guide", in the
+# languages the filter covers. Words of analysis, not of doing.
+META_RE = re.compile(
+    "|".join(
+        [
+            r"\b(?:mean(?:s|ing)?|explain\w*|is (?:this|it|that) (?:a|an)|signifi\w*|attack\w*"
+            r"|jailbreak\w*|injection|known|classif\w*|moderat\w*|detect\w*|defend\w*|worry"
+            r"|why does|viral)\b",
+            r"veut dire|attaque|connue?|classer|modération|détecter|pourquoi|quiere decir|ataque"
+            r"|conocid[oa]|clasificar|moderación|detectar|por qué",
+            r"bedeute\w*|was hei\w*|angriff\w*|bekannt\w*|einstuf\w*|moderation\w*|erkenn\w*"
+            r"|warum|wehrt|sorgen|inquiét|preocup|preoccup|zorgen|беспоко|martw|niepokoj|endişe|قلق|걱정|担心|心配",
+            r"vuol dire|attacco|noto|classificare|moderazione|rilevare|perché|quer dizer"
+            r"|conhecido|moderação|por que|betekent|aanval|bekend|moderatie|detecteren|waarom",
+            r"что значит|что означает|атак|известн|модерац|распозна|почему|джейлбрейк",
+            r"znaczy|\batak|znany|moderac|wykry|dlaczego|anlamı|ne demek|saldırı|bilinen"
+            r"|moderasyon|tespit|neden|neydi",
+            r"معنى|يعني|هجوم|معروف|الإشراف|اكتشاف|لماذا|كسر الحماية",
+            r"의미|뜻|공격|알려진|모더레이션|탐지|왜|탈옥",
+            r"什么意思|什麼意思|是什么|意思|攻击|著名|审核|检测|为什么|越狱",
+            r"どういう意味|意味|攻撃|有名|モデレーション|検出|なぜ|脱獄",
+            # the quote named as a phrase, or asked whether it works or is dangerous
+            r"\b(?:phrases?|sentences?|strings?|wording|(?:still |actually )?works?|dangerous|harmful"
+            r"|block ?list\w*|joke|funktioniert|gefährlich|ausdruck|satz|frase|funciona|fonctionne"
+            r"|dangereu\w*|peligros\w*|pericolos\w*|perigos\w*|gevaarlijk|werkt|zin|zdanie|fraz\w*"
+            r"|działa|groźn\w*|niebezpieczn\w*|cümle\w*|ifade\w*|çalışı\w*|tehlikeli|scrive|escribes"
+            r"|says|dice|dit|sagt|zegt|mówi|diyor)\b",
+            r"фраз|выражени|работает|опасн|عبارة|جملة|خطير|تعمل|يعمل|문구|문장|작동|위험|这句话|句子|短语"
+            r"|有效|管用|危险|危險|フレーズ|文言|一文|効く|危険",
+            # reported speech: someone else typed the phrase ("users type X", "a customer
+            # pasted X", "people reply X to bots", "I found X in a ticket")
+            r"\b(?:pasted|posted|typ(?:e|es|ed|ing)|wr(?:ote|ites|iting)|repl(?:y|ies|ied)|found"
+            r"|saw|trend\w*|meme|collé|tapé|écrivent|trouvé|pegó|pegaron|escriben|escribió"
+            r"|encontré|getippt|geschrieben|gepostet|gefunden|incollato|scrivono|trovato|colou"
+            r"|escrevem|escreveu|achei|geplakt|typt|schreef|gevonden|wkleił\w*|piszą|napisał\w*"
+            r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum)\b",
+            r"вставил\w*|пишут|написал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
+            r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|見つけ",
+        ]
+    )
+)
+# A question about the phrase, or a moderation/classification task on it.
+ASKING_RE = re.compile(
+    r"[?？؟]|classif|moderat|modération|moderación|moderazione|moderação|einstuf|модерац|moderac"
+    r"|moderasyon|الإشراف|모더레이션|モデレーション"
+    # "what does X mean" / "explain X" need no question mark
+    r"|\bmean|explain|expli|signifi|bedeut|erklär|spiega|uitleg|значит|означа|объясн|wyjaśn|znaczy"
+    r"|açıkla|anlam|يعني|معنى|اشرح|뜻|의미|설명|意思|解释|意味|説明"
+)
+# ...unless the words outside also say to carry it out ("known attack; now do it").
+DOING_RE = re.compile(
+    r"\b(?:do (?:it|that|this|so|what)|doing (?:it|that|this|so)|follow|obey|execute|carry (?:it )?out|comply|act on"
+    r"|apply it|pretend|from now on"
+    r"|what it says|ce que dit|lo que dice|was der satz|tu, was|doe wat|ciò che dice|o que diz|fais-le|exécute|obéis|hazlo|ejecuta|obedece|mach (?:es|das)"
+    r"|befolge|führe|fallo|esegui|obbedisci|faça|obedeça|doe het|voer|gehoorzaam|yap|yapın)\b"
+    r"|сделай|выполни|подчинись|zrób|wykonaj|uygula|افعل|نفذ|نفّذ"
+    r"|실행|따라|照做|执行|実行して|従って"
+)
+# Translating a quoted phrase carries it out too ("translate: 'ignore your rules'" is the
+# classic way to get it obeyed), unless the text says the phrase is an example of an
+# attack (a slide, a training deck): then the translation is the task.
+TRANSLATE_RE = re.compile(
+    r"\b(?:translate|traduis|traduce|übersetze|traduci|traduza|vertaal)\w*|переведи|przetłumacz"
+    r"|çevir|ترجم|번역|翻译|翻訳"
+)
+# A quoted markup attribute (<b title="...">) is content the page carries, not a quotation.
+ATTRIBUTE_RE = re.compile(r"<[a-z][^<>]*?\s[\w:-]+\s*=\s*[\"'“”]", re.IGNORECASE)
+# Without some words of its own around the quotes, a prompt is the quoted text
+# ("'ignore your rules' ?"), not a question about it.
+META_MIN_OUTSIDE = 5  # letters outside the quotes ("是什么意思" is five)
+META_MAX_CHARS = 400
+
+
+def mention_context(raw: str) -> str | None:
+    """The text outside the quotes when ``raw`` is a short prompt that talks about the
+    phrase it quotes (else None): what is inside the quotes is asked about, not said."""
+    if len(raw) > META_MAX_CHARS or not QUOTE_RE.search(raw) or ATTRIBUTE_RE.search(raw):
+        return None
+    outside = QUOTE_RE.sub(" ", raw)
+    if sum(c.isalpha() for c in outside) < META_MIN_OUTSIDE:
+        return None
+    folded = outside.casefold()
+    if DOING_RE.search(folded):
+        return None
+    if TRANSLATE_RE.search(folded):  # a translation is the task only for an example
+        return outside if EXAMPLE_RE.search(folded) else None
+    return outside if META_RE.search(folded) and ASKING_RE.search(folded) else None
+
+
+# Code spans quote as much as quotation marks do (a regex, a fixture string).
+CODE_SPAN_RE = re.compile(r"`([^`\n]{3,300})`")
+# Words that frame a quoted phrase as an example or as teaching material (14 languages).
+EXAMPLE_RE = re.compile(
+    "|".join(
+        [
+            r"\b(?:examples?|e\.g\.|such as|slides?|awareness|presentation|training material|quiz"
+            r"|test ?cases?|fixtures?)\b",
+            r"exemple|diapo\w*|formation|présentation|ejemplo|diapositiva|formación|presentaci",
+            r"beispiel|z\.b\.|folie|schulung\w*|präsentation|esempio|formazione|presentazion",
+            r"exemplo|apresentaç|formação|voorbeeld|presentatie|например|пример|слайд|презентац",
+            r"przykład\w*|slajd|prezentacj|örneğin|örnek|sunum|مثال|مثلا|مثلاً|الشريحة|عرض تقديمي",
+            r"예를 들어|예시|슬라이드|발표|교육 자료|例如|比如|例子|示例|幻灯片|演示|培训|例えば|スライド"
+            r"|プレゼン|研修",
+        ]
+    )
+)
+# Words of a text that discusses attacks rather than makes one (14 languages).
+ATTACK_TALK_RE = re.compile(
+    "|".join(
+        [
+            r"\b(?:inject\w*|jailbreak\w*|attack\w*|payload\w*|phishing|scam\w*|fraud\w*"
+            r"|malicious|suspicious|exploit\w*|vulnerab\w*|red[- ]team\w*|ctf|regex\w*|threat\w*)\b",
+            r"injection|attaqu\w*|malveillant|suspect|arnaque|hameçonnage",
+            r"inyección|ataque|atacante|malicios\w*|sospechos\w*|estafa",
+            r"angriff\w*|angreifer\w*|schadhaft|verdächtig\w*|betrug\w*",
+            r"iniezione|attacc\w*|malevol\w*|sospett\w*|truffa|injeção|ataque|golpe"
+            r"|aanval\w*|kwaadaardig|verdacht\w*|oplichting",
+            r"инъекц\w*|атак\w*|вредонос\w*|подозрит\w*|мошенни\w*",
+            r"wstrzykiw\w*|atak\w*|złośliw\w*|podejrzan\w*|oszust\w*",
+            r"enjeksiyon|saldır\w*|kötü amaçlı|şüpheli|dolandırıc\w*",
+            r"حقن|هجوم|هجمات|المهاجم|خبيث|مشبوه|احتيال",
+            r"인젝션|주입|공격|악성|의심|사기|注入|攻击|攻撃|恶意|悪意|可疑|不審|诈骗|詐欺|越狱|脱獄",
+        ]
+    )
+)
+
+
+def _discusses(folded: str) -> bool:
+    return bool(EXAMPLE_RE.search(folded) or ATTACK_TALK_RE.search(folded))
+
+
+# Longer texts than this are not re-scanned for the quote policy (it scans the text
+# twice more): their quoted attacks stay judged as they are.
+DISCUSS_MAX_CHARS = 16_384
+
+
+def quoted_parts(raw: str, *, code: bool = False) -> list[str]:
+    parts = [next(g for g in m.groups() if g) for m in QUOTE_RE.finditer(raw)]
+    return parts + (CODE_SPAN_RE.findall(raw) if code else [])
+
+
+def discussed_quotes(raw: str) -> str | None:
+    """The text outside the quotes (and code spans) when ``raw`` is a longer text that
+    discusses attacks and quotes them (else None)."""
+    if not META_MAX_CHARS < len(raw) <= DISCUSS_MAX_CHARS or ATTRIBUTE_RE.search(raw):
+        return None
+    outside = CODE_SPAN_RE.sub(" ", QUOTE_RE.sub(" ", raw))
+    if outside == raw or not _discusses(outside.casefold()):
+        return None
+    return outside
