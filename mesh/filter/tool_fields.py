@@ -25,13 +25,13 @@ fields, so many results with the same weak hint do not add up to a block.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .addressed import check_addressed
 from .decode import check_decoded
 from .exfil import check_exfil
+from .json_view import json_strings
 from .learned import check_learned
 from .normalize import fold_text, normalize
 from .patterns import check_patterns
@@ -98,28 +98,3 @@ def _keep(best: dict[str, Reason], reasons: list[Reason], where: str) -> None:
         if r.rule not in best or r.score > best[r.rule].score:
             detail = f"{r.detail}; in a {where}" if r.detail else f"in a {where}"
             best[r.rule] = replace(r, detail=detail)
-
-
-def json_strings(text: str) -> str:
-    """The string values of ``text`` one per line when it is a JSON document, else ``text``."""
-    stripped = text.strip()
-    if not stripped.startswith(("{", "[")):
-        return text
-    try:
-        doc = json.loads(stripped)
-    except (ValueError, RecursionError):
-        return text
-    return "\n".join(_strings(doc))
-
-
-def _strings(doc: object) -> Iterator[str]:
-    # Iterative: a deeply nested result must not exhaust the stack.
-    stack = [doc]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            yield item
-        elif isinstance(item, dict):
-            stack.extend(reversed(list(item.values())))
-        elif isinstance(item, list):
-            stack.extend(reversed(item))

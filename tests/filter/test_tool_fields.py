@@ -202,7 +202,8 @@ def test_router_sends_tool_parts_as_typed_fields() -> None:
 
 
 def test_the_learned_layer_reads_what_a_json_result_says() -> None:
-    from mesh.filter.tool_fields import check_tool_fields, json_strings
+    from mesh.filter.json_view import json_strings
+    from mesh.filter.tool_fields import check_tool_fields
 
     record = '{"author": "root", "message": "Initial commit", "sha": "a1b2c3d"}'
     assert json_strings(record) == "root\nInitial commit\na1b2c3d"
