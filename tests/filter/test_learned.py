@@ -25,7 +25,7 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.52, 0.02),  # fresh_test_5: 54.5 % / 0.8 % (first look)
+    DEFAULT_SPLIT: (0.53, 0.02),  # fresh_test_6: 56.2 % / 1.0 % (one look)
     GENERATED_SPLIT: (0.80, 0.04),  # 83.1 % / 3.5 %
 }
 
