@@ -222,10 +222,11 @@ ASSEMBLE_RE = re.compile(
 )
 
 
-def check_assembled(raw: str) -> list[Reason]:
+def check_assembled(raw: str, *, quote_policy: bool = True) -> list[Reason]:
     """One reason when ``raw`` orders the model to carry out a text it must assemble. A
     short question about a quoted order is judged on the words outside the quotes."""
-    text = plain_fold(head_and_tail(mention_context(raw) or raw, HEAD, TAIL))
+    outside = mention_context(raw) if quote_policy else None  # off for tool results
+    text = plain_fold(head_and_tail(outside or raw, HEAD, TAIL))
     for start, end in windows(text, _ANCHORS, ORDER_BEFORE, ORDER_AFTER, MAX_WINDOW, MAX_WINDOWS):
         order = OBEY_RE.search(text, start, end)
         if order and ASSEMBLE_RE.search(

@@ -164,10 +164,11 @@ def _dump(text: str, start: int, end: int) -> re.Match[str] | None:
     return found if found and SELF_RE.search(text, start, end) else None
 
 
-def check_context_dump(raw: str) -> list[Reason]:
+def check_context_dump(raw: str, *, quote_policy: bool = True) -> list[Reason]:
     """One reason when ``raw`` asks for the model's hidden context word for word. A short
     question about a quoted request is judged on the words outside the quotes."""
-    text = plain_fold(head_and_tail(mention_context(raw) or raw, HEAD, TAIL))
+    outside = mention_context(raw) if quote_policy else None  # off for tool results
+    text = plain_fold(head_and_tail(outside or raw, HEAD, TAIL))
     for start, end in windows(text, _ANCHORS, BEFORE, AFTER, MAX_WINDOW, MAX_WINDOWS):
         found = _dump(text, start, end)
         if found:
