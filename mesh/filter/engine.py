@@ -11,15 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .addressed import check_addressed
-from .assembled import check_assembled
 from .behavior import BehaviorTracker, prompt_digest
 from .behavior_redis import RedisBehavior
-from .context_dump import check_context_dump
 from .decode import check_decoded
 from .exfil import check_exfil
 from .learned import check_learned_prompt
-from .many_shot import check_many_shot
 from .normalize import normalize
+from .orders import check_orders
 from .patterns import BLOCKING, check_patterns
 from .refusal import check_refusal_suppression
 from .structure import check_structure
@@ -50,8 +48,7 @@ def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
     """The prompt's layers, plus its tool definitions and results screened as content."""
     norm = normalize(prompt)
     structure = check_structure(prompt) + check_exfil(prompt) + check_addressed(prompt, norm.folded)
-    patterns = check_patterns(norm) + check_refusal_suppression(prompt)
-    patterns += check_assembled(prompt) + check_context_dump(prompt) + check_many_shot(prompt)
+    patterns = check_patterns(norm) + check_refusal_suppression(prompt) + check_orders(prompt)
     # base64/hex/URL/rot13 payloads: by rule, and by the learned layer when it is on
     decoded = check_decoded(prompt, learned=LEARNED_LAYER)
     learned = check_learned_prompt(norm) if LEARNED_LAYER else []

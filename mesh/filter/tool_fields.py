@@ -10,8 +10,8 @@ fields (``CheckRequest.tool_definitions`` / ``tool_results``), apart from the pr
   result cannot ask "what does X mean" on the user's behalf);
 - tool results are also checked for text addressed to the model reading them ("AI assistant
   reading this page: ...", ``addressed.py``), the mark of an indirect injection, and for the
-  orders the prompt rules look for (a text to assemble and obey, a dump of the hidden context,
-  a fake dialogue of compliant answers); tool definitions are not (they are the operator's,
+  orders the prompt rules look for (``orders.py``: a text to assemble and obey, a dump of the
+  hidden context, a fake dialogue of compliant answers); tool definitions are not (they are the operator's,
   and may rightly address the model);
 - tool definitions are otherwise screened the same way;
 - the structure layer's JSON rules (role / system / instructions keys) do not apply to either:
@@ -31,14 +31,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .addressed import check_addressed
-from .assembled import check_assembled
-from .context_dump import check_context_dump
 from .decode import check_decoded
 from .exfil import check_exfil
 from .json_view import json_strings
 from .learned import check_learned
-from .many_shot import check_many_shot
 from .normalize import fold_text, normalize
+from .orders import check_orders
 from .patterns import check_patterns
 from .structure import check_unicode
 from .verdict import Reason
@@ -93,9 +91,7 @@ def check_tool_fields(fields: ToolFields, learned: bool = False) -> ToolReasons:
             _keep(structure, check_addressed(text, norm.folded, quote_policy=False), where)
         _keep(patterns, check_patterns(norm, quote_policy=False), where)
         if where == "tool result":  # orders hidden in fetched content, as in prompts
-            orders = check_assembled(text, quote_policy=False)
-            orders += check_context_dump(text, quote_policy=False) + check_many_shot(text)
-            _keep(patterns, orders, where)
+            _keep(patterns, check_orders(text, quote_policy=False), where)
         _keep(decoded, check_decoded(text, learned=False), where)
         if learned:
             _keep(by_model, check_learned(fold_text(json_strings(text))), where)
