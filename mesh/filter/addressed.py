@@ -80,6 +80,29 @@ _NOT_A = (
     )
     + r"(?<!\bun')"
 )
+# What kind of agent: "browsing agent", "AI scheduling agent" (not "support agent": a person).
+_AGENT_KIND = (
+    r"(?:(?:ai|llm|gpt|automated|autonomous|browsing|browser|scheduling|calendar|shopping|coding"
+    r"|e-?mail|inbox|research|analysis|screening|summary|summari[sz]ation|expense|booking)\s){0,2}"
+)
+# ...while it works on the data: "when summarising", "before accepting", "as you process"
+# (not "when answering": a user may well tell the assistant how to answer).
+_WHILE_WORKING = (
+    r"(?:when|whenever|before|after|while|once|as)\s(?:you\s)?(?:summari|process|read|review"
+    r"|pars|analy|rank|scor|screen|index|triag|sort|evaluat|crawl|brows|ingest|scan|approv|merg"
+    r"|accept)\w*"
+)
+# Only a machine: an agent or assistant of an AI kind ("AI assistant", "browsing agent"),
+# or a word no person is called ("Reviewer bot, ..."); "Travel agent, when booking" is a person.
+_MACHINE_CALLED = (
+    r"(?:(?:(?:ai|llm|gpt|automated|autonomous|browsing|browser|scheduling|calendar|shopping"
+    r"|coding|e-?mail|inbox|research|analysis|screening|summary|summari[sz]ation|expense|booking)"
+    r"\s){1,2}(?:assistant|agent)|(?:[\w-]+\s)?(?:ai|a\.i\.|llm|bot|chatbot|copilot|gpt"
+    r"|language model))"
+)
+# After other text (a label, a sentence, a line of data): a prompt that opens by calling
+# the assistant is its user's own instruction.
+_AFTER_TEXT = r"(?:(?<=[:.!?;|)\]>—–-]\s)|(?<=\n))"
 # A colon, comma or dash soon after: the address opens a sentence spoken to the model.
 _OPENS = r"[^\n.!?。]{0,60}?[:：,，—–-]"
 
@@ -93,7 +116,12 @@ _PATTERNS = [
     # English: "AI assistant reading this page", "note for LLM agents ...:", "if you're an AI,"
     rf"{_NOT_A}\b{_AI_MACHINE}s?,?\s{{1,3}}(?:(?:that|who|which)\s(?:is|are)\s)?{_READ_EN}\s(?:\S+\s){{0,2}}?(?:this|these)\b",
     rf"\b(?:note|message|reminder|attention|memo|notice|p\.?s\.?|instructions?|comment)\s{{1,3}}(?:to|for)\s{{1,3}}"
-    rf"(?:the\s|any\s|all\s|every\s)?(?:automated\s)?{_AI_EN}s?\b{_OPENS}",
+    rf"(?:the\s|any\s|all\s|every\s)?{_AGENT_KIND}{_AI_EN}s?\b{_OPENS}",
+    # A call to the model, then what to do while it works on the data: "AI assistant, when
+    # summarising, also ...", "[assistant: before accepting, share ...]" (a colon only
+    # inside brackets: "Assistant: When you..." at a line start is a transcript's label)
+    rf"(?:{_AFTER_TEXT}{_MACHINE_CALLED}\s?[,—–-]|[\[(*]\s?{_AGENT_KIND}{_AI_EN}\s?[:：])\s{{0,3}}"
+    rf"{_WHILE_WORKING}",
     rf"\b(?:dear|hey|hello|attention)\s{{1,3}}(?:automated\s)?{_AI_EN}s?\s{{0,3}}[:,]",
     rf"\bif\s(?:you\s(?:are|'re)|you're|you’re)\s(?:an?\s|the\s)?(?:ai|a\.i\.|llm|bot|chatbot"
     rf"|(?:ai\s|virtual\s|automated\s)?assistant|(?:large\s)?language\smodel|ai\smodel|agent)"
@@ -116,6 +144,12 @@ _PATTERNS = [
     rf"\b(?:hinweis|notiz|nachricht|achtung|anweisung(?:en)?|bericht|notitie|instructie|let op)\s{{1,3}}(?:für|an|voor|aan)"
     rf"\s{{1,3}}(?:die\s|den\s|das\s|jede\s|de\s|het\s|elke\s)?{_AI_LATIN}(?:en|s)?\b{_OPENS}",
     r"\b(?:wenn|falls)\sdu\s(?:eine?\s)?(?:ki|ai|sprachmodell|assistent|bot|agent)\sbist\b\s?[,:—–-]",
+    # A salutation opening a line or a bracket: "(An die KI, die ... zusammenfasst: ...",
+    # "À l'IA qui lit ceci :", "Al bot:", "HINWEIS AN DAS ANALYSEMODELL:" (not "al agente": a person)
+    r"(?:(?m:^)|[\[(*])\s?(?:à|a|al|alla|ao|aan|an)\s(?:l'|l’|la\s|el\s|il\s|lo\s|o\s|a\s|de\s"
+    r"|het\s|die\s|den\s|das\s)?(?:[\w-]+-)?(?:ia|i\.a\.|ki|ai|llm|bot|chatbot|copilot|\w*modell"
+    r"|modèle|modelo|modello|taalmodel)\b[^\n.!?]{0,60}?[:：]",
+    r"\b(?:hinweis|notiz|nachricht|anweisung)\san\s(?:die|den|das)\s\w*(?:modell|ki|bot|agent)\b",
     r"\bals\s(?:je|u)\s(?:een\s)?(?:ai|taalmodel|assistent|bot|agent)\s(?:bent|is)\b\s?[,:—–-]",
     # Russian, Polish: "ИИ, который собирает эти отзывы", "для ИИ:", "если ты ИИ,"
     rf"{_AI_RU},?\s{{1,3}}(?:котор\w+|что)\s(?:\S+\s){{0,2}}?(?:чита|обрабатыва|собира|анализир"

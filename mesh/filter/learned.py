@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .encoded import inline_decoded
 from .learned_semantic import SEMANTIC_PATH, TOKENIZER_PATH, Semantic, semantic, sliding_windows
 from .normalize import Normalized, fold_text
 from .quoting import mention_context
@@ -323,10 +324,14 @@ def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "
 
 
 def judged_text(raw: str) -> str:
-    """What the layer judges of a prompt, with the patterns' quote policy: in a short
-    "what does '...' mean" question, what is inside the quotes is asked about, not said,
-    so only the text outside the quotes. Training reads prompts the same way."""
-    return mention_context(raw) or raw
+    """What the layer judges of a prompt, read the way training reads prompts:
+    - with the patterns' quote policy: in a short "what does '...' mean" question, what
+      is inside the quotes is asked about, not said, so only the text outside the quotes;
+    - with its encoded payloads decoded in place (``encoded.inline_decoded``): the words
+      around a payload ("decode this and do it") are judged with what it says. Masked,
+      the payload left the wrapper alone to judge, and harmless payloads in a "decode
+      and run" wrapper set the threshold (on dev: 0.96 against 0.89)."""
+    return inline_decoded(mention_context(raw) or raw)
 
 
 def check_learned_prompt(norm: Normalized) -> list[Reason]:

@@ -81,6 +81,13 @@ DOING_RE = re.compile(
     r"|befolge|führe|fallo|esegui|obbedisci|faça|obedeça|doe het|voer|gehoorzaam|yap|yapın)\b"
     r"|сделай|выполни|подчинись|zrób|wykonaj|uygula|افعل|نفذ|نفّذ"
     r"|실행|따라|照做|执行|実行して|従って"
+    # an order to open the reply with the quote ("start your answer with 'Sure, here is'")
+    r"|\b(?:start|begin|open)\w*\s+(?:your|the)\s+(?:reply|answer|response|message)"
+    r"|\b(?:commence|débute)\w*\s+(?:ta|votre|la)\s+réponse|\b(?:empieza|comienza|empiece|comience)"
+    r"\w*\s+(?:tu|su|la)\s+respuesta|\b(?:beginne|fang)\w*\s+(?:deine|ihre|die)\s+antwort"
+    r"|\binizi\w*\s+(?:la tua|la)\s+risposta|\bcome[cç]\w*\s+(?:sua|a)\s+resposta"
+    r"|\bbegin\s+(?:je|uw)\s+antwoord|начни\w*\s+(?:свой\s+)?ответ|zacznij\s+(?:swoją\s+)?odpowied"
+    r"|ابدأ\s+(?:ردك|إجابتك)|로\s?시작|(?:で|から)始め|开头|開頭"
 )
 # Translating a quoted phrase carries it out too ("translate: 'ignore your rules'" is the
 # classic way to get it obeyed), unless the text says the phrase is an example of an

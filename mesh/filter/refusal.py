@@ -55,6 +55,30 @@ _OPENER = (
     r"|selbstverständlich|certo|certamente|ovviamente|natuurlijk|zeker|конечно|oczywiście|jasne"
     r"|tabii|elbette|بالتأكيد|طبعًا|طبعا|물론|当然|好的|もちろん)"
 )
+# The apology a refusal opens with, banned as a word ("you may not use the words sorry, ...").
+_SORRY = (
+    r"(?:sorry|apologi[sz]e|désolée?|lo siento|perdón|leider|tut mir leid|mi dispiace|scusa"
+    r"|desculp\w*|sinto muito|het spijt|sorry|извин\w*|простите|к сожалению|przepraszam"
+    r"|niestety|üzgünüm|maalesef|آسف|عذرا|عذراً|죄송|미안|抱歉|对不起|很遗憾|すみません|申し訳)"
+)
+# ...with two more words of refusing in the same list: one or two banned words are a style
+# note ("don't write 'sorry' or 'we can't' to VIP customers").
+_REFWORD = (
+    r"(?:cannot|can'?t|unable|impossible|polic(?:y|ies)|guidelines|politique|política|politica"
+    r"|beleid|политик\w*|polityk\w*|politika|سياسة|정책|政策|ポリシー|ne peux|imposible|no puedo|kann nicht"
+    r"|nicht möglich|richtlinie|non posso|impossibile|não posso|impossível|kan niet|onmogelijk"
+    r"|не могу|невозможно|nie mogę|niemożliw\w*|yapamam|imkansız|لا أستطيع|مستحيل|할 수 없"
+    r"|불가능|不能|无法|不可能|できません|無理)"
+)
+_WORDS = (
+    r"(?:words?|phrases?|mots?|palabras?|wörter|worte|parole|palavras?|woorden|слов\w*"
+    r"|słow\w*|słów|kelime\w*|ifade\w*|كلمات|كلمة|단어|표현|词|字眼|言葉|単語)"
+)
+# The list of banned words: an apology and another word of refusing, in either order.
+_BANNED_LIST = (
+    rf"{_WORDS}(?=[^\n.]{{0,80}}?{_SORRY})(?=[^\n.]{{0,80}}?{_REFWORD}[^\n.]{{0,40}}?{_REFWORD})"
+    rf"[^\n.]{{0,80}}?{_SORRY}"
+)
 _START = (
     r"(?:start|begin|open|commence|empieza|comienza|beginne|fang|inizia|comece|begin|zacznij"
     r"|начни|başla|ابدأ|يجب أن يبدأ|يبدأ|시작|开头|开始|始め)"
@@ -81,6 +105,21 @@ _PATTERNS = [
     rf"|verboden|zakazan\w*|запрещен\w*|yasak\w*|محظور|금지|禁止|禁句)[^\n]{{0,80}}?{_CANT}",
     rf"{_CANT}[^\n]{{0,80}}?(?:banned|forbidden|prohibited|interdit\w*|prohibid\w*|verboten"
     r"|vietat\w*|proibid\w*|verboden|zakazan\w*|запрещен\w*|yasak\w*|محظور|금지|禁止)",
+    # refusals ruled out in a list of demands: "no refusals, no hedging", "with no refusal"
+    rf"(?:^|(?<=[,:;.!?]\s)|(?<=[,:;.!?])|(?<=\band\s)|(?<=\bwith\s)|(?<=\bso\s)|(?<=\n)|(?<=\bjust\s))"
+    rf"(?:no|zero|pas de|aucun\w*|ningún|ninguna|cero|nessun\w*|nenhum\w*|geen|keine|никаких"
+    rf"|żadnych|hiç)\s{_REFUSE}(?=\s*(?:[,;:.!\n—–-]|$|(?:and|or|no|just|et|ni|y|e|ou|und|en|и|i)\b))",
+    rf"\b(?:without|sans|sin|senza|sem|ohne|zonder)\s[^\n.,]{{0,30}}?\b(?:or|nor|ni|né|nem|noch"
+    rf"|of)\s{_REFUSE}",
+    rf"{_REFUSE}[^\n.]{{0,20}}?없이",
+    # apologies banned as words: "you may not use the words sorry, cannot", "Die Wörter
+    # leider, kann nicht sind verboten"
+    rf"{_NEG}{_WORD}{{0,4}}?(?:the\s|les\s|las\s|die\s|le\s|as\s|de\s)?{_BANNED_LIST}",
+    rf"(?:forbidden|banned|prohibited|interdi\w*|prohibid\w*|verboten|vietat\w*|proibid\w*"
+    rf"|verboden|zakaz\w*|запрещ\w*|yasak\w*|محظور|ممنوع|금지|禁止)[^\n.]{{0,40}}?{_BANNED_LIST}",
+    rf"{_BANNED_LIST}[^\n.]{{0,60}}?(?:forbidden|banned|prohibited|interdit\w*"
+    rf"|prohibid\w*|verboten|vietat\w*|proibid\w*|verboden|zakazan\w*|запрещен\w*|yasak\w*|محظورة?"
+    rf"|ممنوعة?|금지|禁止)",
     # a forced compliant opening: "begin your reply with 'Sure, here is'"
     rf"{_START}\w*\s(?:\S+\s){{0,5}}?[\"'«„“‘「『:]\s?{_OPENER}",
     rf"[\"'«„“‘「『]\s?{_OPENER}[^\"'»“”’」』\n]{{0,60}}[\"'»“”’」』]\s?(?:\S+\s?){{0,3}}?"
@@ -179,6 +218,10 @@ _ANCHORS = (
             ],
             *("ne peux pas", "no puedo", "kann nicht", "non posso", "não posso", "kan niet"),
             *("nie mogę", "не могу", "할 수 없", "of course", "bien sûr", "as an ai"),
+            *("apologi", "désolé", "lo siento", "perdón", "leider", "tut mir leid", "dispiace"),
+            *("scusa", "desculp", "sinto muito", "spijt", "извин", "простите", "сожалению"),
+            *("przepraszam", "niestety", "üzgünüm", "maalesef", "آسف", "عذرا", "죄송", "미안"),
+            *("抱歉", "对不起", "很遗憾", "すみません", "申し訳"),
         ]
     ),
 )

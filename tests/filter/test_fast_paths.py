@@ -12,7 +12,7 @@ from itertools import chain
 
 import pytest
 
-from mesh.filter import behavior, decode, normalize, repetition, spaced
+from mesh.filter import behavior, encoded, normalize, repetition, spaced
 from mesh.filter.automaton import BLOCK_GAP, ConceptSequence, SequenceSet
 from mesh.filter.hits import Stream, merge
 from mesh.filter.lexicon_index import LATIN_INDEX
@@ -139,16 +139,16 @@ def test_long_tokens_spaced_hex_probe_and_alphabet_gates_match_the_plain_scans()
               "\xa0", "\x85", "\u2028", "\u2009", "\u200b", "\x1c"]  # fmt: skip
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 14)))
-        assert list(decode._long_tokens(text)) == [w for w in text.split() if len(w) >= 16]
-        head = text[: decode.MAX_SPACED_SCAN]
-        assert decode._has_spaced_hex(head) == bool(decode._SPACED_HEX_PROBE_RE.search(head))
+        assert list(encoded._long_tokens(text)) == [w for w in text.split() if len(w) >= 16]
+        head = text[: encoded.MAX_SPACED_SCAN]
+        assert encoded._has_spaced_hex(head) == bool(encoded._SPACED_HEX_PROBE_RE.search(head))
         # The alphabet gates may only skip a scan that finds nothing.
         data = text.encode("utf-8", "surrogatepass")
         may = {
-            "hex": decode._RUN_OF_16 in data.translate(decode._HEX_SHAPE),
-            "base64": decode._RUN_OF_16 in data.translate(decode._B64_SHAPE),
+            "hex": encoded._RUN_OF_16 in data.translate(encoded._HEX_SHAPE),
+            "base64": encoded._RUN_OF_16 in data.translate(encoded._B64_SHAPE),
         }
-        for kind, rx in (("hex", decode._HEX_RE), ("base64", decode._B64_RE)):
+        for kind, rx in (("hex", encoded._HEX_RE), ("base64", encoded._B64_RE)):
             found = [m for w in text.split() if len(w) >= 16 for m in rx.finditer(w)]
             assert may[kind] or not found, text
 
@@ -238,11 +238,11 @@ def test_the_last_text_memos_answer_for_that_very_object_only():
 
 def test_the_rot13_name_gate_matches_the_plain_test():
     def plain(head: str) -> bool:
-        return ("13" in head or "sar" in head.lower()) and bool(decode._ROT13_HINT_RE.search(head))
+        return ("13" in head or "sar" in head.lower()) and bool(encoded._ROT13_HINT_RE.search(head))
 
     rng = random.Random(12)
     pieces = ["rot", "ROT", "13", " ", "-", "caesar", "CAESAR", "caeſar", "césar", "CÉSAR",
               "cäsar", "sar", "SAR", "ſ", "x", "Rot-13", "é", "a", "c"]  # fmt: skip
     for _ in range(20000):
         head = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 8)))
-        assert decode._names_rot13(head) == plain(head), repr(head)
+        assert encoded._names_rot13(head) == plain(head), repr(head)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from mesh.filter import PromptFilter, learned
-from mesh.filter.decode import check_decoded, decoded_texts
+from mesh.filter.decode import check_decoded
+from mesh.filter.encoded import decoded_texts
 from tools.filter_heldout import (
     DEFAULT_SPLIT,
     GENERATED_SPLIT,
@@ -25,8 +26,8 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.53, 0.02),  # fresh_test_6: 56.2 % / 1.0 % (one look)
-    GENERATED_SPLIT: (0.80, 0.04),  # 83.1 % / 3.5 %
+    DEFAULT_SPLIT: (0.61, 0.02),  # fresh_test_7: 64.3 % / 0.9 % (one look)
+    GENERATED_SPLIT: (0.79, 0.045),  # 81.2 % / 3.8 %
 }
 
 
@@ -121,7 +122,7 @@ def test_decoding_is_bounded():
     # Many encoded runs: at most MAX_CANDIDATES are decoded.
     run = base64.b64encode(b"harmless words here, nothing else").decode()
     found = list(decoded_texts(" ".join([run] * 50)))
-    from mesh.filter.decode import MAX_CANDIDATES
+    from mesh.filter.encoded import MAX_CANDIDATES
 
     assert len(found) <= MAX_CANDIDATES
 
@@ -136,6 +137,7 @@ def test_training_is_reproducible_on_a_tiny_config(tmp_path):
     from tools.train_filter import parse, train
 
     args = ["--scale", "1", "--system", "0", "--public", "0", "--epochs", "1", "--semantic", "0"]
+    args += ["--runs", "2"]  # two seeds, averaged
     args += ["--out", str(tmp_path / "w.npz")]
     assert train(parse(args))["digest"] == train(parse(args))["digest"]
 

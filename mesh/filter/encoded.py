@@ -1,0 +1,345 @@
+"""Encoded runs in a prompt: base64, hex, URL encoding, ``\\uXXXX`` escapes and rot13, found
+and decoded within fixed bounds.
+
+A bounded scan finds encoded-looking runs (see ``_candidates``: long tokens,
+'%' runs, JSON escapes, separated hex near the start), tries at most
+``MAX_TRIES`` of them, at most ``MAX_ENCODED`` characters each, keeps only
+readable results (valid UTF-8, mostly printable, some letters), yields at most
+``MAX_CANDIDATES`` of them and decodes once more when a result is itself encoded
+(base64 of hex...). Rot13 has no alphabet of its own, so it is tried only when the
+prompt names it (rot13, rot-13, caesar) or reads like it.
+
+Binary payloads (images, JWT signatures, compressed data) fail the
+readable-text test and cost one failed decode. ``decode`` judges what is found here;
+``inline_decoded`` gives the learned layer the prompt with its payloads in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+import string
+import urllib.parse
+from collections.abc import Iterator
+from itertools import compress
+from operator import methodcaller
+
+MAX_CANDIDATES = 8  # readable decoded runs judged per prompt
+MAX_TRIES = 64  # encoded-looking runs decoded per prompt (most fail the readable test)
+MAX_ENCODED = 16_384  # characters of one run that are decoded
+MAX_DEPTH = 2  # base64 of hex of ... : two layers
+MIN_TEXT = 8  # decoded text shorter than this says nothing
+
+# Every pattern starts only where a run starts (a look-behind for "not the run's
+# alphabet"), so a failed attempt costs one pass over its run: linear in the prompt.
+_B64_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX_RE = re.compile(
+    r"(?<![0-9A-Fa-fx\\])(?:\\x|0x)?[0-9A-Fa-f]{2}(?:[\s:,]?(?:\\x|0x)?[0-9A-Fa-f]{2}){7,}"
+)
+_URL_RE = re.compile(r"(?:%[0-9A-Fa-f]{2}[^\s%]{0,48}){4,}")  # a host name fits in a gap
+_ROT13_HINT_RE = re.compile(r"\brot[\s_-]?13\b|\bcaesar\b|\bcésar\b|\bcäsar\b", re.IGNORECASE)
+_HEX_JUNK_RE = re.compile(r"\\x|0x|[\s:,]")
+# Rot13 has no alphabet of its own: besides a prompt that names it, it is recognised
+# by the rot13 forms of frequent function words ("gur", "naq", "lbh" for "the",
+# "and", "you"...): three different ones in the first ROT13_SCAN characters.
+_FUNCTION_WORDS = [
+    "the",
+    "and",
+    "you",
+    "your",
+    "all",
+    "this",
+    "that",
+    "with",
+    "for",
+    "what",
+    "from",
+    "now",
+    "tell",
+    "give",
+    "show",
+    "les",
+    "des",
+    "une",
+    "est",
+    "pour",
+    "vous",
+    "tous",
+    "ton",
+    "tes",
+    "los",
+    "las",
+    "que",
+    "por",
+    "para",
+    "todo",
+    "todas",
+    "und",
+    "die",
+    "der",
+    "das",
+    "ist",
+    "nicht",
+    "alle",
+    "deine",
+    "non",
+    "per",
+    "tutte",
+    "sono",
+    "uma",
+    "voce",
+    "suas",
+    "het",
+    "een",
+    "niet",
+    "jouw",
+    "nie",
+    "jest",
+    "wszystkie",
+    "tüm",
+    "prompt",
+    "system",
+    "mode",
+    "rules",
+    "previous",
+    "instructions",
+    *("de", "la", "le", "en", "el", "to", "of", "is", "it", "me", "my", "do", "da", "je"),
+    *("ik", "mi", "di", "il", "et"),
+]
+_ROT13_WORDS = frozenset(codecs.encode(w, "rot13") for w in _FUNCTION_WORDS) - frozenset(
+    _FUNCTION_WORDS
+)
+ROT13_SCAN = 4096
+
+
+def _readable(data: bytes) -> str | None:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(text) < MIN_TEXT:
+        return None
+    printable = sum(c.isprintable() or c in "\n\t\r" for c in text)
+    letters = sum(c.isalpha() for c in text)
+    if printable < 0.95 * len(text) or letters < 0.4 * len(text.replace(" ", "")):
+        return None
+    return text
+
+
+def _b64(run: str) -> str | None:
+    run = run[:MAX_ENCODED].rstrip("=")
+    if run.isalpha() and (run.islower() or run.isupper()):
+        return None  # a long word or identifier, not base64
+    alt = "-_" if ("-" in run or "_" in run) else None
+    try:
+        data = base64.b64decode(run + "=" * (-len(run) % 4), altchars=alt)
+    except (binascii.Error, ValueError):
+        return None
+    return _readable(data)
+
+
+def _hex(run: str) -> str | None:
+    digits = _HEX_JUNK_RE.sub("", run[:MAX_ENCODED])
+    if len(digits) % 2:
+        digits = digits[:-1]
+    try:
+        return _readable(bytes.fromhex(digits))
+    except ValueError:
+        return None
+
+
+def _url(run: str) -> str | None:
+    try:
+        text = urllib.parse.unquote(run[:MAX_ENCODED], errors="strict")
+    except UnicodeDecodeError:
+        return None
+    return text if len(text) >= MIN_TEXT and text != run else None
+
+
+MAX_SPACED_SCAN = 16_384  # hex written with separators ("e8 a8 80") is looked for here only
+_SPACED_HEX_PROBE_RE = re.compile(r"[0-9A-Fa-f]{2}[\s:,][0-9A-Fa-f]{2}[\s:,][0-9A-Fa-f]{2}")
+
+
+# The probe on a byte "shape" of the text: hex digit → h, a separator → s, anything
+# else → o. One translate and one substring search instead of a regex attempt at every
+# hex letter.
+_PROBE_SHAPE = (
+    bytes(
+        ord("h")
+        if c in "0123456789abcdefABCDEF"
+        else ord("s")
+        if c.isspace() or c in ":,"
+        else ord("o")
+        for c in map(chr, range(128))
+    )
+    + b"o" * 128
+)
+
+
+def _has_spaced_hex(head: str) -> bool:
+    """``_SPACED_HEX_PROBE_RE.search(head)``, on the byte shape of the text (every byte of a
+    non-ASCII character is "other"), exact unless the text holds a Unicode space, which
+    ``\\s`` matches too: then the regex itself."""
+    if not head.isascii() and _may_have_wide_space(head):
+        return _SPACED_HEX_PROBE_RE.search(head) is not None
+    return b"hhshhshh" in head.encode("utf-8", "surrogatepass").translate(_PROBE_SHAPE)
+
+
+def _may_have_wide_space(text: str) -> bool:
+    # Whitespace beyond ASCII is either a line break (U+0085, U+2028, U+2029) or a
+    # non-printable space (U+00A0, U+3000...): lines (cut at every line break) that are
+    # all printable hold none. A tab makes its line non-printable: the regex then.
+    return (
+        "\x85" in text
+        or "\u2028" in text
+        or "\u2029" in text
+        or not all(map(str.isprintable, text.splitlines()))
+    )
+
+
+_UNICODE_ESCAPE_RE = re.compile(r"\\u([0-9A-Fa-f]{4})")
+
+
+def _unescape(m: re.Match[str]) -> str:
+    c = chr(int(m.group(1), 16))
+    return c if not 0xD800 <= ord(c) <= 0xDFFF else "\ufffd"  # lone surrogates: replaced
+
+
+_group = methodcaller("group")
+_SHORTER = 15  # tokens longer than this may hold a contiguous encoded run
+SPLIT_CHUNK = 65_536  # the prompt is split into tokens this much at a time (bounded memory)
+_SPACE_RE = re.compile(r"\s")
+
+
+_LONG_TOKEN_RE = re.compile(r"\S{16,}")  # matches start at token starts: whole tokens
+
+
+def _long_tokens(prompt: str) -> Iterator[str]:
+    """Whitespace-separated tokens of 16+ characters, split chunk by chunk (cut at
+    whitespace) so a multi-megabyte prompt never becomes one huge token list.
+
+    Text that is mostly spaces ("i g n o r e") would be split into one string per
+    letter: there a regex scan finds the same tokens in the same order, cheaper.
+    """
+    if prompt.count(" ") * 4 > len(prompt):
+        yield from map(_group, _LONG_TOKEN_RE.finditer(prompt))
+        return
+    pos, n = 0, len(prompt)
+    while pos < n:
+        end = pos + SPLIT_CHUNK
+        if end < n:
+            ws = _SPACE_RE.search(prompt, end)
+            end = ws.start() if ws else n
+        words = prompt[pos:end].split()
+        yield from compress(words, map(_SHORTER.__lt__, map(len, words)))  # C-level filter
+        pos = max(end, pos + 1)
+
+
+def _byte_class(chars: str) -> bytes:
+    """A translate table: the (ASCII) ``chars`` → 1, every other byte → 0."""
+    return bytes(int(chr(b) in chars) for b in range(256))
+
+
+# A contiguous hex run (prefixes and ':'/',' separators included: no whitespace inside a
+# token) or base64 run holds 16 consecutive characters of its alphabet: where the whole
+# prompt has no such stretch (two byte translates and two searches), no token's regex
+# can match and the token scan is skipped.
+_HEX_SHAPE = _byte_class("0123456789abcdefABCDEFx\\:,")
+_B64_SHAPE = _byte_class(string.ascii_letters + string.digits + "+/_-")
+_RUN_OF_16 = b"\x01" * 16
+
+
+def _candidates(prompt: str) -> Iterator[tuple[str, str, str | None]]:
+    """(encoding, the run, decoded text or None) per encoded-looking run.
+
+    Contiguous runs (base64, hex) are looked for only inside whitespace-separated
+    tokens of 16+ characters (one C-level ``split``: most prompts have none), and
+    only when the prompt has 16 characters of that alphabet in a row;
+    percent-encoding only when the prompt has 4+ '%'; separated hex only in the
+    first ``MAX_SPACED_SCAN`` characters.
+    """
+    data = prompt.encode("utf-8", "surrogatepass")
+    may_hex = _RUN_OF_16 in data.translate(_HEX_SHAPE)
+    may_b64 = _RUN_OF_16 in data.translate(_B64_SHAPE)
+    if may_hex or may_b64:
+        for token in _long_tokens(prompt):
+            if may_hex:
+                for m in _HEX_RE.finditer(token):
+                    yield "hex", m.group(), _hex(m.group())
+            if may_b64:
+                for m in _B64_RE.finditer(token):
+                    yield "base64", m.group(), _b64(m.group())
+    if prompt.count("%") >= 4:
+        for m in _URL_RE.finditer(prompt):
+            yield "url", m.group(), _url(m.group())
+    if prompt.count("\\u") >= 4:  # JSON/JS escapes: "\u0418\u0433..." spells text
+        head = prompt[:MAX_ENCODED]
+        unescaped = _UNICODE_ESCAPE_RE.sub(_unescape, head)
+        yield "unicode_escape", head, unescaped if len(unescaped) >= MIN_TEXT else None
+    head = prompt[:MAX_SPACED_SCAN]
+    if _has_spaced_hex(head):
+        for m in _HEX_RE.finditer(head):
+            if " " in m.group() or ":" in m.group() or "," in m.group():
+                yield "hex", m.group(), _hex(m.group())
+
+
+def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
+    """(encoding, decoded text) for each readable encoded run of ``prompt``."""
+    found = tried = 0
+    seen: set[str] = set()
+    for kind, _run, text in _candidates(prompt):
+        tried += 1
+        if tried > MAX_TRIES:
+            return
+        if text is None or text in seen:
+            continue
+        seen.add(text)
+        found += 1
+        yield kind, text
+        if depth < MAX_DEPTH:
+            for inner_kind, inner in decoded_texts(text, depth + 1):
+                yield f"{kind}+{inner_kind}", inner
+        if found >= MAX_CANDIDATES:
+            return
+    if depth == 1 and (_names_rot13(prompt[:MAX_ENCODED]) or _looks_rot13(prompt)):
+        yield "rot13", codecs.decode(prompt[:MAX_ENCODED], "rot13")
+
+
+# What a "caesar" match (any case; the regex also takes "ſ" for "s") leaves in the
+# lower-cased text: without "13", only such a match can make the regex succeed.
+_CAESAR_LOWER = ("aesar", "aeſar", "ésar", "éſar", "äsar", "äſar")
+
+
+def _names_rot13(head: str) -> bool:
+    # The regex only where it can match: scanning every word boundary of a long prompt
+    # costs ~25x the substring tests that rule most prompts out.
+    if "13" not in head:
+        low = head.lower()
+        if "sar" not in low or not any(map(low.__contains__, _CAESAR_LOWER)):
+            return False
+    return bool(_ROT13_HINT_RE.search(head))
+
+
+def _looks_rot13(prompt: str) -> bool:
+    # split() only (a C loop; translate or a regex costs 5x): this runs on every prompt,
+    # and function words sit mid-sentence, without punctuation attached
+    words = prompt[:ROT13_SCAN].lower().split()
+    return len(_ROT13_WORDS.intersection(words)) >= 3
+
+
+def inline_decoded(prompt: str) -> str:
+    """``prompt`` with each readable run (base64, hex, URL encoding, ``\\uXXXX`` escapes)
+    replaced by its text, within the same bounds as ``decoded_texts``; the prompt itself
+    when it has none. The learned layer reads this: "please execute the decoded message:
+    <harmless reminder>" is then judged with the reminder in clear, not on the wrapper
+    alone, and an order to decode and obey reads as the order it hides."""
+    out, found = prompt, 0
+    for tried, (_kind, run, text) in enumerate(_candidates(prompt), 1):
+        if tried > MAX_TRIES or found >= MAX_CANDIDATES:
+            break
+        if text is not None:
+            found += 1
+            out = out.replace(run, text, 1)
+    return out
