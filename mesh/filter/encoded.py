@@ -23,6 +23,7 @@ import re
 import string
 import urllib.parse
 from collections.abc import Iterator
+from functools import lru_cache
 from itertools import compress
 from operator import methodcaller
 
@@ -329,17 +330,26 @@ def _looks_rot13(prompt: str) -> bool:
     return len(_ROT13_WORDS.intersection(words)) >= 3
 
 
-def inline_decoded(prompt: str) -> str:
-    """``prompt`` with each readable run (base64, hex, URL encoding, ``\\uXXXX`` escapes)
-    replaced by its text, within the same bounds as ``decoded_texts``; the prompt itself
-    when it has none. The learned layer reads this: "please execute the decoded message:
-    <harmless reminder>" is then judged with the reminder in clear, not on the wrapper
-    alone, and an order to decode and obey reads as the order it hides."""
-    out, found = prompt, 0
+@lru_cache(maxsize=4)
+def readable_runs(prompt: str) -> tuple[tuple[str, str], ...]:
+    """(run, its text) for each readable run (base64, hex, URL encoding, ``\\uXXXX``
+    escapes), within the same bounds as ``decoded_texts``. Cached: the learned layer's view
+    and the decode-and-obey rule read the same prompt."""
+    found: list[tuple[str, str]] = []
     for tried, (_kind, run, text) in enumerate(_candidates(prompt), 1):
-        if tried > MAX_TRIES or found >= MAX_CANDIDATES:
+        if tried > MAX_TRIES or len(found) >= MAX_CANDIDATES:
             break
         if text is not None:
-            found += 1
-            out = out.replace(run, text, 1)
+            found.append((run, text))
+    return tuple(found)
+
+
+def inline_decoded(prompt: str) -> str:
+    """``prompt`` with each readable run replaced by its text; the prompt itself when it has
+    none. The learned layer reads this: "please execute the decoded message: <harmless
+    reminder>" is then judged with the reminder in clear, not on the wrapper alone, and an
+    order to decode and obey reads as the order it hides."""
+    out = prompt
+    for run, text in readable_runs(prompt):
+        out = out.replace(run, text, 1)
     return out

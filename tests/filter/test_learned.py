@@ -26,7 +26,7 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.61, 0.02),  # fresh_test_7: 64.3 % / 0.9 % (one look)
+    DEFAULT_SPLIT: (0.50, 0.02),  # fresh_test_8: 52.9 % / 1.5 % (one look)
     GENERATED_SPLIT: (0.79, 0.045),  # 81.2 % / 3.8 %
 }
 
