@@ -81,10 +81,11 @@ _NOT_A = (
     + r"(?<!\bun')"
 )
 # What kind of agent: "browsing agent", "AI scheduling agent" (not "support agent": a person).
-_AGENT_KIND = (
-    r"(?:(?:ai|llm|gpt|automated|autonomous|browsing|browser|scheduling|calendar|shopping|coding"
-    r"|e-?mail|inbox|research|analysis|screening|summary|summari[sz]ation|expense|booking)\s){0,2}"
+_KIND = (
+    r"(?:ai|llm|gpt|automated|autonomous|browsing|browser|scheduling|calendar|shopping|coding"
+    r"|e-?mail|inbox|research|analysis|screening|summary|summari[sz]ation|expense|booking)"
 )
+_AGENT_KIND = rf"(?:{_KIND}\s){{0,2}}"
 # ...while it works on the data: "when summarising", "before accepting", "as you process"
 # (not "when answering": a user may well tell the assistant how to answer).
 _WHILE_WORKING = (
@@ -95,10 +96,8 @@ _WHILE_WORKING = (
 # Only a machine: an agent or assistant of an AI kind ("AI assistant", "browsing agent"),
 # or a word no person is called ("Reviewer bot, ..."); "Travel agent, when booking" is a person.
 _MACHINE_CALLED = (
-    r"(?:(?:(?:ai|llm|gpt|automated|autonomous|browsing|browser|scheduling|calendar|shopping"
-    r"|coding|e-?mail|inbox|research|analysis|screening|summary|summari[sz]ation|expense|booking)"
-    r"\s){1,2}(?:assistant|agent)|(?:[\w-]+\s)?(?:ai|a\.i\.|llm|bot|chatbot|copilot|gpt"
-    r"|language model))"
+    rf"(?:(?:{_KIND}\s){{1,2}}(?:assistant|agent)|(?:[\w-]+\s)?(?:ai|a\.i\.|llm|bot|chatbot"
+    r"|copilot|gpt|language model))"
 )
 # After other text (a label, a sentence, a line of data): a prompt that opens by calling
 # the assistant is its user's own instruction.
