@@ -3,9 +3,11 @@ probe that refuses to start when one is taken."""
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mesh.metrics_http import metrics_port
 from tools.launcher.errors import PortInUseError
@@ -36,8 +38,42 @@ def router_names(count: int) -> list[str]:
     return ["router"] if count == 1 else [f"router-{i}" for i in range(1, count + 1)]
 
 
+# Free ports for tests are picked below the kernel's ephemeral range, where outgoing
+# connections take their source ports: a port picked there and bound only once its child has
+# loaded a model could meanwhile become the source port of any client socket, the mesh's own
+# included (a CI run lost a worker to "Address already in use" that way). Ports handed out
+# are not handed out again by this process, so one plan never holds a port twice.
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+PICK_SPAN = 12_000  # ports below the ephemeral range picked from
+_handed_out: set[int] = set()
+
+
+def _pick_range() -> tuple[int, int] | None:
+    """The ports below the ephemeral range, or None when the range is unknown."""
+    try:
+        low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return (max(1024, low - PICK_SPAN), low - 1) if low > 2048 else None
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    span = _pick_range()
+    if span is not None:
+        if len(_handed_out) > (span[1] - span[0]) // 2:
+            _handed_out.clear()
+        for _ in range(200):
+            port = random.randint(*span)
+            if port in _handed_out:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+    with socket.socket() as s:  # no /proc (not Linux), or nothing free below it
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
