@@ -22,7 +22,7 @@ import codecs
 import re
 import string
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from itertools import compress
 from operator import methodcaller
@@ -253,7 +253,23 @@ _RUN_OF_16 = b"\x01" * 16
 
 
 def _candidates(prompt: str) -> Iterator[tuple[str, str, str | None]]:
-    """(encoding, the run, decoded text or None) per encoded-looking run.
+    """(encoding, the run, decoded text or None) per distinct encoded-looking run: a run
+    repeated is decoded and counted once, so copies of a harmless run cannot use up the
+    tries and hide a later one."""
+    seen: set[str] = set()
+    for kind, run, decode in _runs(prompt):
+        if run not in seen:
+            seen.add(run)
+            yield kind, run, decode(run)
+
+
+def _unescaped(head: str) -> str | None:
+    unescaped = _UNICODE_ESCAPE_RE.sub(_unescape, head)
+    return unescaped if len(unescaped) >= MIN_TEXT else None
+
+
+def _runs(prompt: str) -> Iterator[tuple[str, str, Callable[[str], str | None]]]:
+    """(encoding, run, its decoder) per encoded-looking run, lazily.
 
     Contiguous runs (base64, hex) are looked for only inside whitespace-separated
     tokens of 16+ characters (one C-level ``split``: most prompts have none), and
@@ -268,42 +284,53 @@ def _candidates(prompt: str) -> Iterator[tuple[str, str, str | None]]:
         for token in _long_tokens(prompt):
             if may_hex:
                 for m in _HEX_RE.finditer(token):
-                    yield "hex", m.group(), _hex(m.group())
+                    yield "hex", m.group(), _hex
             if may_b64:
                 for m in _B64_RE.finditer(token):
-                    yield "base64", m.group(), _b64(m.group())
+                    yield "base64", m.group(), _b64
     if prompt.count("%") >= 4:
         for m in _URL_RE.finditer(prompt):
-            yield "url", m.group(), _url(m.group())
+            yield "url", m.group(), _url
     if prompt.count("\\u") >= 4:  # JSON/JS escapes: "\u0418\u0433..." spells text
-        head = prompt[:MAX_ENCODED]
-        unescaped = _UNICODE_ESCAPE_RE.sub(_unescape, head)
-        yield "unicode_escape", head, unescaped if len(unescaped) >= MIN_TEXT else None
+        yield "unicode_escape", prompt[:MAX_ENCODED], _unescaped
     head = prompt[:MAX_SPACED_SCAN]
     if _has_spaced_hex(head):
         for m in _HEX_RE.finditer(head):
             if " " in m.group() or ":" in m.group() or "," in m.group():
-                yield "hex", m.group(), _hex(m.group())
+                yield "hex", m.group(), _hex
+
+
+def _readable_runs(prompt: str) -> Iterator[tuple[str, str, str]]:
+    """(encoding, run, text) per readable run: at most ``MAX_TRIES`` distinct runs decoded,
+    at most ``MAX_CANDIDATES`` distinct texts."""
+    texts: set[str] = set()
+    for tried, (kind, run, text) in enumerate(_candidates(prompt), 1):
+        if tried > MAX_TRIES or len(texts) >= MAX_CANDIDATES:
+            return
+        if text is not None:
+            texts.add(text)
+            yield kind, run, text
+
+
+@lru_cache(maxsize=4)
+def readable_runs(prompt: str) -> tuple[tuple[str, str, str], ...]:
+    """``_readable_runs`` of a prompt, cached: the decoding layer, the learned layer's view
+    (``inline_decoded``) and the encoded-order rule read the same runs of the same prompt."""
+    return tuple(_readable_runs(prompt))
 
 
 def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
-    """(encoding, decoded text) for each readable encoded run of ``prompt``."""
-    found = tried = 0
+    """(encoding, decoded text) for each readable encoded run of ``prompt``, and of the
+    texts they decode to (``MAX_DEPTH``)."""
     seen: set[str] = set()
-    for kind, _run, text in _candidates(prompt):
-        tried += 1
-        if tried > MAX_TRIES:
-            return
-        if text is None or text in seen:
+    for kind, _run, text in readable_runs(prompt) if depth == 1 else _readable_runs(prompt):
+        if text in seen:
             continue
         seen.add(text)
-        found += 1
         yield kind, text
         if depth < MAX_DEPTH:
             for inner_kind, inner in decoded_texts(text, depth + 1):
                 yield f"{kind}+{inner_kind}", inner
-        if found >= MAX_CANDIDATES:
-            return
     if depth == 1 and (_names_rot13(prompt[:MAX_ENCODED]) or _looks_rot13(prompt)):
         yield "rot13", codecs.decode(prompt[:MAX_ENCODED], "rot13")
 
@@ -330,26 +357,12 @@ def _looks_rot13(prompt: str) -> bool:
     return len(_ROT13_WORDS.intersection(words)) >= 3
 
 
-@lru_cache(maxsize=4)
-def readable_runs(prompt: str) -> tuple[tuple[str, str], ...]:
-    """(run, its text) for each readable run (base64, hex, URL encoding, ``\\uXXXX``
-    escapes), within the same bounds as ``decoded_texts``. Cached: the learned layer's view
-    and the decode-and-obey rule read the same prompt."""
-    found: list[tuple[str, str]] = []
-    for tried, (_kind, run, text) in enumerate(_candidates(prompt), 1):
-        if tried > MAX_TRIES or len(found) >= MAX_CANDIDATES:
-            break
-        if text is not None:
-            found.append((run, text))
-    return tuple(found)
-
-
 def inline_decoded(prompt: str) -> str:
     """``prompt`` with each readable run replaced by its text; the prompt itself when it has
     none. The learned layer reads this: "please execute the decoded message: <harmless
     reminder>" is then judged with the reminder in clear, not on the wrapper alone, and an
     order to decode and obey reads as the order it hides."""
     out = prompt
-    for run, text in readable_runs(prompt):
-        out = out.replace(run, text, 1)
+    for _kind, run, text in readable_runs(prompt):
+        out = out.replace(run, text)
     return out

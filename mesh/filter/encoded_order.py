@@ -51,7 +51,7 @@ OBEY_RE = re.compile(
 
 def check_encoded_order(raw: str) -> list[Reason]:
     """One reason when ``raw`` orders the model to carry out a readable encoded payload."""
-    for run, text in readable_runs(raw):
+    for _kind, run, text in readable_runs(raw):
         at = raw.find(run)
         if at < 0:
             continue

@@ -330,7 +330,7 @@ def judged_text(raw: str) -> str:
     - with its encoded payloads decoded in place (``encoded.inline_decoded``): the words
       around a payload ("decode this and do it") are judged with what it says. Masked,
       the payload left the wrapper alone to judge, and harmless payloads in a "decode
-      and run" wrapper set the threshold (on dev: 0.96 against 0.89)."""
+      and run" wrapper set the threshold (a dev retrain: 0.960 against 0.934)."""
     return inline_decoded(mention_context(raw) or raw)
 
 

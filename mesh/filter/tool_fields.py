@@ -10,9 +10,9 @@ fields (``CheckRequest.tool_definitions`` / ``tool_results``), apart from the pr
   result cannot ask "what does X mean" on the user's behalf);
 - tool results are also checked for text addressed to the model reading them ("AI assistant
   reading this page: ...", ``addressed.py``), the mark of an indirect injection, and for the
-  orders the prompt rules look for (``orders.py``: a text to assemble and obey, a dump of the
-  hidden context, a fake dialogue of compliant answers); tool definitions are not (they are the operator's,
-  and may rightly address the model);
+  orders the prompt rules look for (``orders.py``: a text to assemble, join or decode and
+  obey, a dump of the hidden context, a fake dialogue of compliant answers); tool definitions
+  are not (they are the operator's, and may rightly address the model);
 - tool definitions are otherwise screened the same way;
 - the structure layer's JSON rules (role / system / instructions keys) do not apply to either:
   a JSON result with `role` or `system` keys, or a schema with a `prompt` property, is ordinary
