@@ -6,12 +6,13 @@
 Reproducible: the data comes from ``tools.filter_data.generate`` (template
 families, fixed seed, public collections pinned by digest), training runs on one
 CPU thread with fixed seeds, so the same arguments give the same weights
-(``weights_digest`` is printed); ``--runs`` runs with consecutive seeds are averaged. The block threshold is chosen on the dev split
-only (the lowest with dev false-positive rates <= ``--dev-fpr`` on hand-written
-negatives and <= ``--dev-fpr-catalog`` on ordinary text); the held-out splits in
-``tests/filter/heldout`` and ``tests/filter/corpus`` are never read here. With ``--semantic 1`` the semantic half (static tokens of a
-multilingual sentence encoder, ``tools/train_filter_semantic.py``) is trained
-too, and its fusion weight is chosen on dev with the threshold.
+(``weights_digest`` is printed); ``--runs`` runs with consecutive seeds are averaged.
+The block threshold is chosen on the dev split only (the lowest with dev false-positive
+rates <= ``--dev-fpr`` on hand-written negatives and <= ``--dev-fpr-catalog`` on ordinary
+text); the held-out splits in ``tests/filter/heldout`` and ``tests/filter/corpus`` are never
+read here. With ``--semantic 1`` the semantic half (static tokens of a multilingual sentence
+encoder, ``tools/train_filter_semantic.py``) is trained too, and its fusion weight is chosen
+on dev with the threshold.
 """
 
 from __future__ import annotations
@@ -293,10 +294,17 @@ def save(result: dict, path: Path, args: argparse.Namespace) -> None:
         save_semantic(result["semantic"], result["tokenizer"], args.sem_out, args.tokenizer_out)
 
 
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0, help="first seed (of data and training)")
-    p.add_argument("--runs", type=int, default=3, help="runs (seeds seed, seed+1, ...) averaged")
+    p.add_argument("--runs", type=_positive, default=3, help="runs (seed, seed+1, ...) averaged")
     p.add_argument("--scale", type=int, default=4, help="variants per family and language")
     p.add_argument("--system", type=int, default=1200, help="catalog messages per language")
     p.add_argument("--public", type=int, default=1, help="1: public collections")

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from heapq import merge
+
+from .normalize import plain_fold
 
 
 def windows(
@@ -38,7 +41,12 @@ def windows(
     return [(a, min(b, len(text))) for a, b in spans]
 
 
-def head_and_tail(raw: str, head: int, tail: int) -> str:
-    """The first ``head`` and last ``tail`` characters of a long text (all of a short one):
-    where an order to the model sits, read at a cost that does not grow with the text."""
-    return raw if len(raw) <= head + tail else raw[:head] + "\n" + raw[-tail:]
+HEAD, TAIL = 8_192, 4_096  # what the order rules read of a long text
+
+
+@lru_cache(maxsize=4)
+def folded_ends(raw: str) -> str:
+    """``plain_fold`` of the first ``HEAD`` and last ``TAIL`` characters of a long text (all of
+    a short one): where an order to the model sits, read at a cost that does not grow with
+    the text. Cached: ``refusal``, ``assembled`` and ``context_dump`` read the same prompt."""
+    return plain_fold(raw if len(raw) <= HEAD + TAIL else raw[:HEAD] + "\n" + raw[-TAIL:])

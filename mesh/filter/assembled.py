@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import re
 
-from .anchored import head_and_tail, windows
+from .anchored import folded_ends, windows
 from .lexicon_index import alternation
-from .normalize import plain_fold
 from .quoting import mention_context
 from .verdict import Reason
 
@@ -120,7 +119,6 @@ _ANCHORS = (
 # small stretches only. The assembly is searched around an order once one is found.
 ORDER_BEFORE, ORDER_AFTER = 70, 12
 MAX_WINDOW = 300
-HEAD, TAIL = 8_192, 4_096  # what is read of a long text: the cost stays bounded
 # Dense anchor words merge into at most this many windows: an order hidden behind ~7 KB
 # of them evades this rule only (the alternation is the cost: ~0.4 us a character).
 MAX_WINDOWS = 24
@@ -226,7 +224,7 @@ def check_assembled(raw: str, *, quote_policy: bool = True) -> list[Reason]:
     """One reason when ``raw`` orders the model to carry out a text it must assemble. A
     short question about a quoted order is judged on the words outside the quotes."""
     outside = mention_context(raw) if quote_policy else None  # off for tool results
-    text = plain_fold(head_and_tail(outside or raw, HEAD, TAIL))
+    text = folded_ends(outside or raw)
     for start, end in windows(text, _ANCHORS, ORDER_BEFORE, ORDER_AFTER, MAX_WINDOW, MAX_WINDOWS):
         order = OBEY_RE.search(text, start, end)
         if order and ASSEMBLE_RE.search(

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import re
 
-from .anchored import head_and_tail, windows
+from .anchored import folded_ends, windows
 from .lexicon_index import alternation
-from .normalize import plain_fold
 from .quoting import mention_context
 from .verdict import Reason
 
@@ -86,7 +85,6 @@ _ANCHORS = (
 )
 BEFORE, AFTER = 200, 40  # the object comes up to 160 characters before "given"
 MAX_WINDOW = 400
-HEAD, TAIL = 8_192, 4_096  # what is read of a long text, as ``refusal`` does
 # Dense anchor words merge into at most this many windows: a request hidden behind ~6 KB
 # of them evades this rule only.
 MAX_WINDOWS = 16
@@ -168,7 +166,7 @@ def check_context_dump(raw: str, *, quote_policy: bool = True) -> list[Reason]:
     """One reason when ``raw`` asks for the model's hidden context word for word. A short
     question about a quoted request is judged on the words outside the quotes."""
     outside = mention_context(raw) if quote_policy else None  # off for tool results
-    text = plain_fold(head_and_tail(outside or raw, HEAD, TAIL))
+    text = folded_ends(outside or raw)
     for start, end in windows(text, _ANCHORS, BEFORE, AFTER, MAX_WINDOW, MAX_WINDOWS):
         found = _dump(text, start, end)
         if found:

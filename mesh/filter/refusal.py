@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import re
 
-from .anchored import head_and_tail, windows
+from .anchored import HEAD, TAIL, folded_ends, windows
 from .lexicon_index import alternation
-from .normalize import plain_fold
 from .quoting import mention_context
 from .verdict import Reason
 
@@ -58,7 +57,7 @@ _OPENER = (
 # The apology a refusal opens with, banned as a word ("you may not use the words sorry, ...").
 _SORRY = (
     r"(?:sorry|apologi[sz]e|désolée?|lo siento|perdón|leider|tut mir leid|mi dispiace|scusa"
-    r"|desculp\w*|sinto muito|het spijt|sorry|извин\w*|простите|к сожалению|przepraszam"
+    r"|desculp\w*|sinto muito|het spijt|извин\w*|простите|к сожалению|przepraszam"
     r"|niestety|üzgünüm|maalesef|آسف|عذرا|عذراً|죄송|미안|抱歉|对不起|很遗憾|すみません|申し訳)"
 )
 # ...with two more words of refusing in the same list: one or two banned words are a style
@@ -228,7 +227,6 @@ _ANCHORS = (
 # A user's own words, where the attack is written: the head and the tail of a long
 # prompt are read (a 100 KB document costs ~0.5 ms, not ~6); inside documents and tool
 # results the learned layer and ``addressed`` judge.
-HEAD, TAIL = 8_192, 4_096
 BEFORE, AFTER = 100, 120
 MAX_WINDOW = 400
 # Enough windows to cover all of HEAD + TAIL: padding with anchor words ("sure", "point")
@@ -241,7 +239,7 @@ def check_refusal_suppression(raw: str) -> list[Reason]:
     it: judged on the words outside the quotes)."""
     outside = mention_context(raw)
     raw = outside if outside is not None else raw
-    text = plain_fold(head_and_tail(raw, HEAD, TAIL))
+    text = folded_ends(raw)
     for start, end in windows(text, _ANCHORS, BEFORE, AFTER, MAX_WINDOW, MAX_WINDOWS):
         found = PATTERN_RE.search(text, start, end)
         if found and _THIRD_PERSON.search(text, max(0, found.start() - 40), found.start()):
