@@ -3,7 +3,7 @@ per worker.
 
 A worker enters rotation once its `Info` said which models it serves (and its capacity,
 `max_num_seqs`) and its standard health check answers SERVING; it leaves rotation on the
-first failed probe, failed call (`WorkerHandle.mark_failed`), lost load stream, `draining`
+first failed probe (the second in a row when they time out), failed call (`WorkerHandle.mark_failed`), lost load stream, `draining`
 load report or `Withdraw`, and comes back by itself when healthy again. An announced
 worker down for `forget_after_s` is forgotten; a configured one is probed forever.
 
@@ -34,6 +34,11 @@ from mesh.router.registry import WorkerHandle, WorkerRegistry
 log = logging.getLogger(__name__)
 
 LOAD_INTERVAL_MS = 200  # WatchLoad: at most one report per this interval
+PROBE_TIMEOUT_S = 2.0  # the least a probe waits: a busy worker answers late, not never
+# A worker in rotation survives this many probes in a row that time out (Kubernetes'
+# failureThreshold): one late answer from a loaded host is not an outage. A refused
+# connection or a NOT_SERVING answer takes it out at once.
+LATE_PROBES_ALLOWED = 1
 
 
 def _nothing(*_args: object) -> None:
@@ -49,6 +54,7 @@ class WorkerMonitor:
         observations: Observations | None = None,
         load_interval_ms: int = LOAD_INTERVAL_MS,
         forget_after_s: float = 300.0,
+        probe_timeout_s: float = PROBE_TIMEOUT_S,
         on_room: Callable[[], None] = _nothing,
         on_forget: Callable[[str], None] = _nothing,
     ) -> None:
@@ -56,6 +62,7 @@ class WorkerMonitor:
         go now); `on_forget(address)`: a worker left for good (its cache is gone)."""
         self._registry = registry
         self._interval = interval_s
+        self._probe_timeout = max(probe_timeout_s, interval_s)
         self._observations = observations
         self._load_interval_ms = load_interval_ms
         self._forget_after_s = forget_after_s
@@ -87,7 +94,7 @@ class WorkerMonitor:
         self._tasks.clear()
 
     async def probe(self, worker: WorkerHandle) -> None:
-        timeout = max(0.5, self._interval)
+        timeout = self._probe_timeout
         was_in_rotation = worker.in_rotation
         try:
             # Info again after every outage: a restarted worker may serve something else.
@@ -95,9 +102,12 @@ class WorkerMonitor:
                 await self._refresh_info(worker, timeout)
             healthy = await self._check_health(worker, timeout)
         except grpc.aio.AioRpcError as err:
+            if self._late_but_tolerated(worker, err):
+                return
             worker.mark_failed(f"{err.code().name}: {err.details()}")
             self._publish_load(worker)
             return
+        worker.late_probes = 0
         if not healthy:
             worker.mark_failed("health check not SERVING")
             worker.withdrawn = False  # it went down after withdrawing: back once healthy
@@ -115,6 +125,19 @@ class WorkerMonitor:
             )
             self._on_room()
         self._publish_load(worker)
+
+    def _late_but_tolerated(self, worker: WorkerHandle, err: grpc.aio.AioRpcError) -> bool:
+        if err.code() != grpc.StatusCode.DEADLINE_EXCEEDED or not worker.in_rotation:
+            return False
+        worker.late_probes += 1
+        if worker.late_probes > LATE_PROBES_ALLOWED:
+            return False
+        log.info(
+            "worker %s answered no probe within %.1fs; kept in rotation",
+            worker.address,
+            self._probe_timeout,
+        )
+        return True
 
     async def _probe_loop(self, worker: WorkerHandle) -> None:
         kick = self._kicks[worker.address]

@@ -63,6 +63,7 @@ class WorkerHandle:
     down_since: float | None = None
     # After a failed call: kept out until then even if its health check says SERVING.
     hold_until: float = 0.0
+    late_probes: int = 0  # probes in a row that timed out (WorkerMonitor)
 
     @property
     def capacity(self) -> int:

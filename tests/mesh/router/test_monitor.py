@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2_grpc
 from prometheus_client import REGISTRY
 
 from mesh.observations import Observations
@@ -166,3 +167,27 @@ async def test_an_announced_worker_gone_for_long_is_forgotten():
     await monitor.close()
     await static_monitor.close()
     await static.close()
+
+
+class SilentHealth(health_pb2_grpc.HealthServicer):
+    """A health check that never answers: a worker too busy to reply in time."""
+
+    async def Check(self, request, context):
+        await asyncio.Event().wait()
+
+
+async def test_one_late_probe_is_tolerated_and_the_second_in_a_row_takes_the_worker_out():
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(SilentHealth(), server)
+    address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    await server.start()
+    registry = WorkerRegistry([address], _channel)
+    monitor = WorkerMonitor(registry, interval_s=0.05, probe_timeout_s=0.05)
+    handle = registry.get(address)
+    handle.is_healthy, handle.models = True, {"m": common_pb2.ModelInfo(id="m")}
+    await monitor.probe(handle)
+    assert handle.in_rotation and handle.late_probes == 1
+    await monitor.probe(handle)
+    assert not handle.in_rotation and handle.down_since is not None
+    await registry.close()
+    await server.stop(0)
