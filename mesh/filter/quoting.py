@@ -85,7 +85,7 @@ DOING_RE = re.compile(
     r"|실행|따라|照做|执行|実行して|従って"
     # an order to open or end the reply with the quote ("start your answer with 'Sure, here
     # is'", "end every reply with ![x](...)"), or to put it in the output
-    r"|\b(?:start|begin|open|end|finish|close)\w*\s+(?:your|the|every|each|all)\s+(?:\w+\s+)?"
+    r"|\b(?:start|begin|open|kick\w* off|lead|preface|prefix|end|finish|close)\w*\s+(?:your|the|every|each|all)\s+(?:\w+\s+)?"
     r"(?:reply|replies|answers?|responses?|messages?|output)"
     r"|\b(?:append|insert|include|render|display|embed)\w*\s+(?:this|it|that|the)\b"
     r"|\b(?:termine|finis|acaba|termina|beende|schließe|eindig|закончи|zakończ|bitir)\w*\s"

@@ -46,7 +46,8 @@ _CANT = (
     r"|yapamam|لا أستطيع|لا يمكنني|할 수 없|我不能|我无法|できません)"
 )
 _PENALTY = (
-    r"(?:token|tokens|points?|lives|vies|vidas|punkte|punti|pontos|punten|punkt\w*|очк\w*|жизн\w*"
+    r"(?:token|tokens|points?|credits?|chips|lives|vies|vidas|fichas|créditos?|crédits?|crediti"
+    r"|gettoni|jetons?|leben|vite|punkte|punti|pontos|punten|punkt\w*|очк\w*|жизн\w*"
     r"|jeton\w*|puan|نقاط|نقطة|토큰|积分|ポイント|トークン|ライフ)"
 )
 _OPENER = (
@@ -79,8 +80,15 @@ _BANNED_LIST = (
     rf"[^\n.]{{0,80}}?{_SORRY}"
 )
 _START = (
-    r"(?:start|begin|open|commence|empieza|comienza|beginne|fang|inizia|comece|begin|zacznij"
+    r"(?:start|begin|open|kick\w* off|lead|preface|prefix|commence|empieza|comienza|beginne|fang|inizia|comece|begin|zacznij"
     r"|начни|başla|ابدأ|يجب أن يبدأ|يبدأ|시작|开头|开始|始め)"
+)
+
+# What the model would "normally" do: the refusal it is told to skip.
+_USUALLY = (
+    r"(?:normally|usually|otherwise|ordinarily|would|sonst|normalerweise|eigentlich|normalmente"
+    r"|solitamente|di solito|normalement|d'habitude|habituellement|habitualmente|normaal|anders"
+    r"|gewoonlijk|zwykle|normalnie|обычно|normalde|genelde|عادة|보통|평소|平时|通常|普段|本来)"
 )
 
 # A word between the ban and the refusal, within one clause ("не указана; отказ" is two).
@@ -111,6 +119,10 @@ _PATTERNS = [
     rf"\b(?:without|sans|sin|senza|sem|ohne|zonder)\s[^\n.,]{{0,30}}?\b(?:or|nor|ni|né|nem|noch"
     rf"|of)\s{_REFUSE}",
     rf"{_REFUSE}[^\n.]{{0,20}}?없이",
+    # answer anyway: "even if you would normally refuse", "auch wenn du sie sonst verweigern würdest"
+    rf"(?:even if|even though|auch wenn|selbst wenn|anche se|même si|aunque|mesmo que|ainda que"
+    rf"|zelfs als|nawet jeśli|nawet gdy|даже если|hatta|حتى لو|설령|即使|たとえ)\s[^\n.]{{0,40}}?"
+    rf"(?:{_USUALLY}[^\n.]{{0,30}}?{_REFUSE}|{_REFUSE}[^\n.]{{0,30}}?{_USUALLY})",
     # apologies banned as words: "you may not use the words sorry, cannot", "Die Wörter
     # leider, kann nicht sind verboten"
     rf"{_NEG}{_WORD}{{0,4}}?(?:the\s|les\s|las\s|die\s|le\s|as\s|de\s)?{_BANNED_LIST}",
@@ -125,12 +137,15 @@ _PATTERNS = [
     rf"(?:{_START}|로\s?시작|で始め|开头|开始|diye başla)",
 ]
 PATTERN_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS))
+# A refusal as a thing that is counted ("cada negativa te resta 10 fichas").
+_REFUSAL = rf"(?:{_REFUSE}|negativas?\b)"
 _PENALTIES = [
     # a penalty for refusing, said to the model: "every refusal costs 5 tokens", "거절할 때마다 토큰 6개를 잃어"
-    rf"{_REFUSE}[^\n.!?。]{{0,60}}?(?:lose|loses|cost\w*|deduct\w*|perd\w*|pierd\w*|verlier\w*"
+    rf"{_REFUSAL}[^\n.!?。]{{0,60}}?(?:lose|loses|cost\w*|coût\w*|cuest\w*|kost\w*|kosztuj\w*"
+    rf"|стои\w*|rest[ao]\w*|deduct\w*|perd\w*|pierd\w*|verlier\w*"
     rf"|perdi\w*|verlies\w*|trac\w*|теря\w*|снима\w*|kaybed\w*|يخصم|잃|깎|扣|失う|減)[^\n.!?。]{{0,30}}?"
     rf"(?:{_PENALTY}|\d)",
-    rf"{_PENALTY}[^\n]{{0,80}}?{_REFUSE}",
+    rf"{_PENALTY}[^\n]{{0,80}}?{_REFUSAL}",
 ]
 PENALTY_RE = re.compile("|".join(f"(?:{p})" for p in _PENALTIES))
 # Games and board-game rules have penalties for refusing too; the attack says *you*.
@@ -212,6 +227,7 @@ _ANCHORS = (
                 "トークン",
                 "ライフ",
                 "lives",
+                "negativa",
                 "vies",
                 "vidas",
             ],
