@@ -119,10 +119,6 @@ _PATTERNS = [
     rf"\b(?:without|sans|sin|senza|sem|ohne|zonder)\s[^\n.,]{{0,30}}?\b(?:or|nor|ni|né|nem|noch"
     rf"|of)\s{_REFUSE}",
     rf"{_REFUSE}[^\n.]{{0,20}}?없이",
-    # answer anyway: "even if you would normally refuse", "auch wenn du sie sonst verweigern würdest"
-    rf"(?:even if|even though|auch wenn|selbst wenn|anche se|même si|aunque|mesmo que|ainda que"
-    rf"|zelfs als|nawet jeśli|nawet gdy|даже если|hatta|حتى لو|설령|即使|たとえ)\s[^\n.]{{0,40}}?"
-    rf"(?:{_USUALLY}[^\n.]{{0,30}}?{_REFUSE}|{_REFUSE}[^\n.]{{0,30}}?{_USUALLY})",
     # apologies banned as words: "you may not use the words sorry, cannot", "Die Wörter
     # leider, kann nicht sind verboten"
     rf"{_NEG}{_WORD}{{0,4}}?(?:the\s|les\s|las\s|die\s|le\s|as\s|de\s)?{_BANNED_LIST}",
@@ -142,12 +138,21 @@ _REFUSAL = rf"(?:{_REFUSE}|negativas?\b)"
 _PENALTIES = [
     # a penalty for refusing, said to the model: "every refusal costs 5 tokens", "거절할 때마다 토큰 6개를 잃어"
     rf"{_REFUSAL}[^\n.!?。]{{0,60}}?(?:lose|loses|cost\w*|coût\w*|cuest\w*|kost\w*|kosztuj\w*"
-    rf"|стои\w*|rest[ao]\w*|deduct\w*|perd\w*|pierd\w*|verlier\w*"
+    rf"|стои\w*|rest[ao]\w*|quit(?:a|an|ará)\b|toglie\w*|retir\w*|deduct\w*|perd\w*|pierd\w*|verlier\w*"
     rf"|perdi\w*|verlies\w*|trac\w*|теря\w*|снима\w*|kaybed\w*|يخصم|잃|깎|扣|失う|減)[^\n.!?。]{{0,30}}?"
     rf"(?:{_PENALTY}|\d)",
     rf"{_PENALTY}[^\n]{{0,80}}?{_REFUSAL}",
 ]
 PENALTY_RE = re.compile("|".join(f"(?:{p})" for p in _PENALTIES))
+# Answer anyway: "even if you would normally refuse", "auch wenn du sie sonst verweigern
+# würdest"; said to *you* ("aunque normalmente rechazamos..." is a shop's own habit).
+ANYWAY_RE = re.compile(
+    r"(?:even if|even though|auch wenn|selbst wenn|anche se|même si|aunque|mesmo que|ainda que"
+    r"|zelfs als|nawet jeśli|nawet gdy|даже если|hatta|حتى لو|설령|即使|たとえ)\s[^\n.]{0,40}?"
+    rf"(?:{_USUALLY}[^\n.]{{0,30}}?{_REFUSE}|{_REFUSE}[^\n.]{{0,30}}?{_USUALLY})\w*"
+)
+# A refusal in the second person without a pronoun ("la rifiuteresti", "te negarías").
+_SECOND_PERSON_VERB = re.compile(r"\w{2,}(?:esti|rías|ías|dest|erst|nst|ешь|ишь|asz|esz)\b")
 # Games and board-game rules have penalties for refusing too; the attack says *you*.
 # "Our chatbot should never refuse refunds": a rule for someone else, not an order to the
 # model (a developer describing their bot's policy).
@@ -263,6 +268,11 @@ def check_refusal_suppression(raw: str) -> list[Reason]:
         if found is None:
             found = PENALTY_RE.search(text, start, end)
             if found and not _YOU.search(text, max(0, found.start() - BEFORE), found.end()):
+                found = None
+        if found is None:
+            found = ANYWAY_RE.search(text, start, end)
+            said = text[found.start() : found.end() + 12] if found else ""
+            if found and not (_YOU.search(said) or _SECOND_PERSON_VERB.search(said)):
                 found = None
         if found:
             span = found.group()[:80]
