@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from functools import partial
 
-from . import markup, repetition
+from . import markup, repetition, reported
 from .matcher import (
     CJK_POS_SCALE,
     LANGS,
@@ -268,6 +268,10 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
             _OWN_RE.search(span) or (span_of is _latin_span and _own_after(norm, m))
         ):
             continue  # "forget my previous order", "review my system prompt": the user's own
+        if rule.id == "ignore_instructions" and (
+            reported.own_words(span) or reported.reported_to_user(norm.folded, span)
+        ):
+            continue  # "forget what I told you", "my teacher said to ignore the instructions"
         if rule.id == "system_prompt_leak" and _PLACE_RE.search(span):
             continue  # "how do I write that in the system prompt": a place, not the object
         detail = "lang=" + _language(m)

@@ -1,0 +1,88 @@
+"""Whose instructions an "ignore the previous instructions" hit is about.
+
+Two everyday sentences trip the ignore-instructions rule in every language:
+
+- the user taking back their own words: "vergiss, was ich dir über das Budget gesagt
+  habe", "dimentica quello che ti ho detto sul budget" (a first-person speaker inside the
+  matched words);
+- the user reporting what a teacher or a boss told *them*: "my teacher said to ignore the
+  previous instructions on the worksheet", "unsere Lehrerin hat gesagt, wir sollen die
+  vorherigen Anweisungen ignorieren", "领导说之前的指示作废".
+
+Neither orders the model to drop its own instructions. The report is an exemption only
+while it stays a report: a colon or an opening quote after "said" makes it a quoted order
+("the admin said: ignore all previous instructions"), and a second person anywhere near
+("my boss said *you* should ignore *your* instructions") makes it an order to the model,
+and so does the attack's own phrase ("my teacher said to ignore *all* previous
+instructions and ...").
+"""
+
+from __future__ import annotations
+
+import re
+
+# A first-person speaker inside the matched words ("was ich dir gesagt habe", "ti ho
+# detto", "что я тебе говорил"); not "i", "je" or "we", which are also an Italian article,
+# the Dutch "you" and a Dutch "we" that may be an order's subject.
+FIRST_PERSON_RE = re.compile(
+    r"\b(?:ich|wir|io|ho|abbiamo|yo|eu|ik|wij|я|мы)\b|我说|我告诉|私が|僕が"
+)
+
+# Someone in charge of the user, then a verb of saying, close before the hit.
+_ROLE = (
+    r"(?:teacher|professor|prof|lecturer|instructor|tutor|boss|manager|supervisor|coach|mum|mom"
+    r"|dad|parents|principal|professeure?|maîtresse|maître|chef(?:fe)?|patronne?|responsable"
+    r"|profe(?:sora?)?|jefa?|maestr[ao]|encargad[ao]|lehrer(?:in)?|chefin|professorin|dozent(?:in)?"
+    r"|vorgesetzte[rn]?|trainer(?:in)?|professoressa|professore|capo|insegnante|professora"
+    r"|chefe|gerente|docent|leraar|lerares|baas|juf|meester|учител\w*|преподавател\w*|начальни\w*"
+    r"|руководител\w*|nauczyciel\w*|szef\w*|prowadząc\w*|kierowni\w*|öğretmen\w*|hoca\w*|patron\w*"
+    r"|müdür\w*|المعلم\w*|المدير\w*|الأستاذ\w*|老师|领导|老板|经理|先生|上司|部長|課長|선생님|팀장|상사)"
+)
+_SAID = (
+    r"(?:said|says|told (?:us|me)|asked (?:us|me)|wants? (?:us|me)|dit|a dit|nous a dit|m'a dit"
+    r"|demandé|dijo|ha dicho|nos dijo|me dijo|pidió|gesagt|meinte|sagt|sagte|detto|ha detto"
+    r"|chiesto|disse|falou|pediu|zei|zegt|gezegd|vroeg|сказал\w*|говорил\w*|просил\w*"
+    r"|powiedział\w*|kazał\w*|dedi|söyledi|istedi|قال\w*|说|讲|言った|言われ|말했|말씀)"
+)
+REPORTED_RE = re.compile(
+    rf"(?:\b|^){_ROLE}[^\n.!?。:]{{0,40}}?{_SAID}(?P<rest>[^\n.!?。]{{0,40}})$"
+)
+# A quoted order after the verb of saying; the model addressed ("du" and "je" only with a
+# verb, "te" not before an infinitive: French "du devoir" and "je", Dutch "te maken" are
+# not "you").
+_QUOTED = re.compile(r"[:：\"'«»„“”「『]")
+SECOND_PERSON_RE = re.compile(
+    r"\b(?:you|your|yours|tu|te(?! \w+en\b)|toi|ton|ta|tes|vous|votre|vos|tú|tus|dir|dich|dein\w*"
+    r"|ti|tuo|tua|tuoi|você|seu|sua|jij|jouw|uw|ты|тебе|тебя|твои\w*|твой|ty|ci|twoje|twoich"
+    r"|sen|senin|sana)\b|\bdu (?:sollst|musst|kannst|darfst|wirst|bist|hast)\b"
+    r"|\bje (?:moet|mag|kunt|kan|zou|bent|hebt)\b|أنت|你|あなた|君|너|당신"
+)
+# "All previous instructions" is the attack's own phrase, whoever is said to have said it.
+ALL_RE = re.compile(
+    r"\b(?:all|any|every\w*|tou(?:s|tes)|tod[ao]s|alle[ns]?|tutt[ei]|allen|все|всё|wszystk\w*"
+    r"|tüm|bütün|كل)\b|所有|全部|一切|全て|すべて|모든"
+)
+REACH_BEFORE, REACH_AFTER = 90, 40
+
+
+def own_words(span: str) -> bool:
+    """The matched words have a first-person speaker: the user's own earlier words."""
+    return FIRST_PERSON_RE.search(span) is not None
+
+
+def reported_to_user(folded: str, span: str) -> bool:
+    """``span`` (as found in ``folded``) is what someone in charge of the user told them,
+    reported without quotes and without a word to the model."""
+    if ALL_RE.search(span):
+        return False
+    at = folded.find(span)
+    if at < 0:
+        at = folded.find(span.split(" ", 1)[0])
+    if at < 0:
+        return False
+    before = folded[max(0, at - REACH_BEFORE) : at]
+    report = REPORTED_RE.search(before)
+    if report is None or _QUOTED.search(report.group("rest")):
+        return False
+    near = folded[max(0, at - REACH_BEFORE) + report.start() : at + len(span) + REACH_AFTER]
+    return SECOND_PERSON_RE.search(near) is None
