@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from functools import partial
 
-from . import markup, repetition, reported
+from . import markup, prompt_owner, repetition, reported
 from .matcher import (
     CJK_POS_SCALE,
     LANGS,
@@ -272,8 +272,10 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
             reported.own_words(span) or reported.reported_to_user(norm.folded, span)
         ):
             continue  # "forget what I told you", "my teacher said to ignore the instructions"
-        if rule.id == "system_prompt_leak" and _PLACE_RE.search(span):
-            continue  # "how do I write that in the system prompt": a place, not the object
+        if rule.id == "system_prompt_leak" and (
+            _PLACE_RE.search(span) or prompt_owner.not_the_models_prompt(norm.folded)
+        ):
+            continue  # "write that in the system prompt", "write a system prompt for my bot"
         detail = "lang=" + _language(m)
         if m.via:
             detail += f"; obfuscation={m.via}"

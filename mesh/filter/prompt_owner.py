@@ -1,0 +1,62 @@
+"""Whose system prompt a "show / write the system prompt" hit is about.
+
+"Write a system prompt for a support bot", "ich schreibe den Systemprompt für den Bot
+meines Fahrradladens", "was ist eigentlich ein Systemprompt?": people who build on an LLM
+platform write, review and ask about system prompts all day, and the extraction rule's
+words (write, show, what is + system prompt) are theirs too. The model's own prompt is
+*the* or *your* system prompt; theirs is *a* system prompt, or the one *of my bot*. So a
+hit passes when every system prompt the text names is indefinite ("a", "ein", "un") or
+belongs to the user's or someone's product ("for my bot", "du bot de ma fromagerie"),
+and no second person is near it ("your system prompt" stays blocked).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .reported import SECOND_PERSON_RE
+
+# The names of a system prompt (14 languages).
+SYSTEM_PROMPT_RE = re.compile(
+    r"system[\s-]?prompts?|sys[\s-]?prompts?|prompts? (?:système|systeme|de sistema|di sistema"
+    r"|do sistema|del sistema)|systemanweisung\w*|systeemprompt\w*|prompt\w* systemow\w*"
+    r"|системн\w* (?:промпт|подсказк|инструкци)\w*|sistem (?:istem\w*|prompt\w*|talimat\w*)"
+    r"|시스템 ?프롬프트|系统提示词?|系統提示詞?|系统指令|システムプロンプト|システム指示"
+    r"|موجه النظام|تعليمات النظام"
+)
+# An indefinite article or "new / good / short" just before it: one being made or discussed.
+_INDEFINITE_RE = re.compile(
+    r"(?:\b(?:a|an|un|une|una|uno|ein|eine|einen|einem|einer|eines|een|um|uma|bir|какой-то"
+    r"|new|good|short|nouveau|bon|nuevo|buen|neuen?|guten?|nuovo|buon|novo|bom|nieuwe?|goede?"
+    r"|nowy|dobry|новый|хороший|yeni|iyi)\s+(?:\w+\s+){0,2}|一个|一段|一份|某个|好的|新的"
+    r"|좋은|새로운|新しい|良い)$"
+)
+# ...or a possessor after it that is a product, not the model: "for my bot", "of our app".
+_OWNER_RE = re.compile(
+    r"^\W{0,3}(?:for|of|to|in|für|von|pour|de|du|des|para|del|per|della|dello|do|da|voor|van"
+    r"|dla|для|için)\s+(?:\w+\s+){0,2}?(?:my|our|a|an|mon|ma|mes|notre|nos|un|une|mi|mis"
+    r"|nuestr\w+|un|una|mein\w*|unser\w*|ein\w*|mio|mia|nostr\w+|mijn|onze|een|meu|minha|nosso"
+    r"|nossa|um|uma|moj\w*|mój|nasz\w*|мо\w+|наш\w*|benim|bizim)\b"
+)
+# The reader's: "your (hidden) system prompt", "deinen Systemprompt", "你的系统提示词".
+_YOURS_RE = re.compile(
+    r"(?:\b(?:your|yours|dein\w*|ihr\w*|ton|ta|tes|votre|vos|tu|tus|su|sus|tuo|tua|tuoi|teu|seu"
+    r"|sua|jouw|je|uw|тво\w+|ваш\w*|tw\w+|wasz\w*|senin|sizin)\s+(?:\w+\s+){0,2}|你的|您的"
+    r"|あなたの|君の|너의|네|당신의)$"
+)
+REACH_BEFORE, REACH_AFTER = 24, 40
+
+
+def not_the_models_prompt(folded: str) -> bool:
+    """Every system prompt ``folded`` names is indefinite or a product's, and none is the
+    reader's ("your", "dein", "ton")."""
+    found = False
+    for m in SYSTEM_PROMPT_RE.finditer(folded):
+        found = True
+        before = folded[max(0, m.start() - REACH_BEFORE) : m.start()]
+        after = folded[m.end() : m.end() + REACH_AFTER]
+        if _YOURS_RE.search(before) or SECOND_PERSON_RE.search(after[:24]):
+            return False  # "your system prompt", "a system prompt you were given"
+        if not (_INDEFINITE_RE.search(before) or _OWNER_RE.search(after)):
+            return False
+    return found
