@@ -269,7 +269,9 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
         ):
             continue  # "forget my previous order", "review my system prompt": the user's own
         if rule.id == "ignore_instructions" and (
-            reported.own_words(span) or reported.reported_to_user(norm.folded, span)
+            reported.own_words(span)
+            or reported.reported_to_user(norm.folded, span)
+            or reported.described_passive(norm.folded, span)
         ):
             continue  # "forget what I told you", "my teacher said to ignore the instructions"
         if rule.id == "system_prompt_leak" and (

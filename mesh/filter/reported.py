@@ -9,7 +9,8 @@ Two everyday sentences trip the ignore-instructions rule in every language:
   previous instructions on the worksheet", "unsere Lehrerin hat gesagt, wir sollen die
   vorherigen Anweisungen ignorieren", "领导说之前的指示作废".
 
-Neither orders the model to drop its own instructions. The report is an exemption only
+Neither orders the model to drop its own instructions, and nor does a Japanese passive
+("systemの指示が無視される気がする": the instructions seem to get ignored), which describes. The report is an exemption only
 while it stays a report: a colon or an opening quote after "said" makes it a quoted order
 ("the admin said: ignore all previous instructions"), and a second person anywhere near
 ("my boss said *you* should ignore *your* instructions") makes it an order to the model,
@@ -86,3 +87,15 @@ def reported_to_user(folded: str, span: str) -> bool:
         return False
     near = folded[max(0, at - REACH_BEFORE) + report.start() : at + len(span) + REACH_AFTER]
     return SECOND_PERSON_RE.search(near) is None
+
+
+# 無視 followed by a passive or potential ending: "無視される", "無視された", "無視されて".
+_JA_PASSIVE_RE = re.compile(r"^(?:さ(?:れ|せ)|され|できない|できず)")
+
+
+def described_passive(folded: str, span: str) -> bool:
+    """A Japanese hit that ends on 無視 is followed by a passive ending: it describes."""
+    if not span.endswith("無視"):
+        return False
+    at = folded.find(span)
+    return at >= 0 and _JA_PASSIVE_RE.match(folded[at + len(span) :]) is not None
