@@ -24,19 +24,22 @@ SCORE = 0.8
 MAX_CHARS = 8_192  # the parts and the order sit together in a short prompt
 MIN_LABELS = 2
 
-# "Part 1:", "Teil B:", "Deel 2 -", "第二部分：", "パート1：" (14 languages).
-_PART = (
-    r"(?:part|piece|fragment|segment|half|partie|moitié|morceau|parte|mitad|trozo|teil|hälfte"
-    r"|stück|metà|pezzo|metade|pedaço|deel|helft|stuk|część|połowa|fragment|часть|половина"
-    r"|фрагмент|kısım|parça|bölüm|الجزء|جزء|부분|파트|조각|部分|片段|パート|部分)"
+# "Part 1:", "Teil B:", "Deel 2 -", "第二部分：", "パート1：" (14 languages): a word for a part
+# (longest first), then its label, or (CJK, Korean) an ordinal before it.
+_PART_WORDS = (
+    "part", "piece", "fragment", "segment", "half", "partie", "moitié", "morceau", "parte",
+    "mitad", "trozo", "teil", "hälfte", "stück", "metà", "pezzo", "metade", "pedaço", "deel",
+    "helft", "stuk", "część", "połowa", "часть", "половина", "фрагмент", "kısım", "parça",
+    "bölüm", "الجزء", "جزء", "부분", "파트", "조각", "部分", "片段", "パート",
+)  # fmt: skip
+PART_RE = re.compile("|".join(sorted(_PART_WORDS, key=len, reverse=True)))
+_END = r"\s?(?:\([^)\n]{0,20}\)\s?)?[:：.\-–—)]"
+LABEL_AFTER_RE = re.compile(
+    r"\s?(?:\d{1,2}|[a-d]|[ivx]{1,3}|one|two|three|un|deux|uno|dos|eins|zwei|één|twee|один|два"
+    r"|первая|вторая|bir|iki|الأول|الثاني|الثالث|[一二三四])(?!\w)" + _END
 )
-LABEL_RE = re.compile(
-    rf"(?:\b{_PART}\s?(?:\d{{1,2}}|[a-d]|[ivx]{{1,3}}|one|two|three|un|deux|uno|dos|eins|zwei"
-    rf"|één|twee|один|два|первая|вторая|bir|iki)\b"
-    rf"|第[一二三四1-4]部分|{_PART}\s?[1-4一二三四]|[1-4]\s?(?:번째\s?)?(?:부분|파트)"
-    rf"|الجزء\s(?:الأول|الثاني|الثالث|\d))\s?(?:\([^)\n]{{0,20}}\)\s?)?[:：.\-–—)]",
-    re.IGNORECASE,
-)
+LABEL_BEFORE_RE = re.compile(r"(?:第[一二三四1-4]|[1-4]\s?(?:번째\s?)?)$")
+LABEL_END_RE = re.compile(_END)
 _JOIN = (
     r"(?:join|combine|concatenate|merge|assemble|put\s(?:\w+\s){0,2}?together|glue|stitch|splice"
     r"|assembl\w*|combin\w*|réuni\w*|concatèn\w*|fusionn\w*|colle\w*|únel\w*|une\w*|junt\w*"
@@ -61,19 +64,35 @@ _ACT = (
 # "füge beides zusammen und führ es aus", "соедини части и ответь", "合并后执行".
 JOIN_ACT_RE = re.compile(
     rf"{_JOIN}[^\n.;!?。]{{0,60}}?(?:\band\b|\bthen\b|\bet\b|\by\b|\bund\b|\bdann\b|\bed?\b"
-    rf"|\ben\b|\bи\b|\bi\b|\bve\b|\bو|,|，|、|후|して|然后|后|再)\s?(?:\w+\s){{0,3}}?{_ACT}",
-    re.IGNORECASE,
+    rf"|\ben\b|\bи\b|\bi\b|\bve\b|\bو|,|，|、|후|して|然后|后|再)\s?(?:\w+\s){{0,3}}?{_ACT}"
 )
+
+
+def labels(folded: str) -> set[str]:
+    """The distinct part labels of a casefolded text ("part 1:", "第二部分：")."""
+    found = set()
+    for m in PART_RE.finditer(folded):
+        start, end = m.span()
+        # A Latin, Cyrillic or Arabic word starts a word ("counterpart 1:" is no label).
+        if m.group()[0] < "\u0700" and start and folded[start - 1].isalnum():
+            continue
+        if after := LABEL_AFTER_RE.match(folded, end):
+            found.add(folded[start : after.end()])
+        elif (before := LABEL_BEFORE_RE.search(folded, max(0, start - 8), start)) and (
+            tail := LABEL_END_RE.match(folded, end)
+        ):
+            found.add(folded[before.start() : tail.end()])
+    return found
 
 
 def check_joined_parts(raw: str) -> list[Reason]:
     """One reason when ``raw`` gives labelled parts and orders them joined and acted on."""
     if len(raw) > MAX_CHARS:
         return []
-    labels = list(LABEL_RE.finditer(raw))
-    if len({m.group().casefold() for m in labels}) < MIN_LABELS:
+    folded = raw.casefold()
+    if len(labels(folded)) < MIN_LABELS:
         return []
-    found = JOIN_ACT_RE.search(raw)
+    found = JOIN_ACT_RE.search(folded)
     if found is None:
         return []
     return [Reason(LAYER, RULE, SCORE, found.group()[:80], "labelled parts, joined and acted on")]
