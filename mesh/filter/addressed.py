@@ -235,8 +235,10 @@ _ANCHORS = (
             "モデル",
         ]
     ),
-    # no \b: "AI" glued to CJK ("読んでいるAIへ") has word characters on both sides
-    re.compile(r"(?<![a-zà-ÿ0-9])(?:ai|ia|ki)(?![a-zà-ÿ0-9])|(?<![а-яё])ии(?![а-яё])"),
+    # no \b: "AI" glued to CJK ("読んでいるAIへ") has word characters on both sides. The
+    # letters before are checked after the literal (a lookbehind first is tried at every
+    # position: 3x slower).
+    re.compile(r"(?:ai|ia|ki)(?<![a-zà-ÿ0-9]..)(?![a-zà-ÿ0-9])|ии(?<![а-яё]..)(?![а-яё])"),
 )
 BEFORE, AFTER = 100, 110  # characters around a model word that a pattern can span
 MAX_WINDOW = 320  # characters of one merged window

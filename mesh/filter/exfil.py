@@ -43,7 +43,9 @@ _HTML_IMAGE = re.compile(
     re.IGNORECASE,
 )
 # A Markdown link (not an image) needs a click: only a slot naming data counts there.
-_INLINE_LINK = re.compile(r"(?<!!)\[[^\[\]\n]{0,300}\]\(\s{0,5}<?(" + _SCHEME + r"[^)\n]{1,300})")
+# The "not an image" check comes after the bracket: a lookbehind first is tried at every
+# position (9x slower on a long text).
+_INLINE_LINK = re.compile(r"\[(?<!!\[)[^\[\]\n]{0,300}\]\(\s{0,5}<?(" + _SCHEME + r"[^)\n]{1,300})")
 _AUTOLINK = re.compile(r"<((?:[hH][tT][tT][pP][sS]?:)//[^<>\s]{1,300})>")
 _REF_USE = re.compile(_ALT + r"\[([^\[\]\n]{1,100})\]")
 # A definition starts a line, or follows a space ("![logo][1] and [1]: https://...").
