@@ -272,6 +272,7 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
             reported.own_words(span)
             or reported.reported_to_user(norm.folded, span)
             or reported.described_passive(norm.folded, span)
+            or reported.instructions_in_data(norm.folded, span)
         ):
             continue  # "forget what I told you", "my teacher said to ignore the instructions"
         if rule.id == "system_prompt_leak" and (
