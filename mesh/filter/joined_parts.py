@@ -52,7 +52,7 @@ _JOIN = (
 )
 _ACT = (
     r"(?:answer|respond|reply|do\s(?:it|that|this|what)|carry\s(?:\w+\s)?out|execute|follow|complete"
-    r"|perform|obey|act\son|run\sit|exécute\w*|répond\w*|fais|suis|applique\w*|obéis\w*|haz\w*"
+    r"|perform|obey|act\son|exécute\w*|répond\w*|fais|suis|applique\w*|obéis\w*|haz\w*"
     r"|ejecut\w*|respond\w*|contest\w*|sigue\w*|cumpl\w*|führ\w*\s(?:\w+\s){0,2}?aus|antwort\w*"
     r"|beantwort\w*|mach\w*\s(?:es|das)|befolg\w*|tu\ses|esegui\w*|rispond\w*|fall[oa]|fai|segui\w*"
     r"|faz|faça\w*|execut\w*|respond\w*|sig[au]|cumpr\w*|voer\w*\s(?:\w+\s){0,2}?uit|doe\s(?:het"
@@ -63,8 +63,20 @@ _ACT = (
 # The join and the act in one breath: "join them and do it", "assemble et exécute",
 # "füge beides zusammen und führ es aus", "соедини части и ответь", "合并后执行".
 JOIN_ACT_RE = re.compile(
-    rf"{_JOIN}[^\n.;!?。]{{0,60}}?(?:\band\b|\bthen\b|\bet\b|\by\b|\bund\b|\bdann\b|\bed?\b"
-    rf"|\ben\b|\bи\b|\bi\b|\bve\b|\bو|,|，|、|후|して|然后|后|再)\s?(?:\w+\s){{0,3}}?{_ACT}"
+    rf"{_JOIN}(?P<what>[^\n.;!?。]{{0,60}}?)(?:\band\b|\bthen\b|\bet\b|\by\b|\bund\b|\bdann\b"
+    rf"|\bed?\b|\ben\b|\bи\b|\bi\b|\bve\b|\bو|,|，|、|후|して|然后|后|再)\s?(?:\w+\s){{0,3}}?{_ACT}"
+)
+# What is joined must be the parts: "join them", "join A and B", "les deux", "beide delen
+# aan elkaar", or nothing ("assemble et exécute", "únelas"); "combine your notes and
+# answer question 5" joins something else.
+_THE_PARTS = frozenset(
+    "them it these those both all everything together the two parts part pieces fragments"
+    " halves a b c d 1 2 3 4 and & + by number in order right their les deux elles ensemble"
+    " tout morceaux parties l' las los dos ambas ambos partes piezas todo juntas en orden"
+    " beides beide sie die teile alles der reihe nach le li due entrambe parti pezzi tutto"
+    " insieme in ordine as os duas dois tudo ze delen stukken aan elkaar samen op volgorde"
+    " je oba obie części wszystko razem их части всё вместе оба обе по порядку onları"
+    " ikisini parçaları hepsini sırayla".split()  # noqa: SIM905 - a word list reads better
 )
 
 
@@ -92,7 +104,9 @@ def check_joined_parts(raw: str) -> list[Reason]:
     folded = raw.casefold()
     if len(labels(folded)) < MIN_LABELS:
         return []
-    found = JOIN_ACT_RE.search(folded)
-    if found is None:
+    for found in JOIN_ACT_RE.finditer(folded):
+        if set(re.findall(r"[\w'&+]+", found.group("what"))) <= _THE_PARTS:
+            break
+    else:
         return []
     return [Reason(LAYER, RULE, SCORE, found.group()[:80], "labelled parts, joined and acted on")]
