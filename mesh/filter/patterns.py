@@ -276,7 +276,9 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
         ):
             continue  # "forget what I told you", "my teacher said to ignore the instructions"
         if rule.id == "system_prompt_leak" and (
-            _PLACE_RE.search(span) or prompt_owner.not_the_models_prompt(norm.folded)
+            _PLACE_RE.search(span)
+            or prompt_owner.not_the_models_prompt(norm.folded)
+            or (span_of is not _latin_span and prompt_owner.kept_from_showing(norm.folded, span))
         ):
             continue  # "write that in the system prompt", "write a system prompt for my bot"
         detail = "lang=" + _language(m)

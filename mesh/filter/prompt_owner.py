@@ -7,7 +7,9 @@ words (write, show, what is + system prompt) are theirs too. The model's own pro
 *the* or *your* system prompt; theirs is *a* system prompt, or the one *of my bot*. So a
 hit passes when every system prompt the text names is indefinite ("a", "ein", "un") or
 belongs to the user's or someone's product ("for my bot", "du bot de ma fromagerie"),
-and no second person is near it ("your system prompt" stays blocked).
+and no second person is near it ("your system prompt" stays blocked). In CJK and Korean
+text, where the owner goes unnamed, a prompt the developer wants kept hidden passes too
+("如何防止模型泄露系统提示词", "表示しないようにするには").
 """
 
 from __future__ import annotations
@@ -64,3 +66,23 @@ def not_the_models_prompt(folded: str) -> bool:
         if not (_INDEFINITE_RE.search(before) or _OWNER_RE.search(after)):
             return False
     return found
+
+
+# Keeping a model from showing its prompt: a developer's question, in CJK and Korean text
+# where the prompt's owner is unnamed ("如何防止模型泄露系统提示词", "システムプロンプトを
+# 表示しないようにするには", "시스템 프롬프트가 노출되지 않도록").
+_PREVENT_RE = re.compile(r"避免|防止|阻止|不让|不要让|以免|防范|防ぐ|させない|방지|막")
+_NOT_SO_THAT_RE = re.compile(r"^(?:し|さ|され|でき)?ない(?:よう|ように)|^(?:되|하)?지\s?않도록")
+_YOURS_CJK_RE = re.compile(r"你的|您的|あなたの|君の|너의|당신의")
+
+
+def kept_from_showing(folded: str, span: str) -> bool:
+    """A CJK or Korean hit on a system prompt that a developer wants kept hidden."""
+    at = folded.find(span)
+    if at < 0 or _YOURS_CJK_RE.search(span) or not SYSTEM_PROMPT_RE.search(span):
+        return False
+    end = at + len(span)
+    return bool(
+        _PREVENT_RE.search(folded, max(0, at - 15), end)
+        or _NOT_SO_THAT_RE.search(folded[end : end + 12])
+    )

@@ -34,7 +34,9 @@ META_RE = re.compile(
             r"\b(?:mean(?:s|ing)?|explain\w*|is (?:this|it|that) (?:a|an)|signifi\w*|attack\w*"
             r"|jailbreak\w*|injection|known|classif\w*|moderat\w*|detect\w*|defend\w*|worry"
             r"|why does|viral)\b",
-            # the quote named as a manipulation technique ("may I call X social engineering?")
+            # the quote named as an injection or a manipulation technique ("I want to use
+            # 「...」 to explain prompt injection", "may I call X social engineering?")
+            r"inyecci|injeç|iniezion|инъекц|wstrzykiw|enjeksiyon|حقن|인젝션|注入|インジェクション",
             r"social engineering|ingénierie sociale|ingeniería social|ingegneria sociale"
             r"|engenharia social|социальн\w* инженери|socjotechni|sosyal mühendislik"
             r"|الهندسة الاجتماعية|사회공학|社会工程|ソーシャルエンジニアリング",
@@ -142,7 +144,7 @@ EXAMPLE_RE = re.compile(
             r"beispiel|z\.b\.|folie|schulung\w*|präsentation|esempio|formazione|presentazion",
             r"exemplo|apresentaç|formação|voorbeeld|presentatie|например|пример|слайд|презентац",
             r"przykład\w*|slajd|prezentacj|örneğin|örnek|sunum|مثال|مثلا|مثلاً|الشريحة|عرض تقديمي",
-            r"예를 들어|예시|슬라이드|발표|교육 자료|例如|比如|例子|示例|幻灯片|演示|培训|例えば|スライド"
+            r"예를 들어|예시|슬라이드|발표|교육 자료|例如|比如|例子|示例|幻灯片|演示|培训|例えば|例文|例句|예문|スライド"
             r"|プレゼン|研修",
         ]
     )

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from tools.filter_data.handwritten import HELDOUT_DIR, SPENT, handwritten_records
 
-MEASURING = HELDOUT_DIR / "fresh_test_9.jsonl"
+MEASURING = HELDOUT_DIR / "fresh_test_10.jsonl"
 
 
 def test_rows_are_valid_and_split_by_family():
