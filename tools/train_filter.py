@@ -8,9 +8,10 @@ families, fixed seed, public collections pinned by digest), training runs on one
 CPU thread with fixed seeds, so the same arguments give the same weights
 (``weights_digest`` is printed); ``--runs`` runs with consecutive seeds are averaged.
 The block threshold is chosen on the dev split only (the lowest with dev false-positive
-rates <= ``--dev-fpr`` on hand-written negatives and <= ``--dev-fpr-catalog`` on ordinary
-text); the held-out splits in ``tests/filter/heldout`` and ``tests/filter/corpus`` are never
-read here. With ``--semantic 1`` the semantic half (static tokens of a multilingual sentence
+rates <= ``--dev-fpr`` on template negatives, <= ``--dev-fpr-hand`` on hand-written ones and
+<= ``--dev-fpr-catalog`` on ordinary text); the frozen split that still measures and
+``tests/filter/corpus`` are never read here (spent splits are training data, see
+``tools/filter_data/handwritten.py``). With ``--semantic 1`` the semantic half (static tokens of a multilingual sentence
 encoder, ``tools/train_filter_semantic.py``) is trained too, and its fusion weight is chosen
 on dev with the threshold.
 """
@@ -313,10 +314,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--lang-balance", type=float, default=1.0, help="0: none, 1: languages alike")
     p.add_argument("--weight-decay", type=float, default=0.001)
-    # Strict: dev false-positive rates grew about six-fold on hand-written held-out prompts.
-    p.add_argument("--dev-fpr", type=float, default=0.003, help="dev FPR bound, template negatives")
-    p.add_argument("--dev-fpr-catalog", type=float, default=0.0005, help="dev FPR bound, ordinary")
-    p.add_argument("--dev-fpr-hand", type=float, default=0.005, help="dev FPR bound, hand-written")
+    # Bounds on dev false positives. Once dev false-positive rates grew about six-fold on
+    # fresh hand-written prompts, and the bounds were set at half these; with the spent
+    # splits in training, the eighth and ninth fresh splits saw the layer block 0 of 856
+    # and 1 of 809 benign prompts at those bounds (while dev said 0.3-0.4 %), and at these
+    # 1 of 809 with a fifth more recall (ninth split, spent; see weights/MODEL_CARD.md).
+    p.add_argument("--dev-fpr", type=float, default=0.006, help="dev FPR bound, template negatives")
+    p.add_argument("--dev-fpr-catalog", type=float, default=0.001, help="dev FPR bound, ordinary")
+    p.add_argument("--dev-fpr-hand", type=float, default=0.01, help="dev FPR bound, hand-written")
     p.add_argument(
         "--hand-weight", type=float, default=10.0, help="loss weight of hand-written rows"
     )
