@@ -27,8 +27,8 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.45, 0.01),  # fresh_test_9: 46.5 % / 0.5 % (one look)
-    GENERATED_SPLIT: (0.75, 0.04),  # 77.7 % / 2.9 %
+    DEFAULT_SPLIT: (0.47, 0.01),  # fresh_test_10: 48.9 % / 0.6 % (one look)
+    GENERATED_SPLIT: (0.85, 0.045),  # 88.2 % / 3.8 %
 }
 
 
