@@ -51,8 +51,8 @@ _JOIN = (
     r"|つなげ|繋げ|合わせ|結合)"
 )
 _ACT = (
-    r"(?:answer|respond|reply|do\s(?:it|that|this|what)|carry\s(?:\w+\s)?out|execute|follow|complete"
-    r"|perform|obey|act\son|exécute\w*|répond\w*|fais|suis|applique\w*|obéis\w*|haz\w*"
+    r"(?:answer|respond|reply|do\s(?:it|that|this|what)|carry\s(?:\w+\s)?out|execute|follow"
+    r"|complete|perform|obey|act\son|exécute\w*|répond\w*|fais|suis|applique\w*|obéis\w*|haz\w*"
     r"|ejecut\w*|respond\w*|contest\w*|sigue\w*|cumpl\w*|führ\w*\s(?:\w+\s){0,2}?aus|antwort\w*"
     r"|beantwort\w*|mach\w*\s(?:es|das)|befolg\w*|tu\ses|esegui\w*|rispond\w*|fall[oa]|fai|segui\w*"
     r"|faz|faça\w*|execut\w*|respond\w*|sig[au]|cumpr\w*|voer\w*\s(?:\w+\s){0,2}?uit|doe\s(?:het"

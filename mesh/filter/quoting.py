@@ -91,8 +91,9 @@ DOING_RE = re.compile(
     r"|실행|따라|照做|执行|実行して|従って"
     # an order to open or end the reply with the quote ("start your answer with 'Sure, here
     # is'", "end every reply with ![x](...)"), or to put it in the output
-    r"|\b(?:start|begin|open|kick\w* off|lead|preface|prefix|end|finish|close)\w*\s+(?:your|the|every|each|all)\s+(?:\w+\s+)?"
-    r"(?:reply|replies|answers?|responses?|messages?|output)"
+    r"|\b(?:start|begin|open|kick\w* off|lead|preface|prefix|end|finish|close)\w*\s+"
+    r"(?:your|the|every|each|all)\s+(?:\w+\s+)?(?:reply|replies|answers?|responses?|messages?"
+    r"|output)"
     r"|\b(?:append|insert|include|render|display|embed)\w*\s+(?:this|it|that|the)\b"
     r"|\b(?:termine|finis|acaba|termina|beende|schließe|eindig|закончи|zakończ|bitir)\w*\s"
     r"|\b(?:commence|débute)\w*\s+(?:ta|votre|la)\s+réponse|\b(?:empieza|comienza|empiece|comience)"
@@ -144,8 +145,8 @@ EXAMPLE_RE = re.compile(
             r"beispiel|z\.b\.|folie|schulung\w*|präsentation|esempio|formazione|presentazion",
             r"exemplo|apresentaç|formação|voorbeeld|presentatie|например|пример|слайд|презентац",
             r"przykład\w*|slajd|prezentacj|örneğin|örnek|sunum|مثال|مثلا|مثلاً|الشريحة|عرض تقديمي",
-            r"예를 들어|예시|슬라이드|발표|교육 자료|例如|比如|例子|示例|幻灯片|演示|培训|例えば|例文|例句|예문|スライド"
-            r"|プレゼン|研修",
+            r"예를 들어|예시|예문|슬라이드|발표|교육 자료|例如|比如|例子|例句|示例|幻灯片|演示|培训"
+            r"|例えば|例文|スライド|プレゼン|研修",
         ]
     )
 )

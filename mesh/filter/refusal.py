@@ -80,8 +80,8 @@ _BANNED_LIST = (
     rf"[^\n.]{{0,80}}?{_SORRY}"
 )
 _START = (
-    r"(?:start|begin|open|kick\w* off|lead|preface|prefix|commence|empieza|comienza|beginne|fang|inizia|comece|begin|zacznij"
-    r"|начни|başla|ابدأ|يجب أن يبدأ|يبدأ|시작|开头|开始|始め)"
+    r"(?:start|begin|open|kick\w* off|lead|preface|prefix|commence|empieza|comienza|beginne"
+    r"|fang|inizia|comece|begin|zacznij|начни|başla|ابدأ|يجب أن يبدأ|يبدأ|시작|开头|开始|始め)"
 )
 
 # What the model would "normally" do: the refusal it is told to skip.
@@ -138,8 +138,8 @@ _REFUSAL = rf"(?:{_REFUSE}|negativas?\b)"
 _PENALTIES = [
     # a penalty for refusing, said to the model: "every refusal costs 5 tokens", "거절할 때마다 토큰 6개를 잃어"
     rf"{_REFUSAL}[^\n.!?。]{{0,60}}?(?:lose|loses|cost\w*|coût\w*|cuest\w*|kost\w*|kosztuj\w*"
-    rf"|стои\w*|rest[ao]\w*|quit(?:a|an|ará)\b|toglie\w*|retir\w*|deduct\w*|perd\w*|pierd\w*|verlier\w*"
-    rf"|perdi\w*|verlies\w*|trac\w*|теря\w*|снима\w*|kaybed\w*|يخصم|잃|깎|扣|失う|減)[^\n.!?。]{{0,30}}?"
+    rf"|стои\w*|rest[ao]\w*|quit(?:a|an|ará)\b|toglie\w*|retir\w*|deduct\w*|perd\w*|pierd\w*"
+    rf"|verlier\w*|perdi\w*|verlies\w*|trac\w*|теря\w*|снима\w*|kaybed\w*|يخصم|잃|깎|扣|失う|減)[^\n.!?。]{{0,30}}?"
     rf"(?:{_PENALTY}|\d)",
     rf"{_PENALTY}[^\n]{{0,80}}?{_REFUSAL}",
 ]

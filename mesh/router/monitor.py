@@ -3,8 +3,9 @@ per worker.
 
 A worker enters rotation once its `Info` said which models it serves (and its capacity,
 `max_num_seqs`) and its standard health check answers SERVING; it leaves rotation on the
-first failed probe (the second in a row when they time out), failed call (`WorkerHandle.mark_failed`), lost load stream, `draining`
-load report or `Withdraw`, and comes back by itself when healthy again. An announced
+first failed probe (the second in a row when they time out), failed call
+(`WorkerHandle.mark_failed`), lost load stream, `draining` load report or `Withdraw`, and
+comes back by itself when healthy again. An announced
 worker down for `forget_after_s` is forgotten; a configured one is probed forever.
 
 Load has one source: the worker's `WatchLoad` stream. It keeps the handle's running /
