@@ -77,6 +77,11 @@ _PARTS_WORDS = (
     " insieme in ordine as os duas dois tudo ze delen stukken aan elkaar samen op volgorde"
     " je oba obie części wszystko razem их части всё вместе оба обе по порядку onları"
     " ikisini parçaları hepsini sırayla"
+    # ...into one request: "combine both into one question and answer it"
+    " into to one single whole question sentence text request prompt message phrase une seule"
+    " phrase demande einem einen einzigen satz frage un una unica frase domanda richiesta"
+    " pregunta petición numa única pergunta pedido één zin vraag verzoek одно одну"
+    " предложение вопрос jedno zdanie pytanie tek cümle soru"
 )
 _THE_PARTS = frozenset(_PARTS_WORDS.split())
 
