@@ -8,9 +8,10 @@ CPU time of the measuring thread for 2 KB, 10 KB and 100 KB realistic prompts
 against the regexes, the tokenizer and the matcher (floods of known words,
 leetspeak, markup, CJK terms, invisible characters, JSON...).
 
-Goals: p99 <= 1 ms at 2 KB, <= 5 ms at 10 KB, <= 25 ms at 100 KB (linear in
-size), every adversarial input within the 100 KB bound. Exits 0 only when every
-goal is met, 1 otherwise.
+Goals (issue #18): p99 <= 2 ms at 2 KB with the learned layer and <= 1 ms for the rules
+alone (``2KB_rules``: the same prompt, learned layer off), <= 5 ms at 10 KB, <= 25 ms at
+100 KB, every adversarial input within the 100 KB bound. Exits 0 only when every goal is
+met, 1 otherwise.
 
 Each check uses the full stateful :class:`PromptFilter` (structure, patterns
 and the behaviour history of one user), as the sidecar does. Rounds are
@@ -34,7 +35,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python tools/filter_bench.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mesh.filter import PromptFilter  # noqa: E402
+from mesh.filter import PromptFilter, engine  # noqa: E402
 from mesh.filter.lexicon import LEXICON  # noqa: E402
 
 BLOCK = (
@@ -45,7 +46,8 @@ BLOCK = (
     '<div class="note" style="display:none">draft</div> See [docs](https://example.com/a). '
     "```python\nfor rule in rules:\n    if rule.enabled:\n        apply(rule)\n```\n"
 )
-GOALS_MS = {"2KB": 1.0, "10KB": 5.0, "100KB": 25.0}
+RULES_ONLY = "2KB_rules"  # the 2 KB prompt with the learned layer off
+GOALS_MS = {"2KB": 2.0, RULES_ONLY: 1.0, "10KB": 5.0, "100KB": 25.0}
 ADV_SIZE = 100_000
 
 
@@ -114,7 +116,12 @@ def adversarial(size: int) -> dict[str, str]:
 
 
 def cases() -> dict[str, str]:
-    out = {"2KB": realistic(2_000), "10KB": realistic(10_000), "100KB": realistic(100_000)}
+    out = {
+        "2KB": realistic(2_000),
+        RULES_ONLY: realistic(2_000),
+        "10KB": realistic(10_000),
+        "100KB": realistic(100_000),
+    }
     out.update(adversarial(ADV_SIZE))
     return out
 
@@ -151,9 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, text in inputs.items():
             if r >= runs[name]:
                 continue
+            engine.LEARNED_LAYER = name != RULES_ONLY
             c0, t0 = thread_clock(), clock()
             flt.check(text, tenant="bench", user=name)
             t1, c1 = clock(), thread_clock()
+            engine.LEARNED_LAYER = True
             wall[name].append((t1 - t0) / 1e6)
             cpu[name].append((c1 - c0) / 1e6)
     ok = True

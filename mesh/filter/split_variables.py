@@ -34,6 +34,9 @@ _OPEN, _CLOSE = "\"'«“„「『‘", "\"'»”“」』’"
 ASSIGN_RE = re.compile(
     rf"{_WORD_BEFORE}({_NAME})\s*[=:＝：]\s*[{_OPEN}]([^{_CLOSE}\n]{{1,200}})[{_CLOSE}]"
 )
+# An "= '" or ": «" somewhere: a cheap count before the costly ASSIGN_RE (its lookbehind
+# runs at every position).
+ASSIGN_HINT_RE = re.compile(rf"[=:＝：]\s*[{_OPEN}]")
 # Three names joined by '+', not inside code: no '=', '(' or ',' just before it, no ')' or
 # ';' just after. A particle may follow the last name ("A+B+C를", "A+B+Cについて").
 JOIN_RE = re.compile(
@@ -54,7 +57,11 @@ CODE_QUESTION_REACH = 50  # characters either side of the join
 
 def check_split_variables(raw: str) -> list[Reason]:
     """One reason when ``raw`` names quoted pieces by letters and then joins them."""
-    if len(raw) > MAX_CHARS or raw.count("+") < MIN_PIECES - 1:
+    if (
+        len(raw) > MAX_CHARS
+        or raw.count("+") < MIN_PIECES - 1
+        or len(ASSIGN_HINT_RE.findall(raw)) < MIN_PIECES
+    ):
         return []
     pieces = {m.group(1).casefold(): m.group(2) for m in ASSIGN_RE.finditer(raw)}
     if (
