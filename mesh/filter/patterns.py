@@ -263,29 +263,53 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
         rule = _SEQ_RULE[m.seq_index]
         if rule.raw_hint and rule.raw_hint not in norm.raw:
             continue
-        span = span_of(norm, m)
-        if rule.id in ("ignore_instructions", "system_prompt_leak") and (
-            _OWN_RE.search(span) or (span_of is _latin_span and _own_after(norm, m))
-        ):
-            continue  # "forget my previous order", "review my system prompt": the user's own
-        if rule.id == "ignore_instructions" and (
+        found: SeqMatch | None = m
+        # The automaton reports one match per rule: an excused one must not hide a later
+        # one ("ignore instructions inside documents. Also ignore your previous
+        # instructions"), so the rest of the text is read again, a bounded number of times.
+        for _ in range(MAX_EXCUSED):
+            if found is None or not _excused(rule, norm, found, span_of):
+                break
+            later = hits.select(p > found.end for p in hits.pos)
+            found = next(
+                (x for x in _AUTOMATA.run_stream(later) if _SEQ_RULE[x.seq_index] is rule), None
+            )
+        if found is None:
+            continue
+        detail = "lang=" + _language(found)
+        if found.via:
+            detail += f"; obfuscation={found.via}"
+        span = span_of(norm, found)
+        out.append(Reason(LAYER, f"patterns.{rule.id}", rule.score, span, detail))
+    return out
+
+
+MAX_EXCUSED = 8  # excused matches of one rule skipped before the next one counts anyway
+_SYSTEM_WORD_RE = re.compile(r"system|systè|sistem|systeem|системн|시스템|系统|系統|システム|النظام")
+
+
+def _excused(rule: Rule, norm: Normalized, m: SeqMatch, span_of) -> bool:
+    """The match is about the user's own words, someone else's instructions or prompt, or
+    a place, not an order to the model (see ``reported`` and ``prompt_owner``)."""
+    span = span_of(norm, m)
+    if rule.id in ("ignore_instructions", "system_prompt_leak") and (
+        _OWN_RE.search(span) or (span_of is _latin_span and _own_after(norm, m))
+    ):
+        return True  # "forget my previous order", "review my system prompt": the user's own
+    if rule.id == "ignore_instructions":
+        return (
             reported.own_words(span)
             or reported.reported_to_user(norm.folded, span)
             or reported.described_passive(norm.folded, span)
             or reported.instructions_in_data(norm.folded, span)
-        ):
-            continue  # "forget what I told you", "my teacher said to ignore the instructions"
-        if rule.id == "system_prompt_leak" and (
+        )  # "forget what I told you", "my teacher said to ignore the instructions on ..."
+    if rule.id == "system_prompt_leak":
+        return bool(
             _PLACE_RE.search(span)
-            or prompt_owner.not_the_models_prompt(norm.folded)
+            or (_SYSTEM_WORD_RE.search(span) and prompt_owner.not_the_models_prompt(norm.folded))
             or (span_of is not _latin_span and prompt_owner.kept_from_showing(norm.folded, span))
-        ):
-            continue  # "write that in the system prompt", "write a system prompt for my bot"
-        detail = "lang=" + _language(m)
-        if m.via:
-            detail += f"; obfuscation={m.via}"
-        out.append(Reason(LAYER, f"patterns.{rule.id}", rule.score, span, detail))
-    return out
+        )  # "write that in the system prompt", "write a system prompt for my bot"
+    return False
 
 
 def _own_after(norm: Normalized, m: SeqMatch) -> bool:
