@@ -11,9 +11,9 @@ The block threshold is chosen on the dev split only (the lowest with dev false-p
 rates <= ``--dev-fpr`` on template negatives, <= ``--dev-fpr-hand`` on hand-written ones and
 <= ``--dev-fpr-catalog`` on ordinary text); the frozen split that still measures and
 ``tests/filter/corpus`` are never read here (spent splits are training data, see
-``tools/filter_data/handwritten.py``). With ``--semantic 1`` the semantic half (static tokens of a multilingual sentence
-encoder, ``tools/train_filter_semantic.py``) is trained too, and its fusion weight is chosen
-on dev with the threshold.
+``tools/filter_data/handwritten.py``). With ``--semantic 1`` the semantic half (static
+tokens of a multilingual sentence encoder, ``tools/train_filter_semantic.py``) is trained
+too, and its fusion weight is chosen on dev with the threshold.
 """
 
 from __future__ import annotations

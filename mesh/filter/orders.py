@@ -1,9 +1,9 @@
 """Orders to the model that a prompt's or a fetched text's shape gives away.
 
 An assembled text to obey (``assembled``), quoted pieces named by letters and joined
-(``split_variables``), labelled parts joined and acted on (``joined_parts``), an encoded payload to carry out (``encoded_order``), a dump of the
-hidden context (``context_dump``) and a fake dialogue of compliant answers
-(``many_shot``): one list, read on prompts by the
+(``split_variables``), labelled parts joined and acted on (``joined_parts``), an encoded
+payload to carry out (``encoded_order``), a dump of the hidden context (``context_dump``)
+and a fake dialogue of compliant answers (``many_shot``): one list, read on prompts by the
 engine and on tool results by ``tool_fields`` (a fetched page can carry any of them), so a
 rule added here is screened in both places.
 """

@@ -285,7 +285,9 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
 
 
 MAX_EXCUSED = 8  # excused matches of one rule skipped before the next one counts anyway
-_SYSTEM_WORD_RE = re.compile(r"system|systè|sistem|systeem|системн|시스템|系统|系統|システム|النظام")
+_SYSTEM_WORD_RE = re.compile(
+    r"system|systè|sistem|systeem|системн|시스템|系统|系統|システム|النظام"
+)
 
 
 def _excused(rule: Rule, norm: Normalized, m: SeqMatch, span_of) -> bool:

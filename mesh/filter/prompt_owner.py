@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from .quoting import DOING_RE
-from .reported import SECOND_PERSON_RE
+from .reported import SECOND_PERSON_RE, locate
 
 # The names of a system prompt (14 languages).
 SYSTEM_PROMPT_RE = re.compile(
@@ -78,10 +78,10 @@ _YOURS_CJK_RE = re.compile(r"你的|您的|あなたの|君の|너의|당신의"
 
 def kept_from_showing(folded: str, span: str) -> bool:
     """A CJK or Korean hit on a system prompt that a developer wants kept hidden."""
-    at = folded.find(span)
-    if at < 0 or _YOURS_CJK_RE.search(span) or not SYSTEM_PROMPT_RE.search(span):
+    found = locate(folded, span)
+    if found is None or _YOURS_CJK_RE.search(span) or not SYSTEM_PROMPT_RE.search(span):
         return False
-    end = at + len(span)
+    at, end = found
     return bool(
         _PREVENT_RE.search(folded, max(0, at - 15), end)
         or _NOT_SO_THAT_RE.search(folded[end : end + 12])

@@ -18,6 +18,7 @@ blocking rule fires there, so only what is quoted is excused):
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 QUOTE_RE = re.compile(
     r"\"([^\"\n]{3,300})\"|“([^”\n]{3,300})”|«([^»\n]{3,300})»|「([^」\n]{3,300})」"
@@ -117,6 +118,7 @@ META_MIN_OUTSIDE = 5  # letters outside the quotes ("是什么意思" is five)
 META_MAX_CHARS = 400
 
 
+@lru_cache(maxsize=8)  # the engine's rules and the learned layer each ask for one prompt
 def mention_context(raw: str) -> str | None:
     """The text outside the quotes when ``raw`` is a short prompt that talks about the
     phrase it quotes (else None): what is inside the quotes is asked about, not said."""

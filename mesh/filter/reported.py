@@ -82,23 +82,19 @@ def own_words(span: str) -> bool:
 def reported_to_user(folded: str, span: str) -> bool:
     """``span`` (as found in ``folded``) is what someone in charge of the user told them,
     reported without quotes and without a word to the model."""
-    if ALL_RE.search(span):
+    found = locate(folded, span)
+    if ALL_RE.search(span) or found is None:
         return False
-    at = folded.find(span)
-    if at < 0:
-        at = folded.find(span.split(" ", 1)[0])
-    if at < 0:
-        return False
+    at, end = found
     before = folded[max(0, at - REACH_BEFORE) : at]
     report = REPORTED_RE.search(before)
     if report is None or _QUOTED.search(report.group("rest")):
         return False
-    near = folded[max(0, at - REACH_BEFORE) + report.start() : at + len(span) + REACH_AFTER]
+    near = folded[max(0, at - REACH_BEFORE) + report.start() : end + REACH_AFTER]
     if SECOND_PERSON_RE.search(near):
         return False
     # Whose instructions: the worksheet's, HR's, the assignment's, named inside the match
     # or right after it; bare "the previous instructions" could be the model's.
-    end = _span_end(folded, span)
     whose = _OF_SOMETHING_RE.search(folded[at : end + 40])
     return whose is not None and not _THE_MODELS_RE.search(whose.group())
 
@@ -127,10 +123,8 @@ _JA_PASSIVE_RE = re.compile(r"^(?:さ(?:れ|せ)|され|できない|できず)"
 
 def described_passive(folded: str, span: str) -> bool:
     """A Japanese hit that ends on 無視 is followed by a passive ending: it describes."""
-    if not span.endswith("無視"):
-        return False
-    at = folded.find(span)
-    return at >= 0 and _JA_PASSIVE_RE.match(folded[at + len(span) :]) is not None
+    found = locate(folded, span) if span.endswith("無視") else None
+    return found is not None and _JA_PASSIVE_RE.match(folded[found[1] :]) is not None
 
 
 # Instructions located in data: "... instructions inside retrieved documents", "die in
@@ -156,20 +150,21 @@ _OWN_INSTRUCTIONS_RE = re.compile(
 
 def instructions_in_data(folded: str, span: str) -> bool:
     """The ignored instructions are the ones inside data, and not the model's own."""
-    end = _span_end(folded, span)
-    if end < 0 or _OWN_INSTRUCTIONS_RE.search(span):
+    found = locate(folded, span)
+    if found is None or _OWN_INSTRUCTIONS_RE.search(span):
         return False
-    after = folded[end : end + 100]
+    after = folded[found[1] : found[1] + 100]
     found = _IN_DATA_RE.search(after)
     return found is not None and not _OWN_INSTRUCTIONS_RE.search(found.group())
 
 
-def _span_end(folded: str, span: str) -> int:
-    """Where ``span`` (matched words; small words may be left out) ends in ``folded``."""
+def locate(folded: str, span: str) -> tuple[int, int] | None:
+    """Where ``span`` (the matched words; small words may be left out) starts and ends in
+    ``folded``: the span itself, else its first word and its last word after that."""
     at = folded.find(span)
     if at >= 0:
-        return at + len(span)
+        return at, at + len(span)
     words = span.split()
-    first = folded.find(words[0])
+    first = folded.find(words[0]) if words else -1
     last = folded.find(words[-1], first + len(words[0])) if first >= 0 else -1
-    return last + len(words[-1]) if last >= 0 else -1
+    return (first, last + len(words[-1])) if last >= 0 else None
