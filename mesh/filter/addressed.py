@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import re
 
-from .anchored import windows
-from .lexicon_index import alternation
+from .anchored import Literals, windows
 from .normalize import plain_fold
 from .quoting import mention_context
 from .verdict import Reason
@@ -195,7 +194,7 @@ ADDRESS_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS))
 # padded with more than MAX_WINDOWS stretches of such words before the address is left
 # to the learned layer.
 _ANCHORS = (
-    alternation(
+    Literals(
         [
             "assist",
             "asist",

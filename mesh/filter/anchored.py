@@ -10,16 +10,38 @@ so the cost is too; text beyond the last stretch is left to the other layers.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from heapq import merge
+
+from ahocorasick_rs import AhoCorasick, MatchKind
 
 from .normalize import plain_fold
 
 
+class Literals:
+    """Literal words found in one pass (Aho-Corasick in native code), leftmost-longest and
+    non-overlapping: the matches of their regex alternation, ~1 us for 2 KB where the
+    regex, which tries its branches at every position, took 30-150 us."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.words = sorted(set(words))
+        self._automaton = AhoCorasick(self.words, matchkind=MatchKind.LeftmostLongest)
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        """(start, end) character offsets of the matches, in text order."""
+        return ((start, end) for _, start, end in self._automaton.find_matches_as_indexes(text))
+
+
+def _spans(anchor: re.Pattern[str] | Literals, text: str) -> Iterator[tuple[int, int]]:
+    if isinstance(anchor, Literals):
+        return anchor.spans(text)
+    return (m.span() for m in anchor.finditer(text))
+
+
 def windows(
     text: str,
-    anchors: Iterable[re.Pattern[str]],
+    anchors: Iterable[re.Pattern[str] | Literals],
     before: int,
     after: int,
     max_window: int,
@@ -28,7 +50,7 @@ def windows(
     """Stretches of ``text`` around the anchors' matches, merged while they overlap
     (each at most ``max_window`` long), the first ``max_windows`` of them. The anchors are
     read lazily, in text order: dense anchors fill windows, they do not exhaust a count."""
-    found = merge(*((m.span() for m in rx.finditer(text)) for rx in anchors))
+    found = merge(*(_spans(anchor, text) for anchor in anchors))
     spans: list[list[int]] = []
     for a_start, a_end in found:
         start, end = max(0, a_start - before), a_end + after

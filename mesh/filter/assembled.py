@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import re
 
-from .anchored import folded_ends, windows
-from .lexicon_index import alternation
+from .anchored import Literals, folded_ends, windows
 from .quoting import mention_context
 from .verdict import Reason
 
@@ -29,7 +28,7 @@ SCORE = 0.8
 
 # Words naming the assembled result, one of which every OBEY_RE pattern holds.
 _ANCHORS = (
-    alternation(
+    Literals(
         [
             "says",
             "say",

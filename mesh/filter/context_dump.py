@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import re
 
-from .anchored import folded_ends, windows
-from .lexicon_index import alternation
+from .anchored import Literals, folded_ends, windows
 from .quoting import mention_context
 from .verdict import Reason
 
@@ -27,7 +26,7 @@ RULE = "patterns.context_dump"
 SCORE = 0.8
 
 _ANCHORS = (
-    alternation(
+    Literals(
         [
             "first",
             "given",

