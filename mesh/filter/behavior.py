@@ -32,9 +32,9 @@ history: raise the limit for such a tenant population). A slower trickle of
 fresh users is not caught this way: that is the limit of a per-user history.
 
 * Fragmentation: the recent prompts plus the current one are joined and run
-  through the pattern layer again. A rule that fires on the joined text but on
-  none of its parts alone is an attack split across requests ("ignore" then
-  "all previous instructions").
+  through the pattern layer and the learned layer again. A rule that fires on the
+  joined text but on none of its parts alone is an attack split across requests
+  ("ignore" then "all previous instructions").
 * Repetition: the same (normalised) prompt ``repeat_limit`` times in a row is
   blocked; with the default 30, the 29th identical prompt passes.
 """
@@ -54,6 +54,7 @@ from operator import is_
 
 from mesh.config import ConfigError, env
 
+from .learned import check_learned, judged_text
 from .normalize import fold_text
 from .patterns import BLOCKING, check_patterns, rule_ids
 from .verdict import Reason
@@ -282,6 +283,7 @@ class BehaviorTracker:
         # further apart than inside one prompt.
         joined = PROMPT_BREAK.join([e.tail for e in previous] + [head])
         known = rules.union(*(e.rules for e in previous))
+        found = blocking_pattern_reasons(joined) + learned_reasons(joined)
         return [
             Reason(
                 LAYER,
@@ -290,7 +292,7 @@ class BehaviorTracker:
                 r.span,
                 f"{r.rule} across {len(previous) + 1} {scope}prompts",
             )
-            for r in blocking_pattern_reasons(joined)
+            for r in found
             if r.rule not in known
         ]
 
@@ -307,6 +309,27 @@ def blocking_pattern_reasons(joined: str) -> tuple[Reason, ...]:
     tenant-wide one; that is the rejoin's cost gone for every repeat.
     """
     return tuple(r for r in check_patterns(joined) if r.score >= BLOCKING)
+
+
+def learned_reasons(joined: str) -> tuple[Reason, ...]:
+    """The learned layer on a rejoined text: an attack split so that no prompt alone reaches
+    its threshold ("First word: disregard" / "second: your" / "third: prior guidelines":
+    the parts are under its 32-byte floor, or too weak alone). Counted, like a pattern rule,
+    only when no part fired the layer alone (``own_rules`` holds ``learned.classifier``).
+    Off with the engine's switch (``engine.LEARNED_LAYER``), read at call time; not cached
+    (~0.1 ms for the ~1 KB rejoined, and tools switch weights within one process)."""
+    from . import engine  # the engine imports this module: read its switch lazily
+
+    if not engine.LEARNED_LAYER:
+        return ()
+    # each part read as the layer reads a prompt (a question about a quoted attack is
+    # judged on its own words), so a rejoin does not undo the quote policy
+    parts = [judged_text(part) for part in joined.split(PROMPT_BREAK)]
+    # the same prompt again is the repetition rule's (29 in a row pass), not a split attack
+    parts = [part for k, part in enumerate(parts) if k == 0 or part != parts[k - 1]]
+    if len(parts) < 2:
+        return ()
+    return tuple(check_learned(fold_text(PROMPT_BREAK.join(parts))))
 
 
 def prompt_digest(folded: str) -> bytes:

@@ -24,10 +24,10 @@ from .structure import check_structure
 from .tool_fields import ToolFields, check_tool_fields
 from .verdict import BLOCK_THRESHOLD, Reason, Verdict, combine
 
-# The learned layer (learned.py) is part of the verdict at a strict threshold, chosen on the
-# dev split (<= 0.1 % dev false positives): dev rates grew about six-fold on hand-written
-# held-out prompts, and blocking real users' prompts is the worse failure. It judges the
-# prompt (with the quote policy), decoded payloads and tool fields; False turns it off.
+# The learned layer (learned.py) is part of the verdict at the threshold stored with its
+# weights, set on fresh hand-written prompts it never saw and on the repo corpus (see
+# tools/calibrate_filter.py). It judges the prompt (with the quote policy), decoded
+# payloads and tool fields; False turns it off.
 LEARNED_LAYER = True
 NO_TOOLS = ToolFields()
 
@@ -38,7 +38,7 @@ class Analysis:
 
     structure: list[Reason]
     patterns: list[Reason]
-    own_rules: frozenset[str]  # blocking pattern rules of the prompt alone
+    own_rules: frozenset[str]  # blocking pattern and learned rules of the prompt alone
     digest: bytes  # of the normalised prompt, for the repetition check
     decoded: list[Reason] = field(default_factory=list)  # rules on decoded payloads
     learned: list[Reason] = field(default_factory=list)  # learned layer (LEARNED_LAYER)
@@ -64,7 +64,8 @@ def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
             decoded + found.decoded,
         )
         learned += found.learned
-    own = frozenset(r.rule for r in patterns if r.score >= BLOCKING)
+    # what fired on the prompt alone: a rejoined history that fires the same rule adds nothing
+    own = frozenset(r.rule for r in patterns + learned if r.score >= BLOCKING)
     return Analysis(structure, patterns, own, prompt_digest(norm.folded), decoded, learned)
 
 

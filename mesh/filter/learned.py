@@ -13,7 +13,8 @@ trained with the same max over windows), and the span that drove the score
 comes for free.
 
 The weights live in ``weights/learned.npz`` next to this module; the threshold
-stored with them was chosen on the dev split (see ``weights/MODEL_CARD.md``).
+stored with them was set by ``tools/calibrate_filter.py`` on fresh hand-written prompts
+that training never read and on the repo corpus (see ``weights/MODEL_CARD.md``).
 When that file carries a fusion weight ``alpha`` > 0, the semantic half
 (``learned_semantic.py``: static tokens of a multilingual sentence encoder) adds
 its best window's logit; the committed file has none (measured, not adopted).

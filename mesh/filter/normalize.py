@@ -229,7 +229,9 @@ def fold_confusables(text: str) -> str:
     cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     bmp = cps < 0x10000
     folded = np.where(bmp, _CONFUSABLE_LUT[np.where(bmp, cps, 0)], cps)
-    return folded.astype(np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    return folded.tobytes().decode("utf-32-le", "surrogatepass")
+
+
 # Characters from the table that count as "another script" for mixed-script
 # detection (the Latin-script variants ɡ ɑ ɩ ı ȷ are excluded).
 SCRIPT_CONFUSABLES = "".join(c for c in CONFUSABLES if unicodedata.name(c).split()[0] != "LATIN")

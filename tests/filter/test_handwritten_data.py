@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from tools.filter_data.handwritten import HELDOUT_DIR, SPENT, handwritten_records
+import pytest
 
-MEASURING = HELDOUT_DIR / "fresh_test_10.jsonl"
+from tools.filter_data.handwritten import CALIBRATION, HELDOUT_DIR, SPENT, handwritten_records
+from tools.filter_heldout import DEFAULT_SPLIT
 
 
 def test_rows_are_valid_and_split_by_family():
@@ -25,9 +26,11 @@ def test_rows_are_valid_and_split_by_family():
     assert 0.1 < dev / len(records) < 0.3
 
 
-def test_the_measuring_split_is_never_trained_on():
-    assert MEASURING.name not in SPENT
+@pytest.mark.parametrize("held_out", [DEFAULT_SPLIT, HELDOUT_DIR / CALIBRATION])
+def test_the_measuring_and_calibration_splits_are_never_trained_on(held_out):
+    """The split that measures, and the one that sets the threshold."""
+    assert held_out.name not in SPENT and DEFAULT_SPLIT.name != CALIBRATION
     trained = {" ".join(r["text"].split()) for r in handwritten_records()}
-    with MEASURING.open(encoding="utf-8") as f:
-        held_out = [" ".join(json.loads(line)["text"].split()) for line in f if line.strip()]
-    assert held_out and not trained.intersection(held_out)
+    with held_out.open(encoding="utf-8") as f:
+        texts = [" ".join(json.loads(line)["text"].split()) for line in f if line.strip()]
+    assert texts and not trained.intersection(texts)

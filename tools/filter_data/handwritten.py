@@ -6,8 +6,9 @@
   refusal suppression, many-shot, texts that quote or discuss an attack).
 - The **spent** fresh splits of ``tests/filter/heldout`` (``SPENT``): written by hand as
   frozen evaluation splits, each looked at for decisions until it could no longer give
-  a clean measure (see ``weights/MODEL_CARD.md``). The split that still measures
-  (``fresh_test_10.jsonl``) is never read here.
+  a clean measure (see ``weights/MODEL_CARD.md``). Neither the split that still
+  measures (``tools.filter_heldout.DEFAULT_SPLIT``) nor the spent split that sets the
+  threshold (``CALIBRATION``, read by ``tools.calibrate_filter``) is read here.
 
 Split by family (crc32 of the family name): ~20 % of families dev, the rest train, so a
 dev row's near-copies in other languages or encodings are never trained on. Their dev
@@ -35,6 +36,8 @@ SPENT = (
     "fresh_test_8.jsonl",
     "fresh_test_9.jsonl",
 )
+# Spent too, but kept out of training: the threshold is chosen on it (tools/calibrate_filter.py).
+CALIBRATION = "fresh_test_10.jsonl"
 DEV_PERCENT = 20
 
 
