@@ -71,6 +71,12 @@ META_RE = re.compile(
             r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum)\b",
             r"вставил\w*|пишут|написал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
             r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|見つけ",
+            # ...or sent it, or hid it in a text: "a user sent 'X' to our bot", "a sentence
+            # like 『X』 was mixed into a document", "what's with „X“ (was hat es mit ... auf sich)"
+            r"\b(?:sent|envoyé\w*|envió|enviado|mandó|scritto|inviato|enviou|mandou|stuurde"
+            r"|geschickt|auf sich|отправил\w*|прислал\w*|wysłał\w*|gönderdi\w*)\b",
+            r"أرسل|보냈|发了|发来|写着|混进|藏在|送って|送られ|という文|のような文|とあった|書かれ|混ざ"
+            r"|隠され|仕込ま",
         ]
     )
 )
