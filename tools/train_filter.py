@@ -342,8 +342,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="1: then set the threshold on the calibration split (tools.calibrate_filter)",
     )
-    p.add_argument("--max-fpr", type=float, default=MAX_SPLIT_FPR, help="calibration split bound")
-    p.add_argument("--max-lang-fpr", type=float, default=MAX_LANG_FPR, help="... each language")
     p.add_argument("--out", type=Path, default=learned.WEIGHTS_PATH)
     p.add_argument("--sem-out", type=Path, default=SEMANTIC_PATH)
     p.add_argument("--tokenizer-out", type=Path, default=TOKENIZER_PATH)
@@ -355,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     save(train(args), args.out, args)
     if args.calibrate:
         # the dev rule's threshold is a first guess; fresh prompts set the one shipped
-        t = calibrate(args.out, HELDOUT_DIR / CALIBRATION, args.max_fpr, args.max_lang_fpr)
+        t = calibrate(args.out, HELDOUT_DIR / CALIBRATION, MAX_SPLIT_FPR, MAX_LANG_FPR)
         write_threshold(args.out, t)
     return 0
 

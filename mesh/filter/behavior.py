@@ -329,7 +329,12 @@ def learned_reasons(joined: str) -> tuple[Reason, ...]:
     parts = [part for k, part in enumerate(parts) if k == 0 or part != parts[k - 1]]
     if len(parts) < 2:
         return ()
-    return tuple(check_learned(fold_text(PROMPT_BREAK.join(parts))))
+    found = check_learned(fold_text(PROMPT_BREAK.join(parts)))
+    # the current prompt must complete it: earlier prompts that reach the threshold
+    # without it (an attack blocked by the rules, its tail scored anew) blame nothing new
+    if found and check_learned(fold_text(PROMPT_BREAK.join(parts[:-1]))):
+        return ()
+    return tuple(found)
 
 
 def prompt_digest(folded: str) -> bytes:
