@@ -205,15 +205,7 @@ class TestInProcessState:
         assert ask(mesh).status_code == 200
 
     def test_a_stream_cut_after_its_first_token_ends_with_an_error_not_a_restart(self, mesh):
-        # Which router serves a stream is the edge's round robin, which health checks and
-        # earlier tests also move: guess (the router a probe did not use), kill it after the
-        # first token, and when the stream was on the other one (it then simply finishes),
-        # bring the victim back and try again. Bounded: four tries.
-        for _ in range(4):
-            events, victim = self._stream_and_kill_after_first_token(mesh)
-            if any("error" in e for e in events):
-                break
-            bring_back(mesh, victim)
+        events, victim = self._stream_and_kill_its_router(mesh)
         errors = [e for e in events if "error" in e]
         assert errors, json.dumps(events[-3:])
         assert events[-1] is errors[-1]  # nothing after the error: no second answer spliced in
@@ -223,16 +215,19 @@ class TestInProcessState:
         assert ask(mesh).status_code == 200  # the other router serves the next request
         bring_back(mesh, victim)
 
-    def _stream_and_kill_after_first_token(self, mesh) -> tuple[list[dict], str]:
+    def _stream_and_kill_its_router(self, mesh) -> tuple[list[dict], str]:
+        """Streams a long answer (`ignore_eos`, so the model cannot finish early) and, once
+        tokens flow, kills the router serving it: the one whose inter-token latency count
+        moved, since this is the only stream in the mesh. No guess about the round robin."""
         assert wait_for(lambda: both_serving(mesh), 180)
-        served = "llmaas_requests_total"
-        before = {r: metric_sum(mesh, r, served) for r in ROUTERS}
-        assert ask(mesh).status_code == 200
-        assert wait_for(lambda: any(metric_sum(mesh, r, served) > before[r] for r in ROUTERS), 30)
-        probe = next(r for r in ROUTERS if metric_sum(mesh, r, served) > before[r])
-        victim = next(r for r in ROUTERS if r != probe)
+        gaps = "llmaas_inter_token_latency_seconds_count"
+        before = {r: metric_sum(mesh, r, gaps) for r in ROUTERS}
+
+        def serving() -> str | None:
+            return next((r for r in ROUTERS if metric_sum(mesh, r, gaps) > before[r]), None)
+
         events: list[dict] = []
-        killed = False
+        victim = ""
         with httpx.stream(
             "POST",
             f"{mesh.url}/v1/chat/completions",
@@ -242,6 +237,7 @@ class TestInProcessState:
                 "model": MODEL,
                 "messages": [{"role": "user", "content": "Count from 1 to 500, one per line."}],
                 "max_tokens": 400,
+                "ignore_eos": True,
                 "temperature": 0,
                 "stream": True,
             },
@@ -251,12 +247,14 @@ class TestInProcessState:
                 if not line.startswith("data: ") or line == "data: [DONE]":
                     continue
                 events.append(json.loads(line[6:]))
-                if not killed and any(
-                    c["delta"].get("content") for c in events[-1].get("choices", [])
-                ):
-                    kill9(mesh, victim)  # right after the first token reached the client
-                    killed = True
-        assert killed, events
+                tokens = sum(
+                    1 for e in events for c in e.get("choices", []) if c["delta"].get("content")
+                )
+                if not victim and tokens >= 2:  # a second token: its router timed a gap
+                    assert wait_for(lambda: serving() is not None, 30), before
+                    victim = serving() or ""
+                    kill9(mesh, victim)
+        assert victim, events
         return events, victim
 
 
