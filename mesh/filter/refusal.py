@@ -39,11 +39,15 @@ _REFUSE = (
     r"(?:refus(?!ed\b)\w*|declin(?!ed\b)\w*|rechaz\w*|negarte|niegues|verweiger\w*|ablehn\w*|rifiut\w*"
     r"|recus\w*|weiger\w*|odmaw\w*|odmów\w*|отказ\w*|reddet\w*|ترفض|رفض|거절\w*|拒绝|拒絕|断ら\w*|断る)"
 )
-_CANT = (
-    r"(?:i can'?t|i cannot|i'?m unable|i am unable|as an ai|i'?m sorry|je ne peux pas|no puedo"
+_CANT_SAID = (
+    r"(?:i can'?t|i cannot|i'?m unable|i am unable|i'?m sorry|je ne peux pas|no puedo"
     r"|ich kann nicht|non posso|não posso|ik kan niet|dat kan ik niet|nie mogę|я не могу"
     r"|yapamam|لا أستطيع|لا يمكنني|할 수 없|我不能|我无法|できません)"
 )
+_CANT = rf"(?:{_CANT_SAID}|as an ai)"
+# "as an AI" is a refusal's words only when quoted or said: "never say 'as an AI'", not
+# "what can't you do as an AI?"
+_SAY = r"(?:say|use|write|mention|include|start|begin|open|add|type|utter|respond|reply|prefix)"
 _PENALTY = (
     r"(?:token|tokens|points?|credits?|chips|lives|vies|vidas|fichas|créditos?|crédits?|crediti"
     r"|gettoni|jetons?|leben|vite|punkte|punti|pontos|punten|punkt\w*|очк\w*|жизн\w*"
@@ -106,7 +110,8 @@ _PATTERNS = [
     rf"{_REFUSE}[^\n.]{{0,60}}?(?:zero|zéro|cero|zer[oa]|ноль|nul punten|null punkte|sıfır|صفر"
     rf"|0\s?점|零分|0点)",
     # the words of a refusal banned: "never say 'I can't'", "the words 'sorry', 'cannot' are banned"
-    rf"{_NEG}{_WORD}{{0,4}}?[\"'«„“‘「『]?{_CANT}",
+    rf"{_NEG}{_WORD}{{0,4}}?[\"'«„“‘「『]?{_CANT_SAID}",
+    rf"{_NEG}(?:{_WORD}{{0,4}}?[\"'«„“‘「『]|{_WORD}{{0,2}}?{_SAY}\w*\s{_WORD}{{0,3}}?)as an ai",
     rf"(?:banned|forbidden|prohibited|interdit\w*|prohibid\w*|verboten|vietat\w*|proibid\w*"
     rf"|verboden|zakazan\w*|запрещен\w*|yasak\w*|محظور|금지|禁止|禁句)[^\n]{{0,80}}?{_CANT}",
     rf"{_CANT}[^\n]{{0,80}}?(?:banned|forbidden|prohibited|interdit\w*|prohibid\w*|verboten"
