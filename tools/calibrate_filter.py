@@ -1,15 +1,15 @@
 """Choose the learned layer's block threshold on fresh hand-written prompts it never saw.
 
-    python -m tools.calibrate_filter [--weights PATH] [--split PATH] [--dry-run]
+    python -m tools.calibrate_filter [--weights PATH] [--split PATH ...] [--dry-run]
 
 The dev rule of ``tools.train_filter`` bounds false positives on dev rows drawn from
 the training sources; on fresh hand-written splits the layer's false-positive rate came
 out ten times lower than dev said (0.1 % against 1 %), so it left most of its recall
 unused. This tool sets the threshold where the **whole filter** (rules, decoding and
 the layer) keeps its false positives within bounds on:
-- the calibration split (``tools.filter_data.handwritten.CALIBRATION``): a spent fresh
-  split that training never reads: <= ``--max-fpr`` overall and <= ``--max-lang-fpr``
-  in every language;
+- the benign rows of the calibration splits (``tools.filter_data.handwritten.CALIBRATION``):
+  spent fresh splits whose benign rows training never reads: <= ``--max-fpr`` overall
+  and <= ``--max-lang-fpr`` in every language;
 - the repo corpus ``tests/filter/corpus``: <= the project's bar (``filter_eval.MAX_FPR``),
   and none of its benign tool traffic (an agent that cannot read a tool's output stops).
 The lowest threshold meeting every bound is written into the weights file; the split
@@ -101,8 +101,8 @@ class _Recorder:
         learned.Model.score_cps = self._score  # type: ignore[method-assign]
 
 
-def benign_rows(weights: Path, split: Path) -> list[Benign]:
-    """The calibration split's and the corpus's benign rows, judged with the layer
+def benign_rows(weights: Path, splits: Iterable[Path]) -> list[Benign]:
+    """The calibration splits' and the corpus's benign rows, judged with the layer
     silenced (a copy of the weights whose threshold no probability reaches)."""
     rows: list[Benign] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,7 +118,7 @@ def benign_rows(weights: Path, split: Path) -> list[Benign]:
         learned.use_weights(silent)
         try:
             with _Recorder() as rec:
-                for r in load_jsonl(split):
+                for r in (r for split in splits for r in load_jsonl(split)):
                     if r["label"] == "benign":
                         rec.best = 0.0
                         by_rules = not full_check(PromptFilter(), r["text"]).allowed
@@ -150,23 +150,26 @@ def write_threshold(path: Path, threshold: float) -> None:
     np.savez_compressed(path, **arrays)
 
 
-def calibrate(path: Path, split: Path, max_fpr: float, max_lang_fpr: float) -> float:
-    rows = benign_rows(path, split)
+def calibrate(path: Path, splits: list[Path], max_fpr: float, max_lang_fpr: float) -> float:
+    rows = benign_rows(path, splits)
     t = lowest_threshold(rows, bounds_for(rows, max_fpr, max_lang_fpr))
     blocked = defaultdict(int)
     for r in rows:
         blocked[r.group] += r.by_rules or r.p >= t
     with np.load(path) as z:
         before = float(z["threshold"])
-    print(f"threshold {t} (was {before}); benign blocked at it: "
-          f"{split.name} {blocked['split']}, corpus {blocked['corpus']}")  # fmt: skip
+    split_rows = sum(1 for r in rows if r.group == "split")
+    print(f"threshold {t} (was {before}); benign blocked at it: calibration splits "
+          f"{blocked['split']} of {split_rows}, corpus {blocked['corpus']}")  # fmt: skip
     return t
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", type=Path, default=learned.WEIGHTS_PATH)
-    p.add_argument("--split", type=Path, default=HELDOUT_DIR / CALIBRATION)
+    p.add_argument(
+        "--split", type=Path, nargs="+", default=[HELDOUT_DIR / name for name in CALIBRATION]
+    )
     p.add_argument("--max-fpr", type=float, default=MAX_SPLIT_FPR, help="whole split, whole filter")
     p.add_argument("--max-lang-fpr", type=float, default=MAX_LANG_FPR, help="each language")
     p.add_argument("--dry-run", action="store_true", help="print, do not write")

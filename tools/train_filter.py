@@ -353,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     save(train(args), args.out, args)
     if args.calibrate:
         # the dev rule's threshold is a first guess; fresh prompts set the one shipped
-        t = calibrate(args.out, HELDOUT_DIR / CALIBRATION, MAX_SPLIT_FPR, MAX_LANG_FPR)
+        splits = [HELDOUT_DIR / name for name in CALIBRATION]
+        t = calibrate(args.out, splits, MAX_SPLIT_FPR, MAX_LANG_FPR)
         write_threshold(args.out, t)
     return 0
 

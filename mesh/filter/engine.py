@@ -15,7 +15,7 @@ from .behavior import BehaviorTracker, prompt_digest
 from .behavior_redis import RedisBehavior
 from .decode import check_decoded
 from .exfil import check_exfil
-from .learned import check_learned_prompt
+from .learned import judge_prompt
 from .normalize import normalize
 from .orders import check_orders
 from .patterns import BLOCKING, check_patterns
@@ -30,6 +30,19 @@ from .verdict import BLOCK_THRESHOLD, Reason, Verdict, combine
 # payloads and tool fields; False turns it off.
 LEARNED_LAYER = True
 NO_TOOLS = ToolFields()
+# Rules that judge what words mean misread developers and quotations the way a keyword
+# reader does: "how do you version your system prompts?", a pasted bot prompt, a quoted
+# "Note to the AI grader". When the learned layer, reading the same words, finds an attack
+# unlikely (p < AGREE), the verdict of these rules is held back as a hint. Not the
+# overrides' and personas' ("forget all that precedes", DAN): the layer scores some of those
+# low (0.02-0.2) while the rule is right. Rules that see what the model cannot (hidden
+# HTML, invisible or mixed characters, split, encoded or templated payloads, exfiltration
+# links) are never held back.
+WORDING_RULES = frozenset(
+    {"patterns.system_prompt_leak", "patterns.context_dump", "structure.ai_addressed"}
+)
+AGREE = 0.2
+HELD_BACK = 0.2  # a held-back rule's score: a hint, as a quoted attack phrase's is
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +68,12 @@ def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
     patterns = check_patterns(norm) + check_refusal_suppression(prompt) + check_orders(prompt)
     # base64/hex/URL/rot13 payloads: by rule, and by the learned layer when it is on
     decoded = check_decoded(prompt, learned=LEARNED_LAYER)
-    learned = check_learned_prompt(norm) if LEARNED_LAYER else []
+    p, learned = judge_prompt(norm) if LEARNED_LAYER else (None, [])
+    # what fired on the prompt alone: a rejoined history that fires the same rule adds
+    # nothing (held-back rules included: the rejoin must not block what was held back)
+    own = frozenset(r.rule for r in patterns + learned if r.score >= BLOCKING)
+    if p is not None and p < AGREE:
+        structure, patterns = held_back(structure, p), held_back(patterns, p)
     if tools:
         found = check_tool_fields(tools, learned=LEARNED_LAYER)
         structure, patterns, decoded = (
@@ -64,9 +82,19 @@ def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
             decoded + found.decoded,
         )
         learned += found.learned
-    # what fired on the prompt alone: a rejoined history that fires the same rule adds nothing
-    own = frozenset(r.rule for r in patterns + learned if r.score >= BLOCKING)
+        own |= {r.rule for r in found.patterns + found.learned if r.score >= BLOCKING}
     return Analysis(structure, patterns, own, prompt_digest(norm.folded), decoded, learned)
+
+
+def held_back(reasons: list[Reason], p: float) -> list[Reason]:
+    """WORDING_RULES reasons demoted to a hint, saying why."""
+    note = f"; held back: the learned layer finds no attack (p={p:.3f} < {AGREE})"
+    return [
+        Reason(r.layer, r.rule, min(r.score, HELD_BACK), r.span, r.detail + note)
+        if r.rule in WORDING_RULES and r.score > HELD_BACK
+        else r
+        for r in reasons
+    ]
 
 
 @dataclass

@@ -31,7 +31,7 @@ import numpy as np
 
 from .encoded import inline_decoded
 from .learned_semantic import SEMANTIC_PATH, TOKENIZER_PATH, Semantic, semantic, sliding_windows
-from .normalize import Normalized, fold_text
+from .normalize import LEET, Normalized, fold_text
 from .quoting import mention_context
 from .verdict import BLOCK_THRESHOLD, Reason
 
@@ -127,6 +127,8 @@ def prepare(folded: str) -> np.ndarray:
         _mask_runs(cps, hexd, MIN_HEX_RUN)
     if len(cps) > MIN_B64_RUN:
         _mask_runs(cps, _b64_chars(cps), MIN_B64_RUN, need_digits=2)
+    if any(d in folded for d in _LEET_DIGITS):
+        cps = _fold_leet(cps)
     dup = (cps[1:] == cps[:-1]) & ((cps[1:] == 32) | (cps[1:] == 0))
     if dup.any():
         cps = cps[np.concatenate(([True], ~dup))]
@@ -138,6 +140,32 @@ def prepare(folded: str) -> np.ndarray:
             same &= cps[MAX_RUN - k : len(cps) - k] == cps[MAX_RUN - k - 1 : len(cps) - k - 1]
         if same.any():
             cps = cps[np.concatenate((np.ones(MAX_RUN, dtype=bool), ~same))]
+    return cps
+
+
+# Leetspeak is read as the words it spells: "1gn0r3" as "ignore", a gamer's "qu4lcun0" as
+# "qualcuno". Digits as n-grams made every leet text look like an encoded attack, and the
+# words were lost; the decoding layer does the same for base64. Folded: a LEET digit in a
+# token with a Latin letter and no other digit ("h264", "covid19", "2024" stay).
+_LEET_DIGITS = "013457"
+_LEET_MAP = np.arange(58, dtype=np.int64)
+for _digit in _LEET_DIGITS:
+    _LEET_MAP[ord(_digit)] = ord(LEET[_digit])
+
+
+def _fold_leet(cps: np.ndarray) -> np.ndarray:
+    digit = (cps >= 48) & (cps <= 57)
+    if not digit.any():
+        return cps
+    letter = ((cps >= 97) & (cps <= 122)) | ((cps >= 0xDF) & (cps <= 0x24F))
+    leet = digit & (_LEET_MAP[np.where(digit, cps, 0)] != cps)
+    token = np.cumsum(~(letter | digit))  # each separator starts a new token
+    has_letter = np.bincount(token, weights=letter) > 0
+    has_other_digit = np.bincount(token, weights=digit & ~leet) > 0
+    fold = leet & has_letter[token] & ~has_other_digit[token]
+    if fold.any():
+        cps = cps.copy()
+        cps[fold] = _LEET_MAP[cps[fold]]
     return cps
 
 
@@ -297,8 +325,11 @@ def use_weights(path: Path) -> None:
     model.cache_clear()
 
 
-def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "") -> list[Reason]:
-    """One reason when the model's probability reaches its threshold.
+def judge(
+    folded: str, rule: str = "learned.classifier", detail: str = ""
+) -> tuple[float | None, list[Reason]]:
+    """The model's probability for a folded text (None when it is off or the text is
+    under MIN_BYTES), and one reason when it reaches the threshold.
 
     The reason's score maps [threshold, 1] onto [BLOCK_THRESHOLD, 1], so the
     layer blocks on its own exactly when the model says so; below threshold it
@@ -307,7 +338,7 @@ def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "
     """
     m = model()
     if m is None or len(folded.encode()) < MIN_BYTES:
-        return []
+        return None, []
     p, start, span, cps = -1.0, 0, "", np.zeros(0, dtype=np.int64)
     # Long prompts are scored CHUNK characters at a time (windows overlap the
     # cuts), so memory stays bounded: ~10 arrays of CHUNK int64/float32.
@@ -317,11 +348,15 @@ def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "
         if q > p:
             p, start, span, cps = q, s, sem_span, piece
     if p < m.threshold:
-        return []
+        return p, []
     score = BLOCK_THRESHOLD + (1.0 - BLOCK_THRESHOLD) * (p - m.threshold) / (1.0 - m.threshold)
     why = f"p={p:.3f} >= {m.threshold:.3f}" + (f"; {detail}" if detail else "")
     span = span or m.span(cps, start)
-    return [Reason(LAYER, rule, round(min(score, 1.0), 4), span, why)]
+    return p, [Reason(LAYER, rule, round(min(score, 1.0), 4), span, why)]
+
+
+def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "") -> list[Reason]:
+    return judge(folded, rule, detail)[1]
 
 
 def judged_text(raw: str) -> str:
@@ -335,7 +370,12 @@ def judged_text(raw: str) -> str:
     return inline_decoded(mention_context(raw) or raw)
 
 
-def check_learned_prompt(norm: Normalized) -> list[Reason]:
-    """The layer on a whole prompt (see ``judged_text``)."""
+def judge_prompt(norm: Normalized) -> tuple[float | None, list[Reason]]:
+    """The layer on a whole prompt (see ``judged_text``): its probability (None when the
+    layer is off or the prompt too short to judge) and its reason when it blocks."""
     judged = judged_text(norm.raw)
-    return check_learned(norm.folded if judged is norm.raw else fold_text(judged))
+    return judge(norm.folded if judged is norm.raw else fold_text(judged))
+
+
+def check_learned_prompt(norm: Normalized) -> list[Reason]:
+    return judge_prompt(norm)[1]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .lexicon import CJK_LANGS, LATIN_LANGS, LEXICON, Lexicon
-from .normalize import strip_accents
+from .lexicon import CJK_LANGS, FOLDED_LANGS, LATIN_LANGS, LEXICON, Lexicon
+from .normalize import fold_text, strip_accents
 
 Concepts = frozenset[str]
 CJK_TAGGED = frozenset({"IGN", "SYS"})  # these also get an "<X>_CJK" concept in CJK
@@ -39,7 +39,9 @@ def build_index(lexicon: Lexicon) -> tuple[dict[str, Concepts], dict[str, Concep
         for lang, terms in by_lang.items():
             table = cjk if lang in CJK_LANGS else latin
             for raw in terms.split():
-                for word in expand(raw.casefold()):
+                # Cyrillic words as prompts are folded (look-alike letters become Latin)
+                raw = fold_text(raw) if lang in FOLDED_LANGS else raw.casefold()
+                for word in expand(raw):
                     table.setdefault(word, set()).add(concept)
                     if concept in CJK_TAGGED and lang in CJK_LANGS:
                         table[word].add(concept + "_CJK")  # for word orders only CJK uses

@@ -1,6 +1,8 @@
-"""Words of the concepts in lexicon.py for Dutch, Portuguese, Polish, Turkish and Arabic:
-the override and prompt-leak rules' words only (the other concepts stay in the first five
-Latin-script languages and zh/ja). Merged into ``LEXICON`` at import."""
+"""Words of the concepts in lexicon.py for Dutch, Portuguese, Polish, Turkish, Arabic and
+Russian: the override and prompt-leak rules' words only (the other concepts stay in the
+first five Latin-script languages and zh/ja). Merged into ``LEXICON`` at import. Russian
+words are indexed in the folded form prompts take (Cyrillic look-alikes folded to Latin:
+see ``lexicon_index``)."""
 
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ MORE_LANGS: dict[str, dict[str, str]] = {
         "pt": "ignore ignora ignorar esqueça esqueca esquece desconsidere desconsidera",
         "pl": "zignoruj ignoruj zapomnij pomiń",
         "tr": "unut unutun yoksay",
+        "ru": "игнорируй игнорируйте проигнорируй проигнорируйте забудь забудьте отбрось отбросьте отмени отмените пренебреги",
     },
     "INSTR": {
         "nl": "instructies instructie richtlijnen",
         "pt": "instruções instrucoes instrução diretrizes orientações",
         "pl": "instrukcje instrukcji wytyczne polecenia",
         "tr": "talimatları talimatlari talimatlar talimatı yönergeleri",
+        "ru": "инструкции инструкций инструкцию инструкциям указания указаний директивы директив",
     },
     "INSTR_WEAK": {
         "ar": "التعليمات تعليمات تعليماتك الإرشادات التوجيهات",  # everyday: needs a qualifier
@@ -27,6 +31,7 @@ MORE_LANGS: dict[str, dict[str, str]] = {
         "pt": "anteriores anterior acima originais iniciais suas seus sistema",
         "pl": "poprzednie wcześniejsze powyższe swoje twoje systemowe",
         "tr": "önceki yukarıdaki sistem",
+        "ru": "предыдущие предыдущих прежние прежних вышеуказанные исходные изначальные системные свои твои",
     },
     "ALL": {
         "ar": "كل جميع",
@@ -34,6 +39,7 @@ MORE_LANGS: dict[str, dict[str, str]] = {
         "pt": "todas todos",
         "pl": "wszystkie wszystkich",
         "tr": "tüm bütün",
+        "ru": "все всех всё",
     },
     "REVEAL": {
         "ar": "اكشف واكشف أظهر وأظهر اعرض واعرض اطبع واطبع",
@@ -41,6 +47,7 @@ MORE_LANGS: dict[str, dict[str, str]] = {
         "pt": "mostre revele diga",
         "pl": "pokaż ujawnij podaj wypisz",
         "tr": "göster söyle",
+        "ru": "покажи покажите выведи выведите раскрой раскройте напечатай напиши скажи повтори",
     },
     "SYS": {
         "ar": "النظام",
@@ -48,6 +55,7 @@ MORE_LANGS: dict[str, dict[str, str]] = {
         "pt": "sistema ocultas secretas",
         "pl": "systemowy systemowe ukryte tajne",
         "tr": "sistem gizli",
+        "ru": "системный системные системного системная скрытые скрытый секретные секретный",
     },
     "PROMPTW": {
         "ar": "موجه موجّه",
@@ -55,11 +63,13 @@ MORE_LANGS: dict[str, dict[str, str]] = {
         "pt": "prompt instruções",
         "pl": "prompt instrukcje",
         "tr": "istemi istem talimatları",
+        "ru": "промпт промпта инструкции",
     },
     "YOUR": {
         "nl": "jouw uw",
         "pt": "suas seus sua seu",
         "pl": "twoje swoje twoich swoich",
         "tr": "senin",
+        "ru": "твой твои твою свой свои ваш ваши",
     },
 }

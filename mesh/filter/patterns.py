@@ -37,7 +37,7 @@ from .matcher import (
     collapse_stream,
     latin_stream,
 )
-from .normalize import Normalized, normalize
+from .normalize import Normalized, fold_text, normalize
 from .quoting import (
     DISCUSS_MAX_CHARS,
     META_MAX_CHARS,
@@ -233,7 +233,13 @@ def _scan(norm: Normalized) -> list[Reason]:
 # A first-person possessive on the object: the user's own earlier words, not the model's.
 _OWN_RE = re.compile(
     r"\b(?:my|mine|our|ma|mon|mes|notre|nos|mi|mis|nuestr[ao]s?|mein\w*|unser\w*|mio|mia|miei|mie"
-    r"|nostr[aoie]|mijn|onze|meu|minha|meus|minhas|nosso|nossa)\b|我的|私の|僕の"
+    r"|nostr[aoie]|mijn|onze|meu|minha|meus|minhas|nosso|nossa"
+    # Russian as folded text spells it (look-alike letters in Latin)
+    + "".join(
+        "|" + fold_text(w)
+        for w in ["мой", "мою", "мои", "моих", "моим", "наш", "нашу", "наши", "наших"]
+    )
+    + r")\b|我的|私の|僕の"
 )
 
 

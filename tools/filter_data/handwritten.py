@@ -7,8 +7,9 @@
 - The **spent** fresh splits of ``tests/filter/heldout`` (``SPENT``): written by hand as
   frozen evaluation splits, each looked at for decisions until it could no longer give
   a clean measure (see ``weights/MODEL_CARD.md``). Neither the split that still
-  measures (``tools.filter_heldout.DEFAULT_SPLIT``) nor the spent split that sets the
-  threshold (``CALIBRATION``, read by ``tools.calibrate_filter``) is read here.
+  measures (``tools.filter_heldout.DEFAULT_SPLIT``) nor the benign rows of the spent
+  splits that set the threshold (``CALIBRATION``, read by ``tools.calibrate_filter``) are
+  read here; their attacks are.
 
 Split by family (crc32 of the family name): ~20 % of families dev, the rest train, so a
 dev row's near-copies in other languages or encodings are never trained on. Their dev
@@ -36,8 +37,9 @@ SPENT = (
     "fresh_test_8.jsonl",
     "fresh_test_9.jsonl",
 )
-# Spent too, but kept out of training: the threshold is chosen on it (tools/calibrate_filter.py).
-CALIBRATION = "fresh_test_10.jsonl"
+# Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
+# trained on; their attacks train (the threshold reads benign rows only).
+CALIBRATION = ("fresh_test_10.jsonl", "fresh_test_11.jsonl", "fresh_test_12.jsonl")
 DEV_PERCENT = 20
 
 
@@ -49,6 +51,7 @@ def handwritten_records() -> Iterator[dict]:
     """Records ``{text, label, category, language, family, split, encoding}``, category
     prefixed ``hand_`` (the source stays visible in per-category reports)."""
     paths = sorted(HANDWRITTEN_DIR.glob("*.jsonl")) + [HELDOUT_DIR / name for name in SPENT]
+    paths += [HELDOUT_DIR / name for name in CALIBRATION]
     for path in paths:
         source = path.stem
         with path.open(encoding="utf-8") as f:
@@ -56,6 +59,8 @@ def handwritten_records() -> Iterator[dict]:
                 if not line.strip():
                     continue
                 row = json.loads(line)
+                if path.name in CALIBRATION and row["label"] != "attack":
+                    continue
                 family = f"{source}/{row['family']}"
                 yield {"text": row["text"], "label": row["label"],
                        "category": f"hand_{row['category']}", "language": row["language"],
