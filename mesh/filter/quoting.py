@@ -23,6 +23,8 @@ from functools import lru_cache
 QUOTE_RE = re.compile(
     r"\"([^\"\n]{3,300})\"|“([^”\n]{3,300})”|«([^»\n]{3,300})»|「([^」\n]{3,300})」"
     r"|『([^』\n]{3,300})』|„([^“”\"\n]{3,300})[“”\"]|»([^«\n]{3,300})«|(?<!\w)'([^'\n]{3,300})'(?!\w)"
+    # single guillemets and curly single quotes (‹…›, ›…‹, ‚…‘, ‘…’) and 《…》
+    r"|‹([^›\n]{3,300})›|›([^‹\n]{3,300})‹|‚([^‘’\n]{3,300})[‘’]|‘([^’\n]{3,300})’|《([^》\n]{3,300})》"
     # a Markdown image shown as an exhibit ("why is ![x](https://a.example/?q={chat}) dangerous?")
     r"|(!\[[^\[\]\n]{0,100}\]\([^()\n]{3,300}\))"
 )

@@ -36,6 +36,7 @@ SPENT = (
     "fresh_test_7.jsonl",
     "fresh_test_8.jsonl",
     "fresh_test_9.jsonl",
+    "fresh_test_13.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
