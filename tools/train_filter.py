@@ -10,8 +10,8 @@ CPU thread with fixed seeds, so the same arguments give the same weights
 A first threshold is chosen on the dev split (the lowest with dev false-positive
 rates <= ``--dev-fpr`` on template negatives, <= ``--dev-fpr-hand`` on hand-written ones and
 <= ``--dev-fpr-catalog`` on ordinary text); then ``tools.calibrate_filter`` sets the one
-written to the weights on a spent fresh split training never reads and on the repo
-corpus (``--calibrate 0``: keep the dev rule's). The frozen split that still measures is
+written to the weights on the benign rows of the spent calibration splits (training reads
+only their attacks) and on the repo corpus (``--calibrate 0``: keep the dev rule's). The frozen split that still measures is
 never read here (other spent splits are training data, see
 ``tools/filter_data/handwritten.py``). With ``--semantic 1`` the semantic half (static
 tokens of a multilingual sentence encoder, ``tools/train_filter_semantic.py``) is trained
@@ -340,7 +340,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--calibrate",
         type=int,
         default=1,
-        help="1: then set the threshold on the calibration split (tools.calibrate_filter)",
+        help="1: then set the threshold on the calibration splits (tools.calibrate_filter)",
     )
     p.add_argument("--out", type=Path, default=learned.WEIGHTS_PATH)
     p.add_argument("--sem-out", type=Path, default=SEMANTIC_PATH)

@@ -385,7 +385,6 @@ LEXICON: Lexicon = {
 CJK_EXTRA_LATIN = {"dan": ("DAN",), "prompt": ("SYSP",), "jailbreak": ("PERSONA",)}
 
 LATIN_LANGS = ("en", "fr", "es", "de", "it", "nl", "pt", "pl", "tr", "ar", "ru")  # spaced scripts
-FOLDED_LANGS = ("ru",)  # indexed as folded text reads them (see lexicon_index)
 
 for _concept, _by_lang in MORE_LANGS.items():  # nl, pt, pl, tr, ar: lexicon_more.py
     LEXICON[_concept].update(_by_lang)

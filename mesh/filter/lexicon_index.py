@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .lexicon import CJK_LANGS, FOLDED_LANGS, LATIN_LANGS, LEXICON, Lexicon
+from .lexicon import CJK_LANGS, LATIN_LANGS, LEXICON, Lexicon
 from .normalize import fold_text, strip_accents
 
 Concepts = frozenset[str]
@@ -39,9 +39,9 @@ def build_index(lexicon: Lexicon) -> tuple[dict[str, Concepts], dict[str, Concep
         for lang, terms in by_lang.items():
             table = cjk if lang in CJK_LANGS else latin
             for raw in terms.split():
-                # Cyrillic words as prompts are folded (look-alike letters become Latin)
-                raw = fold_text(raw) if lang in FOLDED_LANGS else raw.casefold()
-                for word in expand(raw):
+                # as folded prompts spell it: Russian look-alike letters and Turkish ı
+                # become Latin, or the word never matches
+                for word in expand(fold_text(raw)):
                     table.setdefault(word, set()).add(concept)
                     if concept in CJK_TAGGED and lang in CJK_LANGS:
                         table[word].add(concept + "_CJK")  # for word orders only CJK uses

@@ -222,6 +222,14 @@ _CONFUSABLE_LUT[[ord(k) for k in CONFUSABLES]] = [ord(v) for v in CONFUSABLES.va
 _GATHER_FROM = 256  # characters: below, translate is cheaper than the array round trip
 
 
+def folded_regex(pattern: str) -> re.Pattern[str]:
+    """A regex that reads folded text (``fold_text``): its literal look-alike letters are
+    folded as the text's were, or Russian "системн" never matches the folded "cиctemh" and
+    Turkish "yukarıdaki" never matches "yukaridaki". Regex syntax is ASCII, which the fold
+    leaves alone."""
+    return re.compile(pattern.translate(_CONFUSABLE_TABLE))
+
+
 def fold_confusables(text: str) -> str:
     """``text.translate(_CONFUSABLE_TABLE)``."""
     if len(text) < _GATHER_FROM:

@@ -37,7 +37,7 @@ from .matcher import (
     collapse_stream,
     latin_stream,
 )
-from .normalize import Normalized, fold_text, normalize
+from .normalize import Normalized, folded_regex, normalize
 from .quoting import (
     DISCUSS_MAX_CHARS,
     META_MAX_CHARS,
@@ -231,15 +231,10 @@ def _scan(norm: Normalized) -> list[Reason]:
 
 
 # A first-person possessive on the object: the user's own earlier words, not the model's.
-_OWN_RE = re.compile(
+_OWN_RE = folded_regex(
     r"\b(?:my|mine|our|ma|mon|mes|notre|nos|mi|mis|nuestr[ao]s?|mein\w*|unser\w*|mio|mia|miei|mie"
-    r"|nostr[aoie]|mijn|onze|meu|minha|meus|minhas|nosso|nossa"
-    # Russian as folded text spells it (look-alike letters in Latin)
-    + "".join(
-        "|" + fold_text(w)
-        for w in ["мой", "мою", "мои", "моих", "моим", "наш", "нашу", "наши", "наших"]
-    )
-    + r")\b|我的|私の|僕の|我(?:前面|之前|刚才|上面)(?:说|提|写|给)"
+    r"|nostr[aoie]|mijn|onze|meu|minha|meus|minhas|nosso|nossa|мой|мою|мои|моих|моим|наш|нашу"
+    r"|наши|наших)\b|我的|私の|僕の|我(?:前面|之前|刚才|上面)(?:说|提|写|给)"
 )
 
 
@@ -255,7 +250,7 @@ _OWN_AFTER_RE = re.compile(
 )
 
 
-_PLACE_RE = re.compile(
+_PLACE_RE = folded_regex(
     r"\b(?:in|into|inside|to|dans|en|im|ins|nel|nella|no|na|w|в)\s(?:the\s|a\s|le\s|la\s|el\s|il\s"
     r"|den\s|dem\s|o\s|a\s)?(?:system|système|sistema|systeem|systemowym|систем)"
 )
@@ -291,7 +286,7 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
 
 
 MAX_EXCUSED = 8  # excused matches of one rule skipped before the next one counts anyway
-_SYSTEM_WORD_RE = re.compile(
+_SYSTEM_WORD_RE = folded_regex(
     r"system|systè|sistem|systeem|системн|시스템|系统|系統|システム|النظام"
 )
 

@@ -28,12 +28,14 @@ model's own (previous, above, system, yours).
 
 from __future__ import annotations
 
-import re
+from .normalize import folded_regex
+
+# Every pattern here reads folded text (see ``folded_regex``).
 
 # A first-person speaker inside the matched words ("was ich dir gesagt habe", "ti ho
 # detto", "что я тебе говорил"); not "i", "je" or "we", which are also an Italian article,
 # the Dutch "you" and a Dutch "we" that may be an order's subject.
-FIRST_PERSON_RE = re.compile(
+FIRST_PERSON_RE = folded_regex(
     r"\b(?:ich|wir|io|ho|abbiamo|yo|eu|ik|wij|я|мы)\b|我说|我告诉|私が|僕が"
 )
 
@@ -53,21 +55,21 @@ _SAID = (
     r"|chiesto|disse|falou|pediu|zei|zegt|gezegd|vroeg|сказал\w*|говорил\w*|просил\w*"
     r"|powiedział\w*|kazał\w*|dedi|söyledi|istedi|قال\w*|说|讲|言った|言われ|말했|말씀)"
 )
-REPORTED_RE = re.compile(
+REPORTED_RE = folded_regex(
     rf"(?:\b|^){_ROLE}[^\n.!?。:]{{0,40}}?{_SAID}(?P<rest>[^\n.!?。]{{0,40}})$"
 )
 # A quoted order after the verb of saying; the model addressed ("du" and "je" only with a
 # verb, "te" not before an infinitive: French "du devoir" and "je", Dutch "te maken" are
 # not "you").
-_QUOTED = re.compile(r"[:：\"'«»„“”「『]")
-SECOND_PERSON_RE = re.compile(
+_QUOTED = folded_regex(r"[:：\"'«»„“”「『]")
+SECOND_PERSON_RE = folded_regex(
     r"\b(?:you|your|yours|tu|te(?! \w+en\b)|toi|ton|ta|tes|vous|votre|vos|tú|tus|dir|dich|dein\w*"
     r"|ti|tuo|tua|tuoi|você|seu|sua|jij|jouw|uw|ты|тебе|тебя|твои\w*|твой|ty|ci|twoje|twoich"
     r"|sen|senin|sana)\b|\bdu (?:sollst|musst|kannst|darfst|wirst|bist|hast)\b"
     r"|\bje (?:moet|mag|kunt|kan|zou|bent|hebt)\b|أنت|你|あなた|君|너|당신"
 )
 # "All previous instructions" is the attack's own phrase, whoever is said to have said it.
-ALL_RE = re.compile(
+ALL_RE = folded_regex(
     r"\b(?:all|any|every\w*|tou(?:s|tes)|tod[ao]s|alle[ns]?|tutt[ei]|allen|все|всё|wszystk\w*"
     r"|tüm|bütün|كل)\b|所有|全部|一切|全て|すべて|모든"
 )
@@ -101,14 +103,14 @@ def reported_to_user(folded: str, span: str) -> bool:
 
 # The instructions of something: "on the worksheet", "from HR", "du devoir", "auf dem
 # Blatt", "do trabalho", "van de opdracht", "about the warm-up".
-_OF_SOMETHING_RE = re.compile(
+_OF_SOMETHING_RE = folded_regex(
     r"\b(?:on|of|from|about|for|in|du|des|de|sur|del|della|dello|dei|delle|do|da|dos|das|sobre"
     r"|auf|von|vom|zum|zur|für|über|im|van|over|voor|op|z|ze|dla|na|о|по|için)\s"
     r"(?:(?:the|le|la|les|l'|el|los|las|il|lo|gli|o|a|os|as|der|die|das|dem|den|het|de)\s?)?"
     r"[\w'’-]{2,}"
 )
 # ...unless that something is the model's side: "from the developer", "of this chat".
-_THE_MODELS_RE = re.compile(
+_THE_MODELS_RE = folded_regex(
     r"\b(?:system\w*|système|sistema|prompt\w*|ai|ki|ia|llm|assistant\w*|asistente|assistente"
     r"|bot|chatbot|model\w*|modèle|developer\w*|entwickler\w*|développeur\w*|desarrollador\w*"
     r"|sviluppator\w*|desenvolvedor\w*|ontwikkelaar\w*|admin\w*|operator\w*|chat|conversation"
@@ -118,7 +120,7 @@ _THE_MODELS_RE = re.compile(
 
 
 # 無視 followed by a passive or potential ending: "無視される", "無視された", "無視されて".
-_JA_PASSIVE_RE = re.compile(r"^(?:さ(?:れ|せ)|され|できない|できず)")
+_JA_PASSIVE_RE = folded_regex(r"^(?:さ(?:れ|せ)|され|できない|できず)")
 
 
 def described_passive(folded: str, span: str) -> bool:
@@ -129,7 +131,7 @@ def described_passive(folded: str, span: str) -> bool:
 
 # Instructions located in data: "... instructions inside retrieved documents", "die in
 # Kundenmails stehen", "que aparezcan dentro de la reseña" (en, fr, es, de, it, pt, nl).
-_IN_DATA_RE = re.compile(
+_IN_DATA_RE = folded_regex(
     r"^[^.\n;:!?]{0,40}?\b(?:inside|in|within|from|embedded in|contained in|found in|dans"
     r"|provenant de|dentro de|dentro|en|aus|innerhalb|nei|nelle|negli|nel|contenute in|em|nos|nas"
     r"|binnen|uit)\s(?:[\w'’-]+\s){0,3}?(?:retrieved\s|external\s|untrusted\s|incoming\s)?"
@@ -142,7 +144,7 @@ _IN_DATA_RE = re.compile(
     r"|documenten|inhoud|bestanden|opmerkingen|bijlagen)\b"
 )
 # ...not the model's own: previous, above, system, yours.
-_OWN_INSTRUCTIONS_RE = re.compile(
+_OWN_INSTRUCTIONS_RE = folded_regex(
     r"\b(?:previous|prior|above|earlier|initial|original|system|your|yours|précédent\w*|système"
     r"|anterior\w*|sistema|vorherig\w*|obige\w*|system\w*|precedent\w*|vorige|eerdere)\b"
 )
