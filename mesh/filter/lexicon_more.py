@@ -19,7 +19,7 @@ MORE_LANGS: dict[str, dict[str, str]] = {
         "nl": "instructies instructie richtlijnen",
         "pt": "instruções instrucoes instrução diretrizes orientações",
         "pl": "instrukcje instrukcji wytyczne polecenia",
-        "tr": "talimatları talimatlari talimatlar talimatı yönergeleri",
+        "tr": "talimatları talimatlar talimatı yönergeleri",
         "ru": "инструкции инструкций инструкцию инструкциям указания указаний директивы директив",
     },
     "INSTR_WEAK": {
