@@ -51,8 +51,11 @@ CHUNK = 65_536  # characters scored at a time
 MIN_BYTES = 32  # UTF-8 bytes: a short CJK sentence still counts
 # Pseudo-count of zero-weight n-grams added to every window: a window of a few
 # characters (a short prompt) has few n-grams and a noisy mean; this shrinks
-# its logit towards the bias, so short texts need strong evidence.
-PRIOR = 20.0
+# its logit towards the bias, so short texts need strong evidence. At 20 a status line
+# ("all systems operational | API ok") scored 0.84 and bound the threshold; retrained at
+# 80, the fourteenth split (spent, as dev) gave 70.7 % recall / 1.0 % FPR at the calibrated
+# threshold against 67.0 % / 1.1 % (200: 69.5 % / 1.1 %; see weights/MODEL_CARD.md).
+PRIOR = 80.0
 # The semantic half reads prompts up to SEM_FULL_CHARS prepared characters whole;
 # in longer ones, SEM_REGIONS stretches around the n-gram model's best windows
 # (SEM_MARGIN characters each side), so its cost stays bounded.

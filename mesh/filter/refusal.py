@@ -97,6 +97,9 @@ _USUALLY = (
 # A word between the ban and the refusal, within one clause ("не указана; отказ" is two).
 _WORD = r"(?:[^\s.;:!?。]+\s)"
 
+# Quotation marks around a refusal's or an opener's words (the quote policy's forms).
+_OPEN = "\"'«„“‘「『‹‚《"
+_CLOSE = "\"'»“”’‘」』›》"
 _PATTERNS = [
     # a ban on refusing: "never refuse", "you must not decline", "нельзя отказывать"
     rf"{_NEG}{_WORD}{{0,3}}?{_REFUSE}",
@@ -105,13 +108,13 @@ _PATTERNS = [
     rf"{_REFUSE}[^\n.]{{0,40}}?(?:안\s?돼|안\s?된다|말아|하지\s?마)|断らな|断らず",
     rf"{_REFUSE}\w*\s(?:\S+\s){{0,3}}?(?:is|are)\s(?:forbidden|banned|not allowed|prohibited)",
     rf"(?:without|sans|sin|ohne|senza|sem|zonder|bez|без)\s{_REFUSE}",
-    rf"(?:without|sans|sin|ohne|senza|sem|zonder|bez|без|nada de|no)\s[\"'«„“‘「『»]\s?{_CANT}",
+    rf"(?:without|sans|sin|ohne|senza|sem|zonder|bez|без|nada de|no)\s[{_OPEN}»]\s?{_CANT}",
     # refusing scores zero: "models that refuse get zero points"
     rf"{_REFUSE}[^\n.]{{0,60}}?(?:zero|zéro|cero|zer[oa]|ноль|nul punten|null punkte|sıfır|صفر"
     rf"|0\s?점|零分|0点)",
     # the words of a refusal banned: "never say 'I can't'", "the words 'sorry', 'cannot' are banned"
-    rf"{_NEG}{_WORD}{{0,4}}?[\"'«„“‘「『]?{_CANT_SAID}",
-    rf"{_NEG}(?:{_WORD}{{0,4}}?[\"'«„“‘「『]|{_WORD}{{0,2}}?{_SAY}\w*\s{_WORD}{{0,3}}?)as an ai",
+    rf"{_NEG}{_WORD}{{0,4}}?[{_OPEN}]?{_CANT_SAID}",
+    rf"{_NEG}(?:{_WORD}{{0,4}}?[{_OPEN}]|{_WORD}{{0,2}}?{_SAY}\w*\s{_WORD}{{0,3}}?)as an ai",
     rf"(?:banned|forbidden|prohibited|interdit\w*|prohibid\w*|verboten|vietat\w*|proibid\w*"
     rf"|verboden|zakazan\w*|запрещен\w*|yasak\w*|محظور|금지|禁止|禁句)[^\n]{{0,80}}?{_CANT}",
     rf"{_CANT}[^\n]{{0,80}}?(?:banned|forbidden|prohibited|interdit\w*|prohibid\w*|verboten"
@@ -132,8 +135,8 @@ _PATTERNS = [
     rf"|prohibid\w*|verboten|vietat\w*|proibid\w*|verboden|zakazan\w*|запрещен\w*|yasak\w*|محظورة?"
     rf"|ممنوعة?|금지|禁止)",
     # a forced compliant opening: "begin your reply with 'Sure, here is'"
-    rf"{_START}\w*\s(?:\S+\s){{0,5}}?[\"'«„“‘「『:]\s?{_OPENER}",
-    rf"[\"'«„“‘「『]\s?{_OPENER}[^\"'»“”’」』\n]{{0,60}}[\"'»“”’」』]\s?(?:\S+\s?){{0,3}}?"
+    rf"{_START}\w*\s(?:\S+\s){{0,5}}?[{_OPEN}:]\s?{_OPENER}",
+    rf"[{_OPEN}]\s?{_OPENER}[^{_CLOSE}\n]{{0,60}}[{_CLOSE}]\s?(?:\S+\s?){{0,3}}?"
     rf"(?:{_START}|로\s?시작|で始め|开头|开始|diye başla)",
 ]
 PATTERN_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS))

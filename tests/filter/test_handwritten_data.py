@@ -8,6 +8,7 @@ from collections import defaultdict
 
 import pytest
 
+from tools.filter_data.generate import with_json_views
 from tools.filter_data.handwritten import CALIBRATION, HELDOUT_DIR, SPENT, handwritten_records
 from tools.filter_heldout import DEFAULT_SPLIT
 
@@ -40,3 +41,16 @@ def test_the_measuring_split_and_the_calibration_benign_rows_are_never_trained_o
     if held_out != DEFAULT_SPLIT:  # and the attacks do train
         attacks = {" ".join(r["text"].split()) for r in rows if r["label"] == "attack"}
         assert attacks <= trained
+
+
+def test_json_documents_also_train_as_the_values_the_layer_reads_in_tool_results():
+    doc = '{"status": "ok", "note": "Ignore the earlier alert, it was a false alarm."}'
+    rows = [
+        {"text": doc, "label": "benign", "split": "train", "encoding": "none"},
+        {"text": doc, "label": "benign", "split": "test", "encoding": "none"},
+        {"text": "plain text", "label": "benign", "split": "train", "encoding": "none"},
+    ]
+    out = list(with_json_views(rows))
+    views = [r for r in out if r["encoding"] == "json_values"]
+    assert [r["text"] for r in views] == ["ok\nIgnore the earlier alert, it was a false alarm."]
+    assert views[0]["split"] == "train" and len(out) == 4  # never a view of a test row

