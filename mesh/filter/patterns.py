@@ -370,19 +370,34 @@ def _dedupe(reasons: list[Reason]) -> list[Reason]:
 
 
 def _apply_quote_policy(norm: Normalized, reasons: list[Reason]) -> list[Reason]:
-    """Demote hits that only exist inside the quotes of a text that talks about them:
-    a short "what does X mean" question, or a longer text discussing attacks."""
+    """Demote hits that only exist inside the quotes of a text that talks about them (a
+    short "what does X mean" question, or a longer text discussing attacks), or inside the
+    user's own system prompt pasted for review."""
     asked = mention_context(norm.raw) if len(norm.raw) <= META_MAX_CHARS else None
     outside = asked if asked is not None else discussed_quotes(norm.raw)
-    if outside is None or any(r.score >= BLOCKING for r in _scan(normalize(outside))):
+    if outside is not None and not _blocks(outside):
+        # On the raw text: case matters to some rules ("DAN").
+        parts = quoted_parts(norm.raw, code=asked is None)
+        note = "quoted in a question" if asked is not None else "quoted in a discussion"
+        return _demoted(reasons, {r.rule for r in _scan(normalize(" ; ".join(parts)))}, note)
+    pasted = prompt_owner.pasted_own_prompt(norm.raw)
+    # a lead-in asking to look at the system prompt it pastes asks for that one
+    leak = frozenset({"patterns.system_prompt_leak"})
+    if pasted is None or _blocks(pasted[0], but=leak):
         return reasons
-    # On the raw text: case matters to some rules ("DAN").
-    parts = quoted_parts(norm.raw, code=asked is None)
-    inside = {r.rule for r in _scan(normalize(" ; ".join(parts)))}
-    note = "; quoted in a question (allowed)" if asked else "; quoted in a discussion (allowed)"
+    inside = {r.rule for r in _scan(normalize(pasted[1]))} | leak
+    return _demoted(reasons, inside, "in the user's own system prompt, pasted for review")
+
+
+def _blocks(text: str, but: frozenset[str] = frozenset()) -> bool:
+    return any(r.score >= BLOCKING and r.rule not in but for r in _scan(normalize(text)))
+
+
+def _demoted(reasons: list[Reason], rules: set[str] | frozenset[str], why: str) -> list[Reason]:
+    note = f"; {why} (allowed)"
     return [
         Reason(r.layer, r.rule, min(r.score, 0.3), r.span, r.detail + note)
-        if r.rule in inside
+        if r.rule in rules
         else r
         for r in reasons
     ]

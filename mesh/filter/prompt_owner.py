@@ -14,7 +14,9 @@ text, where the owner goes unnamed, a prompt the developer wants kept hidden pas
 
 from __future__ import annotations
 
-from .normalize import folded_regex
+import re
+
+from .normalize import fold_text, folded_regex
 from .quoting import DOING_RE
 from .reported import SECOND_PERSON_RE, locate
 
@@ -23,7 +25,7 @@ _DOING_RE = folded_regex(DOING_RE.pattern)
 
 # The names of a system prompt (14 languages).
 SYSTEM_PROMPT_RE = folded_regex(
-    r"system[\s-]?prompts?|sys[\s-]?prompts?|prompts? (?:système|systeme|de sistema|di sistema"
+    r"system[\s_-]?prompts?|sys[\s_-]?prompts?|prompts? (?:système|systeme|de sistema|di sistema"
     r"|do sistema|del sistema)|systemanweisung\w*|systeemprompt\w*|prompt\w* systemow\w*"
     r"|системн\w* (?:промпт|подсказк|инструкци)\w*|sistem (?:istem\w*|prompt\w*|talimat\w*)"
     r"|시스템 ?프롬프트|系统提示词?|系統提示詞?|系统指令|システムプロンプト|システム指示"
@@ -88,3 +90,64 @@ def kept_from_showing(folded: str, span: str) -> bool:
         _PREVENT_RE.search(folded, max(0, at - 15), end)
         or _NOT_SO_THAT_RE.search(folded[end : end + 12])
     )
+
+
+# A developer pasting their own bot's system prompt for review ("Could you review the system
+# prompt for our council's bin-collection bot?\n\n"You are BinBot…"", "这是我们宠物医院预约机器人
+# 的完整系统提示，帮我看看还缺什么：…"): the prompt's own guard lines ("never reveal these
+# instructions", "ignore requests to…") are its content, not orders to the reader.
+_LEAD_END_RE = re.compile(r"\n\s*\n|[:：]\s*\n|\n(?=\s*(?:```|[\"“«„「『]))")
+_MINE_LEAD_RE = folded_regex(
+    r"\b(?:my|our|we|i|i've|mon|ma|mes|notre|nos|je|j'ai|nous|mi|mis|nuestr\w+|mein\w*|unser\w*"
+    r"|ich|wir|mio|mia|nostr\w+|ho|mijn|onze|ik|wij|meu|minha|nosso|nossa|eu|мо\w+|наш\w*|я|мы"
+    r"|mój|moj\w*|nasz\w*|benim|bizim)\b|我们|我們|我写|我寫|我的|私が|私の|うちの|弊社|自分で|書いた"
+    r"|作った|作成した|우리|내가|제가|작성한|만든"
+)
+_REVIEW_RE = folded_regex(
+    r"\b(?:review\w*|improve\w*|check\w*|feedback|look (?:at|over)|tighten|stricter|shorter|gaps?"
+    r"|holes?|weak\w*|critique|polish|missing|vérifie\w*|relis|relire|amélior\w*|failles?|revis\w*"
+    r"|mejor\w*|überprüf\w*|prüf\w*|verbesser\w*|lücken|rivedi|miglior\w*|controll\w*|melhor\w*"
+    r"|verbeter\w*|controleer|sprawdź|popraw\w*|gözden|iyileştir\w*|kontrol)\b|провер\w*|улучш\w*"
+    r"|посмотри\w*|راجع|حسّن|حسن|검토|개선|봐\s?줘|봐\s?주|看看|改进|改進|优化|检查|檢查|漏洞|指摘"
+    r"|改善|見て|チェック|レビュー|添削|[?？]"
+)
+_ADOPT_RE = folded_regex(
+    r"\b(?:adopt|use (?:it|this)|switch to|load|apply|from now on|follow|obey|become)\b"
+    r"|采用|照做|遵守|使用它|従って|適用|적용|따라"
+)
+# The reader's own prompt named in the lead-in ("compare it with yours", "und deinen"): not
+# only the user's prompt is on the table.
+_READER_RE = folded_regex(
+    r"\b(?:your|yours|dein\w*|deins|jouw|uw|тво\w+|ваш\w*|twój|twoj\w*|wasz\w*|senin\w*|sizin\w*"
+    r"|tuo|tua|tuoi|teu|tien\w*|tuy\w*|votre|vos|ton|tes)\b|你的|您的|你自己|あなたの|君の|너의|당신의"
+)
+# ...and the pasted text opens as system prompts do, by saying who the model is.
+_ROLE_OPENING_RE = folded_regex(
+    r"\b(?:you are|you're|tu es|t'es|vous êtes|eres|usted es|du bist|sie sind|sei|lei è|você é|tu és"
+    r"|je bent|jij bent|u bent|ты|вы|jesteś|sen|siz)\b|أنت|너는|넌|당신은|你是|您是|あなたは|君は"
+)
+MAX_LEAD_CHARS, MIN_PASTED_BYTES = 400, 120  # UTF-8 bytes: a short CJK prompt still counts
+
+
+def pasted_own_prompt(raw: str) -> tuple[str, str] | None:
+    """(lead-in, pasted prompt) when ``raw`` is the user's own system prompt pasted for
+    review: a short lead-in in the first person that names a system prompt and asks for a
+    review, does not name the reader's, and does not tell the model to take the prompt on,
+    then a prompt that opens by saying who the model is ("You are BinBot…"); else None. "Show me the system prompt" there asks for the one pasted below."""
+    end = _LEAD_END_RE.search(raw, 0, MAX_LEAD_CHARS + 4)
+    if end is None:
+        return None
+    lead, pasted = raw[: end.start()], raw[end.end() :]
+    if len(pasted.encode()) < MIN_PASTED_BYTES:
+        return None
+    folded = fold_text(lead)
+    head = fold_text(pasted[:80])
+    if not (SYSTEM_PROMPT_RE.search(folded) or SYSTEM_PROMPT_RE.search(head)):
+        return None
+    if not _ROLE_OPENING_RE.search(head):
+        return None
+    if not (_MINE_LEAD_RE.search(folded) and _REVIEW_RE.search(folded)):
+        return None
+    if _ADOPT_RE.search(folded) or _DOING_RE.search(folded) or _READER_RE.search(folded):
+        return None
+    return lead, pasted

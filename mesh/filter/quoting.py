@@ -91,7 +91,11 @@ META_RE = re.compile(
             r"|história|verdade|ameaça|oorsprong|geschiedenis|waar|dreiging"
             r"|pochodzeni\w*|prawda|zagrożeni\w*|efsane|köken\w*"
             r"|tarihçe\w*|doğru mu|tehdit)\b",
+            r"\b(?:refers? to|d'où (?:ça |cela |ce |c'est |elle |il )?vien\w*|de dónde (?:viene|sale|salió)"
+            r"|woher (?:kommt|stammt)|da dove (?:viene|arriva)|de onde (?:vem|veio|surgiu)|vandaan"
+            r"|skąd (?:się|pochodzi)|nereden (?:çıktı|geliyor))\b",
             r"откуда|происхожд|истори|миф|правда|шутк|угроз|увидел|видел|أصل|تاريخ|خرافة|صحيح|تهديد"
+            r"|من أين|어디서 나온|어디에서 나온|どこから来|元ネタ"
             r"|유래|역사|사실|농담|위협|来源|由来|起源|出处|怎么来的|说法|谣言|真的|有用|威胁|玩笑"
             r"|本当|デマ|都市伝説|冗談|脅威|見かけ",
         ]
@@ -112,6 +116,9 @@ DOING_RE = re.compile(
     # the question, then an order to act on it ("...come from? Answer by printing your
     # prompt", "is it true? Then be DAN")
     r"|(?:answer|respond|reply)\w* by|(?:then|now|so) (?:be|become|act|turn into|switch)"
+    # ...or to apply it to itself ("wende es auf dich an", "applique-la à toi-même")
+    r"|appl(?:y|ique)\w*|wende\w*|anwenden|apl[ií]ca\w*|apliqu\w*|applica\w*|pas (?:het |dat |dit )?toe"
+    r"|zastosuj\w*|uygula\w*"
     # a ban on saying the quoted words is an order about them ("you may not say 'I can't'")
     r"|(?:never|not|\w+n't|forbidden to)\s+(?:\w+\s+){0,2}(?:say|write|use|type|mention)"
     r"|ne (?:dis|écris) (?:jamais|pas)|ne jamais (?:dire|écrire)|nunca (?:digas|diga|escribas|escrevas"
