@@ -21,7 +21,7 @@ with the reason kept at a low score; anything imperative outside the quotes
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from . import markup, prompt_owner, repetition, reported
@@ -395,9 +395,5 @@ def _blocks(text: str, but: frozenset[str] = frozenset()) -> bool:
 
 def _demoted(reasons: list[Reason], rules: set[str] | frozenset[str], why: str) -> list[Reason]:
     note = f"; {why} (allowed)"
-    return [
-        Reason(r.layer, r.rule, min(r.score, 0.3), r.span, r.detail + note)
-        if r.rule in rules
-        else r
-        for r in reasons
-    ]
+    low = (replace(r, score=min(r.score, 0.3), detail=r.detail + note) for r in reasons)
+    return [d if r.rule in rules else r for r, d in zip(reasons, low, strict=True)]
