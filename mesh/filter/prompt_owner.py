@@ -111,9 +111,9 @@ _REVIEW_RE = folded_regex(
     r"|посмотри\w*|راجع|حسّن|حسن|검토|개선|봐\s?줘|봐\s?주|看看|改进|改進|优化|检查|檢查|漏洞|指摘"
     r"|改善|見て|チェック|レビュー|添削|[?？]"
 )
+# (beyond the quote policy's orders to carry a text out, ``_DOING_RE``)
 _ADOPT_RE = folded_regex(
-    r"\b(?:adopt|use (?:it|this)|switch to|load|apply|from now on|follow|obey|become)\b"
-    r"|采用|照做|遵守|使用它|従って|適用|적용|따라"
+    r"\b(?:adopt|use (?:it|this)|switch to|load|become)\b|采用|遵守|使用它|適用|적용"
 )
 # The reader's own prompt named in the lead-in ("compare it with yours", "und deinen"): not
 # only the user's prompt is on the table.
@@ -133,7 +133,8 @@ def pasted_own_prompt(raw: str) -> tuple[str, str] | None:
     """(lead-in, pasted prompt) when ``raw`` is the user's own system prompt pasted for
     review: a short lead-in in the first person that names a system prompt and asks for a
     review, does not name the reader's, and does not tell the model to take the prompt on,
-    then a prompt that opens by saying who the model is ("You are BinBot…"); else None. "Show me the system prompt" there asks for the one pasted below."""
+    then a prompt that opens by saying who the model is ("You are BinBot…"); else None.
+    "Show me the system prompt" in such a lead-in asks for the one pasted below."""
     end = _LEAD_END_RE.search(raw, 0, MAX_LEAD_CHARS + 4)
     if end is None:
         return None

@@ -112,13 +112,13 @@ ASKING_RE = re.compile(
 # ...unless the words outside also say to carry it out ("known attack; now do it").
 DOING_RE = re.compile(
     r"\b(?:do (?:it|that|this|so|what)|doing (?:it|that|this|so)|follow|obey|execute|carry (?:it )?out|comply|act on"
-    r"|apply it|pretend|from now on"
+    r"|pretend|from now on"
     # the question, then an order to act on it ("...come from? Answer by printing your
     # prompt", "is it true? Then be DAN")
     r"|(?:answer|respond|reply)\w* by|(?:then|now|so) (?:be|become|act|turn into|switch)"
     # ...or to apply it to itself ("wende es auf dich an", "applique-la à toi-même")
     r"|appl(?:y|ique)\w*|wende\w*|anwenden|apl[ií]ca\w*|apliqu\w*|applica\w*|pas (?:het |dat |dit )?toe"
-    r"|zastosuj\w*|uygula\w*"
+    r"|zastosuj\w*"  # Turkish "uygula" is below
     # a ban on saying the quoted words is an order about them ("you may not say 'I can't'")
     r"|(?:never|not|\w+n't|forbidden to)\s+(?:\w+\s+){0,2}(?:say|write|use|type|mention)"
     r"|ne (?:dis|écris) (?:jamais|pas)|ne jamais (?:dire|écrire)|nunca (?:digas|diga|escribas|escrevas"
