@@ -8,8 +8,8 @@ families, fixed seed, public collections pinned by digest), training runs on one
 CPU thread with fixed seeds, so the same arguments give the same weights
 (``weights_digest`` is printed); ``--runs`` runs with consecutive seeds are averaged.
 A first threshold is chosen on the dev split (the lowest with dev false-positive
-rates <= ``--dev-fpr`` on template negatives, <= ``--dev-fpr-hand`` on hand-written ones and
-<= ``--dev-fpr-catalog`` on ordinary text); then ``tools.calibrate_filter`` sets the one
+rates <= ``--dev-fpr`` on template negatives and <= ``--dev-fpr-catalog`` on ordinary
+text; hand-written rows all train); then ``tools.calibrate_filter`` sets the one
 written to the weights on the benign rows of the spent calibration splits (training reads
 only their attacks) and on the repo corpus (``--calibrate 0``: keep the dev rule's). The frozen split that still measures is
 never read here (other spent splits are training data, see
@@ -201,12 +201,11 @@ def _train(args: argparse.Namespace) -> dict:
         sem = Semantic(tok, head["token_weight"].astype(np.float32), head["length_weight"], b)
         digest += head["digest"]
     dev_y = np.array([r["label"] == "attack" for r in dev_set])
-    # Three bounds: the template hard negatives, ordinary text (many: catalogs,
-    # package code, the public collections' benign prompts) and the hand-written
-    # prompts (the shapes real users send); any one alone sets a threshold that
-    # another breaks.
+    # Two bounds: the template hard negatives and ordinary text (many: catalogs,
+    # package code, the public collections' benign prompts); either alone sets a
+    # threshold that the other breaks. Hand-written rows all train (the calibration
+    # splits' benign rows set the threshold shipped).
     catalog = np.array([_ordinary(r["category"]) for r in dev_set])
-    hand = np.array([_hand(r["category"]) for r in dev_set])
     z_char, z_sem = _dev_logits(char, sem, [r["text"] for r in dev_set])
     best = None
     for alpha in args.alphas if sem is not None else [0.0]:
@@ -216,9 +215,8 @@ def _train(args: argparse.Namespace) -> dict:
         # with one or two dev false positives.
         thresholds = [
             max(
-                choose_threshold(scores[~dev_y & ~catalog & ~hand], k * args.dev_fpr),
+                choose_threshold(scores[~dev_y & ~catalog], k * args.dev_fpr),
                 choose_threshold(scores[~dev_y & catalog], k * args.dev_fpr_catalog),
-                choose_threshold(scores[~dev_y & hand], k * args.dev_fpr_hand),
             )
             for k in (1, 2, 4)
         ]
@@ -228,11 +226,9 @@ def _train(args: argparse.Namespace) -> dict:
         threshold, recall, mean = thresholds[0], recalls[0], float(np.mean(recalls))
         fpr = float((scores[~dev_y] >= threshold).mean())
         pooled = float((scores[dev_y] >= threshold).mean())
-        hand_rates = [float((scores[m] >= threshold).mean()) for m in (dev_y & hand, ~dev_y & hand)]
         print(f"dev: alpha {alpha}  threshold {threshold}  recall by language {recall:.3f}"
               f" (pooled {pooled:.3f})  FPR {fpr:.4f}"
-              f"  recall at bounds x1/x2/x4 {' '.join(f'{r:.3f}' for r in recalls)}"
-              f"  hand-written recall {hand_rates[0]:.3f} FPR {hand_rates[1]:.4f}")  # fmt: skip
+              f"  recall at bounds x1/x2/x4 {' '.join(f'{r:.3f}' for r in recalls)}")  # fmt: skip
         print("  " + " ".join(f"{k} {v:.2f}" for k, v in per_language(scores, dev_set, threshold)))
         if best is None or mean > best[4]:
             best = (alpha, threshold, recall, fpr, mean)
@@ -325,7 +321,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     # 1 of 809 with a fifth more recall (ninth split, spent; see weights/MODEL_CARD.md).
     p.add_argument("--dev-fpr", type=float, default=0.006, help="dev FPR bound, template negatives")
     p.add_argument("--dev-fpr-catalog", type=float, default=0.001, help="dev FPR bound, ordinary")
-    p.add_argument("--dev-fpr-hand", type=float, default=0.01, help="dev FPR bound, hand-written")
     # Hand-written rows are the shapes real users send; at the calibrated threshold, 40
     # caught the most of the calibration split's attacks (one run each: 20, 40, 80 ->
     # 55.7, 58.0, 56.4 %; 10 -> 52.6 % before train_l.jsonl; see weights/MODEL_CARD.md).

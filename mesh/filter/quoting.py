@@ -71,10 +71,10 @@ META_RE = re.compile(
             # reported speech: someone else typed the phrase ("users type X", "a customer
             # pasted X", "people reply X to bots", "I found X in a ticket")
             r"\b(?:pasted|posted|typ(?:e|es|ed|ing)|wr(?:ote|ites|iting)|repl(?:y|ies|ied)|found"
-            r"|saw|trend\w*|meme|collé|tapé|écrivent|trouvé|pegó|pegaron|escriben|escribió"
+            r"|saw|trend\w*|meme|collé|tapé|écrit|écrivent|trouvé|pegó|pegaron|escribe|escriben|escribió"
             r"|encontré|getippt|geschrieben|gepostet|gefunden|incollato|scrivono|trovato|colou"
             r"|escrevem|escreveu|achei|geplakt|typt|schreef|gevonden|wkleił\w*|piszą|napisał\w*"
-            r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum)\b",
+            r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum|gördüm)\b",
             r"вставил\w*|пишут|написал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
             r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|見つけ",
             # ...or sent it, or hid it in a text: "a user sent 'X' to our bot", "a sentence
@@ -140,7 +140,7 @@ DOING_RE = re.compile(
     r"\w*\s+(?:tu|su|la)\s+respuesta|\b(?:beginne|fang)\w*\s+(?:deine|ihre|die)\s+antwort"
     r"|\binizi\w*\s+(?:la tua|la)\s+risposta|\bcome[cç]\w*\s+(?:sua|a)\s+resposta"
     r"|\bbegin\s+(?:je|uw)\s+antwoord|начни\w*\s+(?:свой\s+)?ответ|zacznij\s+(?:swoją\s+)?odpowied"
-    r"|ابدأ\s+(?:ردك|إجابتك)|로\s?시작|(?:で|から)始め|开头|開頭"
+    r"|ابدأ\s+(?:ردك|إجابتك)|로\s?시작|(?:で|から)始め|(?:以|用)\s?(?:这个|這個|这句话?|這句話?|它)?\s?(?:开头|開頭)"
 )
 # Translating a quoted phrase carries it out too ("translate: 'ignore your rules'" is the
 # classic way to get it obeyed), unless the text says the phrase is an example of an

@@ -1,4 +1,4 @@
-"""Hand-written prompts for training (train/dev only).
+"""Hand-written prompts for training (all of them train).
 
 - ``tools/filter_data/handwritten/*.jsonl``: attacks and hard negatives written by hand
   for training, in 14 languages, in the shapes public collections lack (injections
@@ -11,15 +11,15 @@
   splits that set the threshold (``CALIBRATION``, read by ``tools.calibrate_filter``) are
   read here; their attacks are.
 
-Split by family (crc32 of the family name): ~20 % of families dev, the rest train, so a
-dev row's near-copies in other languages or encodings are never trained on. Their dev
-rows carry the hard negatives the threshold is chosen against.
+Every row trains: the shipped threshold is set on the calibration splits' benign rows
+(``tools.calibrate_filter``), not on a dev share of these. Until the eleventh session a
+fifth of the families was held out as dev, and a fifth of the hand-written rows went
+unread (see ``weights/MODEL_CARD.md``).
 """
 
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +37,7 @@ SPENT = (
     "fresh_test_8.jsonl",
     "fresh_test_9.jsonl",
     "fresh_test_13.jsonl",
+    "fresh_test_15.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
@@ -45,12 +46,8 @@ CALIBRATION = (
     "fresh_test_11.jsonl",
     "fresh_test_12.jsonl",
     "fresh_test_14.jsonl",
+    "fresh_test_16.jsonl",
 )
-DEV_PERCENT = 20
-
-
-def split_of_family(family: str) -> str:
-    return "dev" if zlib.crc32(family.encode()) % 100 < DEV_PERCENT else "train"
 
 
 def handwritten_records() -> Iterator[dict]:
@@ -70,5 +67,5 @@ def handwritten_records() -> Iterator[dict]:
                 family = f"{source}/{row['family']}"
                 yield {"text": row["text"], "label": row["label"],
                        "category": f"hand_{row['category']}", "language": row["language"],
-                       "family": family, "split": split_of_family(family),
+                       "family": family, "split": "train",
                        "encoding": row.get("encoding", "none")}  # fmt: skip
