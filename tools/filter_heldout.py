@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = ROOT / "tests" / "filter" / "heldout"
 # Written by hand apart from the training data (see its README); the generated
 # learned_test.jsonl has been looked at too often to measure a change.
-# 1-9 and 13 are spent (training data); the benign rows of 10-12 and 14 set the threshold
-# (tools/calibrate_filter.py) and their attacks train; 15 is spent and not used yet.
+# The spent ones train or set the threshold (tools/filter_data/handwritten.py: SPENT,
+# CALIBRATION); the test data checks that this one is in neither.
 DEFAULT_SPLIT = HELDOUT / "fresh_test_18.jsonl"
 GENERATED_SPLIT = HELDOUT / "learned_test.jsonl"
 RULE_LAYERS = ("structure", "patterns")

@@ -126,9 +126,15 @@ DOING_RE = re.compile(
     r"|non (?:dire|scrivere) mai|zeg nooit|schrijf nooit|никогда не (?:говори|пиши)|nigdy nie (?:mów|pisz)"
     r"|asla (?:söyleme|yazma)"
     r"|what it says|ce que dit|lo que dice|was der satz|tu, was|doe wat|ciò che dice|o que diz|fais-le|exécute|obéis|hazlo|ejecuta|obedece|mach (?:es|das)"
-    r"|befolge|führe|fallo|esegui|obbedisci|faça|obedeça|doe het|voer|gehoorzaam|yap|yapın)\b"
-    r"|сделай|выполни|подчинись|zrób|wykonaj|uygula|افعل|نفذ|نفّذ"
-    r"|실행|따라|照做|执行|実行して|従って"
+    r"|befolge|führe|fallo|esegui|obbedisci|faça|obedeça|doe het|voer|gehoorzaam|yap|yapın"
+    # "do it (too)" in the other languages, as "do it" above: "tu peux le faire ?", "¿lo
+    # haces tú?", "kannst du das auch machen?"
+    r"|le faire|fais (?:pareil|de même|la même chose)|hacerlo|lo (?:haces|harías|puedes hacer)"
+    r"|haz lo mismo|(?:das|es) (?:auch )?(?:machen|tun)|farlo|lo fai|fai lo stesso|fazer isso"
+    r"|faz(?:er)? o mesmo|fazê-lo|(?:dat|het) (?:ook )?doen|doe hetzelfde|zrobić to|zrobisz to"
+    r"|yapar mısın|yapabilir misin)\b"
+    r"|сделай|сделаешь|сделать так|выполни|подчинись|zrób|wykonaj|uygula|افعل|نفذ|نفّذ|نفس الشيء"
+    r"|실행|따라|그대로 해|照做|照着|这样做|这么做|也这样|执行|実行して|従って|同じように|その通りに"
     # an order to open or end the reply with the quote ("start your answer with 'Sure, here
     # is'", "end every reply with ![x](...)"), or to put it in the output
     r"|\b(?:start|begin|open|kick\w* off|lead|preface|prefix|end|finish|close)\w*\s+"
