@@ -14,3 +14,16 @@ async def cancel_and_wait(task: asyncio.Task | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
+    """Whether `event` was set within `timeout_s`. Background loops wait with this, never
+    with `asyncio.wait_for(event.wait(), ...)`: on Python 3.11 that swallows a cancellation
+    arriving as the event fires, so the loop runs on and whoever cancelled it (a close)
+    waits forever. `asyncio.timeout` counts cancellations and lets an outside one through."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import itertools
 import logging
 import threading
@@ -30,6 +29,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from mesh.aio import wait_event
 from worker.engine import LLMEngine, Prompt, TokenizedPrompt
 from worker.errors import Draining, EngineFailed
 from worker.outputs import StepOutput
@@ -68,8 +68,7 @@ class RequestStream:
         await self._ready.wait()
         delay = hold_until - asyncio.get_running_loop().time()
         if delay > 0 and not self._done.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._done.wait(), delay)
+            await wait_event(self._done, delay)
         if not self._pending and self._error is not None:
             raise self._error
         assert self._pending  # _ready is only set with an output or an error

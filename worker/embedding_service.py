@@ -12,7 +12,6 @@ calls are waited for, at most `EMBED_DRAIN_MAX_S`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 import grpc
 import torch
 
+from mesh.aio import wait_event
 from mesh.catalog import Catalog
 from mesh.catalog.model_info import model_info as catalog_info
 from mesh.errors import ContextLengthExceeded, InvalidRequest, NotFound, Unavailable
@@ -212,8 +212,7 @@ class EmbeddingWorkerServicer(worker_pb2_grpc.WorkerServicer):
                 last = report
             if self.stopping.is_set():
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), interval_s)
+            await wait_event(self.stopping, interval_s)
 
     def load_report(self) -> worker_pb2.LoadReport:
         return worker_pb2.LoadReport(

@@ -18,6 +18,8 @@ import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from mesh.aio import wait_event
+
 
 @dataclass(slots=True)
 class SpanRecord:
@@ -103,9 +105,7 @@ class OtlpSink(trace_service_pb2_grpc.TraceServiceServicer):
             if left <= 0:
                 return False
             self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), left)
-            except TimeoutError:
+            if not await wait_event(self._changed, left):
                 return predicate(self.spans)
         return True
 

@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from mesh.aio import cancel_and_wait
+from mesh.aio import cancel_and_wait, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class ChangeFeed:
         self._unannounced = 0
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._closing = False
         self.reloads = 0
 
     async def start(self) -> None:
@@ -80,10 +81,11 @@ class ChangeFeed:
             self._seen = version
             self.reloads += 1
 
+    # Both loops also stop on `_closing`: a cancellation swallowed on its way through the
+    # Redis client or the store (seen under load, Python 3.11) must not hang `close()`.
     async def _poll_forever(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+        while not self._closing:
+            await wait_event(self._wake, self.poll_s)
             self._wake.clear()
             try:
                 await self.check()
@@ -91,11 +93,11 @@ class ChangeFeed:
                 log.debug("directory change check failed; retrying", exc_info=True)
 
     async def _listen_forever(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
-                    while True:
+                    while not self._closing:
                         msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
                         if msg is not None:
                             self._wake.set()  # the poller reloads now
@@ -106,6 +108,8 @@ class ChangeFeed:
                 await asyncio.sleep(self.poll_s)
 
     async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
         for task in self._tasks:
             await cancel_and_wait(task)
         self._tasks = []
