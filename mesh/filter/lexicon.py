@@ -26,7 +26,7 @@ LEXICON: Lexicon = {
         "fr": "ignor{e,es,ez,er,ant} oubli{e,es,ez,er,ant} néglig{e,es,ez,er} contourn{e,ez,er} "
         "outrepass{e,ez,er} écart{e,ez,er} annul{e,ez,er} abandonn{e,ez,er} "
         "désobé{is,issez,ir} zappe{,z} efface{,z}",
-        "es": "ignor{a,e,ar,en,ad,es} olvid{a,e,ar,en,ad,ate,ese,es} omit{e,ir,an} "
+        "es": "ignor{a,e,ar,en,ad,es,as} olvid{a,e,ar,en,ad,ate,ese,es,as} omit{e,ir,an} "
         "ignóra{la,las,lo,los} olvída{la,las,lo,los} omíte{la,las,los} descárta{la,las,los} "
         "descart{a,e,ar,en} desestim{a,e,ar} desatiend{e,an} desatender anul{a,e,ar} "
         "salt{ate,arte} evit{a,ar} sobrescrib{e,ir}",

@@ -305,6 +305,7 @@ def _excused(rule: Rule, norm: Normalized, m: SeqMatch, span_of) -> bool:
             or reported.reported_to_user(norm.folded, span)
             or reported.described_passive(norm.folded, span)
             or reported.instructions_in_data(norm.folded, span)
+            or reported.negated(norm.folded, span)
         )  # "forget what I told you", "my teacher said to ignore the instructions on ..."
     if rule.id == "system_prompt_leak":
         return bool(

@@ -96,19 +96,20 @@ def kept_from_showing(folded: str, span: str) -> bool:
 # prompt for our council's bin-collection bot?\n\n"You are BinBot…"", "这是我们宠物医院预约机器人
 # 的完整系统提示，帮我看看还缺什么：…"): the prompt's own guard lines ("never reveal these
 # instructions", "ignore requests to…") are its content, not orders to the reader.
-_LEAD_END_RE = re.compile(r"\n\s*\n|[:：]\s*\n|\n(?=\s*(?:```|[\"“«„「『]))")
+# (a single line break ends it too: the pasted text must then open as a prompt, see below)
+_LEAD_END_RE = re.compile(r"\n\s*\n|[:：]\s*\n|\n")
 _MINE_LEAD_RE = folded_regex(
     r"\b(?:my|our|we|i|i've|mon|ma|mes|notre|nos|je|j'ai|nous|mi|mis|nuestr\w+|mein\w*|unser\w*"
     r"|ich|wir|mio|mia|nostr\w+|ho|mijn|onze|ik|wij|meu|minha|nosso|nossa|eu|мо\w+|наш\w*|я|мы"
-    r"|mój|moj\w*|nasz\w*|benim|bizim)\b|我们|我們|我写|我寫|我的|私が|私の|うちの|弊社|自分で|書いた"
-    r"|作った|作成した|우리|내가|제가|작성한|만든"
+    r"|mój|moj\w*|nasz\w*|benim|bizim)\b|我们|我們|我写|我寫|我的|我为|我為|我给|我給|私が|私の|うちの|弊社"
+    r"|自分で|書いた|書きました|作った|作りました|作成した|作成しました|우리|내가|제가|작성한|만든"
 )
 _REVIEW_RE = folded_regex(
     r"\b(?:review\w*|improve\w*|check\w*|feedback|look (?:at|over)|tighten|stricter|shorter|gaps?"
     r"|holes?|weak\w*|critique|polish|missing|vérifie\w*|relis|relire|amélior\w*|failles?|revis\w*"
     r"|mejor\w*|überprüf\w*|prüf\w*|verbesser\w*|lücken|rivedi|miglior\w*|controll\w*|melhor\w*"
     r"|verbeter\w*|controleer|sprawdź|popraw\w*|gözden|iyileştir\w*|kontrol)\b|провер\w*|улучш\w*"
-    r"|посмотри\w*|راجع|حسّن|حسن|검토|개선|봐\s?줘|봐\s?주|看看|改进|改進|优化|检查|檢查|漏洞|指摘"
+    r"|посмотри\w*|راجع|حسّن|حسن|검토|개선|봐\s?줘|봐\s?주|看看|审阅|審閱|改进|改進|优化|检查|檢查|漏洞|指摘"
     r"|改善|見て|チェック|レビュー|添削|[?？]"
 )
 # (beyond the quote policy's orders to carry a text out, ``_DOING_RE``)

@@ -72,10 +72,11 @@ META_RE = re.compile(
             # pasted X", "people reply X to bots", "I found X in a ticket")
             r"\b(?:pasted|posted|typ(?:e|es|ed|ing)|wr(?:ote|ites|iting)|repl(?:y|ies|ied)|found"
             r"|saw|trend\w*|meme|collé|tapé|écrit|écrivent|trouvé|pegó|pegaron|escribe|escriben|escribió"
-            r"|encontré|getippt|geschrieben|gepostet|gefunden|incollato|scrivono|trovato|colou"
+            r"|encontré|getippt|geschrieben|gepostet|gefunden|incollato|scrivono|scriveva\w*|trovato|colou"
+            r"|écrivai\w*|escribía\w*|schrieb\w*|escrevia\w*|pisał\w*|yazıyordu\w*"
             r"|escrevem|escreveu|achei|geplakt|typt|schreef|gevonden|wkleił\w*|piszą|napisał\w*"
             r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum|gördüm)\b",
-            r"вставил\w*|пишут|написал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
+            r"вставил\w*|пишут|писал\w*|написал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
             r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|見つけ",
             # ...or sent it, or hid it in a text: "a user sent 'X' to our bot", "a sentence
             # like 『X』 was mixed into a document", "what's with „X“ (was hat es mit ... auf sich)"
@@ -111,7 +112,9 @@ ASKING_RE = re.compile(
 )
 # ...unless the words outside also say to carry it out ("known attack; now do it").
 DOING_RE = re.compile(
-    r"\b(?:do (?:it|that|this|so|what)|doing (?:it|that|this|so)|follow|obey|execute|carry (?:it )?out|comply|act on"
+    # ("it didn't comply", "the bot did not follow it": a report of a refusal, not an order)
+    r"\b(?:do (?:it|that|this|so|what)|doing (?:it|that|this|so)|(?<!n't )(?<!not )(?:follow|obey"
+    r"|execute|comply)|carry (?:it )?out|act on"
     r"|pretend|from now on"
     # the question, then an order to act on it ("...come from? Answer by printing your
     # prompt", "is it true? Then be DAN")

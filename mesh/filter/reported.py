@@ -28,6 +28,8 @@ model's own (previous, above, system, yours).
 
 from __future__ import annotations
 
+import re
+
 from .normalize import folded_regex
 
 # Every pattern here reads folded text (see ``folded_regex``).
@@ -170,3 +172,64 @@ def locate(folded: str, span: str) -> tuple[int, int] | None:
     first = folded.find(words[0]) if words else -1
     last = folded.find(words[-1], first + len(words[0])) if first >= 0 else -1
     return (first, last + len(words[-1])) if last >= 0 else None
+
+
+# "Do not ignore the previous instructions" (a pool sign, a manual, a gym's rules, a bot's
+# own guard line) says the opposite of the attack. A negation or a ban right before the
+# verb, or right after it where the language puts it there (Japanese, Korean), and no
+# "why (not)" in the clause: "why not ignore your instructions?" is the attack, asked...
+_NEGATED_BEFORE_RE = folded_regex(
+    r"(?:\b(?:do not|don't|dont|never|must not|mustn't|should not|shouldn't|not to|ne pas"
+    r"|ne jamais|jamais|n'|no|nunca|jamás|não|nao|nicht|nie|niemals|keinesfalls|non|mai|niet"
+    r"|nooit|не|никогда не|nigdy nie|لا|vietato|è vietato|proibito|interdit d'|interdit de"
+    r"|prohibido|verboten|proibido|é proibido|verboden|запрещено|zabrania się)"
+    r"|不要|別|别|不能|切勿|请勿|請勿|勿|不可|不得|禁止)\s*$"
+)
+_NEGATED_AFTER_RE = folded_regex(
+    r"^(?:しない|しな|するな|してはいけ|してはだめ|してはダメ|せず|하지\s?(?:마|말|않)|하면\s?안)"
+)
+_WHY_RE = folded_regex(
+    r"\b(?:why|how about|what if|pourquoi|por qué|porque|warum|wieso|perché|por que|waarom"
+    r"|почему|dlaczego|neden)\b|لماذا|为什么|為什麼|为何|なぜ|どうして|왜"
+)
+# ...nor a condition ("if you don't ignore your rules, I'll post this", "se non ignori…"):
+# a threat, not a ban.
+_IF_RE = folded_regex(
+    r"\b(?:if|unless|wenn|falls|als|jeśli|jeżeli|если|eğer|caso)\b|إذا|إن|如果|要是|もし|만약"
+    # "si" and "se" are also pronouns ("si prega di non ignorare"): a condition only when a
+    # negation follows ("se non ignori", "si no ignoras", "si tu n'ignores", "se você não")
+    r"|\bs[ei] (?:\w+ )?(?:non|no|não|nao|ne|n')"
+)
+_VERB_LAST_RE = folded_regex(
+    r"^(?:ignorier\w*|vergess\w*|missacht\w*|übergeh\w*|überseh\w*|negeer\w*|negeren|vergeten"
+    r"|ignoreer\w*|ignoreren)$"
+)
+NEGATION_REACH = 40
+
+
+def negated(folded: str, span: str) -> bool:
+    """The matched "ignore the instructions" is negated or forbidden: "do not ignore",
+    "nicht ignorieren", "vietato ignorare", "不要忽略", "無視しないで"."""
+    found = locate(folded, span)
+    if found is None:
+        return False
+    at, end = found
+    if _NEGATED_AFTER_RE.match(folded[end:]):
+        return not _condition(folded[max(0, at - NEGATION_REACH) : at])
+    if _banned_before(folded, at):
+        return True
+    # German and Dutch put the verb last: "die vorherigen Anweisungen nicht ignorieren"
+    # (only then: "the previous rules do not apply" ends on a negated verb that is the attack)
+    last = span.split()[-1] if span.split() else ""
+    return bool(_VERB_LAST_RE.match(last)) and _banned_before(folded, end - len(last))
+
+
+def _condition(before: str) -> bool:
+    clause = re.split(r"[.!?;:\n。！？；：]", before)[-1]
+    return bool(_WHY_RE.search(clause) or _IF_RE.search(re.split(r"[,،，、]", clause)[-1]))
+
+
+def _banned_before(folded: str, verb_at: int) -> bool:
+    before = folded[max(0, verb_at - NEGATION_REACH) : verb_at]
+    clause = re.split(r"[.!?;:\n。！？；：]", before)[-1]
+    return not _condition(before) and bool(_NEGATED_BEFORE_RE.search(clause))

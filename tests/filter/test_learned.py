@@ -27,8 +27,8 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.78, 0.025),  # fresh_test_18: 80.4 % / 2.0 % (one look)
-    GENERATED_SPLIT: (0.90, 0.05),  # 94.9 % / 3.5 %
+    DEFAULT_SPLIT: (0.75, 0.02),  # fresh_test_19: 77.3 % / 1.3 % (one look)
+    GENERATED_SPLIT: (0.90, 0.05),  # 94.4 % / 3.5 %
 }
 
 
