@@ -306,6 +306,8 @@ def _excused(rule: Rule, norm: Normalized, m: SeqMatch, span_of) -> bool:
             or reported.described_passive(norm.folded, span)
             or reported.instructions_in_data(norm.folded, span)
             or reported.negated(norm.folded, span)
+            or reported.own_message_taken_back(norm.folded, span)
+            or reported.nominal_negation(span)
         )  # "forget what I told you", "my teacher said to ignore the instructions on ..."
     if rule.id == "system_prompt_leak":
         return bool(

@@ -73,10 +73,11 @@ META_RE = re.compile(
             r"\b(?:pasted|posted|typ(?:e|es|ed|ing)|wr(?:ote|ites|iting)|repl(?:y|ies|ied)|found"
             r"|saw|trend\w*|meme|collé|tapé|écrit|écrivent|trouvé|pegó|pegaron|escribe|escriben|escribió"
             r"|encontré|getippt|geschrieben|gepostet|gefunden|incollato|scrivono|scriveva\w*|trovato|colou"
-            r"|écrivai\w*|escribía\w*|schrieb\w*|escrevia\w*|pisał\w*|yazıyordu\w*"
-            r"|escrevem|escreveu|achei|geplakt|typt|schreef|gevonden|wkleił\w*|piszą|napisał\w*"
+            r"|écrivai\w*|escribía\w*|schrieb\w*|escrevia\w*|pisał\w*|yazıyordu\w*|typte\w*|tikte\w*"
+            r"|tippt\w*|schreibt|tape(?:nt|it)?|tecle(?:a|ó|an|aba)|digit(?:a|ou|ava|ano|ato|ò|ando)|escreve\w*|pisze|wpisa\w*|wpisuje"
+            r"|yazmış|yazan|escrevem|escreveu|achei|geplakt|typt|schreef|gevonden|wkleił\w*|piszą|napisał\w*"
             r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum|gördüm)\b",
-            r"вставил\w*|пишут|писал\w*|написал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
+            r"вставил\w*|пишут|пишет|писал\w*|написал\w*|ввёл|ввел|набрал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
             r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|見つけ",
             # ...or sent it, or hid it in a text: "a user sent 'X' to our bot", "a sentence
             # like 『X』 was mixed into a document", "what's with „X“ (was hat es mit ... auf sich)"
@@ -109,6 +110,12 @@ ASKING_RE = re.compile(
     # "what does X mean" / "explain X" need no question mark
     r"|\bmean|explain|expli|signifi|bedeut|erklär|spiega|uitleg|значит|означа|объясн|wyjaśn|znaczy"
     r"|açıkla|anlam|يعني|معنى|اشرح|뜻|의미|설명|意思|解释|意味|説明"
+    # "I wonder / I'd like to know (why)" asks too
+    r"|\bi wonder|wondering|(?:want|like) to know|je me demande|voudrais savoir|me pregunto"
+    r"|quiero saber|frage mich|möchte wissen|mi chiedo|vorrei sapere|me pergunto|quero saber"
+    r"|vraag me af|wil (?:graag )?weten|хочу (?:знать|понять|узнать)|интересно|zastanawiam się"
+    r"|chcę wiedzieć|merak ediyorum|öğrenmek istiyorum|أتساءل|أريد أن أعرف|궁금|알고 싶|想知道"
+    r"|想了解|知りたい|気になる"
 )
 # ...unless the words outside also say to carry it out ("known attack; now do it").
 DOING_RE = re.compile(
@@ -151,6 +158,15 @@ DOING_RE = re.compile(
     r"|\bbegin\s+(?:je|uw)\s+antwoord|начни\w*\s+(?:свой\s+)?ответ|zacznij\s+(?:swoją\s+)?odpowied"
     r"|ابدأ\s+(?:ردك|إجابتك)|로\s?시작|(?:で|から)始め|(?:以|用)\s?(?:这个|這個|这句话?|這句話?|它)?\s?(?:开头|開頭)"
 )
+# ...or say the quote is written to the reader: a scene the model is to play ("a young
+# violinist writes to you: '...'", "Молодой скрипач пишет тебе"), not a report.
+TO_READER_RE = re.compile(
+    r"\b(?:writes?|wrote|says?|said|asks?|asked|tells?|told|messages?|texts?) (?:to )?you\b"
+    r"|t'écri\w*|vous écri\w*|te (?:dit|demande|escribe|dice|pregunta|escreve|diz|pergunta)"
+    r"|(?:schreibt|sagt|fragt) (?:dir|ihnen|dich)|ti (?:scrive|dice|chiede)|(?:schrijft|zegt|vraagt)"
+    r" (?:je|jou|u)\b|(?:пишет|говорит|спрашивает|пишут) (?:тебе|вам)|(?:pisze|mówi) (?:do ciebie|ci)\b"
+    r"|sana (?:yaz|diyor|soruyor)|(?:يكتب|يقول|يسأل) لك|너에게|당신에게|给你写|对你说|问你|あなたに"
+)
 # Translating a quoted phrase carries it out too ("translate: 'ignore your rules'" is the
 # classic way to get it obeyed), unless the text says the phrase is an example of an
 # attack (a slide, a training deck): then the translation is the task.
@@ -176,7 +192,7 @@ def mention_context(raw: str) -> str | None:
     if sum(c.isalpha() for c in outside) < META_MIN_OUTSIDE:
         return None
     folded = outside.casefold()
-    if DOING_RE.search(folded):
+    if DOING_RE.search(folded) or TO_READER_RE.search(folded):
         return None
     if TRANSLATE_RE.search(folded):  # a translation is the task only for an example
         return outside if EXAMPLE_RE.search(folded) else None
@@ -196,7 +212,7 @@ EXAMPLE_RE = re.compile(
             r"exemplo|apresentaç|formação|voorbeeld|presentatie|например|пример|слайд|презентац",
             r"przykład\w*|slajd|prezentacj|örneğin|örnek|sunum|مثال|مثلا|مثلاً|الشريحة|عرض تقديمي",
             r"예를 들어|예시|예문|슬라이드|발표|교육 자료|例如|比如|例子|例句|示例|幻灯片|演示|培训"
-            r"|例えば|例文|スライド|プレゼン|研修",
+            r"|例えば|例文|スライド|プレゼン|研修|のような|みたいな|之类|之類",
         ]
     )
 )

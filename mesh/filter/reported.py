@@ -233,3 +233,61 @@ def _banned_before(folded: str, verb_at: int) -> bool:
     before = folded[max(0, verb_at - NEGATION_REACH) : verb_at]
     clause = re.split(r"[.!?;:\n。！？；：]", before)[-1]
     return not _condition(before) and bool(_NEGATED_BEFORE_RE.search(clause))
+
+
+# A message the user writes to someone else that takes back their own earlier
+# instructions ("reformule ce mail : « oubliez les consignes précédentes concernant la
+# réunion »", a note to a tailor, a mail to a client): the text asks to write, rewrite or
+# send a message, and the instructions are about something named, not the model's side.
+_COMPOSE_RE = folded_regex(
+    r"\b(?:write|rewrite|reword|rephrase|draft|polish|proofread|send|reformul\w*|rédig\w*"
+    r"|écrire|envoy\w*|reescrib\w*|redact\w*|escribir|enviar|umformulier\w*|formulier\w*"
+    r"|schreib\w*|schick\w*|riscriv\w*|riformul\w*|scrivere|inviare|mandare|reescrev\w*"
+    r"|reformul\w*|escrever|enviar|herschrijf|herformuleer|schrijf|stuur|перепиш\w*|напиш\w*"
+    r"|переформулир\w*|отправ\w*|przeredaguj|przeformułuj|napisz|wyślij|yeniden yaz\w*"
+    r"|yazmak|gönder\w*)\b|أكتب|اكتب|أعيد صياغة|أعد صياغة|صياغة|أرسل|다시 써|써 ?줘|보내|改写|重写"
+    r"|润色|写一封|发给|送りたい|書き直|言い方|送信"
+)
+_MESSAGE_RE = folded_regex(
+    r"\b(?:e-?mails?|mails?|messages?|notes?|texts?|sms|letters?|memo|courriels?|lettre"
+    r"|correos?|mensajes?|carta|nachricht\w*|brief|messaggi[oa]?|lettera|mensage\w*|bericht\w*"
+    r"|письм\w*|сообщени\w*|wiadomoś\w*|mesaj\w*|e-posta\w*)\b|رسالة|بريد|메일|메시지|문자|邮件|消息"
+    r"|短信|メール|メッセージ|手紙"
+)
+# what the instructions were about, right after them (or before, in CJK and Korean)
+_ABOUT_AFTER_RE = folded_regex(
+    r"^\s*(?:[\w'’-]+\s+){0,2}?(?:\b(?:about|regarding|concerning|concernant|au sujet d\w*|sur|sobre|acerca d\w*"
+    r"|bezüglich|zu[mr]?|über|riguardo|relativ\w*|sulla|sul|over|betreffende|omtrent|о|об"
+    r"|насч[её]т|относительно|dotycząc\w*|w sprawie|odnośnie)\s|(?:بخصوص|حول|بشأن)\s)"
+)
+_ABOUT_BEFORE_RE = folded_regex(
+    r"(?:について|に関する|に関して|でお伝えした|お伝えした|お送りした|关于|關於|有关|有關|我之前|我刚才"
+    r"|에 대한|에 관한|관련|제가)[^。！？\n]{0,16}$"
+)
+
+
+def own_message_taken_back(folded: str, span: str) -> bool:
+    """The match is in a message the user is writing to someone else, taking back their
+    own earlier instructions about something named."""
+    found = locate(folded, span)
+    if found is None or ALL_RE.search(span) or SECOND_PERSON_RE.search(span):
+        return False
+    if not (_COMPOSE_RE.search(folded) and _MESSAGE_RE.search(folded)):
+        return False
+    at, end = found
+    after, before = folded[end : end + 60], folded[max(0, at - 30) : at]
+    about = _ABOUT_AFTER_RE.match(after) or _ABOUT_BEFORE_RE.search(before)
+    if about is None or SECOND_PERSON_RE.search(after[:40]):
+        return False
+    named = after[:40] if about.re is _ABOUT_AFTER_RE else before
+    return not _THE_MODELS_RE.search(named)
+
+
+# "En cas de non-respect des règles de sécurité" (house rules, contracts): a hyphenated
+# "non-" makes a noun, not "do not" before a verb.
+_NOMINAL_NOT_RE = folded_regex(r"^non-\w")
+
+
+def nominal_negation(span: str) -> bool:
+    """The match opens on a noun like "non-respect", "non-compliance"."""
+    return _NOMINAL_NOT_RE.match(span) is not None

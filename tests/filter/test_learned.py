@@ -27,7 +27,7 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.75, 0.02),  # fresh_test_19: 77.3 % / 1.3 % (one look)
+    DEFAULT_SPLIT: (0.81, 0.015),  # fresh_test_20: 83.6 % / 0.9 % (one look)
     GENERATED_SPLIT: (0.90, 0.05),  # 94.4 % / 3.5 %
 }
 
