@@ -299,16 +299,8 @@ def _excused(rule: Rule, norm: Normalized, m: SeqMatch, span_of) -> bool:
         _OWN_RE.search(span) or (span_of is _latin_span and _own_after(norm, m))
     ):
         return True  # "forget my previous order", "review my system prompt": the user's own
-    if rule.id == "ignore_instructions":
-        return (
-            reported.own_words(span)
-            or reported.reported_to_user(norm.folded, span)
-            or reported.described_passive(norm.folded, span)
-            or reported.instructions_in_data(norm.folded, span)
-            or reported.negated(norm.folded, span)
-            or reported.own_message_taken_back(norm.folded, span)
-            or reported.nominal_negation(span)
-        )  # "forget what I told you", "my teacher said to ignore the instructions on ..."
+    if rule.id == "ignore_instructions":  # "forget what I told you", "do not ignore the ..."
+        return reported.not_an_order(norm.folded, span)
     if rule.id == "system_prompt_leak":
         return bool(
             _PLACE_RE.search(span)

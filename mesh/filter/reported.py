@@ -291,3 +291,19 @@ _NOMINAL_NOT_RE = folded_regex(r"^non-\w")
 def nominal_negation(span: str) -> bool:
     """The match opens on a noun like "non-respect", "non-compliance"."""
     return _NOMINAL_NOT_RE.match(span) is not None
+
+
+def not_an_order(folded: str, span: str) -> bool:
+    """An "ignore the instructions" match (``span``, found in ``folded``) that is no order
+    to the model: the user's own words, a report to the user, a Japanese passive,
+    instructions inside data, a ban on ignoring, a message taking back the user's own
+    instructions, a "non-" noun."""
+    return (
+        own_words(span)
+        or reported_to_user(folded, span)
+        or described_passive(folded, span)
+        or instructions_in_data(folded, span)
+        or negated(folded, span)
+        or own_message_taken_back(folded, span)
+        or nominal_negation(span)
+    )
