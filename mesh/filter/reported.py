@@ -210,6 +210,8 @@ _VERB_LAST_RE = folded_regex(
     r"|ignoreer\w*|ignoreren)$"
 )
 NEGATION_REACH = 40
+_CLAUSE_END_RE = re.compile(r"[.!?;:\n。！？；：]")
+_COMMA_RE = re.compile(r"[,،，、]")
 
 
 def negated(folded: str, span: str) -> bool:
@@ -220,7 +222,7 @@ def negated(folded: str, span: str) -> bool:
         return False
     at, end = found
     if _NEGATED_AFTER_RE.match(folded[end:]):
-        return not _condition(folded[max(0, at - NEGATION_REACH) : at])
+        return not _condition(_clause_before(folded, at))
     if _banned_before(folded, at):
         return True
     # German and Dutch put the verb last: "die vorherigen Anweisungen nicht ignorieren"
@@ -229,15 +231,17 @@ def negated(folded: str, span: str) -> bool:
     return bool(_VERB_LAST_RE.match(last)) and _banned_before(folded, end - len(last))
 
 
-def _condition(before: str) -> bool:
-    clause = re.split(r"[.!?;:\n。！？；：]", before)[-1]
-    return bool(_WHY_RE.search(clause) or _IF_RE.search(re.split(r"[,،，、]", clause)[-1]))
+def _clause_before(folded: str, at: int) -> str:
+    return _CLAUSE_END_RE.split(folded[max(0, at - NEGATION_REACH) : at])[-1]
+
+
+def _condition(clause: str) -> bool:
+    return bool(_WHY_RE.search(clause) or _IF_RE.search(_COMMA_RE.split(clause)[-1]))
 
 
 def _banned_before(folded: str, verb_at: int) -> bool:
-    before = folded[max(0, verb_at - NEGATION_REACH) : verb_at]
-    clause = re.split(r"[.!?;:\n。！？；：]", before)[-1]
-    return not _condition(before) and bool(_NEGATED_BEFORE_RE.search(clause))
+    clause = _clause_before(folded, verb_at)
+    return not _condition(clause) and bool(_NEGATED_BEFORE_RE.search(clause))
 
 
 # A message the user writes to someone else that takes back their own earlier
