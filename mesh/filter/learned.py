@@ -226,19 +226,26 @@ class Model:
             weights = z["weights"].astype(np.float32)
             return cls(weights, float(z["bias"]), float(z["threshold"]), alpha, sem)
 
-    def contributions(self, cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per start position: summed weights of its n-grams, and how many there are."""
+    def contributions(
+        self, cps: np.ndarray, trim: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per start position: summed weights of its n-grams, and how many there are
+        (with ``trim``, n-grams weighing under -trim are left out, as if absent)."""
         n = len(cps)
         contrib = np.zeros(n, dtype=np.float32)
         count = np.zeros(n, dtype=np.float32)
         for ids in ngram_ids(cps):
-            contrib[: len(ids)] += np.take(self.weights, ids)
-            count[: len(ids)] += 1
+            w = np.take(self.weights, ids)
+            kept = 1.0 if trim is None else (w >= -trim)
+            contrib[: len(ids)] += w * kept
+            count[: len(ids)] += kept
         return contrib, count
 
-    def window_logits(self, cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def window_logits(
+        self, cps: np.ndarray, trim: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The n-gram logit of every window, and the windows' starts."""
-        contrib, count = self.contributions(cps)
+        contrib, count = self.contributions(cps, trim)
         c = np.concatenate(([0.0], np.cumsum(contrib, dtype=np.float64)))
         k = np.concatenate(([0.0], np.cumsum(count, dtype=np.float64)))
         starts, ends = windows(len(cps))

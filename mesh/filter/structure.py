@@ -89,7 +89,8 @@ ROLE_KEYS = frozenset(["role", "from", "sender", "author", "speaker", "persona",
 FORGED_ROLES = frozenset(["system", "developer", "root"])
 
 _MIXED_SCRIPT_SET = SCRIPT_CONFUSABLES.replace("μ", "")  # "μm", "μs" are units
-MIXED_RE = re.compile(f"[a-z][{_MIXED_SCRIPT_SET}]|[{_MIXED_SCRIPT_SET}][a-z]")
+# A backslash escape (a literal \n before "Привет" in JSON or a template) is no letter of a word.
+MIXED_RE = re.compile(f"(?<!\\\\)[a-z][{_MIXED_SCRIPT_SET}]|[{_MIXED_SCRIPT_SET}][a-z]")
 WORD_AROUND_RE = re.compile(r"[^\W\d_]{1,40}")
 ZERO_WIDTH_IN_WORD_RE = re.compile(
     r"(?<=[a-zA-Z\u00c0-\u024f])[\u200b-\u200d\u2060-\u2064\ufeff\u180e]+(?=[a-zA-Z\u00c0-\u024f])"
