@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import multiprocessing
 import random
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -143,15 +145,20 @@ def train(args: argparse.Namespace) -> dict:
         torch.use_deterministic_algorithms(deterministic)
 
 
-def _fit(args: argparse.Namespace, seed: int) -> tuple[np.ndarray, float, list[dict], list[dict]]:
-    """One run: (float32 weights, bias, train records, dev records) for ``seed``, which
-    also seeds the generated data."""
+def _records(args: argparse.Namespace, seed: int) -> tuple[list[dict], list[dict]]:
+    """The train and dev records of ``seed`` (which also seeds the generated data)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     records = list(generate(seed, args.scale, args.system, bool(args.public), bool(args.hand)))
-    train_set = [r for r in records if r["split"] == "train"]
-    dev_set = [r for r in records if r["split"] == "dev"]
+    return [r for r in records if r["split"] == "train"], [
+        r for r in records if r["split"] == "dev"
+    ]
+
+
+def _fit(args: argparse.Namespace, seed: int) -> tuple[np.ndarray, float, list[dict], list[dict]]:
+    """One run: (float32 weights, bias, train records, dev records) for ``seed``."""
+    train_set, dev_set = _records(args, seed)
     print(f"seed {seed}: train {len(train_set)}  dev {len(dev_set)} (test split not used)")
     sample_w = torch.from_numpy(balance_weights(train_set, args.lang_balance, args.hand_weight))
     grids = [encode_text(r["text"]) for r in train_set]
@@ -177,15 +184,33 @@ def _fit(args: argparse.Namespace, seed: int) -> tuple[np.ndarray, float, list[d
     return weights, float(model.bias.detach()[0]), train_set, dev_set
 
 
+def _fit_weights(args: argparse.Namespace, seed: int) -> tuple[np.ndarray, float]:
+    """``_fit`` in a worker process, set up as ``train`` sets up this one."""
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    weights, bias, _, _ = _fit(args, seed)
+    return weights, bias
+
+
 def _train(args: argparse.Namespace) -> dict:
     # Runs of consecutive seeds, averaged: one run's weights swing with its seed (on the
     # hand-written dev rows, recall at a fixed false-positive rate moved by 5-7 points
     # from one seed to the next); the mean of the runs' weights is one linear model of
     # the same size and speed, steadier than any of them (see the model card).
-    runs = [_fit(args, args.seed + k) for k in range(args.runs)]
-    weights = np.mean([w for w, _, _, _ in runs], axis=0).astype(np.float16)
-    bias = float(np.mean([b for _, b, _, _ in runs]))
-    _, _, train_set, dev_set = runs[0]
+    seeds = [args.seed + k for k in range(args.runs)]
+    if args.jobs > 1 and args.runs > 1:
+        # each run in its own process, on one thread as here: the same weights, sooner
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(args.jobs, args.runs), mp_context=ctx) as pool:
+            runs = list(pool.map(_fit_weights, [args] * args.runs, seeds))
+        train_set, dev_set = _records(args, args.seed)
+    else:
+        fitted = [_fit(args, seed) for seed in seeds]
+        runs = [(w, b) for w, b, _, _ in fitted]
+        _, _, train_set, dev_set = fitted[0]
+        del fitted
+    weights = np.mean([w for w, _ in runs], axis=0).astype(np.float16)
+    bias = float(np.mean([b for _, b in runs]))
     del runs
     labels = np.array([r["label"] == "attack" for r in train_set])
     digest = hashlib.sha256(weights.tobytes() + np.float64(bias).tobytes()).hexdigest()[:16]
@@ -306,6 +331,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0, help="first seed (of data and training)")
     p.add_argument("--runs", type=_positive, default=3, help="runs (seed, seed+1, ...) averaged")
+    p.add_argument("--jobs", type=_positive, default=1, help="runs trained at once (processes)")
     p.add_argument("--scale", type=int, default=4, help="variants per family and language")
     p.add_argument("--system", type=int, default=1200, help="catalog messages per language")
     p.add_argument("--public", type=int, default=1, help="1: public collections")

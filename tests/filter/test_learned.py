@@ -165,6 +165,16 @@ def test_training_is_reproducible_on_a_tiny_config(tmp_path):
     assert first["digest"] == second["digest"]
 
 
+def test_runs_trained_at_once_give_the_same_weights(tmp_path):
+    args = ["--scale", "1", "--system", "0", "--public", "0", "--hand", "0", "--epochs", "1"]
+    args += ["--semantic", "0", "--runs", "2", "--calibrate", "0"]
+    one_by_one, at_once = train_twice(
+        [*args, "--out", str(tmp_path / "a.npz")],
+        [*args, "--jobs", "2", "--out", str(tmp_path / "b.npz")],
+    )
+    assert one_by_one["digest"] == at_once["digest"]
+
+
 @pytest.mark.parametrize("split", sorted(CARD_BARS), ids=lambda p: p.name)
 def test_held_out_splits_meet_the_model_card_bar(split):
     tables = evaluate_split(load_jsonl(split))
