@@ -1,6 +1,6 @@
 """Train the learned filter layer (hashed char n-grams + logistic regression).
 
-    python -m tools.train_filter [--seed 0] [--runs 3] [--scale 4] [--epochs 12] [--semantic 1]
+    python -m tools.train_filter [--seed 0] [--runs 5] [--jobs 2] [--scale 4] [--epochs 12] [--semantic 1]
                                  [--out PATH]
 
 Reproducible: the data comes from ``tools.filter_data.generate`` (template
@@ -330,7 +330,7 @@ def _positive(value: str) -> int:
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0, help="first seed (of data and training)")
-    p.add_argument("--runs", type=_positive, default=3, help="runs (seed, seed+1, ...) averaged")
+    p.add_argument("--runs", type=_positive, default=5, help="runs (seed, seed+1, ...) averaged")
     p.add_argument("--jobs", type=_positive, default=1, help="runs trained at once (processes)")
     p.add_argument("--scale", type=int, default=4, help="variants per family and language")
     p.add_argument("--system", type=int, default=1200, help="catalog messages per language")
