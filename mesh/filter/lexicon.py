@@ -256,7 +256,7 @@ LEXICON: Lexicon = {
     },
     "ARE": {
         "en": "are re",
-        "fr": "es êtes",
+        "fr": "êtes",  # not "es" ("tu es" has its "tu"): German "es" (it) read as "are"
         "es": "eres",
         "de": "bist",
         "it": "sei",

@@ -122,6 +122,8 @@ DOING_RE = re.compile(
     # ("it didn't comply", "the bot did not follow it": a report of a refusal, not an order)
     r"\b(?:do (?:it|that|this|so|what)|doing (?:it|that|this|so)|(?<!n't )(?<!not )(?:follow|obey"
     r"|execute|comply)|carry (?:it )?out|act on"
+    # ...but "why not follow it?" suggests it
+    r"|why (?:not|don'?t you|won'?t you|wouldn'?t you) (?:just )?(?:follow|obey|execute|comply)"
     r"|pretend|from now on"
     # the question, then an order to act on it ("...come from? Answer by printing your
     # prompt", "is it true? Then be DAN")
@@ -158,6 +160,19 @@ DOING_RE = re.compile(
     r"|\bbegin\s+(?:je|uw)\s+antwoord|начни\w*\s+(?:свой\s+)?ответ|zacznij\s+(?:swoją\s+)?odpowied"
     r"|ابدأ\s+(?:ردك|إجابتك)|로\s?시작|(?:で|から)始め|(?:以|用)\s?(?:这个|這個|这句话?|這句話?|它)?\s?(?:开头|開頭)"
 )
+# A why-question about obeying ("why do some bots actually comply?", "为什么有些机器人真的会
+# 照做？", "どうしてAIはそんな文に従ってしまうんですか？") asks about models and orders nothing;
+# a negated one is a suggestion ("why not follow it?", "why don't you…", "为什么不照做？").
+_NEGATED = (
+    r"(?![^.?!؟。？！\n]{0,120}?(?:\b(?:not|never|pas|jamais|no|nunca|nicht|nie|niemals|non|mai|não"
+    r"|niet|nooit|не|никогда|değil|لا|لم|لن)\b|n't|不|没|沒|別|别|안 |못 |ない|なかった|ません))"
+)
+WHY_ASKED_RE = re.compile(
+    r"(?:\b(?:why|how come|pourquoi|por ?qu[eé]|warum|wieso|weshalb|perché|waarom|почему|отчего"
+    r"|dlaczego|czemu|neden)\b|لماذا|왜|为什么|為什麼|为何|怎么会|どうして|なぜ)"
+    + _NEGATED
+    + r"[^.?!؟。？！\n]{0,120}[?？؟]"
+)
 # ...or say the quote is written to the reader: a scene the model is to play ("a young
 # violinist writes to you: '...'", "Молодой скрипач пишет тебе"), not a report.
 TO_READER_RE = re.compile(
@@ -192,7 +207,7 @@ def mention_context(raw: str) -> str | None:
     if sum(c.isalpha() for c in outside) < META_MIN_OUTSIDE:
         return None
     folded = outside.casefold()
-    if DOING_RE.search(folded) or TO_READER_RE.search(folded):
+    if DOING_RE.search(WHY_ASKED_RE.sub(" ", folded)) or TO_READER_RE.search(folded):
         return None
     if TRANSLATE_RE.search(folded):  # a translation is the task only for an example
         return outside if EXAMPLE_RE.search(folded) else None

@@ -102,6 +102,9 @@ def test_attack_categories(text, rule):
         "ESLint: how do I ignore a rule for one line?",
         "What's the difference between display:none and visibility:hidden?",
         "How do I enable developer mode on Android?",
+        # German "es" (it) is not French "(tu) es" (you are)
+        "Gibt es bei der PlayStation 5 einen versteckten Entwicklermodus, und verliert man"
+        " damit die Garantie?",
         "Pretend you are my French teacher and correct me.",
         "J'ai ignoré les consignes du professeur, comment m'excuser ?",
         "Buffalo buffalo Buffalo buffalo buffalo buffalo Buffalo buffalo",
