@@ -27,7 +27,7 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.84, 0.015),  # fresh_test_21: 86.4 % / 0.8 % (one look)
+    DEFAULT_SPLIT: (0.83, 0.015),  # fresh_test_22: 84.9 % / 1.2 % (one look)
     GENERATED_SPLIT: (0.90, 0.05),  # 92.5 % / 3.5 %
 }
 
