@@ -160,17 +160,20 @@ DOING_RE = re.compile(
     r"|\bbegin\s+(?:je|uw)\s+antwoord|начни\w*\s+(?:свой\s+)?ответ|zacznij\s+(?:swoją\s+)?odpowied"
     r"|ابدأ\s+(?:ردك|إجابتك)|로\s?시작|(?:で|から)始め|(?:以|用)\s?(?:这个|這個|这句话?|這句話?|它)?\s?(?:开头|開頭)"
 )
-# A why-question about obeying ("why do some bots actually comply?", "为什么有些机器人真的会
-# 照做？", "どうしてAIはそんな文に従ってしまうんですか？") asks about models and orders nothing;
-# a negated one is a suggestion ("why not follow it?", "why don't you…", "为什么不照做？").
-_NEGATED = (
+# A why-question about models obeying ("why do some bots actually comply?", "为什么有些机器人
+# 真的会照做？", "どうしてAIはそんな文に従ってしまうんですか？") orders nothing; one that is negated
+# ("why not follow it?", "为什么不照做？") or speaks to the reader ("why is it dangerous, and
+# can you follow it now?") may.
+_ORDERING = (
     r"(?![^.?!؟。？！\n]{0,120}?(?:\b(?:not|never|pas|jamais|no|nunca|nicht|nie|niemals|non|mai|não"
-    r"|niet|nooit|не|никогда|değil|لا|لم|لن)\b|n't|不|没|沒|別|别|안 |못 |ない|なかった|ません))"
+    r"|niet|nooit|не|никогда|değil|لا|لم|لن|you|your|u|tu|toi|vous|du|dich|dir|ti|tú|te|jij|je"
+    r"|ты|тебя|тебе|вы|ty|ciebie|sen|sana|senin)\b|n't|不|没|沒|別|别|안 |못 |ない|なかった|ません"
+    r"|你|您|あなた|君|당신|너))"
 )
 WHY_ASKED_RE = re.compile(
-    r"(?:\b(?:why|how come|pourquoi|por ?qu[eé]|warum|wieso|weshalb|perché|waarom|почему|отчего"
+    r"(?:\b(?:why|how come|pourquoi|por qu[eéê]|warum|wieso|weshalb|perché|waarom|почему|отчего"
     r"|dlaczego|czemu|neden)\b|لماذا|왜|为什么|為什麼|为何|怎么会|どうして|なぜ)"
-    + _NEGATED
+    + _ORDERING
     + r"[^.?!؟。？！\n]{0,120}[?？؟]"
 )
 # ...or say the quote is written to the reader: a scene the model is to play ("a young
