@@ -1,5 +1,6 @@
 """Wording rules held back when the learned layer finds no attack (mesh/filter/engine.py):
-the learned probability is stubbed, so these test the mechanism, not the weights."""
+the learned probability is stubbed, so these test the mechanism, not the weights (except
+the padding test, which needs the shipped weights: padding works on what they learned)."""
 
 from __future__ import annotations
 
