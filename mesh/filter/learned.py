@@ -23,6 +23,7 @@ its best window's logit; the committed file has none (measured, not adopted).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -335,6 +336,14 @@ def use_weights(path: Path) -> None:
     model.cache_clear()
 
 
+def prepared_chunks(folded: str) -> Iterator[np.ndarray]:
+    """The prepared code points of ``folded``, CHUNK characters at a time (each chunk
+    starts a window early, so windows overlap the cuts): memory stays bounded, ~10 arrays
+    of CHUNK int64/float32 however long the prompt."""
+    for offset in range(0, max(len(folded), 1), CHUNK):
+        yield prepare(folded[max(offset - WINDOW, 0) : offset + CHUNK])
+
+
 def judge(
     folded: str, rule: str = "learned.classifier", detail: str = ""
 ) -> tuple[float | None, list[Reason]]:
@@ -350,10 +359,7 @@ def judge(
     if m is None or len(folded.encode()) < MIN_BYTES:
         return None, []
     p, start, span, cps = -1.0, 0, "", np.zeros(0, dtype=np.int64)
-    # Long prompts are scored CHUNK characters at a time (windows overlap the
-    # cuts), so memory stays bounded: ~10 arrays of CHUNK int64/float32.
-    for offset in range(0, max(len(folded), 1), CHUNK):
-        piece = prepare(folded[max(offset - WINDOW, 0) : offset + CHUNK])
+    for piece in prepared_chunks(folded):
         q, s, sem_span = m.score_cps(piece)
         if q > p:
             p, start, span, cps = q, s, sem_span, piece

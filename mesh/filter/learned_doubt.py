@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from .learned import CHUNK, MIN_BYTES, WINDOW, judged_text, model, prepare
+from .learned import MIN_BYTES, judged_text, model, prepared_chunks
 from .normalize import Normalized, fold_text
 
 # Padding a reader skips: 3+ tokens of one or two characters in a row ("x x x", "h e l l o",
@@ -38,10 +38,7 @@ def doubt(folded: str) -> float | None:
     m = model()
     if m is None or len(folded.encode()) < MIN_BYTES:
         return None
-    z = float("-inf")
-    for offset in range(0, max(len(folded), 1), CHUNK):
-        piece = prepare(folded[max(offset - WINDOW, 0) : offset + CHUNK])
-        z = max(z, float(m.window_logits(piece, TRIM)[0].max()))
+    z = max(float(m.window_logits(piece, TRIM)[0].max()) for piece in prepared_chunks(folded))
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
