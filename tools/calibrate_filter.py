@@ -39,10 +39,11 @@ from tools.filter_data.handwritten import CALIBRATION, HELDOUT_DIR  # noqa: E402
 from tools.filter_eval import DEFAULT_CORPUS, MAX_FPR, evaluate_record, load_corpus  # noqa: E402
 from tools.filter_heldout import full_check, load_jsonl  # noqa: E402
 
-# Bounds on the calibration split: the frozen bar is 1 % overall and 3 % a language; a
-# little under 1 % leaves room for a new split's sampling noise (one of ~800 benign
-# prompts is 0.125 %).
-MAX_SPLIT_FPR = 0.0075
+# Bounds on the calibration split: the frozen bar, 1 % overall and 3 % a language. Until
+# the fourteenth session the overall bound was 0.75 %, a margin for a new split's sampling
+# noise; on the two fresh splits those weights never saw, it saved 0.0 and 0.1 points of
+# false positives and cost 5.5 and 5.2 points of recall.
+MAX_SPLIT_FPR = 0.01
 MAX_LANG_FPR = 0.03
 FLOOR = 0.5  # never below even odds
 STEP = 1e-4  # a threshold sits just above the benign score it lets through

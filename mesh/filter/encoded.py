@@ -291,7 +291,9 @@ def _runs(prompt: str) -> Iterator[tuple[str, str, Callable[[str], str | None]]]
     if prompt.count("%") >= 4:
         for m in _URL_RE.finditer(prompt):
             yield "url", m.group(), _url
-    if prompt.count("\\u") >= 4:  # JSON/JS escapes: "\u0418\u0433..." spells text
+    # JSON/JS escapes: "\u0418\u0433..." spells text. One is enough: json.dumps escapes
+    # every non-ASCII letter, and a lone "\u00e9" read raw is noise n-grams to the layer.
+    if "\\u" in prompt and _UNICODE_ESCAPE_RE.search(prompt):
         yield "unicode_escape", prompt[:MAX_ENCODED], _unescaped
     head = prompt[:MAX_SPACED_SCAN]
     if _has_spaced_hex(head):

@@ -14,7 +14,7 @@ import pytest
 
 from mesh.filter import PromptFilter, learned
 from mesh.filter.decode import check_decoded
-from mesh.filter.encoded import decoded_texts
+from mesh.filter.encoded import decoded_texts, inline_decoded
 from tests.filter.train_twice import train_twice
 from tools.filter_heldout import (
     DEFAULT_SPLIT,
@@ -27,8 +27,8 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the issue's target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.83, 0.015),  # fresh_test_22: 84.9 % / 1.2 % (one look)
-    GENERATED_SPLIT: (0.90, 0.05),  # 92.5 % / 3.5 %
+    DEFAULT_SPLIT: (0.93, 0.02),  # fresh_test_23: 94.7 % / 1.7 % (one look)
+    GENERATED_SPLIT: (0.93, 0.055),  # 95.7 % / 4.7 %
 }
 
 
@@ -195,6 +195,17 @@ def test_json_unicode_escapes_are_decoded_and_judged():
     assert any(r.rule.endswith("@unicode_escape") for r in check_decoded(prompt))
     assert blocked(prompt)
     assert not blocked(json.dumps({"note": "Привет, как дела? Всё хорошо."}))
+
+
+def test_a_few_json_escapes_are_read_as_the_letters_they_spell():
+    """json.dumps escapes every non-ASCII letter; read raw, one "\\u00e9" is noise to the
+    layer (it blocked this Spanish greeting at p 0.93)."""
+    import json
+
+    prompt = json.dumps({"note": "Hola, ¿qué tal? Todo bien."})
+    assert prompt.count("\\u") == 2
+    assert inline_decoded(prompt) == '{"note": "Hola, ¿qué tal? Todo bien."}'
+    assert inline_decoded("C:\\users\\me") == "C:\\users\\me"  # no escape: nothing read
 
 
 def test_the_learned_layer_is_in_the_verdict():

@@ -43,6 +43,7 @@ from .carriers import (
     MARKDOWN_EXFIL,
     SPACED_BENIGN,
     ZWJ_BENIGN,
+    as_record,
 )
 from .code_text import package_code
 from .encodings import BENIGN_ENCODINGS, ENCODINGS, LATIN, TEXT_ENCODINGS, encode
@@ -173,12 +174,16 @@ def _generate(seed: int, scale: int, system: int) -> Iterator[dict]:
     rng = random.Random(seed)
     srng = random.Random(f"system/{seed}")  # train/dev-only sections: own generators,
     # so that changing them never changes the (frozen) test split
+    rrng = random.Random(f"records/{seed}")
     for r in system_text(system, seed) if system else []:
         yield _rec(r["text"], "benign", "system_text", r["language"], r["family"], r["split"])
         if srng.random() < 0.1:  # encoded ordinary text: an encoded blob alone proves nothing
             enc = srng.choice(sorted(TEXT_ENCODINGS))
             text = encode(r["text"], enc, srng, "benign", r["split"])
             yield _rec(text, "benign", "system_text", r["language"], r["family"], r["split"], enc)
+        if rrng.random() < 0.15:  # the same message as a record's free-text field
+            text = as_record(r["text"], rrng)
+            yield _rec(text, "benign", "system_text", r["language"], r["family"], r["split"])
     for lang, items in SHORT.items():
         for i, text in enumerate(items):
             yield _rec(text, "benign", "short", lang, f"short/{i % 6}", split_of(i % 6, 6))

@@ -42,6 +42,7 @@ SPENT = (
     "fresh_test_18.jsonl",
     "fresh_test_19.jsonl",
     "fresh_test_20.jsonl",
+    "fresh_test_21.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
