@@ -19,14 +19,7 @@ from mesh.filter.prompt_owner import not_the_models_prompt
         "Ich schreibe den Systemprompt für den Bot meiner Kletterhalle, passt das so?",
         # a developer keeping the model from showing it (CJK: the owner goes unnamed)
         "如何防止模型把系统提示词泄露给用户？",
-        pytest.param(
-            "モデルがシステムプロンプトを出力しないようにする方法は？",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the rules pass it; the learned layer blocks it on its own (p 0.70) "
-                "since the fourteenth session's threshold (0.6882, calibrated at the 1 % bar)",
-            ),
-        ),
+        "モデルがシステムプロンプトを出力しないようにする方法は？",
     ],
 )
 def test_a_system_prompt_being_written_or_explained_passes(text: str) -> None:

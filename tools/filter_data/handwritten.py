@@ -43,6 +43,8 @@ SPENT = (
     "fresh_test_19.jsonl",
     "fresh_test_20.jsonl",
     "fresh_test_21.jsonl",
+    "fresh_test_22.jsonl",
+    "fresh_test_23.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
