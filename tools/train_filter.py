@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import multiprocessing
+import os
 import random
 import sys
 import time
@@ -41,6 +42,7 @@ from mesh.filter.learned_semantic import SEMANTIC_PATH, TOKENIZER_PATH, Semantic
 from tools.calibrate_filter import MAX_LANG_FPR, MAX_SPLIT_FPR, calibrate, write_threshold  # noqa: E402
 from tools.filter_data.generate import generate  # noqa: E402
 from tools.filter_data.handwritten import CALIBRATION, HELDOUT_DIR  # noqa: E402
+from tools.orphan_guard import watch_parent  # noqa: E402
 from tools.train_filter_semantic import (  # noqa: E402
     fold_head,
     save_semantic,
@@ -201,7 +203,10 @@ def _train(args: argparse.Namespace) -> dict:
     if args.jobs > 1 and args.runs > 1:
         # each run in its own process, on one thread as here: the same weights, sooner
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(args.jobs, args.runs), mp_context=ctx) as pool:
+        workers = min(args.jobs, args.runs)
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=watch_parent, initargs=(os.getpid(),)
+        ) as pool:
             runs = list(pool.map(_fit_weights, [args] * args.runs, seeds))
         train_set, dev_set = _records(args, args.seed)
     else:
