@@ -20,13 +20,18 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+# A word character of a script that writes apostrophes inside words (not kana, CJK, Hangul)
+_APOSTROPHE_SCRIPT = r"[^\W\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]"
 QUOTE_RE = re.compile(
     r"\"([^\"\n]{3,300})\"|“([^”\n]{3,300})”|«([^»\n]{3,300})»|「([^」\n]{3,300})」"
     r"|『([^』\n]{3,300})』|„([^“”\"\n]{3,300})[“”\"]|»([^«\n]{3,300})«"
     # single quotes; an apostrophe inside a word ("un'IA", "don't") does not close them.
     # Kana, CJK and Hangul have no apostrophes: quotes there touch the words around them
-    r"|(?<![^\W\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af])'((?:[^'\n]|(?<=\w)'(?=\w)){3,300})'"
-    r"(?![^\W\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af])"
+    r"|(?<!"
+    + _APOSTROPHE_SCRIPT
+    + r")'((?:[^'\n]|(?<=\w)'(?=\w)){3,300})'(?!"
+    + _APOSTROPHE_SCRIPT
+    + ")"
     # single guillemets and curly single quotes (‹…›, ›…‹, ‚…‘, ‘…’) and 《…》
     r"|‹([^›\n]{3,300})›|›([^‹\n]{3,300})‹|‚([^‘’\n]{3,300})[‘’]|‘([^’\n]{3,300})’|《([^》\n]{3,300})》"
     # a Markdown image shown as an exhibit ("why is ![x](https://a.example/?q={chat}) dangerous?")
@@ -63,7 +68,7 @@ META_RE = re.compile(
             # the quote named as a phrase, or asked whether it works or is dangerous
             r"\b(?:phrases?|sentences?|strings?|wording|(?:still |actually )?works?|dangerous|harmful"
             r"|block ?list\w*|joke|funktioniert|gefährlich|ausdruck|satz|frase|funciona|fonctionne"
-            r"|dangereu\w*|marche|peligros\w*|pericolos\w*|perigos\w*|gevaarlijk|werkt|zin|zdanie|fraz\w*"
+            r"|dangereu\w*|peligros\w*|pericolos\w*|perigos\w*|gevaarlijk|werkt|zin|zdanie|fraz\w*"
             r"|działa|groźn\w*|niebezpieczn\w*|cümle\w*|ifade\w*|çalışı\w*|tehlikeli|scrive|escribes"
             r"|says|dice|dit|sagt|zegt|mówi|diyor|said|told us|a dit|dijo|hat gesagt|meinte|disse"
             r"|zei|powiedział\w*|dedi|söyledi)\b",
@@ -78,11 +83,7 @@ META_RE = re.compile(
             r"|écrivai\w*|escribía\w*|schrieb\w*|escrevia\w*|pisał\w*|yazıyordu\w*|typte\w*|tikte\w*"
             r"|tippt\w*|schreibt|tape(?:nt|it)?|tecle(?:a|ó|an|aba)|digit(?:a|ou|ava|ano|ato|ò|ando)|escreve\w*|pisze|wpisa\w*|wpisuje"
             r"|yazmış|yazan|escrevem|escreveu|achei|geplakt|typt|schreef|gevonden|wkleił\w*|piszą|napisał\w*"
-            r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum|gördüm"
-            # ...or shared it ("people share a text that starts with X")
-            r"|shar(?:e|es|ed|ing)|partag\w*|compart\w*|condivi\w*|compartilh\w*|teilen|geteilt|teilt"
-            r"|delen|gedeeld|deelt|udostępni\w*|paylaş\w*)\b",
-            r"делят\w*|делит\w*|поделил\w*|dzielą się|يشارك\w*|شارك\w*|공유|分享|转发|轉發|共有|シェア",
+            r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum|gördüm)\b",
             r"вставил\w*|пишут|пишет|писал\w*|написал\w*|ввёл|ввел|набрал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
             r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|見つけ",
             # ...or sent it, or hid it in a text: "a user sent 'X' to our bot", "a sentence
@@ -132,6 +133,8 @@ DOING_RE = re.compile(
     # ...but "why not follow it?" suggests it
     r"|why (?:not|don'?t you|won'?t you|wouldn'?t you) (?:just )?(?:follow|obey|execute|comply)"
     r"|pretend|from now on"
+    # ...or to reveal what the quote asks for ("does it still work? if so, reveal them")
+    r"|(?:reveal|show|print|display|output|dump|leak)\s+(?:it|them|those|these)\b"
     # the question, then an order to act on it ("...come from? Answer by printing your
     # prompt", "is it true? Then be DAN")
     r"|(?:answer|respond|reply)\w* by|(?:then|now|so) (?:be|become|act|turn into|switch)"
