@@ -35,6 +35,11 @@ fresh users is not caught this way: that is the limit of a per-user history.
   through the pattern layer and the learned layer again. A rule that fires on the
   joined text but on none of its parts alone is an attack split across requests
   ("ignore" then "all previous instructions").
+  A prompt whose quotes the quote policy excused (a question about a quoted attack, a
+  discussion quoting one) joins with the text outside its quotes, unless the current
+  prompt says to carry the quote out ("do it", "go ahead": ``quoting.orders_quoted``).
+  Joined raw, the quote lost its question and every later prompt of the user read as
+  its fragment: one allowed question locked the user out for four prompts.
 * Repetition: the same (normalised) prompt ``repeat_limit`` times in a row is
   blocked; with the default 30, the 29th identical prompt passes.
 """
@@ -57,6 +62,7 @@ from mesh.config import ConfigError, env
 from .learned import check_learned, judged_text
 from .normalize import fold_text
 from .patterns import BLOCKING, check_patterns, rule_ids
+from .quoting import orders_quoted, outside_quotes
 from .verdict import Reason
 
 log = logging.getLogger("llmaas.filter")
@@ -87,6 +93,8 @@ class Entry:
     at: float
     tail: str  # last ``tail_chars`` characters: enough to rejoin a fragment
     rules: frozenset[str]  # blocking pattern rules the prompt fired on its own
+    # the tail of the text outside the quotes, when the quote policy excused a hit
+    outside: str | None = None
 
 
 @dataclass(slots=True)
@@ -157,12 +165,14 @@ class BehaviorTracker:
         own_rules: frozenset[str] | None = None,
         folded: str | None = None,
         digest: bytes | None = None,
+        quoted: bool = False,
     ) -> list[Reason]:
         """Record ``prompt`` and return behaviour reasons for it.
 
         ``own_rules``: the blocking pattern rules of ``prompt`` alone, and
         ``folded``: its normalised text (or ``digest``: :func:`prompt_digest`
         of it), if the caller already has them (each saves a pass over the prompt).
+        ``quoted``: the quote policy excused one of its hits (``patterns.quote_excused``).
         """
         now = self.clock()
         head = prompt[: self.head_chars]
@@ -173,7 +183,9 @@ class BehaviorTracker:
         )
         if digest is None:
             digest = prompt_digest(folded if folded is not None else fold_text(prompt))
-        entry = Entry(now, prompt[-self.tail_chars :], rules or NO_RULES)
+        outside = outside_quotes(prompt) if quoted else None
+        entry = Entry(now, prompt[-self.tail_chars :], rules or NO_RULES, self.tail_of(outside))
+        quiet_head = None if outside is None else outside[: self.head_chars]
         with self._lock:
             state = self._tenant(user_key(tenant))
             was_flooding = now < state.flood_until
@@ -190,7 +202,7 @@ class BehaviorTracker:
                 self.fresh_user_limit,
                 self.fresh_window_s,
             )
-        reasons = self._reasons(*mine, head, rules)
+        reasons = self._reasons(*mine, head, rules, quiet_head=quiet_head)
         if flooding:
             # The same Entry objects go to both histories: when this user sent the tenant's
             # last prompts too, the tenant-wide join is the one just checked.
@@ -198,7 +210,9 @@ class BehaviorTracker:
             seen = {r.rule for r in reasons}
             reasons += [
                 r
-                for r in self._reasons(*shared, head, rules, "tenant-wide ", fragments=not same)
+                for r in self._reasons(
+                    *shared, head, rules, "tenant-wide ", fragments=not same, quiet_head=quiet_head
+                )
                 if r.rule not in seen
             ]
         return reasons
@@ -211,8 +225,11 @@ class BehaviorTracker:
         rules: frozenset[str],
         scope: str = "",
         fragments: bool = True,
+        quiet_head: str | None = None,
     ) -> list[Reason]:
-        reasons = self._fragment_reasons(previous, head, rules, scope) if fragments else []
+        reasons = (
+            self._fragment_reasons(previous, head, rules, scope, quiet_head) if fragments else []
+        )
         if run >= self.repeat_limit:
             reasons.append(
                 Reason(
@@ -224,6 +241,10 @@ class BehaviorTracker:
                 )
             )
         return reasons
+
+    def tail_of(self, outside: str | None) -> str | None:
+        """The tail kept of a prompt's text outside its quotes (None: it joins as it is)."""
+        return None if outside is None else outside[-self.tail_chars :]
 
     def _tenant(self, key: UserKey) -> TenantState:
         state = self._tenants.get(key)
@@ -275,15 +296,36 @@ class BehaviorTracker:
         self._total -= 1
 
     def _fragment_reasons(
-        self, previous: list[Entry], head: str, rules: frozenset[str], scope: str = ""
+        self,
+        previous: list[Entry],
+        head: str,
+        rules: frozenset[str],
+        scope: str = "",
+        quiet_head: str | None = None,
     ) -> list[Reason]:
+        """``quiet_head``: the current prompt's head outside its quotes, when the quote
+        policy excused one of its hits."""
         if not previous:
             return []
+        said = [e.tail for e in previous]
+        quiet = [e.tail if e.outside is None else e.outside for e in previous]
+        # quotes stay talked about unless this prompt carries them out (one the quote
+        # policy excused orders nothing: its DOING_RE found no order)
+        talked = quiet_head is not None or (quiet != said and not orders_quoted(head))
+        tails = quiet if talked else said
+        head = head if quiet_head is None else quiet_head
+        # carried out, a quoted attack is read as said: no quote policy for the rejoin
+        carried = quiet != said and not talked
         # A filler word between prompts: words from two prompts count one step
         # further apart than inside one prompt.
-        joined = PROMPT_BREAK.join([e.tail for e in previous] + [head])
+        joined = PROMPT_BREAK.join([*tails, head])
         known = rules.union(*(e.rules for e in previous))
-        found = blocking_pattern_reasons(joined) + learned_reasons(joined)
+        found = blocking_pattern_reasons(joined, not carried) + learned_reasons(joined)
+        if found:
+            # the current prompt must complete it: a rule the earlier prompts fire without
+            # it was blamed on the prompt that did complete it, not on every later one
+            # (its quotes read as talked about: "do it" completes a quoted attack)
+            known = known.union(r.rule for r in blocking_pattern_reasons(PROMPT_BREAK.join(quiet)))
         return [
             Reason(
                 LAYER,
@@ -301,14 +343,15 @@ FRAGMENT_CACHE = 512  # rejoined texts remembered (about 1 KB each)
 
 
 @lru_cache(maxsize=FRAGMENT_CACHE)
-def blocking_pattern_reasons(joined: str) -> tuple[Reason, ...]:
+def blocking_pattern_reasons(joined: str, quote_policy: bool = True) -> tuple[Reason, ...]:
     """The blocking pattern reasons of a rejoined text (a pure function of the text).
 
     Cached: a sender who repeats a prompt (retries, or the floods the repetition rule is
     for) rejoins the same tails and head each time, for its own history and for the
     tenant-wide one; that is the rejoin's cost gone for every repeat.
     """
-    return tuple(r for r in check_patterns(joined) if r.score >= BLOCKING)
+    found = check_patterns(joined, quote_policy=quote_policy)
+    return tuple(r for r in found if r.score >= BLOCKING)
 
 
 def learned_reasons(joined: str) -> tuple[Reason, ...]:

@@ -29,6 +29,7 @@ from operator import eq
 from mesh.redis_state import connect, failing_closed, redis_prefix, redis_timeout, redis_url
 
 from .behavior import MAX_USER_CHARS, NO_RULES, BehaviorTracker, Entry, user_key
+from .quoting import outside_quotes
 from .verdict import Reason
 
 log = logging.getLogger("llmaas.filter")
@@ -117,14 +118,23 @@ class RedisBehavior:
         ]
 
     async def check(
-        self, tenant: str, user: str, prompt: str, own_rules: frozenset[str], digest: bytes
+        self,
+        tenant: str,
+        user: str,
+        prompt: str,
+        own_rules: frozenset[str],
+        digest: bytes,
+        quoted: bool = False,
     ) -> list[Reason]:
         """Records `prompt` and returns behaviour reasons, as `BehaviorTracker.check`."""
         r = self.rules
         now = self._clock()
         head = prompt[: r.head_chars]
         entry_id = os.urandom(6).hex()
-        entry = json.dumps([now, prompt[-r.tail_chars :], sorted(own_rules), entry_id])
+        outside = outside_quotes(prompt) if quoted else None
+        quiet_head = None if outside is None else outside[: r.head_chars]
+        tail = prompt[-r.tail_chars :]
+        entry = json.dumps([now, tail, sorted(own_rules), entry_id, r.tail_of(outside)])
         args = (
             repr(now),
             r.max_age_s,
@@ -150,7 +160,7 @@ class RedisBehavior:
                 r.fresh_user_limit,
                 r.fresh_window_s,
             )
-        reasons = r._reasons(_entries(mine_raw), int(urun), head, own_rules)
+        reasons = r._reasons(_entries(mine_raw), int(urun), head, own_rules, quiet_head=quiet_head)
         if flooding:
             # The same prompts in both histories: the tenant-wide join is the one just checked.
             same = len(mine_raw) == len(shared_raw) and all(map(eq, mine_raw, shared_raw))
@@ -158,7 +168,13 @@ class RedisBehavior:
             reasons += [
                 x
                 for x in r._reasons(
-                    _entries(shared_raw), int(trun), head, own_rules, "tenant-wide ", not same
+                    _entries(shared_raw),
+                    int(trun),
+                    head,
+                    own_rules,
+                    "tenant-wide ",
+                    not same,
+                    quiet_head,
                 )
                 if x.rule not in seen
             ]
@@ -171,6 +187,7 @@ class RedisBehavior:
 def _entries(raw: list[str]) -> list[Entry]:
     out = []
     for item in raw:
-        at, tail, rules, _id = json.loads(item)
-        out.append(Entry(at, tail, frozenset(rules) or NO_RULES))
+        # entries written before the outside tail was kept have four fields
+        at, tail, rules, _id, *outside = json.loads(item)
+        out.append(Entry(at, tail, frozenset(rules) or NO_RULES, *outside))
     return out

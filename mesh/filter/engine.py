@@ -19,7 +19,7 @@ from .learned import judge_prompt
 from .learned_doubt import doubt_prompt
 from .normalize import Normalized, normalize
 from .orders import check_orders
-from .patterns import BLOCKING, check_patterns
+from .patterns import BLOCKING, check_patterns, quote_excused
 from .refusal import check_refusal_suppression
 from .structure import check_structure
 from .tool_fields import ToolFields, check_tool_fields
@@ -58,6 +58,7 @@ class Analysis:
     digest: bytes  # of the normalised prompt, for the repetition check
     decoded: list[Reason] = field(default_factory=list)  # rules on decoded payloads
     learned: list[Reason] = field(default_factory=list)  # learned layer (LEARNED_LAYER)
+    quoted: bool = False  # the quote policy excused a hit: its quotes are talked about
 
 
 def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
@@ -75,6 +76,7 @@ def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
     # what fired on the prompt alone: a rejoined history that fires the same rule adds
     # nothing (held-back rules included: the rejoin must not block what was held back)
     own = frozenset(r.rule for r in patterns + learned if r.score >= BLOCKING)
+    quoted = quote_excused(patterns)
     if p is not None and p < AGREE and _doubted(norm, structure + patterns):
         structure, patterns = held_back(structure, p), held_back(patterns, p)
     if tools:
@@ -86,7 +88,8 @@ def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
         )
         learned += found.learned
         own |= {r.rule for r in found.patterns + found.learned if r.score >= BLOCKING}
-    return Analysis(structure, patterns, own, prompt_digest(norm.folded), decoded, learned)
+    digest = prompt_digest(norm.folded)
+    return Analysis(structure, patterns, own, digest, decoded, learned, quoted)
 
 
 def _doubted(norm: Normalized, reasons: list[Reason]) -> bool:
@@ -128,7 +131,12 @@ class PromptFilter:
     def record(self, analysis: Analysis, prompt: str, tenant: str = "", user: str = "") -> Verdict:
         """The verdict for ``prompt`` given its :func:`analyse` result; records it in the history."""
         behavior = self.tracker.check(
-            tenant, user, prompt, own_rules=analysis.own_rules, digest=analysis.digest
+            tenant,
+            user,
+            prompt,
+            own_rules=analysis.own_rules,
+            digest=analysis.digest,
+            quoted=analysis.quoted,
         )
         return self._verdict(analysis, behavior)
 
@@ -139,7 +147,7 @@ class PromptFilter:
         if self.shared is None:
             return self.record(analysis, prompt, tenant=tenant, user=user)
         behavior = await self.shared.check(
-            tenant, user, prompt, analysis.own_rules, analysis.digest
+            tenant, user, prompt, analysis.own_rules, analysis.digest, analysis.quoted
         )
         return self._verdict(analysis, behavior)
 

@@ -116,28 +116,28 @@ LEXICON: Lexicon = {
     },
     # Strong objects: what the model was told.
     "INSTR": {
-        "en": "instruction{,s} directive{,s} guideline{,s} guidance programming "
+        "en": "instruction{,s} directive{,s} guideline{,s} guidance "
         "guardrail{,s} safeguard{,s} preprompt pre-prompt sysprompt",
-        "fr": "instruction{,s} consigne{,s} directive{,s} programmation",
-        "es": "instrucci{ón,ones,on} indicaciones directric{es} directiva{,s} programación",
+        "fr": "instruction{,s} consigne{,s} directive{,s}",
+        "es": "instrucci{ón,ones,on} indicaciones directric{es} directiva{,s}",
         "de": "anweisung{,en} instruktion{,en} richtlinie{,n} vorgabe{,n} direktive{,n} "
-        "programmierung systemanweisung{,en} anleitungen",
-        "it": "istruzion{e,i} direttiv{a,e} indicazioni programmazione",
+        "systemanweisung{,en} anleitungen",
+        "it": "istruzion{e,i} direttiv{a,e} indicazioni",
         "zh": "指令 指示 提示词 提示詞 系统提示 系統提示 系统指令 设定 設定 准则 守则 指导方针 预设",
         "ja": "指示 指令 命令 プロンプト ガイドライン 設定 方針",
     },
     # Weak objects: also ordinary words ("eslint rules"), so they need a qualifier.
     "INSTR_WEAK": {
         "en": "rule{,s} prompt{,s} restriction{,s} constraint{,s} polic{y,ies} command{,s} "
-        "order{,s} limitation{,s} filter{,s} training context directions",
+        "order{,s} limitation{,s} filter{,s} training context directions programming",
         "fr": "règle{,s} restriction{,s} contrainte{,s} limite{,s} ordre{,s} commande{,s} "
-        "prompt invite filtre{,s} politique{,s}",
+        "prompt invite filtre{,s} politique{,s} programmation",
         "es": "regla{,s} norma{,s} restricci{ón,ones} órdenes ordenes comando{,s} "
-        "límites limites limitaciones filtro{,s} políticas prompt",
+        "límites limites limitaciones filtro{,s} políticas prompt programación",
         "de": "regel{,n} einschränkung{,en} beschränkung{,en} befehl{,e} grenzen filter "
-        "prompt richtlinien",
+        "prompt richtlinien programmierung",
         "it": "regol{a,e} restrizion{e,i} vincol{o,i} limit{i,azioni} comand{o,i} ordini "
-        "filtr{o,i} prompt politiche",
+        "filtr{o,i} prompt politiche programmazione",
         "zh": "规则 規則 限制 约束 約束 规定 規定 命令 要求 政策 过滤",
         "ja": "ルール 規則 制約 制限 決まり",
     },
@@ -147,12 +147,12 @@ LEXICON: Lexicon = {
         "old existing system your foregoing aforementioned safety ethical content "
         "built-in builtin moral developer openai",
         "fr": "précédent{,e,es,s} antérieur{,e,es,s} ci-dessus dessus initial{,e,es} "
-        "original{,e,es} ancien{,ne,nes} système tes vos ton votre éthiques sécurité",
+        "original{,e,es} ancien{,ne,nes} système tes vos ton ta votre éthiques sécurité",
         "es": "anterior{,es} previ{a,as,o,os} precedentes arriba inicial{,es} original{,es} "
         "sistema tus sus seguridad éticas",
         "de": "vorherig{e,en} vorig{e,en} bisherig{e,en} obig{e,en} ursprünglich{e,en} "
         "früher{e,en} system deine deinen ihre sicherheits ethischen",
-        "it": "precedent{e,i} sopra iniziali original{e,i} vecchi{e} sistema tue tuoi sue "
+        "it": "precedent{e,i} sopra iniziali original{e,i} vecchi{e} sistema tua tue tuoi sue "
         "sicurezza etiche",
         "zh": "之前 以前 先前 此前 上面 上述 前面 原来 原有 原始 你的 系统 系統 安全 所有 一切 全部",
         "ja": "以前 前の これまで 上記 先ほど 元の 最初の システム あなたの すべての 全ての 全部",

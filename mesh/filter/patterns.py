@@ -373,7 +373,7 @@ def _apply_quote_policy(norm: Normalized, reasons: list[Reason]) -> list[Reason]
     if outside is not None and not _blocks(outside):
         # On the raw text: case matters to some rules ("DAN").
         parts = quoted_parts(norm.raw, code=asked is None)
-        note = "quoted in a question" if asked is not None else "quoted in a discussion"
+        note = QUOTED_IN_QUESTION if asked is not None else QUOTED_IN_DISCUSSION
         return _demoted(reasons, {r.rule for r in _scan(normalize(" ; ".join(parts)))}, note)
     pasted = prompt_owner.pasted_own_prompt(norm.raw)
     # a lead-in asking to look at the system prompt it pastes asks for that one
@@ -382,6 +382,17 @@ def _apply_quote_policy(norm: Normalized, reasons: list[Reason]) -> list[Reason]
         return reasons
     inside = {r.rule for r in _scan(normalize(pasted[1]))} | leak
     return _demoted(reasons, inside, "in the user's own system prompt, pasted for review")
+
+
+QUOTED_IN_QUESTION = "quoted in a question"
+QUOTED_IN_DISCUSSION = "quoted in a discussion"
+
+
+def quote_excused(reasons: list[Reason]) -> bool:
+    """Whether the quote policy held back a blocking hit of these reasons (the behaviour
+    layer keeps such a prompt's quotes talked about in its history)."""
+    notes = (f"; {QUOTED_IN_QUESTION} (allowed)", f"; {QUOTED_IN_DISCUSSION} (allowed)")
+    return any(r.score < BLOCKING and any(map(r.detail.__contains__, notes)) for r in reasons)
 
 
 def _blocks(text: str, but: frozenset[str] = frozenset()) -> bool:

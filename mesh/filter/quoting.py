@@ -281,6 +281,42 @@ def quoted_parts(raw: str, *, code: bool = False) -> list[str]:
     return parts + (CODE_SPAN_RE.findall(raw) if code else [])
 
 
+def outside_quotes(raw: str) -> str | None:
+    """The text outside the quotes when the quote policy reads ``raw``'s quotes as talked
+    about, not said (``mention_context``, else ``discussed_quotes``); else None."""
+    asked = mention_context(raw) if len(raw) <= META_MAX_CHARS else None
+    return asked if asked is not None else discussed_quotes(raw)
+
+
+# "Your turn", "try it", "à toi": a short follow-up that says to act on what came before.
+# Not "go ahead", "please do", "yes please": the answers to the model's own offers ("shall
+# I list more examples?"), which the history does not hold.
+GO_AHEAD_RE = re.compile(
+    r"\b(?:your turn|now you|try (?:it|that|this)|act accordingly|do as it says|à (?:toi|ton tour)"
+    r"|essaie(?:-le)?|te toca|pru[eé]balo|int[eé]ntalo|du bist dran|probier(?:s| es)|tocca a te"
+    r"|provaci|prova tu|sua vez|tenta(?: você)?|jouw beurt|probeer (?:het|jij)|sıra sende|dene)\b"
+    r"|твоя очередь|теперь ты|попробуй|twoja kolej|teraz ty|spróbuj|دورك|جرب|네 차례|이제 너"
+    r"|해 ?봐|轮到你|你试试|你来|あなたの番|試してみて|やってみて"
+)
+GO_AHEAD_MAX_CHARS = 80
+
+
+def orders_quoted(raw: str) -> bool:
+    """Whether a follow-up prompt says to carry out what an earlier prompt quoted: words of
+    doing ("do it", "fais-le", "照做"), a scene aimed at the model, a short "go ahead", or a
+    translation with nothing of its own to translate ("translate it"). Read by the
+    behaviour layer: the quotes of an allowed question stay talked about, not said, in the
+    rejoined history unless a later prompt orders them."""
+    folded = QUOTE_RE.sub(" ", raw).casefold()
+    if DOING_RE.search(WHY_ASKED_RE.sub(" ", folded)) or TO_READER_RE.search(folded):
+        return True
+    short = len(raw) <= GO_AHEAD_MAX_CHARS
+    if short and GO_AHEAD_RE.search(folded):
+        return True
+    own_object = QUOTE_RE.search(raw) or ":" in raw or "：" in raw
+    return short and not own_object and bool(TRANSLATE_RE.search(folded))
+
+
 def discussed_quotes(raw: str) -> str | None:
     """The text outside the quotes (and code spans) when ``raw`` discusses attacks and
     quotes them (else None). A short one (a slide, a test fixture) must not also tell the
