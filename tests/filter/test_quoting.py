@@ -4,7 +4,7 @@ import pytest
 
 from mesh.filter import PromptFilter, check_patterns
 from mesh.filter.patterns import BLOCKING
-from mesh.filter.quoting import discussed_quotes, mention_context
+from mesh.filter.quoting import discussed_quotes, mention_context, orders_quoted
 
 _FILLER = (
     " The rest of this module covers password managers, how to report a lost laptop, and"
@@ -212,3 +212,34 @@ def test_try_it_after_a_shared_quote_is_an_order(text: str) -> None:
 )
 def test_a_question_that_then_asks_for_what_the_quote_wants_is_an_order(text: str) -> None:
     assert blocked(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Do it.",
+        "Your turn.",
+        "Ok, now you.",
+        "Now try it yourself!",
+        "À toi !",
+        "Попробуй.",
+        "你试试",
+    ]
+    + ["Translate it into English.", "Act accordingly."],
+)
+def test_a_follow_up_that_carries_out_an_earlier_quote(text: str) -> None:
+    assert orders_quoted(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Try this recipe instead: two eggs, flour, milk.",
+        "Now you know why I asked. What about phishing?",
+        "Translate 'good morning' into German.",
+        "Go ahead.",  # the answer to the model's own offer ("shall I list more?")
+        "What is the capital of France?",
+    ],
+)
+def test_a_follow_up_that_carries_nothing_out(text: str) -> None:
+    assert not orders_quoted(text), text
