@@ -34,12 +34,14 @@ fresh users is not caught this way: that is the limit of a per-user history.
 * Fragmentation: the recent prompts plus the current one are joined and run
   through the pattern layer and the learned layer again. A rule that fires on the
   joined text but on none of its parts alone is an attack split across requests
-  ("ignore" then "all previous instructions").
+  ("ignore" then "all previous instructions"), blamed on the prompt that completes
+  it: not on the later ones, whose earlier prompts fire it without them.
   A prompt whose quotes the quote policy excused (a question about a quoted attack, a
   discussion quoting one) joins with the text outside its quotes, unless the current
-  prompt says to carry the quote out ("do it", "go ahead": ``quoting.orders_quoted``).
-  Joined raw, the quote lost its question and every later prompt of the user read as
-  its fragment: one allowed question locked the user out for four prompts.
+  prompt says to carry the quote out ("do it", "your turn": ``quoting.orders_quoted``;
+  then the quote is read as said). Joined raw, the quote lost its question and every
+  later prompt of the user read as its fragment: one allowed question locked the user
+  out for up to four prompts.
 * Repetition: the same (normalised) prompt ``repeat_limit`` times in a row is
   blocked; with the default 30, the 29th identical prompt passes.
 """
