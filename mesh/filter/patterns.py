@@ -364,6 +364,10 @@ def _dedupe(reasons: list[Reason]) -> list[Reason]:
     return list(best.values())
 
 
+QUOTED_IN_QUESTION = "quoted in a question"
+QUOTED_IN_DISCUSSION = "quoted in a discussion"
+
+
 def _apply_quote_policy(norm: Normalized, reasons: list[Reason]) -> list[Reason]:
     """Demote hits that only exist inside the quotes of a text that talks about them (a
     short "what does X mean" question, or a longer text discussing attacks), or inside the
@@ -382,10 +386,6 @@ def _apply_quote_policy(norm: Normalized, reasons: list[Reason]) -> list[Reason]
         return reasons
     inside = {r.rule for r in _scan(normalize(pasted[1]))} | leak
     return _demoted(reasons, inside, "in the user's own system prompt, pasted for review")
-
-
-QUOTED_IN_QUESTION = "quoted in a question"
-QUOTED_IN_DISCUSSION = "quoted in a discussion"
 
 
 def quote_excused(reasons: list[Reason]) -> bool:
