@@ -101,7 +101,9 @@ _LEAD_END_RE = re.compile(r"\n\s*\n|[:：]\s*\n|\n")
 _MINE_LEAD_RE = folded_regex(
     r"\b(?:my|our|we|i|i've|mon|ma|mes|notre|nos|je|j'ai|nous|mi|mis|nuestr\w+|mein\w*|unser\w*"
     r"|ich|wir|mio|mia|nostr\w+|ho|mijn|onze|ik|wij|meu|minha|nosso|nossa|eu|мо\w+|наш\w*|я|мы"
-    r"|mój|moj\w*|nasz\w*|benim|bizim)\b|我们|我們|我写|我寫|我的|我为|我為|我给|我給|私が|私の|うちの|弊社"
+    r"|mój|moj\w*|nasz\w*|benim|bizim)\b|我们|我們|我写|我寫|我的|我为|我為|我给|我給|帮我|幫我|私が|私の|うちの|弊社"
+    # a prompt "for" a named product ("居酒屋の予約チャットボット用のシステムプロンプト")
+    r"|用の|向けの"
     r"|自分で|書いた|書きました|作った|作りました|作成した|作成しました|우리|내가|제가|작성한|만든"
 )
 _REVIEW_RE = folded_regex(

@@ -59,7 +59,7 @@ META_RE = re.compile(
             r"vuol dire|attacco|noto|classificare|moderazione|rilevare|perché|quer dizer"
             r"|conhecido|moderação|por que|betekent|aanval|bekend|moderatie|detecteren|waarom",
             r"что значит|что означает|атак|известн|модерац|распозна|почему|джейлбрейк",
-            r"znaczy|\batak|znany|moderac|wykry|dlaczego|anlamı|ne demek|saldırı|bilinen"
+            r"znaczy|\batak|znany|moderac|wykry|dlaczego|czemu|anlamı|ne demek|saldırı|bilinen"
             r"|moderasyon|tespit|neden|neydi",
             r"معنى|يعني|هجوم|معروف|الإشراف|اكتشاف|لماذا|كسر الحماية",
             r"의미|뜻|공격|알려진|모더레이션|탐지|왜|탈옥",
@@ -83,7 +83,7 @@ META_RE = re.compile(
             r"|écrivai\w*|escribía\w*|schrieb\w*|escrevia\w*|pisał\w*|yazıyordu\w*|typte\w*|tikte\w*"
             r"|tippt\w*|schreibt|tape(?:nt|it)?|tecle(?:a|ó|an|aba)|digit(?:a|ou|ava|ano|ato|ò|ando)|escreve\w*|pisze|wpisa\w*|wpisuje"
             r"|yazmış|yazan|escrevem|escreveu|achei|geplakt|typt|schreef|gevonden|wkleił\w*|piszą|napisał\w*"
-            r"|znalazł\w*|yapıştır\w*|yazıyor\w*|yazdı|buldum|gördüm)\b",
+            r"|znalazł\w*|odpisa\w*|mem(?:a|y|ów)|yapıştır\w*|yazıyor\w*|yazdı|buldum|gördüm)\b",
             r"вставил\w*|пишут|пишет|писал\w*|написал\w*|ввёл|ввел|набрал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
             r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|見つけ",
             # ...or sent it, or hid it in a text: "a user sent 'X' to our bot", "a sentence
