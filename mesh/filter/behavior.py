@@ -56,20 +56,18 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from operator import is_
 
 from mesh.config import ConfigError, env
 
-from .learned import check_learned, judged_text
 from .normalize import fold_text
-from .patterns import BLOCKING, check_patterns, rule_ids
+from .patterns import rule_ids
 from .quoting import orders_quoted, outside_quotes
+from .rejoin import PROMPT_BREAK, blocking_pattern_reasons, learned_reasons
 from .verdict import Reason
 
 log = logging.getLogger("llmaas.filter")
 LAYER = "behavior"
-PROMPT_BREAK = " pb "  # one token (Latin), about one word (CJK)
 MAX_USER_CHARS = 256
 NO_RULES: frozenset[str] = frozenset()  # shared: an empty frozenset is 216 bytes each
 UserKey = str | bytes  # the user itself, or the digest of a long one (never equal to a str)
@@ -174,7 +172,7 @@ class BehaviorTracker:
         ``own_rules``: the blocking pattern rules of ``prompt`` alone, and
         ``folded``: its normalised text (or ``digest``: :func:`prompt_digest`
         of it), if the caller already has them (each saves a pass over the prompt).
-        ``quoted``: the quote policy excused one of its hits (``patterns.quote_excused``).
+        ``quoted``: the quote policy excused one of its hits (``quoting.quote_excused``).
         """
         now = self.clock()
         head = prompt[: self.head_chars]
@@ -339,47 +337,6 @@ class BehaviorTracker:
             for r in found
             if r.rule not in known
         ]
-
-
-FRAGMENT_CACHE = 512  # rejoined texts remembered (about 1 KB each)
-
-
-@lru_cache(maxsize=FRAGMENT_CACHE)
-def blocking_pattern_reasons(joined: str, quote_policy: bool = True) -> tuple[Reason, ...]:
-    """The blocking pattern reasons of a rejoined text (a pure function of the text).
-
-    Cached: a sender who repeats a prompt (retries, or the floods the repetition rule is
-    for) rejoins the same tails and head each time, for its own history and for the
-    tenant-wide one; that is the rejoin's cost gone for every repeat.
-    """
-    found = check_patterns(joined, quote_policy=quote_policy)
-    return tuple(r for r in found if r.score >= BLOCKING)
-
-
-def learned_reasons(joined: str) -> tuple[Reason, ...]:
-    """The learned layer on a rejoined text: an attack split so that no prompt alone reaches
-    its threshold ("First word: disregard" / "second: your" / "third: prior guidelines":
-    the parts are under its 32-byte floor, or too weak alone). Counted, like a pattern rule,
-    only when no part fired the layer alone (``own_rules`` holds ``learned.classifier``).
-    Off with the engine's switch (``engine.LEARNED_LAYER``), read at call time; not cached
-    (~0.1 ms for the ~1 KB rejoined, and tools switch weights within one process)."""
-    from . import engine  # the engine imports this module: read its switch lazily
-
-    if not engine.LEARNED_LAYER:
-        return ()
-    # each part read as the layer reads a prompt (a question about a quoted attack is
-    # judged on its own words), so a rejoin does not undo the quote policy
-    parts = [judged_text(part) for part in joined.split(PROMPT_BREAK)]
-    # the same prompt again is the repetition rule's (29 in a row pass), not a split attack
-    parts = [part for k, part in enumerate(parts) if k == 0 or part != parts[k - 1]]
-    if len(parts) < 2:
-        return ()
-    found = check_learned(fold_text(PROMPT_BREAK.join(parts)))
-    # the current prompt must complete it: earlier prompts that reach the threshold
-    # without it (an attack blocked by the rules, its tail scored anew) blame nothing new
-    if found and check_learned(fold_text(PROMPT_BREAK.join(parts[:-1]))):
-        return ()
-    return tuple(found)
 
 
 def prompt_digest(folded: str) -> bytes:

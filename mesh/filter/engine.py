@@ -19,7 +19,8 @@ from .learned import judge_prompt
 from .learned_doubt import doubt_prompt
 from .normalize import Normalized, normalize
 from .orders import check_orders
-from .patterns import BLOCKING, check_patterns, quote_excused
+from .patterns import BLOCKING, check_patterns
+from .quoting import quote_excused
 from .refusal import check_refusal_suppression
 from .structure import check_structure
 from .tool_fields import ToolFields, check_tool_fields

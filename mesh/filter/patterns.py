@@ -41,6 +41,8 @@ from .normalize import Normalized, folded_regex, normalize
 from .quoting import (
     DISCUSS_MAX_CHARS,
     META_MAX_CHARS,
+    QUOTED_IN_DISCUSSION,
+    QUOTED_IN_QUESTION,
     discussed_quotes,
     mention_context,
     quoted_parts,
@@ -364,10 +366,6 @@ def _dedupe(reasons: list[Reason]) -> list[Reason]:
     return list(best.values())
 
 
-QUOTED_IN_QUESTION = "quoted in a question"
-QUOTED_IN_DISCUSSION = "quoted in a discussion"
-
-
 def _apply_quote_policy(norm: Normalized, reasons: list[Reason]) -> list[Reason]:
     """Demote hits that only exist inside the quotes of a text that talks about them (a
     short "what does X mean" question, or a longer text discussing attacks), or inside the
@@ -386,13 +384,6 @@ def _apply_quote_policy(norm: Normalized, reasons: list[Reason]) -> list[Reason]
         return reasons
     inside = {r.rule for r in _scan(normalize(pasted[1]))} | leak
     return _demoted(reasons, inside, "in the user's own system prompt, pasted for review")
-
-
-def quote_excused(reasons: list[Reason]) -> bool:
-    """Whether the quote policy held back a blocking hit of these reasons (the behaviour
-    layer keeps such a prompt's quotes talked about in its history)."""
-    notes = (f"; {QUOTED_IN_QUESTION} (allowed)", f"; {QUOTED_IN_DISCUSSION} (allowed)")
-    return any(r.score < BLOCKING and any(map(r.detail.__contains__, notes)) for r in reasons)
 
 
 def _blocks(text: str, but: frozenset[str] = frozenset()) -> bool:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from .verdict import Reason
+
 # A word character of a script that writes apostrophes inside words (not kana, CJK, Hangul)
 _APOSTROPHE_SCRIPT = r"[^\W\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]"
 QUOTE_RE = re.compile(
@@ -342,3 +344,15 @@ def discussed_quotes(raw: str) -> str | None:
     if len(raw) <= META_MAX_CHARS and (DOING_RE.search(folded) or TRANSLATE_RE.search(folded)):
         return None
     return outside
+
+
+# The notes the quote policy (``patterns``) leaves on the hits it demotes to a hint.
+QUOTED_IN_QUESTION = "quoted in a question"
+QUOTED_IN_DISCUSSION = "quoted in a discussion"
+_EXCUSED_NOTES = (f"; {QUOTED_IN_QUESTION} (allowed)", f"; {QUOTED_IN_DISCUSSION} (allowed)")
+
+
+def quote_excused(reasons: list[Reason]) -> bool:
+    """Whether the quote policy demoted one of these reasons (the behaviour layer keeps
+    such a prompt's quotes talked about in its history)."""
+    return any(note in r.detail for r in reasons for note in _EXCUSED_NOTES)

@@ -1,0 +1,52 @@
+"""The rejoin of a user's recent prompts (the behaviour layer's fragmentation check): the
+pattern and learned layers on the joined text."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .learned import check_learned, judged_text
+from .normalize import fold_text
+from .patterns import BLOCKING, check_patterns
+from .verdict import Reason
+
+PROMPT_BREAK = " pb "  # one token (Latin), about one word (CJK)
+FRAGMENT_CACHE = 512  # rejoined texts remembered (about 1 KB each)
+
+
+@lru_cache(maxsize=FRAGMENT_CACHE)
+def blocking_pattern_reasons(joined: str, quote_policy: bool = True) -> tuple[Reason, ...]:
+    """The blocking pattern reasons of a rejoined text (a pure function of the text).
+
+    Cached: a sender who repeats a prompt (retries, or the floods the repetition rule is
+    for) rejoins the same tails and head each time, for its own history and for the
+    tenant-wide one; that is the rejoin's cost gone for every repeat.
+    """
+    found = check_patterns(joined, quote_policy=quote_policy)
+    return tuple(r for r in found if r.score >= BLOCKING)
+
+
+def learned_reasons(joined: str) -> tuple[Reason, ...]:
+    """The learned layer on a rejoined text: an attack split so that no prompt alone reaches
+    its threshold ("First word: disregard" / "second: your" / "third: prior guidelines":
+    the parts are under its 32-byte floor, or too weak alone). Counted, like a pattern rule,
+    only when no part fired the layer alone (``own_rules`` holds ``learned.classifier``).
+    Off with the engine's switch (``engine.LEARNED_LAYER``), read at call time; not cached
+    (~0.1 ms for the ~1 KB rejoined, and tools switch weights within one process)."""
+    from . import engine  # engine -> behavior -> this module: read its switch lazily
+
+    if not engine.LEARNED_LAYER:
+        return ()
+    # each part read as the layer reads a prompt (a question about a quoted attack is
+    # judged on its own words), so a rejoin does not undo the quote policy
+    parts = [judged_text(part) for part in joined.split(PROMPT_BREAK)]
+    # the same prompt again is the repetition rule's (29 in a row pass), not a split attack
+    parts = [part for k, part in enumerate(parts) if k == 0 or part != parts[k - 1]]
+    if len(parts) < 2:
+        return ()
+    found = check_learned(fold_text(PROMPT_BREAK.join(parts)))
+    # the current prompt must complete it: earlier prompts that reach the threshold
+    # without it (an attack blocked by the rules, its tail scored anew) blame nothing new
+    if found and check_learned(fold_text(PROMPT_BREAK.join(parts[:-1]))):
+        return ()
+    return tuple(found)
