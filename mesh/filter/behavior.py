@@ -62,7 +62,7 @@ from mesh.config import ConfigError, env
 
 from .normalize import fold_text
 from .patterns import rule_ids
-from .quoting import orders_quoted, outside_quotes
+from .quoting import orders_quoted, quote_context
 from .rejoin import PROMPT_BREAK, blocking_pattern_reasons, learned_reasons
 from .verdict import Reason
 
@@ -183,9 +183,8 @@ class BehaviorTracker:
         )
         if digest is None:
             digest = prompt_digest(folded if folded is not None else fold_text(prompt))
-        outside = outside_quotes(prompt) if quoted else None
-        entry = Entry(now, prompt[-self.tail_chars :], rules or NO_RULES, self.tail_of(outside))
-        quiet_head = None if outside is None else outside[: self.head_chars]
+        quiet_tail, quiet_head = self.outside_ends(prompt, quoted)
+        entry = Entry(now, prompt[-self.tail_chars :], rules or NO_RULES, quiet_tail)
         with self._lock:
             state = self._tenant(user_key(tenant))
             was_flooding = now < state.flood_until
@@ -242,9 +241,13 @@ class BehaviorTracker:
             )
         return reasons
 
-    def tail_of(self, outside: str | None) -> str | None:
-        """The tail kept of a prompt's text outside its quotes (None: it joins as it is)."""
-        return None if outside is None else outside[-self.tail_chars :]
+    def outside_ends(self, prompt: str, quoted: bool) -> tuple[str | None, str | None]:
+        """The tail and head kept of a prompt's text outside its quotes, when the quote
+        policy excused one of its hits (``quoted``); (None, None): it joins as it is."""
+        context = quote_context(prompt) if quoted else None
+        if context is None:
+            return None, None
+        return context[0][-self.tail_chars :], context[0][: self.head_chars]
 
     def _tenant(self, key: UserKey) -> TenantState:
         state = self._tenants.get(key)

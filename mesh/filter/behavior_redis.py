@@ -29,7 +29,6 @@ from operator import eq
 from mesh.redis_state import connect, failing_closed, redis_prefix, redis_timeout, redis_url
 
 from .behavior import MAX_USER_CHARS, NO_RULES, BehaviorTracker, Entry, user_key
-from .quoting import outside_quotes
 from .verdict import Reason
 
 log = logging.getLogger("llmaas.filter")
@@ -131,10 +130,9 @@ class RedisBehavior:
         now = self._clock()
         head = prompt[: r.head_chars]
         entry_id = os.urandom(6).hex()
-        outside = outside_quotes(prompt) if quoted else None
-        quiet_head = None if outside is None else outside[: r.head_chars]
+        quiet_tail, quiet_head = r.outside_ends(prompt, quoted)
         tail = prompt[-r.tail_chars :]
-        entry = json.dumps([now, tail, sorted(own_rules), entry_id, r.tail_of(outside)])
+        entry = json.dumps([now, tail, sorted(own_rules), entry_id, quiet_tail])
         args = (
             repr(now),
             r.max_age_s,

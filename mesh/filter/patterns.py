@@ -40,11 +40,9 @@ from .matcher import (
 from .normalize import Normalized, folded_regex, normalize
 from .quoting import (
     DISCUSS_MAX_CHARS,
-    META_MAX_CHARS,
     QUOTED_IN_DISCUSSION,
     QUOTED_IN_QUESTION,
-    discussed_quotes,
-    mention_context,
+    quote_context,
     quoted_parts,
 )
 from .verdict import Reason
@@ -370,12 +368,12 @@ def _apply_quote_policy(norm: Normalized, reasons: list[Reason]) -> list[Reason]
     """Demote hits that only exist inside the quotes of a text that talks about them (a
     short "what does X mean" question, or a longer text discussing attacks), or inside the
     user's own system prompt pasted for review."""
-    asked = mention_context(norm.raw) if len(norm.raw) <= META_MAX_CHARS else None
-    outside = asked if asked is not None else discussed_quotes(norm.raw)
-    if outside is not None and not _blocks(outside):
+    context = quote_context(norm.raw)
+    if context is not None and not _blocks(context[0]):
+        asked = context[1]
         # On the raw text: case matters to some rules ("DAN").
-        parts = quoted_parts(norm.raw, code=asked is None)
-        note = QUOTED_IN_QUESTION if asked is not None else QUOTED_IN_DISCUSSION
+        parts = quoted_parts(norm.raw, code=not asked)
+        note = QUOTED_IN_QUESTION if asked else QUOTED_IN_DISCUSSION
         return _demoted(reasons, {r.rule for r in _scan(normalize(" ; ".join(parts)))}, note)
     pasted = prompt_owner.pasted_own_prompt(norm.raw)
     # a lead-in asking to look at the system prompt it pastes asks for that one

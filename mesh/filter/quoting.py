@@ -283,11 +283,16 @@ def quoted_parts(raw: str, *, code: bool = False) -> list[str]:
     return parts + (CODE_SPAN_RE.findall(raw) if code else [])
 
 
-def outside_quotes(raw: str) -> str | None:
-    """The text outside the quotes when the quote policy reads ``raw``'s quotes as talked
-    about, not said (``mention_context``, else ``discussed_quotes``); else None."""
+@lru_cache(maxsize=8)  # the pattern rules and then the behaviour layer ask for one prompt
+def quote_context(raw: str) -> tuple[str, bool] | None:
+    """When the quote policy reads ``raw``'s quotes as talked about, not said: the text
+    outside them, and whether ``raw`` is a short question about them (``mention_context``;
+    else a discussion quoting them, ``discussed_quotes``). None otherwise."""
     asked = mention_context(raw) if len(raw) <= META_MAX_CHARS else None
-    return asked if asked is not None else discussed_quotes(raw)
+    if asked is not None:
+        return asked, True
+    discussed = discussed_quotes(raw)
+    return None if discussed is None else (discussed, False)
 
 
 # "Your turn", "try it", "à toi": a follow-up that is nothing but a go-ahead (a few filler

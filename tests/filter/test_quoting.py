@@ -214,35 +214,22 @@ def test_a_question_that_then_asks_for_what_the_quote_wants_is_an_order(text: st
     assert blocked(text), text
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Do it.",
-        "Your turn.",
-        "Ok, now you.",
-        "Now try it yourself!",
-        "À toi !",
-        "Попробуй.",
-        "你试试",
-    ]
-    + ["Translate it into English.", "Act accordingly."],
-)
-def test_a_follow_up_that_carries_out_an_earlier_quote(text: str) -> None:
-    assert orders_quoted(text), text
+CARRY_OUT = ["Do it.", "Your turn.", "Ok, now you.", "Now try it yourself!", "À toi !"]
+CARRY_OUT += ["Попробуй.", "你试试", "Translate it into English.", "Act accordingly."]
+CARRY_NOTHING = [
+    "Try this recipe instead: two eggs, flour, milk.",
+    "Now you know why I asked. What about phishing?",
+    "Translate 'good morning' into German.",
+    "Go ahead.",  # the answer to the model's own offer ("shall I list more?")
+    "What is the capital of France?",
+]
 
 
 @pytest.mark.parametrize(
-    "text",
-    [
-        "Try this recipe instead: two eggs, flour, milk.",
-        "Now you know why I asked. What about phishing?",
-        "Translate 'good morning' into German.",
-        "Go ahead.",  # the answer to the model's own offer ("shall I list more?")
-        "What is the capital of France?",
-    ],
+    ("text", "orders"), [(t, True) for t in CARRY_OUT] + [(t, False) for t in CARRY_NOTHING]
 )
-def test_a_follow_up_that_carries_nothing_out(text: str) -> None:
-    assert not orders_quoted(text), text
+def test_which_follow_ups_carry_out_an_earlier_quote(text: str, orders: bool) -> None:
+    assert orders_quoted(text) == orders, text
 
 
 def test_a_polish_why_question_about_a_quoted_meme_is_allowed() -> None:
