@@ -15,6 +15,7 @@ text, where the owner goes unnamed, a prompt the developer wants kept hidden pas
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .normalize import fold_text, folded_regex
 from .quoting import DOING_RE
@@ -101,16 +102,21 @@ _LEAD_END_RE = re.compile(r"\n\s*\n|[:：]\s*\n|\n")
 _MINE_LEAD_RE = folded_regex(
     r"\b(?:my|our|we|i|i've|mon|ma|mes|notre|nos|je|j'ai|nous|mi|mis|nuestr\w+|mein\w*|unser\w*"
     r"|ich|wir|mio|mia|nostr\w+|ho|mijn|onze|ik|wij|meu|minha|nosso|nossa|eu|мо\w+|наш\w*|я|мы"
-    r"|mój|moj\w*|nasz\w*|benim|bizim)\b|我们|我們|我写|我寫|我的|我为|我為|我给|我給|帮我|幫我|私が|私の|うちの|弊社"
+    r"|mój|moj\w*|nasz\w*|benim|bizim|j'\w+"
+    # a verb in the first person ("escribo el prompt de sistema de…", "yazıyorum", "пишу")
+    r"|escribo|estoy escribiendo|redacto|scrivo|sto scrivendo|escrevo|estou escrevendo|schreibe"
+    r"|schrijf|пишу|составляю|piszę|yazıyorum|hazırlıyorum|yazdım|hazırladım)\b|أكتب|نكتب|كتبت"
+    r"|我们|我們|我写|我寫|我的|我为|我為|我给|我給|帮我|幫我|私が|私の|うちの|弊社"
     # a prompt "for" a named product ("居酒屋の予約チャットボット用のシステムプロンプト")
-    r"|用の|向けの"
+    r"|用の|用に|向けの|向けに|書いてい|作ってい|作成してい|용\s|쓰고 있|작성하고 있|작성 중|만들고 있"
     r"|自分で|書いた|書きました|作った|作りました|作成した|作成しました|우리|내가|제가|작성한|만든"
 )
 _REVIEW_RE = folded_regex(
     r"\b(?:review\w*|improve\w*|check\w*|feedback|look (?:at|over)|tighten|stricter|shorter|gaps?"
     r"|holes?|weak\w*|critique|polish|missing|vérifie\w*|relis|relire|amélior\w*|failles?|revis\w*"
     r"|mejor\w*|überprüf\w*|prüf\w*|verbesser\w*|lücken|rivedi|miglior\w*|controll\w*|melhor\w*"
-    r"|verbeter\w*|controleer|sprawdź|popraw\w*|gözden|iyileştir\w*|kontrol)\b|провер\w*|улучш\w*"
+    r"|verbeter\w*|controleer|sprawdź|popraw\w*|gözden|iyileştir\w*|kontrol"
+    r"|bak(?:ar|abilir)\s+mı\w*|göz\s+at\w*)\b|провер\w*|улучш\w*"
     r"|посмотри\w*|راجع|حسّن|حسن|검토|개선|봐\s?줘|봐\s?주|看看|审阅|審閱|改进|改進|优化|检查|檢查|漏洞|指摘"
     r"|改善|見て|チェック|レビュー|添削|[?？]"
 )
@@ -132,6 +138,7 @@ _ROLE_OPENING_RE = folded_regex(
 MAX_LEAD_CHARS, MIN_PASTED_BYTES = 400, 120  # UTF-8 bytes: a short CJK prompt still counts
 
 
+@lru_cache(maxsize=8)  # the pattern rules and the learned layer ask for one prompt
 def pasted_own_prompt(raw: str) -> tuple[str, str] | None:
     """(lead-in, pasted prompt) when ``raw`` is the user's own system prompt pasted for
     review: a short lead-in in the first person that names a system prompt and asks for a

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from .negated import without_negated
 from .verdict import Reason
 
 # A word character of a script that writes apostrophes inside words (not kana, CJK, Hangul)
@@ -67,6 +68,12 @@ META_RE = re.compile(
             r"의미|뜻|공격|알려진|모더레이션|탐지|왜|탈옥",
             r"什么意思|什麼意思|是什么|意思|攻击|著名|审核|检测|为什么|越狱",
             r"どういう意味|意味|攻撃|有名|モデレーション|検出|なぜ|脱獄",
+            # the quote named as a trick, a technique or a scam, or asked whether models
+            # fall for it ("what trick is this?", "что это за приём", "어떤 수법인지")
+            r"\b(?:tricks?|techni(?:que|ques|k|ken|ka|ki|kę|ką|ek)|tactics?|schemes?|ploys?"
+            r"|fall(?:s|ing)? for|astuces?|t[eé]cnicas?|trucos?|tácticas?|masche|trucco|truque|truc"
+            r"|sztuczk\w*|teknik\w*|hile\w*)\b",
+            r"при[её]м|уловк|трюк|حيلة|خدعة|تقنية|수법|기법|手法|伎俩|伎倆|套路|花招|手口",
             # the quote named as a phrase, or asked whether it works or is dangerous
             r"\b(?:phrases?|sentences?|strings?|wording|(?:still |actually )?works?|dangerous|harmful"
             r"|block ?list\w*|joke|funktioniert|gefährlich|ausdruck|satz|frase|funciona|fonctionne"
@@ -120,6 +127,10 @@ ASKING_RE = re.compile(
     # "what does X mean" / "explain X" need no question mark
     r"|\bmean|explain|expli|signifi|bedeut|erklär|spiega|uitleg|значит|означа|объясн|wyjaśn|znaczy"
     r"|açıkla|anlam|يعني|معنى|اشرح|뜻|의미|설명|意思|解释|意味|説明"
+    # "tell me what it is" asks too
+    r"|\btell me (?:what|whether|if|why|how)|dis-moi (?:ce|si|pourquoi)|dime (?:qu[eé]|si|por qu[eé])"
+    r"|sag mir,? (?:was|ob|warum)|dimmi (?:cosa|se|perch[eé])|diga-me (?:o que|se)|me diga (?:o que|se)"
+    r"|vertel (?:me )?(?:wat|of|waarom)"
     # "I wonder / I'd like to know (why)" asks too
     r"|\bi wonder|wondering|(?:want|like) to know|je me demande|voudrais savoir|me pregunto"
     r"|quiero saber|frage mich|möchte wissen|mi chiedo|vorrei sapere|me pergunto|quero saber"
@@ -214,6 +225,20 @@ META_MIN_OUTSIDE = 5  # letters outside the quotes ("是什么意思" is five)
 META_MAX_CHARS = 400
 
 
+# "report it to IT", "zgłosić to do IT": the department, not the English "do it"
+_IT_DEPARTMENT_RE = re.compile(r"\bIT\b")
+
+
+def _casefold_outside(outside: str) -> str:
+    return _IT_DEPARTMENT_RE.sub("I.T.", outside).casefold()
+
+
+def orders_doing(folded: str) -> bool:
+    """Words of doing outside the quotes: not in a why-question about models obeying, and
+    not negated ("do not execute anything, just explain it")."""
+    return DOING_RE.search(without_negated(WHY_ASKED_RE.sub(" ", folded))) is not None
+
+
 @lru_cache(maxsize=8)  # the engine's rules and the learned layer each ask for one prompt
 def mention_context(raw: str) -> str | None:
     """The text outside the quotes when ``raw`` is a short prompt that talks about the
@@ -223,8 +248,8 @@ def mention_context(raw: str) -> str | None:
     outside = QUOTE_RE.sub(" ", raw)
     if sum(c.isalpha() for c in outside) < META_MIN_OUTSIDE:
         return None
-    folded = outside.casefold()
-    if DOING_RE.search(WHY_ASKED_RE.sub(" ", folded)) or TO_READER_RE.search(folded):
+    folded = _casefold_outside(outside)
+    if orders_doing(folded) or TO_READER_RE.search(folded):
         return None
     if TRANSLATE_RE.search(folded):  # a translation is the task only for an example
         return outside if EXAMPLE_RE.search(folded) else None
@@ -325,8 +350,8 @@ def orders_quoted(raw: str) -> bool:
     short translation with nothing of its own to translate ("translate it"). Read by the
     behaviour layer: the quotes of an allowed question stay talked about, not said, in the
     rejoined history unless a later prompt orders them."""
-    folded = QUOTE_RE.sub(" ", raw).casefold()
-    if DOING_RE.search(WHY_ASKED_RE.sub(" ", folded)) or TO_READER_RE.search(folded):
+    folded = _casefold_outside(QUOTE_RE.sub(" ", raw))
+    if orders_doing(folded) or TO_READER_RE.search(folded):
         return True
     if GO_AHEAD_RE.fullmatch(folded.strip()):
         return True
@@ -343,10 +368,12 @@ def discussed_quotes(raw: str) -> str | None:
     if len(raw) > DISCUSS_MAX_CHARS or ATTRIBUTE_RE.search(raw):
         return None
     outside = CODE_SPAN_RE.sub(" ", QUOTE_RE.sub(" ", raw))
-    folded = outside.casefold()
+    folded = _casefold_outside(outside)
     if outside == raw or not _discusses(folded):
         return None
-    if len(raw) <= META_MAX_CHARS and (DOING_RE.search(folded) or TRANSLATE_RE.search(folded)):
+    if len(raw) <= META_MAX_CHARS and (
+        DOING_RE.search(without_negated(folded)) or TRANSLATE_RE.search(folded)
+    ):
         return None
     return outside
 

@@ -167,6 +167,18 @@ _THIRD_PERSON = re.compile(
     r"\b(?:it|he|she|they|bot|chatbot|assistant|agent|model|staff|employees?|team|\w+bot)"
     r"\s(?:should|must|shall|will|would|can|may|does|do)?\s?$"
 )
+# ...and in the languages that say it with a verb form: a rule for a bot that should
+# not refuse ("чтобы он … не отказывался", "żeby bot … nie odmawiał", "断らないようにする
+# ルール"), after a bot is named, with no "you" around: a developer's question about
+# their bot's rules, not an order (the imperative "не отказывайся", "nie odmawiaj" stays).
+_NOT_AN_ORDER = re.compile(
+    r"не\s(?:\S+\s)?отказыва(?:лся|лась|лось|лись)\b|nie\s(?:\S+\s)?odmawia(?:ł|ła|ło|li|ły)\b"
+    r"|断らないようにする(?:ルール|規則|設定|指示)"
+)
+_BOT = re.compile(
+    r"\b(?:бот\w*|чат-?бот\w*|ассистент\w*|помощник\w*|модел\w*|bot\w*|chatbot\w*|asystent\w*"
+    r"|model\w*)\b|チャットボット|ボット|アシスタント"
+)
 _YOU = re.compile(
     r"\b(?:you|your|tu|te|vous|tú|pierdes|du|dich|dir|jij|je|ty|ci|hai|você|ты|тебя|тебе|sen"
     r"|sana|senin)\b|أنت|لديك|너|네가|你|あなた"
@@ -270,7 +282,10 @@ def check_refusal_suppression(raw: str) -> list[Reason]:
     text = folded_ends(raw)
     for start, end in windows(text, _ANCHORS, BEFORE, AFTER, MAX_WINDOW, MAX_WINDOWS):
         found = PATTERN_RE.search(text, start, end)
-        if found and _THIRD_PERSON.search(text, max(0, found.start() - 40), found.start()):
+        if found and (
+            _THIRD_PERSON.search(text, max(0, found.start() - 40), found.start())
+            or _rule_for_a_bot(text, found)
+        ):
             found = None
         if found is None:
             found = PENALTY_RE.search(text, start, end)
@@ -285,3 +300,14 @@ def check_refusal_suppression(raw: str) -> list[Reason]:
             span = found.group()[:80]
             return [Reason(LAYER, RULE, SCORE, span, "forbids the model to refuse")]
     return []
+
+
+def _rule_for_a_bot(text: str, found: re.Match[str]) -> bool:
+    """A ban on refusing, in a verb form that orders nothing, after a bot is named and with
+    no "you" around it (see ``_NOT_AN_ORDER``)."""
+    if not _NOT_AN_ORDER.match(text, found.start(), found.end() + 12):
+        return False
+    around = text[max(0, found.start() - 200) : found.end() + 60]
+    return bool(_BOT.search(text, max(0, found.start() - 200), found.start())) and not _YOU.search(
+        around
+    )
