@@ -93,11 +93,6 @@ def test_an_address_planted_in_a_tool_result_is_caught_but_not_in_a_definition()
     assert not [r for r in found.structure if r.rule == "structure.ai_addressed" and r.score >= 0.7]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the fifteenth session's second-round weights score this definition p=0.752, "
-    "just over their threshold 0.7455 (the first round's 0.7926 passed it); see MODEL_CARD.md",
-)
 def test_a_tool_definition_that_notes_how_to_call_it_passes():
     assert not blocked("What's the weather?", ToolFields.of([WEATHER_SCHEMA], ()))
 
