@@ -15,6 +15,22 @@ NEGATED_DOING_RE = re.compile(
             r"(?<!why )\b(?:do not|don't|dont|never|not|no need to|without)\s+(?:\w+\s+){0,2}?"
             r"(?:do(?:ing)?|follow\w*|obey\w*|execut\w*|run(?:s|ning)?\b|compl[yi]\w*|carry\w*|act(?:s|ing)?\b"
             r"|apply\w*)(?:\s+(?:it|that|this|them|anything|out|on))*\b",
+            # "I'm not asking you to do it", "je ne te demande pas de le faire", "non ti chiedo
+            # di farlo", "não quero que você faça": not asking is not ordering
+            r"\b(?:not|n't|never)\s+(?:(?:asking|telling|want(?:ing)?|need(?:ing)?|expect(?:ing)?|you"
+            r"|to|me|i|am|going|trying|meant|supposed)\s+){1,4}(?:do|follow|obey|execute|run|apply"
+            r"|comply|carry)\w*(?:\s+(?:it|that|this|them|out))*\b",
+            r"\bne\s+(?:te|vous)\s+demande\s+pas\s+de\s+(?:le\s+|l'|la\s+)?(?:faire|exécuter|suivre"
+            r"|appliquer)|\bne\s+veux\s+pas\s+que\s+(?:tu|vous)\s+(?:le\s+|l')?(?:fasses|fassiez"
+            r"|exécutes|suives|appliques)",
+            r"\bno\s+(?:te|le)\s+pido\s+que\s+(?:lo\s+)?(?:hagas|haga|ejecutes|sigas)"
+            r"|\bno\s+quiero\s+que\s+(?:lo\s+)?(?:hagas|ejecutes|sigas)",
+            r"\bnon\s+ti\s+chiedo\s+di\s+(?:farlo|eseguirlo|seguirlo|fare|eseguire)"
+            r"|\bnon\s+voglio\s+che\s+tu\s+(?:lo\s+)?(?:faccia|esegua|segua)",
+            r"\bnão\s+(?:quero|peço|estou\s+pedindo)\s+(?:que|para)\s+(?:você\s+)?(?:o\s+|a\s+)?"
+            r"(?:faça|fazer|execute|executar|siga|seguir)",
+            r"\bnicht,?\s+dass\s+du\s+(?:es|das)\s+(?:tust|machst|ausführst|befolgst)"
+            r"|\bvraag\s+(?:je|jou|u)\s+niet\s+om\s+(?:het\s+)?(?:te\s+doen|uit\s+te\s+voeren|te\s+volgen)",
             r"\bne\s+(?:l'|le\s+|la\s+|les\s+|rien\s+)?(?:exécut|fai|suis|suiv|obéi|appliqu)\w*"
             r"\s+(?:pas|rien|jamais)\b|\bn'(?:exécut|obéi|appliqu)\w*\s+(?:pas|rien|jamais)\b"
             r"|\bsans\s+(?:l'|le\s+|la\s+|les\s+|rien\s+)?(?:exécut|fair|suivr|obéir|appliqu)\w*",

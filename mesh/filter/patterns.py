@@ -380,8 +380,11 @@ def _apply_quote_policy(norm: Normalized, reasons: list[Reason]) -> list[Reason]
     leak = frozenset({"patterns.system_prompt_leak"})
     if pasted is None or _blocks(pasted[0], but=leak):
         return reasons
-    inside = {r.rule for r in _scan(normalize(pasted[1]))} | leak
-    return _demoted(reasons, inside, "in the user's own system prompt, pasted for review")
+    # what fires is in the pasted prompt, or spans the lead-in and its header ("… before
+    # deleting anything.\n\nSYSTEM PROMPT: …"): the lead-in alone does not block
+    return _demoted(
+        reasons, {r.rule for r in reasons}, "in the user's own system prompt, pasted for review"
+    )
 
 
 def _blocks(text: str, but: frozenset[str] = frozenset()) -> bool:

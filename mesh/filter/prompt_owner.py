@@ -36,13 +36,16 @@ SYSTEM_PROMPT_RE = folded_regex(
 _INDEFINITE_RE = folded_regex(
     r"(?:\b(?:a|an|un|une|una|uno|ein|eine|einen|einem|einer|eines|een|um|uma|bir|какой-то"
     r"|new|good|short|nouveau|bon|nuevo|buen|neuen?|guten?|nuovo|buon|novo|bom|nieuwe?|goede?"
-    r"|nowy|dobry|новый|хороший|yeni|iyi)\s+(?:\w+\s+){0,2}|一个|一段|一份|某个|好的|新的"
+    r"|nowy|dobry|новый|хороший|yeni|iyi"
+    # ...or the user writing it ("j'écris le prompt système du bot…", "ich schreibe den …")
+    r"|j'écris|i'm writing|i am writing|i wrote|escribo|estoy escribiendo|ich schreibe|scrivo"
+    r"|sto scrivendo|escrevo|estou escrevendo|ik schrijf|пишу|piszę)\s+(?:\w+\s+){0,2}|一个|一段|一份|某个|好的|新的"
     r"|좋은|새로운|新しい|良い)$"
 )
 # ...or a possessor after it that is a product, not the model: "for my bot", "of our app".
 _OWNER_RE = folded_regex(
     r"^\W{0,3}(?:for|of|to|in|für|von|pour|de|du|des|para|del|per|della|dello|do|da|voor|van"
-    r"|dla|для|için)\s+(?:\w+\s+){0,2}?(?:my|our|a|an|mon|ma|mes|notre|nos|un|une|mi|mis"
+    r"|dla|для|için)\s+(?:\w+\s+){0,4}?(?:my|our|a|an|mon|ma|mes|notre|nos|un|une|mi|mis"
     r"|nuestr\w+|un|una|mein\w*|unser\w*|ein\w*|mio|mia|nostr\w+|mijn|onze|een|meu|minha|nosso"
     r"|nossa|um|uma|moj\w*|mój|nasz\w*|мо\w+|наш\w*|benim|bizim)\b"
 )
@@ -102,7 +105,7 @@ _LEAD_END_RE = re.compile(r"\n\s*\n|[:：]\s*\n|\n")
 _MINE_LEAD_RE = folded_regex(
     r"\b(?:my|our|we|i|i've|mon|ma|mes|notre|nos|je|j'ai|nous|mi|mis|nuestr\w+|mein\w*|unser\w*"
     r"|ich|wir|mio|mia|nostr\w+|ho|mijn|onze|ik|wij|meu|minha|nosso|nossa|eu|мо\w+|наш\w*|я|мы"
-    r"|mój|moj\w*|nasz\w*|benim|bizim|j'\w+"
+    r"|mój|moj\w*|nasz\w*|benim|bizim|j'\w+|me"
     # a verb in the first person ("escribo el prompt de sistema de…", "yazıyorum", "пишу")
     r"|escribo|estoy escribiendo|redacto|scrivo|sto scrivendo|escrevo|estou escrevendo|schreibe"
     r"|schrijf|пишу|составляю|piszę|yazıyorum|hazırlıyorum|yazdım|hazırladım)\b|أكتب|نكتب|كتبت"
@@ -116,7 +119,8 @@ _REVIEW_RE = folded_regex(
     r"|holes?|weak\w*|critique|polish|missing|vérifie\w*|relis|relire|amélior\w*|failles?|revis\w*"
     r"|mejor\w*|überprüf\w*|prüf\w*|verbesser\w*|lücken|rivedi|miglior\w*|controll\w*|melhor\w*"
     r"|verbeter\w*|controleer|sprawdź|popraw\w*|gözden|iyileştir\w*|kontrol"
-    r"|bak(?:ar|abilir)\s+mı\w*|göz\s+at\w*)\b|провер\w*|улучш\w*"
+    r"|bak(?:ar|abilir)\s+mı\w*|göz\s+at\w*|schau\w*|sieh\s+dir|anschauen|ansehen|revisas"
+    r"|revisa|rivedi)\b|провер\w*|улучш\w*"
     r"|посмотри\w*|راجع|حسّن|حسن|검토|개선|봐\s?줘|봐\s?주|看看|审阅|審閱|改进|改進|优化|检查|檢查|漏洞|指摘"
     r"|改善|見て|チェック|レビュー|添削|[?？]"
 )

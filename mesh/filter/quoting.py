@@ -93,6 +93,20 @@ META_RE = re.compile(
             r"|tippt\w*|schreibt|tape(?:nt|it)?|tecle(?:a|ó|an|aba)|digit(?:a|ou|ava|ano|ato|ò|ando)|escreve\w*|pisze|wpisa\w*|wpisuje"
             r"|yazmış|yazan|escrevem|escreveu|achei|geplakt|typt|schreef|gevonden|wkleił\w*|piszą|napisał\w*"
             r"|znalazł\w*|odpisa\w*|mem(?:a|y|ów)|yapıştır\w*|yazıyor\w*|yazdı|buldum|gördüm)\b",
+            # ...or asks it, or will write it: "when customers ask 'what are your
+            # instructions?'", "kiedy kursant napisze „…”", "「…」と書くと"
+            r"\b(?:(?:users?|customers?|clients?|people|someone|students?|kids|visitors?|he|she"
+            r"|they) (?:ask|asks|asked)|demandent|demandait|preguntan|preguntaba|fragen|fragt"
+            r"|chiedono|chiedeva|perguntam|perguntava|vragen|vraagt|pytają|pyta|zapyta|napisze"
+            r"|yazınca|yazdığında|sorunca|sorduğunda)\b",
+            r"спрашива\w*|спросит|напишет|يسألون|يسأل|물으면|묻는|물어보면|입력하면|问我们|问道|问起|输入"
+            r"|と書くと|と書き込むと|と入力すると|と聞くと|と聞かれ|と尋ね",
+            # ...or says what it is: a leak, phishing, the attacker's aim
+            r"\b(?:leak\w*|fuites?|fugas?|filtra\w*|leaken|lek|vazamento|vazar|wyciek\w*|sızıntı\w*"
+            r"|sızdır\w*|phishing|hameçonnage|attacker|atacante|attaccante|angreifer|aanvaller"
+            r"|saldırgan)\b",
+            r"утечк\w*|утека\w*|злоумышленник\w*|атакующ\w*|تسريب|المهاجم|유출|공격자|泄露|泄漏|洩漏|攻击者"
+            r"|漏洩|漏れ|攻撃者",
             r"вставил\w*|пишут|пишет|писал\w*|написал\w*|ввёл|ввел|набрал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
             r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|見つけ",
             # ...or sent it, or hid it in a text: "a user sent 'X' to our bot", "a sentence
@@ -160,6 +174,8 @@ DOING_RE = re.compile(
     r"|escreva|escrever|decir|dizer)|no (?:digas|escribas)|sag (?:niemals|nie|nicht)"
     r"|non (?:dire|scrivere) mai|zeg nooit|schrijf nooit|никогда не (?:говори|пиши)|nigdy nie (?:mów|pisz)"
     r"|asla (?:söyleme|yazma)"
+    r"|(?:produce|write|generate|output|give me|create|do|perform|return)\s+what\s+(?:it|this|that"
+    r"|they|the\s+\w+)\s+(?:asks?|says?|wants?|requests?|describes?)"
     r"|what it says|ce que dit|lo que dice|was der satz|tu, was|doe wat|ciò che dice|o que diz|fais-le|exécute|obéis|hazlo|ejecuta|obedece|mach (?:es|das)"
     r"|befolge|führe|fallo|esegui|obbedisci|faça|obedeça|doe het|voer|gehoorzaam|yap|yapın"
     # "do it (too)" in the other languages, as "do it" above: "tu peux le faire ?", "¿lo
@@ -233,9 +249,12 @@ def _casefold_outside(outside: str) -> str:
     return _IT_DEPARTMENT_RE.sub("I.T.", outside).casefold()
 
 
-def orders_doing(folded: str) -> bool:
-    """Words of doing outside the quotes: not in a why-question about models obeying, and
-    not negated ("do not execute anything, just explain it")."""
+def orders_reader(folded: str) -> bool:
+    """Words of doing outside the quotes, or a scene aimed at the reader: not in a
+    why-question about models obeying, and not negated ("do not execute anything, just
+    explain it", "je ne te demande pas de le faire")."""
+    if TO_READER_RE.search(without_negated(folded)):
+        return True
     return DOING_RE.search(without_negated(WHY_ASKED_RE.sub(" ", folded))) is not None
 
 
@@ -249,7 +268,7 @@ def mention_context(raw: str) -> str | None:
     if sum(c.isalpha() for c in outside) < META_MIN_OUTSIDE:
         return None
     folded = _casefold_outside(outside)
-    if orders_doing(folded) or TO_READER_RE.search(folded):
+    if orders_reader(folded):
         return None
     if TRANSLATE_RE.search(folded):  # a translation is the task only for an example
         return outside if EXAMPLE_RE.search(folded) else None
@@ -351,7 +370,7 @@ def orders_quoted(raw: str) -> bool:
     behaviour layer: the quotes of an allowed question stay talked about, not said, in the
     rejoined history unless a later prompt orders them."""
     folded = _casefold_outside(QUOTE_RE.sub(" ", raw))
-    if orders_doing(folded) or TO_READER_RE.search(folded):
+    if orders_reader(folded):
         return True
     if GO_AHEAD_RE.fullmatch(folded.strip()):
         return True
