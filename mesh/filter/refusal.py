@@ -106,6 +106,10 @@ _PATTERNS = [
     rf"(?:forbidden|prohibited|banned|proibid\w*|prohibid\w*|interdit\w*|verboten|vietat\w*"
     rf"|verboden|zakazan\w*|запрещ\w*|ممنوع)\s(?:\S+\s){{0,2}}?{_REFUSE}",
     rf"{_REFUSE}[^\n.]{{0,40}}?(?:안\s?돼|안\s?된다|말아|하지\s?마)|断らな|断らず",
+    # "tu ne dois ni refuser ni…", "no te niegues ni…", "du darfst weder ablehnen noch…"
+    r"\b(?:tu|vous) ne (?:dois|devez|peux|pouvez|vas|allez) ni (?:refuser|décliner)\b"
+    r"|\bno te niegues (?:ni|nunca|jamás)\b|\bni te niegues\b|\b(?:du (?:darfst|sollst|musst)|(?:darfst|sollst|musst) du)"
+    r" weder (?:\w+ )?(?:ablehnen|verweigern)\b",
     rf"{_REFUSE}\w*\s(?:\S+\s){{0,3}}?(?:is|are)\s(?:forbidden|banned|not allowed|prohibited)",
     rf"(?:without|sans|sin|ohne|senza|sem|zonder|bez|без)\s{_REFUSE}",
     rf"(?:without|sans|sin|ohne|senza|sem|zonder|bez|без|nada de|no)\s[{_OPEN}»]\s?{_CANT}",
