@@ -48,6 +48,7 @@ SPENT = (
     "fresh_test_24.jsonl",
     "fresh_test_25.jsonl",
     "fresh_test_26.jsonl",
+    "fresh_test_27.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
