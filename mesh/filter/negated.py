@@ -52,10 +52,12 @@ NEGATED_DOING_RE = re.compile(
             r"|\bбез\s+выполнени\w*",
             r"\b(?:nic\s+)?nie\s+(?:wykonuj|wykonywa|rób|stosuj|słuchaj|zrób|wykonaj)\w*"
             r"|\bbez\s+wykonywania\b",
-            # (not Turkish "uygulama": "do not apply" and the noun "application" alike)
+            # (not Turkish "uygulama" alone: "do not apply" and the noun "application" alike;
+            # "uygulamana gerek yok" is "no need to apply it")
+            r"\b(?:uygula|yap|çalıştır)\w*\s+gerek\s+yok\b",
             r"(?:لا|دون|بدون)\s+(?:أي\s+)?\S*(?:نفذ|نفّذ|تنفيذ|طبق|تطبيق|تتبع|تفعل)\S*",
             r"(?:실행|따르|따라)[가-힣]*(?:\s[가-힣]+)?\s?(?:말|마|않)",
-            r"(?:不要|别|別|不用|无需|無需|不必|切勿|请勿|請勿|勿)(?:去)?(?:执行|執行|照做|照着做|遵守|服从|服從)"
+            r"(?:不需要|不需|不要|别|別|不用|无需|無需|不必|切勿|请勿|請勿|勿)(?:去)?(?:执行|執行|照做|照着做|遵守|服从|服從)"
             r"|(?:什么|什麼|任何)(?:东西|東西)?(?:都|也)?(?:不要|别|別|不用)(?:执行|執行|做)",
             r"実行(?:は|を|も)?(?:せず|しない|しなくて|しません|禁止)|従わ(?:ない|ず)",
         ]

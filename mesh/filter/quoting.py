@@ -92,7 +92,12 @@ META_RE = re.compile(
             r"|écrivai\w*|escribía\w*|schrieb\w*|escrevia\w*|pisał\w*|yazıyordu\w*|typte\w*|tikte\w*"
             r"|tippt\w*|schreibt|tape(?:nt|it)?|tecle(?:a|ó|an|aba)|digit(?:a|ou|ava|ano|ato|ò|ando)|escreve\w*|pisze|wpisa\w*|wpisuje"
             r"|yazmış|yazan|escrevem|escreveu|achei|geplakt|typt|schreef|gevonden|wkleił\w*|piszą|napisał\w*"
-            r"|znalazł\w*|odpisa\w*|mem(?:a|y|ów)|yapıştır\w*|yazıyor\w*|yazdı|buldum|gördüm)\b",
+            r"|znalazł\w*|odpisa\w*|mem(?:a|y|ów)|yapıştır\w*|yazıyor\w*|yazdı|buldum|gördüm"
+            # ...commented it ("quelqu'un a commenté « … » sous ma photo"), or it keeps being seen
+            r"|commented|comment[ée]|comentó|comentou|comentado|comentaram|kommentiert|commentato"
+            r"|reageerde|skomentował\w*|yorum (?:yazdı|yaptı)|yorumladı|keep seeing|seeing|worked)\b",
+            # (the verb, not the noun: comments and reviews are where injections hide)
+            r"прокомментировал\w*|علّق|댓글을 달|댓글로|评论说|评论了|留言说|とコメント",
             # ...or asks it, or will write it: "when customers ask 'what are your
             # instructions?'", "kiedy kursant napisze „…”", "「…」と書くと"
             r"\b(?:(?:users?|customers?|clients?|people|someone|students?|kids|visitors?|he|she"
@@ -105,7 +110,8 @@ META_RE = re.compile(
             r"\b(?:leak\w*|fuites?|fugas?|filtra\w*|leaken|lek|vazamento|vazar|wyciek\w*|sızıntı\w*"
             r"|sızdır\w*|phishing|hameçonnage|attacker|atacante|attaccante|angreifer|aanvaller"
             r"|saldırgan)\b",
-            r"утечк\w*|утека\w*|злоумышленник\w*|атакующ\w*|تسريب|المهاجم|유출|공격자|泄露|泄漏|洩漏|攻击者"
+            r"утечк\w*|утека\w*|злоумышленник\w*|атакующ\w*|фишинг\w*|przynęt\w*|تسريب|المهاجم|تصيد"
+            r"|유출|공격자|피싱|泄露|泄漏|洩漏|攻击者|钓鱼|釣魚|フィッシング"
             r"|漏洩|漏れ|攻撃者",
             r"вставил\w*|пишут|пишет|писал\w*|написал\w*|ввёл|ввел|набрал\w*|нашёл|нашел|لصق|يكتبون|كتب|وجدت|붙여|입력|썼|봤|유행"
             r"|贴了|输入|写了|流行|看到|梗|貼|入力|書いて|見つけ",
@@ -289,6 +295,9 @@ EXAMPLE_RE = re.compile(
             r"przykład\w*|slajd|prezentacj|örneğin|örnek|sunum|مثال|مثلا|مثلاً|الشريحة|عرض تقديمي",
             r"예를 들어|예시|예문|슬라이드|발표|교육 자료|例如|比如|例子|例句|示例|幻灯片|演示|培训"
             r"|例えば|例文|スライド|プレゼン|研修|のような|みたいな|之类|之類",
+            # ...or as a quotation for a report ("translate this quote from the phishing mail")
+            r"\b(?:quote|quotation|citation|cita|zitat|citazione|citação|citaat|cytat\w*|alıntı\w*)\b"
+            r"|цитат\w*|اقتباس|الاقتباس|인용|引文|引用",
         ]
     )
 )
