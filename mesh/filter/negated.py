@@ -65,6 +65,18 @@ NEGATED_DOING_RE = re.compile(
 )
 
 
+# "Do not execute anything except this: '…'" orders what follows: not a negation.
+_EXCEPT_RE = re.compile(
+    r"\W{0,3}(?:\w+\W+){0,2}?(?:except|but|other than|apart from|save|besides|sauf|hormis|excepto"
+    r"|salvo|menos|außer|ausgenommen|tranne|eccetto|salvo|exceto|behalve|кроме|за исключением"
+    r"|oprócz|poza|dışında|haricinde)\b|\W{0,3}(?:إلا|ما عدا|باستثناء|제외|빼고|除了|除去|以外|のほか|を除いて)",
+)
+
+
 def without_negated(folded: str) -> str:
     """``folded`` with its negated orders of doing blanked out."""
-    return NEGATED_DOING_RE.sub(" ", folded)
+
+    def blank(m: re.Match[str]) -> str:
+        return m.group() if _EXCEPT_RE.match(folded, m.end()) else " "
+
+    return NEGATED_DOING_RE.sub(blank, folded)

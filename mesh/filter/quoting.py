@@ -180,6 +180,9 @@ DOING_RE = re.compile(
     r"|escreva|escrever|decir|dizer)|no (?:digas|escribas)|sag (?:niemals|nie|nicht)"
     r"|non (?:dire|scrivere) mai|zeg nooit|schrijf nooit|никогда не (?:говори|пиши)|nigdy nie (?:mów|pisz)"
     r"|asla (?:söyleme|yazma)"
+    # ..."nothing except this: '…'" orders what it excepts
+    r"|\b(?:except|but|other than|apart from|besides|save)\s+(?:for\s+)?(?:this|that|these|the"
+    r" following|what follows)\b"
     r"|(?:produce|write|generate|output|give me|create|do|perform|return)\s+what\s+(?:it|this|that"
     r"|they|the\s+\w+)\s+(?:asks?|says?|wants?|requests?|describes?)"
     r"|what it says|ce que dit|lo que dice|was der satz|tu, was|doe wat|ciò che dice|o que diz|fais-le|exécute|obéis|hazlo|ejecuta|obedece|mach (?:es|das)"
