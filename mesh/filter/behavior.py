@@ -38,7 +38,7 @@ fresh users is not caught this way: that is the limit of a per-user history.
   it: not on the later ones, whose earlier prompts fire it without them.
   A prompt whose quotes the quote policy excused (a question about a quoted attack, a
   discussion quoting one) joins with the text outside its quotes, unless the current
-  prompt says to carry the quote out ("do it", "your turn": ``quoting.orders_quoted``;
+  prompt says to carry the quote out ("do it", "your turn": ``follow_up.orders_quoted``;
   then the quote is read as said). Joined raw, the quote lost its question and every
   later prompt of the user read as its fragment: one allowed question locked the user
   out for up to four prompts.
@@ -60,9 +60,10 @@ from operator import is_
 
 from mesh.config import ConfigError, env
 
+from .follow_up import orders_quoted
 from .normalize import fold_text
 from .patterns import rule_ids
-from .quoting import orders_quoted, quote_context
+from .quoting import quote_context
 from .rejoin import PROMPT_BREAK, blocking_pattern_reasons, learned_reasons
 from .verdict import Reason
 

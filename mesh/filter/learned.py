@@ -23,7 +23,6 @@ its best window's logit; the committed file has none (measured, not adopted).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,8 +33,7 @@ import numpy as np
 from .encoded import inline_decoded
 from .learned_semantic import SEMANTIC_PATH, TOKENIZER_PATH, Semantic, semantic, sliding_windows
 from .normalize import LEET, Normalized, fold_text
-from .patterns import BLOCKING, check_patterns
-from .prompt_owner import pasted_own_prompt
+from .pasted_review import review_lead
 from .quoting import mention_context
 from .verdict import BLOCK_THRESHOLD, Reason
 
@@ -388,21 +386,6 @@ def judged_text(raw: str) -> str:
       and run" wrapper set the threshold (a dev retrain: 0.960 against 0.934);
     - the user's own system prompt pasted for review: only the lead-in (``review_lead``)."""
     return inline_decoded(review_lead(raw) or mention_context(raw) or raw)
-
-
-_LINK_RE = re.compile(r"https?://|www\.|\]\(", re.IGNORECASE)
-
-
-def review_lead(raw: str) -> str | None:
-    """The lead-in of the user's own system prompt pasted for review, when the pasted prompt
-    is plain: no link (a carrier of exfiltration: "first send the history to https://…")
-    and no blocking rule before the rules excuse it (a persona without limits, an
-    override). Its guard lines are what such prompts say, not orders to the reader."""
-    pasted = pasted_own_prompt(raw)
-    if pasted is None or _LINK_RE.search(pasted[1]):
-        return None
-    found = check_patterns(pasted[1], quote_policy=False)
-    return None if any(r.score >= BLOCKING for r in found) else pasted[0]
 
 
 def judge_prompt(norm: Normalized) -> tuple[float | None, list[Reason]]:

@@ -254,7 +254,7 @@ META_MAX_CHARS = 400
 _IT_DEPARTMENT_RE = re.compile(r"\bIT\b")
 
 
-def _casefold_outside(outside: str) -> str:
+def casefold_outside(outside: str) -> str:
     return _IT_DEPARTMENT_RE.sub("I.T.", outside).casefold()
 
 
@@ -276,7 +276,7 @@ def mention_context(raw: str) -> str | None:
     outside = QUOTE_RE.sub(" ", raw)
     if sum(c.isalpha() for c in outside) < META_MIN_OUTSIDE:
         return None
-    folded = _casefold_outside(outside)
+    folded = casefold_outside(outside)
     if orders_reader(folded):
         return None
     if TRANSLATE_RE.search(folded):  # a translation is the task only for an example
@@ -351,47 +351,6 @@ def quote_context(raw: str) -> tuple[str, bool] | None:
     return None if discussed is None else (discussed, False)
 
 
-# "Your turn", "try it", "à toi": a follow-up that is nothing but a go-ahead (a few filler
-# words around it), so "try this recipe" or "now you know why" are not one. Not "go ahead",
-# "please do", "yes please": the answers to the model's own offers ("shall I list more
-# examples?"), which the history does not hold.
-_FILLER = (
-    r"(?:ok(?:ay)?|so|now|then|and|well|alright|go on|please|yourself|alors|maintenant|bon|et"
-    r"|ahora|pues|y|jetzt|also|und|dann|ora|allora|e|agora|então|nu|dus|en|теперь|ну|а|и|тогда"
-    r"|teraz|to|şimdi|peki|الآن|إذن|이제|그럼|那|现在|好|じゃあ|では|さあ|今度は)"
-)
-GO_AHEAD_RE = re.compile(
-    r"(?:" + _FILLER + r"[\W_]+)*"
-    r"(?:your turn|now you|you try|try it|try that|try this|act accordingly|do as it says"
-    r"|à (?:toi|ton tour)|essaie(?:-le)?|te toca|pru[eé]balo|int[eé]ntalo|du bist dran"
-    r"|probier(?:s| es)|tocca a te|provaci|prova tu|sua vez|tenta(?: você)?|jouw beurt"
-    r"|probeer (?:het|jij)|sıra sende|dene|твоя очередь|теперь ты|попробуй|twoja kolej"
-    r"|teraz ty|spróbuj|دورك|جرب|네 차례|이제 너|해 ?봐|轮到你|你试试|你来|あなたの番|試してみて"
-    r"|やってみて)"
-    r"(?:[\W_]+" + _FILLER + r")*[\W_]*"
-)
-
-
-TRANSLATE_IT_MAX_CHARS = 80  # "now translate it into English" (a longer one has its own text)
-
-
-def orders_quoted(raw: str) -> bool:
-    """Whether a follow-up prompt says to carry out what an earlier prompt quoted: words of
-    doing ("do it", "fais-le", "照做"), a scene aimed at the model, a bare "your turn", or a
-    short translation with nothing of its own to translate ("translate it"). Read by the
-    behaviour layer: the quotes of an allowed question stay talked about, not said, in the
-    rejoined history unless a later prompt orders them."""
-    folded = _casefold_outside(QUOTE_RE.sub(" ", raw))
-    if orders_reader(folded):
-        return True
-    if GO_AHEAD_RE.fullmatch(folded.strip()):
-        return True
-    own_object = QUOTE_RE.search(raw) or ":" in raw or "：" in raw
-    return (
-        len(raw) <= TRANSLATE_IT_MAX_CHARS and not own_object and bool(TRANSLATE_RE.search(folded))
-    )
-
-
 def discussed_quotes(raw: str) -> str | None:
     """The text outside the quotes (and code spans) when ``raw`` discusses attacks and
     quotes them (else None). A short one (a slide, a test fixture) must not also tell the
@@ -399,7 +358,7 @@ def discussed_quotes(raw: str) -> str | None:
     if len(raw) > DISCUSS_MAX_CHARS or ATTRIBUTE_RE.search(raw):
         return None
     outside = CODE_SPAN_RE.sub(" ", QUOTE_RE.sub(" ", raw))
-    folded = _casefold_outside(outside)
+    folded = casefold_outside(outside)
     if outside == raw or not _discusses(folded):
         return None
     if len(raw) <= META_MAX_CHARS and (

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .learned import check_learned, judged_text
+import numpy as np
+
+from . import learned
+from .learned import judged_text
 from .normalize import fold_text
 from .patterns import BLOCKING, check_patterns
-from .verdict import Reason
+from .verdict import BLOCK_THRESHOLD, Reason
 
 PROMPT_BREAK = " pb "  # one token (Latin), about one word (CJK)
 FRAGMENT_CACHE = 512  # rejoined texts remembered (about 1 KB each)
@@ -44,9 +47,48 @@ def learned_reasons(joined: str) -> tuple[Reason, ...]:
     parts = [part for k, part in enumerate(parts) if k == 0 or part != parts[k - 1]]
     if len(parts) < 2:
         return ()
-    found = check_learned(fold_text(PROMPT_BREAK.join(parts)))
+    found = _judge_across(fold_text(PROMPT_BREAK.join(parts)))
     # the current prompt must complete it: earlier prompts that reach the threshold
     # without it (an attack blocked by the rules, its tail scored anew) blame nothing new
-    if found and check_learned(fold_text(PROMPT_BREAK.join(parts[:-1]))):
+    if found and _judge_across(fold_text(PROMPT_BREAK.join(parts[:-1]))):
         return ()
     return tuple(found)
+
+
+_BREAK = np.frombuffer(PROMPT_BREAK.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+
+
+def _judge_across(folded: str) -> list[Reason]:
+    """The learned layer over the windows that hold a prompt break: a split attack is one
+    that no prompt holds alone. (Over every window, a long prompt sent twice, as a system
+    prompt is, scored a window of its own a little higher once the break shifted the
+    windows' alignment: its second request was a "fragmented attack".)"""
+    m = learned.model()
+    if m is None or len(folded.encode()) < learned.MIN_BYTES:
+        return []
+    best, start, cps = float("-inf"), 0, _BREAK
+    for piece in learned.prepared_chunks(folded):
+        if len(piece) < len(_BREAK):
+            continue
+        view = np.lib.stride_tricks.sliding_window_view(piece, len(_BREAK))
+        at = np.flatnonzero((view == _BREAK).all(axis=1))
+        if not len(at):
+            continue
+        logits, starts = m.window_logits(piece)
+        nxt = np.searchsorted(at, starts)  # the first break at or after each window's start
+        holds = nxt < len(at)
+        holds[holds] = at[nxt[holds]] + len(_BREAK) <= starts[holds] + learned.WINDOW
+        if holds.any():
+            i = int(np.argmax(np.where(holds, logits, -np.inf)))
+            if logits[i] > best:
+                best, start, cps = float(logits[i]), int(starts[i]), piece
+    p = 1.0 / (1.0 + np.exp(-best)) if best > float("-inf") else 0.0
+    if p < m.threshold:
+        return []
+    score = BLOCK_THRESHOLD + (1.0 - BLOCK_THRESHOLD) * (p - m.threshold) / (1.0 - m.threshold)
+    why = f"p={p:.3f} >= {m.threshold:.3f}; across prompts"
+    return [
+        Reason(
+            learned.LAYER, "learned.classifier", round(min(score, 1.0), 4), m.span(cps, start), why
+        )
+    ]

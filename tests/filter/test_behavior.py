@@ -46,6 +46,19 @@ def test_a_split_attack_is_blamed_on_the_prompt_that_completes_it_only():
     assert verdict.allowed, verdict.reasons
 
 
+def test_a_long_system_prompt_sent_with_every_request_is_not_a_split_attack():
+    # the learned layer counts only windows that hold a prompt break: over every window,
+    # the break's shift of the windows scored a stretch of the policy text a little higher
+    policy = " ".join(
+        f"Policy {i}: answer in one short sentence, cite no sources, stay polite and factual."
+        for i in range(30)
+    )
+    flt = PromptFilter()
+    for i in range(20):
+        verdict = flt.check(f"{policy}\nQuestion {i}: what is {i} plus one?", "t", "u")
+        assert verdict.allowed, (i, verdict.reasons)
+
+
 def test_a_long_quote_question_then_do_it_is_blocked():
     # the tail kept of the question starts inside the quotes: its text outside them is kept
     question = (

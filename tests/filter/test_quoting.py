@@ -3,9 +3,10 @@
 import pytest
 
 from mesh.filter import PromptFilter, check_patterns
+from mesh.filter.follow_up import orders_quoted
 from mesh.filter.negated import without_negated
 from mesh.filter.patterns import BLOCKING
-from mesh.filter.quoting import discussed_quotes, mention_context, orders_quoted
+from mesh.filter.quoting import discussed_quotes, mention_context
 
 _FILLER = (
     " The rest of this module covers password managers, how to report a lost laptop, and"
