@@ -23,7 +23,7 @@ its best window's logit; the committed file has none (measured, not adopted).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +38,7 @@ from .quoting import mention_context
 from .verdict import BLOCK_THRESHOLD, Reason
 
 LAYER = "learned"
+Keep = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (code points, window starts) -> mask
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "learned.npz"
 
 # Feature definition: shared by training and inference (change = retrain).
@@ -253,13 +254,16 @@ class Model:
         starts, ends = windows(len(cps))
         return (c[ends] - c[starts]) / (k[ends] - k[starts] + PRIOR) + self.bias, starts
 
-    def score_cps(self, cps: np.ndarray) -> tuple[float, int, str]:
-        """Fused probability of prepared code points, the start of the best n-gram
-        window, and the semantic span when that half drove the score (else "")."""
+    def score_cps(self, cps: np.ndarray, keep: Keep | None = None) -> tuple[float, int, str]:
+        """Fused probability of prepared code points, the start of the best n-gram window,
+        and the semantic span when that half drove the score (else ""). ``keep``: the
+        windows that count (n-gram half only; the rejoin's, see ``rejoin``)."""
         logits, starts = self.window_logits(cps)
+        if keep is not None:
+            logits = np.where(keep(cps, starts), logits, -np.inf)
         best = int(np.argmax(logits))
         z, span = float(logits[best]), ""
-        if self.alpha and self.semantic is not None:
+        if self.alpha and self.semantic is not None and keep is None:
             zs, a, b, piece = self.semantic_best(cps, logits, starts)
             if self.alpha * zs > z:
                 span = piece[a : min(b, a + SPAN_CHARS)].strip()
@@ -346,22 +350,19 @@ def prepared_chunks(folded: str) -> Iterator[np.ndarray]:
 
 
 def judge(
-    folded: str, rule: str = "learned.classifier", detail: str = ""
+    folded: str, rule: str = "learned.classifier", detail: str = "", keep: Keep | None = None
 ) -> tuple[float | None, list[Reason]]:
     """The model's probability for a folded text (None when it is off or the text is
-    under MIN_BYTES), and one reason when it reaches the threshold.
-
-    The reason's score maps [threshold, 1] onto [BLOCK_THRESHOLD, 1], so the
-    layer blocks on its own exactly when the model says so; below threshold it
-    says nothing (weak learned hints would add to weak structure hints in the
-    noisy OR and raise false positives that the dev split never measured).
-    """
+    under MIN_BYTES), and one reason when it reaches the threshold. The reason's score
+    maps [threshold, 1] onto [BLOCK_THRESHOLD, 1], so the layer blocks on its own exactly
+    when the model says so; below threshold it says nothing (weak learned hints would add
+    to weak structure hints in the noisy OR and raise false positives)."""
     m = model()
     if m is None or len(folded.encode()) < MIN_BYTES:
         return None, []
     p, start, span, cps = -1.0, 0, "", np.zeros(0, dtype=np.int64)
     for piece in prepared_chunks(folded):
-        q, s, sem_span = m.score_cps(piece)
+        q, s, sem_span = m.score_cps(piece, keep)
         if q > p:
             p, start, span, cps = q, s, sem_span, piece
     if p < m.threshold:

@@ -193,7 +193,7 @@ DOING_RE = re.compile(
     r"|haz lo mismo|(?:das|es) (?:auch )?(?:machen|tun)|farlo|lo fai|fai lo stesso|fazer isso"
     r"|faz(?:er)? o mesmo|fazê-lo|(?:dat|het) (?:ook )?doen|doe hetzelfde|zrobić to|zrobisz to"
     r"|yapar mısın|yapabilir misin)\b"
-    r"|сделай|сделаешь|сделать так|выполни|подчинись|zrób|wykonaj|uygula|افعل|نفذ|نفّذ|نفس الشيء"
+    r"|сделай|сделаешь|сделать так|выполни|подчинись|zrób|wykonaj|wykonuj|uygula|افعل|نفذ|نفّذ|نفس الشيء"
     r"|실행|따라|그대로 해|照做|照着|这样做|这么做|也这样|执行|実行して|従って|同じように|その通りに"
     # "try it": 해 볼래요? (a 해 of its own: 번역해 줘 is "translate it for me"), 试试, やってみて
     r"|(?<![가-힣])해\s?(?:봐|볼래|보세요)|试试|试一下|試試|やってみ|試して"
@@ -234,6 +234,21 @@ TO_READER_RE = re.compile(
     r"|(?:schreibt|sagt|fragt) (?:dir|ihnen|dich)|ti (?:scrive|dice|chiede)|(?:schrijft|zegt|vraagt)"
     r" (?:je|jou|u)\b|(?:пишет|говорит|спрашивает|пишут) (?:тебе|вам)|(?:pisze|mówi) (?:do ciebie|ci)\b"
     r"|sana (?:yaz|diyor|soruyor)|(?:يكتب|يقول|يسأل) لك|너에게|당신에게|给你写|对你说|问你|あなたに"
+    # ...or asks the reader to answer it ("customers ask '…'. What's the answer?", "que leur
+    # réponds-tu ?"), or orders the reader outright ("I'm ordering you: '…'")
+    r"|\b(?:what|how) (?:would|will|do|did|should|could) you (?:say|answer|reply|respond)"
+    r"|\bwhat(?:'s| is) (?:the|your) (?:answer|reply|response)\b|\b(?:order|command)(?:ing)? you\b"
+    r"|\b(?:que|comment) (?:leur |lui )?(?:réponds|répondrais|répondras)[- ]?(?:tu|vous)"
+    r"|qu'est-ce que (?:tu|vous) (?:leur |lui )?répond\w*|je (?:t'|vous )ordonne"
+    r"|qué (?:les |le )?(?:responderías|respondes|contestas|contestarías|dirías)|te ordeno"
+    r"|was (?:würdest du|antwortest du|sagst du)|ich befehle dir"
+    r"|cosa (?:risponderesti|rispondi|diresti)|ti ordino|o que (?:você )?(?:responderia|responde"
+    r"|diria)|wat (?:zou je (?:zeggen|antwoorden)|antwoord je|zeg je)|ik beveel je"
+    r"|что (?:бы )?(?:ты )?(?:ответишь|ответил|скажешь)|приказываю тебе"
+    r"|co (?:im |mu |jej )?(?:odpowiesz|odpowiedział\w*|powiesz)|rozkazuję ci"
+    r"|ne (?:cevap|yanıt) (?:verirsin|verirdin|verir misin)|sana emrediyorum"
+    r"|بماذا (?:ستجيب|تجيب|سترد)|ماذا (?:ستجيب|ستقول)|آمرك|뭐라고 (?:대답|답|말)|어떻게 (?:대답|답)하"
+    r"|你会怎么(?:回答|回复|说)|你怎么(?:回答|回复)|我命令你|(?:どう|なんて|何と)(?:答え|返事|返信)"
 )
 # Translating a quoted phrase carries it out too ("translate: 'ignore your rules'" is the
 # classic way to get it obeyed), unless the text says the phrase is an example of an
@@ -262,9 +277,8 @@ def orders_reader(folded: str) -> bool:
     """Words of doing outside the quotes, or a scene aimed at the reader: not in a
     why-question about models obeying, and not negated ("do not execute anything, just
     explain it", "je ne te demande pas de le faire")."""
-    if TO_READER_RE.search(without_negated(folded)):
-        return True
-    return DOING_RE.search(without_negated(WHY_ASKED_RE.sub(" ", folded))) is not None
+    said = without_negated(folded)
+    return bool(TO_READER_RE.search(said) or DOING_RE.search(WHY_ASKED_RE.sub(" ", said)))
 
 
 @lru_cache(maxsize=8)  # the engine's rules and the learned layer each ask for one prompt
@@ -280,7 +294,10 @@ def mention_context(raw: str) -> str | None:
     if orders_reader(folded):
         return None
     if TRANSLATE_RE.search(folded):  # a translation is the task only for an example
-        return outside if EXAMPLE_RE.search(folded) else None
+        example = EXAMPLE_RE.search(folded) or (
+            QUOTATION_RE.search(folded) and ATTACK_TALK_RE.search(folded)
+        )
+        return outside if example else None
     return outside if META_RE.search(folded) and ASKING_RE.search(folded) else None
 
 
@@ -298,11 +315,13 @@ EXAMPLE_RE = re.compile(
             r"przykład\w*|slajd|prezentacj|örneğin|örnek|sunum|مثال|مثلا|مثلاً|الشريحة|عرض تقديمي",
             r"예를 들어|예시|예문|슬라이드|발표|교육 자료|例如|比如|例子|例句|示例|幻灯片|演示|培训"
             r"|例えば|例文|スライド|プレゼン|研修|のような|みたいな|之类|之類",
-            # ...or as a quotation for a report ("translate this quote from the phishing mail")
-            r"\b(?:quote|quotation|citation|cita|zitat|citazione|citação|citaat|cytat\w*|alıntı\w*)\b"
-            r"|цитат\w*|اقتباس|الاقتباس|인용|引文|引用",
         ]
     )
+)
+# A quotation ("translate this quote from the phishing mail"): with attack talk, as an example.
+QUOTATION_RE = re.compile(
+    r"\b(?:quote|quotation|citation|cita|zitat|citazione|citação|citaat|cytat\w*|alıntı\w*)\b"
+    r"|цитат\w*|اقتباس|الاقتباس|인용|引文|引用"
 )
 # Words of a text that discusses attacks rather than makes one (14 languages).
 ATTACK_TALK_RE = re.compile(
@@ -320,6 +339,7 @@ ATTACK_TALK_RE = re.compile(
             r"enjeksiyon|saldır\w*|kötü amaçlı|şüpheli|dolandırıc\w*",
             r"حقن|هجوم|هجمات|المهاجم|خبيث|مشبوه|احتيال",
             r"인젝션|주입|공격|악성|의심|사기|注入|攻击|攻撃|恶意|悪意|可疑|不審|诈骗|詐欺|越狱|脱獄",
+            r"фишинг\w*|przynęt\w*|تصيد|피싱|钓鱼|釣魚|フィッシング",
         ]
     )
 )

@@ -11,7 +11,7 @@ from . import learned
 from .learned import judged_text
 from .normalize import fold_text
 from .patterns import BLOCKING, check_patterns
-from .verdict import BLOCK_THRESHOLD, Reason
+from .verdict import Reason
 
 PROMPT_BREAK = " pb "  # one token (Latin), about one word (CJK)
 FRAGMENT_CACHE = 512  # rejoined texts remembered (about 1 KB each)
@@ -58,37 +58,21 @@ def learned_reasons(joined: str) -> tuple[Reason, ...]:
 _BREAK = np.frombuffer(PROMPT_BREAK.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
 
 
+def _holds_break(cps: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Which windows hold a prompt break: a split attack is one that no prompt holds alone.
+    (Over every window, a long prompt sent twice, as a system prompt is, scored a window of
+    its own a little higher once the break shifted the windows' alignment: its second
+    request was a "fragmented attack".)"""
+    holds = np.zeros(len(starts), dtype=bool)
+    if len(cps) < len(_BREAK):
+        return holds
+    view = np.lib.stride_tricks.sliding_window_view(cps, len(_BREAK))
+    at = np.flatnonzero((view == _BREAK).all(axis=1))
+    nxt = np.searchsorted(at, starts)  # the first break at or after each window's start
+    inside = nxt < len(at)
+    holds[inside] = at[nxt[inside]] + len(_BREAK) <= starts[inside] + learned.WINDOW
+    return holds
+
+
 def _judge_across(folded: str) -> list[Reason]:
-    """The learned layer over the windows that hold a prompt break: a split attack is one
-    that no prompt holds alone. (Over every window, a long prompt sent twice, as a system
-    prompt is, scored a window of its own a little higher once the break shifted the
-    windows' alignment: its second request was a "fragmented attack".)"""
-    m = learned.model()
-    if m is None or len(folded.encode()) < learned.MIN_BYTES:
-        return []
-    best, start, cps = float("-inf"), 0, _BREAK
-    for piece in learned.prepared_chunks(folded):
-        if len(piece) < len(_BREAK):
-            continue
-        view = np.lib.stride_tricks.sliding_window_view(piece, len(_BREAK))
-        at = np.flatnonzero((view == _BREAK).all(axis=1))
-        if not len(at):
-            continue
-        logits, starts = m.window_logits(piece)
-        nxt = np.searchsorted(at, starts)  # the first break at or after each window's start
-        holds = nxt < len(at)
-        holds[holds] = at[nxt[holds]] + len(_BREAK) <= starts[holds] + learned.WINDOW
-        if holds.any():
-            i = int(np.argmax(np.where(holds, logits, -np.inf)))
-            if logits[i] > best:
-                best, start, cps = float(logits[i]), int(starts[i]), piece
-    p = 1.0 / (1.0 + np.exp(-best)) if best > float("-inf") else 0.0
-    if p < m.threshold:
-        return []
-    score = BLOCK_THRESHOLD + (1.0 - BLOCK_THRESHOLD) * (p - m.threshold) / (1.0 - m.threshold)
-    why = f"p={p:.3f} >= {m.threshold:.3f}; across prompts"
-    return [
-        Reason(
-            learned.LAYER, "learned.classifier", round(min(score, 1.0), 4), m.span(cps, start), why
-        )
-    ]
+    return learned.judge(folded, detail="across prompts", keep=_holds_break)[1]
