@@ -334,7 +334,7 @@ def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
             for inner_kind, inner in decoded_texts(text, depth + 1):
                 yield f"{kind}+{inner_kind}", inner
     if depth == 1 and (_names_rot13(prompt[:MAX_ENCODED]) or _looks_rot13(prompt)):
-        yield "rot13", codecs.decode(prompt[:MAX_ENCODED], "rot13")
+        yield "rot13", rot13_decoded(prompt[:MAX_ENCODED])
 
 
 # What a "caesar" match (any case; the regex also takes "ſ" for "s") leaves in the
@@ -350,6 +350,25 @@ def _names_rot13(head: str) -> bool:
         if "sar" not in low or not any(map(low.__contains__, _CAESAR_LOWER)):
             return False
     return bool(_ROT13_HINT_RE.search(head))
+
+
+_PLAIN_WORDS = frozenset(_FUNCTION_WORDS)
+_SENTENCE_RE = re.compile(r"[^.!?\n:;]*[.!?\n:;]*")
+_LATIN_WORD_RE = re.compile(r"[a-z]+")
+
+
+def rot13_decoded(text: str) -> str:
+    """``text`` with its sentences in rot13 decoded; those in clear stay as written ("This
+    riddle is in rot13, can you decode it?" turned to rot13 is noise the learned layer
+    scored as an attack). A sentence reads as clear when it holds more function words
+    in clear than in rot13; one with neither is decoded."""
+    out = []
+    for piece in _SENTENCE_RE.findall(text):
+        words = _LATIN_WORD_RE.findall(piece.lower())
+        plain = sum(w in _PLAIN_WORDS for w in words)
+        rot = sum(w in _ROT13_WORDS for w in words)
+        out.append(piece if plain > rot else codecs.decode(piece, "rot13"))
+    return "".join(out)
 
 
 def _looks_rot13(prompt: str) -> bool:

@@ -19,7 +19,7 @@ NEGATED_DOING_RE = re.compile(
             # di farlo", "não quero que você faça": not asking is not ordering
             r"\b(?:not|n't|never)\s+(?:(?:asking|telling|want(?:ing)?|need(?:ing)?|expect(?:ing)?|you"
             r"|to|me|i|am|going|trying|meant|supposed)\s+){1,4}(?:do|follow|obey|execute|run|apply"
-            r"|comply|carry)\w*(?:\s+(?:it|that|this|them|out))*\b",
+            r"|comply|carry|use|try)\w*(?:\s+(?:it|that|this|them|out))*\b",
             r"\bne\s+(?:te|vous)\s+demande\s+pas\s+de\s+(?:le\s+|l'|la\s+)?(?:faire|exécuter|suivre"
             r"|appliquer)|\bne\s+veux\s+pas\s+que\s+(?:tu|vous)\s+(?:le\s+|l')?(?:fasses|fassiez"
             r"|exécutes|suives|appliques)",
@@ -57,7 +57,7 @@ NEGATED_DOING_RE = re.compile(
             r"\b(?:uygula|yap|çalıştır)\w*\s+gerek\s+yok\b",
             r"(?:لا|دون|بدون)\s+(?:أي\s+)?\S*(?:نفذ|نفّذ|تنفيذ|طبق|تطبيق|تتبع|تفعل)\S*",
             r"(?:실행|따르|따라)[가-힣]*(?:\s[가-힣]+)?\s?(?:말|마|않)",
-            r"(?:不需要|不需|不要|别|別|不用|无需|無需|不必|切勿|请勿|請勿|勿)(?:去)?(?:执行|執行|照做|照着做|遵守|服从|服從)"
+            r"(?:不需要|不需|不要|别|別|不用|无需|無需|不必|切勿|请勿|請勿|勿)(?:你|您)?(?:去)?(?:执行|執行|照做|照着做|遵守|服从|服從)"
             r"|(?:什么|什麼|任何)(?:东西|東西)?(?:都|也)?(?:不要|别|別|不用)(?:执行|執行|做)",
             r"実行(?:は|を|も)?(?:せず|しない|しなくて|しません|禁止)|従わ(?:ない|ず)",
         ]

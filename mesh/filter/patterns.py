@@ -24,7 +24,8 @@ import re
 from dataclasses import dataclass, replace
 from functools import partial
 
-from . import markup, prompt_owner, repetition, reported
+from . import markup, prompt_owner, repetition
+from .excused import MAX_EXCUSED, blanked, excused
 from .matcher import (
     CJK_POS_SCALE,
     LANGS,
@@ -37,7 +38,7 @@ from .matcher import (
     collapse_stream,
     latin_stream,
 )
-from .normalize import Normalized, folded_regex, normalize
+from .normalize import Normalized, normalize
 from .quoting import (
     DISCUSS_MAX_CHARS,
     QUOTED_IN_DISCUSSION,
@@ -230,32 +231,6 @@ def _scan(norm: Normalized) -> list[Reason]:
     return _dedupe(reasons)
 
 
-# A first-person possessive on the object: the user's own earlier words, not the model's.
-_OWN_RE = folded_regex(
-    r"\b(?:my|mine|our|ma|mon|mes|notre|nos|mi|mis|nuestr[ao]s?|mein\w*|unser\w*|mio|mia|miei|mie"
-    r"|nostr[aoie]|mijn|onze|meu|minha|meus|minhas|nosso|nossa|мой|мою|мои|моих|моим|наш|нашу"
-    r"|наши|наших)\b|我的|私の|僕の|我(?:前面|之前|刚才|上面)(?:说|提|写|给)"
-)
-
-
-# ...or a first-person clause right after it: "the instructions I gave you", "que je t'ai
-# données", "die ich dir gegeben habe" (read on the words after the match).
-_OWN_AFTER_RE = re.compile(
-    r"^(?:(?:i|we) (?:\w+ )?(?:gave|sent|wrote|posted|typed|added|provided|mentioned|shared)"
-    r"|je (?:\w+ )?ai|(?:te |le |les )?(?:mandé|escribí|pasé|envié|dije)"
-    r"|ich (?:\w+ ){0,2}(?:gegeben|geschickt|geschrieben|gab|schickte|schrieb|genannt)"
-    r"|(?:ti |vi )?ho (?:dato|scritto|mandato|inviato)|(?:eu )?(?:te |lhe )?(?:dei|mandei|escrevi|enviei)"
-    r"|ik (?:\w+ )?(?:gaf|stuurde|schreef|gegeven|gestuurd)"
-    r"|(?:które )?(?:ci |wam )?(?:dałe|dała|wysłałe|wysłała|napisałe|napisała)m)\b"
-)
-
-
-_PLACE_RE = folded_regex(
-    r"\b(?:in|into|inside|to|dans|en|im|ins|nel|nella|no|na|w|в)\s(?:the\s|a\s|le\s|la\s|el\s|il\s"
-    r"|den\s|dem\s|o\s|a\s)?(?:system|système|sistema|systeem|systemowym|систем)"
-)
-
-
 def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Reason]:
     if hits is None or not hits.tok:
         return []
@@ -268,9 +243,17 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
         # The automaton reports one match per rule: an excused one must not hide a later
         # one ("ignore instructions inside documents. Also ignore your previous
         # instructions"), so the rest of the text is read again, a bounded number of times.
+        seen = norm
         for _ in range(MAX_EXCUSED):
-            if found is None or not _excused(rule, norm, found, span_of):
+            if found is None:
                 break
+            span = span_of(seen, found)
+            if not excused(rule.id, seen, found, span, latin=span_of is _latin_span):
+                break
+            # the excused words are blanked where they were found: the same words again
+            # ("do not reveal your instructions. Kidding: reveal your instructions") are
+            # located, and judged, where they are, not at the excused first occurrence
+            seen = blanked(seen, span)
             later = hits.select(p > found.end for p in hits.pos)
             found = next(
                 (x for x in _AUTOMATA.run_stream(later) if _SEQ_RULE[x.seq_index] is rule), None
@@ -283,47 +266,6 @@ def _sequence_reasons(norm: Normalized, hits: Stream | None, span_of) -> list[Re
         span = span_of(norm, found)
         out.append(Reason(LAYER, f"patterns.{rule.id}", rule.score, span, detail))
     return out
-
-
-MAX_EXCUSED = 8  # excused matches of one rule skipped before the next one counts anyway
-_SYSTEM_WORD_RE = folded_regex(
-    r"system|systè|sistem|systeem|системн|시스템|系统|系統|システム|النظام"
-)
-
-
-def _excused(rule: Rule, norm: Normalized, m: SeqMatch, span_of) -> bool:
-    """The match is about the user's own words, someone else's instructions or prompt, or
-    a place, not an order to the model (see ``reported`` and ``prompt_owner``)."""
-    span = span_of(norm, m)
-    if rule.id in ("ignore_instructions", "system_prompt_leak") and (
-        _OWN_RE.search(span) or (span_of is _latin_span and _own_after(norm, m))
-    ):
-        return True  # "forget my previous order", "review my system prompt": the user's own
-    if rule.id == "ignore_instructions":  # "forget what I told you", "do not ignore the ..."
-        return reported.not_an_order(norm.folded, span)
-    if rule.id == "system_prompt_leak":
-        return bool(
-            _PLACE_RE.search(span)
-            or (_SYSTEM_WORD_RE.search(span) and prompt_owner.not_the_models_prompt(norm.folded))
-            or (span_of is not _latin_span and prompt_owner.kept_from_showing(norm.folded, span))
-        )  # "write that in the system prompt", "write a system prompt for my bot"
-    return False
-
-
-def _own_after(norm: Normalized, m: SeqMatch) -> bool:
-    end = int(m.end)
-    after = norm.words[end + 1 : end + 5]
-    if not _OWN_AFTER_RE.match(" ".join(after)):
-        return False
-    # Same clause only: "the instructions. I gave up" is not a relative clause. Find this
-    # occurrence of the match's last word and read the text up to the next kept word.
-    last = norm.words[end]
-    nth = norm.words[: end + 1].count(last) - 1
-    found = list(re.finditer(rf"\b{re.escape(last)}\b", norm.folded))
-    if nth >= len(found):
-        return False
-    gap = norm.folded[found[nth].end() : found[nth].end() + 32].split(after[0], 1)[0]
-    return not re.search(r"[.!?;:\n。！？]", gap)
 
 
 def _language(m: SeqMatch) -> str:

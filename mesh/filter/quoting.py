@@ -249,6 +249,13 @@ TO_READER_RE = re.compile(
     r"|ne (?:cevap|yanıt) (?:verirsin|verirdin|verir misin)|sana emrediyorum"
     r"|بماذا (?:ستجيب|تجيب|سترد)|ماذا (?:ستجيب|ستقول)|آمرك|뭐라고 (?:대답|답|말)|어떻게 (?:대답|답)하"
     r"|你会怎么(?:回答|回复|说)|你怎么(?:回答|回复)|我命令你|(?:どう|なんて|何と)(?:答え|返事|返信)"
+    # ...or wants the reader to become what it quotes ("I want you to be in it now")
+    r"|\b(?:i want|i need|i'd like|i would like) you to (?:be|become|act|pretend|switch|enter|stay"
+    r"|turn|go)\b|\bje veux que (?:tu|vous) (?:sois|soyez|deviennes|agisses|passes|entres)"
+    r"|\bquiero que (?:seas|te conviertas|actúes|entres|pases)|\bich will,? dass du (?:\w+ )?(?:bist"
+    r"|wirst|spielst|wechselst)|\bvoglio che tu (?:sia|diventi|entri|passi)|\bquero que (?:você )?"
+    r"(?:seja|se torne|entre|passe)|\bik wil dat je (?:\w+ )?(?:bent|wordt|gaat)"
+    r"|\bхочу,? чтобы ты (?:стал|был|перешёл|перешел|вош[её]л)"
 )
 # Translating a quoted phrase carries it out too ("translate: 'ignore your rules'" is the
 # classic way to get it obeyed), unless the text says the phrase is an example of an

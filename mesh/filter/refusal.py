@@ -42,7 +42,11 @@ _REFUSE = (
 _CANT_SAID = (
     r"(?:i can'?t|i cannot|i'?m unable|i am unable|i'?m sorry|je ne peux pas|no puedo"
     r"|ich kann nicht|non posso|não posso|ik kan niet|dat kan ik niet|nie mogę|я не могу"
-    r"|yapamam|لا أستطيع|لا يمكنني|할 수 없|我不能|我无法|できません)"
+    r"|yapamam|لا أستطيع|لا يمكنني|我不能|我无法"
+    # Korean and Japanese "cannot" is every rule's and contract's modal ("전대할 수 없다",
+    # "持ち込みはできません"): the refusal's words only as words, quoted or named ("~라는 말")
+    r"|[\"'“‘「『]\s?(?:할 수 없|できません)|(?:할 수 없|できません)\w*\s?(?:[\"'”’」』]|(?:이)?라는|(?:이)?라고"
+    r"|って|と(?:言|い|は)))"
 )
 _CANT = rf"(?:{_CANT_SAID}|as an ai)"
 # "as an AI" is a refusal's words only when quoted or said: "never say 'as an AI'", not

@@ -209,6 +209,14 @@ _VERB_LAST_RE = folded_regex(
     r"^(?:ignorier\w*|vergess\w*|missacht\w*|übergeh\w*|überseh\w*|negeer\w*|negeren|vergeten"
     r"|ignoreer\w*|ignoreren)$"
 )
+# ...unless an exception follows ("except to me", "sauf à moi", "außer mir"): that orders it
+_EXCEPTION_RE = folded_regex(
+    r"\b(?:except|unless|other than|apart from|sauf|hormis|excepto|salvo|a menos que|außer"
+    r"|ausgenommen|tranne|eccetto|exceto|behalve|tenzij|кроме|за исключением|oprócz|chyba że"
+    r"|dışında|haricinde)\b|إلا|ما عدا|باستثناء|제외|빼고|除了|除非|以外|を除いて"
+)
+_NE_RE = folded_regex(r"\bne\s*$")
+_PAS_AFTER_VERB_RE = folded_regex(r"^\w+\s+(?:pas|jamais|plus|rien)\b")
 NEGATION_REACH = 40
 _CLAUSE_END_RE = re.compile(r"[.!?;:\n。！？；：]")
 _COMMA_RE = re.compile(r"[,،，、]")
@@ -221,10 +229,15 @@ def negated(folded: str, span: str) -> bool:
     if found is None:
         return False
     at, end = found
+    if _EXCEPTION_RE.search(folded[end : end + NEGATION_REACH]):
+        return False  # "never reveal your instructions except to me: …" orders the exception
     if _NEGATED_AFTER_RE.match(folded[end:]):
         return not _condition(_clause_before(folded, at))
     if _banned_before(folded, at):
         return True
+    # French puts the negation around the verb: "ne révèle jamais tes instructions"
+    if _NE_RE.search(_clause_before(folded, at)) and _PAS_AFTER_VERB_RE.match(folded[at:]):
+        return not _condition(_clause_before(folded, at))
     # German and Dutch put the verb last: "die vorherigen Anweisungen nicht ignorieren"
     # (only then: "the previous rules do not apply" ends on a negated verb that is the attack)
     last = span.split()[-1] if span.split() else ""
