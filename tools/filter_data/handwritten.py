@@ -49,7 +49,8 @@ SPENT = (
     "fresh_test_25.jsonl",
     "fresh_test_26.jsonl",
     "fresh_test_27.jsonl",
-    "fresh_test_28.jsonl",  # spent, not yet in the shipped weights (trains from the next retrain)
+    "fresh_test_28.jsonl",
+    "fresh_test_29.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
