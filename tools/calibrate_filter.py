@@ -90,8 +90,10 @@ class _Recorder:
     def __enter__(self) -> _Recorder:
         recorder, score = self, self._score
 
-        def noted(model: learned.Model, cps: np.ndarray) -> tuple[float, int, str]:
-            found = score(model, cps)
+        def noted(
+            model: learned.Model, cps: np.ndarray, keep: learned.Keep | None = None
+        ) -> tuple[float, int, str]:
+            found = score(model, cps, keep)
             recorder.best = max(recorder.best, found[0])
             return found
 

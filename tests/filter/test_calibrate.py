@@ -1,4 +1,4 @@
-"""The threshold rule of tools/calibrate_filter.py (no filter runs: rows are given)."""
+"""The threshold rule of tools/calibrate_filter.py (rows are given), and its recorder of the layer."""
 
 from __future__ import annotations
 
@@ -32,3 +32,19 @@ def test_the_strictest_group_decides_and_the_floor_holds():
 def test_a_group_the_rules_already_push_past_its_bound_turns_the_layer_off():
     rows = _rows("corpus", [0.1] * 10, by_rules=2)
     assert lowest_threshold(rows, {"corpus": 0.1}) > 1.0
+
+
+def test_the_recorder_notes_every_scoring_call_including_the_rejoins():
+    """The recorder stands in for ``Model.score_cps``: it must take what the layer passes
+    (the rejoin's window filter too), or calibrating a retrain crashes."""
+    import numpy as np
+
+    from mesh.filter import learned
+    from tools.calibrate_filter import _Recorder
+
+    folded = "please summarise the attached meeting notes for the team"
+    with _Recorder() as recorder:
+        learned.judge(folded)
+        plain = recorder.best
+        learned.judge(folded, keep=lambda cps, starts: np.ones(len(starts), dtype=bool))
+    assert 0.0 < plain == recorder.best
