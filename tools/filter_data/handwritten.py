@@ -51,6 +51,7 @@ SPENT = (
     "fresh_test_27.jsonl",
     "fresh_test_28.jsonl",
     "fresh_test_29.jsonl",
+    "fresh_test_30.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
