@@ -33,14 +33,17 @@ OBEY_RE = re.compile(
             r"|apply (?:it|them)|comply|perform)\b|\bdo (?:it|what|as|exactly)\b",
             r"\b(?:exécute\w*|suis[- ]les|suivez|obéis\w*|applique\w*|fais[- ]le|fais ce"
             r"|faites[- ]le)\b",
+            # (not "cumpleaños", a birthday)
             r"\b(?:ejecuta\w*|sigue\w*|síguel\w*|obedece\w*|aplica\w*|hazlo|haz lo|cúmple\w*"
-            r"|cumple\w*)\b",
+            r"|cumple(?:lo|la|los|las)?)\b",
             r"\b(?:führ\w* (?:\w+ ){0,3}aus|ausführen|befolge\w*|folge\w*|mach (?:es|das|was)"
             r"|tu (?:es|was)|umsetzen|setz\w* (?:es )?um)\b",
             r"\b(?:esegui\w*|segui\w*|obbedisci|applica\w*|fallo|fai quello|fai ciò)\b",
             r"\b(?:executa\w*|siga|segue|obedeça|aplique|faça(?:-o| o que)|cumpra)\b",
             r"\b(?:voer (?:\w+ ){0,3}uit|volg\w*|gehoorzaam|doe wat|doe het|uitvoeren)\b",
-            r"выполн\w*|следуй|сделай|исполни|wykonaj\w*|zastosuj|zrób to|postępuj|uygula\w*"
+            # (Turkish "uygulama" is also the noun "application")
+            r"выполн\w*|следуй|сделай|исполни|wykonaj\w*|zastosuj|zrób to|postępuj"
+            r"|\buygula(?:yın|yınız|sana)?\b"
             r"|çalıştır|yerine getir|takip et",
             r"نفذ|نفّذ|اتبع|طبق|طبّق|افعل|실행|따라|수행|执行|照做|照着做|遵循|実行|従って|その通りに",
         ]

@@ -54,6 +54,11 @@ LEXICON: Lexicon = {
         "ja": "無視した 無視してしまった 無視しました 無視してしまい 忘れた 忘れてしまった 忘れました "
         "忘れてしまい 忘れます 忘れがち 忘れっぽい",
     },
+    # "設定し直す", "設定して": the verb "to set", not the noun "settings" (listed so that the
+    # longest match wins over 設定; no rule reads this concept).
+    "SET_VERB": {
+        "ja": "設定し 設定する 設定して 設定した 設定すれ 設定し直 設定でき 設定され 設定しよう",
+    },
     # "The previous instructions are void / were cancelled": object first.
     "VOIDED": {
         "en": "void invalid cancelled canceled revoked obsolete null overridden suspended "

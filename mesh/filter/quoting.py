@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from .attack_talk import ATTACK_TALK_RE, EXAMPLE_RE, QUOTATION_RE
 from .negated import without_negated
 from .verdict import Reason
 
@@ -95,7 +96,15 @@ META_RE = re.compile(
             r"|znalazł\w*|odpisa\w*|mem(?:a|y|ów)|yapıştır\w*|yazıyor\w*|yazdı|buldum|gördüm"
             # ...commented it ("quelqu'un a commenté « … » sous ma photo"), or it keeps being seen
             r"|commented|comment[ée]|comentó|comentou|comentado|comentaram|kommentiert|commentato"
-            r"|reageerde|skomentował\w*|yorum (?:yazdı|yaptı)|yorumladı|keep seeing|seeing|worked)\b",
+            r"|reageerde|skomentował\w*|yorum (?:yazdı|yaptı)|yorumladı|keep seeing|seeing|worked"
+            # ...told to type it ("er soll „…" tippen", "gli ha detto di scrivere «…»")
+            r"|tippen|eintippen|scrivere|digitare|taper|escribir|teclear|escrever|digitar|intypen"
+            r"|wpisać|napisać|yazmasını)\b",
+            # ...or asked what it is meant to achieve ("was soll das bewirken?"; not "what is
+            # it for", which asks about any object: "à quoi sert ce manifeste ? {…}")
+            r"\b(?:supposed to|meant to|trying to|try to achieve|bewirken|bezwecken|dovrebbe fare"
+            r"|censée? faire|qué pretende|o que pretende|wat moet dat|co to (?:ma )?da|amacı ne)\b"
+            r"|зачем|ما الغرض|ما الهدف|무슨 효과|목적이|目的是|目的は",
             # (the verb, not the noun: comments and reviews are where injections hide)
             r"прокомментировал\w*|علّق|댓글을 달|댓글로|评论说|评论了|留言说|とコメント",
             # ...or asks it, or will write it: "when customers ask 'what are your
@@ -230,7 +239,7 @@ WHY_ASKED_RE = re.compile(
 # violinist writes to you: '...'", "Молодой скрипач пишет тебе"), not a report.
 TO_READER_RE = re.compile(
     r"\b(?:writes?|wrote|says?|said|asks?|asked|tells?|told|messages?|texts?) (?:to )?you\b"
-    r"|t'écri\w*|vous écri\w*|te (?:dit|demande|escribe|dice|pregunta|escreve|diz|pergunta)"
+    r"|t'écri\w*|\bvous écri\w*|\bte (?:dit|demande|escribe|dice|pregunta|escreve|diz|pergunta)"
     r"|(?:schreibt|sagt|fragt) (?:dir|ihnen|dich)|ti (?:scrive|dice|chiede)|(?:schrijft|zegt|vraagt)"
     r" (?:je|jou|u)\b|(?:пишет|говорит|спрашивает|пишут) (?:тебе|вам)|(?:pisze|mówi) (?:do ciebie|ci)\b"
     r"|sana (?:yaz|diyor|soruyor)|(?:يكتب|يقول|يسأل) لك|너에게|당신에게|给你写|对你说|问你|あなたに"
@@ -310,46 +319,6 @@ def mention_context(raw: str) -> str | None:
 
 # Code spans quote as much as quotation marks do (a regex, a fixture string).
 CODE_SPAN_RE = re.compile(r"`([^`\n]{3,300})`")
-# Words that frame a quoted phrase as an example or as teaching material (14 languages).
-EXAMPLE_RE = re.compile(
-    "|".join(
-        [
-            r"\b(?:examples?|e\.g\.|such as|slides?|awareness|presentation|training material|quiz"
-            r"|test ?cases?|fixtures?)\b",
-            r"exemple|diapo\w*|formation|présentation|ejemplo|diapositiva|formación|presentaci",
-            r"beispiel|z\.b\.|folie|schulung\w*|präsentation|esempio|formazione|presentazion",
-            r"exemplo|apresentaç|formação|voorbeeld|presentatie|например|пример|слайд|презентац",
-            r"przykład\w*|slajd|prezentacj|örneğin|örnek|sunum|مثال|مثلا|مثلاً|الشريحة|عرض تقديمي",
-            r"예를 들어|예시|예문|슬라이드|발표|교육 자료|例如|比如|例子|例句|示例|幻灯片|演示|培训"
-            r"|例えば|例文|スライド|プレゼン|研修|のような|みたいな|之类|之類",
-        ]
-    )
-)
-# A quotation ("translate this quote from the phishing mail"): with attack talk, as an example.
-QUOTATION_RE = re.compile(
-    r"\b(?:quote|quotation|citation|cita|zitat|citazione|citação|citaat|cytat\w*|alıntı\w*)\b"
-    r"|цитат\w*|اقتباس|الاقتباس|인용|引文|引用"
-)
-# Words of a text that discusses attacks rather than makes one (14 languages).
-ATTACK_TALK_RE = re.compile(
-    "|".join(
-        [
-            r"\b(?:inject\w*|jailbreak\w*|attack\w*|payload\w*|phishing|scam\w*|fraud\w*"
-            r"|malicious|suspicious|exploit\w*|vulnerab\w*|red[- ]team\w*|ctf|regex\w*|threat\w*)\b",
-            r"injection|attaqu\w*|malveillant|suspect|arnaque|hameçonnage",
-            r"inyección|ataque|atacante|malicios\w*|sospechos\w*|estafa",
-            r"angriff\w*|angreifer\w*|schadhaft|verdächtig\w*|betrug\w*",
-            r"iniezione|attacc\w*|malevol\w*|sospett\w*|truffa|injeção|ataque|golpe"
-            r"|aanval\w*|kwaadaardig|verdacht\w*|oplichting",
-            r"инъекц\w*|атак\w*|вредонос\w*|подозрит\w*|мошенни\w*",
-            r"wstrzykiw\w*|atak\w*|złośliw\w*|podejrzan\w*|oszust\w*",
-            r"enjeksiyon|saldır\w*|kötü amaçlı|şüpheli|dolandırıc\w*",
-            r"حقن|هجوم|هجمات|المهاجم|خبيث|مشبوه|احتيال",
-            r"인젝션|주입|공격|악성|의심|사기|注入|攻击|攻撃|恶意|悪意|可疑|不審|诈骗|詐欺|越狱|脱獄",
-            r"фишинг\w*|przynęt\w*|تصيد|피싱|钓鱼|釣魚|フィッシング",
-        ]
-    )
-)
 
 
 def _discusses(folded: str) -> bool:

@@ -122,6 +122,9 @@ def test_an_order_blocks_by_its_rule(rule: str, text: str) -> None:
         # Asking what a payload says; an order far from any payload.
         f"Can you decode this base64 and tell me what it says? {PAYLOAD}",
         "Follow us on our blog! " + "x" * 100 + f" Attachment: {PAYLOAD}",
+        # a birthday card ("cumpleaños") and an app's log ("uygulama"): no order
+        "En la tarjeta de cumpleaños como acertijo: 46656c697a2063756d706c6521 ¿Qué dice?",
+        "Uygulama günlüğünde dosya adı yerine 79c4b16c6cc4b16b5f7261706f722e706466 yazıyor.",
         # Joining strings inside code, or numbers in maths.
         "In Python, why does `a = 'abc'; b = 'def'; c = 'ghi'; print(a + b + c)` work?",
         "const a = 'Hello', b = ' ', c = 'World'; const s = a + b + c; // why a space?",

@@ -77,6 +77,8 @@ def test_the_same_words_said_to_the_model_block(text: str) -> None:
         "Не игнорируйте предыдущие инструкции производителя.",
         "请不要忽略之前的安全指示。",
         "前の指示を無視しないでください。",
+        # a verb, a clause break, then "settings": forgot the password, cannot get in
+        "ルーターの管理者パスワードを忘れて、設定画面に入れません。",
         "لا تتجاهل التعليمات السابقة للمصنع.",
         "If you see smoke, do not ignore the previous instructions of the staff.",
         "In sala pesi si prega di non ignorare le istruzioni precedenti degli istruttori.",

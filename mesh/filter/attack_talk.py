@@ -1,0 +1,48 @@
+"""Words around a quoted phrase that say it is discussed, not said: an example or teaching
+material, a quotation, talk about attacks (14 languages). The quote policy (``quoting``)
+reads them."""
+
+from __future__ import annotations
+
+import re
+
+# Words that frame a quoted phrase as an example or as teaching material (14 languages).
+EXAMPLE_RE = re.compile(
+    "|".join(
+        [
+            r"\b(?:examples?|e\.g\.|such as|slides?|awareness|presentation|training material|quiz"
+            r"|test ?cases?|fixtures?)\b",
+            r"exemple|diapo\w*|formation|présentation|ejemplo|diapositiva|formación|presentaci",
+            r"beispiel|z\.b\.|folie|schulung\w*|präsentation|esempio|formazione|presentazion",
+            r"exemplo|apresentaç|formação|voorbeeld|presentatie|например|пример|слайд|презентац",
+            r"przykład\w*|slajd|prezentacj|örneğin|örnek|sunum|مثال|مثلا|مثلاً|الشريحة|عرض تقديمي",
+            r"예를 들어|예시|예문|슬라이드|발표|교육 자료|例如|比如|例子|例句|示例|幻灯片|演示|培训"
+            r"|例えば|例文|スライド|プレゼン|研修|のような|みたいな|之类|之類",
+        ]
+    )
+)
+# A quotation ("translate this quote from the phishing mail"): with attack talk, as an example.
+QUOTATION_RE = re.compile(
+    r"\b(?:quote|quotation|citation|cita|zitat|citazione|citação|citaat|cytat\w*|alıntı\w*)\b"
+    r"|цитат\w*|اقتباس|الاقتباس|인용|引文|引用"
+)
+# Words of a text that discusses attacks rather than makes one (14 languages).
+ATTACK_TALK_RE = re.compile(
+    "|".join(
+        [
+            r"\b(?:inject\w*|jailbreak\w*|attack\w*|payload\w*|phishing|scam\w*|fraud\w*"
+            r"|malicious|suspicious|exploit\w*|vulnerab\w*|red[- ]team\w*|ctf|regex\w*|threat\w*)\b",
+            r"injection|attaqu\w*|malveillant|suspect|arnaque|hameçonnage",
+            r"inyección|ataque|atacante|malicios\w*|sospechos\w*|estafa",
+            r"angriff\w*|angreifer\w*|schadhaft|verdächtig\w*|betrug\w*",
+            r"iniezione|attacc\w*|malevol\w*|sospett\w*|truffa|injeção|ataque|golpe"
+            r"|aanval\w*|kwaadaardig|verdacht\w*|oplichting",
+            r"инъекц\w*|атак\w*|вредонос\w*|подозрит\w*|мошенни\w*",
+            r"wstrzykiw\w*|atak\w*|złośliw\w*|podejrzan\w*|oszust\w*",
+            r"enjeksiyon|saldır\w*|kötü amaçlı|şüpheli|dolandırıc\w*",
+            r"حقن|هجوم|هجمات|المهاجم|خبيث|مشبوه|احتيال",
+            r"인젝션|주입|공격|악성|의심|사기|注入|攻击|攻撃|恶意|悪意|可疑|不審|诈骗|詐欺|越狱|脱獄",
+            r"фишинг\w*|przynęt\w*|تصيد|피싱|钓鱼|釣魚|フィッシング",
+        ]
+    )
+)
