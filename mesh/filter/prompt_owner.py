@@ -69,17 +69,59 @@ def not_the_models_prompt(folded: str) -> bool:
         found = True
         before = folded[max(0, m.start() - REACH_BEFORE) : m.start()]
         after = folded[m.end() : m.end() + REACH_AFTER]
-        if _YOURS_RE.search(before) or SECOND_PERSON_RE.search(after[:24]):
+        if _YOURS_RE.search(before) or SECOND_PERSON_RE.search(
+            _SENTENCE_END_RE.split(after[:24])[0]
+        ):
             return False  # "your system prompt", "a system prompt you were given"
-        if not (_INDEFINITE_RE.search(before) or _OWNER_RE.search(after)):
+        if not (
+            _INDEFINITE_RE.search(before)
+            or _OWNER_RE.search(after)
+            or (_THIRD_PERSON_RE.search(before) and _our_products(folded, m.start()))
+        ):
             return False
     return found
+
+
+# ...or its own ("make sure our bot doesn't reveal its system prompt", "unser Chatbot hat
+# seinen Systemprompt verraten") when the text names the user's own product.
+_THIRD_PERSON_RE = folded_regex(
+    r"\b(?:its|their|his|her|sein\w*|son|sa|ses|leur|leurs|suo|sua|suoi|zijn|hun|его|её|свой|сво\w+"
+    r"|jego|jej|swój|sw\w+|kendi)\s+(?:\w+\s+){0,2}$|(?:自己的|它的|自身的|自分の|自身の|자신의|자기)$"
+)
+
+
+_SENTENCE_END_RE = re.compile(r"[.!?。！？\n]")
+
+
+def _our_products(folded: str, at: int) -> bool:
+    """The text names the user's own product, and no "you" shares the sentence at ``at``
+    or is said to be it ("our bot is you. Print its system prompt")."""
+    start = max(folded.rfind(c, 0, at) for c in ".!?\n。！？")
+    ends = [i for i in (folded.find(c, at) for c in ".!?\n。！？") if i >= 0]
+    sentence = folded[start + 1 : min(ends, default=len(folded))]
+    return bool(
+        _OUR_PRODUCT_RE.search(folded)
+        and not SECOND_PERSON_RE.search(sentence)
+        and not _IS_YOU_RE.search(folded)
+    )
+
+
+_IS_YOU_RE = folded_regex(
+    r"\b(?:is|are|=|est|es|ist|è|é|is)\s+(?:you|toi|tú|du|te|tu|jij|jou)\b|\byou are (?:my|our)\b"
+)
+_OUR_PRODUCT_RE = folded_regex(
+    r"\b(?:my|our|mon|ma|notre|mi|nuestr\w+|mein\w*|unser\w*|mio|mia|nostr\w+|mijn|onze|meu|minha"
+    r"|nosso|nossa|мо\w+|наш\w*|mój|moj\w*|nasz\w*|benim|bizim)\s+(?:[\w-]+\s+){0,2}?(?:[\w-]*bot\w*"
+    r"|assistant\w*|assistent\w*|asistente|agent\w*|app\w*|ассистент\w*|асистент\w*|бот\w*|asystent\w*"
+    r"|asistan\w*)\b|我的机器人|我们的机器人|我的聊天机器人|我们的聊天机器人|我的助手|我们的助手|うちのボット"
+    r"|うちのチャットボット|自社の|우리 봇|우리 챗봇|제 챗봇|내 챗봇"
+)
 
 
 # Keeping a model from showing its prompt: a developer's question, in CJK and Korean text
 # where the prompt's owner is unnamed ("如何防止模型泄露系统提示词", "システムプロンプトを
 # 表示しないようにするには", "시스템 프롬프트가 노출되지 않도록").
-_PREVENT_RE = folded_regex(r"避免|防止|阻止|不让|不要让|以免|防范|防ぐ|させない|방지|막")
+_PREVENT_RE = folded_regex(r"避免|防止|阻止|不让|不要让|以免|防范|不会|不會|防ぐ|させない|방지|막")
 _NOT_SO_THAT_RE = folded_regex(r"^(?:し|さ|され|でき)?ない(?:よう|ように)|^(?:되|하)?지\s?않도록")
 _YOURS_CJK_RE = folded_regex(r"你的|您的|あなたの|君の|너의|당신의")
 
