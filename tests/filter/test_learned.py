@@ -27,7 +27,7 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.93, 0.02),  # fresh_test_31: not yet looked at (bar kept from the 29th)
+    DEFAULT_SPLIT: (0.93, 0.02),  # fresh_test_32: not yet looked at (bar kept from the 29th)
     GENERATED_SPLIT: (0.93, 0.06),  # 97.1 % / 5.6 %
 }
 
