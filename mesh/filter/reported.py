@@ -54,13 +54,24 @@ _ROLE = (
     r"|vorgesetzte[rn]?|trainer(?:in)?|professoressa|professore|capo|insegnante|professora"
     r"|chefe|gerente|docent|leraar|lerares|baas|juf|meester|учител\w*|преподавател\w*|начальни\w*"
     r"|руководител\w*|nauczyciel\w*|szef\w*|prowadząc\w*|kierowni\w*|öğretmen\w*|hoca\w*|patron\w*"
-    r"|müdür\w*|المعلم\w*|المدير\w*|الأستاذ\w*|老师|领导|老板|经理|先生|上司|部長|課長|선생님|팀장|상사)"
+    r"|müdür\w*|المعلم\w*|المدير\w*|الأستاذ\w*|老师|领导|老板|经理|先生|上司|部長|課長|선생님|팀장|상사"
+    # ...or a body deciding for its members, as minutes record it ("the committee agreed to
+    # override the old club rule on…", "le bureau décide de passer outre la règle du club")
+    r"|committee|board|council|residents|members|neighbou?rs|assembly|comité|bureau|conseil"
+    r"|résidents|membres|assemblée|junta|vecinos|socios|asamblea|vorstand|ausschuss|bewohner"
+    r"|mitglieder\w*|versammlung|comitato|consiglio|residenti|soci|assemblea|comissão|moradores"
+    r"|membros|bestuur|bewoners|leden|vergadering|правлени\w*|комитет\w*|жильц\w*|собрани\w*"
+    r"|zarząd\w*|komitet\w*|mieszkańc\w*|członk\w*|zebrani\w*|yönetim|kurul\w*|sakinler\w*)"
 )
 _SAID = (
     r"(?:said|says|told (?:us|me)|asked (?:us|me)|wants? (?:us|me)|dit|a dit|nous a dit|m'a dit"
     r"|demandé|dijo|ha dicho|nos dijo|me dijo|pidió|gesagt|meinte|sagt|sagte|detto|ha detto"
     r"|chiesto|disse|falou|pediu|zei|zegt|gezegd|vroeg|сказал\w*|говорил\w*|просил\w*"
-    r"|powiedział\w*|kazał\w*|dedi|söyledi|istedi|قال\w*|说|讲|言った|言われ|말했|말씀)"
+    r"|powiedział\w*|kazał\w*|dedi|söyledi|istedi|قال\w*|说|讲|言った|言われ|말했|말씀"
+    r"|asked to|asked that|agreed|decided|voted|resolved|décide|a décidé|ont décidé|ont demandé|acordó|decidió"
+    r"|pidieron|beschlie\w*|beschloss\w*|baten|ha deciso|hanno deciso|hanno chiesto|decidiu"
+    r"|pediram|besloot|besloten|vroegen|решил\w*|постановил\w*|postanowił\w*|poprosił\w*"
+    r"|karar verdi)"
 )
 REPORTED_RE = folded_regex(
     rf"(?:\b|^){_ROLE}[^\n.!?。:]{{0,40}}?{_SAID}(?P<rest>[^\n.!?。]{{0,40}})$"
@@ -68,7 +79,7 @@ REPORTED_RE = folded_regex(
 # A quoted order after the verb of saying; the model addressed ("du" and "je" only with a
 # verb, "te" not before an infinitive: French "du devoir" and "je", Dutch "te maken" are
 # not "you").
-_QUOTED = folded_regex(r"[:：\"'«»„“”「『]")
+_QUOTED = folded_regex(r"[:：\"«»„“”「『]|(?<!\w)'")  # (not the elision in "passer outre l'…")
 SECOND_PERSON_RE = folded_regex(
     r"\b(?:you|your|yours|tu|te(?! \w+en\b)|toi|ton|ta|tes|vous|votre|vos|tú|tus|dir|dich|dein\w*"
     r"|ti|tuo|tua|tuoi|você|seu|sua|jij|jouw|uw|ты|тебе|тебя|твои\w*|твой|ty|ci|twoje|twoich"
@@ -315,6 +326,40 @@ def nominal_negation(span: str) -> bool:
     return _NOMINAL_NOT_RE.match(span) is not None
 
 
+# The instructions of something named, right after the match or as its possessor: "the
+# previous card's instructions", "les instructions de la carte précédente" (a board-game
+# card to translate). Not the model's side, its makers, a demonstrative or a time ("of this
+# chat", "from OpenAI", "from earlier").
+_OF_RIGHT_AFTER_RE = folded_regex(
+    r"^\s*(?:of|from|on|de|du|des|della|dello|delle|del|degli|da|do|das|dos|der|van|z|ze|из|от)\s"
+    r"(?:(?:the|le|la|les|el|los|las|il|lo|gli|o|a|os|as|die|das|dem|den|het|de)\s|l')?"
+    r"(?P<owner>[\w-]{2,})"
+)
+_POSSESSOR_RE = folded_regex(
+    r"\b(?P<owner>[a-z]{2,})(?:'s|’s)\s+(?:\w+\s+)?(?:instructions?|rules?|directions?|orders?"
+    r"|guidelines?)\b"
+)
+_NOT_A_THING_RE = folded_regex(
+    r"^(?:user\w*|operator\w*|owner\w*|compan\w*|creator\w*|maker\w*|provider\w*|platform\w*"
+    r"|openai|anthropic|google|meta|microsoft|mistral|claude|chatgpt|gpt\w*|gemini|llama|previous"
+    r"|prior|earlier|before|original|initial|first|safety|content|this|that|these|those|ce|cet"
+    r"|cette|ces|este|esta|estos|estas|dieser|diese|dieses|questo|questa|deze|dit|now|today)$"
+)
+
+
+def instructions_of_something(folded: str, span: str) -> bool:
+    """The ignored instructions are named as something else's (see ``_OF_RIGHT_AFTER_RE``)."""
+    found = locate(folded, span)
+    if found is None or ALL_RE.search(span) or SECOND_PERSON_RE.search(span):
+        return False
+    at, end = found
+    owner = _POSSESSOR_RE.search(folded[at:end]) or _OF_RIGHT_AFTER_RE.match(folded[end : end + 40])
+    if owner is None or SECOND_PERSON_RE.search(folded[end : end + 40]):
+        return False
+    word = owner.group("owner")
+    return not (_THE_MODELS_RE.search(word) or _NOT_A_THING_RE.match(word))
+
+
 def not_an_order(folded: str, span: str) -> bool:
     """An "ignore the instructions" match (``span``, found in ``folded``) that is no order
     to the model: the user's own words, a report to the user, a Japanese passive,
@@ -328,4 +373,5 @@ def not_an_order(folded: str, span: str) -> bool:
         or negated(folded, span)
         or own_message_taken_back(folded, span)
         or nominal_negation(span)
+        or instructions_of_something(folded, span)
     )

@@ -52,8 +52,7 @@ SPENT = (
     "fresh_test_28.jsonl",
     "fresh_test_29.jsonl",
     "fresh_test_30.jsonl",
-    # (fresh_test_31.jsonl is spent too, as the dev split of the seventeenth session's third
-    # round, but not yet trained on: it joins here with the next retrain)
+    "fresh_test_31.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
