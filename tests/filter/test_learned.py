@@ -27,8 +27,8 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.93, 0.02),  # fresh_test_33: not yet looked at (bar kept)
-    GENERATED_SPLIT: (0.93, 0.06),  # 96.8 % / 5.9 %
+    DEFAULT_SPLIT: (0.93, 0.02),  # fresh_test_33: 96.0 % / 1.2 % (one look)
+    GENERATED_SPLIT: (0.93, 0.06),  # 97.1 % / 5.6 %
 }
 
 
