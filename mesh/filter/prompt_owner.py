@@ -107,7 +107,7 @@ def _our_products(folded: str, at: int) -> bool:
 
 
 _IS_YOU_RE = folded_regex(
-    r"\b(?:is|are|=|est|es|ist|è|é|is)\s+(?:you|toi|tú|du|te|tu|jij|jou)\b|\byou are (?:my|our)\b"
+    r"\b(?:is|are|=|est|es|ist|è|é)\s+(?:you|toi|tú|du|te|tu|jij|jou)\b|\byou are (?:my|our)\b"
 )
 _OUR_PRODUCT_RE = folded_regex(
     r"\b(?:my|our|mon|ma|notre|mi|nuestr\w+|mein\w*|unser\w*|mio|mia|nostr\w+|mijn|onze|meu|minha"
