@@ -32,10 +32,6 @@ _OWN_AFTER_RE = re.compile(
 )
 
 
-# Japanese puts the object before the verb: a verb first, then a clause break, then an
-# instruction word is two clauses ("忘れて、設定画面に入れません": forgot it, cannot get in).
-_JA_VERB_FIRST_RE = re.compile(r"^(?:忘れ|わすれ|無視|むし)[^、，,。]{0,3}[、，,]")
-
 _PLACE_RE = folded_regex(
     r"\b(?:in|into|inside|to|dans|en|im|ins|nel|nella|no|na|w|в)\s(?:the\s|a\s|le\s|la\s|el\s|il\s"
     r"|den\s|dem\s|o\s|a\s)?(?:system|système|sistema|systeem|systemowym|систем)"
@@ -66,8 +62,6 @@ def excused(rule: str, norm: Normalized, m: SeqMatch, span: str, *, latin: bool)
         _OWN_RE.search(span) or (latin and _own_after(norm, m))
     ):
         return True  # "forget my previous order", "review my system prompt": the user's own
-    if rule == "ignore_instructions" and _JA_VERB_FIRST_RE.match(span):
-        return True  # "パスワードを忘れて、設定画面に": a clause break, not "forget the settings"
     if rule == "ignore_instructions":  # "forget what I told you", "do not ignore the ..."
         return reported.not_an_order(norm.folded, span)
     if rule == "system_prompt_leak":

@@ -65,11 +65,18 @@ NEGATED_DOING_RE = re.compile(
 )
 
 
+# Words that open an exception ("except", "sauf", "außer", "除了"): Latin and Cyrillic
+# script as whole words, the others as they stand. Read here and by ``reported`` (a ban
+# with an exception orders the exception).
+EXCEPT_WORDS = (
+    r"except|other than|apart from|sauf|hormis|excepto|salvo|außer|ausgenommen|tranne|eccetto"
+    r"|exceto|behalve|кроме|за исключением|oprócz|dışında|haricinde"
+)
+EXCEPT_WORDS_UNSPACED = r"إلا|ما عدا|باستثناء|제외|빼고|除了|以外|を除いて"
 # "Do not execute anything except this: '…'" orders what follows: not a negation.
 _EXCEPT_RE = re.compile(
-    r"\W{0,3}(?:\w+\W+){0,2}?(?:except|but|other than|apart from|save|besides|sauf|hormis|excepto"
-    r"|salvo|menos|außer|ausgenommen|tranne|eccetto|salvo|exceto|behalve|кроме|за исключением"
-    r"|oprócz|poza|dışında|haricinde)\b|\W{0,3}(?:إلا|ما عدا|باستثناء|제외|빼고|除了|除去|以外|のほか|を除いて)",
+    rf"\W{{0,3}}(?:\w+\W+){{0,2}}?(?:{EXCEPT_WORDS}|but|save|besides|menos|poza)\b"
+    rf"|\W{{0,3}}(?:{EXCEPT_WORDS_UNSPACED}|除去|のほか)",
 )
 
 

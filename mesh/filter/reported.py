@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 
+from .negated import EXCEPT_WORDS, EXCEPT_WORDS_UNSPACED
 from .normalize import folded_regex
 
 # Every pattern here reads folded text (see ``folded_regex``).
@@ -222,9 +223,7 @@ _VERB_LAST_RE = folded_regex(
 )
 # ...unless an exception follows ("except to me", "sauf à moi", "außer mir"): that orders it
 _EXCEPTION_RE = folded_regex(
-    r"\b(?:except|unless|other than|apart from|sauf|hormis|excepto|salvo|a menos que|außer"
-    r"|ausgenommen|tranne|eccetto|exceto|behalve|tenzij|кроме|за исключением|oprócz|chyba że"
-    r"|dışında|haricinde)\b|إلا|ما عدا|باستثناء|제외|빼고|除了|除非|以外|を除いて"
+    rf"\b(?:{EXCEPT_WORDS}|unless|a menos que|tenzij|chyba że)\b|{EXCEPT_WORDS_UNSPACED}|除非"
 )
 _NE_RE = folded_regex(r"\bne\s*$")
 _PAS_AFTER_VERB_RE = folded_regex(r"^\w+\s+(?:pas|jamais|plus|rien)\b")
@@ -360,15 +359,27 @@ def instructions_of_something(folded: str, span: str) -> bool:
     return not (_THE_MODELS_RE.search(word) or _NOT_A_THING_RE.match(word))
 
 
+# Japanese puts the object before the verb: a verb first, then a clause break, then an
+# instruction word is two clauses ("忘れて、設定画面に入れません": forgot it, cannot get in).
+_JA_VERB_FIRST_RE = re.compile(r"^(?:忘れ|わすれ|無視|むし)[^、，,。]{0,3}[、，,]")
+
+
+def two_clauses(span: str) -> bool:
+    """A Japanese verb before a clause break does not take the instruction word after it."""
+    return _JA_VERB_FIRST_RE.match(span) is not None
+
+
 def not_an_order(folded: str, span: str) -> bool:
     """An "ignore the instructions" match (``span``, found in ``folded``) that is no order
-    to the model: the user's own words, a report to the user, a Japanese passive,
+    to the model: the user's own words, a report to the user, a Japanese passive or two
+    Japanese clauses,
     instructions inside data, a ban on ignoring, a message taking back the user's own
     instructions, a "non-" noun."""
     return (
         own_words(span)
         or reported_to_user(folded, span)
         or described_passive(folded, span)
+        or two_clauses(span)
         or instructions_in_data(folded, span)
         or negated(folded, span)
         or own_message_taken_back(folded, span)
