@@ -181,17 +181,35 @@ def cps_text(cps: np.ndarray) -> str:
     return cps.astype(np.uint32).tobytes().decode("utf-32-le").replace("\x00", " ")
 
 
-def ngram_ids(cps: np.ndarray) -> list[np.ndarray]:
-    """Bucket ids per order; ``ids[k][i]`` is the n-gram of order ORDERS[k] starting at i."""
-    out = []
-    h = cps
+def ngram_matrix(cps: np.ndarray) -> np.ndarray:
+    """Bucket ids, one row per order: ``m[k, i]`` is the n-gram of order ORDERS[k] starting
+    at i (0 where the text ends before it: see ``valid_until``). One matrix, so inference
+    gathers and sums every order in one numpy call each: on a prompt of a few hundred
+    characters the per-call overhead, not the arithmetic, is most of the layer's cost."""
+    out = np.empty((len(ORDERS), len(cps)), dtype=np.int64)
+    h, k = cps, 0
     with np.errstate(over="ignore"):
         for n in range(1, max(ORDERS) + 1):
             if n > 1:
                 h = h[:-1] * _P + cps[n - 1 :]
             if n in ORDERS:
-                out.append((((h + _SALT * np.int64(n)) * _MIX) >> _SHIFT) & _MASK)
+                out[k, : len(h)] = h + _SALT * np.int64(n)
+                out[k, len(h) :] = 0
+                k += 1
+        out *= _MIX
+    out >>= _SHIFT
+    out &= _MASK
     return out
+
+
+def valid_until(n: int) -> list[int]:
+    """Per order (row of ``ngram_matrix``), how many start positions hold a whole n-gram."""
+    return [max(n - order + 1, 0) for order in ORDERS]
+
+
+def ngram_ids(cps: np.ndarray) -> list[np.ndarray]:
+    """Bucket ids per order; ``ids[k][i]`` is the n-gram of order ORDERS[k] starting at i."""
+    return [row[:end] for row, end in zip(ngram_matrix(cps), valid_until(len(cps)), strict=True)]
 
 
 def features(text: str) -> np.ndarray:
@@ -235,14 +253,10 @@ class Model:
         """Per start position: summed weights of its n-grams, and how many there are
         (with ``trim``, n-grams weighing under -trim are left out, as if absent)."""
         n = len(cps)
-        contrib = np.zeros(n, dtype=np.float32)
-        count = np.zeros(n, dtype=np.float32)
-        for ids in ngram_ids(cps):
-            w = np.take(self.weights, ids)
-            kept = 1.0 if trim is None else (w >= -trim)
-            contrib[: len(ids)] += w * kept
-            count[: len(ids)] += kept
-        return contrib, count
+        valid = np.arange(n) < np.array(valid_until(n))[:, None]  # whole n-grams only
+        w = np.take(self.weights, ngram_matrix(cps))
+        kept = valid if trim is None else valid & (w >= -trim)
+        return (w * kept).sum(axis=0), kept.sum(axis=0, dtype=np.float32)
 
     def window_logits(
         self, cps: np.ndarray, trim: float | None = None
