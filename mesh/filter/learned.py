@@ -159,17 +159,29 @@ for _digit in _LEET_DIGITS:
     _LEET_MAP[ord(_digit)] = ord(LEET[_digit])
 
 
+# Per code point (clipped past U+024F): 0 separator, 1 Latin letter, 2 LEET digit, 3 other
+# digit; one gather classes every character (cheaper than a comparison per class).
+_LETTER, _LEET_DIGIT, _OTHER_DIGIT = 1, 2, 3
+_CLASS = np.zeros(0x251, dtype=np.int8)
+_CLASS[ord("a") : ord("z") + 1] = _LETTER
+_CLASS[0xDF:0x250] = _LETTER
+_CLASS[ord("0") : ord("9") + 1] = _OTHER_DIGIT
+for _digit in _LEET_DIGITS:
+    _CLASS[ord(_digit)] = _LEET_DIGIT
+
+
 def _fold_leet(cps: np.ndarray) -> np.ndarray:
-    digit = (cps >= 48) & (cps <= 57)
-    if not digit.any():
+    cls = _CLASS[np.minimum(cps, len(_CLASS) - 1)]
+    leet = np.flatnonzero(cls == _LEET_DIGIT)
+    if not len(leet):
         return cps
-    letter = ((cps >= 97) & (cps <= 122)) | ((cps >= 0xDF) & (cps <= 0x24F))
-    leet = digit & (_LEET_MAP[np.where(digit, cps, 0)] != cps)
-    token = np.cumsum(~(letter | digit))  # each separator starts a new token
-    has_letter = np.bincount(token, weights=letter) > 0
-    has_other_digit = np.bincount(token, weights=digit & ~leet) > 0
-    fold = leet & has_letter[token] & ~has_other_digit[token]
-    if fold.any():
+    token = np.cumsum(cls == 0)  # each separator starts a new token
+    has_letter = np.zeros(int(token[-1]) + 1, dtype=bool)
+    has_letter[token[cls == _LETTER]] = True
+    has_other_digit = np.zeros_like(has_letter)
+    has_other_digit[token[cls == _OTHER_DIGIT]] = True
+    fold = leet[has_letter[token[leet]] & ~has_other_digit[token[leet]]]
+    if len(fold):
         cps = cps.copy()
         cps[fold] = _LEET_MAP[cps[fold]]
     return cps
