@@ -46,6 +46,7 @@ from .carriers import (
     as_record,
 )
 from .code_text import package_code
+from .developer_format import developer_format
 from .encodings import BENIGN_ENCODINGS, ENCODINGS, LATIN, TEXT_ENCODINGS, encode
 from .families import SPLITS, split_of
 from .families import items as _items
@@ -141,6 +142,8 @@ def _more(seed: int, scale: int, public: bool, hand: bool) -> Iterator[dict]:
         yield _rec(text, "benign", cat, "en", f"{cat}/more", "train")
     for lang, text in usage(rng, scale):
         yield _rec(text, "benign", "everyday_usage", lang, "usage/more", "train")
+    for lang, text, i in developer_format(rng, scale):
+        yield _rec(text, "benign", "developer_format", lang, f"developer_format/{i}", "train")
     written = list(handwritten_records()) if hand else []
     yield from written
     yield from web_page_records(written, seed)
