@@ -32,7 +32,8 @@ import numpy as np
 
 from .encoded import inline_decoded
 from .learned_semantic import SEMANTIC_PATH, TOKENIZER_PATH, Semantic, semantic, sliding_windows
-from .normalize import LEET, Normalized, fold_text
+from .leet_fold import LEET_DIGITS, fold_leet
+from .normalize import Normalized, fold_text
 from .pasted_review import review_lead
 from .quoting import mention_context
 from .verdict import BLOCK_THRESHOLD, Reason
@@ -133,8 +134,8 @@ def prepare(folded: str) -> np.ndarray:
         _mask_runs(cps, hexd, MIN_HEX_RUN)
     if len(cps) > MIN_B64_RUN:
         _mask_runs(cps, _b64_chars(cps), MIN_B64_RUN, need_digits=2)
-    if any(d in folded for d in _LEET_DIGITS):
-        cps = _fold_leet(cps)
+    if any(d in folded for d in LEET_DIGITS):
+        cps = fold_leet(cps)
     dup = (cps[1:] == cps[:-1]) & ((cps[1:] == 32) | (cps[1:] == 0))
     if dup.any():
         cps = cps[np.concatenate(([True], ~dup))]
@@ -146,44 +147,6 @@ def prepare(folded: str) -> np.ndarray:
             same &= cps[MAX_RUN - k : len(cps) - k] == cps[MAX_RUN - k - 1 : len(cps) - k - 1]
         if same.any():
             cps = cps[np.concatenate((np.ones(MAX_RUN, dtype=bool), ~same))]
-    return cps
-
-
-# Leetspeak is read as the words it spells: "1gn0r3" as "ignore", a gamer's "qu4lcun0" as
-# "qualcuno". Digits as n-grams made every leet text look like an encoded attack, and the
-# words were lost; the decoding layer does the same for base64. Folded: a LEET digit in a
-# token with a Latin letter and no other digit ("h264", "covid19", "2024" stay).
-_LEET_DIGITS = "013457"
-_LEET_MAP = np.arange(58, dtype=np.int64)
-for _digit in _LEET_DIGITS:
-    _LEET_MAP[ord(_digit)] = ord(LEET[_digit])
-
-
-# Per code point (clipped past U+024F): 0 separator, 1 Latin letter, 2 LEET digit, 3 other
-# digit; one gather classes every character (cheaper than a comparison per class).
-_LETTER, _LEET_DIGIT, _OTHER_DIGIT = 1, 2, 3
-_CLASS = np.zeros(0x251, dtype=np.int8)
-_CLASS[ord("a") : ord("z") + 1] = _LETTER
-_CLASS[0xDF:0x250] = _LETTER
-_CLASS[ord("0") : ord("9") + 1] = _OTHER_DIGIT
-for _digit in _LEET_DIGITS:
-    _CLASS[ord(_digit)] = _LEET_DIGIT
-
-
-def _fold_leet(cps: np.ndarray) -> np.ndarray:
-    cls = _CLASS[np.minimum(cps, len(_CLASS) - 1)]
-    leet = np.flatnonzero(cls == _LEET_DIGIT)
-    if not len(leet):
-        return cps
-    token = np.cumsum(cls == 0)  # each separator starts a new token
-    has_letter = np.zeros(int(token[-1]) + 1, dtype=bool)
-    has_letter[token[cls == _LETTER]] = True
-    has_other_digit = np.zeros_like(has_letter)
-    has_other_digit[token[cls == _OTHER_DIGIT]] = True
-    fold = leet[has_letter[token[leet]] & ~has_other_digit[token[leet]]]
-    if len(fold):
-        cps = cps.copy()
-        cps[fold] = _LEET_MAP[cps[fold]]
     return cps
 
 
