@@ -8,6 +8,7 @@ cheap, stateful part (the behaviour history), always in the serving process.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .addressed import check_addressed
@@ -15,6 +16,7 @@ from .behavior import BehaviorTracker, prompt_digest
 from .behavior_redis import RedisBehavior
 from .decode import check_decoded
 from .exfil import check_exfil
+from .instructions import Span, judge_apart
 from .learned import judge_prompt
 from .learned_doubt import doubt_prompt
 from .normalize import Normalized, normalize
@@ -62,8 +64,12 @@ class Analysis:
     quoted: bool = False  # the quote policy excused a hit: its quotes are talked about
 
 
-def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
-    """The prompt's layers, plus its tool definitions and results screened as content."""
+def analyse(
+    prompt: str, tools: ToolFields = NO_TOOLS, instructions: Sequence[Span] = ()
+) -> Analysis:
+    """The prompt's layers, plus its tool definitions and results screened as content.
+    ``instructions``: where a chat's system and developer messages lie in the prompt; the
+    learned layer reads them apart (see ``instructions.py``)."""
     norm = normalize(prompt)
     structure = (
         check_structure(prompt)
@@ -73,7 +79,10 @@ def analyse(prompt: str, tools: ToolFields = NO_TOOLS) -> Analysis:
     patterns = check_patterns(norm) + check_refusal_suppression(prompt) + check_orders(prompt)
     # base64/hex/URL/rot13 payloads: by rule, and by the learned layer when it is on
     decoded = check_decoded(prompt, learned=LEARNED_LAYER)
-    p, learned = judge_prompt(norm) if LEARNED_LAYER else (None, [])
+    if not LEARNED_LAYER:
+        p, learned = None, []
+    else:
+        p, learned = judge_apart(norm, instructions) if instructions else judge_prompt(norm)
     # what fired on the prompt alone: a rejoined history that fires the same rule adds
     # nothing (held-back rules included: the rejoin must not block what was held back)
     own = frozenset(r.rule for r in patterns + learned if r.score >= BLOCKING)
@@ -125,9 +134,14 @@ class PromptFilter:
     shared: RedisBehavior | None = None
 
     def check(
-        self, prompt: str, tenant: str = "", user: str = "", tools: ToolFields = NO_TOOLS
+        self,
+        prompt: str,
+        tenant: str = "",
+        user: str = "",
+        tools: ToolFields = NO_TOOLS,
+        instructions: Sequence[Span] = (),
     ) -> Verdict:
-        return self.record(analyse(prompt, tools), prompt, tenant=tenant, user=user)
+        return self.record(analyse(prompt, tools, instructions), prompt, tenant=tenant, user=user)
 
     def record(self, analysis: Analysis, prompt: str, tenant: str = "", user: str = "") -> Verdict:
         """The verdict for ``prompt`` given its :func:`analyse` result; records it in the history."""

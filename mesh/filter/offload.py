@@ -24,11 +24,13 @@ import signal
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from . import engine
 from .engine import Analysis
+from .instructions import Span
 from .tool_fields import ToolFields
 
 OFFLOAD_CHARS = 64 * 1024
@@ -56,9 +58,11 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
-def analyse_off_loop(prompt: str, tools: ToolFields = engine.NO_TOOLS) -> Analysis:
+def analyse_off_loop(
+    prompt: str, tools: ToolFields = engine.NO_TOOLS, instructions: Sequence[Span] = ()
+) -> Analysis:
     """Runs in a pool process."""
-    return engine.analyse(prompt, tools)
+    return engine.analyse(prompt, tools, instructions)
 
 
 class Analyser:
@@ -77,12 +81,16 @@ class Analyser:
         """Spawns a pool process now (else on the first long prompt), rule tables built."""
         self._executor().submit(analyse_off_loop, "warm up")
 
-    async def analyse(self, prompt: str, tools: ToolFields = engine.NO_TOOLS) -> Analysis:
+    async def analyse(
+        self, prompt: str, tools: ToolFields = engine.NO_TOOLS, instructions: Sequence[Span] = ()
+    ) -> Analysis:
+        """``instructions``: see ``engine.analyse``."""
         if not self.offloads(prompt, tools):
-            return engine.analyse(prompt, tools)
+            return engine.analyse(prompt, tools, instructions)
         loop = asyncio.get_running_loop()
+        run = analyse_off_loop
         try:
-            return await loop.run_in_executor(self._executor(), analyse_off_loop, prompt, tools)
+            return await loop.run_in_executor(self._executor(), run, prompt, tools, instructions)
         except BrokenProcessPool:
             self._pool = None  # a pool process died (OOM kill?): the next prompt gets a new pool
             raise

@@ -27,6 +27,7 @@ from mesh.pb import filter_pb2, filter_pb2_grpc
 from . import offload
 from .behavior_redis import RedisBehavior
 from .engine import PromptFilter
+from .instructions import span_problem
 from .tool_fields import ToolFields
 
 log = logging.getLogger("llmaas.filter")
@@ -66,8 +67,12 @@ class FilterServicer(filter_pb2_grpc.SecurityFilterServicer):
                 f"The prompt and tool fields are {self._num_bytes(prompt, tools)} bytes; the "
                 f"security filter checks at most {cap} bytes (LLMAAS_MAX_BODY_BYTES)."
             )
+        instructions = [(s.start, s.end) for s in request.instructions]
+        problem = span_problem(instructions, len(prompt))
+        if problem:
+            raise InvalidRequest(f"CheckRequest.instructions: {problem}.")
         try:
-            analysis = await self.analyser.analyse(prompt, tools)
+            analysis = await self.analyser.analyse(prompt, tools, instructions)
         except BrokenProcessPool:
             log.error("a filter pool process died; the next long prompt starts a new pool")
             raise Unavailable(

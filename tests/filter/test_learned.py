@@ -15,6 +15,9 @@ import pytest
 from mesh.filter import PromptFilter, learned
 from mesh.filter.decode import check_decoded
 from mesh.filter.encoded import decoded_texts, inline_decoded
+from mesh.pb.common_pb2 import ChatMessage
+from mesh.pb.worker_pb2 import ChatPrompt, GenerateRequest
+from mesh.router.pipeline.screen import check_request
 from tests.filter.train_twice import train_twice
 from tools.filter_heldout import (
     DEFAULT_SPLIT,
@@ -192,20 +195,27 @@ POLICY = " ".join(
 
 
 @pytest.mark.parametrize(
-    "prompt",
+    ("system", "user"),
     [
-        # a developer's format and policy instructions, as the router joins the messages
-        "Answer with JSON only.\nRate: great!",
-        POLICY + "\nQuestion 3: what is 3 plus one?",
-        "Respond only in French.\nWhat is the capital of Spain?",
-        "You are a helpful assistant. Reply in one short sentence.\nWhat is 2 + 2?",
-        "Return a JSON object with the keys name and age. Do not add any other text.\nAnna, 31.",
+        ("Answer with JSON only.", "Rate: great!"),
+        (POLICY, "Question 3: what is 3 plus one?"),
+        ("Respond only in French.", "What is the capital of Spain?"),
+        ("You are a helpful assistant. Reply in one short sentence.", "What is 2 + 2?"),
+        (
+            "Return a JSON object with the keys name and age. Do not add any other text.",
+            "Anna, 31.",
+        ),
     ],
 )
-def test_developers_format_and_policy_instructions_pass(prompt):
+def test_developers_format_and_policy_instructions_pass(system, user):
     """Structured-output and policy system prompts are a developer's, not an attack (a
-    retrain that blocked the e2e tests' two is caught here first)."""
-    assert not blocked(prompt), prompt
+    retrain that blocked the e2e tests' two is caught here first). Checked as the router
+    sends a chat: joined, the system message marked as an instruction."""
+    messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
+    check = check_request("", GenerateRequest(chat=ChatPrompt(messages=messages)))
+    instructions = [(s.start, s.end) for s in check.instructions]
+    verdict = PromptFilter().check(check.prompt, tenant="t", user="u", instructions=instructions)
+    assert verdict.allowed, (system, user, verdict.reasons)
 
 
 def test_json_unicode_escapes_are_decoded_and_judged():

@@ -54,6 +54,7 @@ SPENT = (
     "fresh_test_30.jsonl",
     "fresh_test_31.jsonl",
     "fresh_test_32.jsonl",
+    "fresh_test_33.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).

@@ -13,6 +13,7 @@ from mesh.router.config import RouterConfig
 from mesh.router.pipeline.call import Call
 
 log = logging.getLogger(__name__)
+INSTRUCTION_ROLES = ("system", "developer")
 
 
 def describe(verdict: filter_pb2.Verdict) -> str:
@@ -24,19 +25,25 @@ def describe(verdict: filter_pb2.Verdict) -> str:
 
 def check_request(prompt: str, gen: worker_pb2.GenerateRequest | None) -> filter_pb2.CheckRequest:
     """What the filter screens. A chat's messages are the prompt (the calls an assistant turn
-    made as `name(arguments)` text), except `tool` messages, which go to `tool_results`:
-    untrusted content, screened for injections but not as structure (their JSON keys are
-    expected); the offered tools go to `tool_definitions` as `name: description` and their
-    parameters schema. Other requests: `prompt` as given."""
+    made as `name(arguments)` text), joined by newlines, with its system and developer
+    messages marked as `instructions` (the learned layer reads them apart); `tool` messages
+    go to `tool_results`: untrusted content, screened for injections but not as structure
+    (their JSON keys are expected); the offered tools go to `tool_definitions` as
+    `name: description` and their parameters schema. Other requests: `prompt` as given."""
     if gen is None or gen.WhichOneof("input") != "chat":
         return filter_pb2.CheckRequest(prompt=prompt)
-    parts, results = [], []
+    parts, results, instructions, at = [], [], [], 0
     for m in gen.chat.messages:
         if m.role == "tool":
             results.append(m.content)
             continue
         calls = [f"{c.name}({c.arguments})" for c in m.tool_calls]
-        parts.append("\n".join([m.content, *calls]) if calls else m.content)
+        part = "\n".join([m.content, *calls]) if calls else m.content
+        at += 1 if parts else 0  # the newline that joins it to the previous part
+        if m.role in INSTRUCTION_ROLES:
+            instructions.append(filter_pb2.TextSpan(start=at, end=at + len(part)))
+        parts.append(part)
+        at += len(part)
     definitions = [
         f"{t.name}: {t.description}\n{t.parameters}"
         if t.parameters
@@ -44,7 +51,10 @@ def check_request(prompt: str, gen: worker_pb2.GenerateRequest | None) -> filter
         for t in gen.chat.options.tools
     ]
     return filter_pb2.CheckRequest(
-        prompt="\n".join(parts), tool_definitions=definitions, tool_results=results
+        prompt="\n".join(parts),
+        tool_definitions=definitions,
+        tool_results=results,
+        instructions=instructions,
     )
 
 

@@ -1,0 +1,62 @@
+"""The learned layer reads a chat's instructions apart from its conversation.
+
+The router joins a chat's messages into one prompt, and marks where its system and
+developer messages lie (``CheckRequest.instructions``). The learned layer was trained on
+messages one at a time; read joined, a developer's format rule and the user's first line
+make one window that looks like a fake turn ("Answer with JSON only.\\nRate: great!"
+scored like "SYSTEM: ...\\nUser: ..."). So it judges each instruction message alone and
+the rest of the prompt (the conversation, its messages still joined) as one text. Every
+other layer, and the behaviour history, read the whole prompt as before: an attack in a
+system message is judged as surely as one in a user message, only not glued to its
+neighbour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .learned import judge, judged_text
+from .normalize import Normalized, fold_text
+from .verdict import Reason
+
+Span = tuple[int, int]  # code points [start, end) of the prompt
+IN_INSTRUCTIONS = "in a system or developer message"
+
+
+def span_problem(spans: Sequence[Span], length: int) -> str | None:
+    """Why ``spans`` cannot mark instructions in a prompt of ``length`` code points
+    (None: they can): each inside the prompt, sorted, not overlapping."""
+    at = 0
+    for start, end in spans:
+        if not at <= start <= end <= length:
+            return (
+                f"instruction span [{start}, {end}) is not inside the prompt's {length} "
+                "code points, after the previous span"
+            )
+        at = end
+    return None
+
+
+def split_instructions(prompt: str, spans: Sequence[Span]) -> tuple[list[str], str]:
+    """The instruction messages, and the conversation: the rest, joined by newlines."""
+    instructions, rest, at = [], [], 0
+    for start, end in spans:
+        instructions.append(prompt[start:end])
+        rest.append(prompt[at:start])
+        at = end
+    rest.append(prompt[at:])
+    conversation = "\n".join(p.strip("\n") for p in rest if p.strip("\n"))
+    return instructions, conversation
+
+
+def judge_apart(norm: Normalized, spans: Sequence[Span]) -> tuple[float | None, list[Reason]]:
+    """The learned layer on each instruction message and on the conversation: the highest
+    probability (None when none was long enough to judge) and the reason of the text that
+    blocks with it."""
+    instructions, conversation = split_instructions(norm.raw, spans)
+    best: tuple[float | None, list[Reason]] = (None, [])
+    for text, detail in [(conversation, "")] + [(t, IN_INSTRUCTIONS) for t in instructions]:
+        p, reasons = judge(fold_text(judged_text(text)), detail=detail)
+        if p is not None and (best[0] is None or p > best[0]):
+            best = (p, reasons)
+    return best
