@@ -167,6 +167,7 @@ class BehaviorTracker:
         folded: str | None = None,
         digest: bytes | None = None,
         quoted: bool = False,
+        head: str | None = None,
     ) -> list[Reason]:
         """Record ``prompt`` and return behaviour reasons for it.
 
@@ -174,9 +175,11 @@ class BehaviorTracker:
         ``folded``: its normalised text (or ``digest``: :func:`prompt_digest`
         of it), if the caller already has them (each saves a pass over the prompt).
         ``quoted``: the quote policy excused one of its hits (``quoting.quote_excused``).
+        ``head``: where the prompt's own words start, when it does not start with them (a
+        chat's conversation after its system message: ``instructions.py``).
         """
         now = self.clock()
-        head = prompt[: self.head_chars]
+        head = (prompt if head is None else head)[: self.head_chars]
         rules = (
             own_rules
             if own_rules is not None

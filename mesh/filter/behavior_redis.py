@@ -124,11 +124,12 @@ class RedisBehavior:
         own_rules: frozenset[str],
         digest: bytes,
         quoted: bool = False,
+        head: str | None = None,
     ) -> list[Reason]:
         """Records `prompt` and returns behaviour reasons, as `BehaviorTracker.check`."""
         r = self.rules
         now = self._clock()
-        head = prompt[: r.head_chars]
+        head = (prompt if head is None else head)[: r.head_chars]
         entry_id = os.urandom(6).hex()
         quiet_tail, quiet_head = r.outside_ends(prompt, quoted)
         tail = prompt[-r.tail_chars :]

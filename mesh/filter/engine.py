@@ -16,7 +16,7 @@ from .behavior import BehaviorTracker, prompt_digest
 from .behavior_redis import RedisBehavior
 from .decode import check_decoded
 from .exfil import check_exfil
-from .instructions import Span, judge_apart
+from .instructions import Span, conversation_head, judge_apart
 from .learned import judge_prompt
 from .learned_doubt import doubt_prompt
 from .normalize import Normalized, normalize
@@ -62,6 +62,9 @@ class Analysis:
     decoded: list[Reason] = field(default_factory=list)  # rules on decoded payloads
     learned: list[Reason] = field(default_factory=list)  # learned layer (LEARNED_LAYER)
     quoted: bool = False  # the quote policy excused a hit: its quotes are talked about
+    # a chat's conversation, when system or developer messages come first (its head only):
+    # what continues a previous request is the sender's words, not the system prompt again
+    head: str | None = None
 
 
 def analyse(
@@ -99,7 +102,8 @@ def analyse(
         learned += found.learned
         own |= {r.rule for r in found.patterns + found.learned if r.score >= BLOCKING}
     digest = prompt_digest(norm.folded)
-    return Analysis(structure, patterns, own, digest, decoded, learned, quoted)
+    head = conversation_head(prompt, instructions) if instructions else None
+    return Analysis(structure, patterns, own, digest, decoded, learned, quoted, head)
 
 
 def _doubted(norm: Normalized, reasons: list[Reason]) -> bool:
@@ -152,6 +156,7 @@ class PromptFilter:
             own_rules=analysis.own_rules,
             digest=analysis.digest,
             quoted=analysis.quoted,
+            head=analysis.head,
         )
         return self._verdict(analysis, behavior)
 
@@ -162,7 +167,13 @@ class PromptFilter:
         if self.shared is None:
             return self.record(analysis, prompt, tenant=tenant, user=user)
         behavior = await self.shared.check(
-            tenant, user, prompt, analysis.own_rules, analysis.digest, analysis.quoted
+            tenant,
+            user,
+            prompt,
+            analysis.own_rules,
+            analysis.digest,
+            analysis.quoted,
+            analysis.head,
         )
         return self._verdict(analysis, behavior)
 

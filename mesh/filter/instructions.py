@@ -6,9 +6,11 @@ messages one at a time; read joined, a developer's format rule and the user's fi
 make one window that looks like a fake turn ("Answer with JSON only.\\nRate: great!"
 scored like "SYSTEM: ...\\nUser: ..."). So it judges each instruction message alone and
 the rest of the prompt (the conversation, its messages still joined) as one text. Every
-other layer, and the behaviour history, read the whole prompt as before: an attack in a
-system message is judged as surely as one in a user message, only not glued to its
-neighbour.
+other layer reads the whole prompt as before: an attack in a system message is judged as
+surely as one in a user message, only not glued to its neighbour. The behaviour history's
+rejoin reads a request from where the conversation starts (``conversation_head``): read
+from the top, every request of a chat app began with the same system prompt, and an
+attack split across its user messages was never rejoined.
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ def split_instructions(prompt: str, spans: Sequence[Span]) -> tuple[list[str], s
     rest.append(prompt[at:])
     conversation = "\n".join(p.strip("\n") for p in rest if p.strip("\n"))
     return instructions, conversation
+
+
+def conversation_head(prompt: str, spans: Sequence[Span], chars: int = 256) -> str | None:
+    """The first ``chars`` of the conversation, for the behaviour history's rejoin (a split
+    attack continues in the sender's words, not in the system prompt that every request
+    repeats); None when the prompt starts with the conversation anyway."""
+    if not spans or spans[0][0] > 0:
+        return None
+    return split_instructions(prompt[: spans[-1][1] + chars + len(spans)], spans)[1][:chars]
 
 
 def judge_apart(norm: Normalized, spans: Sequence[Span]) -> tuple[float | None, list[Reason]]:

@@ -8,7 +8,12 @@ import pytest
 
 from mesh.filter import engine, instructions
 from mesh.filter.engine import PromptFilter, analyse
-from mesh.filter.instructions import judge_apart, span_problem, split_instructions
+from mesh.filter.instructions import (
+    conversation_head,
+    judge_apart,
+    span_problem,
+    split_instructions,
+)
 from mesh.filter.normalize import normalize
 from mesh.filter.service import start
 from mesh.pb import common_pb2, filter_pb2, filter_pb2_grpc, worker_pb2
@@ -55,6 +60,15 @@ def test_the_conversation_is_what_is_left_joined() -> None:
         "Rate: great!\nAnd this?",
     )
     assert split_instructions("sys only", [(0, 8)]) == (["sys only"], "")
+
+
+def test_the_conversation_head_skips_leading_instructions_only() -> None:
+    prompt = "S" * 300 + "\nhello there\n" + "D" * 50 + "\nbye"
+    spans = [(0, 300), (313, 363)]
+    assert conversation_head(prompt, spans) == "hello there\nbye"
+    assert conversation_head(prompt, spans, chars=5) == "hello"
+    assert conversation_head("hi\nSYS", [(3, 6)]) is None  # starts with the sender's words
+    assert conversation_head("SYS", [(0, 3)]) == ""
 
 
 @pytest.mark.parametrize("bad", [[(0, 99)], [(5, 3)], [(4, 8), (2, 6)], [(2, 6), (5, 9)]])
