@@ -128,6 +128,12 @@ META_RE = re.compile(
             # like 『X』 was mixed into a document", "what's with „X“ (was hat es mit ... auf sich)"
             r"\b(?:sent|envoyé\w*|envió|enviado|mandó|scritto|inviato|enviou|mandou|stuurde"
             r"|geschickt|auf sich|отправил\w*|прислал\w*|wysłał\w*|gönderdi\w*)\b",
+            # ...or posted it, in every language, not only English's "posted"
+            r"\b(?:posté\w*|postent|publié\w*|publicó|publicaron|publicado|posteó|postearon"
+            r"|postete|posteten|postato|postata|pubblicato|pubblicata|postou|postaram|publicou"
+            r"|postte|postten|gepost|gepubliceerd|wrzucił\w*|opublikował\w*|postował\w*"
+            r"|paylaştı\w*|paylaşmış)\b",
+            r"запостил\w*|опубликовал\w*|выложил\w*|نشر|올렸|올린|发了|发帖|贴出|投稿し|投稿された",
             r"أرسل|보냈|发了|发来|写着|混进|藏在|送って|送られ|という文|のような文|とあった|書かれ|混ざ"
             r"|隠され|仕込ま",
             # where the phrase came from, whether the claim about it is true, a myth, a
