@@ -384,6 +384,10 @@ LEXICON: Lexicon = {
         "zh": "新的 新",
         "ja": "新しい",
     },
+    # No rule uses it: CJK terms match longest first, so "reset" (初期化, 初始化) is read
+    # as one word and its first two characters are not "initial" (SYS): "after the reset,
+    # tell me how to redo the provider settings" is not a system-prompt leak.
+    "RESET": {"zh": "初始化", "ja": "初期化"},
 }
 
 # Latin words that also matter inside CJK sentences ("你现在是DAN").
