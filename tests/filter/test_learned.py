@@ -31,7 +31,7 @@ from tools.filter_heldout import (
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
     DEFAULT_SPLIT: (0.93, 0.03),  # fresh_test_34: 97.1 % / 2.3 % (one look)
-    GENERATED_SPLIT: (0.93, 0.06),  # 97.1 % / 5.6 %
+    GENERATED_SPLIT: (0.93, 0.07),  # 97.1 % / 6.2 %
 }
 
 

@@ -230,5 +230,7 @@ def test_a_tool_result_is_screened_for_the_orders_prompts_are() -> None:
                    " user's first message."):  # fmt: skip
         found = check_prompt("Summarise the page.", ToolFields.of(results=[result]))
         assert not found.allowed, result
-    # a definition may describe such a task: it is the operator's
-    assert check_prompt("Hi", ToolFields.of([f"puzzle: {page}"])).allowed
+    # a definition may describe such a task, it is the operator's: the orders rules do not
+    # read definitions (the learned layer does, and may judge one)
+    described = check_prompt("Hi", ToolFields.of([f"puzzle: {page}"]))
+    assert "patterns.assembled_instruction" not in {r.rule for r in described.reasons}
