@@ -43,6 +43,11 @@ ATTACK_TALK_RE = re.compile(
             r"حقن|هجوم|هجمات|المهاجم|خبيث|مشبوه|احتيال",
             r"인젝션|주입|공격|악성|의심|사기|注入|攻击|攻撃|恶意|悪意|可疑|不審|诈骗|詐欺|越狱|脱獄",
             r"фишинг\w*|przynęt\w*|تصيد|피싱|钓鱼|釣魚|フィッシング",
+            # a regular expression to catch it (English "regex" above), in every language
+            r"expressions? régulières?|expresi(?:ón|ones) regular\w*|regulär\w* ausdr\w*"
+            r"|espression[ei] regolar\w*|express(?:ão|ões) regular\w*|reguliere expressie\w*"
+            r"|регулярн\w* выражени\w*|wyrażeni\w* regularn\w*|düzenli ifade\w*"
+            r"|تعبير نمطي|التعبير النمطي|التعبيرات النمطية|정규식|정규 ?표현식|正则|正規表現",
         ]
     )
 )

@@ -35,7 +35,7 @@ from .learned_semantic import SEMANTIC_PATH, TOKENIZER_PATH, Semantic, semantic,
 from .leet_fold import LEET_DIGITS, fold_leet
 from .normalize import Normalized, fold_text
 from .pasted_review import review_lead
-from .quoting import mention_context
+from .quoting import discussed_example, mention_context
 from .verdict import BLOCK_THRESHOLD, Reason
 
 LAYER = "learned"
@@ -370,12 +370,14 @@ def judged_text(raw: str) -> str:
     """What the layer judges of a prompt, read the way training reads prompts:
     - with the patterns' quote policy: in a short "what does '...' mean" question, what
       is inside the quotes is asked about, not said, so only the text outside the quotes;
+      so too in a text that discusses the attack it quotes (``discussed_example``);
     - with its encoded payloads decoded in place (``encoded.inline_decoded``): the words
       around a payload ("decode this and do it") are judged with what it says. Masked,
       the payload left the wrapper alone to judge, and harmless payloads in a "decode
       and run" wrapper set the threshold (a dev retrain: 0.960 against 0.934);
     - the user's own system prompt pasted for review: only the lead-in (``review_lead``)."""
-    return inline_decoded(review_lead(raw) or mention_context(raw) or raw)
+    lead = review_lead(raw) or mention_context(raw) or discussed_example(raw)
+    return inline_decoded(lead or raw)
 
 
 def judge_prompt(norm: Normalized) -> tuple[float | None, list[Reason]]:
