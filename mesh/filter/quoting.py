@@ -82,8 +82,9 @@ META_RE = re.compile(
             r"|dangereu\w*|peligros\w*|pericolos\w*|perigos\w*|gevaarlijk|werkt|zin|zdanie|fraz\w*"
             r"|działa|groźn\w*|niebezpieczn\w*|cümle\w*|ifade\w*|çalışı\w*|tehlikeli|scrive|escribes"
             r"|says|dice|dit|sagt|zegt|mówi|diyor|said|told us|a dit|dijo|hat gesagt|meinte|disse"
-            r"|zei|powiedział\w*|dedi|söyledi)\b",
-            r"сказал\w*|قال|말했|说过|说\s|说[:：]|言った|と言われ",
+            r"|zei|powiedział\w*|dedi|söyledi|diz|(?:it is |is )?written|escrito|napisan[eo]"
+            r"|er staat|staat(?=\s?:))\b",
+            r"сказал\w*|написано|قال|말했|说过|说\s|说[:：]|言った|と言われ",
             r"фраз|выражени|работает|опасн|عبارة|جملة|خطير|تعمل|يعمل|문구|문장|작동|위험|这句话|句子|短语"
             r"|有效|管用|危险|危險|フレーズ|文言|一文|効く|危険",
             # reported speech: someone else typed the phrase ("users type X", "a customer
