@@ -30,7 +30,7 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.93, 0.05),  # fresh_test_35: 97.3 % / 4.3 % (one look)
+    DEFAULT_SPLIT: (0.93, 0.04),  # fresh_test_36: 94.9 % / 3.7 % (one look)
     GENERATED_SPLIT: (0.93, 0.07),  # 97.1 % / 6.2 %
 }
 

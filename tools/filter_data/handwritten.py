@@ -55,6 +55,8 @@ SPENT = (
     "fresh_test_31.jsonl",
     "fresh_test_32.jsonl",
     "fresh_test_33.jsonl",
+    "fresh_test_34.jsonl",
+    "fresh_test_35.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
