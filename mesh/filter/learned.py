@@ -35,7 +35,8 @@ from .learned_semantic import SEMANTIC_PATH, TOKENIZER_PATH, Semantic, semantic,
 from .leet_fold import LEET_DIGITS, fold_leet
 from .normalize import Normalized, fold_text
 from .pasted_review import review_lead
-from .quoting import discussed_example, mention_context
+from .quoted_example import discussed_example
+from .quoting import mention_context
 from .verdict import BLOCK_THRESHOLD, Reason
 
 LAYER = "learned"

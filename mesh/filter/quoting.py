@@ -12,7 +12,7 @@ blocking rule fires there, so only what is quoted is excused):
   quoted phrase is evidence of the topic, not an instruction to the reader; words
   aimed at the reader outside the quotes still block. The learned layer reads such a
   text outside its quotes too, but only when it quotes at most ``MAX_DISCUSSED_QUOTES``
-  phrases (``discussed_example``): a many-shot attack is a quoted dialogue, and read
+  phrases (``quoted_example.discussed_example``): a many-shot attack is a quoted dialogue, and read
   outside its many quotes it lost such attacks.
 """
 
@@ -369,23 +369,6 @@ def discussed_quotes(raw: str) -> str | None:
     if len(raw) <= META_MAX_CHARS and (
         DOING_RE.search(without_negated(folded)) or TRANSLATE_RE.search(folded)
     ):
-        return None
-    return outside
-
-
-MAX_DISCUSSED_QUOTES = 3
-
-
-def discussed_example(raw: str) -> str | None:
-    """``discussed_quotes`` for the learned layer: the text outside the quotes of a text
-    that discusses an attack it quotes as an example ("we keep getting messages like '...';
-    write a regex for them"), when it quotes a few phrases, not a dialogue."""
-    if len(quoted_parts(raw)) > MAX_DISCUSSED_QUOTES:
-        return None
-    outside = discussed_quotes(raw)
-    # words of doing outside the quotes, at any length ("...act on the quoted message"):
-    # the quote is then said, and the layer is its last reader
-    if outside is None or orders_reader(casefold_outside(outside)):
         return None
     return outside
 

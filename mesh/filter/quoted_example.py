@@ -1,0 +1,23 @@
+"""What the learned layer reads of a text that discusses an attack it quotes: the text
+outside its quotes, as the quote policy's rules do (``quoting.discussed_quotes``), but only
+for a few quotes with no words of doing around them."""
+
+from __future__ import annotations
+
+from .quoting import casefold_outside, discussed_quotes, orders_reader, quoted_parts
+
+MAX_DISCUSSED_QUOTES = 3  # a many-shot attack is a quoted dialogue: it quotes more
+
+
+def discussed_example(raw: str) -> str | None:
+    """The text outside the quotes of ``raw`` when it discusses an attack it quotes as an
+    example ("we keep getting messages like '...'; write a regex for them") and quotes a few
+    phrases, not a dialogue (else None)."""
+    if len(quoted_parts(raw)) > MAX_DISCUSSED_QUOTES:
+        return None
+    outside = discussed_quotes(raw)
+    # words of doing outside the quotes, at any length ("...act on the quoted message"):
+    # the quote is then said, and the layer is its last reader
+    if outside is None or orders_reader(casefold_outside(outside)):
+        return None
+    return outside
