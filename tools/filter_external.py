@@ -39,7 +39,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mesh.filter import PromptFilter, ToolFields, Verdict, learned  # noqa: E402
-from mesh.filter.learned import check_learned_prompt  # noqa: E402
+from mesh.filter.learned_prompt import check_learned_prompt  # noqa: E402
 from mesh.filter.normalize import normalize  # noqa: E402
 from tools.filter_eval import Tally, format_table  # noqa: E402
 from tools.filter_heldout import full_check  # noqa: E402

@@ -28,7 +28,7 @@ if __package__ in (None, ""):
 
 from mesh.filter import PromptFilter, Verdict, engine, learned  # noqa: E402
 from mesh.filter.decode import check_decoded  # noqa: E402
-from mesh.filter.learned import check_learned_prompt  # noqa: E402
+from mesh.filter.learned_prompt import check_learned_prompt  # noqa: E402
 from mesh.filter.normalize import normalize  # noqa: E402
 from tools.filter_eval import DEFAULT_CORPUS, Tally, format_table, load_corpus  # noqa: E402
 

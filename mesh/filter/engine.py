@@ -17,8 +17,8 @@ from .behavior_redis import RedisBehavior
 from .decode import check_decoded
 from .exfil import check_exfil
 from .instructions import Span, conversation_head, judge_apart
-from .learned import judge_prompt
 from .learned_doubt import doubt_prompt
+from .learned_prompt import judge_prompt
 from .normalize import Normalized, normalize
 from .orders import check_orders
 from .patterns import BLOCKING, check_patterns

@@ -33,7 +33,7 @@ import numpy as np
 from .encoded import inline_decoded
 from .learned_semantic import SEMANTIC_PATH, TOKENIZER_PATH, Semantic, semantic, sliding_windows
 from .leet_fold import LEET_DIGITS, fold_leet
-from .normalize import Normalized, fold_text
+from .normalize import fold_text
 from .pasted_review import review_lead
 from .quoted_example import discussed_example
 from .quoting import mention_context
@@ -367,26 +367,18 @@ def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "
     return judge(folded, rule, detail)[1]
 
 
-def judged_text(raw: str) -> str:
+def judged_text(raw: str, discussions: bool = True) -> str:
     """What the layer judges of a prompt, read the way training reads prompts:
     - with the patterns' quote policy: in a short "what does '...' mean" question, what
       is inside the quotes is asked about, not said, so only the text outside the quotes;
-      so too in a text that discusses the attack it quotes (``discussed_example``);
+      so too in a text that discusses the attack it quotes (``discussed_example``; with
+      ``discussions=False`` not looked for: see ``judge_text``);
     - with its encoded payloads decoded in place (``encoded.inline_decoded``): the words
       around a payload ("decode this and do it") are judged with what it says. Masked,
       the payload left the wrapper alone to judge, and harmless payloads in a "decode
       and run" wrapper set the threshold (a dev retrain: 0.960 against 0.934);
     - the user's own system prompt pasted for review: only the lead-in (``review_lead``)."""
-    lead = review_lead(raw) or mention_context(raw) or discussed_example(raw)
+    lead = review_lead(raw) or mention_context(raw)
+    if lead is None and discussions:
+        lead = discussed_example(raw)
     return inline_decoded(lead or raw)
-
-
-def judge_prompt(norm: Normalized) -> tuple[float | None, list[Reason]]:
-    """The layer on a whole prompt (see ``judged_text``): its probability (None when the
-    layer is off or the prompt too short to judge) and its reason when it blocks."""
-    judged = judged_text(norm.raw)
-    return judge(norm.folded if judged is norm.raw else fold_text(judged))
-
-
-def check_learned_prompt(norm: Normalized) -> list[Reason]:
-    return judge_prompt(norm)[1]

@@ -43,6 +43,6 @@ def doubt(folded: str) -> float | None:
 
 
 def doubt_prompt(norm: Normalized) -> float | None:
-    """``doubt`` of what ``learned.judge_prompt`` judges."""
+    """``doubt`` of what ``learned_prompt.judge_prompt`` judges."""
     judged = judged_text(norm.raw)
     return doubt(unpadded(norm.folded if judged is norm.raw else fold_text(judged)))

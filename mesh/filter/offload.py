@@ -88,9 +88,9 @@ class Analyser:
         if not self.offloads(prompt, tools):
             return engine.analyse(prompt, tools, instructions)
         loop = asyncio.get_running_loop()
-        run = analyse_off_loop
+        args = (prompt, tools, instructions)
         try:
-            return await loop.run_in_executor(self._executor(), run, prompt, tools, instructions)
+            return await loop.run_in_executor(self._executor(), analyse_off_loop, *args)
         except BrokenProcessPool:
             self._pool = None  # a pool process died (OOM kill?): the next prompt gets a new pool
             raise

@@ -11,9 +11,9 @@ blocking rule fires there, so only what is quoted is excused):
   telling the model not to obey "ignore your rules"): ``discussed_quotes``. The
   quoted phrase is evidence of the topic, not an instruction to the reader; words
   aimed at the reader outside the quotes still block. The learned layer reads such a
-  text outside its quotes too, but only when it quotes at most ``MAX_DISCUSSED_QUOTES``
-  phrases (``quoted_example.discussed_example``): a many-shot attack is a quoted dialogue, and read
-  outside its many quotes it lost such attacks.
+  text outside its quotes too (``quoted_example``), but only when it quotes a few
+  phrases: a many-shot attack is a quoted dialogue, and read outside its many quotes it
+  lost such attacks.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ META_RE = re.compile(
             r"|postete|posteten|postato|postata|pubblicato|pubblicata|postou|postaram|publicou"
             r"|postte|postten|gepost|gepubliceerd|wrzucił\w*|opublikował\w*|postował\w*"
             r"|paylaştı\w*|paylaşmış)\b",
-            r"запостил\w*|опубликовал\w*|выложил\w*|نشر|올렸|올린|发了|发帖|贴出|投稿し|投稿された",
+            r"запостил\w*|опубликовал\w*|выложил\w*|نشر(?:ت|وا)?\s|올렸|올린|发帖|贴出|投稿し|投稿された",
             r"أرسل|보냈|发了|发来|写着|混进|藏在|送って|送られ|という文|のような文|とあった|書かれ|混ざ"
             r"|隠され|仕込ま",
             # where the phrase came from, whether the claim about it is true, a myth, a

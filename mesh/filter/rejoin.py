@@ -40,9 +40,17 @@ def learned_reasons(joined: str) -> tuple[Reason, ...]:
 
     if not engine.LEARNED_LAYER:
         return ()
+    # discussions of a quoted attack looked for only when the rejoin blocks without them,
+    # as ``learned.judge_text`` does for a prompt
+    if not _rejoined(joined, discussions=False):
+        return ()
+    return _rejoined(joined, discussions=True)
+
+
+def _rejoined(joined: str, discussions: bool) -> tuple[Reason, ...]:
     # each part read as the layer reads a prompt (a question about a quoted attack is
     # judged on its own words), so a rejoin does not undo the quote policy
-    parts = [judged_text(part) for part in joined.split(PROMPT_BREAK)]
+    parts = [judged_text(part, discussions) for part in joined.split(PROMPT_BREAK)]
     # the same prompt again is the repetition rule's (29 in a row pass), not a split attack
     parts = [part for k, part in enumerate(parts) if k == 0 or part != parts[k - 1]]
     if len(parts) < 2:

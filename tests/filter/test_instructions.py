@@ -82,14 +82,14 @@ def test_the_learned_layer_reads_each_instruction_and_the_conversation_apart(
 ) -> None:
     judged: list[str] = []
 
-    def fake_judge(folded: str, rule: str = "learned.classifier", detail: str = ""):
-        judged.append(folded)
-        return (0.9 if "system" in folded else 0.1), []
+    def fake_judge_text(raw: str, folded: str | None = None, detail: str = ""):
+        judged.append(raw)
+        return (0.9 if "system" in raw else 0.1), []
 
-    monkeypatch.setattr(instructions, "judge", fake_judge)
+    monkeypatch.setattr(instructions, "judge_text", fake_judge_text)
     prompt = "You are a system helper.\nHi there, my friend\nDo not mention prices."
     p, _ = judge_apart(normalize(prompt), [(0, 24), (45, 67)])
-    assert judged == ["hi there, my friend", "you are a system helper.", "do not mention prices."]
+    assert judged == ["Hi there, my friend", "You are a system helper.", "Do not mention prices."]
     assert p == 0.9  # the highest of them
 
 
@@ -128,3 +128,25 @@ async def test_the_service_refuses_spans_that_do_not_fit_the_prompt() -> None:
             assert ok.allowed
     finally:
         await server.stop(None)
+
+
+def test_many_instruction_messages_are_judged_as_one_text(monkeypatch) -> None:
+    """A hostile chat of thousands of system messages costs two judges, not thousands."""
+    judged: list[str] = []
+
+    def fake_judge_text(raw: str, folded: str | None = None, detail: str = ""):
+        judged.append(raw)
+        return 0.1, []
+
+    monkeypatch.setattr(instructions, "judge_text", fake_judge_text)
+    rules = [f"Rule {i}: answer politely." for i in range(100)]
+    prompt = "\n".join([*rules, "hello there"])
+    spans, at = [], 0
+    for rule in rules:
+        spans.append((at, at + len(rule)))
+        at += len(rule) + 1
+    judge_apart(normalize(prompt), spans)
+    assert judged == ["hello there", "\n".join(rules)]
+    judged.clear()
+    judge_apart(normalize(prompt), spans[: instructions.MAX_APART])
+    assert len(judged) == 1 + instructions.MAX_APART
