@@ -14,7 +14,9 @@ alone (``2KB_rules``: the same prompt, learned layer off), <= 5 ms at 10 KB, <= 
 met, 1 otherwise.
 
 Each check uses the full stateful :class:`PromptFilter` (structure, patterns
-and the behaviour history of one user), as the sidecar does. Rounds are
+and the behaviour history of one user), as the sidecar does, on a prompt it has not
+seen (the run number in front): repeating one prompt let the per-prompt caches answer
+from the last run (2 KB p50 1.4 ms that way, 2.3 ms on new prompts). Rounds are
 interleaved across inputs so a burst of load from another process spreads
 over all of them instead of ruining one. On a shared machine, ``--clock cpu``
 gates on the thread's CPU time instead of wall time (the wall numbers are
@@ -126,6 +128,13 @@ def cases() -> dict[str, str]:
     return out
 
 
+def fresh(text: str, run: int) -> str:
+    """``text`` made new for each run (its run number in front, same length): a sidecar
+    sees a new prompt each check, so the caches the layers share within one check (and the
+    rejoin's) must not carry a result over from the last run."""
+    return (f"{run} " + text)[: len(text)]
+
+
 def _pct(sorted_ms: list[float], q: float) -> float:
     return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * q))]
 
@@ -159,8 +168,9 @@ def main(argv: list[str] | None = None) -> int:
             if r >= runs[name]:
                 continue
             engine.LEARNED_LAYER = name != RULES_ONLY
+            prompt = fresh(text, r)
             c0, t0 = thread_clock(), clock()
-            flt.check(text, tenant="bench", user=name)
+            flt.check(prompt, tenant="bench", user=name)
             t1, c1 = clock(), thread_clock()
             engine.LEARNED_LAYER = True
             wall[name].append((t1 - t0) / 1e6)

@@ -315,14 +315,14 @@ def mention_context(raw: str) -> str | None:
     if sum(c.isalpha() for c in outside) < META_MIN_OUTSIDE:
         return None
     folded = casefold_outside(outside)
-    if orders_reader(folded):
-        return None
     if TRANSLATE_RE.search(folded):  # a translation is the task only for an example
-        example = EXAMPLE_RE.search(folded) or (
+        asked = EXAMPLE_RE.search(folded) or (
             QUOTATION_RE.search(folded) and ATTACK_TALK_RE.search(folded)
         )
-        return outside if example else None
-    return outside if META_RE.search(folded) and ASKING_RE.search(folded) else None
+    else:
+        asked = ASKING_RE.search(folded) and META_RE.search(folded)
+    # words of doing last: the costliest reading, and most prompts ask nothing by then
+    return outside if asked and not orders_reader(folded) else None
 
 
 # Code spans quote as much as quotation marks do (a regex, a fixture string).

@@ -50,17 +50,26 @@ def learned_reasons(joined: str) -> tuple[Reason, ...]:
 def _rejoined(joined: str, discussions: bool) -> tuple[Reason, ...]:
     # each part read as the layer reads a prompt (a question about a quoted attack is
     # judged on its own words), so a rejoin does not undo the quote policy
-    parts = [judged_text(part, discussions) for part in joined.split(PROMPT_BREAK)]
+    parts = [_judged_part(part, discussions) for part in joined.split(PROMPT_BREAK)]
     # the same prompt again is the repetition rule's (29 in a row pass), not a split attack
-    parts = [part for k, part in enumerate(parts) if k == 0 or part != parts[k - 1]]
-    if len(parts) < 2:
+    folded = [f for k, (j, f) in enumerate(parts) if k == 0 or j != parts[k - 1][0]]
+    if len(folded) < 2:
         return ()
-    found = _judge_across(fold_text(PROMPT_BREAK.join(parts)))
+    found = _judge_across(PROMPT_BREAK.join(folded))
     # the current prompt must complete it: earlier prompts that reach the threshold
     # without it (an attack blocked by the rules, its tail scored anew) blame nothing new
-    if found and _judge_across(fold_text(PROMPT_BREAK.join(parts[:-1]))):
+    if found and _judge_across(PROMPT_BREAK.join(folded[:-1])):
         return ()
     return tuple(found)
+
+
+@lru_cache(maxsize=4 * FRAGMENT_CACHE)
+def _judged_part(part: str, discussions: bool) -> tuple[str, str]:
+    """What the layer reads of one rejoined prompt, and its folded form. Cached: a tail
+    joins the next ``history`` rejoins of its sender (and of its tenant, when flooding),
+    and reading it costs a scan of the quote policy's word lists (~0.1 ms at 200 chars)."""
+    judged = judged_text(part, discussions)
+    return judged, fold_text(judged)
 
 
 _BREAK = np.frombuffer(PROMPT_BREAK.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
