@@ -19,7 +19,7 @@ from .exfil import check_exfil
 from .instructions import Span, conversation_head, judge_apart
 from .learned_doubt import doubt_prompt
 from .learned_prompt import judge_prompt
-from .normalize import Normalized, normalize
+from .normalize import Normalized, forget_last, normalize
 from .orders import check_orders
 from .patterns import BLOCKING, check_patterns
 from .quoting import quote_excused
@@ -73,6 +73,7 @@ def analyse(
     """The prompt's layers, plus its tool definitions and results screened as content.
     ``instructions``: where a chat's system and developer messages lie in the prompt; the
     learned layer reads them apart (see ``instructions.py``)."""
+    forget_last()  # a new prompt: the memos of the last one's passes hold nothing for it
     norm = normalize(prompt)
     structure = (
         check_structure(prompt)

@@ -4,7 +4,9 @@ for a few quotes with no words of doing around them."""
 
 from __future__ import annotations
 
-from .quoting import casefold_outside, discussed_quotes, orders_reader, quoted_parts
+from itertools import islice
+
+from .quoting import QUOTE_RE, casefold_outside, discussed_quotes, orders_reader
 
 MAX_DISCUSSED_QUOTES = 3  # a many-shot attack is a quoted dialogue: it quotes more
 
@@ -13,7 +15,11 @@ def discussed_example(raw: str) -> str | None:
     """The text outside the quotes of ``raw`` when it discusses an attack it quotes as an
     example ("we keep getting messages like '...'; write a regex for them") and quotes a few
     phrases, not a dialogue (else None)."""
-    if len(quoted_parts(raw)) > MAX_DISCUSSED_QUOTES:
+    # counted up to one past the bound: a long document quotes hundreds of times (5 ms)
+    if (
+        sum(1 for _ in islice(QUOTE_RE.finditer(raw), MAX_DISCUSSED_QUOTES + 1))
+        > MAX_DISCUSSED_QUOTES
+    ):
         return None
     outside = discussed_quotes(raw)
     # words of doing outside the quotes, at any length ("...act on the quoted message"):

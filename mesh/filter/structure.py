@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,9 +20,9 @@ from .normalize import (
     SCRIPT_CONFUSABLES,
     TAG_RE,
     casefold,
-    forget_last,
     has_confusable,
     has_special,
+    nfkc,
 )
 from .verdict import Reason
 
@@ -107,7 +106,6 @@ MIN_MIXED_WORD = 4  # "αx", "βy" in maths are not disguised words
 
 
 def check_structure(prompt: str) -> list[Reason]:
-    forget_last()  # the first pass over a new prompt
     reasons: list[Reason] = []
     if prompt.lstrip().startswith("{"):
         reasons += check_json(prompt)
@@ -253,7 +251,7 @@ def check_unicode(prompt: str) -> list[Reason]:
                 f"{len(mixed)} word(s) mix Latin with Cyrillic/Greek lookalikes",
             )
         )
-    if not unicodedata.is_normalized("NFKC", prompt):
+    if nfkc(prompt) is not prompt:  # the normaliser's pass, remembered
         reasons.append(_nfkc_reason(prompt))
     return reasons
 

@@ -233,7 +233,7 @@ def test_the_last_text_memos_answer_for_that_very_object_only():
             assert normalize.has_special(text) == bool(normalize.SPECIAL_RE.search(text))
             assert normalize.has_confusable(text) == bool(normalize.CONFUSABLE_RE.search(text))
         normalize.forget_last()
-        assert normalize._casefold_of.entry is None
+        assert normalize._casefold_of.entries == ()
 
 
 def test_the_rot13_name_gate_matches_the_plain_test():
