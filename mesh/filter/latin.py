@@ -148,7 +148,11 @@ def _glue_parts(word: str, leet: bool) -> tuple[str, ...]:
     word itself or a non-Latin one (CJK runs have their own stream)."""
     if word in LATIN_INDEX or word[0] >= NON_LATIN:
         return ()
-    return tuple(segment(leet_fold(word) if leet else word))
+    plain = leet_fold(word) if leet else word
+    parts = segment(plain)
+    # glued words fill the token ("ignorepreviousinstructions"); one short word inside a
+    # long one is the language's own ("mode" in the Turkish "modellerinin")
+    return tuple(parts) if sum(map(len, parts)) * 2 >= len(plain) else ()
 
 
 def _hyphen_parts(word: str) -> list[tuple[float, str, Concepts, str]]:

@@ -191,6 +191,36 @@ _YOU = re.compile(
     r"\b(?:you|your|tu|te|vous|tú|pierdes|du|dich|dir|jij|je|ty|ci|hai|você|ты|тебя|тебе|sen"
     r"|sana|senin)\b|أنت|لديك|너|네가|你|あなた"
 )
+# A ban on refusing *too much* is a quality bar, not the attack: "a policy that stops
+# jailbreaks without refusing too often", "не отказывает лишний раз", "sem recusar em excesso",
+# "불필요하게 거절하지 마" (before or after the ban, in its clause).
+_EXCESS_RE = re.compile(
+    r"\b(?:too (?:often|much|readily|quickly|easily)|excessive\w*|unnecessar\w*|needless\w*"
+    r"|more than (?:necessary|needed)|without (?:a |good )?reason|over-?cautious\w*|overly"
+    r"|trop(?: souvent| facilement| vite)?|inutilement|excessivement|à tort|sans raison|abusivement"
+    r"|en exceso|demasiad[oa]s?|innecesariamente|sin (?:motivo|razón|necesidad)|de más"
+    r"|zu (?:oft|schnell|leicht|viel)|unnötig\w*|übermäßig|grundlos|ohne grund|übertrieben"
+    r"|troppo(?: spesso)?|inutilmente|eccessivamente|senza (?:motivo|ragione)|a torto"
+    r"|em excesso|demais|desnecessariamente|sem (?:motivo|necessidade)|à toa"
+    r"|te (?:vaak|snel|veel)|onnodig|overmatig|zonder reden|overdreven"
+    r"|лишний раз|слишком\w*|без (?:необходимости|причины|нужды)|зря|чрезмерно|излишне|понапрасну"
+    r"|za często|zbyt\w*|niepotrzebnie|nadmiernie|bez (?:potrzeby|powodu)|na wyrost"
+    r"|gereksiz\w*|aşırı|çok sık|sebepsiz|boş yere)\b"
+    r"|بشكل مفرط|دون داع|دون سبب|بلا داع|بلا سبب|أكثر من اللازم|بإفراط"
+    r"|과도하게|불필요하게|너무 자주|지나치게|괜히|과하게|过度|过多|过于|不必要|动不动|无故|太频繁"
+    r"|過剰に|過度に|不必要に|むやみに|やたら|必要以上に"
+)
+EXCESS_REACH = 30
+
+
+def _too_much(text: str, found: re.Match[str]) -> bool:
+    """The ban is on refusing too much ("without refusing too often"), in its clause."""
+    before = _CLAUSE_END.split(text[max(0, found.start() - EXCESS_REACH) : found.start()])[-1]
+    after = _CLAUSE_END.split(text[found.end() : found.end() + EXCESS_REACH], maxsplit=1)[0]
+    return bool(_EXCESS_RE.search(before) or _EXCESS_RE.search(after))
+
+
+_CLAUSE_END = re.compile(r"[.;:!?\n。；！？]")
 # Literal stems of the words above, one factored alternation: a cheap scan finds where
 # the patterns can match (the patterns themselves cost ~0.5 us a character).
 _ANCHORS = (
@@ -293,6 +323,7 @@ def check_refusal_suppression(raw: str) -> list[Reason]:
         if found and (
             _THIRD_PERSON.search(text, max(0, found.start() - 40), found.start())
             or _rule_for_a_bot(text, found)
+            or _too_much(text, found)
         ):
             found = None
         if found is None:
