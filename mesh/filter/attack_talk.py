@@ -18,6 +18,14 @@ EXAMPLE_RE = re.compile(
             r"przykład\w*|slajd|prezentacj|örneğin|örnek|sunum|مثال|مثلا|مثلاً|الشريحة|عرض تقديمي",
             r"예를 들어|예시|예문|슬라이드|발표|교육 자료|例如|比如|例子|例句|示例|幻灯片|演示|培训"
             r"|例えば|例文|スライド|プレゼン|研修|のような|みたいな|之类|之類",
+            # "we keep getting lines like: '...'", "des lignes du genre « … »"
+            r"\b(?:lines?|messages?|e-?mails?|texts?|phrases?|sentences?|comments?|inputs?"
+            r"|requests?|replies|posts?|reviews?|tickets?|things|stuff|something) like\b",
+            r"\b(?:du genre|du type|del tipo|do tipo|come questa|come questo|como esta|como este"
+            r"|wie diese[rnms]?|zoals deze|zoals dit|takie jak|takich jak|na wzór)\b"
+            r"|\b(?:zeilen|nachrichten|mails|sätze|texte|kommentare|regels|berichten|zinnen) (?:wie|zoals)\b"
+            r"|наподобие|من قبيل|على غرار|같은 (?:문장|메시지|글|문구|댓글|메일)|이런 (?:문장|메시지|문구)"
+            r"|像这样的|类似这样的|類似這樣的",
         ]
     )
 )
