@@ -32,9 +32,11 @@ QUOTE_RE = re.compile(
     r"|『([^』\n]{3,300})』|„([^“”\"\n]{3,300})[“”\"]|»([^«\n]{3,300})«"
     # single quotes; an apostrophe inside a word ("un'IA", "don't") does not close them.
     # Kana, CJK and Hangul have no apostrophes: quotes there touch the words around them
-    r"|(?<!"
+    # (the quote first, then the look back at the letter before it: every branch opens on
+    # a literal, so the scan skips ahead to quote characters instead of trying each one)
+    r"|'(?<!"
     + _APOSTROPHE_SCRIPT
-    + r")'((?:[^'\n]|(?<=\w)'(?=\w)){3,300})'(?!"
+    + r"')((?:[^'\n]|(?<=\w)'(?=\w)){3,300})'(?!"
     + _APOSTROPHE_SCRIPT
     + ")"
     # single guillemets and curly single quotes (‹…›, ›…‹, ‚…‘, ‘…’) and 《…》
