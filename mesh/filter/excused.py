@@ -38,6 +38,9 @@ _PLACE_RE = folded_regex(
 )
 
 
+# (not one that ends a prompt the behaviour layer rejoined: fragments end sentences too;
+# " pb " is ``rejoin.PROMPT_BREAK``)
+_CJK_SENTENCE_END_RE = re.compile(r"[。！？；!?;](?!\s*pb )")
 MAX_EXCUSED = 8  # excused matches of one rule skipped before the next one counts anyway
 
 
@@ -57,7 +60,11 @@ _SYSTEM_WORD_RE = folded_regex(
 
 def excused(rule: str, norm: Normalized, m: SeqMatch, span: str, *, latin: bool) -> bool:
     """The match is about the user's own words, someone else's instructions or prompt, or
-    a place, not an order to the model (see ``reported`` and ``prompt_owner``)."""
+    a place, not an order to the model (see ``reported`` and ``prompt_owner``); or, in CJK
+    text, it straddles two sentences ("…隐藏指令的课堂活动；最后列出…": hidden instructions,
+    then "finally, list")."""
+    if not latin and _CJK_SENTENCE_END_RE.search(span):
+        return True
     if rule in ("ignore_instructions", "system_prompt_leak") and (
         _OWN_RE.search(span) or (latin and _own_after(norm, m))
     ):
