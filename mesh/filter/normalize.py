@@ -109,7 +109,7 @@ _nfkc_of: _LastText[str] = _LastText()
 
 
 def forget_last() -> None:
-    """Start a new prompt: nothing is reused from the previous one (the structure layer
+    """Start a new prompt: nothing is reused from the previous one (``engine.analyse``
     calls this first, so only the passes of one check share their work)."""
     for cache in (_special_of, _casefold_of, _confusable_of, _nfkc_of):
         cache.entries = ()

@@ -211,6 +211,7 @@ _EXCESS_RE = re.compile(
     r"|過剰に|過度に|不必要に|むやみに|やたら|必要以上に"
 )
 EXCESS_REACH = 30
+_CLAUSE_END = re.compile(r"[.;:!?\n。；！？]")
 
 
 def _too_much(text: str, found: re.Match[str]) -> bool:
@@ -220,7 +221,6 @@ def _too_much(text: str, found: re.Match[str]) -> bool:
     return bool(_EXCESS_RE.search(before) or _EXCESS_RE.search(after))
 
 
-_CLAUSE_END = re.compile(r"[.;:!?\n。；！？]")
 # Literal stems of the words above, one factored alternation: a cheap scan finds where
 # the patterns can match (the patterns themselves cost ~0.5 us a character).
 _ANCHORS = (
