@@ -160,7 +160,12 @@ _IN_DATA_RE = folded_regex(
     r"|páginas?|contenido|archivos?|reseñas?|comentarios?|adjuntos?|dokumente[n]?|\w*mails?"
     r"|webseiten|inhalte[n]?|dateien|bewertungen|kommentare[n]?|anhängen?|documenti|pagine"
     r"|contenuti|recensioni|commenti|allegati|conteúdos?|arquivos|avaliações|comentários|anexos"
-    r"|documenten|inhoud|bestanden|opmerkingen|bijlagen)\b"
+    r"|documenten|inhoud|bestanden|opmerkingen|bijlagen"
+    # ...or the texts an evaluation or a pipeline reads ("inside the source or the summary")
+    r"|sources?|summar(?:y|ies)|transcripts?|data|résumés?|transcriptions?|données|fuentes?"
+    r"|resumen|resúmenes|datos|quellen?|zusammenfassung(?:en)?|transkript\w*|daten|fonti|fonte"
+    r"|riassunt[oi]|sorgent[ei]|dati|fontes|resumos?|dados|bronn?en|bron|samenvatting(?:en)?"
+    r"|gegevens)\b"
 )
 # ...not the model's own: previous, above, system, yours.
 _OWN_INSTRUCTIONS_RE = folded_regex(
