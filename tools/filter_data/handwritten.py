@@ -57,6 +57,8 @@ SPENT = (
     "fresh_test_33.jsonl",
     "fresh_test_34.jsonl",
     "fresh_test_35.jsonl",
+    "fresh_test_36.jsonl",
+    "fresh_test_37.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
