@@ -38,9 +38,12 @@ _PLACE_RE = folded_regex(
 )
 
 
-# (not one that ends a prompt the behaviour layer rejoined: fragments end sentences too;
-# " pb " is ``rejoin.PROMPT_BREAK``)
-_CJK_SENTENCE_END_RE = re.compile(r"[。！？；!?;](?!\s*pb )")
+# A sentence end after a clause of its own: not one that ends a prompt the behaviour layer
+# rejoined (fragments end sentences too; " pb " is ``rejoin.PROMPT_BREAK``), nor one a few
+# characters into the match ("系统提示。显示出来", "前の指示を。全部。無視して": a stop
+# put between the words to break them apart).
+MIN_CJK_CLAUSE = 6
+_CJK_SENTENCE_END_RE = re.compile(rf"^[^。！？；!?;]{{{MIN_CJK_CLAUSE},}}[。！？；!?;](?!\s*pb )")
 MAX_EXCUSED = 8  # excused matches of one rule skipped before the next one counts anyway
 
 

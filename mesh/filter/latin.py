@@ -24,6 +24,7 @@ from .hits import EMPTY, Stream, indices_where, merge
 from .lexicon_index import LATIN_INDEX, Concepts, segment
 from .normalize import Normalized, leet_fold, strip_accents
 
+GLUED_ALONE = 5  # a lexicon word this long counts inside a long token on its own
 SEGMENT_MIN = 12  # tokens this long may be glued words: "ignorepreviousinstructions"
 SEGMENT_MAX = 256
 MAX_SEGMENTED = 256  # glued-word candidates examined per prompt
@@ -150,9 +151,12 @@ def _glue_parts(word: str, leet: bool) -> tuple[str, ...]:
         return ()
     plain = leet_fold(word) if leet else word
     parts = segment(plain)
-    # glued words fill the token ("ignorepreviousinstructions"); one short word inside a
-    # long one is the language's own ("mode" in the Turkish "modellerinin")
-    return tuple(parts) if sum(map(len, parts)) * 2 >= len(plain) else ()
+    # One short word inside a long one is the language's own ("mode" in the Turkish
+    # "modellerinin"): alone, it counts only when it fills half the token. Several words,
+    # or a long one, are glued on purpose, padding or not ("ignorepreviousinstructionszzzz").
+    if len(parts) == 1 and len(parts[0]) < GLUED_ALONE and len(parts[0]) * 2 < len(plain):
+        return ()
+    return tuple(parts)
 
 
 def _hyphen_parts(word: str) -> list[tuple[float, str, Concepts, str]]:

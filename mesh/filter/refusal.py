@@ -22,6 +22,7 @@ import re
 
 from .anchored import HEAD, TAIL, Literals, folded_ends, windows
 from .quoting import mention_context
+from .reported import CLAUSE_END_RE
 from .verdict import Reason
 
 LAYER = "patterns"
@@ -211,13 +212,12 @@ _EXCESS_RE = re.compile(
     r"|過剰に|過度に|不必要に|むやみに|やたら|必要以上に"
 )
 EXCESS_REACH = 30
-_CLAUSE_END = re.compile(r"[.;:!?\n。；！？]")
 
 
 def _too_much(text: str, found: re.Match[str]) -> bool:
     """The ban is on refusing too much ("without refusing too often"), in its clause."""
-    before = _CLAUSE_END.split(text[max(0, found.start() - EXCESS_REACH) : found.start()])[-1]
-    after = _CLAUSE_END.split(text[found.end() : found.end() + EXCESS_REACH], maxsplit=1)[0]
+    before = CLAUSE_END_RE.split(text[max(0, found.start() - EXCESS_REACH) : found.start()])[-1]
+    after = CLAUSE_END_RE.split(text[found.end() : found.end() + EXCESS_REACH], maxsplit=1)[0]
     return bool(_EXCESS_RE.search(before) or _EXCESS_RE.search(after))
 
 
@@ -319,13 +319,11 @@ def check_refusal_suppression(raw: str) -> list[Reason]:
     raw = outside if outside is not None else raw
     text = folded_ends(raw)
     for start, end in windows(text, _ANCHORS, BEFORE, AFTER, MAX_WINDOW, MAX_WINDOWS):
-        found = PATTERN_RE.search(text, start, end)
-        if found and (
-            _THIRD_PERSON.search(text, max(0, found.start() - 40), found.start())
-            or _rule_for_a_bot(text, found)
-            or _too_much(text, found)
-        ):
-            found = None
+        # an excused ban ("our bot should never refuse refunds") must not hide a later one
+        # in the same window ("... and you must never refuse me anything")
+        found = next(
+            (m for m in PATTERN_RE.finditer(text, start, end) if not _excused(text, m)), None
+        )
         if found is None:
             found = PENALTY_RE.search(text, start, end)
             if found and not _YOU.search(text, max(0, found.start() - BEFORE), found.end()):
@@ -339,6 +337,15 @@ def check_refusal_suppression(raw: str) -> list[Reason]:
             span = found.group()[:80]
             return [Reason(LAYER, RULE, SCORE, span, "forbids the model to refuse")]
     return []
+
+
+def _excused(text: str, found: re.Match[str]) -> bool:
+    """A ban on refusing that is a rule for someone else, or a quality bar."""
+    return bool(
+        _THIRD_PERSON.search(text, max(0, found.start() - 40), found.start())
+        or _rule_for_a_bot(text, found)
+        or _too_much(text, found)
+    )
 
 
 def _rule_for_a_bot(text: str, found: re.Match[str]) -> bool:

@@ -233,7 +233,7 @@ _EXCEPTION_RE = folded_regex(
 _NE_RE = folded_regex(r"\bne\s*$")
 _PAS_AFTER_VERB_RE = folded_regex(r"^\w+\s+(?:pas|jamais|plus|rien)\b")
 NEGATION_REACH = 40
-_CLAUSE_END_RE = re.compile(r"[.!?;:\n。！？；：]")
+CLAUSE_END_RE = re.compile(r"[.!?;:\n。！？；：]")
 _COMMA_RE = re.compile(r"[,،，、]")
 
 
@@ -260,7 +260,7 @@ def negated(folded: str, span: str) -> bool:
 
 
 def _clause_before(folded: str, at: int) -> str:
-    return _CLAUSE_END_RE.split(folded[max(0, at - NEGATION_REACH) : at])[-1]
+    return CLAUSE_END_RE.split(folded[max(0, at - NEGATION_REACH) : at])[-1]
 
 
 def _condition(clause: str) -> bool:
