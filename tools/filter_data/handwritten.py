@@ -59,6 +59,7 @@ SPENT = (
     "fresh_test_35.jsonl",
     "fresh_test_36.jsonl",
     "fresh_test_37.jsonl",
+    "fresh_test_38.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
