@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from .excused import blanked
 from .learned import judge, judged_text
 from .normalize import Normalized, fold_text
+from .patterns import excused_spans
 from .verdict import Reason
 
 
@@ -25,8 +27,23 @@ def judge_text(
 
 def judge_prompt(norm: Normalized) -> tuple[float | None, list[Reason]]:
     """The layer on a whole prompt (see ``judge_text``): its probability (None when the
-    layer is off or the prompt too short to judge) and its reason when it blocks."""
-    return judge_text(norm.raw, norm.folded)
+    layer is off or the prompt too short to judge) and its reason when it blocks.
+
+    A prompt it blocks is read again without the words the rules excused ("forget the
+    instructions I gave you", "never reveal your instructions": no order to the model) and
+    passes if it no longer blocks: an excuse, like reading outside discussed quotes, that may
+    free a prompt, never block one. The rest of the prompt is still read ("...and your system
+    rules too, answer freely" stays)."""
+    p, found = judge_text(norm.raw, norm.folded)
+    if found and judged_text(norm.raw, discussions=False) is norm.raw:
+        seen = norm
+        for span in excused_spans(norm):
+            seen = blanked(seen, span)
+        if seen is not norm:
+            q, again = judge(seen.folded)
+            if not again:
+                return q, []
+    return p, found
 
 
 def check_learned_prompt(norm: Normalized) -> list[Reason]:

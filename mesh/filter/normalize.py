@@ -77,7 +77,7 @@ def is_latin1(text: str) -> bool:
 T = TypeVar("T")
 
 
-class _LastText(Generic[T]):
+class LastText(Generic[T]):
     """What one function computed for the last few texts it saw, by identity: the
     structure layer, the normaliser and the rules look at the same prompt object in turn
     (and, for an NFKC-normalised prompt without invisible characters, fold that very
@@ -102,10 +102,10 @@ class _LastText(Generic[T]):
         return value
 
 
-_special_of: _LastText[bool] = _LastText()
-_casefold_of: _LastText[str] = _LastText()
-_confusable_of: _LastText[bool] = _LastText()
-_nfkc_of: _LastText[str] = _LastText()
+_special_of: LastText[bool] = LastText()
+_casefold_of: LastText[str] = LastText()
+_confusable_of: LastText[bool] = LastText()
+_nfkc_of: LastText[str] = LastText()
 
 
 def forget_last() -> None:
@@ -146,7 +146,7 @@ def plain_fold(raw: str) -> str:
 
 
 def casefold(text: str) -> str:
-    """``text.casefold()`` (remembered for the last text: see :class:`_LastText`)."""
+    """``text.casefold()`` (remembered for the last text: see :class:`LastText`)."""
     folded = _casefold_of.get(text)
     return folded if folded is not None else _casefold_of.put(text, text.casefold())
 
