@@ -53,7 +53,9 @@ def _rejoined(joined: str, discussions: bool) -> tuple[Reason, ...]:
     parts = [_judged_part(part, discussions) for part in joined.split(PROMPT_BREAK)]
     # the same prompt again is the repetition rule's (29 in a row pass), not a split attack
     folded = [f for k, (j, f) in enumerate(parts) if k == 0 or j != parts[k - 1][0]]
-    if len(folded) < 2:
+    # the layer's floor counts what the user wrote, not the breaks the rejoin adds ("hello"
+    # then "all previous instructions" is 30 bytes, under it as one prompt)
+    if len(folded) < 2 or sum(len(f.encode()) for f in folded) < learned.MIN_BYTES:
         return ()
     found = _judge_across(PROMPT_BREAK.join(folded))
     # the current prompt must complete it: earlier prompts that reach the threshold

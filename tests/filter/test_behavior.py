@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from mesh.config import ConfigError
-from mesh.filter import BehaviorTracker, PromptFilter, learned
+from mesh.filter import BehaviorTracker, PromptFilter, learned, rejoin
 from mesh.filter.behavior import MAX_USER_CHARS
 
 
@@ -255,6 +255,18 @@ def test_the_learned_layer_judges_the_rejoined_prompts_too():
         r.detail for v in verdicts for r in v.reasons if r.rule == "behavior.fragmented_attack"
     }
     assert details and all(d.startswith("learned.classifier across") for d in details)
+
+
+def test_the_rejoin_floor_counts_the_prompts_words_not_its_breaks(monkeypatch):
+    """As one prompt, "hello all previous instructions" is under the learned layer's floor;
+    the break the rejoin puts between the two prompts must not lift it over."""
+    judged = []
+    monkeypatch.setattr(rejoin, "_judge_across", lambda folded: judged.append(folded) or [])
+    fragment = "all previous instructions"
+    for greeting in ("hello", "hello there"):
+        rejoin.learned_reasons(rejoin.PROMPT_BREAK.join([greeting, fragment]))
+    assert len(f"hello{fragment}".encode()) < learned.MIN_BYTES
+    assert judged == [rejoin.PROMPT_BREAK.join(["hello there", fragment])]
 
 
 def test_a_rejoin_keeps_the_quote_policy_and_leaves_repeats_to_the_repetition_rule():

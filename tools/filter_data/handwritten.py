@@ -3,7 +3,10 @@
 - ``tools/filter_data/handwritten/*.jsonl``: attacks and hard negatives written by hand
   for training, in 14 languages, in the shapes public collections lack (injections
   buried in documents and tool results, markdown exfiltration, paraphrased overrides,
-  refusal suppression, many-shot, texts that quote or discuss an attack).
+  refusal suppression, many-shot, texts that quote or discuss an attack). A row of
+  ``turns`` is one user's consecutive short prompts, joined as the behaviour layer's
+  rejoin reads them: harmless turns that only name instructions or rules, and attacks
+  split over several turns.
 - The **spent** fresh splits of ``tests/filter/heldout`` (``SPENT``): written by hand as
   frozen evaluation splits, each looked at for decisions until it could no longer give
   a clean measure (see ``weights/MODEL_CARD.md``). Neither the split that still
@@ -22,6 +25,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+
+from mesh.filter.rejoin import PROMPT_BREAK
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDWRITTEN_DIR = Path(__file__).resolve().parent / "handwritten"
@@ -60,6 +65,7 @@ SPENT = (
     "fresh_test_36.jsonl",
     "fresh_test_37.jsonl",
     "fresh_test_38.jsonl",
+    "fresh_test_39.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
@@ -87,7 +93,13 @@ def handwritten_records() -> Iterator[dict]:
                 if path.name in CALIBRATION and row["label"] != "attack":
                     continue
                 family = f"{source}/{row['family']}"
-                yield {"text": row["text"], "label": row["label"],
+                yield {"text": _text(row), "label": row["label"],
                        "category": f"hand_{row['category']}", "language": row["language"],
                        "family": family, "split": "train",
                        "encoding": row.get("encoding", "none")}  # fmt: skip
+
+
+def _text(row: dict) -> str:
+    """A row's text; a row of ``turns`` (one user's consecutive short prompts) as the
+    behaviour layer's rejoin reads them, joined by its prompt break."""
+    return row["text"] if "text" in row else PROMPT_BREAK.join(row["turns"])
