@@ -16,8 +16,7 @@ order's alternation runs on, so the cost stays small and bounded on long texts (
 
 from __future__ import annotations
 
-import re
-
+from . import fast_re
 from .anchored import Literals, folded_ends, windows
 from .quoting import mention_context
 from .verdict import Reason
@@ -124,7 +123,7 @@ MAX_WINDOWS = 24
 ASSEMBLY_BEFORE, ASSEMBLY_AFTER = 300, 120  # the assembly is usually described first
 
 # Carry out what the assembled text says (14 languages).
-OBEY_RE = re.compile(
+OBEY_RE = fast_re.compile(
     "|".join(
         [
             r"\b(?:do|carry out|follow|execute|obey|act on|perform|complete)\s+(?:what(?:ever)?|as)"
@@ -175,7 +174,7 @@ OBEY_RE = re.compile(
 )
 # Putting a text together: letters or words of each line, columns, reversing, joining
 # parts, decoding (14 languages).
-ASSEMBLE_RE = re.compile(
+ASSEMBLE_RE = fast_re.compile(
     "|".join(
         [
             r"\b(?:first|last|initial)\s+(?:letter|word|character)s?\b|\beach\s+(?:line|row|word)\b"

@@ -4,10 +4,10 @@ reads them."""
 
 from __future__ import annotations
 
-import re
+from . import fast_re
 
 # Words that frame a quoted phrase as an example or as teaching material (14 languages).
-EXAMPLE_RE = re.compile(
+EXAMPLE_RE = fast_re.compile(
     "|".join(
         [
             r"\b(?:examples?|e\.g\.|such as|slides?|awareness|presentation|training material|quiz"
@@ -30,12 +30,12 @@ EXAMPLE_RE = re.compile(
     )
 )
 # A quotation ("translate this quote from the phishing mail"): with attack talk, as an example.
-QUOTATION_RE = re.compile(
+QUOTATION_RE = fast_re.compile(
     r"\b(?:quote|quotation|citation|cita|zitat|citazione|citação|citaat|cytat\w*|alıntı\w*)\b"
     r"|цитат\w*|اقتباس|الاقتباس|인용|引文|引用"
 )
 # Words of a text that discusses attacks rather than makes one (14 languages).
-ATTACK_TALK_RE = re.compile(
+ATTACK_TALK_RE = fast_re.compile(
     "|".join(
         [
             r"\b(?:inject\w*|jailbreak\w*|attack\w*|payload\w*|phishing|scam\w*|fraud\w*"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+from . import fast_re
 from .anchored import Literals, folded_ends, windows
 from .quoting import mention_context
 from .verdict import Reason
@@ -89,7 +90,7 @@ MAX_WINDOW = 400
 MAX_WINDOWS = 16
 
 # What comes before the user's first message (only the operator's text is there).
-BEFORE_FIRST_RE = re.compile(
+BEFORE_FIRST_RE = fast_re.compile(
     "|".join(
         [
             r"\b(?:before|above|prior to|preceding|ahead of)\s+(?:my|the user'?s?|our)\s+(?:very\s+)?"
@@ -111,7 +112,7 @@ BEFORE_FIRST_RE = re.compile(
     )
 )
 # The model's tools, functions, rules or instructions, as they were given to it.
-AS_GIVEN_RE = re.compile(
+AS_GIVEN_RE = fast_re.compile(
     "|".join(
         [
             r"\b(?:tools?|functions?|schemas?|rules|instructions|guidelines|directives|configuration"
@@ -146,7 +147,7 @@ AS_GIVEN_RE = re.compile(
 
 # ...of the model itself: tools it can call, schemas, its own rules ("the tools in the shed,
 # as grandpa gave them to you" is not the model's context).
-SELF_RE = re.compile(
+SELF_RE = fast_re.compile(
     r"\b(?:you\s+(?:can|could|may)\s+(?:call|use|invoke|access)|your|schemas?|parameters?|json"
     r"|arguments?)\b|puedes|kannst|deine|puoi|podes|você pode|kunt|можешь|możesz|çağırabil|يمكنك"
     r"|호출|调用|呼び出|\btes\b|\btu peux\b|\bles tiennes\b"

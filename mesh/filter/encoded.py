@@ -27,6 +27,8 @@ from functools import lru_cache
 from itertools import compress
 from operator import methodcaller
 
+from . import fast_re
+
 MAX_CANDIDATES = 8  # readable decoded runs judged per prompt
 MAX_TRIES = 64  # encoded-looking runs decoded per prompt (most fail the readable test)
 MAX_ENCODED = 16_384  # characters of one run that are decoded
@@ -36,11 +38,11 @@ MIN_TEXT = 8  # decoded text shorter than this says nothing
 # Every pattern starts only where a run starts (a look-behind for "not the run's
 # alphabet"), so a failed attempt costs one pass over its run: linear in the prompt.
 _B64_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}")
-_HEX_RE = re.compile(
+_HEX_RE = fast_re.compile(
     r"(?<![0-9A-Fa-fx\\])(?:\\x|0x)?[0-9A-Fa-f]{2}(?:[\s:,]?(?:\\x|0x)?[0-9A-Fa-f]{2}){7,}"
 )
-_URL_RE = re.compile(r"(?:%[0-9A-Fa-f]{2}[^\s%]{0,48}){4,}")  # a host name fits in a gap
-_ROT13_HINT_RE = re.compile(r"\brot[\s_-]?13\b|\bcaesar\b|\bcésar\b|\bcäsar\b", re.IGNORECASE)
+_URL_RE = fast_re.compile(r"(?:%[0-9A-Fa-f]{2}[^\s%]{0,48}){4,}")  # a host name fits in a gap
+_ROT13_HINT_RE = fast_re.compile(r"\brot[\s_-]?13\b|\bcaesar\b|\bcésar\b|\bcäsar\b", re.IGNORECASE)
 _HEX_JUNK_RE = re.compile(r"\\x|0x|[\s:,]")
 # Rot13 has no alphabet of its own: besides a prompt that names it, it is recognised
 # by the rot13 forms of frequent function words ("gur", "naq", "lbh" for "the",

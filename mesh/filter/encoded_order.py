@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from . import fast_re
 from .encoded import readable_runs
 from .verdict import Reason
 
@@ -26,7 +27,7 @@ BEFORE, AFTER = 80, 40  # characters around a payload where the order is looked 
 
 # Carry it out (14 languages); "answer" and "tell me" are left out: a decoded question may
 # simply be asked.
-OBEY_RE = re.compile(
+OBEY_RE = fast_re.compile(
     "|".join(
         [
             r"\b(?:execute|follow|obey|carry (?:it |them )?out|run (?:it|them|this)|act on"

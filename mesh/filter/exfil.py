@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from itertools import islice
 from urllib.parse import unquote
 
+from . import fast_re
 from .normalize import nfkc
 from .quoting import mention_context
 from .verdict import Reason
@@ -58,14 +59,14 @@ _HTML_LINK = re.compile(
 _BARE_URL = re.compile(r"://[^\s<>()\"']{1,300}")  # a literal first: the scan skips fast
 _BARE_SCHEME = re.compile(r"(?:^|[^(<\"'=\w])(https?)$", re.IGNORECASE)
 _OPEN_END = re.compile(r"[?&][\w-]{1,30}=$")
-_SLOT = re.compile(
+_SLOT = fast_re.compile(
     r"\{\{?[^{}\n]{1,80}\}\}?|<[^<>\n]{1,80}>|\[[^\[\]\n]{1,80}\]|\$\{?[A-Za-z_]{2,40}\}?"
     r"|%s|\bX{3,}\b|\bINSERT\w*|\bREPLACE\w*|\.{3}|…"
     # an upper-case placeholder value: ?q=CHAT_HISTORY, ?x=СЮДА_СООБЩЕНИЯ
     r"|=[A-ZА-ЯЁ][A-Z0-9_А-ЯЁ]{3,40}(?![a-zа-яё0-9])"
     r"|=$|=(?=&)"  # an empty value left for the model to fill: ?d=
 )
-_SLOT_HINT = re.compile(
+_SLOT_HINT = fast_re.compile(
     r"[{<\[$…]|%s|%7[bB]|%3[cC]|%5[bB]|XXX|INSERT|REPLACE|\.\.\.|=[A-ZА-ЯЁ]{4}|=$|=&|=[^\x00-\x7f]"
     r"|[?&]\w{1,30}=\w{1,40}$"  # one plain value: judged when the text names it as a slot
 )
@@ -74,7 +75,7 @@ _CODE_SLOT = re.compile(r"[\w\]]\.\w|\w\(|_id\b|\bid\b")
 # filter covers (slots are written in the attacker's language).
 # A query parameter and its value: ?d=, ?q=..., ?s=STORIA, ?h=المحادثة
 _QUERY_VALUE = re.compile(r"[?&]([\w-]{1,30})=(\.\.\.|…|[^\W_]\w{0,40}|)(?=$|&|[\s)>\"'])")
-DATA_WORDS = re.compile(
+DATA_WORDS = fast_re.compile(
     "|".join(
         [
             r"conversation|chat|history|transcript|messages?|summary|summari[sz]e|context",

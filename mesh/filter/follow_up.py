@@ -4,8 +4,7 @@ orders them)."""
 
 from __future__ import annotations
 
-import re
-
+from . import fast_re
 from .quoting import QUOTE_RE, TRANSLATE_RE, casefold_outside, orders_reader
 
 # "Your turn", "try it", "à toi": a follow-up that is nothing but a go-ahead (a few filler
@@ -17,7 +16,7 @@ _FILLER = (
     r"|ahora|pues|y|jetzt|also|und|dann|ora|allora|e|agora|então|nu|dus|en|теперь|ну|а|и|тогда"
     r"|teraz|to|şimdi|peki|الآن|إذن|이제|그럼|那|现在|好|じゃあ|では|さあ|今度は)"
 )
-GO_AHEAD_RE = re.compile(
+GO_AHEAD_RE = fast_re.compile(
     r"(?:" + _FILLER + r"[\W_]+)*"
     r"(?:your turn|now you|you try|try it|try that|try this|act accordingly|do as it says"
     r"|à (?:toi|ton tour)|essaie(?:-le)?|te toca|pru[eé]balo|int[eé]ntalo|du bist dran"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from . import fast_re
 from .normalize import plain_fold
 from .verdict import Reason
 
@@ -40,7 +41,7 @@ CONTINUE_RE = re.compile(
     r"continu|complet|finish|same style|carry on|termine|weiter|vervolg|afmaken|продолж|допиш"
     r"|dokończ|kontynuuj|tamamla|devam|أكمل|تابع|이어서|이어 |补全|续写|接着|続け|続きを"
 )
-QUESTION_RE = re.compile(r"[?？؟]$|\.\.\.$|…$")
+QUESTION_RE = fast_re.compile(r"[?？؟]$|\.\.\.$|…$")
 CUT_SHORT = 24  # characters of a last answer left unfinished ("Sure! First, y")
 
 

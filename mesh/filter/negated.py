@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-NEGATED_DOING_RE = re.compile(
+from . import fast_re
+
+NEGATED_DOING_RE = fast_re.compile(
     "|".join(
         [
             # "do not / don't / never (just) execute it", "without following it"

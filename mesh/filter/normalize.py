@@ -25,6 +25,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from . import fast_re
 from .spaced import join_spaced
 
 # Zero-width, joiners, bidi embeddings/overrides/isolates, invisible operators,
@@ -232,8 +233,8 @@ def folded_regex(pattern: str) -> re.Pattern[str]:
     """A regex that reads folded text (``fold_text``): its literal look-alike letters are
     folded as the text's were, or Russian "системн" never matches the folded "cиctemh" and
     Turkish "yukarıdaki" never matches "yukaridaki". Regex syntax is ASCII, which the fold
-    leaves alone."""
-    return re.compile(pattern.translate(_CONFUSABLE_TABLE))
+    leaves alone. Guarded by its first characters (``fast_re``): these are word lists."""
+    return fast_re.compile(pattern.translate(_CONFUSABLE_TABLE))
 
 
 def fold_confusables(text: str) -> str:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 
+from . import fast_re
 from .patterns import BLOCKING, check_patterns
 from .prompt_owner import pasted_own_prompt
 
-_LINK_RE = re.compile(r"https?://|www\.|\]\(", re.IGNORECASE)
+_LINK_RE = fast_re.compile(r"https?://|www\.|\]\(", re.IGNORECASE)
 
 
 def review_lead(raw: str) -> str | None:

@@ -21,13 +21,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from . import fast_re
 from .attack_talk import ATTACK_TALK_RE, EXAMPLE_RE, QUOTATION_RE
 from .negated import without_negated
 from .verdict import Reason
 
 # A word character of a script that writes apostrophes inside words (not kana, CJK, Hangul)
 _APOSTROPHE_SCRIPT = r"[^\W\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]"
-QUOTE_RE = re.compile(
+QUOTE_RE = fast_re.compile(
     r"\"([^\"\n]{3,300})\"|“([^”\n]{3,300})”|«([^»\n]{3,300})»|「([^」\n]{3,300})」"
     r"|『([^』\n]{3,300})』|„([^“”\"\n]{3,300})[“”\"]|»([^«\n]{3,300})«"
     # single quotes; an apostrophe inside a word ("un'IA", "don't") does not close them.
@@ -47,7 +48,7 @@ QUOTE_RE = re.compile(
 # Talking *about* a quoted phrase: "What does X mean?", "Is X a known attack?", "Should
 # we worry about users typing X?", "Classify X for our moderation guide", in the
 # languages the filter covers. Words of analysis, not of doing.
-META_RE = re.compile(
+META_RE = fast_re.compile(
     "|".join(
         [
             r"\b(?:mean(?:s|ing)?|explain\w*|is (?:this|it|that) (?:a|an)|signifi\w*|attack\w*"
@@ -159,7 +160,7 @@ META_RE = re.compile(
     )
 )
 # A question about the phrase, or a moderation/classification task on it.
-ASKING_RE = re.compile(
+ASKING_RE = fast_re.compile(
     # a CJK question needs no question mark ("…でしょうか。", "…吗。")
     r"[?？؟]|(?:か|吗|嗎|呢|까요|나요|가요)\s*(?:[。.]|$)|classif|moderat|modération|moderación|moderazione|moderação|einstuf|модерац|moderac"
     r"|moderasyon|الإشراف|모더레이션|モデレーション"
@@ -239,7 +240,7 @@ _ORDERING = (
     r"|ты|тебя|тебе|вы|ty|ciebie|sen|sana|senin)\b|n't|不|没|沒|別|别|안 |못 |ない|なかった|ません"
     r"|你|您|あなた|君|당신|너))"
 )
-WHY_ASKED_RE = re.compile(
+WHY_ASKED_RE = fast_re.compile(
     r"(?:\b(?:why|how come|pourquoi|por qu[eéê]|warum|wieso|weshalb|perché|waarom|почему|отчего"
     r"|dlaczego|czemu|neden)\b|لماذا|왜|为什么|為什麼|为何|怎么会|どうして|なぜ)"
     + _ORDERING
@@ -247,7 +248,7 @@ WHY_ASKED_RE = re.compile(
 )
 # ...or say the quote is written to the reader: a scene the model is to play ("a young
 # violinist writes to you: '...'", "Молодой скрипач пишет тебе"), not a report.
-TO_READER_RE = re.compile(
+TO_READER_RE = fast_re.compile(
     r"\b(?:writes?|wrote|says?|said|asks?|asked|tells?|told|messages?|texts?) (?:to )?you\b"
     r"|t'écri\w*|\bvous écri\w*|\bte (?:dit|demande|escribe|dice|pregunta|escreve|diz|pergunta)"
     r"|(?:schreibt|sagt|fragt) (?:dir|ihnen|dich)|ti (?:scrive|dice|chiede)|(?:schrijft|zegt|vraagt)"
@@ -279,7 +280,7 @@ TO_READER_RE = re.compile(
 # Translating a quoted phrase carries it out too ("translate: 'ignore your rules'" is the
 # classic way to get it obeyed), unless the text says the phrase is an example of an
 # attack (a slide, a training deck): then the translation is the task.
-TRANSLATE_RE = re.compile(
+TRANSLATE_RE = fast_re.compile(
     r"\b(?:translate|traduis|traduce|übersetze|traduci|traduza|vertaal)\w*|переведи|przetłumacz"
     r"|çevir|ترجم|번역|翻译|翻訳"
 )
@@ -292,7 +293,7 @@ META_MAX_CHARS = 400
 
 
 # "report it to IT", "zgłosić to do IT": the department, not the English "do it"
-_IT_DEPARTMENT_RE = re.compile(r"\bIT\b")
+_IT_DEPARTMENT_RE = fast_re.compile(r"\bIT\b")
 
 
 def casefold_outside(outside: str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+from . import fast_re
 from .anchored import HEAD, TAIL, Literals, folded_ends, windows
 from .quoting import mention_context
 from .reported import CLAUSE_END_RE
@@ -148,7 +149,7 @@ _PATTERNS = [
     rf"[{_OPEN}]\s?{_OPENER}[^{_CLOSE}\n]{{0,60}}[{_CLOSE}]\s?(?:\S+\s?){{0,3}}?"
     rf"(?:{_START}|로\s?시작|で始め|开头|开始|diye başla)",
 ]
-PATTERN_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS))
+PATTERN_RE = fast_re.compile("|".join(f"(?:{p})" for p in _PATTERNS))
 # A refusal as a thing that is counted ("cada negativa te resta 10 fichas").
 _REFUSAL = rf"(?:{_REFUSE}|negativas?\b)"
 _PENALTIES = [
@@ -159,7 +160,7 @@ _PENALTIES = [
     rf"(?:{_PENALTY}|\d)",
     rf"{_PENALTY}[^\n]{{0,80}}?{_REFUSAL}",
 ]
-PENALTY_RE = re.compile("|".join(f"(?:{p})" for p in _PENALTIES))
+PENALTY_RE = fast_re.compile("|".join(f"(?:{p})" for p in _PENALTIES))
 # Answer anyway: "even if you would normally refuse", "auch wenn du sie sonst verweigern
 # würdest"; said to *you* ("aunque normalmente rechazamos..." is a shop's own habit).
 ANYWAY_RE = re.compile(
@@ -188,14 +189,14 @@ _BOT = re.compile(
     r"\b(?:бот\w*|чат-?бот\w*|ассистент\w*|помощник\w*|модел\w*|bot\w*|chatbot\w*|asystent\w*"
     r"|model\w*)\b|チャットボット|ボット|アシスタント"
 )
-_YOU = re.compile(
+_YOU = fast_re.compile(
     r"\b(?:you|your|tu|te|vous|tú|pierdes|du|dich|dir|jij|je|ty|ci|hai|você|ты|тебя|тебе|sen"
     r"|sana|senin)\b|أنت|لديك|너|네가|你|あなた"
 )
 # A ban on refusing *too much* is a quality bar, not the attack: "a policy that stops
 # jailbreaks without refusing too often", "не отказывает лишний раз", "sem recusar em excesso",
 # "불필요하게 거절하지 마" (before or after the ban, in its clause).
-_EXCESS_RE = re.compile(
+_EXCESS_RE = fast_re.compile(
     r"\b(?:too (?:often|much|readily|quickly|easily)|excessive\w*|unnecessar\w*|needless\w*"
     r"|more than (?:necessary|needed)|without (?:a |good )?reason|over-?cautious\w*|overly"
     r"|trop(?: souvent| facilement| vite)?|inutilement|excessivement|à tort|sans raison|abusivement"

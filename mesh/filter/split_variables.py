@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from . import fast_re
 from .verdict import Reason
 
 LAYER = "patterns"
@@ -46,7 +47,7 @@ JOIN_RE = re.compile(
 
 
 # A question about what the code computes ("what does s1+s2+s3 give in JS?"), next to the join.
-CODE_QUESTION_RE = re.compile(
+CODE_QUESTION_RE = fast_re.compile(
     r"\b(?:what\s(?:does|do|is|will|would)|evaluates?\sto|value of|result of|type of)\b"
     r"|\b(?:print|console\.log|echo)\s?\(|\bin\s(?:js|javascript|typescript|python|java|c#|php"
     r"|ruby|go|sql|bash)\b",

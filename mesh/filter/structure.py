@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from . import fast_re
 from .normalize import (
     INVISIBLE_RE,
     SCRIPT_CONFUSABLES,
@@ -91,7 +92,7 @@ _MIXED_SCRIPT_SET = SCRIPT_CONFUSABLES.replace("μ", "")  # "μm", "μs" are uni
 # A backslash escape (a literal \n before "Привет" in JSON or a template) is no letter of a word.
 MIXED_RE = re.compile(f"(?<!\\\\)[a-z][{_MIXED_SCRIPT_SET}]|[{_MIXED_SCRIPT_SET}][a-z]")
 WORD_AROUND_RE = re.compile(r"[^\W\d_]{1,40}")
-ZERO_WIDTH_IN_WORD_RE = re.compile(
+ZERO_WIDTH_IN_WORD_RE = fast_re.compile(
     r"(?<=[a-zA-Z\u00c0-\u024f])[\u200b-\u200d\u2060-\u2064\ufeff\u180e]+(?=[a-zA-Z\u00c0-\u024f])"
 )
 SOFT_HYPHEN_RE = re.compile("\u00ad(?<=[a-zA-Z]\u00ad)(?=[a-zA-Z])")  # literal first: fast scan
