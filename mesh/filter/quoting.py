@@ -24,6 +24,7 @@ from functools import lru_cache
 from . import fast_re
 from .attack_talk import ATTACK_TALK_RE, EXAMPLE_RE, QUOTATION_RE
 from .negated import without_negated
+from .quoted_regex import bare_regexes, regex_spans, without_regexes
 from .verdict import Reason
 
 # A word character of a script that writes apostrophes inside words (not kana, CJK, Hangul)
@@ -312,9 +313,11 @@ def orders_reader(folded: str) -> bool:
 def mention_context(raw: str) -> str | None:
     """The text outside the quotes when ``raw`` is a short prompt that talks about the
     phrase it quotes (else None): what is inside the quotes is asked about, not said."""
-    if len(raw) > META_MAX_CHARS or not QUOTE_RE.search(raw) or ATTRIBUTE_RE.search(raw):
+    if len(raw) > META_MAX_CHARS or ATTRIBUTE_RE.search(raw):
         return None
-    outside = QUOTE_RE.sub(" ", raw)
+    if not QUOTE_RE.search(raw) and not regex_spans(raw):
+        return None
+    outside = without_regexes(QUOTE_RE.sub(" ", raw))
     if sum(c.isalpha() for c in outside) < META_MIN_OUTSIDE:
         return None
     folded = casefold_outside(outside)
@@ -328,7 +331,8 @@ def mention_context(raw: str) -> str | None:
     return outside if asked and not orders_reader(folded) else None
 
 
-# Code spans quote as much as quotation marks do (a regex, a fixture string).
+# Code spans quote as much as quotation marks do (a regex, a fixture string), and so
+# do regexes written bare (``quoted_regex``).
 CODE_SPAN_RE = re.compile(r"`([^`\n]{3,300})`")
 
 
@@ -343,7 +347,7 @@ DISCUSS_MAX_CHARS = 16_384
 
 def quoted_parts(raw: str, *, code: bool = False) -> list[str]:
     parts = [next(g for g in m.groups() if g) for m in QUOTE_RE.finditer(raw)]
-    return parts + (CODE_SPAN_RE.findall(raw) if code else [])
+    return parts + bare_regexes(raw) + (CODE_SPAN_RE.findall(raw) if code else [])
 
 
 @lru_cache(maxsize=8)  # the pattern rules and then the behaviour layer ask for one prompt
@@ -365,7 +369,7 @@ def discussed_quotes(raw: str) -> str | None:
     reader to carry the quote out ("a known jailbreak: '...' Do it.")."""
     if len(raw) > DISCUSS_MAX_CHARS or ATTRIBUTE_RE.search(raw):
         return None
-    outside = CODE_SPAN_RE.sub(" ", QUOTE_RE.sub(" ", raw))
+    outside = without_regexes(CODE_SPAN_RE.sub(" ", QUOTE_RE.sub(" ", raw)))
     folded = casefold_outside(outside)
     if outside == raw or not _discusses(folded):
         return None

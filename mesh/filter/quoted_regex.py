@@ -1,0 +1,68 @@
+"""Regular expressions written bare in a text: quoted, as code spans are.
+
+People who write detection rules discuss them ("our first rule is
+(?i)(忽略|忘掉).{0,6}(指令|规则); how do we cut its false positives?"), and a rule against
+an attack phrase spells the phrase. Unquoted, its words fired the very rules it is about.
+A run of non-blank characters with at least two pieces of regex syntax (an inline flag,
+a quantified class or wildcard, a bounded repeat, an optional group, an alternation
+group, a negated set) is read as a quotation: the quote policy (``quoting``) then
+excuses what fires inside it only in a text that discusses attacks, as for any quote.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import islice
+
+SYNTAX_RE = re.compile(
+    r"\(\?[:=!<imsx]"  # (?i) (?: (?= (?<
+    r"|\\[sSwWdD][+*?]|\.[*+]"  # \s+ \w* .* .+
+    r"|\{\d+,\d*\}"  # .{0,6} \s{1,}
+    r"|\)[?*+]"  # (all\s+)?
+    r"|\[\^"  # [^…]
+    r"|\([^()\s|]{1,40}\|[^()\s]{1,80}\)"  # (negeer|vergeet)
+)
+MIN_SYNTAX = 2  # one piece alone is too common outside regexes ("(s)?", "file.*")
+MAX_SYNTAX = 64  # pieces looked at per text: the scan stays linear in what it reads
+MAX_RUN = 300  # characters a quoted regex reaches on each side of its syntax (as quotes)
+# where a regex ends: blanks, and the punctuation of scripts written without them
+_BLANKS = " \t\n\r\f\v\xa0\u3000，。：；！？、「」『』“”《》"
+
+
+def regex_spans(raw: str) -> list[tuple[int, int]]:
+    """Where ``raw`` holds a bare regex: the non-blank runs with MIN_SYNTAX pieces."""
+    runs: list[list[int]] = []  # [start, end, pieces]
+    for m in islice(SYNTAX_RE.finditer(raw), MAX_SYNTAX):
+        if runs and m.start() < runs[-1][1]:
+            runs[-1][2] += 1
+            runs[-1][1] = max(runs[-1][1], _end(raw, m.end()))
+        else:
+            runs.append([_start(raw, m.start()), _end(raw, m.end()), 1])
+    return [(a, b) for a, b, pieces in runs if pieces >= MIN_SYNTAX]
+
+
+def _start(raw: str, at: int) -> int:
+    low = max(at - MAX_RUN, 0)
+    return max(low, *(raw.rfind(c, low, at) + 1 for c in _BLANKS))
+
+
+def _end(raw: str, at: int) -> int:
+    high = min(at + MAX_RUN, len(raw))
+    found = [i for c in _BLANKS if (i := raw.find(c, at, high)) >= 0]
+    return min(found, default=high)
+
+
+def bare_regexes(raw: str) -> list[str]:
+    return [raw[a:b] for a, b in regex_spans(raw)]
+
+
+def without_regexes(raw: str) -> str:
+    """``raw`` with its bare regexes blanked (one space each)."""
+    spans = regex_spans(raw)
+    if not spans:
+        return raw
+    out, at = [], 0
+    for a, b in spans:
+        out += [raw[at:a], " "]
+        at = b
+    return "".join([*out, raw[at:]])
