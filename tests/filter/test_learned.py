@@ -30,7 +30,7 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.95, 0.04),  # fresh_test_41: 97.1 % / 2.6 % (shorter rows than 40)
+    DEFAULT_SPLIT: (0.93, 0.10),  # fresh_test_42: 94.2 % / 8.9 % (longer, harder rows than 41)
     GENERATED_SPLIT: (0.93, 0.07),  # 97.1 % / 6.2 %
 }
 
