@@ -36,7 +36,10 @@ def compile(pattern: str, flags: int = 0) -> re.Pattern[str]:  # noqa: A001 (re'
     if guard is None:
         return plain
     close = "\n)" if plain.flags & re.VERBOSE else ")"  # a trailing comment stays one
-    guarded = re.compile(f"(?=[{guard}])(?:{pattern}{close}", flags)
+    try:
+        guarded = re.compile(f"(?=[{guard}])(?:{pattern}{close}", flags)
+    except re.error:  # "(?i)" opening the pattern must stay first: no guard then
+        return plain
     GUARDED.append((plain, guarded))
     return guarded
 

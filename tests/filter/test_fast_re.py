@@ -65,6 +65,8 @@ def test_no_guard_where_the_engine_skips_ahead_or_a_match_may_be_empty() -> None
 
 def test_no_guard_when_a_group_changes_its_case_flags() -> None:
     assert fast_re.compile(r"\b(?:(?i:ignore)|drop)").pattern == r"\b(?:(?i:ignore)|drop)"
+    # global flags must open the pattern: a guard in front of them would not compile
+    assert fast_re.compile(r"(?i)\b(?:ignore|drop)").pattern == r"(?i)\b(?:ignore|drop)"
 
 
 def test_the_guard_holds_the_first_letters_of_every_branch() -> None:
