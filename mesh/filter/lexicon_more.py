@@ -12,7 +12,7 @@ MORE_LANGS: dict[str, dict[str, str]] = {
         "nl": "negeer negeren vergeet",
         "pt": "ignore ignora ignorar esqueça esqueca esquece desconsidere desconsidera",
         "pl": "zignoruj ignoruj zapomnij pomiń",
-        "tr": "unut unutun yoksay görmezden",
+        "tr": "unut unutun yoksay{,ın,arak,ıp} gözardı görmezden",
         "ru": "игнорируй игнорируйте проигнорируй проигнорируйте забудь забудьте отбрось отбросьте отмени отмените пренебреги",
     },
     "INSTR": {

@@ -26,7 +26,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from . import fast_re
-from .spaced import join_spaced
+from .spaced import join_compounds, join_spaced
 
 # Zero-width, joiners, bidi embeddings/overrides/isolates, invisible operators,
 # soft hyphen, Mongolian vowel separator, BOM, variation selectors, Hangul fillers.
@@ -363,7 +363,7 @@ def has_leet_hint(tokens: list[str]) -> bool:
 
 def normalize(raw: str) -> Normalized:
     folded = fold_text(raw)
-    tokens = tokenize(folded)
+    tokens = join_compounds(tokenize(folded))
     words, joined = join_spaced(tokens)
     # Leet folding happens per token in the matcher; this only flags that it may matter.
     leet_words = words if has_leet_hint(tokens) else None

@@ -33,6 +33,25 @@ MAX_JOINED = 256  # cap on one spaced-out run, so "a b c ..." x 50k stays cheap
 _HAS_RUN_RE = re.compile(" [^ ] [^ ] [^ ] [^ ] ")
 _RUN_SPLIT_RE = re.compile(" ([^ ](?: [^ ]){3,})(?= )")
 _is_stopword = STOPWORDS.__contains__
+# Words written as two tokens that the lexicon lists as one: Turkish "yok say(ın)" and
+# "göz ardı et" ("ignore"), as folded; joined before anything counts distances.
+_COMPOUND_HEADS = {"yok": ("say",), "göz": ("ardi",)}
+
+
+def join_compounds(tokens: list[str]) -> list[str]:
+    """``tokens`` with each two-token compound joined ("yok", "say" -> "yoksay")."""
+    if not any(head in tokens for head in _COMPOUND_HEADS):
+        return tokens
+    out: list[str] = []
+    pairs = zip(tokens, [*tokens[1:], ""], strict=True)
+    for word, following in pairs:
+        tails = _COMPOUND_HEADS.get(word)
+        if tails and following.startswith(tails):
+            out.append(word + following)
+            next(pairs, None)  # the tail is in the compound
+        else:
+            out.append(word)
+    return out
 
 
 def indices_where(flags: Iterable[object]) -> list[int]:
