@@ -28,6 +28,7 @@ from itertools import compress
 from operator import methodcaller
 
 from . import fast_re
+from .rendered import KIND as RENDERED
 from .rendered import rendered
 
 MAX_CANDIDATES = 8  # readable decoded runs judged per prompt
@@ -340,7 +341,7 @@ def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
     if depth == 1 and (_names_rot13(prompt[:MAX_ENCODED]) or _looks_rot13(prompt)):
         yield "rot13", rot13_decoded(prompt[:MAX_ENCODED])
     if depth == 1 and (shown := rendered(prompt[:MAX_ENCODED])) is not None:
-        yield "html", shown
+        yield RENDERED, shown
 
 
 # What a "caesar" match (any case; the regex also takes "ſ" for "s") leaves in the

@@ -315,9 +315,11 @@ def mention_context(raw: str) -> str | None:
     phrase it quotes (else None): what is inside the quotes is asked about, not said."""
     if len(raw) > META_MAX_CHARS or ATTRIBUTE_RE.search(raw):
         return None
-    if not QUOTE_RE.search(raw) and not regex_spans(raw):
+    unquoted = QUOTE_RE.sub(" ", raw)
+    spans = regex_spans(unquoted)
+    if unquoted == raw and not spans:  # nothing quoted
         return None
-    outside = without_regexes(QUOTE_RE.sub(" ", raw))
+    outside = without_regexes(unquoted, spans)
     if sum(c.isalpha() for c in outside) < META_MIN_OUTSIDE:
         return None
     folded = casefold_outside(outside)

@@ -1,12 +1,13 @@
-"""What an HTML renderer shows of a text: its tags out, its character references decoded.
+"""What an HTML renderer shows of a text: its tags and comments out, its character
+references decoded.
 
 "<b>disregard</b> <i>all</i> <u>previous</u> instructions", "dis<span></span>regard",
-"disregard&nbsp;all&#32;previous" and "&#100;&#105;&#115;regard" read as the plain order
-to a person and to a model, while the rules saw tag names and entity names between the
-words. The decoding layer (``encoded.decoded_texts``) judges this view as one more
-decoded text, named "html", when a text carries inline formatting tags or character
-references: page markup in general (``<div>``, ``<p>``) is left to the markup rules, so
-a pasted web page pays for the view only when it formats words inline.
+"dis<!-- -->regard", "disregard&nbsp;all&#32;previous" and "&#100;&#105;&#115;regard" read
+as the plain order to a person and to a model, while the rules saw tag, comment and entity
+names between the words. The decoding layer (``encoded.decoded_texts``) judges this view as
+one more decoded text, named "html", when a text carries a tag other than a layout block
+(``<b>``, ``<span>``, ``<br>``, an invented ``<x>``), a comment or a character reference. A page laid out in blocks only (``<div>``, ``<p>``) is left to the
+markup rules: it does not pay for the view.
 """
 
 from __future__ import annotations
@@ -16,31 +17,46 @@ import re
 
 # An entity or numeric character reference ("&nbsp;", "&#105;", "&#x69;").
 _REFERENCE_RE = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
-# Tags that format words inside a line (and line breaks): the ones that split an order.
-_INLINE_TAG_RE = re.compile(
-    r"</?(?:b|i|u|s|em|strong|span|font|mark|small|big|sub|sup|tt|kbd|code|var|abbr|q|del"
-    r"|ins|a|wbr|br)(?:\s[^<>]{0,200})?/?>",
+_TAG_RE = re.compile(r"</?([A-Za-z][A-Za-z0-9-]{0,31})(?:\s[^<>]{0,500})?/?>")
+# The blocks a page is laid out in: rendered as a break between words, and no reason on
+# their own to render a text (the bench's page is made of them).
+_LAYOUT = frozenset(
+    {"p", "div", "li", "ul", "ol", "tr", "td", "th", "table", "pre", "title", "option"}
+    | {"h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer"}
+    | {"blockquote"}
+)
+# Rendered as a break between words; every other tag joins what it separates. A line
+# break between the words of an order ("ignore<br>all<br>...") renders the text.
+_BREAKING = _LAYOUT | {"br", "hr"}
+# A tag that is not a layout block (one regex pass, whatever the number of tags).
+_NOT_LAYOUT_TAG_RE = re.compile(
+    rf"</?(?=[A-Za-z])(?!(?:{'|'.join(sorted(_LAYOUT))})\b)[A-Za-z][A-Za-z0-9-]{{0,31}}(?:\s[^<>]{{0,500}})?/?>",
     re.IGNORECASE,
 )
-_TAG_RE = re.compile(r"</?([A-Za-z][A-Za-z0-9]{0,15})(?:\s[^<>]{0,500})?/?>")
-# Rendered as a break between words; every other tag joins what it separates.
-_BREAKING = frozenset(
-    {"br", "hr", "p", "div", "li", "ul", "ol", "tr", "td", "th", "table", "pre", "title"}
-    | {"h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer"}
-    | {"blockquote", "option"}
-)
 MIN_TEXT = 8
+KIND = "html"  # the decoded kind its rules' reasons are named by ("...@html")
 
 
 def rendered(text: str) -> str | None:
-    """``text`` as rendered, when it has inline tags or character references and
-    rendering changes it (else None)."""
+    """``text`` as rendered, when it has an inline tag, a comment or a character reference
+    and rendering changes it (else None)."""
     if "&" not in text and "<" not in text:
         return None
-    if not (_REFERENCE_RE.search(text) or _INLINE_TAG_RE.search(text)):
+    comments = "<!--" in text and "-->" in text
+    if not (comments or _REFERENCE_RE.search(text) or _NOT_LAYOUT_TAG_RE.search(text)):
         return None
-    shown = html.unescape(_TAG_RE.sub(_tag_text, text))
+    shown = html.unescape(_TAG_RE.sub(_tag_text, _without_comments(text) if comments else text))
     return shown if shown != text and len(shown.strip()) >= MIN_TEXT else None
+
+
+def _without_comments(text: str) -> str:
+    """Each ``<!--`` up to the next ``-->`` removed; one left open stays (no scan back)."""
+    pieces = text.split("<!--")
+    kept = [pieces[0]]
+    for piece in pieces[1:]:
+        end = piece.find("-->")
+        kept.append(piece[end + 3 :] if end >= 0 else "<!--" + piece)
+    return "".join(kept)
 
 
 def _tag_text(tag: re.Match[str]) -> str:

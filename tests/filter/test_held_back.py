@@ -91,3 +91,18 @@ def test_a_held_back_rule_does_not_come_back_through_the_rejoined_history(monkey
 def test_a_leak_dressed_as_a_favour_is_not_held_back(monkeypatch):
     assert "patterns.system_prompt_leak" in rules_fired(monkeypatch, FAVOUR)
     assert not verdict(monkeypatch, FAVOUR, 0.118).allowed
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Wie versioniert ihr eure <b>Systemprompts</b>?",  # the rule fires on both readings
+        "Wie versioniert ihr eure System<span></span>prompts?",  # on the rendered one only
+    ],
+)
+def test_the_rendered_markup_is_held_back_with_the_prompt(monkeypatch, prompt):
+    """The rendered view of a prompt's markup is the prompt itself: the layer's doubt holds
+    its wording rules back too (a developer's question with a tag in it passed read raw and
+    was blocked read rendered)."""
+    assert verdict(monkeypatch, prompt, 0.01).allowed
+    assert not verdict(monkeypatch, prompt, 0.9).allowed
