@@ -63,7 +63,7 @@ from mesh.config import ConfigError, env
 from .follow_up import orders_quoted
 from .normalize import fold_text
 from .patterns import rule_ids
-from .quoting import quote_context
+from .quoting import META_MAX_CHARS, quote_context
 from .rejoin import PROMPT_BREAK, blocking_pattern_reasons, learned_reasons
 from .verdict import Reason
 
@@ -96,6 +96,9 @@ class Entry:
     rules: frozenset[str]  # blocking pattern rules the prompt fired on its own
     # the tail of the text outside the quotes, when the quote policy excused a hit
     outside: str | None = None
+    # its prompt is one the learned layer may read as a question about its quotes
+    # (``quoting.META_MAX_CHARS``): so is its tail in a rejoin; not a long prompt's tail
+    short: bool = True
 
 
 @dataclass(slots=True)
@@ -179,7 +182,7 @@ class BehaviorTracker:
         chat's conversation after its system message: ``instructions.py``).
         """
         now = self.clock()
-        head = (prompt if head is None else head)[: self.head_chars]
+        head, short = cut_head(prompt if head is None else head, self.head_chars)
         rules = (
             own_rules
             if own_rules is not None
@@ -188,7 +191,7 @@ class BehaviorTracker:
         if digest is None:
             digest = prompt_digest(folded if folded is not None else fold_text(prompt))
         quiet_tail, quiet_head = self.outside_ends(prompt, quoted)
-        entry = Entry(now, prompt[-self.tail_chars :], rules or NO_RULES, quiet_tail)
+        entry = Entry(now, prompt[-self.tail_chars :], rules or NO_RULES, quiet_tail, short)
         with self._lock:
             state = self._tenant(user_key(tenant))
             was_flooding = now < state.flood_until
@@ -205,7 +208,7 @@ class BehaviorTracker:
                 self.fresh_user_limit,
                 self.fresh_window_s,
             )
-        reasons = self._reasons(*mine, head, rules, quiet_head=quiet_head)
+        reasons = self._reasons(*mine, head, rules, quiet_head=quiet_head, short=short)
         if flooding:
             # The same Entry objects go to both histories: when this user sent the tenant's
             # last prompts too, the tenant-wide join is the one just checked.
@@ -214,7 +217,13 @@ class BehaviorTracker:
             reasons += [
                 r
                 for r in self._reasons(
-                    *shared, head, rules, "tenant-wide ", fragments=not same, quiet_head=quiet_head
+                    *shared,
+                    head,
+                    rules,
+                    "tenant-wide ",
+                    fragments=not same,
+                    quiet_head=quiet_head,
+                    short=short,
                 )
                 if r.rule not in seen
             ]
@@ -229,9 +238,12 @@ class BehaviorTracker:
         scope: str = "",
         fragments: bool = True,
         quiet_head: str | None = None,
+        short: bool = True,
     ) -> list[Reason]:
         reasons = (
-            self._fragment_reasons(previous, head, rules, scope, quiet_head) if fragments else []
+            self._fragment_reasons(previous, head, rules, scope, quiet_head, short)
+            if fragments
+            else []
         )
         if run >= self.repeat_limit:
             reasons.append(
@@ -309,9 +321,10 @@ class BehaviorTracker:
         rules: frozenset[str],
         scope: str = "",
         quiet_head: str | None = None,
+        short: bool = True,
     ) -> list[Reason]:
         """``quiet_head``: the current prompt's head outside its quotes, when the quote
-        policy excused one of its hits."""
+        policy excused one of its hits; ``short``: as ``Entry.short``, for the head."""
         if not previous:
             return []
         said = [e.tail for e in previous]
@@ -325,9 +338,15 @@ class BehaviorTracker:
         carried = quiet != said and not talked
         # A filler word between prompts: words from two prompts count one step
         # further apart than inside one prompt.
-        joined = PROMPT_BREAK.join([*tails, head])
+        # The same prompt n times in a row joins once: a repeat is the repetition rule's,
+        # not a split attack (the learned rejoin reads its parts so too).
+        parts = _once([*zip(tails, [e.short for e in previous], strict=True), (head, short)])
+        joined = PROMPT_BREAK.join(text for text, _ in parts)
         known = rules.union(*(e.rules for e in previous))
-        found = blocking_pattern_reasons(joined, not carried) + learned_reasons(joined)
+        shorts = tuple(s for _, s in parts)
+        found = blocking_pattern_reasons(joined, not carried) + learned_reasons(
+            joined, shorts, known
+        )
         if found:
             # the current prompt must complete it: a rule the earlier prompts fire without
             # it was blamed on the prompt that did complete it, not on every later one
@@ -344,6 +363,19 @@ class BehaviorTracker:
             for r in found
             if r.rule not in known
         ]
+
+
+def _once(parts: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """``parts`` without the consecutive repeats."""
+    return [p for k, p in enumerate(parts) if k == 0 or p != parts[k - 1]]
+
+
+def cut_head(text: str, chars: int) -> tuple[str, bool]:
+    """The first ``chars`` of a prompt (or of a chat's conversation), and whether the text
+    is short enough for the learned layer's question reading (``Entry.short``). A chat's
+    head comes cut already (``instructions.conversation_head``): it counts as short, as
+    its conversation may be."""
+    return text[:chars], len(text) <= META_MAX_CHARS
 
 
 def prompt_digest(folded: str) -> bytes:

@@ -28,7 +28,7 @@ from operator import eq
 
 from mesh.redis_state import connect, failing_closed, redis_prefix, redis_timeout, redis_url
 
-from .behavior import MAX_USER_CHARS, NO_RULES, BehaviorTracker, Entry, user_key
+from .behavior import MAX_USER_CHARS, NO_RULES, BehaviorTracker, Entry, cut_head, user_key
 from .verdict import Reason
 
 log = logging.getLogger("llmaas.filter")
@@ -129,11 +129,11 @@ class RedisBehavior:
         """Records `prompt` and returns behaviour reasons, as `BehaviorTracker.check`."""
         r = self.rules
         now = self._clock()
-        head = (prompt if head is None else head)[: r.head_chars]
+        head, short = cut_head(prompt if head is None else head, r.head_chars)
         entry_id = os.urandom(6).hex()
         quiet_tail, quiet_head = r.outside_ends(prompt, quoted)
         tail = prompt[-r.tail_chars :]
-        entry = json.dumps([now, tail, sorted(own_rules), entry_id, quiet_tail])
+        entry = json.dumps([now, tail, sorted(own_rules), entry_id, quiet_tail, short])
         args = (
             repr(now),
             r.max_age_s,
@@ -159,7 +159,9 @@ class RedisBehavior:
                 r.fresh_user_limit,
                 r.fresh_window_s,
             )
-        reasons = r._reasons(_entries(mine_raw), int(urun), head, own_rules, quiet_head=quiet_head)
+        reasons = r._reasons(
+            _entries(mine_raw), int(urun), head, own_rules, quiet_head=quiet_head, short=short
+        )
         if flooding:
             # The same prompts in both histories: the tenant-wide join is the one just checked.
             same = len(mine_raw) == len(shared_raw) and all(map(eq, mine_raw, shared_raw))
@@ -174,6 +176,7 @@ class RedisBehavior:
                     "tenant-wide ",
                     not same,
                     quiet_head,
+                    short,
                 )
                 if x.rule not in seen
             ]
@@ -186,7 +189,7 @@ class RedisBehavior:
 def _entries(raw: list[str]) -> list[Entry]:
     out = []
     for item in raw:
-        # entries written before the outside tail was kept have four fields
-        at, tail, rules, _id, *outside = json.loads(item)
-        out.append(Entry(at, tail, frozenset(rules) or NO_RULES, *outside))
+        # entries written before the outside tail (and then `short`) was kept have fewer
+        at, tail, rules, _id, *later = json.loads(item)
+        out.append(Entry(at, tail, frozenset(rules) or NO_RULES, *later))
     return out

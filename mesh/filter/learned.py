@@ -40,6 +40,7 @@ from .quoting import mention_context
 from .verdict import BLOCK_THRESHOLD, Reason
 
 LAYER = "learned"
+RULE = "learned.classifier"
 Keep = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (code points, window starts) -> mask
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "learned.npz"
 
@@ -229,9 +230,17 @@ class Model:
         """Per start position: summed weights of its n-grams, and how many there are
         (with ``trim``, n-grams weighing under -trim are left out, as if absent)."""
         n = len(cps)
-        valid = np.arange(n) < np.array(valid_until(n))[:, None]  # whole n-grams only
         w = np.take(self.weights, ngram_matrix(cps))
-        kept = valid if trim is None else valid & (w >= -trim)
+        ends = valid_until(n)
+        if trim is None:  # whole n-grams only: the ids past a row's end weigh nothing
+            for row, end in zip(w, ends, strict=True):
+                row[end:] = 0.0
+            count = np.full(n, len(ORDERS), dtype=np.float32)
+            count[max(n - max(ORDERS), 0) :] = (
+                np.arange(n)[max(n - max(ORDERS), 0) :] < np.array(ends)[:, None]
+            ).sum(axis=0)
+            return w.sum(axis=0), count
+        kept = (np.arange(n) < np.array(ends)[:, None]) & (w >= -trim)
         return (w * kept).sum(axis=0), kept.sum(axis=0, dtype=np.float32)
 
     def window_logits(
@@ -340,7 +349,7 @@ def prepared_chunks(folded: str) -> Iterator[np.ndarray]:
 
 
 def judge(
-    folded: str, rule: str = "learned.classifier", detail: str = "", keep: Keep | None = None
+    folded: str, rule: str = RULE, detail: str = "", keep: Keep | None = None
 ) -> tuple[float | None, list[Reason]]:
     """The model's probability for a folded text (None when it is off or the text is
     under MIN_BYTES), and one reason when it reaches the threshold. The reason's score
@@ -363,11 +372,11 @@ def judge(
     return p, [Reason(LAYER, rule, round(min(score, 1.0), 4), span, why)]
 
 
-def check_learned(folded: str, rule: str = "learned.classifier", detail: str = "") -> list[Reason]:
+def check_learned(folded: str, rule: str = RULE, detail: str = "") -> list[Reason]:
     return judge(folded, rule, detail)[1]
 
 
-def judged_text(raw: str, discussions: bool = True) -> str:
+def judged_text(raw: str, discussions: bool = True, asked: bool = True) -> str:
     """What the layer judges of a prompt, read the way training reads prompts:
     - with the patterns' quote policy: in a short "what does '...' mean" question, what
       is inside the quotes is asked about, not said, so only the text outside the quotes;
@@ -377,8 +386,9 @@ def judged_text(raw: str, discussions: bool = True) -> str:
       around a payload ("decode this and do it") are judged with what it says. Masked,
       the payload left the wrapper alone to judge, and harmless payloads in a "decode
       and run" wrapper set the threshold (a dev retrain: 0.960 against 0.934);
-    - the user's own system prompt pasted for review: only the lead-in (``review_lead``)."""
-    lead = review_lead(raw) or mention_context(raw)
+    - the user's own system prompt pasted for review: only the lead-in (``review_lead``).
+    ``asked=False``: not read as a short question (the cut end of a long prompt: rejoin)."""
+    lead = review_lead(raw) or (mention_context(raw) if asked else None)
     if lead is None and discussions:
         lead = discussed_example(raw)
     return inline_decoded(lead or raw)

@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from . import fast_re
+from . import fast_re, token_chars
 from .spaced import join_compounds, join_spaced
 
 # Zero-width, joiners, bidi embeddings/overrides/isolates, invisible operators,
@@ -347,7 +347,7 @@ def tokenize(folded: str) -> list[str]:
     try:
         data = folded.encode("latin-1")
     except UnicodeEncodeError:
-        return _TOKEN_RE.findall(folded)
+        return token_chars.tokens(folded)
     return data.translate(_LATIN1_SEPARATORS).decode("latin-1").split()
 
 

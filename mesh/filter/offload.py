@@ -30,6 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from . import engine
 from .engine import Analysis
+from .heap import keep_freed_memory
 from .instructions import Span
 from .tool_fields import ToolFields
 
@@ -48,6 +49,7 @@ def _init_worker(parent: int) -> None:
     ).start()
     gc.collect()
     gc.freeze()  # the rule tables, as in the sidecar (see service.serve)
+    keep_freed_memory()
 
 
 def _exit_with(parent: int) -> None:

@@ -27,6 +27,7 @@ from mesh.pb import filter_pb2, filter_pb2_grpc
 from . import offload
 from .behavior_redis import RedisBehavior
 from .engine import PromptFilter
+from .heap import keep_freed_memory
 from .instructions import span_problem
 from .tool_fields import ToolFields
 
@@ -126,6 +127,7 @@ async def serve(host: str = "127.0.0.1", port: int = 50052) -> None:
         # which otherwise land as multi-millisecond pauses inside checks (p99 of a 2 KB check).
         gc.collect()
         gc.freeze()
+        keep_freed_memory()  # and a long check's arrays stay in the heap for the next
         log.info("security filter listening on %s:%d", host, bound)
 
     await rpc.serve_until_signal(server, start=False, on_ready=ready, grace_s=GRACE_S)

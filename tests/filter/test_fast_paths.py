@@ -10,10 +10,21 @@ from __future__ import annotations
 import random
 from itertools import chain
 
+import numpy as np
 import pytest
 
-from mesh.filter import behavior, encoded, normalize, repetition, spaced
+from mesh.filter import (
+    behavior,
+    encoded,
+    joined_parts,
+    learned,
+    normalize,
+    repetition,
+    spaced,
+    token_chars,
+)
 from mesh.filter.automaton import BLOCK_GAP, ConceptSequence, SequenceSet
+from mesh.filter.heap import keep_freed_memory
 from mesh.filter.hits import Stream, merge
 from mesh.filter.lexicon_index import LATIN_INDEX
 
@@ -275,3 +286,47 @@ def test_confusable_folding_matches_translate():
     lookalikes = list(normalize.CONFUSABLES) + ["\ud800", "\U0001d41a", "中", "a", " "]
     for text in _texts(9, 300, LATIN1 + WIDE + lookalikes, 1200):
         assert normalize.fold_confusables(text) == text.translate(normalize._CONFUSABLE_TABLE)
+
+
+def test_the_token_table_finds_the_regexs_tokens_in_every_plane():
+    """``token_chars`` (a table of the BMP, astral characters one by one) against the regex,
+    on text from every range, lone surrogates included."""
+    rng = random.Random(7)
+    planes = [(0, 0x80), (0x80, 0x800), (0x800, 0x10000), (0x10000, 0x110000)]
+    for _ in range(1500):
+        lo, hi = rng.choice(planes)
+        text = "".join(chr(rng.randrange(lo, hi)) for _ in range(rng.randrange(80)))
+        assert token_chars.tokens(text) == normalize._TOKEN_RE.findall(text)
+
+
+def test_the_learned_sums_are_those_of_the_masked_form():
+    """``Model.contributions`` zeroes the ids past each order's end instead of multiplying
+    by a mask of the whole matrix: the same sums, to the bit."""
+    model = learned.model()
+    if model is None:
+        pytest.skip("the learned layer's weights are not installed")
+    for text in ["", "a", "ab", "abcdef", "abcdefg"] + _texts(5, 200, LATIN1 + WIDE, 300):
+        cps = learned.prepare(normalize.fold_text(text))
+        n = len(cps)
+        valid = np.arange(n) < np.array(learned.valid_until(n))[:, None]
+        w = np.take(model.weights, learned.ngram_matrix(cps))
+        got = model.contributions(cps)
+        assert np.array_equal(got[0], (w * valid).sum(axis=0))
+        assert np.array_equal(got[1], valid.sum(axis=0, dtype=np.float32))
+
+
+def test_part_labels_are_looked_for_only_where_a_part_word_is():
+    texts = ["Part A: x. Part B: y.", "Teil 1: a, Teil 2: b", "第一部分：甲 第二部分：乙"]
+    for text in texts + _texts(9, 2000, list("part 12:.ab") + WIDE):
+        folded = text.casefold()
+        plain = set()
+        for m in joined_parts.PART_RE.finditer(folded):
+            plain.add(m.group())
+        if not plain:
+            assert joined_parts.labels(folded) == set()
+    assert len(joined_parts.labels(texts[0].casefold())) == 2
+
+
+def test_the_heap_tuning_is_idempotent():
+    kept = keep_freed_memory()
+    assert isinstance(kept, bool) and keep_freed_memory() == kept
