@@ -112,7 +112,7 @@ _PATTERNS = [
     rf"|(?m:^)[ \t]*(?:#|//|/\*|\*|--)|@)\s{{0,3}}[\"']?\s{{0,3}}(?:[\w-]+\s){{0,2}}?{_AI_ANY}"
     rf"(?:\s[\w-]+){{0,2}}?\s?[:：,，]",
     # English: "AI assistant reading this page", "note for LLM agents ...:", "if you're an AI,"
-    rf"{_NOT_A}\b{_AI_MACHINE}s?,?\s{{1,3}}(?:(?:that|who|which)\s(?:is|are)\s)?{_READ_EN}\s(?:\S+\s){{0,2}}?(?:this|these)\b",
+    rf"\b(?={_AI_MACHINE}){_NOT_A}{_AI_MACHINE}s?,?\s{{1,3}}(?:(?:that|who|which)\s(?:is|are)\s)?{_READ_EN}\s(?:\S+\s){{0,2}}?(?:this|these)\b",
     rf"\b(?:note|message|reminder|attention|memo|notice|p\.?s\.?|instructions?|comment)\s{{1,3}}(?:to|for)\s{{1,3}}"
     rf"(?:the\s|any\s|all\s|every\s)?{_AGENT_KIND}{_AI_EN}s?\b{_OPENS}",
     # A call to the model, then what to do while it works on the data: "AI assistant, when
@@ -125,7 +125,7 @@ _PATTERNS = [
     rf"|(?:ai\s|virtual\s|automated\s)?assistant|(?:large\s)?language\smodel|ai\smodel|agent)"
     rf"(?:\s{_READ_EN}(?:\s\S+){{0,3}})?\s?[,:—–-]",
     # French, Spanish, Italian, Portuguese: "IA qui lit cette page", "nota para la IA:"
-    rf"{_NOT_A}\b{_AI_LATIN}s?,?\s{{1,3}}(?:qui|que|che)\s{{1,3}}{_READ_LATIN}\s(?:\S+\s){{0,2}}?{_THIS_LATIN}\b",
+    rf"\b(?={_AI_LATIN}){_NOT_A}{_AI_LATIN}s?,?\s{{1,3}}(?:qui|que|che)\s{{1,3}}{_READ_LATIN}\s(?:\S+\s){{0,2}}?{_THIS_LATIN}\b",
     rf"\b{_AI_LATIN}s?\s{{1,3}}(?:lisant|leyendo|leggendo|lendo)\s(?:\S+\s){{0,2}}?{_THIS_LATIN}\b",
     rf"\b(?:note|nota|message|mensaje|messaggio|mensagem|aviso|avviso|attention|atención"
     rf"|attenzione|atenção|instruction|instrucción|instrucciones|istruzion[ei]|instrução|instruções"
@@ -137,7 +137,7 @@ _PATTERNS = [
     r"|inteligência artificial|assistant|asistente|assistente|bot|agent|agente|modèle de langage"
     r"|modelo de lenguaje|modello linguistico|modelo de linguagem|llm)\b[^\n.!?]{0,60}?[,:—–-]",
     # German, Dutch: "KI, die diese Seite liest", "Hinweis für die KI:", "wenn du eine KI bist,"
-    rf"{_NOT_A}\b{_AI_LATIN}(?:en|s)?,?\s{{1,3}}(?:die|der|das)\s(?:diese[nrsm]?|dies|dit|deze)\s(?:\S+\s){{0,3}}?"
+    rf"\b(?={_AI_LATIN}){_NOT_A}{_AI_LATIN}(?:en|s)?,?\s{{1,3}}(?:die|der|das)\s(?:diese[nrsm]?|dies|dit|deze)\s(?:\S+\s){{0,3}}?"
     r"(?:liest|verarbeitet|zusammenfasst|auswertet|prüft|bewertet|leest|verwerkt|samenvat|beoordeelt)\b",
     rf"\b(?:hinweis|notiz|nachricht|achtung|anweisung(?:en)?|bericht|notitie|instructie|let op)\s{{1,3}}(?:für|an|voor|aan)"
     rf"\s{{1,3}}(?:die\s|den\s|das\s|jede\s|de\s|het\s|elke\s)?{_AI_LATIN}(?:en|s)?\b{_OPENS}",
