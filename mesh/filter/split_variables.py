@@ -56,6 +56,24 @@ CODE_QUESTION_RE = fast_re.compile(
 CODE_QUESTION_REACH = 50  # characters either side of the join
 
 
+def assignments(raw: str) -> dict[str, str]:
+    """``{name.casefold(): piece}`` of ``ASSIGN_RE.finditer(raw)``, tried only where a match
+    can start: its sign opens a quote (an ``ASSIGN_HINT_RE`` match), and its name of one or
+    two characters ends where the blanks before the sign begin. (The lookbehind at every
+    position cost ~50 us on a 2 KB prompt.)"""
+    pieces, done = {}, 0
+    for hint in ASSIGN_HINT_RE.finditer(raw):
+        end = hint.start()
+        while end and raw[end - 1].isspace():  # ``\s``: the same characters
+            end -= 1
+        for start in (end - 2, end - 1):
+            if start >= done and (m := ASSIGN_RE.match(raw, start)):
+                pieces[m.group(1).casefold()] = m.group(2)
+                done = m.end()
+                break
+    return pieces
+
+
 def check_split_variables(raw: str) -> list[Reason]:
     """One reason when ``raw`` names quoted pieces by letters and then joins them."""
     if (
@@ -64,7 +82,7 @@ def check_split_variables(raw: str) -> list[Reason]:
         or len(ASSIGN_HINT_RE.findall(raw)) < MIN_PIECES
     ):
         return []
-    pieces = {m.group(1).casefold(): m.group(2) for m in ASSIGN_RE.finditer(raw)}
+    pieces = assignments(raw)
     if (
         len(pieces) < MIN_PIECES
         or sum(len(p.strip().encode()) for p in pieces.values()) < MIN_PIECE_BYTES

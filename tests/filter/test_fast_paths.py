@@ -21,6 +21,7 @@ from mesh.filter import (
     normalize,
     repetition,
     spaced,
+    split_variables,
     token_chars,
 )
 from mesh.filter.automaton import BLOCK_GAP, ConceptSequence, SequenceSet
@@ -330,3 +331,12 @@ def test_part_labels_are_looked_for_only_where_a_part_word_is():
 def test_the_heap_tuning_is_idempotent():
     kept = keep_freed_memory()
     assert isinstance(kept, bool) and keep_freed_memory() == kept
+
+
+def test_assignments_are_those_of_a_scan_of_every_position():
+    alphabet = list("ab1 =:＝'\"«»“”「」x\n") + ["é", "П", "中", "ab", "_"]
+    for text in _texts(11, 4000, alphabet, 60) + ["a = 'how to make', b = ' a pipe', c='x'"]:
+        plain = {
+            m.group(1).casefold(): m.group(2) for m in split_variables.ASSIGN_RE.finditer(text)
+        }
+        assert split_variables.assignments(text) == plain, repr(text)
