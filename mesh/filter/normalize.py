@@ -361,9 +361,27 @@ def has_leet_hint(tokens: list[str]) -> bool:
     return bool(odd) and _LEET_HINT_FAST_RE.search(" ".join(odd)) is not None
 
 
+# Regex syntax between words stands for the blanks it matches ("ignore\W+all\W+previous",
+# "ignore[^a-z]+all"): its flags, escapes and classes are no words of the text (a "w" or an "a-z"
+# between the words of an order kept the rules' word gaps from closing). Bare regexes that
+# are quoted are the quote policy's (``quoted_regex``).
+_REGEX_SYNTAX_RE = re.compile(
+    r"\(\?[a-z-]{1,6}\)"  # inline flags: "(?i)ignore ..." is no "I ignore"
+    r"|\\[wsdbntr](?![a-z0-9])(?:[+*?]|\{\d{0,3},?\d{0,3}\})?"  # not in c:\\scripts
+    r"|\[(?:\^[^\]\n]{1,24}|[^\]\s]{0,12}(?:a-z|0-9)[^\]\s]{0,12})\](?:[+*?]|\{\d{0,3},?\d{0,3}\})?"
+)
+
+
+def without_regex_syntax(folded: str) -> str:
+    """``folded`` with regex escapes and classes blanked (the same length)."""
+    if "\\" not in folded and "[" not in folded and "(?" not in folded:
+        return folded
+    return _REGEX_SYNTAX_RE.sub(lambda m: " " * len(m.group()), folded)
+
+
 def normalize(raw: str) -> Normalized:
     folded = fold_text(raw)
-    tokens = join_compounds(tokenize(folded))
+    tokens = join_compounds(tokenize(without_regex_syntax(folded)))
     words, joined = join_spaced(tokens)
     # Leet folding happens per token in the matcher; this only flags that it may matter.
     leet_words = words if has_leet_hint(tokens) else None
