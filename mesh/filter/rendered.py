@@ -7,7 +7,8 @@ as the plain order to a person and to a model, while the rules saw tag, comment 
 names between the words. The decoding layer (``encoded.decoded_texts``) judges this view as
 one more decoded text, named "html", when a text carries a tag other than a layout block
 (``<b>``, ``<span>``, ``<br>``, an invented ``<x>``), a comment or a character reference. A page laid out in blocks only (``<div>``, ``<p>``) is left to the
-markup rules: it does not pay for the view.
+markup rules: it does not pay for the view, unless three blocks in a row hold a word or two
+each (a sentence cut up into blocks).
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ _NOT_LAYOUT_TAG_RE = re.compile(
     rf"</?(?=[A-Za-z])(?!(?:{'|'.join(sorted(_LAYOUT))})\b)[A-Za-z][A-Za-z0-9-]{{0,31}}(?:\s[^<>]{{0,500}})?/?>",
     re.IGNORECASE,
 )
+# ...unless they cut a sentence up: three blocks in a row of a word or two each
+# ("<p>ignore</p><p>all</p><p>previous</p>..."; a table row of short cells renders too).
+_CUT_INTO_BLOCKS_RE = re.compile(
+    r"(?:<(p|div|li|td|th|h[1-6]|pre|blockquote)\b[^<>]{0,200}>\s*[^<>\s]{1,40}"
+    r"(?:\s[^<>\s]{1,40})?\s*</\1\s*>\s*){3}",
+    re.IGNORECASE,
+)
 MIN_TEXT = 8
 KIND = "html"  # the decoded kind its rules' reasons are named by ("...@html")
 
@@ -43,7 +51,12 @@ def rendered(text: str) -> str | None:
     if "&" not in text and "<" not in text:
         return None
     comments = "<!--" in text and "-->" in text
-    if not (comments or _REFERENCE_RE.search(text) or _NOT_LAYOUT_TAG_RE.search(text)):
+    if not (
+        comments
+        or _REFERENCE_RE.search(text)
+        or _NOT_LAYOUT_TAG_RE.search(text)
+        or _CUT_INTO_BLOCKS_RE.search(text)
+    ):
         return None
     shown = html.unescape(_TAG_RE.sub(_tag_text, _without_comments(text) if comments else text))
     return shown if shown != text and len(shown.strip()) >= MIN_TEXT else None
