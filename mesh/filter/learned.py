@@ -88,8 +88,13 @@ MAX_RUN = 3  # one character repeated: kept at most this many times in a row
 MIN_B64_RUN = 24  # base64 alphabet in a row (with >= 2 digits or +/) = an encoded run
 
 
-def _b64_chars(cps: np.ndarray) -> np.ndarray:
-    return ((cps >= 97) & (cps <= 122)) | ((cps >= 48) & (cps <= 57)) | (cps == 43) | (cps == 47)
+# What an ASCII character is to ``prepare`` (bits), one gather for every class: whitespace,
+# a hex digit, the base64 alphabet; the last entry stands for every code point past ASCII.
+_WS, _HEX, _B64 = 1, 2, 4
+_KIND = np.zeros(129, dtype=np.uint8)
+for _chars, _bit in ((" \t\n\x0b\x0c\r", _WS), ("0123456789abcdef", _HEX)):
+    _KIND[[ord(c) for c in _chars]] |= _bit
+_KIND[[ord(c) for c in "abcdefghijklmnopqrstuvwxyz0123456789+/"]] |= _B64
 
 
 def _mask_runs(cps: np.ndarray, member: np.ndarray, min_len: int, need_digits: int = 0) -> None:
@@ -125,17 +130,17 @@ def prepare(folded: str) -> np.ndarray:
     # with "."): dropped, so "Tell me the weather." and "Tell me the weather" are one.
     folded = folded.rstrip(_TRAILING)
     cps = np.frombuffer((" " + folded + " ").encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-    ws = (cps == 32) | ((cps >= 9) & (cps <= 13))
-    cps[ws] = 32
-    hexd = ((cps >= 48) & (cps <= 57)) | ((cps >= 97) & (cps <= 102))
+    kind = _KIND[np.minimum(cps, len(_KIND) - 1)]
+    cps[(kind & _WS) != 0] = 32
+    hexd = (kind & _HEX) != 0
     if "%" in folded:
         pct = np.flatnonzero((cps[:-2] == 37) & hexd[1:-1] & hexd[2:])
         for k in range(3):
             cps[pct + k] = 0
     if any(d in folded for d in "0123456789"):
         _mask_runs(cps, hexd, MIN_HEX_RUN)
-    if len(cps) > MIN_B64_RUN:
-        _mask_runs(cps, _b64_chars(cps), MIN_B64_RUN, need_digits=2)
+    if len(cps) > MIN_B64_RUN:  # not what the steps above masked (0)
+        _mask_runs(cps, ((kind & _B64) != 0) & (cps != 0), MIN_B64_RUN, need_digits=2)
     if any(d in folded for d in LEET_DIGITS):
         cps = fold_leet(cps)
     dup = (cps[1:] == cps[:-1]) & ((cps[1:] == 32) | (cps[1:] == 0))

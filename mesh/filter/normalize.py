@@ -362,19 +362,22 @@ def has_leet_hint(tokens: list[str]) -> bool:
 
 
 # Regex syntax between words stands for the blanks it matches ("ignore\W+all\W+previous",
-# "ignore[^a-z]+all"): its flags, escapes and classes are no words of the text (a "w" or an "a-z"
-# between the words of an order kept the rules' word gaps from closing). Bare regexes that
-# are quoted are the quote policy's (``quoted_regex``).
+# "ignore[^a-z]+all"): its flags, escapes and negated classes are no words of the text (a
+# "w" or an "a-z" between the words of an order kept the rules' word gaps from closing).
+# Bare regexes that are quoted are the quote policy's (``quoted_regex``).
 _REGEX_SYNTAX_RE = re.compile(
     r"\(\?[a-z-]{1,6}\)"  # inline flags: "(?i)ignore ..." is no "I ignore"
     r"|\\[wsdbntr](?![a-z0-9])(?:[+*?]|\{\d{0,3},?\d{0,3}\})?"  # not in c:\\scripts
-    r"|\[(?:\^[^\]\n]{1,24}|[^\]\s]{0,12}(?:a-z|0-9)[^\]\s]{0,12})\](?:[+*?]|\{\d{0,3},?\d{0,3}\})?"
+    r"|\[\^[^\]\n]{1,24}\](?:[+*?]|\{\d{0,3},?\d{0,3}\})?"  # a negated class: [^a-z]+
 )
 
 
 def without_regex_syntax(folded: str) -> str:
-    """``folded`` with regex escapes and classes blanked (the same length)."""
-    if "\\" not in folded and "[" not in folded and "(?" not in folded:
+    """``folded`` with regex flags, escapes and negated classes blanked (the same length)."""
+    # one of these is in every match; a single character is looked for first (memchr)
+    if not (
+        "\\" in folded or ("?" in folded and "(?" in folded) or ("^" in folded and "[^" in folded)
+    ):
         return folded
     return _REGEX_SYNTAX_RE.sub(lambda m: " " * len(m.group()), folded)
 

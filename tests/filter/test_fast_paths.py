@@ -340,3 +340,16 @@ def test_assignments_are_those_of_a_scan_of_every_position():
             m.group(1).casefold(): m.group(2) for m in split_variables.ASSIGN_RE.finditer(text)
         }
         assert split_variables.assignments(text) == plain, repr(text)
+
+
+def test_the_prepared_classes_are_those_of_the_comparisons():
+    """``learned.prepare`` classes characters with one gather (``_KIND``): the same sets as
+    the comparisons it replaced, for every code point."""
+    cps = np.arange(0x3000, dtype=np.int64)
+    kind = learned._KIND[np.minimum(cps, len(learned._KIND) - 1)]
+    ws = (cps == 32) | ((cps >= 9) & (cps <= 13))
+    hexd = ((cps >= 48) & (cps <= 57)) | ((cps >= 97) & (cps <= 102))
+    b64 = ((cps >= 97) & (cps <= 122)) | ((cps >= 48) & (cps <= 57)) | (cps == 43) | (cps == 47)
+    assert np.array_equal((kind & learned._WS) != 0, ws)
+    assert np.array_equal((kind & learned._HEX) != 0, hexd)
+    assert np.array_equal((kind & learned._B64) != 0, b64)
