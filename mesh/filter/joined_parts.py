@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from .anchored import Literals
 from .verdict import Reason
 
 LAYER = "patterns"
@@ -33,6 +34,7 @@ _PART_WORDS = (
     "bölüm", "الجزء", "جزء", "부분", "파트", "조각", "部分", "片段", "パート",
 )  # fmt: skip
 PART_RE = re.compile("|".join(sorted(_PART_WORDS, key=len, reverse=True)))
+PART_WORDS = Literals(_PART_WORDS)  # the same matches (leftmost-longest), ~30x cheaper
 _END = r"\s?(?:\([^)\n]{0,20}\)\s?)?[:：.\-–—)]"
 LABEL_AFTER_RE = re.compile(
     r"\s?(?:\d{1,2}|[a-d]|[ivx]{1,3}|one|two|three|un|deux|uno|dos|eins|zwei|één|twee|один|два"
@@ -89,13 +91,9 @@ _THE_PARTS = frozenset(_PARTS_WORDS.split())
 def labels(folded: str) -> set[str]:
     """The distinct part labels of a casefolded text ("part 1:", "第二部分：")."""
     found: set[str] = set()
-    # most texts name no part: a substring test each (C) before the scan of every position
-    if not any(map(folded.__contains__, _PART_WORDS)):
-        return found
-    for m in PART_RE.finditer(folded):
-        start, end = m.span()
+    for start, end in PART_WORDS.spans(folded):  # PART_RE's matches, in one native pass
         # A Latin, Cyrillic or Arabic word starts a word ("counterpart 1:" is no label).
-        if m.group()[0] < "\u0700" and start and folded[start - 1].isalnum():
+        if folded[start] < "\u0700" and start and folded[start - 1].isalnum():
             continue
         if after := LABEL_AFTER_RE.match(folded, end):
             found.add(folded[start : after.end()])

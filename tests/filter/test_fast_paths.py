@@ -316,16 +316,16 @@ def test_the_learned_sums_are_those_of_the_masked_form():
         assert np.array_equal(got[1], valid.sum(axis=0, dtype=np.float32))
 
 
-def test_part_labels_are_looked_for_only_where_a_part_word_is():
-    texts = ["Part A: x. Part B: y.", "Teil 1: a, Teil 2: b", "第一部分：甲 第二部分：乙"]
-    for text in texts + _texts(9, 2000, list("part 12:.ab") + WIDE):
+def test_part_words_are_found_where_their_alternation_finds_them():
+    words = list(joined_parts._PART_WORDS)
+    rng = random.Random(9)
+    pieces = words + [w[: len(w) // 2] for w in words] + list("part 12:.ab") + WIDE
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randrange(12))) for _ in range(3000)]
+    for text in texts + ["Part A: x. Part B: y.", "第一部分：甲 第二部分：乙", "counterpart 1:"]:
         folded = text.casefold()
-        plain = set()
-        for m in joined_parts.PART_RE.finditer(folded):
-            plain.add(m.group())
-        if not plain:
-            assert joined_parts.labels(folded) == set()
-    assert len(joined_parts.labels(texts[0].casefold())) == 2
+        spans = [m.span() for m in joined_parts.PART_RE.finditer(folded)]
+        assert list(joined_parts.PART_WORDS.spans(folded)) == spans, repr(text)
+    assert len(joined_parts.labels("part a: x. part b: y.")) == 2
 
 
 def test_the_heap_tuning_is_idempotent():
