@@ -36,9 +36,13 @@ _NOT_LAYOUT_TAG_RE = re.compile(
 )
 # ...unless they cut a sentence up: three blocks in a row of a word or two each
 # ("<p>ignore</p><p>all</p><p>previous</p>..."; a table row of short cells renders too).
+_BLOCK = (
+    r"<(?P<tag>p|div|li|td|th|h[1-6]|pre|blockquote)\b[^<>]{0,200}>\s*[^<>\s]{1,40}"
+    r"(?:\s[^<>\s]{1,40})?\s*</(?P=tag)\s*>\s*"
+)
+# (the first block written out: a pattern that opens with "<" is scanned for it in C)
 _CUT_INTO_BLOCKS_RE = re.compile(
-    r"(?:<(p|div|li|td|th|h[1-6]|pre|blockquote)\b[^<>]{0,200}>\s*[^<>\s]{1,40}"
-    r"(?:\s[^<>\s]{1,40})?\s*</\1\s*>\s*){3}",
+    _BLOCK.replace("?P<tag>", "?P<first>").replace("?P=tag", "?P=first") + f"(?:{_BLOCK}){{2}}",
     re.IGNORECASE,
 )
 MIN_TEXT = 8

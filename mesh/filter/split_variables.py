@@ -56,13 +56,13 @@ CODE_QUESTION_RE = fast_re.compile(
 CODE_QUESTION_REACH = 50  # characters either side of the join
 
 
-def assignments(raw: str) -> dict[str, str]:
+def assignments(raw: str, hints: list[re.Match[str]] | None = None) -> dict[str, str]:
     """``{name.casefold(): piece}`` of ``ASSIGN_RE.finditer(raw)``, tried only where a match
     can start: its sign opens a quote (an ``ASSIGN_HINT_RE`` match), and its name of one or
     two characters ends where the blanks before the sign begin. (The lookbehind at every
-    position cost ~50 us on a 2 KB prompt.)"""
+    position cost ~50 us on a 2 KB prompt.) ``hints``: those matches, when already found."""
     pieces, done = {}, 0
-    for hint in ASSIGN_HINT_RE.finditer(raw):
+    for hint in ASSIGN_HINT_RE.finditer(raw) if hints is None else hints:
         end = hint.start()
         while end and raw[end - 1].isspace():  # ``\s``: the same characters
             end -= 1
@@ -76,13 +76,12 @@ def assignments(raw: str) -> dict[str, str]:
 
 def check_split_variables(raw: str) -> list[Reason]:
     """One reason when ``raw`` names quoted pieces by letters and then joins them."""
-    if (
-        len(raw) > MAX_CHARS
-        or raw.count("+") < MIN_PIECES - 1
-        or len(ASSIGN_HINT_RE.findall(raw)) < MIN_PIECES
-    ):
+    if len(raw) > MAX_CHARS or raw.count("+") < MIN_PIECES - 1:
         return []
-    pieces = assignments(raw)
+    hints = list(ASSIGN_HINT_RE.finditer(raw))
+    if len(hints) < MIN_PIECES:
+        return []
+    pieces = assignments(raw, hints)
     if (
         len(pieces) < MIN_PIECES
         or sum(len(p.strip().encode()) for p in pieces.values()) < MIN_PIECE_BYTES
