@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from itertools import accumulate, repeat
-from operator import mul
+from operator import itemgetter, mul
 
+from .anchored import Literals
 from .hits import Stream, merge
 from .lexicon import CJK_EXTRA_LATIN
 from .lexicon_index import CJK_INDEX, capturing
@@ -23,13 +24,14 @@ CJK_ANY_RE = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 # Spaces between two CJK characters, anchored on the first one (a fast charset scan).
 _CJK_SPACE_RE = re.compile(f"([{_CJK}])\\s+(?=[{_CJK}])")
 
-# The CJK terms are found by two scans: the wide terms (no ASCII character in any
-# of them, so the leading class skips Latin text quickly) and the few ASCII terms
-# listed under zh/ja ("ai"). A match of one kind can never overlap one of the
+# The CJK terms are found by two scans: the wide terms (no ASCII character in any of
+# them), leftmost-longest in one native pass (Aho-Corasick: the matches of their trie
+# alternation, without its class test at every character, 0.3 ms at 100 KB), and the few
+# ASCII terms listed under zh/ja ("ai"). A match of one kind can never overlap one of the
 # other, so together they give exactly the matches of a single alternation.
 _ASCII_TERMS = tuple(sorted(w for w in CJK_INDEX if w.isascii()))
 assert all(not any(c.isascii() for c in w) for w in CJK_INDEX if w not in _ASCII_TERMS)
-_WIDE_SPLIT_RE = capturing(w for w in CJK_INDEX if not w.isascii())
+WIDE_TERMS = Literals(w for w in CJK_INDEX if not w.isascii())
 _ASCII_SPLIT_RE = capturing(_ASCII_TERMS) if _ASCII_TERMS else None
 # The few Latin words CJK rules need ("dan", "prompt", "jailbreak").
 _LATIN_SPLIT_RE = capturing(CJK_EXTRA_LATIN)
@@ -52,9 +54,16 @@ def _split_hits(pattern: re.Pattern[str], text: str) -> tuple[list[int], list[st
     return ends[0::2][:-1], parts[1::2]  # match k starts where part 2k ends
 
 
+def _literal_hits(terms: Literals, text: str) -> tuple[list[int], list[str]]:
+    """(start offsets, matched terms), as ``_split_hits`` of the terms' alternation."""
+    spans = list(terms.spans(text))
+    starts = list(map(itemgetter(0), spans))
+    return starts, list(map(text.__getitem__, map(slice, starts, map(itemgetter(1), spans))))
+
+
 def _term_hits(text: str) -> tuple[list[int], list[str]]:
     """The wide and the ASCII scans, merged by start."""
-    starts, tokens = _split_hits(_WIDE_SPLIT_RE, text)
+    starts, tokens = _literal_hits(WIDE_TERMS, text)
     if _ASCII_SPLIT_RE is None:
         return starts, tokens
     a_starts, a_tokens = _split_hits(_ASCII_SPLIT_RE, text)

@@ -353,3 +353,17 @@ def test_the_prepared_classes_are_those_of_the_comparisons():
     assert np.array_equal((kind & learned._WS) != 0, ws)
     assert np.array_equal((kind & learned._HEX) != 0, hexd)
     assert np.array_equal((kind & learned._B64) != 0, b64)
+
+
+def test_the_wide_cjk_terms_are_the_matches_of_their_alternation():
+    from mesh.filter import cjk
+    from mesh.filter.lexicon_index import CJK_INDEX, capturing
+
+    words = cjk.WIDE_TERMS.words
+    reference = capturing(words)
+    rng = random.Random(13)
+    pieces = words + [w[: len(w) // 2] for w in words] + list("的了是 ai,。") + WIDE
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randrange(16))) for _ in range(3000)]
+    assert all(not w.isascii() for w in words) and len(words) < len(CJK_INDEX)
+    for text in texts:
+        assert cjk._literal_hits(cjk.WIDE_TERMS, text) == cjk._split_hits(reference, text), text
