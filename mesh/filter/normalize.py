@@ -26,7 +26,9 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from . import fast_re, token_chars
+from .quoted_regex import without_regex_syntax
 from .spaced import join_compounds, join_spaced
+from .styled import SMALL_CAPITALS, unstyled_astral
 
 # Zero-width, joiners, bidi embeddings/overrides/isolates, invisible operators,
 # soft hyphen, Mongolian vowel separator, BOM, variation selectors, Hangul fillers.
@@ -62,7 +64,14 @@ TAG_RE = re.compile(f"[\\U{TAG_FIRST:08x}-\\U{TAG_LAST:08x}]+")
 # characters or anything outside the BMP (tags, variation selectors, styled
 # letters, emoji). Text without any of these skips every invisible-character pass.
 _BMP_INVISIBLE = "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in INVISIBLE_RANGES if b < 0x10000)
-SPECIAL_RE = re.compile(f"[{_BMP_INVISIBLE}\\u2066-\\u2069\\U00010000-\\U0010ffff]")
+# Combining accents that NFKC leaves standing (no precomposed letter: "g̈n̈r̃"), and the
+# letters whose casefold leaves one ("İ" is "i̇", "ẗ" is "ẗ"): dropped after casefold, as the
+# accents of "ìgnòrè" are, so "i̇g̈n̈ōr̃ē" and "instrucẗions" are words, not pieces.
+_CASEFOLD_ACCENTED = "İǰΐΰẖẗẘẙὐὒὔὖᾶᾷῆῇῒΐῖῗῢΰῤῦῧῶῷ"
+_LOOSE_ACCENT_RE = re.compile("[\u0300-\u036f]+")
+SPECIAL_RE = re.compile(
+    f"[{_BMP_INVISIBLE}\\u0300-\\u036f{_CASEFOLD_ACCENTED}\\u2066-\\u2069\\U00010000-\\U0010ffff]"
+)
 
 
 def is_latin1(text: str) -> bool:
@@ -117,7 +126,8 @@ def forget_last() -> None:
 
 
 def has_special(text: str) -> bool:
-    """False when ``text`` has no invisible, bidi, tag or astral character."""
+    """False when ``text`` has no invisible, bidi, tag or astral character, nor a loose
+    combining accent."""
     found = _special_of.get(text)
     if found is not None:
         return found
@@ -219,6 +229,7 @@ CONFUSABLES: dict[str, str] = {
     "ց": "g",
     "զ": "q",
 }
+CONFUSABLES.update(SMALL_CAPITALS)  # "ɪɢɴᴏʀᴇ": Latin, but no letter NFKC folds
 CONFUSABLE_RE = re.compile("[" + "".join(CONFUSABLES) + "]")
 _CONFUSABLE_TABLE = str.maketrans(CONFUSABLES)
 # The same map as a lookup array over the BMP (every lookalike is in it): ``str.translate``
@@ -293,15 +304,19 @@ class Normalized:
 
 
 def fold_text(raw: str) -> str:
-    """NFKC + casefold + invisible removal + tag decoding + confusable folding."""
+    """NFKC + casefold + invisible removal + tag decoding + confusable folding (styled
+    letters NFKC leaves alone included: ``styled``)."""
     if raw.isascii():
         return raw.lower()
     text = nfkc(raw)
-    if has_special(text):
+    special = has_special(text)
+    if special:
         if TAG_RE.search(text):
             text = TAG_RE.sub(_decode_tags, text)
-        text = INVISIBLE_RE.sub("", text)
+        text = unstyled_astral(INVISIBLE_RE.sub("", text))
     text = casefold(text)
+    if special:
+        text = _LOOSE_ACCENT_RE.sub("", text)
     if has_confusable(text):
         text = fold_confusables(text)
     return text
@@ -359,27 +374,6 @@ def has_leet_hint(tokens: list[str]) -> bool:
     """
     odd = list(filterfalse(str.isalpha, set(tokens)))
     return bool(odd) and _LEET_HINT_FAST_RE.search(" ".join(odd)) is not None
-
-
-# Regex syntax between words stands for the blanks it matches ("ignore\W+all\W+previous",
-# "ignore[^a-z]+all"): its flags, escapes and negated classes are no words of the text (a
-# "w" or an "a-z" between the words of an order kept the rules' word gaps from closing).
-# Bare regexes that are quoted are the quote policy's (``quoted_regex``).
-_REGEX_SYNTAX_RE = re.compile(
-    r"\(\?[a-z-]{1,6}\)"  # inline flags: "(?i)ignore ..." is no "I ignore"
-    r"|\\[wsdbntr](?![a-z0-9])(?:[+*?]|\{\d{0,3},?\d{0,3}\})?"  # not in c:\\scripts
-    r"|\[\^[^\]\n]{1,24}\](?:[+*?]|\{\d{0,3},?\d{0,3}\})?"  # a negated class: [^a-z]+
-)
-
-
-def without_regex_syntax(folded: str) -> str:
-    """``folded`` with regex flags, escapes and negated classes blanked (the same length)."""
-    # one of these is in every match; a single character is looked for first (memchr)
-    if not (
-        "\\" in folded or ("?" in folded and "(?" in folded) or ("^" in folded and "[^" in folded)
-    ):
-        return folded
-    return _REGEX_SYNTAX_RE.sub(lambda m: " " * len(m.group()), folded)
 
 
 def normalize(raw: str) -> Normalized:

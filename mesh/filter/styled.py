@@ -1,0 +1,34 @@
+"""Letters styled to look like Latin ones that NFKC leaves as they are.
+
+"ɪɢɴᴏʀᴇ ᴀʟʟ ᴘʀᴇᴠɪᴏᴜꜱ ɪɴꜱᴛʀᴜᴄᴛɪᴏɴꜱ" (small capitals), "🅸🅶🅽🅾🆁🅴" (negative squared),
+"🅘🅖🅝🅞🅡🅔" (negative circled) and "🇮🇬🇳🇴🇷🇪" (regional indicators) read as the order to a
+person and to a model, while NFKC, which folds full-width, mathematical, circled and squared
+letters, leaves these alone: the rules saw words of no language. The normaliser folds them
+to the letters they show (superscript letters reach small capitals through NFKC: "ᶦ" is
+"ɪ"), so every layer reads the words.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Small capitals (Latin script: not "another script" for the mixed-script rule). IPA writes
+# some of them ("ɪ", "ʀ", "ʏ"); read as their letters, a transcription stays harmless.
+SMALL_CAPITALS: dict[str, str] = dict(
+    zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘꞯʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnopqrstuvwyz", strict=True)
+)
+# Negative circled, negative squared and regional-indicator capitals A-Z, in the emoji blocks
+# (the squared ones, U+1F130..., NFKC folds already). A flag ("🇫🇷") reads as its two letters.
+_ASTRAL_BASES = (0x1F150, 0x1F170, 0x1F1E6)
+ASTRAL_LETTERS: dict[str, str] = {
+    chr(base + k): chr(ord("a") + k) for base in _ASTRAL_BASES for k in range(26)
+}
+_ASTRAL_LETTER_RE = re.compile(
+    "[" + "".join(f"{chr(base)}-{chr(base + 25)}" for base in _ASTRAL_BASES) + "]"
+)
+
+
+def unstyled_astral(text: str) -> str:
+    """``text`` with the emoji blocks' letters as plain lowercase letters (a scan in C: the
+    callers run it only on text with a character beyond the BMP)."""
+    return _ASTRAL_LETTER_RE.sub(lambda m: ASTRAL_LETTERS[m.group()], text)
