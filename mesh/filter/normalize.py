@@ -28,7 +28,7 @@ import numpy as np
 from . import fast_re, token_chars
 from .quoted_regex import without_regex_syntax
 from .spaced import join_compounds, join_spaced
-from .styled import SMALL_CAPITALS, unstyled_astral
+from .styled import SCRIPT_LOOKALIKES, SMALL_CAPITALS, unstyled_astral
 
 # Zero-width, joiners, bidi embeddings/overrides/isolates, invisible operators,
 # soft hyphen, Mongolian vowel separator, BOM, variation selectors, Hangul fillers.
@@ -230,6 +230,7 @@ CONFUSABLES: dict[str, str] = {
     "զ": "q",
 }
 CONFUSABLES.update(SMALL_CAPITALS)  # "ɪɢɴᴏʀᴇ": Latin, but no letter NFKC folds
+CONFUSABLES.update(SCRIPT_LOOKALIKES)  # Cherokee, Lisu
 CONFUSABLE_RE = re.compile("[" + "".join(CONFUSABLES) + "]")
 _CONFUSABLE_TABLE = str.maketrans(CONFUSABLES)
 # The same map as a lookup array over the BMP (every lookalike is in it): ``str.translate``

@@ -1,9 +1,10 @@
 """Letters styled to look like Latin ones that NFKC leaves as they are.
 
 "ɪɢɴᴏʀᴇ ᴀʟʟ ᴘʀᴇᴠɪᴏᴜꜱ ɪɴꜱᴛʀᴜᴄᴛɪᴏɴꜱ" (small capitals), "🅸🅶🅽🅾🆁🅴" (negative squared),
-"🅘🅖🅝🅞🅡🅔" (negative circled) and "🇮🇬🇳🇴🇷🇪" (regional indicators) read as the order to a
-person and to a model, while NFKC, which folds full-width, mathematical, circled and squared
-letters, leaves these alone: the rules saw words of no language. The normaliser folds them
+"🅘🅖🅝🅞🅡🅔" (negative circled), "🇮🇬🇳🇴🇷🇪" (regional indicators) and "ꓲꓖꓠꓳꓣꓰ" (Lisu)
+read as the order to a person and to a model, while NFKC, which folds full-width,
+mathematical, circled and squared letters, leaves these alone: the rules saw words of no
+language. The normaliser folds them
 to the letters they show (superscript letters reach small capitals through NFKC: "ᶦ" is
 "ɪ"), so every layer reads the words.
 """
@@ -16,6 +17,17 @@ import re
 # some of them ("ɪ", "ʀ", "ʏ"); read as their letters, a transcription stays harmless.
 SMALL_CAPITALS: dict[str, str] = dict(
     zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘꞯʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnopqrstuvwyz", strict=True)
+)
+# Cherokee (as casefold leaves it: upper case) and Lisu letters that Unicode's confusables
+# (UTS #39 confusables.txt, read through confusable-homoglyphs 3.3.1) give a Latin letter
+# as their look-alike ("ꓲꓖꓠꓳꓣꓰ", "ᎥᏀNᎾᏒᎬ"; Lisu "ꓲ" is the I it shows, not the "l" the
+# table pairs it with). Neither script is one the filter reads.
+SCRIPT_LOOKALIKES: dict[str, str] = dict(
+    zip(
+        "ᎪꓮᏏᏴꓐᏟꓚᏧꓒᎠꓓᎬꓰꓝᏀᏳꓖᏂᎻꓧᎥᎫꓙᏦꓗꓲᏞꓡᎷꓟꓠꓳᏢꓑᎱᎡᏒꓣᏚᏕꓢᎢꓔꓴᏙꓦᎳᏔꓪꓫᎩᎽꓬᏃꓜ",
+        "aabbbccddddeefggghhhijjkkillmmnopprrrrsssttuvvwwwxyyyzz",
+        strict=True,
+    )
 )
 # Negative circled, negative squared and regional-indicator capitals A-Z, in the emoji blocks
 # (the squared ones, U+1F130..., NFKC folds already). A flag ("🇫🇷") reads as its two letters.
