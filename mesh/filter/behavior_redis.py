@@ -107,10 +107,14 @@ class RedisBehavior:
     def _keys(self, tenant: str, user: str) -> list[str]:
         base = f"{self._prefix}:{{flt:{_part(user_key(tenant))}}}"
         u = _part(user_key(user))
+        # The entry lists are named for their format ("2": six fields, `Entry.short` last):
+        # a filter of the five-field format fails on a longer entry, so while both run side
+        # by side in a rolling upgrade each keeps its own lists (its fragments apart, for
+        # `max_age_s` at most) instead of failing closed on the other's.
         return [
-            f"{base}:u:{u}",
+            f"{base}:u2:{u}",
             f"{base}:um:{u}",
-            f"{base}:all",
+            f"{base}:all2",
             f"{base}:allm",
             f"{base}:fresh",
             f"{base}:flood",
@@ -189,7 +193,7 @@ class RedisBehavior:
 def _entries(raw: list[str]) -> list[Entry]:
     out = []
     for item in raw:
-        # entries written before the outside tail (and then `short`) was kept have fewer
+        # fields this version does not know (a later format's) are left unread
         at, tail, rules, _id, *later = json.loads(item)
-        out.append(Entry(at, tail, frozenset(rules) or NO_RULES, *later))
+        out.append(Entry(at, tail, frozenset(rules) or NO_RULES, *later[:2]))
     return out

@@ -8,6 +8,7 @@ requests, the 30th identical prompt blocked, users kept apart, expiry, fresh-use
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ import pytest
 
 from mesh.errors import Unavailable
 from mesh.filter import BehaviorTracker, PromptFilter
-from mesh.filter.behavior_redis import RedisBehavior
+from mesh.filter.behavior_redis import RedisBehavior, _entries
 from mesh.filter.engine import analyse
 from mesh.redis_state import SHARED_STATE_UNAVAILABLE, connect
 
@@ -190,3 +191,14 @@ def test_the_filter_picks_the_redis_history_from_the_environment() -> None:
     assert RedisBehavior.from_env({}) is None
     shared = RedisBehavior.from_env({"LLMAAS_REDIS_URL": REDIS_URL, "LLMAAS_REDIS_PREFIX": "x"})
     assert isinstance(shared, RedisBehavior)
+
+
+def test_entries_of_a_later_format_are_read_for_the_fields_this_one_knows():
+    """A longer entry (a later version's, in a rolling upgrade) is read, not failed on."""
+    later = json.dumps([1.0, "tail", ["r"], "id", None, False, "a later field"])
+    five = json.dumps([1.0, "tail", [], "id", "outside"])
+    read = _entries([later, five])
+    assert [(e.tail, e.outside, e.short) for e in read] == [
+        ("tail", None, False),
+        ("tail", "outside", True),
+    ]
