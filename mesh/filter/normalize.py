@@ -64,9 +64,10 @@ TAG_RE = re.compile(f"[\\U{TAG_FIRST:08x}-\\U{TAG_LAST:08x}]+")
 # characters or anything outside the BMP (tags, variation selectors, styled
 # letters, emoji). Text without any of these skips every invisible-character pass.
 _BMP_INVISIBLE = "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in INVISIBLE_RANGES if b < 0x10000)
-# Combining accents that NFKC leaves standing (no precomposed letter: "g̈n̈r̃"), and the
-# letters whose casefold leaves one ("İ" is "i̇", "ẗ" is "ẗ"): dropped after casefold, as the
-# accents of "ìgnòrè" are, so "i̇g̈n̈ōr̃ē" and "instrucẗions" are words, not pieces.
+# Combining accents that NFKC leaves standing (no precomposed letter: "g̈n̈r̃"), and those
+# casefold leaves (of "İ", "ẗ" and 25 more letters, which it splits into a letter and a
+# combining accent): dropped after casefold, as the accents of "ìgnòrè" are, so "i̇g̈n̈ōr̃ē"
+# and "instrucẗions" are words, not pieces.
 _CASEFOLD_ACCENTED = "İǰΐΰẖẗẘẙὐὒὔὖᾶᾷῆῇῒΐῖῗῢΰῤῦῧῶῷ"
 _LOOSE_ACCENT_RE = re.compile("[\u0300-\u036f]+")
 SPECIAL_RE = re.compile(

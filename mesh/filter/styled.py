@@ -4,9 +4,8 @@
 "🅘🅖🅝🅞🅡🅔" (negative circled), "🇮🇬🇳🇴🇷🇪" (regional indicators) and "ꓲꓖꓠꓳꓣꓰ" (Lisu)
 read as the order to a person and to a model, while NFKC, which folds full-width,
 mathematical, circled and squared letters, leaves these alone: the rules saw words of no
-language. The normaliser folds them
-to the letters they show (superscript letters reach small capitals through NFKC: "ᶦ" is
-"ɪ"), so every layer reads the words.
+language. The normaliser folds them to the letters they show (superscript letters reach
+small capitals through NFKC: "ᶦ" is "ɪ"), so every layer reads the words.
 """
 
 from __future__ import annotations
@@ -41,6 +40,6 @@ _ASTRAL_LETTER_RE = re.compile(
 
 
 def unstyled_astral(text: str) -> str:
-    """``text`` with the emoji blocks' letters as plain lowercase letters (a scan in C: the
-    callers run it only on text with a character beyond the BMP)."""
+    """``text`` with the emoji blocks' letters as plain lowercase letters (one scan in C;
+    the normaliser runs it only on text with a special character: ``has_special``)."""
     return _ASTRAL_LETTER_RE.sub(lambda m: ASTRAL_LETTERS[m.group()], text)
