@@ -33,8 +33,8 @@ _PART_WORDS = (
     "helft", "stuk", "część", "połowa", "часть", "половина", "фрагмент", "kısım", "parça",
     "bölüm", "الجزء", "جزء", "부분", "파트", "조각", "部分", "片段", "パート",
 )  # fmt: skip
-PART_RE = re.compile("|".join(sorted(_PART_WORDS, key=len, reverse=True)))
-PART_WORDS = Literals(_PART_WORDS)  # the same matches (leftmost-longest), ~30x cheaper
+# a word for a part, leftmost-longest (Aho-Corasick: ~30x cheaper than its alternation)
+PART_WORDS = Literals(_PART_WORDS)
 _END = r"\s?(?:\([^)\n]{0,20}\)\s?)?[:：.\-–—)]"
 LABEL_AFTER_RE = re.compile(
     r"\s?(?:\d{1,2}|[a-d]|[ivx]{1,3}|one|two|three|un|deux|uno|dos|eins|zwei|één|twee|один|два"
@@ -91,7 +91,7 @@ _THE_PARTS = frozenset(_PARTS_WORDS.split())
 def labels(folded: str) -> set[str]:
     """The distinct part labels of a casefolded text ("part 1:", "第二部分：")."""
     found: set[str] = set()
-    for start, end in PART_WORDS.spans(folded):  # PART_RE's matches, in one native pass
+    for start, end in PART_WORDS.spans(folded):
         # A Latin, Cyrillic or Arabic word starts a word ("counterpart 1:" is no label).
         if folded[start] < "\u0700" and start and folded[start - 1].isalnum():
             continue

@@ -378,16 +378,9 @@ def has_leet_hint(tokens: list[str]) -> bool:
     return bool(odd) and _LEET_HINT_FAST_RE.search(" ".join(odd)) is not None
 
 
-# Arabic's vowel marks and tatweel split or stretch the words they sit in ("تَجَاهَلْ",
-# "تـجـاهـل": the rules' "تجاهل"); dropped from the text the words come from, as Arabic text
-# is normalised. Not from ``folded``: the learned layer was trained reading them.
-_ARABIC_MARKS_RE = re.compile("[\u0640\u064b-\u065f\u0670]+")
-
-
 def normalize(raw: str) -> Normalized:
     folded = fold_text(raw)
-    said = folded if is_latin1(folded) else _ARABIC_MARKS_RE.sub("", folded)
-    tokens = join_compounds(tokenize(without_regex_syntax(said)))
+    tokens = join_compounds(tokenize(without_regex_syntax(folded)))
     words, joined = join_spaced(tokens)
     # Leet folding happens per token in the matcher; this only flags that it may matter.
     leet_words = words if has_leet_hint(tokens) else None

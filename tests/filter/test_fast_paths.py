@@ -7,7 +7,9 @@ simple forms (one regex, one loop) the fast paths replaced.
 
 from __future__ import annotations
 
+import platform
 import random
+import re
 from itertools import chain
 
 import numpy as np
@@ -290,22 +292,23 @@ def test_confusable_folding_matches_translate():
 
 
 def test_the_token_table_finds_the_regexs_tokens_in_every_plane():
-    """``token_chars`` (a table of the BMP, astral characters one by one) against the regex,
-    on text from every range, lone surrogates included."""
+    """``token_chars`` (a table of the BMP, astral characters one by one) against the regex
+    on the text without Arabic's marks and tatweel, on text from every range (Arabic's
+    among them), lone surrogates included."""
     rng = random.Random(7)
-    planes = [(0, 0x80), (0x80, 0x800), (0x800, 0x10000), (0x10000, 0x110000)]
-    for _ in range(1500):
+    planes = [(0, 0x80), (0x80, 0x800), (0x600, 0x700), (0x800, 0x10000), (0x10000, 0x110000)]
+    marks = re.compile("[\u0640\u064b-\u065f\u0670]")
+    for _ in range(2000):
         lo, hi = rng.choice(planes)
         text = "".join(chr(rng.randrange(lo, hi)) for _ in range(rng.randrange(80)))
-        assert token_chars.tokens(text) == normalize._TOKEN_RE.findall(text)
+        assert token_chars.tokens(text) == normalize._TOKEN_RE.findall(marks.sub("", text))
 
 
 def test_the_learned_sums_are_those_of_the_masked_form():
     """``Model.contributions`` zeroes the ids past each order's end instead of multiplying
     by a mask of the whole matrix: the same sums, to the bit."""
     model = learned.model()
-    if model is None:
-        pytest.skip("the learned layer's weights are not installed")
+    assert model is not None, "the learned layer's weights (versioned in the repo) are missing"
     for text in ["", "a", "ab", "abcdef", "abcdefg"] + _texts(5, 200, LATIN1 + WIDE, 300):
         cps = learned.prepare(normalize.fold_text(text))
         n = len(cps)
@@ -317,20 +320,23 @@ def test_the_learned_sums_are_those_of_the_masked_form():
 
 
 def test_part_words_are_found_where_their_alternation_finds_them():
+    from mesh.filter.lexicon_index import alternation
+
     words = list(joined_parts._PART_WORDS)
     rng = random.Random(9)
     pieces = words + [w[: len(w) // 2] for w in words] + list("part 12:.ab") + WIDE
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randrange(12))) for _ in range(3000)]
     for text in texts + ["Part A: x. Part B: y.", "第一部分：甲 第二部分：乙", "counterpart 1:"]:
         folded = text.casefold()
-        spans = [m.span() for m in joined_parts.PART_RE.finditer(folded)]
+        spans = [m.span() for m in alternation(words).finditer(folded)]
         assert list(joined_parts.PART_WORDS.spans(folded)) == spans, repr(text)
     assert len(joined_parts.labels("part a: x. part b: y.")) == 2
 
 
-def test_the_heap_tuning_is_idempotent():
+def test_the_heap_tuning_takes_on_glibc_and_is_idempotent():
     kept = keep_freed_memory()
-    assert isinstance(kept, bool) and keep_freed_memory() == kept
+    assert kept is (platform.libc_ver()[0] == "glibc")  # musl, macOS: left as they are
+    assert keep_freed_memory() is kept
 
 
 def test_assignments_are_those_of_a_scan_of_every_position():

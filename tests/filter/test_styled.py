@@ -1,6 +1,8 @@
 """Letters styled past what NFKC folds, and accents left standing, read as the letters
 they show (mesh/filter/styled.py, normalize.fold_text)."""
 
+import unicodedata
+
 import pytest
 
 from mesh.filter import PromptFilter
@@ -55,3 +57,17 @@ def test_arabic_marks_and_tatweel_read_as_the_plain_words(text: str) -> None:
 
 def test_vocalised_arabic_that_orders_nothing_passes() -> None:
     assert PromptFilter().check("بِسْمِ اللَّهِ الرَّحْمَٰنِ الرَّحِيمِ، ما معنى هذه العبارة؟").allowed
+
+
+def test_the_letters_casefold_splits_are_all_listed():
+    """``normalize._CASEFOLD_ACCENTED`` is every letter, as NFKC leaves it (the fold's first
+    step), whose casefold leaves a combining accent it did not have: computed here over all
+    of Unicode, so a new Python cannot add one unseen."""
+    from mesh.filter.normalize import _CASEFOLD_ACCENTED
+
+    def accents(text: str) -> bool:
+        return any(0x300 <= ord(c) <= 0x36F for c in text)
+
+    letters = (unicodedata.normalize("NFKC", chr(cp)) for cp in range(0x110000))
+    split = {c for c in letters if len(c) == 1 and accents(c.casefold()) and not accents(c)}
+    assert split == set(_CASEFOLD_ACCENTED)
