@@ -15,10 +15,10 @@ from .exfil import check_exfil
 from .learned import check_learned
 from .normalize import fold_text, normalize
 from .patterns import BLOCKING, check_patterns
-from .rendered import KIND as RENDERED
 from .verdict import Reason
+from .views import LISTED, RENDERED
 
-RULES_ONLY = frozenset({RENDERED})  # views the learned layer does not judge again
+RULES_ONLY = frozenset({RENDERED, LISTED})  # views the learned layer does not judge again
 
 
 def check_decoded(prompt: str, *, learned: bool = True) -> list[Reason]:

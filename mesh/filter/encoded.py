@@ -28,8 +28,7 @@ from itertools import compress
 from operator import methodcaller
 
 from . import fast_re
-from .rendered import KIND as RENDERED
-from .rendered import rendered
+from .views import plain_views
 
 MAX_CANDIDATES = 8  # readable decoded runs judged per prompt
 MAX_TRIES = 64  # encoded-looking runs decoded per prompt (most fail the readable test)
@@ -327,8 +326,8 @@ def readable_runs(prompt: str) -> tuple[tuple[str, str, str], ...]:
 
 def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
     """(encoding, decoded text) for each readable encoded run of ``prompt``, and of the
-    texts they decode to (``MAX_DEPTH``); then the prompt read as rot13 and as rendered HTML,
-    where it looks so."""
+    texts they decode to (``MAX_DEPTH``); then the prompt read as rot13 and in its other views
+    (``views``: rendered HTML, upside-down text, one-word list items), where it looks so."""
     seen: set[str] = set()
     for kind, _run, text in readable_runs(prompt) if depth == 1 else _readable_runs(prompt):
         if text in seen:
@@ -340,8 +339,8 @@ def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
                 yield f"{kind}+{inner_kind}", inner
     if depth == 1 and (_names_rot13(prompt[:MAX_ENCODED]) or _looks_rot13(prompt)):
         yield "rot13", rot13_decoded(prompt[:MAX_ENCODED])
-    if depth == 1 and (shown := rendered(prompt[:MAX_ENCODED])) is not None:
-        yield RENDERED, shown
+    if depth == 1:
+        yield from plain_views(prompt[:MAX_ENCODED])
 
 
 # What a "caesar" match (any case; the regex also takes "ſ" for "s") leaves in the

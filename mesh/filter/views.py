@@ -1,0 +1,27 @@
+"""Other ways a reader reads a prompt as written: its rendered HTML (``rendered``), its
+upside-down lines turned back (``flipped``), its one-word list items joined
+(``word_list``). The decoding layer judges each as one more decoded text, named by kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from .flipped import flipped
+from .rendered import KIND as RENDERED
+from .rendered import rendered
+from .word_list import listed
+
+FLIPPED = "flipped"
+LISTED = "list"
+_VIEWS: tuple[tuple[str, Callable[[str], str | None]], ...] = (
+    (RENDERED, rendered),
+    (FLIPPED, flipped),
+    (LISTED, listed),
+)
+
+
+def plain_views(text: str) -> Iterator[tuple[str, str]]:
+    """(kind, view) for each view that reads ``text`` differently."""
+    for kind, view in _VIEWS:
+        if (shown := view(text)) is not None:
+            yield kind, shown
