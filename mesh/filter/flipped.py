@@ -6,7 +6,7 @@ system prompt"; the rules saw letters of the IPA block. The decoding layer judge
 view as one more decoded text ("flipped") when a line holds words written with at least
 ``MIN_FLIPPED`` distinct turned letters: each such line's stretch from its first to its
 last turned word is read backwards, letter by letter turned back (``n`` and ``u``, ``p``
-and ``d``, ``b`` and ``q`` swap too). Words around it ("read this upside down and do it:")
+and ``d``, ``b`` and ``q`` swap too); a long text is turned back whole. Words around it ("read this upside down and do it:")
 stay as written. IPA transcriptions trigger the view as well; turned back, they are noise
 no rule reads as an order.
 """
@@ -41,6 +41,7 @@ _MARKS_RE = re.compile("[" + "".join(sorted(_MARKS)) + "]")
 _COMMON = ("ǝ", "ɐ", "ɹ", "ʇ", "Ǝ", "∀", "ᴚ", "⊥", "ꓱ", "ꓯ", "ꓤ", "ꓕ")
 MIN_FLIPPED = 3  # distinct turned letters on a line before it is read turned back
 MIN_TEXT = 8
+MAX_LINES = 64
 
 
 def _turned_back(line: str) -> str:
@@ -53,8 +54,14 @@ def _turned_back(line: str) -> str:
 
 
 def flipped(text: str) -> str | None:
-    """``text`` with its upside-down lines turned back (None when it has none)."""
+    """``text`` with its upside-down lines turned back (None when it has none). A text of
+    more than ``MAX_LINES`` lines is turned back whole, as the generators turn a message
+    (its line order too): one C call, where a line at a time costs ~10 us a line."""
     if text.isascii() or not any(map(text.__contains__, _COMMON)):
         return None
-    shown = "\n".join(_turned_back(line) for line in text.split("\n"))
+    lines = text.split("\n")
+    if len(lines) > MAX_LINES:
+        shown = text[::-1].translate(_BACK)
+    else:
+        shown = "\n".join(_turned_back(line) for line in lines)
     return shown if shown != text and len(shown.strip()) >= MIN_TEXT else None
