@@ -1,13 +1,13 @@
-"""Encoded runs in a prompt: base64, hex, URL encoding, ``\\uXXXX`` escapes and rot13, found
-and decoded within fixed bounds.
+"""Encoded runs in a prompt: base64, hex, URL encoding, ``\\uXXXX`` escapes and letter
+ciphers (rot13, Caesar, Atbash), found and decoded within fixed bounds.
 
 A bounded scan finds encoded-looking runs (see ``_candidates``: long tokens,
 '%' runs, JSON escapes, separated hex near the start), tries at most
 ``MAX_TRIES`` of them, at most ``MAX_ENCODED`` characters each, keeps only
 readable results (valid UTF-8, mostly printable, some letters), yields at most
 ``MAX_CANDIDATES`` of them and decodes once more when a result is itself encoded
-(base64 of hex...). Rot13 has no alphabet of its own, so it is tried only when the
-prompt names it (rot13, rot-13, caesar) or reads like it.
+(base64 of hex...). A letter cipher has no alphabet of its own, so it is tried only
+when the prompt reads like it (``ciphers``) or names it (rot13, rot-13, caesar).
 
 Binary payloads (images, JWT signatures, compressed data) fail the
 readable-text test and cost one failed decode. ``decode`` judges what is found here;
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import re
 import string
 import urllib.parse
@@ -28,6 +27,7 @@ from itertools import compress
 from operator import methodcaller
 
 from . import fast_re
+from .ciphers import ROT13, cipher_of, deciphered
 from .views import plain_views
 
 MAX_CANDIDATES = 8  # readable decoded runs judged per prompt
@@ -45,77 +45,6 @@ _HEX_RE = fast_re.compile(
 _URL_RE = fast_re.compile(r"(?:%[0-9A-Fa-f]{2}[^\s%]{0,48}){4,}")  # a host name fits in a gap
 _ROT13_HINT_RE = fast_re.compile(r"\brot[\s_-]?13\b|\bcaesar\b|\bcésar\b|\bcäsar\b", re.IGNORECASE)
 _HEX_JUNK_RE = re.compile(r"\\x|0x|[\s:,]")
-# Rot13 has no alphabet of its own: besides a prompt that names it, it is recognised
-# by the rot13 forms of frequent function words ("gur", "naq", "lbh" for "the",
-# "and", "you"...): three different ones in the first ROT13_SCAN characters.
-_FUNCTION_WORDS = [
-    "the",
-    "and",
-    "you",
-    "your",
-    "all",
-    "this",
-    "that",
-    "with",
-    "for",
-    "what",
-    "from",
-    "now",
-    "tell",
-    "give",
-    "show",
-    "les",
-    "des",
-    "une",
-    "est",
-    "pour",
-    "vous",
-    "tous",
-    "ton",
-    "tes",
-    "los",
-    "las",
-    "que",
-    "por",
-    "para",
-    "todo",
-    "todas",
-    "und",
-    "die",
-    "der",
-    "das",
-    "ist",
-    "nicht",
-    "alle",
-    "deine",
-    "non",
-    "per",
-    "tutte",
-    "sono",
-    "uma",
-    "voce",
-    "suas",
-    "het",
-    "een",
-    "niet",
-    "jouw",
-    "nie",
-    "jest",
-    "wszystkie",
-    "tüm",
-    "prompt",
-    "system",
-    "mode",
-    "rules",
-    "previous",
-    "instructions",
-    *("de", "la", "le", "en", "el", "to", "of", "is", "it", "me", "my", "do", "da", "je"),
-    *("ik", "mi", "di", "il", "et"),
-]
-_ROT13_WORDS = frozenset(codecs.encode(w, "rot13") for w in _FUNCTION_WORDS) - frozenset(
-    _FUNCTION_WORDS
-)
-ROT13_SCAN = 4096
 
 
 def _readable(data: bytes) -> str | None:
@@ -326,8 +255,9 @@ def readable_runs(prompt: str) -> tuple[tuple[str, str, str], ...]:
 
 def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
     """(encoding, decoded text) for each readable encoded run of ``prompt``, and of the
-    texts they decode to (``MAX_DEPTH``); then the prompt read as rot13 and in its other views
-    (``views``: rendered HTML, upside-down text, one-word list items), where it looks so."""
+    texts they decode to (``MAX_DEPTH``); then the prompt deciphered (``ciphers``: rot13,
+    Caesar, Atbash) and in its other views (``views``: rendered HTML, upside-down text,
+    one-word list items), where it looks so."""
     seen: set[str] = set()
     for kind, _run, text in readable_runs(prompt) if depth == 1 else _readable_runs(prompt):
         if text in seen:
@@ -337,8 +267,8 @@ def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
         if depth < MAX_DEPTH:
             for inner_kind, inner in decoded_texts(text, depth + 1):
                 yield f"{kind}+{inner_kind}", inner
-    if depth == 1 and (_names_rot13(prompt[:MAX_ENCODED]) or _looks_rot13(prompt)):
-        yield "rot13", rot13_decoded(prompt[:MAX_ENCODED])
+    if depth == 1 and (cipher := cipher_of(prompt) or _named_rot13(prompt[:MAX_ENCODED])):
+        yield cipher, deciphered(prompt[:MAX_ENCODED], cipher)
     if depth == 1:
         yield from plain_views(prompt[:MAX_ENCODED])
 
@@ -346,6 +276,11 @@ def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
 # What a "caesar" match (any case; the regex also takes "ſ" for "s") leaves in the
 # lower-cased text: without "13", only such a match can make the regex succeed.
 _CAESAR_LOWER = ("aesar", "aeſar", "ésar", "éſar", "äsar", "äſar")
+
+
+def _named_rot13(head: str) -> str | None:
+    """ "rot13" when the prompt names rot13 or Caesar (a cipher its words did not show)."""
+    return ROT13 if _names_rot13(head) else None
 
 
 def _names_rot13(head: str) -> bool:
@@ -356,32 +291,6 @@ def _names_rot13(head: str) -> bool:
         if "sar" not in low or not any(map(low.__contains__, _CAESAR_LOWER)):
             return False
     return bool(_ROT13_HINT_RE.search(head))
-
-
-_PLAIN_WORDS = frozenset(_FUNCTION_WORDS)
-_SENTENCE_RE = re.compile(r"[^.!?\n:;]*[.!?\n:;]*")
-_LATIN_WORD_RE = re.compile(r"[a-z]+")
-
-
-def rot13_decoded(text: str) -> str:
-    """``text`` with its sentences in rot13 decoded; those in clear stay as written ("This
-    riddle is in rot13, can you decode it?" turned to rot13 is noise the learned layer
-    scored as an attack). A sentence reads as clear when it holds more function words
-    in clear than in rot13; one with neither is decoded."""
-    out = []
-    for piece in _SENTENCE_RE.findall(text):
-        words = _LATIN_WORD_RE.findall(piece.lower())
-        plain = sum(w in _PLAIN_WORDS for w in words)
-        rot = sum(w in _ROT13_WORDS for w in words)
-        out.append(piece if plain > rot else codecs.decode(piece, "rot13"))
-    return "".join(out)
-
-
-def _looks_rot13(prompt: str) -> bool:
-    # split() only (a C loop; translate or a regex costs 5x): this runs on every prompt,
-    # and function words sit mid-sentence, without punctuation attached
-    words = prompt[:ROT13_SCAN].lower().split()
-    return len(_ROT13_WORDS.intersection(words)) >= 3
 
 
 def inline_decoded(prompt: str) -> str:
