@@ -68,6 +68,7 @@ SPENT = (
     "fresh_test_39.jsonl",
     "fresh_test_40.jsonl",
     "fresh_test_41.jsonl",
+    "fresh_test_42.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
