@@ -1,5 +1,6 @@
-"""Encoded runs in a prompt: base64, hex, URL encoding, ``\\uXXXX`` escapes and letter
-ciphers (rot13, Caesar, Atbash), found and decoded within fixed bounds.
+"""Encoded runs in a prompt: base64, hex, URL encoding, ``\\uXXXX`` escapes, Morse code and
+binary (``two_symbols``) and letter ciphers (rot13, Caesar, Atbash), found and decoded
+within fixed bounds.
 
 A bounded scan finds encoded-looking runs (see ``_candidates``: long tokens,
 '%' runs, JSON escapes, separated hex near the start), tries at most
@@ -28,6 +29,7 @@ from operator import methodcaller
 
 from . import fast_re
 from .ciphers import ROT13, cipher_of, deciphered
+from .two_symbols import binary_bytes, binary_runs, morse_runs, morse_text
 from .views import plain_views
 
 MAX_CANDIDATES = 8  # readable decoded runs judged per prompt
@@ -227,11 +229,24 @@ def _runs(prompt: str) -> Iterator[tuple[str, str, Callable[[str], str | None]]]
     # every non-ASCII letter, and a lone "\u00e9" read raw is noise n-grams to the layer.
     if "\\u" in prompt and _UNICODE_ESCAPE_RE.search(prompt):
         yield "unicode_escape", prompt[:MAX_ENCODED], _unescaped
+    for run in morse_runs(prompt, data):
+        yield "morse", run, _morse
+    for run in binary_runs(prompt, data):
+        yield "binary", run, _binary
     head = prompt[:MAX_SPACED_SCAN]
     if _has_spaced_hex(head):
         for m in _HEX_RE.finditer(head):
             if " " in m.group() or ":" in m.group() or "," in m.group():
                 yield "hex", m.group(), _hex
+
+
+def _morse(run: str) -> str | None:
+    text = morse_text(run[:MAX_ENCODED])
+    return None if text is None else _readable(text.encode())
+
+
+def _binary(run: str) -> str | None:
+    return _readable(binary_bytes(run[:MAX_ENCODED]))
 
 
 def _readable_runs(prompt: str) -> Iterator[tuple[str, str, str]]:
