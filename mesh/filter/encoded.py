@@ -1,4 +1,4 @@
-"""Encoded runs in a prompt: base64, hex, URL encoding, ``\\uXXXX`` escapes, Morse code and
+"""Encoded runs in a prompt: base64, base32, hex, URL encoding, ``\\uXXXX`` escapes, Morse code and
 binary (``two_symbols``) and letter ciphers (rot13, Caesar, Atbash), found and decoded
 within fixed bounds.
 
@@ -70,6 +70,18 @@ def _b64(run: str) -> str | None:
     alt = "-_" if ("-" in run or "_" in run) else None
     try:
         data = base64.b64decode(run + "=" * (-len(run) % 4), altchars=alt)
+    except (binascii.Error, ValueError):
+        return None
+    return _readable(data)
+
+
+_B32_RE = re.compile(r"[A-Z2-7]{16,}={0,6}")
+
+
+def _b32(run: str) -> str | None:
+    run = run[:MAX_ENCODED].rstrip("=")
+    try:
+        data = base64.b32decode(run + "=" * (-len(run) % 8))
     except (binascii.Error, ValueError):
         return None
     return _readable(data)
@@ -190,10 +202,10 @@ def _candidates(prompt: str) -> Iterator[tuple[str, str, str | None]]:
     """(encoding, the run, decoded text or None) per distinct encoded-looking run: a run
     repeated is decoded and counted once, so copies of a harmless run cannot use up the
     tries and hide a later one."""
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for kind, run, decode in _runs(prompt):
-        if run not in seen:
-            seen.add(run)
+        if (kind, run) not in seen:  # one run may be tried as two encodings (base64, base32)
+            seen.add((kind, run))
             yield kind, run, decode(run)
 
 
@@ -222,6 +234,8 @@ def _runs(prompt: str) -> Iterator[tuple[str, str, Callable[[str], str | None]]]
             if may_b64:
                 for m in _B64_RE.finditer(token):
                     yield "base64", m.group(), _b64
+                    if _B32_RE.fullmatch(m.group()):  # its alphabet is base64's, upper case
+                        yield "base32", m.group(), _b32
     if prompt.count("%") >= 4:
         for m in _URL_RE.finditer(prompt):
             yield "url", m.group(), _url

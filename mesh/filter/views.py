@@ -1,6 +1,6 @@
 """Other ways a reader reads a prompt as written: its rendered HTML (``rendered``), its
 upside-down lines turned back (``flipped``), its one-word list items joined
-(``word_list``). The decoding layer judges each as one more decoded text, named by kind."""
+(``word_list``), its Braille cells and NATO call signs spelled out (``spelled``). The decoding layer judges each as one more decoded text, named by kind."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from .flipped import flipped
 from .rendered import KIND as RENDERED
 from .rendered import rendered
+from .spelled import braille, nato
 from .word_list import listed
 
 FLIPPED = "flipped"
@@ -17,6 +18,8 @@ _VIEWS: tuple[tuple[str, Callable[[str], str | None]], ...] = (
     (RENDERED, rendered),
     (FLIPPED, flipped),
     (LISTED, listed),
+    ("braille", braille),
+    ("nato", nato),
 )
 
 
