@@ -1,6 +1,6 @@
-"""Encoded runs in a prompt: base64, base32, hex, URL encoding, ``\\uXXXX`` escapes, Morse code and
-binary (``two_symbols``) and letter ciphers (rot13, Caesar, Atbash), found and decoded
-within fixed bounds.
+"""Encoded runs in a prompt: base64, base32, hex, URL encoding, ``\\uXXXX`` escapes, Morse
+code and binary (``two_symbols``) and letter ciphers (rot13, Caesar, Atbash), found and
+decoded within fixed bounds.
 
 A bounded scan finds encoded-looking runs (see ``_candidates``: long tokens,
 '%' runs, JSON escapes, separated hex near the start), tries at most
@@ -286,7 +286,7 @@ def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
     """(encoding, decoded text) for each readable encoded run of ``prompt``, and of the
     texts they decode to (``MAX_DEPTH``); then the prompt deciphered (``ciphers``: rot13,
     Caesar, Atbash) and in its other views (``views``: rendered HTML, upside-down text,
-    one-word list items), where it looks so."""
+    one-word list items, Braille, NATO spelling), where it looks so."""
     seen: set[str] = set()
     for kind, _run, text in readable_runs(prompt) if depth == 1 else _readable_runs(prompt):
         if text in seen:
@@ -308,7 +308,7 @@ _CAESAR_LOWER = ("aesar", "aeſar", "ésar", "éſar", "äsar", "äſar")
 
 
 def _named_rot13(head: str) -> str | None:
-    """ "rot13" when the prompt names rot13 or Caesar (a cipher its words did not show)."""
+    """ROT13 when the prompt names rot13 or Caesar and its words showed no cipher."""
     return ROT13 if _names_rot13(head) else None
 
 

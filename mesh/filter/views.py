@@ -1,6 +1,8 @@
 """Other ways a reader reads a prompt as written: its rendered HTML (``rendered``), its
 upside-down lines turned back (``flipped``), its one-word list items joined
-(``word_list``), its Braille cells and NATO call signs spelled out (``spelled``). The decoding layer judges each as one more decoded text, named by kind."""
+(``word_list``), its Braille cells and NATO call signs spelled out (``spelled``). The
+decoding layer judges each as one more decoded text, named by kind; the list by the rules
+only (``decode.RULES_ONLY``)."""
 
 from __future__ import annotations
 
