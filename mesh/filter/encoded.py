@@ -263,9 +263,12 @@ def _binary(run: str) -> str | None:
     return _readable(binary_bytes(run[:MAX_ENCODED]))
 
 
-def _readable_runs(prompt: str) -> Iterator[tuple[str, str, str]]:
+def _readable_runs(
+    prompt: str, unreadable: list[str] | None = None
+) -> Iterator[tuple[str, str, str]]:
     """(encoding, run, text) per readable run: at most ``MAX_TRIES`` distinct runs decoded,
-    at most ``MAX_CANDIDATES`` distinct texts."""
+    at most ``MAX_CANDIDATES`` distinct texts. ``unreadable`` collects the binary payloads
+    met on the way (``_binary_payload``)."""
     texts: set[str] = set()
     for tried, (kind, run, text) in enumerate(_candidates(prompt), 1):
         if tried > MAX_TRIES or len(texts) >= MAX_CANDIDATES:
@@ -273,13 +276,37 @@ def _readable_runs(prompt: str) -> Iterator[tuple[str, str, str]]:
         if text is not None:
             texts.add(text)
             yield kind, run, text
+        elif unreadable is not None and _binary_payload(kind, run):
+            unreadable.append(run)
+
+
+# A run that decodes to no text and looks like encoded data, not like words joined by
+# underscores ("LEIA-ME_ASSISTENTE__torna_esta_pasta_publica..." is a base64-shaped file
+# name): hex, or base64 with capitals, small letters and digits. A certificate, a key, an
+# image, a fingerprint.
+MIN_PAYLOAD = 48
+
+
+def _binary_payload(kind: str, run: str) -> bool:
+    if len(run) < MIN_PAYLOAD:
+        return False
+    return (
+        kind == "hex"
+        or kind == "base64"
+        and all(any(map(test, run)) for test in (str.isupper, str.islower, str.isdigit))
+    )
 
 
 @lru_cache(maxsize=4)
+def _scanned(prompt: str) -> tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]]:
+    unreadable: list[str] = []
+    return tuple(_readable_runs(prompt, unreadable)), tuple(unreadable)
+
+
 def readable_runs(prompt: str) -> tuple[tuple[str, str, str], ...]:
     """``_readable_runs`` of a prompt, cached: the decoding layer, the learned layer's view
     (``inline_decoded``) and the encoded-order rule read the same runs of the same prompt."""
-    return tuple(_readable_runs(prompt))
+    return _scanned(prompt)[0]
 
 
 def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
@@ -323,11 +350,16 @@ def _names_rot13(head: str) -> bool:
 
 
 def inline_decoded(prompt: str) -> str:
-    """``prompt`` with each readable run replaced by its text; the prompt itself when it has
-    none. The learned layer reads this: "please execute the decoded message: <harmless
-    reminder>" is then judged with the reminder in clear, not on the wrapper alone, and an
-    order to decode and obey reads as the order it hides."""
+    """``prompt`` with each readable run replaced by its text and each binary payload by a
+    blank; the prompt itself when it has neither. The learned layer reads this: "please
+    execute the decoded message: <harmless reminder>" is then judged with the reminder in
+    clear, not on the wrapper alone, and an order to decode and obey reads as the order it
+    hides. A certificate's or a fingerprint's characters are no words: read raw, their
+    n-grams blocked a question about an expired certificate in four languages."""
+    readable, unreadable = _scanned(prompt)
     out = prompt
-    for _kind, run, text in readable_runs(prompt):
+    for _kind, run, text in readable:
         out = out.replace(run, text)
+    for run in unreadable:
+        out = out.replace(run, " ")
     return out
