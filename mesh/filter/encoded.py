@@ -1,6 +1,6 @@
-"""Encoded runs in a prompt: base64, base32, hex, URL encoding, ``\\uXXXX`` escapes, Morse
-code and binary (``two_symbols``) and letter ciphers (rot13, Caesar, Atbash), found and
-decoded within fixed bounds.
+"""Encoded runs in a prompt: base64, base32, hex, URL encoding, quoted-printable,
+``\\uXXXX`` escapes, Morse code and binary (``two_symbols``) and letter ciphers (rot13,
+Caesar, Atbash), found and decoded within fixed bounds.
 
 A bounded scan finds encoded-looking runs (see ``_candidates``: long tokens,
 '%' runs, JSON escapes, separated hex near the start), tries at most
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import quopri
 import re
 import string
 import urllib.parse
@@ -243,6 +244,9 @@ def _runs(prompt: str) -> Iterator[tuple[str, str, Callable[[str], str | None]]]
     # every non-ASCII letter, and a lone "\u00e9" read raw is noise n-grams to the layer.
     if "\\u" in prompt and _UNICODE_ESCAPE_RE.search(prompt):
         yield "unicode_escape", prompt[:MAX_ENCODED], _unescaped
+    # Quoted-printable (e-mail bodies: "r=C3=A9servation", "Ignore=20all"): three escapes
+    if prompt.count("=") >= MIN_QP and len(_QP_RE.findall(prompt, 0, MAX_ENCODED)) >= MIN_QP:
+        yield "quoted_printable", prompt[:MAX_ENCODED], _quoted_printable
     for run in morse_runs(prompt, data):
         yield "morse", run, _morse
     for run in binary_runs(prompt, data):
@@ -252,6 +256,15 @@ def _runs(prompt: str) -> Iterator[tuple[str, str, Callable[[str], str | None]]]
         for m in _HEX_RE.finditer(head):
             if " " in m.group() or ":" in m.group() or "," in m.group():
                 yield "hex", m.group(), _hex
+
+
+_QP_RE = re.compile(r"=[0-9A-F]{2}")
+MIN_QP = 3
+
+
+def _quoted_printable(head: str) -> str | None:
+    text = _readable(quopri.decodestring(head.encode("utf-8", "surrogatepass")))
+    return text if text != head else None
 
 
 def _morse(run: str) -> str | None:
