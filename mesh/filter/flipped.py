@@ -6,9 +6,9 @@ system prompt"; the rules saw letters of the IPA block. The decoding layer judge
 view as one more decoded text ("flipped") when a line holds words written with at least
 ``MIN_FLIPPED`` distinct turned letters: each such line's stretch from its first to its
 last turned word is read backwards, letter by letter turned back (``n`` and ``u``, ``p``
-and ``d``, ``b`` and ``q`` swap too); a long text is turned back whole. Words around it ("read this upside down and do it:")
-stay as written. IPA transcriptions trigger the view as well; turned back, they are noise
-no rule reads as an order.
+and ``d``, ``b`` and ``q`` swap too); words around it ("read this upside down and do it:")
+stay as written. A long text is turned back whole. IPA transcriptions trigger the view as
+well; turned back, they are noise no rule reads as an order.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ _BACK = str.maketrans(_TURNED | _SWAPPED | _PUNCTUATION)
 # ("ı" is Turkish, "ə" Azerbaijani, "ɔ" Akan: they only turn back inside a stretch).
 _MARKS = frozenset(_TURNED) - {"ı", "ə", "ɔ", "ſ", "Ո"}
 _MARKS_RE = re.compile("[" + "".join(sorted(_MARKS)) + "]")
-# What any turned sentence holds one of: a, e, r or t turned (substring searches cost
-# ~0.3 us each at 2 KB, the regex of every turned letter ~9 us).
+# What any turned sentence holds one of: a, e, r or t turned, small or capital (substring
+# searches cost ~0.3 us each at 2 KB, the regex of every turned letter ~9 us).
 _COMMON = ("ǝ", "ɐ", "ɹ", "ʇ", "Ǝ", "∀", "ᴚ", "⊥", "ꓱ", "ꓯ", "ꓤ", "ꓕ")
 MIN_FLIPPED = 3  # distinct turned letters on a line before it is read turned back
 MIN_TEXT = 8
@@ -45,10 +45,10 @@ MAX_LINES = 64
 
 
 def _turned_back(line: str) -> str:
-    words = list(re.finditer(r"\S+", line))
-    turned = [i for i, w in enumerate(words) if _MARKS_RE.search(w.group())]
     if len(set(_MARKS_RE.findall(line))) < MIN_FLIPPED:
         return line
+    words = list(re.finditer(r"\S+", line))
+    turned = [i for i, w in enumerate(words) if _MARKS_RE.search(w.group())]
     start, end = words[turned[0]].start(), words[turned[-1]].end()
     return line[:start] + line[start:end][::-1].translate(_BACK) + line[end:]
 
