@@ -25,8 +25,8 @@ _MORSE = {
     "--...": "7", "---..": "8", "----.": "9", ".-.-.-": ".", "--..--": ",", "..--..": "?",
     "-.-.--": "!", "-..-.": "/", "---...": ":", ".----.": "'", "-....-": "-",
 }  # fmt: skip
-# Letters of dots and dashes ("·", "−" and "_" too, once a dot touches a dash), apart by blanks; words apart by "/",
-# "|" or three blanks.
+# Letters of dots and dashes ("·", "−" and "_" too, once a dot touches a dash), apart by
+# blanks; words apart by "/", "|" or three blanks.
 _SIGN = r"[.\-·−_]"
 _MORSE_RE = re.compile(
     rf"(?<![\w.\-·−])(?:{_SIGN}{{1,6}}(?:[ \t]*[/|][ \t]*|[ \t]+)){{{MIN_SYMBOLS - 1},}}"
