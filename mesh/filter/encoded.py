@@ -336,7 +336,10 @@ def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
         if depth < MAX_DEPTH:
             for inner_kind, inner in decoded_texts(text, depth + 1):
                 yield f"{kind}+{inner_kind}", inner
-    if depth == 1 and (cipher := cipher_of(prompt) or _named_rot13(prompt[:MAX_ENCODED])):
+    # a cipher its words show, else rot13 where the prompt names rot13 or Caesar
+    if depth == 1 and (
+        cipher := cipher_of(prompt) or (ROT13 if _names_rot13(prompt[:MAX_ENCODED]) else None)
+    ):
         yield cipher, deciphered(prompt[:MAX_ENCODED], cipher)
     if depth == 1:
         yield from plain_views(prompt[:MAX_ENCODED])
@@ -345,11 +348,6 @@ def decoded_texts(prompt: str, depth: int = 1) -> Iterator[tuple[str, str]]:
 # What a "caesar" match (any case; the regex also takes "ſ" for "s") leaves in the
 # lower-cased text: without "13", only such a match can make the regex succeed.
 _CAESAR_LOWER = ("aesar", "aeſar", "ésar", "éſar", "äsar", "äſar")
-
-
-def _named_rot13(head: str) -> str | None:
-    """ROT13 when the prompt names rot13 or Caesar and its words showed no cipher."""
-    return ROT13 if _names_rot13(head) else None
 
 
 def _names_rot13(head: str) -> bool:

@@ -32,7 +32,6 @@ _MORSE_RE = re.compile(
     rf"(?<![\w.\-·−])(?:{_SIGN}{{1,6}}(?:[ \t]*[/|][ \t]*|[ \t]+)){{{MIN_SYMBOLS - 1},}}"
     rf"{_SIGN}{{1,6}}(?![\w.\-·−])"
 )
-_DOT_AND_DASH_RE = re.compile(r"[.·][^\n]*?[\-−_]|[\-−_][^\n]*?[.·]")
 _MORSE_SIGNS = str.maketrans("·−_", ".--")
 _WORD_BREAK_RE = re.compile(r"[ \t]*[/|][ \t]*|[ \t]{3,}")
 _BINARY_RE = re.compile(rf"(?<![01])(?:[01]{{8}}[ \t,]*){{{MIN_SYMBOLS},}}(?![01])")
@@ -42,16 +41,20 @@ def morse_runs(prompt: str, data: bytes) -> list[str]:
     """Runs of Morse code in the head, with dots and dashes both (a Markdown table's
     "|---|---|" rule is no message); looked for only where a dot touches a dash in
     ``data``, the prompt's UTF-8 (a bytes search: most texts have none)."""
-    data = data[:SCAN]
+    data = data[: 4 * SCAN]  # the UTF-8 of the first SCAN characters, at most
     if b".-" not in data and b"-." not in data:
         return []
-    return [run for run in _MORSE_RE.findall(prompt, 0, SCAN) if _DOT_AND_DASH_RE.search(run)]
+    return [run for run in _MORSE_RE.findall(prompt, 0, SCAN) if _dots_and_dashes(run)]
+
+
+def _dots_and_dashes(run: str) -> bool:
+    return any(map(run.__contains__, ".·")) and any(map(run.__contains__, "-−_"))
 
 
 def binary_runs(prompt: str, data: bytes) -> list[str]:
     """Runs of bytes written in binary in the head, apart by blanks or commas (a letter's
     byte starts with "01": a bytes search in ``data`` rules most texts out)."""
-    data = data[:SCAN]
+    data = data[: 4 * SCAN]
     return _BINARY_RE.findall(prompt, 0, SCAN) if b" 01" in data or b",01" in data else []
 
 

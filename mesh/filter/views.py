@@ -14,11 +14,10 @@ from .rendered import rendered
 from .spelled import braille, nato
 from .word_list import listed
 
-FLIPPED = "flipped"
 LISTED = "list"
 _VIEWS: tuple[tuple[str, Callable[[str], str | None]], ...] = (
     (RENDERED, rendered),
-    (FLIPPED, flipped),
+    ("flipped", flipped),
     (LISTED, listed),
     ("braille", braille),
     ("nato", nato),
