@@ -222,6 +222,9 @@ def test_content_logging_is_encrypted_and_the_audit_trail_verifies(mesh, client)
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["content_logging"] is True
+    # The day is read before the request: a run that crosses midnight UTC between the two
+    # would otherwise ask for a day after the one the request was audited on.
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     reply = client.chat.completions.with_raw_response.create(
         model=MODEL,
         max_tokens=8,
@@ -235,7 +238,6 @@ def test_content_logging_is_encrypted_and_the_audit_trail_verifies(mesh, client)
 
     verify = _admin(mesh, "audit", "verify")
     assert verify.returncode == 0 and "audit chain ok" in verify.stdout, verify.stderr
-    today = dt.datetime.now(dt.UTC).date().isoformat()
     export = _admin(mesh, "audit", "export", "--tenant", "dev", "--since", today, "--format", "csv")
     assert export.returncode == 0, export.stderr
     assert export.stdout.startswith("seq,time,request_id") and request_id in export.stdout
