@@ -30,6 +30,7 @@ from operator import methodcaller
 
 from . import fast_re
 from .ciphers import ROT13, cipher_of, deciphered
+from .hexdump import dump_bytes, dump_runs
 from .two_symbols import binary_bytes, binary_runs, morse_runs, morse_text
 from .views import plain_views
 
@@ -113,7 +114,7 @@ _SPACED_HEX_PROBE_RE = re.compile(r"[0-9A-Fa-f]{2}[\s:,][0-9A-Fa-f]{2}[\s:,][0-9
 # The probe on a byte "shape" of the text: hex digit → h, a separator → s, anything
 # else → o. One translate and one substring search instead of a regex attempt at every
 # hex letter.
-_PROBE_SHAPE = (
+PROBE_SHAPE = (
     bytes(
         ord("h")
         if c in "0123456789abcdefABCDEF"
@@ -126,13 +127,13 @@ _PROBE_SHAPE = (
 )
 
 
-def _has_spaced_hex(head: str) -> bool:
+def _has_spaced_hex(head: str, shape: bytes) -> bool:
     """``_SPACED_HEX_PROBE_RE.search(head)``, on the byte shape of the text (every byte of a
     non-ASCII character is "other"), exact unless the text holds a Unicode space, which
     ``\\s`` matches too: then the regex itself."""
     if not head.isascii() and _may_have_wide_space(head):
         return _SPACED_HEX_PROBE_RE.search(head) is not None
-    return b"hhshhshh" in head.encode("utf-8", "surrogatepass").translate(_PROBE_SHAPE)
+    return b"hhshhshh" in shape
 
 
 def _may_have_wide_space(text: str) -> bool:
@@ -252,7 +253,10 @@ def _runs(prompt: str) -> Iterator[tuple[str, str, Callable[[str], str | None]]]
     for run in binary_runs(prompt, data):
         yield "binary", run, _binary
     head = prompt[:MAX_SPACED_SCAN]
-    if _has_spaced_hex(head):
+    shape = head.encode("utf-8", "surrogatepass").translate(PROBE_SHAPE)
+    for run in dump_runs(head, shape):  # before its lines' hex is read piece by piece
+        yield "hexdump", run, _hexdump
+    if _has_spaced_hex(head, shape):
         for m in _HEX_RE.finditer(head):
             if " " in m.group() or ":" in m.group() or "," in m.group():
                 yield "hex", m.group(), _hex
@@ -265,6 +269,11 @@ MIN_QP = 3
 def _quoted_printable(head: str) -> str | None:
     text = _readable(quopri.decodestring(head.encode("utf-8", "surrogatepass")))
     return text if text != head else None
+
+
+def _hexdump(run: str) -> str | None:
+    data = dump_bytes(run)
+    return None if data is None else _readable(data)
 
 
 def _morse(run: str) -> str | None:
@@ -312,7 +321,7 @@ _CLASS_CHANGE_RE = re.compile(r"(.)(?!\1)(?=.)")
 def _binary_payload(kind: str, run: str) -> bool:
     if len(run) < MIN_PAYLOAD:
         return False
-    if kind == "hex":
+    if kind in ("hex", "hexdump"):
         return True
     if kind != "base64":
         return False
