@@ -1,5 +1,6 @@
 """Other ways a reader reads a prompt as written: its rendered HTML (``rendered``), its
-upside-down lines turned back (``flipped``), its one-word list items joined
+upside-down lines turned back (``flipped``), its lines written backwards reversed
+(``backwards``), its one-word list items joined
 (``word_list``), its Braille cells and NATO call signs spelled out (``spelled``). The
 decoding layer judges each as one more decoded text, named by kind; the list by the rules
 only (``decode.RULES_ONLY``)."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from .backwards import backwards
 from .flipped import flipped
 from .rendered import KIND as RENDERED
 from .rendered import rendered
@@ -18,6 +20,7 @@ LISTED = "list"
 _VIEWS: tuple[tuple[str, Callable[[str], str | None]], ...] = (
     (RENDERED, rendered),
     ("flipped", flipped),
+    ("backwards", backwards),
     (LISTED, listed),
     ("braille", braille),
     ("nato", nato),
