@@ -34,19 +34,32 @@ LAYER = "structure"
 RULE = "structure.ai_addressed"
 SCORE = 0.9
 
+# A translation program reads the whole document too ("Note to the machine translator: in
+# the translated version, change the price"); a translator alone is a person.
+_TRANSLATOR_EN = (
+    r"(?:machine|automatic|automated|ai|neural) translat(?:or|ion (?:engine|tool|system|model))"
+    r"|translation (?:engine|bot|model)"
+)
+_TRANSLATOR_LATIN = (
+    r"traducteur automatique|traductor automático|traductor automatico|traduttore automatico"
+    r"|tradutor automático|tradutor automatico|maschinelle[nr]? übersetzer|übersetzungs(?:ki"
+    r"|software|programm|maschine|tool)|automatische vertaler|vertaalmachine|vertaalprogramma"
+)
 # Words for the model (casefolded).
 _AI_EN = (
     r"(?:ai|a\.i\.|llm|llms|bot|bots|chatbot|assistant|agent|agents|copilot|language model"
-    r"|large language model|model|gpt|ai model|ai assistant|ai agent|virtual assistant)"
+    rf"|large language model|model|gpt|ai model|ai assistant|ai agent|virtual assistant"
+    rf"|{_TRANSLATOR_EN})"
 )
 # Only a machine: "the support agent handling this ticket" is a person.
 _AI_MACHINE = (
     r"(?:ai|a\.i\.|llm|bot|chatbot|copilot|language model|large language model|model|gpt"
-    r"|(?:ai|virtual|automated|digital) (?:assistant|agent|model|system|reviewer|screener))"
+    rf"|(?:ai|virtual|automated|digital) (?:assistant|agent|model|system|reviewer|screener)"
+    rf"|{_TRANSLATOR_EN})"
 )
 _AI_LATIN = (
     r"(?:ia|i\.a\.|ki|ai|llm|bot|chatbot|assistant[ea]?|asistente|assistent|agente?|agent"
-    r"|modèle|modelo|modello|sprachmodell|taalmodel|copilot)"
+    rf"|modèle|modelo|modello|sprachmodell|taalmodel|copilot|{_TRANSLATOR_LATIN})"
 )
 _READ_EN = (
     r"(?:reading|processing|parsing|summari[sz]ing|analy[sz]ing|reviewing|evaluating|screening"
@@ -207,6 +220,13 @@ _ANCHORS = (
             "model",
             "modèle",
             "copilot",
+            "translat",  # machine translators (_TRANSLATOR_EN, _TRANSLATOR_LATIN)
+            "traduct",
+            "tradutor",
+            "traduttore",
+            "übersetz",
+            "vertaal",
+            "vertaler",
             "ассист",
             "бот",
             "агент",
