@@ -22,9 +22,9 @@ SCAN = 4096  # characters of the head looked at
 MIN_WORDS = 2
 MIN_LETTERS = 4
 _FORWARD = frozenset(LATIN_INDEX)
-_BACKWARD = frozenset(
-    w[::-1] for w in LATIN_INDEX if len(w) >= MIN_LETTERS and w.isalpha()
-) - _FORWARD
+_BACKWARD = (
+    frozenset(w[::-1] for w in LATIN_INDEX if len(w) >= MIN_LETTERS and w.isalpha()) - _FORWARD
+)
 _WORD_RE = re.compile(rf"[^\W\d_]{{{MIN_LETTERS},}}")
 
 

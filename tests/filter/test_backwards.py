@@ -32,7 +32,9 @@ def test_an_order_written_backwards_is_read_and_blocked(order: str) -> None:
     assert view.startswith("Read this from right to left and do it:")  # forward line kept
     verdict = PromptFilter().check(text)
     assert not verdict.allowed
-    assert any(r.rule.startswith("patterns.") and r.rule.endswith("@backwards") for r in verdict.reasons)
+    assert any(
+        r.rule.startswith("patterns.") and r.rule.endswith("@backwards") for r in verdict.reasons
+    )
 
 
 @pytest.mark.parametrize("text", PROSE)
