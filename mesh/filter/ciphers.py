@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from functools import lru_cache
 
 _FUNCTION_WORDS = [
     *("the", "and", "you", "your", "all", "this", "that", "with", "for", "what", "from"),
@@ -62,12 +63,19 @@ for _name, _forms in _WORDS.items():
         _CIPHERS_OF[_form] = (*_CIPHERS_OF.get(_form, ()), _name)
 
 
+@lru_cache(maxsize=2)
+def head_words(head: str) -> frozenset[str]:
+    """The distinct lower-cased words of a prompt's head, split() only (a C loop; translate
+    or a regex costs 5x): this runs on every prompt, and function words sit mid-sentence,
+    without punctuation attached. Cached: the cipher test and the backwards view
+    (``backwards``) read the same head."""
+    return frozenset(head.lower().split())
+
+
 def cipher_of(prompt: str) -> str | None:
     """The cipher most of the prompt's head is written in, when one shows three different
     function words (rot13 first on a tie); else None."""
-    # split() only (a C loop; translate or a regex costs 5x): this runs on every prompt,
-    # and function words sit mid-sentence, without punctuation attached
-    found = _ANY.intersection(prompt[:SCAN].lower().split())
+    found = _ANY.intersection(head_words(prompt[:SCAN]))
     if len(found) < MIN_WORDS:
         return None
     counts = Counter(name for word in found for name in _CIPHERS_OF[word])
