@@ -391,7 +391,9 @@ def inline_decoded(prompt: str) -> str:
     n-grams blocked a question about an expired certificate in four languages."""
     readable, unreadable = _scanned(prompt)
     out = prompt
-    for _kind, run, text in readable:
+    # longest first: a run over the whole head (quoted-printable, escapes) holds the others,
+    # which its text keeps; replaced after them, it was no longer found
+    for _kind, run, text in sorted(readable, key=lambda r: -len(r[1])):
         out = out.replace(run, text)
     for run in unreadable:
         out = out.replace(run, " ")

@@ -139,3 +139,13 @@ def test_a_quoted_printable_mail_is_read_with_its_accents() -> None:
 def test_words_run_together_are_no_binary_payload(run: str) -> None:
     # base64-shaped and decoding to no text, yet words: the learned layer must read them
     assert run in inline_decoded(f"Follow this: {run}")
+
+
+def test_a_run_over_the_whole_head_is_read_with_the_shorter_runs_in_it() -> None:
+    """Quoted-printable covers the whole head; replaced after a base64 run inside it, it was
+    no longer found, and the learned layer read the "=C3=A9" escapes."""
+    mail = to_quoted_printable("Réunion déplacée à jeudi, même salle, même heure.")
+    attachment = base64.b64encode(b"just an ordinary attachment name.pdf").decode()
+    view = inline_decoded(f"Mail body: {mail} attachment: {attachment}")
+    assert "Réunion déplacée à jeudi" in view and "=C3" not in view
+    assert "just an ordinary attachment name.pdf" in view
