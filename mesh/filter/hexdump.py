@@ -17,11 +17,11 @@ import re
 from collections.abc import Iterator
 
 MIN_BYTES = 8
-# One dump line: an offset (4-8 hex digits, "0x" or ":" optional), then 4 to 32 groups of 2
+# One dump line: an offset (4-8 hex digits, "0x" or ":" optional), then 1 to 32 groups of 2
 # or 4 hex digits one or two blanks apart, then, after two blanks or a bar, the characters.
 _LINE_RE = re.compile(
     r"^[ \t]*(?:0x)?[0-9A-Fa-f]{4,8}:?[ \t]+"
-    r"((?:[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4})(?:[ \t]{1,2}(?:[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4})){3,31})"
+    r"((?:[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4})(?:[ \t]{1,2}(?:[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4})){0,31})"
     r"(?:([ \t]{2,}|[ \t]*[|>])(.*))?$",
     re.MULTILINE,
 )
@@ -53,7 +53,23 @@ def dump_runs(head: str, shape: bytes) -> Iterator[str]:
 def dump_bytes(run: str) -> bytes | None:
     """The bytes of a block's hex columns, in the order written (None: too few)."""
     data = b"".join(b for m in _LINE_RE.finditer(run) if (b := _line_bytes(m)) is not None)
-    return data if len(data) >= MIN_BYTES else None
+    return _as_utf8(data) if len(data) >= MIN_BYTES else None
+
+
+def _as_utf8(data: bytes) -> bytes:
+    """Text in UTF-16 (every other byte zero: a Windows file) or in Latin-1 as UTF-8, so that
+    it is read as text, not blanked as a file's bytes; other bytes as they are. (Read raw,
+    "I.g.n.o.r.e. .a.l.l." in the character column is what the learned layer caught.)"""
+    for zeros, codec in ((data[1::2], "utf-16-le"), (data[0::2], "utf-16-be")):
+        if len(zeros) >= MIN_BYTES // 2 and zeros.count(0) >= 0.8 * len(zeros):
+            return data[: len(data) // 2 * 2].decode(codec, "replace").encode()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = sum(32 <= b < 127 or b >= 0xA0 or b in (9, 10, 13) for b in data)
+        if text >= 0.9 * len(data):
+            return data.decode("latin-1").encode()
+    return data
 
 
 def _line_bytes(m: re.Match[str]) -> bytes | None:
