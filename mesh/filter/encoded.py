@@ -31,6 +31,7 @@ from operator import methodcaller
 from . import fast_re
 from .ciphers import ROT13, cipher_of, deciphered
 from .hexdump import dump_bytes, dump_runs
+from .text_bytes import as_utf8
 from .two_symbols import binary_bytes, binary_runs, morse_runs, morse_text
 from .views import plain_views
 
@@ -52,8 +53,8 @@ _HEX_JUNK_RE = re.compile(r"\\x|0x|[\s:,]")
 
 
 def _readable(data: bytes) -> str | None:
-    try:
-        text = data.decode("utf-8")
+    try:  # text saved as UTF-16 or Latin-1 is read too
+        text = as_utf8(data).decode("utf-8")
     except UnicodeDecodeError:
         return None
     if len(text) < MIN_TEXT:
@@ -272,8 +273,7 @@ def _quoted_printable(head: str) -> str | None:
 
 
 def _hexdump(run: str) -> str | None:
-    data = dump_bytes(run)
-    return None if data is None else _readable(data)
+    return None if (data := dump_bytes(run)) is None else _readable(data)
 
 
 def _morse(run: str) -> str | None:

@@ -53,21 +53,20 @@ def dump_runs(head: str, shape: bytes) -> Iterator[str]:
 def dump_bytes(run: str) -> bytes | None:
     """The bytes of a block's hex columns, in the order written (None: too few)."""
     data = b"".join(b for m in _LINE_RE.finditer(run) if (b := _line_bytes(m)) is not None)
-    return _as_utf8(data) if len(data) >= MIN_BYTES else None
+    return _latin1_as_utf8(data) if len(data) >= MIN_BYTES else None
 
 
-def _as_utf8(data: bytes) -> bytes:
-    """Text in UTF-16 (every other byte zero: a Windows file) or in Latin-1 as UTF-8, so that
-    it is read as text, not blanked as a file's bytes; other bytes as they are. (Read raw,
-    "I.g.n.o.r.e. .a.l.l." in the character column is what the learned layer caught.)"""
-    for zeros, codec in ((data[1::2], "utf-16-le"), (data[0::2], "utf-16-be")):
-        if len(zeros) >= MIN_BYTES // 2 and zeros.count(0) >= 0.8 * len(zeros):
-            return data[: len(data) // 2 * 2].decode(codec, "replace").encode()
+_PRINTABLE_LATIN1 = bytes([9, 10, 13, *range(32, 127), *range(0xA0, 0x100)])
+
+
+def _latin1_as_utf8(data: bytes) -> bytes:
+    """A dump of Latin-1 text (not UTF-8, nearly all printable in Latin-1) as UTF-8: read as
+    text, not blanked with the words its character column shows. (UTF-16 is read by
+    ``text_bytes``, for every decoded payload.)"""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
-        text = sum(32 <= b < 127 or b >= 0xA0 or b in (9, 10, 13) for b in data)
-        if text >= 0.9 * len(data):
+        if len(data.translate(None, _PRINTABLE_LATIN1)) <= 0.1 * len(data):
             return data.decode("latin-1").encode()
     return data
 
