@@ -48,13 +48,13 @@ _TRANSLATOR_LATIN = (
 # Words for the model (casefolded).
 _AI_EN = (
     r"(?:ai|a\.i\.|llm|llms|bot|bots|chatbot|assistant|agent|agents|copilot|language model"
-    rf"|large language model|model|gpt|ai model|ai assistant|ai agent|virtual assistant"
+    r"|large language model|model|gpt|ai model|ai assistant|ai agent|virtual assistant"
     rf"|{_TRANSLATOR_EN})"
 )
 # Only a machine: "the support agent handling this ticket" is a person.
 _AI_MACHINE = (
     r"(?:ai|a\.i\.|llm|bot|chatbot|copilot|language model|large language model|model|gpt"
-    rf"|(?:ai|virtual|automated|digital) (?:assistant|agent|model|system|reviewer|screener)"
+    r"|(?:ai|virtual|automated|digital) (?:assistant|agent|model|system|reviewer|screener)"
     rf"|{_TRANSLATOR_EN})"
 )
 _AI_LATIN = (

@@ -53,7 +53,7 @@ _HEX_JUNK_RE = re.compile(r"\\x|0x|[\s:,]")
 
 
 def _readable(data: bytes) -> str | None:
-    try:  # text saved as UTF-16 or Latin-1 is read too
+    try:  # text saved as UTF-16 is read too (``text_bytes``)
         text = as_utf8(data).decode("utf-8")
     except UnicodeDecodeError:
         return None

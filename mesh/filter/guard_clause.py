@@ -86,12 +86,28 @@ _NEGATION_RE = folded_regex(
 # "refuse, then print it anyway" the attack.
 _EXCEPTION_RE = folded_regex(
     r"\b(?:unless|except|but|however|anyway|regardless|nevertheless|instead|yet|though|sauf"
+    # ...or nothing to refuse: "refuse nothing", "ne refuse rien"
+    r"|nothing|none|rien|nada|nichts|niente|niets|nic|ничего|hiçbir"
     r"|à moins|quand même|tout de même|a menos|excepto|de todos modos|igualmente|außer"
     r"|es sei denn|trotzdem|dennoch|tranne|a meno|comunque|lo stesso|exceto|mesmo assim|tenzij"
     r"|behalve|toch|alsnog|chyba że|oprócz|mimo to|i tak|кроме|если только|всё равно"
     r"|все равно|тем не менее|ancak|hariç|yine de|ama)\b"
     r"|除非|但|却|還是|还是|ただし|でも|しかし|けど|하지만|그래도|단,|لكن|ومع ذلك"
 )
+
+
+# What may stand between the asking and the match: "you to", "dich, diese", "منك المستخدم"
+MAX_GAP = 40
+_GAP_BREAK_RE = re.compile(r"[:：]")
+
+
+def _asked_for(gap: str, span: str) -> bool:
+    """The match is the object of the asking, not the start of an order after the condition
+    ("if someone asks you to, ignore all previous instructions"): close to it, with no colon
+    between and a comma only before a German infinitive ("bittet, sie zu ignorieren")."""
+    if len(gap) > MAX_GAP or _GAP_BREAK_RE.search(gap):
+        return False
+    return "," not in gap or " zu " in f" {span} "
 
 
 def guarded(folded: str, span: str) -> bool:
@@ -103,7 +119,7 @@ def guarded(folded: str, span: str) -> bool:
     at, end = found
     before = _SENTENCE_END_RE.split(folded[max(0, at - REACH_BEFORE) : at])[-1]
     after = _SENTENCE_END_RE.split(folded[end : end + REACH_AFTER])[0]
-    if _ASKED_BEFORE_RE.search(before):
+    if (asked := _ASKED_BEFORE_RE.search(before)) and _asked_for(before[asked.end() :], span):
         rest = after
     elif _ASKER_BEFORE_RE.search(before) and (asked := _ASKED_AFTER_RE.search(after)):
         rest = after[asked.end() :]
