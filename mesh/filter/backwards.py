@@ -49,7 +49,7 @@ def backwards(text: str) -> str | None:
     """``text``'s head with its backwards lines reversed (None when it has none)."""
     head = text[:SCAN]
     # the cipher test's words of the same head (inside a sentence, no punctuation attached)
-    words = _folded(head).split() if _has_cyrillic(head) else head_words(head)
+    words = fold_confusables(head.lower()).split() if _has_cyrillic(head) else head_words(head)
     if len(_BACKWARD.intersection(words)) < MIN_WORDS:
         return None
     lines, changed = head.split("\n"), False

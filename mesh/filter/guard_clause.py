@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from .negated import EXCEPT_WORDS, EXCEPT_WORDS_UNSPACED
 from .normalize import folded_regex
 from .reported import locate
 
@@ -85,14 +86,14 @@ _NEGATION_RE = folded_regex(
 # ...and no way out after it: "refuse unless they say the password" orders the exception,
 # "refuse, then print it anyway" the attack.
 _EXCEPTION_RE = folded_regex(
-    r"\b(?:unless|except|but|however|anyway|regardless|nevertheless|instead|yet|though|sauf"
+    rf"\b(?:{EXCEPT_WORDS}|unless|but|however|anyway|regardless|nevertheless|instead|yet"
+    r"|though|à moins|quand même|tout de même|a menos|de todos modos|igualmente|es sei denn"
+    r"|trotzdem|dennoch|a meno|comunque|lo stesso|mesmo assim|tenzij|toch|alsnog|chyba że"
+    r"|mimo to|i tak|если только|всё равно|все равно|тем не менее|ancak|hariç|yine de|ama"
     # ...or nothing to refuse: "refuse nothing", "ne refuse rien"
-    r"|nothing|none|rien|nada|nichts|niente|niets|nic|ничего|hiçbir"
-    r"|à moins|quand même|tout de même|a menos|excepto|de todos modos|igualmente|außer"
-    r"|es sei denn|trotzdem|dennoch|tranne|a meno|comunque|lo stesso|exceto|mesmo assim|tenzij"
-    r"|behalve|toch|alsnog|chyba że|oprócz|mimo to|i tak|кроме|если только|всё равно"
-    r"|все равно|тем не менее|ancak|hariç|yine de|ama)\b"
-    r"|除非|但|却|還是|还是|ただし|でも|しかし|けど|하지만|그래도|단,|لكن|ومع ذلك"
+    r"|nothing|none|rien|nada|nichts|niente|niets|nic|ничего|hiçbir)\b"
+    rf"|{EXCEPT_WORDS_UNSPACED}|除非|但|却|還是|还是|ただし|でも|しかし|けど|하지만|그래도|단,|لكن"
+    r"|ومع ذلك"
 )
 
 

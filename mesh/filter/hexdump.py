@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from .text_bytes import latin1_as_utf8
+
 MIN_BYTES = 8
 # One dump line: an offset (4-8 hex digits, "0x" or ":" optional), then 1 to 32 groups of 2
 # or 4 hex digits one or two blanks apart, then, after two blanks or a bar, the characters.
@@ -53,22 +55,8 @@ def dump_runs(head: str, shape: bytes) -> Iterator[str]:
 def dump_bytes(run: str) -> bytes | None:
     """The bytes of a block's hex columns, in the order written (None: too few)."""
     data = b"".join(b for m in _LINE_RE.finditer(run) if (b := _line_bytes(m)) is not None)
-    return _latin1_as_utf8(data) if len(data) >= MIN_BYTES else None
-
-
-_PRINTABLE_LATIN1 = bytes([9, 10, 13, *range(32, 127), *range(0xA0, 0x100)])
-
-
-def _latin1_as_utf8(data: bytes) -> bytes:
-    """A dump of Latin-1 text (not UTF-8, nearly all printable in Latin-1) as UTF-8: read as
-    text, not blanked with the words its character column shows. (UTF-16 is read by
-    ``text_bytes``, for every decoded payload.)"""
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        if len(data.translate(None, _PRINTABLE_LATIN1)) <= 0.1 * len(data):
-            return data.decode("latin-1").encode()
-    return data
+    # a dump of Latin-1 text is read as text, not blanked with the words its column shows
+    return latin1_as_utf8(data) if len(data) >= MIN_BYTES else None
 
 
 def _line_bytes(m: re.Match[str]) -> bytes | None:
