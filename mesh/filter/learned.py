@@ -2,9 +2,10 @@
 
 Why this model: it is trained in seconds on CPU (``python -m tools.train_filter``),
 its weights are one float16 vector (2^20 buckets, ~2 MB compressed), and its
-inference is a handful of vectorised numpy passes: code points of the folded
-text (NFKC, casefold, invisibles removed, lookalikes folded: the same form the
-pattern rules see), one rolling hash per n-gram order, one gather of weights.
+inference is two passes over the code points of the folded text (NFKC, casefold,
+invisibles removed, lookalikes folded: the same form the pattern rules see;
+``prepared.py``): one rolling hash per n-gram order, one gather of weights. Both passes
+run in C where a compiler is (``ngram_kernel``), else in numpy, with the same result.
 Each n-gram's weight is attributed to its start position, so the score of any
 window is a difference of two cumulative sums: a prompt is scored as the
 maximum over overlapping windows of about one clause (an attack buried in a
@@ -30,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import ngram_kernel
 from .encoded import inline_decoded
 from .learned_semantic import SEMANTIC_PATH, TOKENIZER_PATH, Semantic, semantic, sliding_windows
-from .leet_fold import LEET_DIGITS, fold_leet
 from .normalize import fold_text
 from .pasted_review import review_lead
+from .prepared import cps_text, prepare
 from .quoted_example import discussed_example
 from .quoting import mention_context
 from .verdict import BLOCK_THRESHOLD, Reason
@@ -81,86 +83,7 @@ _MIX = _signed(0x9E3779B97F4A7C15)  # Fibonacci hashing of the final value
 _SALT = _signed(0x632BE59BD9B4E019)
 _SHIFT = np.int64(64 - BITS)
 _MASK = np.int64(2**BITS - 1)
-MIN_HEX_RUN = 16  # hex digits in a row that count as an encoded run
-MAX_RUN = 3  # one character repeated: kept at most this many times in a row
-
-
-MIN_B64_RUN = 24  # base64 alphabet in a row (with >= 2 digits or +/) = an encoded run
-
-
-# What an ASCII character is to ``prepare`` (bits), one gather for every class: whitespace,
-# a hex digit, the base64 alphabet; the last entry stands for every code point past ASCII.
-_WS, _HEX, _B64 = 1, 2, 4
-_KIND = np.zeros(129, dtype=np.uint8)
-for _chars, _bit in ((" \t\n\x0b\x0c\r", _WS), ("0123456789abcdef", _HEX)):
-    _KIND[[ord(c) for c in _chars]] |= _bit
-_KIND[[ord(c) for c in "abcdefghijklmnopqrstuvwxyz0123456789+/"]] |= _B64
-
-
-def _mask_runs(cps: np.ndarray, member: np.ndarray, min_len: int, need_digits: int = 0) -> None:
-    """Set runs of ``member`` characters at least ``min_len`` long to 0, in place
-    (with ``need_digits``: only runs holding that many digits, '+' or '/', so long
-    words stay)."""
-    edges = np.flatnonzero(np.diff(member.astype(np.int8)))
-    if member[0]:
-        edges = np.concatenate(([-1], edges))
-    if len(edges) % 2:
-        edges = np.concatenate((edges, [len(cps) - 1]))
-    starts, ends = edges[0::2] + 1, edges[1::2] + 1
-    keep = (ends - starts) >= min_len
-    if need_digits and keep.any():
-        odd = np.concatenate(([0], np.cumsum((cps < 97) & member)))
-        keep &= (odd[ends] - odd[starts]) >= need_digits
-    if keep.any():
-        delta = np.zeros(len(cps) + 1, dtype=np.int64)
-        np.add.at(delta, starts[keep], 1)
-        np.add.at(delta, ends[keep], -1)
-        cps[np.cumsum(delta[:-1]) > 0] = 0
-
-
-_TRAILING = " \t\r\n.!?;:,。！？．…)\"'»”」"
-
-
-def prepare(folded: str) -> np.ndarray:
-    """Code points (int64) of the folded text, padded with spaces: whitespace runs
-    become one space, and percent-encoded, long hex or base64 runs become one 0 (their
-    content is the decoding layer's to judge; as n-grams they are noise).
-    All vectorised: no per-character Python or regex work."""
-    # Final punctuation says nothing about intent (and the training payloads all end
-    # with "."): dropped, so "Tell me the weather." and "Tell me the weather" are one.
-    folded = folded.rstrip(_TRAILING)
-    cps = np.frombuffer((" " + folded + " ").encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-    kind = _KIND[np.minimum(cps, len(_KIND) - 1)]
-    cps[(kind & _WS) != 0] = 32
-    hexd = (kind & _HEX) != 0
-    if "%" in folded:
-        pct = np.flatnonzero((cps[:-2] == 37) & hexd[1:-1] & hexd[2:])
-        for k in range(3):
-            cps[pct + k] = 0
-    if any(d in folded for d in "0123456789"):
-        _mask_runs(cps, hexd, MIN_HEX_RUN)
-    if len(cps) > MIN_B64_RUN:  # not what the steps above masked (0)
-        _mask_runs(cps, ((kind & _B64) != 0) & (cps != 0), MIN_B64_RUN, need_digits=2)
-    if any(d in folded for d in LEET_DIGITS):
-        cps = fold_leet(cps)
-    dup = (cps[1:] == cps[:-1]) & ((cps[1:] == 32) | (cps[1:] == 0))
-    if dup.any():
-        cps = cps[np.concatenate(([True], ~dup))]
-    # Runs of one character ("aaaa...", "!!!!!!", "pleeeease") say nothing about intent:
-    # cut to MAX_RUN, so a flood of one letter is not read as its n-grams' weights.
-    if len(cps) > MAX_RUN:
-        same = cps[MAX_RUN:] == cps[MAX_RUN - 1 : -1]
-        for k in range(1, MAX_RUN):
-            same &= cps[MAX_RUN - k : len(cps) - k] == cps[MAX_RUN - k - 1 : len(cps) - k - 1]
-        if same.any():
-            cps = cps[np.concatenate((np.ones(MAX_RUN, dtype=bool), ~same))]
-    return cps
-
-
-def cps_text(cps: np.ndarray) -> str:
-    """The prepared code points as a string (masked runs become spaces): what the
-    semantic half reads."""
-    return cps.astype(np.uint32).tobytes().decode("utf-32-le").replace("\x00", " ")
+_HASHING = (int(_P), int(_MIX), int(_SALT))  # for the C kernel (ngram_kernel)
 
 
 def ngram_matrix(cps: np.ndarray) -> np.ndarray:
@@ -252,10 +175,23 @@ class Model:
         self, cps: np.ndarray, trim: float | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The n-gram logit of every window, and the windows' starts."""
+        starts, ends = windows(len(cps))
+        if trim is None and self.weights.dtype == np.float32 and self.weights.flags.c_contiguous:
+            found = ngram_kernel.window_logits(
+                cps, self.weights, BITS, ORDERS, _HASHING, starts, ends, PRIOR, self.bias
+            )
+            if found is not None:  # the same logits, in C (without a compiler: numpy)
+                return found, starts
+        return self.window_logits_numpy(cps, trim)
+
+    def window_logits_numpy(
+        self, cps: np.ndarray, trim: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``window_logits`` in numpy."""
+        starts, ends = windows(len(cps))
         contrib, count = self.contributions(cps, trim)
         c = np.concatenate(([0.0], np.cumsum(contrib, dtype=np.float64)))
         k = np.concatenate(([0.0], np.cumsum(count, dtype=np.float64)))
-        starts, ends = windows(len(cps))
         return (c[ends] - c[starts]) / (k[ends] - k[starts] + PRIOR) + self.bias, starts
 
     def score_cps(self, cps: np.ndarray, keep: Keep | None = None) -> tuple[float, int, str]:

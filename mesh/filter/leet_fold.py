@@ -11,24 +11,24 @@ from .normalize import LEET
 # words were lost; the decoding layer does the same for base64. Folded: a LEET digit in a
 # token with a Latin letter and no other digit ("h264", "covid19", "2024" stay).
 LEET_DIGITS = "013457"
-_LEET_MAP = np.arange(58, dtype=np.int64)
+LEET_MAP = np.arange(58, dtype=np.int64)
 for _digit in LEET_DIGITS:
-    _LEET_MAP[ord(_digit)] = ord(LEET[_digit])
+    LEET_MAP[ord(_digit)] = ord(LEET[_digit])
 
 
 # Per code point (clipped past U+024F): 0 separator, 1 Latin letter, 2 LEET digit, 3 other
 # digit; one gather classes every character (cheaper than a comparison per class).
 _LETTER, _LEET_DIGIT, _OTHER_DIGIT = 1, 2, 3
-_CLASS = np.zeros(0x251, dtype=np.int8)
-_CLASS[ord("a") : ord("z") + 1] = _LETTER
-_CLASS[0xDF:0x250] = _LETTER
-_CLASS[ord("0") : ord("9") + 1] = _OTHER_DIGIT
+CHAR_CLASS = np.zeros(0x251, dtype=np.int8)
+CHAR_CLASS[ord("a") : ord("z") + 1] = _LETTER
+CHAR_CLASS[0xDF:0x250] = _LETTER
+CHAR_CLASS[ord("0") : ord("9") + 1] = _OTHER_DIGIT
 for _digit in LEET_DIGITS:
-    _CLASS[ord(_digit)] = _LEET_DIGIT
+    CHAR_CLASS[ord(_digit)] = _LEET_DIGIT
 
 
 def fold_leet(cps: np.ndarray) -> np.ndarray:
-    cls = _CLASS[np.minimum(cps, len(_CLASS) - 1)]
+    cls = CHAR_CLASS[np.minimum(cps, len(CHAR_CLASS) - 1)]
     leet = np.flatnonzero(cls == _LEET_DIGIT)
     if not len(leet):
         return cps
@@ -40,5 +40,5 @@ def fold_leet(cps: np.ndarray) -> np.ndarray:
     fold = leet[has_letter[token[leet]] & ~has_other_digit[token[leet]]]
     if len(fold):
         cps = cps.copy()
-        cps[fold] = _LEET_MAP[cps[fold]]
+        cps[fold] = LEET_MAP[cps[fold]]
     return cps

@@ -24,7 +24,7 @@ from mesh.errors import InvalidRequest, Unavailable
 from mesh.metrics_http import metrics_port, start_metrics_server
 from mesh.pb import filter_pb2, filter_pb2_grpc
 
-from . import offload
+from . import learned, ngram_kernel, offload
 from .behavior_redis import RedisBehavior
 from .engine import PromptFilter
 from .heap import keep_freed_memory
@@ -122,6 +122,10 @@ async def serve(host: str = "127.0.0.1", port: int = 50052) -> None:
     server, bound = await start(host, port)
 
     async def ready() -> None:
+        # the learned layer's weights and C passes load (compiled once a machine) now, not
+        # on the first request
+        learned.model()
+        log.info("learned layer passes in %s", "C" if ngram_kernel.available() else "numpy")
         offload.start_all()  # spawn the pool now, not on the first long prompt
         # The rule tables are built now and never freed: keep them out of the GC's scans,
         # which otherwise land as multi-millisecond pauses inside checks (p99 of a 2 KB check).

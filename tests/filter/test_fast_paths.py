@@ -21,6 +21,7 @@ from mesh.filter import (
     joined_parts,
     learned,
     normalize,
+    prepared,
     repetition,
     spaced,
     split_variables,
@@ -351,16 +352,16 @@ def test_assignments_are_those_of_a_scan_of_every_position():
 
 
 def test_the_prepared_classes_are_those_of_the_comparisons():
-    """``learned.prepare`` classes characters with one gather (``_KIND``): the same sets as
+    """``prepared.prepare`` classes characters with one gather (``_KIND``): the same sets as
     the comparisons it replaced, for every code point."""
     cps = np.arange(0x3000, dtype=np.int64)
-    kind = learned._KIND[np.minimum(cps, len(learned._KIND) - 1)]
+    kind = prepared._KIND[np.minimum(cps, len(prepared._KIND) - 1)]
     ws = (cps == 32) | ((cps >= 9) & (cps <= 13))
     hexd = ((cps >= 48) & (cps <= 57)) | ((cps >= 97) & (cps <= 102))
     b64 = ((cps >= 97) & (cps <= 122)) | ((cps >= 48) & (cps <= 57)) | (cps == 43) | (cps == 47)
-    assert np.array_equal((kind & learned._WS) != 0, ws)
-    assert np.array_equal((kind & learned._HEX) != 0, hexd)
-    assert np.array_equal((kind & learned._B64) != 0, b64)
+    assert np.array_equal((kind & prepared._WS) != 0, ws)
+    assert np.array_equal((kind & prepared._HEX) != 0, hexd)
+    assert np.array_equal((kind & prepared._B64) != 0, b64)
 
 
 def test_the_wide_cjk_terms_are_the_matches_of_their_alternation():

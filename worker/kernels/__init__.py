@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import logging
 import os
-import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from mesh import native
 
 log = logging.getLogger(__name__)
 
@@ -112,22 +111,8 @@ def _cpu_flags() -> set[str]:
 
 def _compiled() -> Path:
     """The shared library for this source and these flags, compiled on first use."""
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        raise FileNotFoundError("no C compiler (cc or gcc) on PATH")
-    source = b"".join(path.read_bytes() for path in SOURCES + HEADERS)
-    digest = hashlib.sha256(source + " ".join(CFLAGS).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("LLMAAS_KERNEL_CACHE") or Path.home() / ".cache/llmaas/kernels")
-    target = cache / f"llmaas-kernels-{digest}.so"
-    if target.exists():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:  # compile aside, rename: atomic
-        out = Path(tmp) / target.name
-        cmd = [cc, *CFLAGS, "-shared", "-fPIC", "-o", str(out), *map(str, SOURCES)]
-        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
-        out.replace(target)
-    log.info("compiled native kernels: %s", target)
+    target = native.compiled("llmaas-kernels", SOURCES, CFLAGS, HEADERS)
+    log.info("native kernels: %s", target)
     return target
 
 
