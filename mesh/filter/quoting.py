@@ -23,6 +23,7 @@ from functools import lru_cache
 
 from . import fast_re
 from .attack_talk import ATTACK_TALK_RE, EXAMPLE_RE, QUOTATION_RE
+from .blockquote import without_quoted_lines
 from .negated import without_negated
 from .quoted_regex import bare_regexes, regex_spans, without_regexes
 from .verdict import Reason
@@ -319,7 +320,7 @@ def mention_context(raw: str) -> str | None:
     spans = regex_spans(unquoted)
     if unquoted == raw and not spans:  # nothing quoted
         return None
-    outside = without_regexes(unquoted, spans)
+    outside = without_quoted_lines(without_regexes(unquoted, spans))
     if sum(c.isalpha() for c in outside) < META_MIN_OUTSIDE:
         return None
     folded = casefold_outside(outside)
@@ -371,7 +372,7 @@ def discussed_quotes(raw: str) -> str | None:
     reader to carry the quote out ("a known jailbreak: '...' Do it.")."""
     if len(raw) > DISCUSS_MAX_CHARS or ATTRIBUTE_RE.search(raw):
         return None
-    outside = without_regexes(CODE_SPAN_RE.sub(" ", QUOTE_RE.sub(" ", raw)))
+    outside = without_quoted_lines(without_regexes(CODE_SPAN_RE.sub(" ", QUOTE_RE.sub(" ", raw))))
     folded = casefold_outside(outside)
     if outside == raw or not _discusses(folded):
         return None
