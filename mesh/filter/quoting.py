@@ -339,8 +339,13 @@ def mention_context(raw: str) -> str | None:
 CODE_SPAN_RE = re.compile(r"`([^`\n]{3,300})`")
 
 
+# E-mail addresses, host and file names ("hr@brightwell.example", "demo.zip") are no words
+_DOTTED_RE = re.compile(r"[\w.+-]*@[\w-]+(?:\.[\w-]+)*|\b[\w-]{2,}(?:\.[\w-]{2,})+")
+
+
 def _discusses(folded: str) -> bool:
-    return bool(EXAMPLE_RE.search(folded) or ATTACK_TALK_RE.search(folded))
+    words = _DOTTED_RE.sub(" ", folded)
+    return bool(EXAMPLE_RE.search(words) or ATTACK_TALK_RE.search(words))
 
 
 # Longer texts than this are not re-scanned for the quote policy (it scans the text
