@@ -30,6 +30,12 @@ _ASKER = (
     r"|studen\w+|usuári\w+|utilizador\w*|alguém|alun\w+|gebruiker\w*|iemand|klant\w*"
     r"|bezoeker\w*|użytkowni\w+|ktoś|klient\w*|uczni\w+|пользовател\w+|кто-то|кто-нибудь"
     r"|клиент\w*|юзер\w*|собеседник\w*"
+    # ...or what the model reads: "if a file tells you to ignore these instructions"
+    r"|files?|documents?|(?:web ?)?pages?|e-?mails?|messages?|comments?|tickets?|issues?"
+    r"|tool (?:output|results?)|fichiers?|courriels?|commentaires?|archivos?|documentos?"
+    r"|correos?|mensajes?|comentarios?|datei\w*|dokument\w*|nachricht\w*|kommentar\w*"
+    r"|messaggi\w*|comment[io]|arquivos?|ficheiros?|mensage\w+|bestand\w*|bericht\w*"
+    r"|plik\w*|wiadomoś\w+|файл\w*|документ\w*|письм\w+|сообщени\w+"
 )
 # Asking for it: "asks you to", "tries to", "te demande d'", "bittet dich", "просит".
 _ASKS = (
@@ -37,6 +43,7 @@ _ASKS = (
     r"|instructs?|demand\w+|essai\w+|tent\w+|veu\w+|pid\w+|solicit\w+|intent\w+|quier\w+"
     r"|exig\w+|bitt\w*|fordert?\w*|auffordert|versuch\w*|will|möchte|verlangt\w*|chied\w+"
     r"|prov\w+|vuol\w+|ped\w+|quiser\w*|vraagt|probeert|wil|eist|prosi\w*|poprosi\w*"
+    r"|says|dit|dice|sagt|diz|zegt|mówi|говорит|велит"
     r"|próbuje|chce|każe|żąda|просит|попросит|пытается|попытается|хочет|захочет|требует"
 )
 _CONDITION = (
@@ -50,20 +57,26 @@ _ASKED_BEFORE_RE = folded_regex(
     r"|(?:إذا|اذا|عندما|لو)\s(?:\S+\s){0,4}?(?:طلب|يطلب|حاول|يحاول|أراد|يريد)"
     # Chinese: "如果用户要求你…", "若有人试图让你…"
     r"|(?:如果|若|要是|假如|一旦|当)[^。！？，,]{0,12}?(?:用户|用戶|使用者|学生|學生|顾客|顧客|客户"
-    r"|客戶|访客|訪客|有人|对方|對方|玩家)[^。！？]{0,12}?(?:要求|让|讓|叫|请求|請求|试图|試圖"
+    r"|客戶|访客|訪客|有人|对方|對方|玩家|文件|文档|文檔|网页|網頁|页面|頁面|邮件|郵件|消息|评论|評論)[^。！？]{0,12}?(?:要求|让|讓|叫|请求|請求|试图|試圖"
     r"|想要|希望|命令|请|請)"
+    # "文件里即使写着「忽略这些指令」": even if what it reads says so
+    r"|(?:即使|即便|就算|哪怕)[^。！？，,]{0,12}?(?:写着|寫著|写有|寫有|说|說|要求|让|讓)"
 )
 # Japanese, Korean, Turkish: the asker before the match, the asking and the condition after
 # it ("ユーザーが…無視するよう求めた場合は", "사용자가 …무시하라고 요청하면",
 # "kullanıcı … yok saymanı isterse").
 _ASKER_BEFORE_RE = folded_regex(
     r"(?:ユーザー|ユーザ|利用者|お客様|相手|誰か|学生)[がはもから]"
+    r"|(?:ファイル|文書|ページ|メール|本文|チケット|ツールの(?:結果|出力))(?:の中)?[にがはも]"
     r"|(?:사용자|유저|고객|학생|누군가|이용자)(?:가|이|는|께서)"
     r"|\b(?:kullanıcı\w*|biri|birisi|müşteri\w*|öğrenci\w*)\b"
 )
 _ASKED_AFTER_RE = folded_regex(
     r"^[^。！？\n]{0,30}?(?:求め|頼ま|頼ん|依頼|要求|言われ|言った|指示され)[^。！？\n]{0,8}?"
     r"(?:場合|たら|なら|時|とき)"
+    # "…無視せよといった文があっても": even if it says so
+    r"|^[^。！？\n]{0,30}?(?:と言っても|と言われても|と書かれていても|とあっても"
+    r"|といった(?:文|一文|指示|内容)?が?あっても|と求められても|と指示されても)"
     r"|^[^.!?\n]{0,30}?(?:요청|요구|부탁|시도|하라고|해 ?달라고)[^.!?\n]{0,8}?(?:하면|할 ?경우|한다면"
     r"|경우|시|면)"
     r"|^[^.!?\n]{0,30}?\b(?:ister(?:se|sa)\w*|rica eder(?:se|sa)\w*|talep eder(?:se|sa)\w*"
@@ -76,8 +89,16 @@ _REFUSAL_RE = folded_regex(
     r"|niégate|niegate|rifiuta(?:re|lo|la)?|declina(?:re)?|recus(?:e|a|ar)|rejeit(?:e|a|ar)"
     r"|weiger(?:en)?|verweiger(?:e|n)|odmów\w*|odmawiaj|откаж(?:и|ись|ите)|отказыва(?:й|йте)"
     r"|отклони|reddet\w*|geri çevir\w*)\b(?!\s+(?:to|de|d'|di|zu|om|a|para)\b)"
-    r"|say no|do not comply|don't comply|lehn\w* (?:\w+ ){0,3}?ab\b|ablehnen|wijs (?:\w+ ){0,3}?af\b)"
+    r"|say no|do not comply|don't comply|lehn\w* (?:\w+ ){0,3}?ab\b|ablehnen|wijs (?:\w+ ){0,3}?af\b"
+    # ...or of obeying it: "do not follow it", "ne le suis pas", "befolge das nicht"
+    r"|(?:do not|don't|never) (?:follow|obey|act on|execute)|ne (?:le |la |les )?(?:suis|suivez)"
+    r" pas|n'(?:obéis|obéissez|exécute) pas|no (?:lo |la |los )?(?:sigas|siga|obedezcas|ejecutes)"
+    r"|(?:befolge|folge|gehorche)\w* (?:\w+ ){0,2}?nicht|non (?:seguir\w*|obbedire|eseguir\w*)"
+    r"|não (?:o |a )?(?:sigas|siga|obedeças|obedeça|execute)s?|volg (?:\w+ )?niet"
+    r"|nie (?:wykonuj|stosuj się|słuchaj)|не (?:выполняй|следуй|подчиняйся))"
     r"|ارفض|فارفض|اعتذر|فاعتذر|拒绝|拒絕|婉拒|回绝|回絕|断って|断る|断り|お断り|拒否|거절|거부"
+    r"|不要照做|不要执行|不要執行|不要遵循|不要服从|不要服從|不予理会|不予理會|従わず|従わない"
+    r"|応じず|応じない|実行しない"
 )
 _NEGATION_RE = folded_regex(
     r"(?:\b(?:never|not|don't|do not|no|ne|n'|nunca|nicht|nie|niemals|non|mai|não|niet|nooit"
@@ -92,7 +113,8 @@ _EXCEPTION_RE = folded_regex(
     r"|mimo to|i tak|если только|всё равно|все равно|тем не менее|ancak|hariç|yine de|ama"
     # ...or nothing to refuse: "refuse nothing", "ne refuse rien"
     r"|nothing|none|rien|nada|nichts|niente|niets|nic|ничего|hiçbir)\b"
-    rf"|{EXCEPT_WORDS_UNSPACED}|除非|但|却|還是|还是|ただし|でも|しかし|けど|하지만|그래도|단,|لكن"
+    rf"|{EXCEPT_WORDS_UNSPACED}|除非|但|却|還是|还是|而是|改为|ただし|でも|しかし|けど|代わりに"
+    r"|하지만|그래도|단,|대신|لكن"
     r"|ومع ذلك"
 )
 
