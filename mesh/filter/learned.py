@@ -176,7 +176,8 @@ class Model:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The n-gram logit of every window, and the windows' starts."""
         starts, ends = windows(len(cps))
-        if trim is None and self.weights.dtype == np.float32 and self.weights.flags.c_contiguous:
+        w = self.weights
+        if trim is None and w.dtype == np.float32 and w.flags.c_contiguous and len(w) == 2**BITS:
             found = ngram_kernel.window_logits(
                 cps, self.weights, BITS, ORDERS, _HASHING, starts, ends, PRIOR, self.bias
             )

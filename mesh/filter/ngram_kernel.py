@@ -104,12 +104,17 @@ def window_logits(
     bias: float,
 ) -> np.ndarray | None:
     """The logit of every window [starts, ends) of the prepared code points ``cps``, or None
-    when the kernel is not available. ``hashing``: the prime, mix and salt constants."""
+    when the kernel is not available. ``hashing``: the prime, mix and salt constants;
+    ``weights``: float32, one per bucket (2**bits: the kernel indexes them unchecked)."""
     lib = _library()
     if lib is None:
         return None
+    if weights.dtype != np.float32 or not weights.flags.c_contiguous or len(weights) != 1 << bits:
+        raise ValueError("the kernel needs 2**bits contiguous float32 weights")
     prime, mix, salt, order_array = _constants(*hashing, orders)
     cps = np.ascontiguousarray(cps, dtype=np.int64)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
     out = np.empty(len(starts), dtype=np.float64)
     rc = lib.ngram_window_logits(
         cps.ctypes.data,
