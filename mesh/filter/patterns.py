@@ -199,6 +199,9 @@ _SEQ_RULE: list[Rule] = [r for r in RULES for _ in r.sequences]
 _AUTOMATA = SequenceSet(_SEQS, groups=[RULES.index(r) for r in _SEQ_RULE])
 
 
+LEAK = "patterns.system_prompt_leak"
+
+
 def check_patterns(prompt: str | Normalized, *, quote_policy: bool = True) -> list[Reason]:
     """quote_policy: demote hits quoted in a "what does X mean" question (off for content
     the user did not write, e.g. tool results)."""
@@ -228,6 +231,8 @@ def _scan(norm: Normalized) -> list[Reason]:
     _excused_of.put(norm.folded, excused_words)
     reasons += _markup_reasons(norm.folded)
     reasons += _repetition_reasons(norm, cjk)
+    if asked := prompt_owner.reader_prompt_asked(norm.folded):
+        reasons.append(Reason(LAYER, LEAK, 0.85, asked, "the reader's system prompt asked for"))
     template = TEMPLATE_RE.search(norm.folded) if _may_have_template(norm.folded) else None
     if template:
         reasons.append(
@@ -339,7 +344,7 @@ def _apply_quote_policy(norm: Normalized, reasons: list[Reason]) -> list[Reason]
         return _demoted(reasons, {r.rule for r in _scan(normalize(" ; ".join(parts)))}, note)
     pasted = prompt_owner.pasted_own_prompt(norm.raw)
     # a lead-in asking to look at the system prompt it pastes asks for that one
-    leak = frozenset({"patterns.system_prompt_leak"})
+    leak = frozenset({LEAK})
     if pasted is None or _blocks(pasted[0], but=leak):
         return reasons
     # what fires is in the pasted prompt, or spans the lead-in and its header ("… before
