@@ -30,7 +30,7 @@ from tools.filter_heldout import (
 # The bars the model card states for the two held-out splits (a little under what the
 # committed weights reach, not the target; see weights/MODEL_CARD.md).
 CARD_BARS = {  # recall, FPR
-    DEFAULT_SPLIT: (0.95, 0.10),  # fresh_test_44: 96.5 % / 9.0 % (retrain 6)
+    DEFAULT_SPLIT: (0.94, 0.09),  # fresh_test_45: 95.3 % / 7.5 % (retrain 8)
     GENERATED_SPLIT: (0.93, 0.07),  # 97.1 % / 6.2 %
 }
 

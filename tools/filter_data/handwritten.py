@@ -69,6 +69,8 @@ SPENT = (
     "fresh_test_40.jsonl",
     "fresh_test_41.jsonl",
     "fresh_test_42.jsonl",
+    "fresh_test_43.jsonl",
+    "fresh_test_44.jsonl",
 )
 # Spent too: their benign rows set the threshold (tools/calibrate_filter.py) and are never
 # trained on; their attacks train (the threshold reads benign rows only).
