@@ -1,6 +1,7 @@
 """C sources compiled once per machine into a cache folder and loaded with ctypes: the
 worker's decode kernels (``worker/kernels``) and the filter's n-gram kernel
-(``mesh/filter/ngram_kernel.py``).
+(``mesh/filter/ngram_kernel.py``). ``LLMAAS_NATIVE_KERNELS=0`` turns both off (their callers
+keep torch's or numpy's way, with the same results).
 
 The cache is ``LLMAAS_KERNEL_CACHE`` (default ``~/.cache/llmaas/kernels``); a library is
 named by the digest of its sources and flags, so an edited source builds anew. Compiled
@@ -9,7 +10,9 @@ aside and renamed into place: processes starting together never load a half-writ
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -17,8 +20,35 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 
-def compiled(name: str, sources: Sequence[Path], cflags: Sequence[str], headers=()) -> Path:
+
+def enabled() -> bool:
+    return os.environ.get("LLMAAS_NATIVE_KERNELS", "1") != "0"
+
+
+def load(
+    what: str,
+    name: str,
+    sources: Sequence[Path],
+    cflags: Sequence[str],
+    headers: Sequence[Path] = (),
+) -> ctypes.CDLL | None:
+    """The library of ``sources`` (see ``compiled``), or None, logged once per caller as
+    "<what> off: why" (no compiler, a failed build or load)."""
+    try:
+        target = compiled(name, sources, cflags, headers)
+        lib = ctypes.CDLL(str(target))
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("%s off: %s", what, getattr(exc, "stderr", None) or exc)
+        return None
+    log.info("%s: %s", what, target)
+    return lib
+
+
+def compiled(
+    name: str, sources: Sequence[Path], cflags: Sequence[str], headers: Sequence[Path] = ()
+) -> Path:
     """The shared library for these sources and flags, compiled on first use. Raises
     FileNotFoundError without a C compiler, subprocess errors when the build fails."""
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")

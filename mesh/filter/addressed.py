@@ -286,20 +286,29 @@ _ASKED_RE = re.compile(r"[?？؟]")
 def check_addressed(raw: str, folded: str = "", *, quote_policy: bool = True) -> list[Reason]:
     """One reason when ``raw`` speaks to the model that reads it. ``folded``: the same
     text with look-alike letters folded (``normalize``), tried when it differs. A short
-    question about a quoted address ("is '<!-- AI: ... -->' an injection?") is judged on
-    the words outside the quotes (the patterns' quote policy; off for tool results,
-    which cannot ask a question on the user's behalf)."""
-    outside = (mention_context(raw) or _attack_discussed(raw)) if quote_policy else None
-    if outside is not None:
-        raw, folded = outside, ""
+    question about a quoted address ("is '<!-- AI: ... -->' an injection?"), or a longer
+    text asking about the attack it quotes, is judged on the words outside the quotes (the
+    patterns' quote policy; off for tool results, which cannot ask a question on the user's
+    behalf)."""
+    short = mention_context(raw) if quote_policy else None
+    span = _address(short, "") if short is not None else _address(raw, folded)
+    # a longer text read outside its quotes only when it speaks to the model as written:
+    # the look for a discussion scans the whole text again
+    discussed = span is not None and short is None and quote_policy
+    if discussed and (outside := _attack_discussed(raw)) is not None:
+        span = _address(outside, "")
+    if span is None:
+        return []
+    return [Reason(LAYER, RULE, SCORE, span, "text addressed to the AI reading it")]
+
+
+def _address(raw: str, folded: str) -> str | None:
     plain = plain_fold(raw)
     # The folded form matters when look-alike letters hide a word ("аssistant" with a
     # Cyrillic а); Turkish dotless ı alone makes it differ, for no word of this rule.
     lookalikes = folded and folded != plain and plain.replace("ı", "i") != folded
     for text in (plain, folded) if lookalikes else (plain,):
         for start, end in windows(text, _ANCHORS, BEFORE, AFTER, MAX_WINDOW, MAX_WINDOWS):
-            m = ADDRESS_RE.search(text, start, end)
-            if m:
-                span = m.group()[:80]
-                return [Reason(LAYER, RULE, SCORE, span, "text addressed to the AI reading it")]
-    return []
+            if m := ADDRESS_RE.search(text, start, end):
+                return m.group()[:80]
+    return None

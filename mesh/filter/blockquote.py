@@ -16,6 +16,8 @@ def without_quoted_lines(outside: str) -> str:
     them, it names an attack in its own words; else as it is. An "example" is too weak a
     sign here, unlike for quotation marks (``quoting.discussed_quotes``):
     "hr@brightwell.example" ends many a page an agent is asked to summarise."""
+    if ">" not in outside:
+        return outside
     unquoted = BLOCKQUOTE_RE.sub(" ", outside)
     if unquoted != outside and ATTACK_TALK_RE.search(unquoted.casefold()):
         return unquoted

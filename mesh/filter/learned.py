@@ -83,7 +83,7 @@ _MIX = _signed(0x9E3779B97F4A7C15)  # Fibonacci hashing of the final value
 _SALT = _signed(0x632BE59BD9B4E019)
 _SHIFT = np.int64(64 - BITS)
 _MASK = np.int64(2**BITS - 1)
-_HASHING = (int(_P), int(_MIX), int(_SALT))  # for the C kernel (ngram_kernel)
+_HASHING = tuple(int(x) % 2**64 for x in (_P, _MIX, _SALT))  # unsigned, for the C kernel
 
 
 def ngram_matrix(cps: np.ndarray) -> np.ndarray:
@@ -175,13 +175,12 @@ class Model:
         self, cps: np.ndarray, trim: float | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The n-gram logit of every window, and the windows' starts."""
-        starts, ends = windows(len(cps))
-        w = self.weights
-        if trim is None and w.dtype == np.float32 and w.flags.c_contiguous and len(w) == 2**BITS:
+        if trim is None:  # the same logits in C (None without a compiler: numpy)
+            starts, ends = windows(len(cps))
             found = ngram_kernel.window_logits(
                 cps, self.weights, BITS, ORDERS, _HASHING, starts, ends, PRIOR, self.bias
             )
-            if found is not None:  # the same logits, in C (without a compiler: numpy)
+            if found is not None:
                 return found, starts
         return self.window_logits_numpy(cps, trim)
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +27,11 @@ CFLAGS = ("-O2",)  # portable: no CPU-specific instructions, the loop is scalar 
 
 @functools.cache
 def _library() -> ctypes.CDLL | None:
-    if os.environ.get("LLMAAS_NATIVE_KERNELS", "1") == "0":
+    if not native.enabled():
         log.info("filter kernels off (LLMAAS_NATIVE_KERNELS=0): numpy computes the layer")
         return None
-    try:
-        lib = ctypes.CDLL(str(native.compiled("llmaas-filter", SOURCES, CFLAGS)))
-    except (OSError, subprocess.SubprocessError) as exc:  # no compiler, failed build, ...
-        log.warning("filter kernels off, numpy computes the layer: %s", exc)
+    lib = native.load("filter kernels (numpy computes the layer)", "llmaas-filter", SOURCES, CFLAGS)
+    if lib is None:
         return None
     ptr, i64, u64, f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint64, ctypes.c_double
     lib.ngram_window_logits.restype = ctypes.c_int
@@ -87,9 +83,8 @@ def prepare(
 
 
 @functools.cache
-def _constants(prime: int, mix: int, salt: int, orders: tuple[int, ...]) -> tuple:
-    as_u64 = [int(np.array(x, dtype=np.int64).view(np.uint64)) for x in (prime, mix, salt)]
-    return (*as_u64, np.array(orders, dtype=np.int64))
+def _orders(orders: tuple[int, ...]) -> np.ndarray:
+    return np.array(orders, dtype=np.int64)
 
 
 def window_logits(
@@ -104,14 +99,15 @@ def window_logits(
     bias: float,
 ) -> np.ndarray | None:
     """The logit of every window [starts, ends) of the prepared code points ``cps``, or None
-    when the kernel is not available. ``hashing``: the prime, mix and salt constants;
-    ``weights``: float32, one per bucket (2**bits: the kernel indexes them unchecked)."""
+    when the kernel is not available or the weights are not what it indexes unchecked
+    (2**bits contiguous float32: a model built otherwise, in a test or a tool). ``hashing``:
+    the prime, mix and salt constants as unsigned 64-bit integers."""
     lib = _library()
     if lib is None:
         return None
     if weights.dtype != np.float32 or not weights.flags.c_contiguous or len(weights) != 1 << bits:
-        raise ValueError("the kernel needs 2**bits contiguous float32 weights")
-    prime, mix, salt, order_array = _constants(*hashing, orders)
+        return None
+    order_array = _orders(orders)
     cps = np.ascontiguousarray(cps, dtype=np.int64)
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
@@ -123,9 +119,7 @@ def window_logits(
         bits,
         order_array.ctypes.data,
         len(order_array),
-        prime,
-        mix,
-        salt,
+        *hashing,
         starts.ctypes.data,
         ends.ctypes.data,
         len(starts),

@@ -20,7 +20,6 @@ import ctypes
 import functools
 import logging
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +48,7 @@ def available() -> bool:
 def wanted() -> bool:
     """The kernels should load here: the CPU has what they need and they are not turned off.
     Then `available()` False means the build or load failed (logged)."""
-    return os.environ.get("LLMAAS_NATIVE_KERNELS", "1") != "0" and not _missing_cpu_flags()
+    return native.enabled() and not _missing_cpu_flags()
 
 
 def _missing_cpu_flags() -> list[str]:
@@ -59,16 +58,14 @@ def _missing_cpu_flags() -> list[str]:
 
 @functools.cache
 def _library() -> ctypes.CDLL | None:
-    if os.environ.get("LLMAAS_NATIVE_KERNELS", "1") == "0":
+    if not native.enabled():
         log.info("native kernels off (LLMAAS_NATIVE_KERNELS=0)")
         return None
     if missing := _missing_cpu_flags():
         log.info("native kernels off: the CPU lacks %s", ", ".join(missing))
         return None
-    try:
-        lib = ctypes.CDLL(str(_compiled()))
-    except (OSError, subprocess.SubprocessError) as exc:  # no compiler, failed build, ...
-        log.warning("native kernels off: %s", getattr(exc, "stderr", None) or exc)
+    lib = native.load("native kernels", "llmaas-kernels", SOURCES, CFLAGS, HEADERS)
+    if lib is None:
         return None
     ptr, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     signatures = {
@@ -107,13 +104,6 @@ def _cpu_flags() -> set[str]:
         return set()
     line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
     return set(line.partition(":")[2].split())
-
-
-def _compiled() -> Path:
-    """The shared library for this source and these flags, compiled on first use."""
-    target = native.compiled("llmaas-kernels", SOURCES, CFLAGS, HEADERS)
-    log.info("native kernels: %s", target)
-    return target
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 enum { WS = 1, HEX = 2, B64 = 4 };               /* bits of the kind table (prepared._KIND) */
-enum { SEP = 0, LETTER = 1, LEET = 2, DIGIT = 3 }; /* leet_fold._CLASS */
+enum { SEP = 0, LETTER = 1, LEET = 2, DIGIT = 3 }; /* leet_fold.CHAR_CLASS */
 
 static void mask_runs(int64_t *cps, int64_t n, const uint8_t *member, int64_t min_len,
                       int64_t need_digits) {
